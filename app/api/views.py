@@ -1,0 +1,109 @@
+"""The JSON API: POST /api/events (ingestion) and GET /api/realtime."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge, Unauthorized
+
+from app.analytics.realtime import realtime
+from app.auth.sites import origin_allowed
+from app.context import get_store, now_ms
+from app.ingest.enrich import Client
+from app.ingest.pipeline import record_batch
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+PREFLIGHT_MAX_AGE_S = 86_400
+
+
+def _parse_body() -> tuple[list, str | None]:
+    """The events and the key field of an ingestion body (JSON sent as JSON or text/plain)."""
+    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    if not raw:
+        raise BadRequest("empty body: send {\"events\": [...]} as JSON")
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if isinstance(body, list):
+        return body, None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object or an array of events")
+    key = body.get("key")
+    if "events" in body:
+        events = body["events"]
+        if not isinstance(events, list):
+            raise BadRequest("'events' must be an array")
+        return events, key if isinstance(key, str) else None
+    event = {k: v for k, v in body.items() if k != "key"}
+    return [event], key if isinstance(key, str) else None
+
+
+def _cors(response, origin: str | None):
+    """Let the page that sent the events read our answer, so the tracker can tell a
+    permanent refusal (4xx) from a network failure and stop retrying."""
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+@bp.route("/events", methods=["POST"], provide_automatic_options=False)
+def collect_events():
+    origin = request.headers.get("Origin")
+    try:
+        events, body_key = _parse_body()
+        key = request.headers.get("X-API-Key") or body_key
+        if not key:
+            raise Unauthorized("missing tracker key: send it in X-API-Key or a 'key' field")
+        store = get_store()
+        site = store.get_site_by_key(key)
+        if site is None:
+            raise Unauthorized("unknown tracker key")
+        if origin and origin != "null" and not origin_allowed(origin, site.domains):
+            raise Forbidden(f"origin {origin} is not one of this site's domains")
+        if not events:
+            raise BadRequest("no events in the batch")
+        if len(events) > current_app.config["MAX_BATCH_EVENTS"]:
+            raise RequestEntityTooLarge(
+                f"at most {current_app.config['MAX_BATCH_EVENTS']} events per request")
+        client = Client(ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
+        result = record_batch(store, site, events, client, now_ms())
+    except (BadRequest, Unauthorized, Forbidden, RequestEntityTooLarge) as error:
+        response = jsonify(status="error", message=error.description)
+        response.status_code = error.code
+        return _cors(response, origin)
+    return _cors(jsonify(status="success", data=asdict(result)), origin), 202
+
+
+@bp.route("/events", methods=["OPTIONS"])
+def preflight_events():
+    """CORS preflight: the key is not sent on a preflight, so allow an origin that is a
+    domain of some site; the POST itself then checks the key's own domains."""
+    origin = request.headers.get("Origin", "")
+    if not origin or not any(origin_allowed(origin, s.domains) for s in get_store().list_sites()):
+        response = jsonify(status="error", message="origin not allowed")
+        response.status_code = 403
+        return response
+    response = current_app.response_class(status=204)
+    response.headers.update({
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": "POST",
+        "Access-Control-Allow-Headers": "Content-Type, X-API-Key",
+        "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
+        "Vary": "Origin",
+    })
+    return response
+
+
+@bp.get("/realtime")
+def realtime_json():
+    site_id = request.args.get("site", "")
+    if not site_id:
+        raise BadRequest("missing ?site=ID")
+    site = get_store().get_site(site_id)
+    if site is None:
+        raise NotFound(f"no site {site_id!r}")
+    return jsonify(status="success", data=realtime(get_store(), site, now_ms()))

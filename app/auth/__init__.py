@@ -1,0 +1,1 @@
+"""Sites now; accounts, login and API keys later (see ARCHITECTURE.md)."""

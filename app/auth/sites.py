@@ -1,0 +1,57 @@
+"""Creating and finding sites, and the rules about who may send them events."""
+from __future__ import annotations
+
+import re
+import secrets
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from app.store.base import Site, Store
+
+SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+class SiteError(ValueError):
+    """A site that cannot be created as asked; the message says why."""
+
+
+def normalise_domain(domain: str) -> str:
+    """`https://www.Example.com/` -> `www.example.com`; raises SiteError when not a host name."""
+    text = domain.strip().lower()
+    host = urlsplit(text).hostname if "//" in text else text.split("/")[0].split(":")[0]
+    if not host or not DOMAIN.match(host):
+        raise SiteError(f"not a domain name: {domain!r}")
+    return host
+
+
+def create_site(store: Store, name: str, domains: list[str], now_ms: int,
+                timezone: str = "UTC", site_id: str | None = None) -> Site:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise SiteError("a site needs a name of 1 to 100 characters")
+    if not domains:
+        raise SiteError("a site needs at least one domain")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SiteError(f"unknown time zone: {timezone!r}") from exc
+    site_id = site_id or secrets.token_hex(4)
+    if not SITE_ID.match(site_id):
+        raise SiteError("a site id is 1-40 lowercase letters, digits and dashes")
+    if store.get_site(site_id):
+        raise SiteError(f"site {site_id!r} exists already")
+    site = Site(site_id=site_id, name=name, tracker_key="pk_" + secrets.token_urlsafe(16),
+                domains=sorted({normalise_domain(d) for d in domains}), timezone=timezone,
+                created_ms=now_ms)
+    store.create_site(site)
+    return site
+
+
+def origin_allowed(origin: str, domains: list[str]) -> bool:
+    """An Origin header is allowed when its host is one of the domains or a subdomain of one."""
+    try:
+        host = urlsplit(origin).hostname or ""
+    except ValueError:
+        return False
+    return any(host == d or host.endswith("." + d) for d in domains)

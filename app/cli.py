@@ -1,0 +1,93 @@
+"""flask commands: init-db, create-site, seed-demo, demo-setup, purge."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+from app import seed
+from app.auth.sites import SiteError, create_site
+from app.context import get_store, now_ms
+
+
+def register_commands(app: Flask) -> None:
+    for command in (init_db, create_site_command, seed_demo, demo_setup, purge):
+        app.cli.add_command(command)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create the store's tables (safe to run again)."""
+    get_store().create_schema()
+    click.echo(f"store ready: {current_app.config['STORE_URL']}")
+
+
+@click.command("create-site")
+@click.argument("name")
+@click.option("--domain", "domains", multiple=True, required=True,
+              help="A domain the tracker may send from (repeat for several).")
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for 'today'.")
+@click.option("--id", "site_id", default=None, help="A site id of your choice (default: random).")
+def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site_id: str | None) -> None:
+    """Create a site; the last line printed is "SITE_ID TRACKER_KEY"."""
+    get_store().create_schema()
+    try:
+        site = create_site(get_store(), name, list(domains), now_ms(), timezone, site_id)
+    except SiteError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"created site {site.name!r} for {', '.join(site.domains)}")
+    click.echo(f"{site.site_id} {site.tracker_key}")
+
+
+def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
+    store = get_store()
+    site = store.get_site(site_id)
+    if site is None:
+        raise click.ClickException(f"no site {site_id!r}")
+    end = now_ms()
+    visits = seed.plan_visits(site, days, end, visits_per_day)
+    batches = list(seed.tracker_batches(visits, end))
+    with click.progressbar(length=len(batches), label=f"Seeding {days:g} days of traffic",
+                           show_pos=True) as bar:
+        totals = seed.seed(store, site, batches, on_batch=lambda: bar.update(1))
+    click.echo(f"{totals['accepted']} events stored, {totals['dropped']} bot events dropped")
+    return totals
+
+
+@click.command("seed-demo")
+@click.argument("site_id")
+@click.option("--days", default=3.0, show_default=True, help="How many days of history.")
+@click.option("--visits-per-day", default=300, show_default=True)
+def seed_demo(site_id: str, days: float, visits_per_day: int) -> None:
+    """Generate realistic traffic for a site through the real ingestion pipeline."""
+    _seed(site_id, days, visits_per_day)
+
+
+@click.command("demo-setup")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--days", default=3.0, show_default=True)
+def demo_setup(host: str, port: int, days: float) -> None:
+    """Create the store and a demo site with traffic (once), and print how to use it."""
+    store = get_store()
+    store.create_schema()
+    site_id = current_app.config["DEMO_SITE_ID"]
+    site = store.get_site(site_id)
+    if site is None:
+        site = create_site(store, "Demo site", sorted({"localhost", "127.0.0.1", host}), now_ms(),
+                           site_id=site_id)
+        _seed(site.site_id, days, 300)
+    base = f"http://{host}:{port}"
+    click.echo("")
+    click.echo(f"  Dashboard:     {base}/sites/{site.site_id}")
+    click.echo(f"  Demo page:     {base}/demo   (open it and watch yourself arrive)")
+    click.echo(f"  Tracker key:   {site.tracker_key}")
+    click.echo("  Snippet:       "
+               f'<script defer src="{base}/tracker.js" data-key="{site.tracker_key}"></script>')
+    click.echo("")
+
+
+@click.command("purge")
+def purge() -> None:
+    """Delete what is past retention (raw data after 24 h, rollups after 400 days)."""
+    deleted = get_store().purge(now_ms())
+    click.echo(", ".join(f"{n} {what}" for what, n in deleted.items()) + " deleted")

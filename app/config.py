@@ -1,0 +1,18 @@
+"""Settings from environment variables, with safe local defaults."""
+from __future__ import annotations
+
+import os
+
+
+class Config:
+    # Where data lives: sqlite:///path.db (default) or dynamodb://<table-prefix>.
+    STORE_URL = os.environ.get("LIVEINSIGHT_STORE", "sqlite:///instance/liveinsight.db")
+    # Largest request body and batch the ingestion API takes (the tracker sends <= 50 events).
+    MAX_CONTENT_LENGTH = int(os.environ.get("LIVEINSIGHT_MAX_BODY_BYTES", 256 * 1024))
+    MAX_BATCH_EVENTS = int(os.environ.get("LIVEINSIGHT_MAX_BATCH_EVENTS", 100))
+    # The single box purges expired data from a background thread; Lambda uses a schedule.
+    RETENTION_INTERVAL_S = int(os.environ.get("LIVEINSIGHT_RETENTION_INTERVAL_S", 3600))
+    RUN_RETENTION_THREAD = os.environ.get("LIVEINSIGHT_RETENTION_THREAD", "1") == "1"
+    # The site the /demo pages track (created by `flask seed-demo` / `make run`).
+    DEMO_SITE_ID = os.environ.get("LIVEINSIGHT_DEMO_SITE", "demo")
+    JSON_SORT_KEYS = False

@@ -1,0 +1,157 @@
+"""Enrichment steps, run on each validated event before anything is stored.
+
+Each step is a small named function `step(event, client) -> None` that adds fields to the
+event; a step that decides the event must not be kept raises `Dropped` with a typed reason.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qs, urlsplit
+
+import ua_parser
+from crawlerdetect import CrawlerDetect
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+MAX_DIMENSION = 256  # longest value kept for a dimension (source, campaign, path...)
+
+SEARCH_ENGINES = {
+    "google": "Google", "bing.com": "Bing", "duckduckgo.com": "DuckDuckGo",
+    "search.yahoo.com": "Yahoo", "yandex": "Yandex", "baidu.com": "Baidu",
+    "ecosia.org": "Ecosia", "search.brave.com": "Brave", "startpage.com": "Startpage",
+    "qwant.com": "Qwant", "kagi.com": "Kagi",
+}
+SOCIAL_NETWORKS = {
+    "facebook.com": "Facebook", "fb.com": "Facebook", "instagram.com": "Instagram",
+    "t.co": "Twitter", "twitter.com": "Twitter", "x.com": "Twitter",
+    "linkedin.com": "LinkedIn", "lnkd.in": "LinkedIn", "reddit.com": "Reddit",
+    "news.ycombinator.com": "Hacker News", "youtube.com": "YouTube", "pinterest.com": "Pinterest",
+    "tiktok.com": "TikTok", "mastodon.social": "Mastodon", "bsky.app": "Bluesky",
+    "threads.net": "Threads", "vk.com": "VK",
+}
+
+
+class Dropped(Exception):
+    """An event deliberately not stored; `reason` is counted per site and hour."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Client:
+    """What the request says about the sender: never stored as is."""
+    ip: str
+    user_agent: str
+
+
+# -- bots
+_crawlers = CrawlerDetect()
+
+
+@lru_cache(maxsize=4096)
+def is_bot(user_agent: str) -> bool:
+    if not user_agent.strip():
+        return True
+    return bool(_crawlers.isCrawler(user_agent))  # slow (~0.5 ms): cached per user agent
+
+
+def drop_bots(event: dict, client: Client) -> None:
+    if is_bot(client.user_agent):
+        raise Dropped("bot")
+
+
+# -- IP
+def mask_ip(event: dict, client: Client) -> None:
+    event["ip"] = masked_ip(client.ip)
+
+
+def masked_ip(raw: str) -> str:
+    """IPv4: zero the last octet; IPv6: zero the last 80 bits. Unparseable: empty."""
+    try:
+        ip = ipaddress.ip_address(raw)
+    except ValueError:
+        return ""
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+# -- user agent
+@lru_cache(maxsize=4096)
+def describe_user_agent(user_agent: str) -> tuple[str, str, str]:
+    """(browser, operating system, device type) from a user agent string."""
+    result = ua_parser.parse(user_agent)
+    browser = result.user_agent.family if result.user_agent else "Other"
+    os_name = result.os.family if result.os else "Other"
+    return browser, os_name, device_type(user_agent, os_name, result.device)
+
+
+def device_type(user_agent: str, os_name: str, device) -> str:
+    family = (device.family if device else "") or ""
+    if "iPad" in family or "Tablet" in user_agent or (os_name == "Android" and "Mobile" not in user_agent):
+        return "tablet"
+    if os_name in ("iOS", "Android") or "Mobile" in user_agent or family in ("iPhone", "iPod"):
+        return "mobile"
+    return "desktop"
+
+
+def parse_user_agent(event: dict, client: Client) -> None:
+    event["browser"], event["os"], event["device"] = describe_user_agent(client.user_agent[:512])
+
+
+# -- page and referrer
+def split_url(event: dict, client: Client) -> None:
+    parts = urlsplit(event["url"])
+    event["hostname"] = (parts.hostname or "")[:MAX_DIMENSION]
+    event["path"] = (parts.path or "/")[:MAX_DIMENSION]
+    query = parse_qs(parts.query)
+    for name in UTM_FIELDS:
+        event[name] = query.get(name, [""])[0][:MAX_DIMENSION]
+
+
+def _known(host: str, table: dict[str, str]) -> str | None:
+    for domain, label in table.items():
+        if "." not in domain:  # a brand on many TLDs: google.com, google.de, ...
+            if domain in host.split("."):
+                return label
+        elif host == domain or host.endswith("." + domain):
+            return label
+    return None
+
+
+def classify_referrer(event: dict, client: Client) -> None:
+    """Source and channel (campaign, search, social, referral, direct) of the event."""
+    try:
+        host = (urlsplit(event["referrer"]).hostname or "") if event["referrer"] else ""
+    except ValueError:
+        host = ""
+    host = host.removeprefix("www.")
+    if host and host == event["hostname"].removeprefix("www."):
+        host = ""  # navigation inside the site is not a source
+    search, social = _known(host, SEARCH_ENGINES), _known(host, SOCIAL_NETWORKS)
+    event["referrer"] = event["referrer"] if host else ""
+    if event["utm_source"] or event["utm_medium"] or event["utm_campaign"]:
+        event["channel"] = "campaign"
+        event["source"] = event["utm_source"] or search or social or host or "Direct"
+    elif search:
+        event["channel"], event["source"] = "search", search
+    elif social:
+        event["channel"], event["source"] = "social", social
+    elif host:
+        event["channel"], event["source"] = "referral", host[:MAX_DIMENSION]
+    else:
+        event["channel"], event["source"] = "direct", "Direct"
+
+
+STEPS = (drop_bots, mask_ip, parse_user_agent, split_url, classify_referrer)
+
+
+def enrich(event: dict, client: Client) -> dict:
+    """Run every step in order; raises Dropped for an event that must not be kept."""
+    for step in STEPS:
+        step(event, client)
+    return event

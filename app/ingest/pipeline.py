@@ -1,0 +1,58 @@
+"""Ingestion as a list of named steps: validate -> enrich -> append -> aggregate."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from marshmallow import ValidationError
+
+from app.analytics.aggregate import aggregate_stored
+from app.store.base import EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Site, Store
+
+from .enrich import Client, Dropped, enrich
+from .schema import describe, load_event
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0  # new events stored
+    duplicates: int = 0  # events already stored (a retried batch)
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> count (bots, ...)
+    rejected: list[dict] = field(default_factory=list)  # [{"index": i, "error": "..."}]
+
+
+def record_batch(store: Store, site: Site, raw_events: list, client: Client, now_ms: int) -> BatchResult:
+    """Validate, enrich and store a batch for one site; invalid events are reported, not fatal."""
+    result = BatchResult()
+    events: list[dict] = []
+    dropped: Counter[str] = Counter()
+    for index, raw in enumerate(raw_events):
+        try:
+            event = enrich(load_event(raw, now_ms), client)
+        except ValidationError as error:
+            result.rejected.append({"index": index, "error": describe(error)})
+            continue
+        except Dropped as drop:
+            dropped[drop.reason] += 1
+            continue
+        events.append(stored_event(event, site.site_id, now_ms))
+
+    with store.transaction():
+        new = store.append_events(events)
+        if store.aggregates_inline:
+            aggregate_stored(store, new)
+        if dropped:
+            hour = now_ms // HOUR_MS
+            store.apply(Changes(counters={
+                CounterKey(site.site_id, hour, "dropped", "reason", reason): n
+                for reason, n in dropped.items()}))
+    result.accepted, result.duplicates = len(new), len(events) - len(new)
+    result.dropped = dict(dropped)
+    return result
+
+
+def stored_event(event: dict, site_id: str, now_ms: int) -> dict:
+    """The stored record of a validated, enriched event."""
+    record = {name: event.get(name) for name in EVENT_FIELDS}
+    record.update(site_id=site_id, ts=event["timestamp"], received_ms=now_ms)
+    return record

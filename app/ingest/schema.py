@@ -1,0 +1,96 @@
+"""The wire format of one tracker event, validated and normalised with marshmallow."""
+from __future__ import annotations
+
+import math
+from urllib.parse import urlsplit
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
+
+EVENT_TYPES = ("page_view", "heartbeat", "click", "custom", "conversion")
+NAMED_TYPES = ("custom", "conversion")  # types that must carry a name
+MAX_PROPS = 20
+MAX_PROP_KEY = 64
+MAX_PROP_VALUE = 256
+FUTURE_TOLERANCE_MS = 5 * 60_000  # clock skew we accept from a visitor's browser
+MAX_AGE_MS = 24 * 3_600_000  # older events are past raw retention: refuse them
+
+
+class EventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # newer trackers may send fields this server does not know yet
+
+    event_id = fields.String(required=True, validate=validate.Length(min=8, max=64))
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
+    timestamp = fields.Integer(required=True, strict=True)
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    session_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    url = fields.String(required=True, validate=validate.Length(max=2048))
+    referrer = fields.String(load_default="", allow_none=True, validate=validate.Length(max=2048))
+    title = fields.String(load_default="", allow_none=True, validate=validate.Length(max=512))
+    name = fields.String(load_default="", allow_none=True, validate=validate.Length(max=128))
+    value = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+    props = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=MAX_PROP_KEY)),
+                        load_default=dict, allow_none=True)
+
+    @validates("url")
+    def _absolute_http_url(self, url: str, **_) -> None:
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise ValidationError(f"not a valid URL: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValidationError("must be an absolute http(s) URL")
+
+    @validates("props")
+    def _flat_small_props(self, props: dict | None, **_) -> None:
+        if not props:
+            return
+        if len(props) > MAX_PROPS:
+            raise ValidationError(f"at most {MAX_PROPS} properties")
+        for key, value in props.items():
+            if isinstance(value, str):
+                if len(value) > MAX_PROP_VALUE:
+                    raise ValidationError(f"{key}: at most {MAX_PROP_VALUE} characters")
+            elif isinstance(value, bool) or value is None:
+                continue
+            elif isinstance(value, (int, float)):
+                if not math.isfinite(value):
+                    raise ValidationError(f"{key}: must be a finite number")
+            else:
+                raise ValidationError(f"{key}: values must be strings, numbers, booleans or null")
+
+    @validates_schema
+    def _name_for_named_types(self, data: dict, **_) -> None:
+        if data["type"] in NAMED_TYPES and not data.get("name"):
+            raise ValidationError(f"a {data['type']} event needs a name", "name")
+
+
+_schema = EventSchema()
+
+
+def load_event(raw: object, now_ms: int) -> dict:
+    """Validate one raw event; return it normalised or raise ValidationError."""
+    if not isinstance(raw, dict):
+        raise ValidationError("an event must be a JSON object")
+    event = _schema.load(raw)
+    if event["timestamp"] > now_ms + FUTURE_TOLERANCE_MS:
+        raise ValidationError("timestamp is in the future", "timestamp")
+    if event["timestamp"] < now_ms - MAX_AGE_MS:
+        raise ValidationError("timestamp is older than 24 hours", "timestamp")
+    event["timestamp"] = min(event["timestamp"], now_ms)  # a fast clock must not put events ahead
+    for optional in ("referrer", "title", "name"):
+        event[optional] = event[optional] or ""
+    event["props"] = event["props"] or {}
+    return event
+
+
+def describe(error: ValidationError) -> str:
+    """A one-line reason for a rejected event, e.g. "type: Must be one of: ..."."""
+    messages = error.messages
+    if isinstance(messages, dict):
+        parts = []
+        for field_name, problems in messages.items():
+            text = "; ".join(map(str, problems)) if isinstance(problems, list) else str(problems)
+            parts.append(text if field_name == "_schema" else f"{field_name}: {text}")
+        return ". ".join(parts)
+    return "; ".join(map(str, messages)) if isinstance(messages, list) else str(messages)

@@ -1,0 +1,141 @@
+"""The Store protocol: the one interface between LiveInsight and its storage engines.
+
+Shaped around what both SQLite and DynamoDB do well (see ARCHITECTURE.md, "The Store
+contract"): immutable events keyed by a unique event_id, session and visitor records
+read and written by key, additive counters read by key range, and small records for sites.
+Nothing above this module knows which engine it talks to.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Iterable, NamedTuple, Protocol
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+RAW_RETENTION_MS = DAY_MS  # raw events, live sessions and visitor markers
+ROLLUP_RETENTION_DAYS = 400  # counters (13 months, with a margin)
+
+
+# The stored event record: what ingestion produces and every backend keeps for 24 hours.
+EVENT_FIELDS = (
+    "site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id",
+    "url", "path", "hostname", "title", "referrer", "name", "value", "props",
+    "source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    "browser", "os", "device", "ip",
+)
+
+
+class StoreError(Exception):
+    """Any backend failure; the API turns it into a 503 so clients retry."""
+
+
+@dataclass
+class Site:
+    site_id: str
+    name: str
+    tracker_key: str
+    domains: list[str]
+    timezone: str = "UTC"
+    created_ms: int = 0
+
+
+@dataclass
+class Session:
+    """One visit. Keyed by (site_id, session_id); `seq` counts 30-minute rollovers of the
+    same browser session, so a returning tab after a long pause is a new visit."""
+    site_id: str
+    session_id: str
+    user_id: str
+    seq: int
+    started_ms: int
+    last_seen_ms: int
+    entry_path: str | None = None
+    exit_path: str | None = None
+    last_pageview_ms: int = 0
+    pageviews: int = 0
+    interactions: int = 0  # clicks and conversions: what makes a session not a bounce
+    events: int = 0
+    source: str = ""
+    channel: str = ""
+    referrer: str = ""
+    browser: str = ""
+    os: str = ""
+    device: str = ""
+
+    @property
+    def is_bounce(self) -> bool:
+        return self.pageviews == 1 and self.interactions == 0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.last_seen_ms - self.started_ms
+
+
+@dataclass
+class Visitor:
+    """What aggregation remembers of one visitor: the last hour it was counted in."""
+    site_id: str
+    user_id: str
+    last_hour: int
+    last_seen_ms: int
+
+
+class CounterKey(NamedTuple):
+    site_id: str
+    hour: int  # epoch hour: timestamp_ms // HOUR_MS
+    metric: str  # pageviews, visitors, sessions, bounces, duration_ms, events, dropped, ...
+    dimension: str  # "" for site totals, or page, entry, exit, source, channel, browser, ...
+    value: str  # the dimension's value ("" for totals)
+
+
+@dataclass
+class CounterRow:
+    hour: int
+    value: str
+    n: float
+
+
+@dataclass
+class Changes:
+    """What one ingested batch changes besides the raw events: the output of aggregation."""
+    sessions: list[Session] = field(default_factory=list)
+    visitors: list[Visitor] = field(default_factory=list)
+    counters: dict[CounterKey, float] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    # True when aggregation runs in the same transaction as the append (SQLite); False when
+    # something else (the DynamoDB stream function) aggregates the appended events.
+    aggregates_inline: bool
+
+    def create_schema(self) -> None: ...
+
+    # -- sites
+    def create_site(self, site: Site) -> None: ...
+    def get_site(self, site_id: str) -> Site | None: ...
+    def get_site_by_key(self, tracker_key: str) -> Site | None: ...
+    def list_sites(self) -> list[Site]: ...
+
+    # -- ingestion
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def append_events(self, events: list[dict]) -> list[dict]:
+        """Store events, ignoring any whose (site_id, event_id) is already stored.
+        Returns the events that were new, in the order given."""
+    def get_sessions(self, site_id: str, session_ids: Iterable[str]) -> dict[str, Session]: ...
+    def get_visitors(self, site_id: str, user_ids: Iterable[str]) -> dict[str, Visitor]: ...
+    def apply(self, changes: Changes) -> None:
+        """Upsert the sessions and visitors and add the counter deltas."""
+
+    # -- reads
+    def live_sessions(self, site_id: str, since_ms: int) -> list[Session]:
+        """Sessions with any event at or after since_ms."""
+    def recent_events(self, site_id: str, limit: int) -> list[dict]:
+        """The newest raw events of a site, newest first."""
+    def read_counters(self, site_id: str, metric: str, dimension: str,
+                      start_hour: int, end_hour: int) -> list[CounterRow]:
+        """Counter rows with start_hour <= hour < end_hour, any value."""
+
+    # -- retention
+    def purge(self, now_ms: int) -> dict[str, int]:
+        """Delete raw events, sessions and visitors past 24 h and counters past retention."""

@@ -1,0 +1,252 @@
+"""SQLite backend: one file in WAL mode, one connection per thread, the only SQL in the project.
+
+Aggregation runs inside the append's transaction (`aggregates_inline`), so an accepted batch,
+its sessions and its counters are committed together or not at all. Writers serialise on
+`BEGIN IMMEDIATE` with a busy timeout, which is how several gunicorn workers share one file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import astuple, fields
+from typing import Iterable, Iterator
+
+from .base import (
+    DAY_MS, EVENT_FIELDS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
+    Changes, CounterRow, Session, Site, StoreError, Visitor,
+)
+
+SESSION_FIELDS = tuple(f.name for f in fields(Session))
+VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sites (
+    site_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    tracker_key TEXT NOT NULL UNIQUE,
+    domains TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    {", ".join(EVENT_FIELDS)},
+    PRIMARY KEY (site_id, event_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_by_time ON events (site_id, received_ms);
+CREATE TABLE IF NOT EXISTS sessions (
+    {", ".join(SESSION_FIELDS)},
+    PRIMARY KEY (site_id, session_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_last_seen ON sessions (site_id, last_seen_ms);
+CREATE TABLE IF NOT EXISTS visitors (
+    {", ".join(VISITOR_FIELDS)},
+    PRIMARY KEY (site_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters (
+    site_id TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    n REAL NOT NULL,
+    PRIMARY KEY (site_id, metric, dimension, hour, value)
+) WITHOUT ROWID;
+"""
+
+
+def _placeholders(names: Iterable[str]) -> str:
+    return ", ".join("?" for _ in names)
+
+
+class SQLiteStore:
+    aggregates_inline = True
+
+    def __init__(self, path: str, busy_timeout_ms: int = 10_000):
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+
+    # -- connections: created lazily, one per thread (sqlite3 objects are not thread-safe)
+    @property
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            if self.path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
+            self._local.db = db
+            self._local.depth = 0
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
+
+    def create_schema(self) -> None:
+        with self._errors():
+            # WAL is a property of the file: set it once here, never per connection.
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction; nested uses join the outer one."""
+        db = self._db
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        with self._errors():
+            db.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
+            yield
+        except BaseException:
+            self._local.depth = 0
+            db.execute("ROLLBACK")
+            raise
+        self._local.depth = 0
+        with self._errors():
+            db.execute("COMMIT")
+
+    def _write(self, sql: str, rows: list[tuple]) -> None:
+        with self._errors(), self.transaction():
+            self._db.executemany(sql, rows)
+
+    def _read(self, sql: str, args: tuple = ()) -> list[sqlite3.Row]:
+        with self._errors():
+            return self._db.execute(sql, args).fetchall()
+
+    # -- sites
+    def create_site(self, site: Site) -> None:
+        self._write(
+            "INSERT INTO sites (site_id, name, tracker_key, domains, timezone, created_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(site.site_id, site.name, site.tracker_key, json.dumps(site.domains),
+              site.timezone, site.created_ms)],
+        )
+
+    @staticmethod
+    def _site(row: tuple) -> Site:
+        site_id, name, key, domains, tz, created = row
+        return Site(site_id, name, key, json.loads(domains), tz, created)
+
+    def get_site(self, site_id: str) -> Site | None:
+        rows = self._read("SELECT * FROM sites WHERE site_id = ?", (site_id,))
+        return self._site(rows[0]) if rows else None
+
+    def get_site_by_key(self, tracker_key: str) -> Site | None:
+        rows = self._read("SELECT * FROM sites WHERE tracker_key = ?", (tracker_key,))
+        return self._site(rows[0]) if rows else None
+
+    def list_sites(self) -> list[Site]:
+        return [self._site(r) for r in self._read("SELECT * FROM sites ORDER BY created_ms")]
+
+    # -- ingestion
+    def append_events(self, events: list[dict]) -> list[dict]:
+        sql = (f"INSERT OR IGNORE INTO events ({', '.join(EVENT_FIELDS)}) "
+               f"VALUES ({_placeholders(EVENT_FIELDS)})")
+        new = []
+        with self._errors(), self.transaction():
+            db = self._db
+            for event in events:
+                row = [event.get(name) for name in EVENT_FIELDS]
+                row[EVENT_FIELDS.index("props")] = json.dumps(event.get("props") or {})
+                if db.execute(sql, row).rowcount:
+                    new.append(event)
+        return new
+
+    def _by_keys(self, table: str, key: str, columns: tuple, site_id: str,
+                 keys: Iterable[str]) -> list[tuple]:
+        keys = list(dict.fromkeys(keys))
+        rows: list[tuple] = []
+        for i in range(0, len(keys), 500):  # stay under SQLite's variable limit
+            chunk = keys[i:i + 500]
+            rows += self._read(
+                f"SELECT {', '.join(columns)} FROM {table} "
+                f"WHERE site_id = ? AND {key} IN ({_placeholders(chunk)})", (site_id, *chunk))
+        return rows
+
+    def get_sessions(self, site_id: str, session_ids: Iterable[str]) -> dict[str, Session]:
+        rows = self._by_keys("sessions", "session_id", SESSION_FIELDS, site_id, session_ids)
+        return {s.session_id: s for s in (Session(*r) for r in rows)}
+
+    def get_visitors(self, site_id: str, user_ids: Iterable[str]) -> dict[str, Visitor]:
+        rows = self._by_keys("visitors", "user_id", VISITOR_FIELDS, site_id, user_ids)
+        return {v.user_id: v for v in (Visitor(*r) for r in rows)}
+
+    def apply(self, changes: Changes) -> None:
+        with self._errors(), self.transaction():
+            db = self._db
+            db.executemany(
+                f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_FIELDS)}) "
+                f"VALUES ({_placeholders(SESSION_FIELDS)})",
+                [astuple(s) for s in changes.sessions])
+            db.executemany(
+                f"INSERT OR REPLACE INTO visitors ({', '.join(VISITOR_FIELDS)}) "
+                f"VALUES ({_placeholders(VISITOR_FIELDS)})",
+                [astuple(v) for v in changes.visitors])
+            db.executemany(
+                "INSERT INTO counters (site_id, metric, dimension, hour, value, n) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (site_id, metric, dimension, hour, value) DO UPDATE SET n = n + excluded.n",
+                [(k.site_id, k.metric, k.dimension, k.hour, k.value, n)
+                 for k, n in changes.counters.items()])
+
+    # -- reads
+    def live_sessions(self, site_id: str, since_ms: int) -> list[Session]:
+        rows = self._read(
+            f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions "
+            "WHERE site_id = ? AND last_seen_ms >= ?", (site_id, since_ms))
+        return [Session(*r) for r in rows]
+
+    def recent_events(self, site_id: str, limit: int) -> list[dict]:
+        rows = self._read(
+            f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE site_id = ? "
+            "ORDER BY received_ms DESC, ts DESC LIMIT ?", (site_id, limit))
+        events = [dict(zip(EVENT_FIELDS, r)) for r in rows]
+        for event in events:
+            event["props"] = json.loads(event["props"] or "{}")
+        return events
+
+    def read_counters(self, site_id: str, metric: str, dimension: str,
+                      start_hour: int, end_hour: int) -> list[CounterRow]:
+        rows = self._read(
+            "SELECT hour, value, n FROM counters WHERE site_id = ? AND metric = ? "
+            "AND dimension = ? AND hour >= ? AND hour < ?",
+            (site_id, metric, dimension, start_hour, end_hour))
+        return [CounterRow(*r) for r in rows]
+
+    # -- retention
+    def purge(self, now_ms: int) -> dict[str, int]:
+        raw_cutoff = now_ms - RAW_RETENTION_MS
+        rollup_cutoff_hour = (now_ms - ROLLUP_RETENTION_DAYS * DAY_MS) // HOUR_MS
+        deleted = {}
+        with self._errors(), self.transaction():
+            db = self._db
+            deleted["events"] = db.execute(
+                "DELETE FROM events WHERE received_ms < ?", (raw_cutoff,)).rowcount
+            deleted["sessions"] = db.execute(
+                "DELETE FROM sessions WHERE last_seen_ms < ?", (raw_cutoff,)).rowcount
+            deleted["visitors"] = db.execute(
+                "DELETE FROM visitors WHERE last_seen_ms < ?", (raw_cutoff,)).rowcount
+            deleted["counters"] = db.execute(
+                "DELETE FROM counters WHERE hour < ?", (rollup_cutoff_hour,)).rowcount
+        return deleted

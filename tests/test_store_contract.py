@@ -1,0 +1,127 @@
+"""The Store contract: what every backend must do. Runs once per backend in BACKENDS."""
+from __future__ import annotations
+
+import pytest
+
+from app.store.base import (
+    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Session, Site, Visitor,
+)
+from tests.conftest import T0
+
+
+def record(event_id="e1", site_id="s1", ts=T0, **fields):
+    event = {name: "" for name in EVENT_FIELDS}
+    event.update(site_id=site_id, event_id=event_id, type="page_view", ts=ts, received_ms=ts,
+                 user_id="u1", session_id="sess1", url="https://example.com/", path="/",
+                 value=None, props={})
+    event.update(fields)
+    return event
+
+
+def session(session_id="sess1", site_id="s1", last_seen=T0, **fields):
+    values = dict(site_id=site_id, session_id=session_id, user_id="u1", seq=0, started_ms=T0,
+                  last_seen_ms=last_seen)
+    values.update(fields)
+    return Session(**values)
+
+
+def test_sites_round_trip(store):
+    site = Site("s1", "One", "pk_one", ["example.com", "example.org"], "Europe/Paris", T0)
+    store.create_site(site)
+    store.create_site(Site("s2", "Two", "pk_two", ["two.example"], "UTC", T0 + 1))
+    assert store.get_site("s1") == site
+    assert store.get_site_by_key("pk_one") == site
+    assert store.get_site("missing") is None
+    assert store.get_site_by_key("pk_missing") is None
+    assert [s.site_id for s in store.list_sites()] == ["s1", "s2"]
+
+
+def test_append_events_ignores_duplicates_and_returns_new_ones(store):
+    first = store.append_events([record("e1"), record("e2")])
+    assert [e["event_id"] for e in first] == ["e1", "e2"]
+    again = store.append_events([record("e2"), record("e3"), record("e3")])
+    assert [e["event_id"] for e in again] == ["e3"]
+    # The same event id on another site is another event.
+    assert len(store.append_events([record("e1", site_id="s2")])) == 1
+
+
+def test_recent_events_newest_first_with_all_fields(store):
+    store.append_events([record(f"e{i}", ts=T0 + i, received_ms=T0 + i, props={"k": i})
+                         for i in range(5)])
+    store.append_events([record("other", site_id="s2", ts=T0 + 9, received_ms=T0 + 9)])
+    recent = store.recent_events("s1", limit=3)
+    assert [e["event_id"] for e in recent] == ["e4", "e3", "e2"]
+    assert recent[0]["props"] == {"k": 4}
+    assert set(recent[0]) >= set(EVENT_FIELDS)
+
+
+def test_sessions_upsert_and_get(store):
+    store.apply(Changes(sessions=[session("a"), session("b", pageviews=2)]))
+    store.apply(Changes(sessions=[session("a", pageviews=5, exit_path="/x")]))
+    found = store.get_sessions("s1", ["a", "b", "missing"])
+    assert set(found) == {"a", "b"}
+    assert found["a"].pageviews == 5 and found["a"].exit_path == "/x"
+    assert found["b"] == session("b", pageviews=2)
+    assert store.get_sessions("s2", ["a"]) == {}
+
+
+def test_visitors_upsert_and_get(store):
+    store.apply(Changes(visitors=[Visitor("s1", "u1", 10, T0)]))
+    store.apply(Changes(visitors=[Visitor("s1", "u1", 11, T0 + 5)]))
+    assert store.get_visitors("s1", ["u1", "u2"]) == {"u1": Visitor("s1", "u1", 11, T0 + 5)}
+
+
+def test_live_sessions_by_last_seen(store):
+    store.apply(Changes(sessions=[session("old", last_seen=T0 - 10 * 60_000),
+                                  session("new", last_seen=T0 - 60_000),
+                                  session("other-site", site_id="s2", last_seen=T0)]))
+    assert [s.session_id for s in store.live_sessions("s1", T0 - 5 * 60_000)] == ["new"]
+    assert {s.session_id for s in store.live_sessions("s1", T0 - 30 * 60_000)} == {"old", "new"}
+
+
+def test_counters_add_up_and_read_by_hour_range(store):
+    hour = T0 // HOUR_MS
+    key = lambda h, value="/": CounterKey("s1", h, "pageviews", "page", value)  # noqa: E731
+    store.apply(Changes(counters={key(hour): 2, key(hour, "/b"): 1, key(hour + 1): 1}))
+    store.apply(Changes(counters={key(hour): 3, key(hour - 1): 7}))
+    store.apply(Changes(counters={CounterKey("s1", hour, "pageviews", "", ""): 4,
+                                  CounterKey("s2", hour, "pageviews", "page", "/"): 9}))
+    rows = store.read_counters("s1", "pageviews", "page", hour, hour + 2)
+    assert sorted((r.hour, r.value, r.n) for r in rows) == [
+        (hour, "/", 5), (hour, "/b", 1), (hour + 1, "/", 1)]
+    totals = store.read_counters("s1", "pageviews", "", hour - 5, hour + 5)
+    assert [(r.hour, r.n) for r in totals] == [(hour, 4)]
+
+
+def test_counters_take_negative_and_fractional_deltas(store):
+    key = CounterKey("s1", T0 // HOUR_MS, "bounces", "", "")
+    store.apply(Changes(counters={key: 1}))
+    store.apply(Changes(counters={key: -1}))
+    value_key = CounterKey("s1", T0 // HOUR_MS, "conversion_value", "name", "buy")
+    store.apply(Changes(counters={value_key: 9.5}))
+    assert [r.n for r in store.read_counters("s1", "bounces", "", 0, 10**9)] in ([0], [])
+    assert [r.n for r in store.read_counters("s1", "conversion_value", "name", 0, 10**9)] == [9.5]
+
+
+def test_purge_drops_raw_data_after_a_day_and_counters_after_retention(store):
+    now = T0 + 2 * DAY_MS
+    store.append_events([record("old", ts=T0, received_ms=T0),
+                         record("new", ts=now - HOUR_MS, received_ms=now - HOUR_MS)])
+    store.apply(Changes(
+        sessions=[session("old", last_seen=T0), session("new", last_seen=now - HOUR_MS)],
+        visitors=[Visitor("s1", "old", 0, T0), Visitor("s1", "new", 0, now - HOUR_MS)],
+        counters={CounterKey("s1", (now - 401 * DAY_MS) // HOUR_MS, "pageviews", "", ""): 1,
+                  CounterKey("s1", T0 // HOUR_MS, "pageviews", "", ""): 1}))
+    store.purge(now)
+    assert [e["event_id"] for e in store.recent_events("s1", 10)] == ["new"]
+    assert set(store.get_sessions("s1", ["old", "new"])) == {"new"}
+    assert set(store.get_visitors("s1", ["old", "new"])) == {"new"}
+    assert [r.hour for r in store.read_counters("s1", "pageviews", "", 0, 10**9)] == [T0 // HOUR_MS]
+
+
+def test_transaction_context_wraps_writes(store):
+    with store.transaction():
+        new = store.append_events([record("t1")])
+        store.apply(Changes(sessions=[session("t")]))
+    assert len(new) == 1
+    assert "t" in store.get_sessions("s1", ["t"])
