@@ -12,7 +12,7 @@ from app.auth.sites import create_site
 from app.clock import FixedClock
 from app.store.sqlite import SQLiteStore
 
-T0 = 1_795_000_000_000  # 2026-11-18T13:46:40Z: a fixed "now" for every test
+T0 = 1_795_000_000_000  # 2026-11-18T11:06:40Z: a fixed "now" for every test
 BACKENDS = ["sqlite"]
 
 
@@ -23,11 +23,19 @@ def _sqlite_store(tmp_path):
 
 
 STORE_FACTORIES = {"sqlite": _sqlite_store}
+# Backends whose aggregation runs outside the request (DynamoDB: the stream function) register
+# here how a test makes what was ingested visible: settle(store) -> None.
+SETTLERS: dict = {}
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request, tmp_path):
-    store = STORE_FACTORIES[request.param](tmp_path)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def store(backend, tmp_path):
+    store = STORE_FACTORIES[backend](tmp_path)
     yield store
     if hasattr(store, "close"):
         store.close()
@@ -80,11 +88,23 @@ CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
 
 
 @pytest.fixture
-def ingest(store, site, clock):
-    """Send raw events through the real pipeline, as one tracker batch."""
+def settle(backend, store):
+    """Make everything ingested so far visible to reads: a no-op where aggregation runs
+    inline (SQLite); on DynamoDB, the stream function over the new stream records."""
+    def run():
+        if backend in SETTLERS:
+            SETTLERS[backend](store)
+    return run
+
+
+@pytest.fixture
+def ingest(store, site, clock, settle):
+    """Send raw events through the real pipeline, as one tracker batch, and settle them."""
     from app.ingest.enrich import Client
     from app.ingest.pipeline import record_batch
 
     def send(*events, ua=CHROME_UA, ip="198.51.100.23", at=None):
-        return record_batch(store, site, list(events), Client(ip, ua), at or clock.now_ms())
+        result = record_batch(store, site, list(events), Client(ip, ua), at or clock.now_ms())
+        settle()
+        return result
     return send

@@ -85,8 +85,8 @@
     addEventListener('pagehide', bc);
     D.addEventListener('visibilitychange', g(() => { if (D.visibilityState == 'hidden') bc() }));
     D.addEventListener('click', g(e => {
-      const t = e.target.closest('a,button');
-      if (t) tr('click', { props: { text: (t.innerText || '').trim().slice(0, 100), href: t.href } });
+      const t = e.target.closest('a,button'), h = t && t.href; // an SVG <a> has href.baseVal
+      if (t) tr('click', { props: { text: (t.innerText || '').trim().slice(0, 100), href: h && h.baseVal || h } });
     }), true);
     setInterval(g(() => { if (D.visibilityState == 'visible') tr('heartbeat') }), H);
     setInterval(fl, F);

@@ -41,41 +41,39 @@ def _parse_body() -> tuple[list, str | None]:
     return [event], key if isinstance(key, str) else None
 
 
-def _cors(response, origin: str | None):
-    """Let the page that sent the events read our answer, so the tracker can tell a
-    permanent refusal (4xx) from a network failure and stop retrying."""
-    if origin:
+@bp.after_request
+def _let_the_tracker_read_answers(response):
+    """Let the page that sent events read every answer, errors included (503 and 429 too),
+    so the tracker can tell a permanent refusal (4xx) from a failure worth retrying, and
+    honour Retry-After. Nothing is stored for a refused origin: this only exposes the error."""
+    origin = request.headers.get("Origin")
+    if origin and request.endpoint == "api.collect_events":
         response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         response.headers["Vary"] = "Origin"
     return response
 
 
 @bp.route("/events", methods=["POST"], provide_automatic_options=False)
 def collect_events():
+    events, body_key = _parse_body()
+    key = request.headers.get("X-API-Key") or body_key
+    if not key:
+        raise Unauthorized("missing tracker key: send it in X-API-Key or a 'key' field")
+    store = get_store()
+    site = store.get_site_by_key(key)
+    if site is None:
+        raise Unauthorized("unknown tracker key")
     origin = request.headers.get("Origin")
-    try:
-        events, body_key = _parse_body()
-        key = request.headers.get("X-API-Key") or body_key
-        if not key:
-            raise Unauthorized("missing tracker key: send it in X-API-Key or a 'key' field")
-        store = get_store()
-        site = store.get_site_by_key(key)
-        if site is None:
-            raise Unauthorized("unknown tracker key")
-        if origin and origin != "null" and not origin_allowed(origin, site.domains):
-            raise Forbidden(f"origin {origin} is not one of this site's domains")
-        if not events:
-            raise BadRequest("no events in the batch")
-        if len(events) > current_app.config["MAX_BATCH_EVENTS"]:
-            raise RequestEntityTooLarge(
-                f"at most {current_app.config['MAX_BATCH_EVENTS']} events per request")
-        client = Client(ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
-        result = record_batch(store, site, events, client, now_ms())
-    except (BadRequest, Unauthorized, Forbidden, RequestEntityTooLarge) as error:
-        response = jsonify(status="error", message=error.description)
-        response.status_code = error.code
-        return _cors(response, origin)
-    return _cors(jsonify(status="success", data=asdict(result)), origin), 202
+    if origin and origin != "null" and not origin_allowed(origin, site.domains):
+        raise Forbidden(f"origin {origin} is not one of this site's domains")
+    if not events:
+        raise BadRequest("no events in the batch")
+    if len(events) > current_app.config["MAX_BATCH_EVENTS"]:
+        raise RequestEntityTooLarge(f"at most {current_app.config['MAX_BATCH_EVENTS']} events per request")
+    client = Client(ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
+    result = record_batch(store, site, events, client, now_ms())
+    return jsonify(status="success", data=asdict(result)), 202
 
 
 @bp.route("/events", methods=["OPTIONS"])

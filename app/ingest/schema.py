@@ -74,9 +74,9 @@ def load_event(raw: object, now_ms: int) -> dict:
         raise ValidationError("an event must be a JSON object")
     event = _schema.load(raw)
     if event["timestamp"] > now_ms + FUTURE_TOLERANCE_MS:
-        raise ValidationError("timestamp is in the future", "timestamp")
+        raise ValidationError({"timestamp": ["is more than 5 minutes in the future"]})
     if event["timestamp"] < now_ms - MAX_AGE_MS:
-        raise ValidationError("timestamp is older than 24 hours", "timestamp")
+        raise ValidationError({"timestamp": ["is older than 24 hours"]})
     event["timestamp"] = min(event["timestamp"], now_ms)  # a fast clock must not put events ahead
     for optional in ("referrer", "title", "name"):
         event[optional] = event[optional] or ""

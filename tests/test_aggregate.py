@@ -1,0 +1,146 @@
+"""Sessions and rollups, built through the real pipeline with an injected clock."""
+from collections import defaultdict
+
+from app.analytics.aggregate import aggregate
+from app.store.base import HOUR_MS, Session
+from tests.conftest import T0
+
+MIN = 60_000
+
+
+def counts(store, metric, dimension="", site_id="example"):
+    """Counter totals over all time, by value ("" for site totals), zeros left out."""
+    totals = defaultdict(float)
+    for row in store.read_counters(site_id, metric, dimension, 0, 10**9):
+        totals[row.value] += row.n
+    return {k: v for k, v in totals.items() if v}
+
+
+def total(store, metric):
+    return counts(store, metric).get("", 0)
+
+
+def only_session(store, session_id="session-1"):
+    return store.get_sessions("example", [session_id])[session_id]
+
+
+def test_single_page_view_is_a_bounced_session(ingest, make_event, store):
+    ingest(make_event(url="https://example.com/a", referrer="https://www.google.com/"))
+    assert (total(store, "sessions"), total(store, "bounces"), total(store, "pageviews")) == (1, 1, 1)
+    assert total(store, "visitors") == 1
+    assert counts(store, "sessions", "entry") == {"/a": 1}
+    assert counts(store, "sessions", "exit") == {"/a": 1}
+    assert counts(store, "sessions", "source") == {"Google": 1}
+    assert counts(store, "sessions", "channel") == {"search": 1}
+    assert counts(store, "sessions", "browser") == {"Chrome": 1}
+    assert counts(store, "sessions", "device") == {"desktop": 1}
+    assert counts(store, "pageviews", "page") == {"/a": 1}
+
+
+def test_second_page_view_takes_back_the_bounce_and_moves_the_exit(ingest, make_event, store, clock):
+    ingest(make_event(url="https://example.com/a"))
+    ingest(make_event(url="https://example.com/b", timestamp=T0 + 10_000), at=T0 + 10_000)
+    assert total(store, "bounces") == 0
+    assert counts(store, "sessions", "exit") == {"/b": 1}
+    assert counts(store, "sessions", "entry") == {"/a": 1}
+    assert total(store, "duration_ms") == 10_000
+    session = only_session(store)
+    assert (session.pageviews, session.entry_path, session.exit_path) == (2, "/a", "/b")
+
+
+def test_click_or_conversion_is_interaction_but_heartbeat_is_not(ingest, make_event, store):
+    ingest(make_event(), make_event(type="heartbeat", timestamp=T0 + 30_000), at=T0 + 30_000)
+    assert total(store, "bounces") == 1
+    assert total(store, "duration_ms") == 30_000  # heartbeats make one-page visits measurable
+    ingest(make_event(type="click", timestamp=T0 + 40_000), at=T0 + 40_000)
+    assert total(store, "bounces") == 0
+    ingest(make_event(session_id="s2"), make_event(session_id="s2", type="conversion", name="buy",
+                                                   value=12.5))
+    assert total(store, "bounces") == 0
+    assert counts(store, "conversions", "name") == {"buy": 1}
+    assert counts(store, "conversion_value", "name") == {"buy": 12.5}
+
+
+def test_thirty_minutes_of_silence_starts_a_new_session(ingest, make_event, store):
+    ingest(make_event())
+    later = T0 + 31 * MIN
+    ingest(make_event(url="https://example.com/back", timestamp=later), at=later)
+    assert total(store, "sessions") == 2
+    assert total(store, "bounces") == 2
+    assert only_session(store).seq == 1
+    assert only_session(store).entry_path == "/back"
+    # 29 minutes later is still the same visit.
+    ingest(make_event(type="click", timestamp=later + 29 * MIN), at=later + 29 * MIN)
+    assert total(store, "sessions") == 2
+
+
+def test_visitor_counts_once_per_hour_across_tabs(ingest, make_event, store):
+    hour_start = (T0 // HOUR_MS) * HOUR_MS
+    ingest(make_event(session_id="tab-1", timestamp=hour_start + MIN), at=hour_start + MIN)
+    ingest(make_event(session_id="tab-2", timestamp=hour_start + 2 * MIN), at=hour_start + 2 * MIN)
+    assert total(store, "sessions") == 2
+    assert total(store, "visitors") == 1
+    next_hour = hour_start + HOUR_MS + MIN
+    ingest(make_event(session_id="tab-2", type="heartbeat", timestamp=next_hour), at=next_hour)
+    assert counts(store, "visitors") == {"": 2}
+    per_hour = {r.hour: r.n for r in store.read_counters("example", "visitors", "", 0, 10**9)}
+    assert per_hour == {T0 // HOUR_MS: 1, T0 // HOUR_MS + 1: 1}
+
+
+def test_custom_events_count_by_name_and_type(ingest, make_event, store):
+    ingest(make_event(), make_event(type="custom", name="video play", props={"id": 3}),
+           make_event(type="custom", name="video play"))
+    assert counts(store, "customs", "name") == {"video play": 2}
+    assert counts(store, "events", "type") == {"page_view": 1, "custom": 2}
+
+
+def test_a_retried_batch_changes_no_count(ingest, make_event, store):
+    batch = [make_event(), make_event(url="https://example.com/b", timestamp=T0 + 5_000)]
+    first = ingest(*batch, at=T0 + 5_000)
+    before = {m: counts(store, m) for m in ("sessions", "bounces", "pageviews", "visitors", "duration_ms")}
+    again = ingest(*batch, at=T0 + 9_000)
+    assert (first.accepted, first.duplicates, again.accepted, again.duplicates) == (2, 0, 0, 2)
+    assert {m: counts(store, m) for m in before} == before
+
+
+def test_batching_does_not_change_the_figures(make_event, store, site):
+    """Aggregating events one batch at a time gives the same counters as all at once."""
+    from app.ingest.enrich import Client, enrich
+    from app.ingest.pipeline import stored_event
+    from app.ingest.schema import load_event
+    raw = [make_event(session_id=f"s{i % 3}", user_id=f"u{i % 2}",
+                      type=["page_view", "heartbeat", "click", "page_view"][i % 4],
+                      url=f"https://example.com/p{i % 5}", timestamp=T0 - 50 * MIN + i * 4 * MIN)
+           for i in range(14)]
+    events = [stored_event(enrich(load_event(e, T0), Client("1.2.3.4", "Mozilla/5.0 (X11; Linux x86_64) "
+              "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36")), site.site_id, T0)
+              for e in raw]
+    all_at_once = aggregate(events, {}, {}).counters
+    sessions, visitors, incremental = {}, {}, defaultdict(float)
+    for i in range(0, len(events), 3):
+        changes = aggregate(events[i:i + 3], sessions, visitors)
+        sessions.update({s.session_id: s for s in changes.sessions})
+        visitors.update({v.user_id: v for v in changes.visitors})
+        for key, n in changes.counters.items():
+            incremental[key] += n
+    assert {k: n for k, n in incremental.items() if n} == all_at_once
+
+
+def test_aggregate_does_not_mutate_its_inputs(make_event, site):
+    stored = Session("example", "session-1", "visitor-1", 0, T0, T0, "/", "/", T0, 1, 0, 1,
+                     "Direct", "direct", "", "Chrome", "Windows", "desktop")
+    snapshot = repr(stored)
+    event = {"site_id": "example", "event_id": "e" * 8, "type": "page_view", "ts": T0 + 1000,
+             "session_id": "session-1", "user_id": "visitor-1", "path": "/b", "source": "Direct",
+             "channel": "direct", "referrer": "", "browser": "Chrome", "os": "Windows",
+             "device": "desktop", "name": "", "value": None}
+    changes = aggregate([event], {"session-1": stored}, {})
+    assert repr(stored) == snapshot
+    assert changes.sessions[0].pageviews == 2
+
+
+def test_bots_are_dropped_and_counted(ingest, make_event, store):
+    result = ingest(make_event(), make_event(), ua="Mozilla/5.0 (compatible; Googlebot/2.1)")
+    assert (result.accepted, result.dropped) == (0, {"bot": 2})
+    assert counts(store, "dropped", "reason") == {"bot": 2}
+    assert store.recent_events("example", 10) == []

@@ -1,0 +1,188 @@
+"""POST /api/events through the Flask test client: success, partial batches and every error."""
+import json
+
+import pytest
+
+from app.store.base import StoreError
+from tests.conftest import CHROME_UA
+
+UA = {"User-Agent": CHROME_UA}
+
+
+def post(client, body, key=None, origin=None, content_type="application/json", raw=False, **headers):
+    headers = {**UA, **headers}
+    if key:
+        headers["X-API-Key"] = key
+    if origin:
+        headers["Origin"] = origin
+    data = body if raw else json.dumps(body)
+    return client.post("/api/events", data=data, headers=headers, content_type=content_type)
+
+
+def test_batch_is_accepted(client, site, make_event):
+    response = post(client, {"events": [make_event(), make_event(type="heartbeat")]}, key=site.tracker_key)
+    assert response.status_code == 202
+    assert response.json == {"status": "success", "data": {
+        "accepted": 2, "duplicates": 0, "dropped": {}, "rejected": []}}
+
+
+def test_single_event_object_is_accepted(client, site, make_event):
+    response = post(client, make_event(), key=site.tracker_key)
+    assert response.status_code == 202 and response.json["data"]["accepted"] == 1
+
+
+def test_sendbeacon_text_plain_with_key_in_body(client, site, make_event, store):
+    body = {"key": site.tracker_key, "events": [make_event()]}
+    response = post(client, body, content_type="text/plain;charset=UTF-8",
+                    origin="https://example.com")
+    assert response.status_code == 202
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+    assert len(store.recent_events(site.site_id, 10)) == 1
+
+
+def test_bare_array_of_events_with_header_key(client, site, make_event):
+    response = post(client, [make_event(), make_event()], key=site.tracker_key)
+    assert response.status_code == 202 and response.json["data"]["accepted"] == 2
+
+
+def test_retried_batch_is_idempotent(client, site, make_event):
+    batch = {"events": [make_event(), make_event()]}
+    post(client, batch, key=site.tracker_key)
+    again = post(client, batch, key=site.tracker_key)
+    assert again.status_code == 202
+    assert (again.json["data"]["accepted"], again.json["data"]["duplicates"]) == (0, 2)
+
+
+def test_invalid_events_are_reported_and_valid_ones_kept(client, site, make_event, store):
+    events = [make_event(), make_event(type="bogus"), "not an object", make_event(url="ftp://x")]
+    response = post(client, {"events": events}, key=site.tracker_key)
+    assert response.status_code == 202
+    data = response.json["data"]
+    assert data["accepted"] == 1
+    assert [r["index"] for r in data["rejected"]] == [1, 2, 3]
+    assert data["rejected"][0]["error"].startswith("type: Must be one of")
+    assert data["rejected"][1]["error"] == "an event must be a JSON object"
+    assert len(store.recent_events(site.site_id, 10)) == 1
+
+
+def test_bot_events_are_dropped_and_counted(client, site, make_event):
+    response = post(client, {"events": [make_event()]}, key=site.tracker_key,
+                    **{"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
+    assert response.status_code == 202
+    assert response.json["data"] == {"accepted": 0, "duplicates": 0, "dropped": {"bot": 1}, "rejected": []}
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"", "empty body"),
+    (b"{not json", "body is not valid JSON"),
+    (b"\xff\xfe", "body is not valid JSON"),
+    (b"42", "body must be a JSON object or an array of events"),
+    (b'{"events": {"a": 1}}', "'events' must be an array"),
+    (b'{"events": []}', "no events in the batch"),
+])
+def test_bad_body_is_400_with_json_error(client, site, body, message):
+    response = post(client, body, key=site.tracker_key, raw=True)
+    assert response.status_code == 400
+    assert response.json["status"] == "error"
+    assert message in response.json["message"]
+
+
+def test_missing_key_is_401(client, site, make_event):
+    response = post(client, {"events": [make_event()]})
+    assert response.status_code == 401
+    assert response.json == {"status": "error",
+                             "message": "missing tracker key: send it in X-API-Key or a 'key' field"}
+
+
+def test_unknown_key_is_401_readable_by_the_page(client, site, make_event):
+    response = post(client, {"events": [make_event()]}, key="pk_nope", origin="https://example.com")
+    assert response.status_code == 401 and response.json["message"] == "unknown tracker key"
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+
+
+@pytest.mark.parametrize("origin, status", [
+    ("https://example.com", 202),
+    ("https://www.example.com", 202),
+    ("http://shop.example.com:8080", 202),
+    ("https://evil.com", 403),
+    ("https://example.com.evil.com", 403),
+    ("https://notexample.com", 403),
+])
+def test_origin_must_be_one_of_the_sites_domains(client, site, make_event, store, origin, status):
+    response = post(client, {"events": [make_event()]}, key=site.tracker_key, origin=origin)
+    assert response.status_code == status
+    if status == 403:
+        assert response.json["status"] == "error"
+        assert store.recent_events(site.site_id, 10) == []
+
+
+def test_body_over_the_limit_is_413(client, site, app):
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    response = post(client, {"events": [], "pad": "x" * 2000}, key=site.tracker_key)
+    assert response.status_code == 413
+    assert response.json["status"] == "error"
+
+
+def test_too_many_events_is_413(client, site, make_event, app):
+    app.config["MAX_BATCH_EVENTS"] = 3
+    response = post(client, {"events": [make_event() for _ in range(4)]}, key=site.tracker_key)
+    assert response.status_code == 413
+    assert response.json["message"] == "at most 3 events per request"
+
+
+def test_store_failure_is_503_with_retry_after(client, site, make_event, store, monkeypatch):
+    def broken(events):
+        raise StoreError("disk on fire")
+    monkeypatch.setattr(store, "append_events", broken)
+    response = post(client, {"events": [make_event()]}, key=site.tracker_key, origin="https://example.com")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json["status"] == "error"
+    # The tracker must be able to read the status and Retry-After cross-origin.
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
+
+
+def test_failed_aggregation_rolls_back_the_append(tmp_path, clock, make_event, monkeypatch):
+    """SQLite aggregates inline: events and rollups commit together or not at all."""
+    from app import create_app
+    from app.auth.sites import create_site
+    from app.store.sqlite import SQLiteStore
+    store = SQLiteStore(str(tmp_path / "atomic.db"))
+    store.create_schema()
+    site = create_site(store, "Atomic", ["example.com"], clock.now_ms())
+    client = create_app({"TESTING": True}, store=store, clock=clock).test_client()
+
+    def broken(changes):
+        raise StoreError("disk on fire")
+    monkeypatch.setattr(store, "apply", broken)
+    response = post(client, {"events": [make_event()]}, key=site.tracker_key)
+    assert response.status_code == 503
+    monkeypatch.undo()
+    assert store.recent_events(site.site_id, 10) == []
+    retried = post(client, {"events": [make_event()]}, key=site.tracker_key)
+    assert retried.json["data"]["accepted"] == 1
+
+
+def test_preflight_for_a_site_domain(client, site):
+    response = client.options("/api/events", headers={
+        "Origin": "https://example.com", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type, x-api-key"})
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    assert "X-API-Key" in response.headers["Access-Control-Allow-Headers"]
+    assert response.headers["Vary"] == "Origin"
+
+
+def test_preflight_for_a_foreign_origin_is_refused(client, site):
+    response = client.options("/api/events", headers={
+        "Origin": "https://evil.com", "Access-Control-Request-Method": "POST"})
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert response.json["status"] == "error"
+
+
+def test_wrong_method_is_json_405(client):
+    response = client.get("/api/events")
+    assert response.status_code == 405 and response.json["status"] == "error"

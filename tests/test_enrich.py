@@ -1,0 +1,86 @@
+"""Enrichment: IP masking, user agents, bots, URLs, referrers and UTM parameters."""
+import pytest
+
+from app.ingest.enrich import Client, Dropped, enrich, masked_ip
+from tests.conftest import CHROME_UA
+
+IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+IPAD_UA = ("Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+           "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+ANDROID_TABLET_UA = ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 "
+                     "(KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36")
+
+
+def run(url="https://example.com/", referrer="", ua=CHROME_UA, ip="198.51.100.23"):
+    return enrich({"url": url, "referrer": referrer}, Client(ip, ua))
+
+
+@pytest.mark.parametrize("raw, masked", [
+    ("198.51.100.23", "198.51.100.0"),
+    ("2001:db8:abcd:12:1:2:3:4", "2001:db8:abcd::"),
+    ("::ffff:198.51.100.23", "198.51.100.0"),
+    ("not an ip", ""),
+    ("", ""),
+])
+def test_ip_is_masked(raw, masked):
+    assert masked_ip(raw) == masked
+    assert run(ip=raw)["ip"] == masked
+
+
+@pytest.mark.parametrize("ua, browser, os_name, device", [
+    (CHROME_UA, "Chrome", "Windows", "desktop"),
+    (IPHONE_UA, "Mobile Safari", "iOS", "mobile"),
+    (IPAD_UA, "Mobile Safari", "iOS", "tablet"),
+    (ANDROID_TABLET_UA, "Chrome", "Android", "tablet"),
+])
+def test_user_agent_is_parsed(ua, browser, os_name, device):
+    event = run(ua=ua)
+    assert (event["browser"], event["os"], event["device"]) == (browser, os_name, device)
+
+
+@pytest.mark.parametrize("ua", [
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "curl/8.5.0",
+    "python-requests/2.32.3",
+    "",
+])
+def test_bots_are_dropped_with_a_reason(ua):
+    with pytest.raises(Dropped) as drop:
+        run(ua=ua)
+    assert drop.value.reason == "bot"
+
+
+@pytest.mark.parametrize("referrer, source, channel", [
+    ("", "Direct", "direct"),
+    ("https://www.google.com/search?q=x", "Google", "search"),
+    ("https://www.google.co.uk/", "Google", "search"),
+    ("https://duckduckgo.com/", "DuckDuckGo", "search"),
+    ("https://t.co/xyz", "Twitter", "social"),
+    ("https://old.reddit.com/r/x", "Reddit", "social"),
+    ("https://news.ycombinator.com/item?id=1", "Hacker News", "social"),
+    ("https://blog.example.org/post", "blog.example.org", "referral"),
+    ("https://example.com/other-page", "Direct", "direct"),  # internal navigation
+    ("https://www.example.com/", "Direct", "direct"),
+    ("not a url", "Direct", "direct"),
+])
+def test_referrer_is_classified(referrer, source, channel):
+    event = run(referrer=referrer)
+    assert (event["source"], event["channel"]) == (source, channel)
+
+
+def test_utm_parameters_make_a_campaign():
+    event = run(url="https://example.com/landing?utm_source=newsletter&utm_medium=email"
+                    "&utm_campaign=autumn&utm_term=t&utm_content=c&x=1",
+                referrer="https://www.google.com/")
+    assert event["path"] == "/landing"
+    assert (event["utm_source"], event["utm_medium"], event["utm_campaign"],
+            event["utm_term"], event["utm_content"]) == ("newsletter", "email", "autumn", "t", "c")
+    assert (event["source"], event["channel"]) == ("newsletter", "campaign")
+
+
+def test_url_is_split_into_host_and_path():
+    event = run(url="https://shop.example.com/a/b?q=1#frag")
+    assert (event["hostname"], event["path"]) == ("shop.example.com", "/a/b")
+    assert run(url="https://example.com")["path"] == "/"
