@@ -68,6 +68,11 @@ def mask_ip(event: dict, client: Client) -> None:
     event["ip"] = masked_ip(client.ip)
 
 
+IPV4_KEEP = ~0xFF  # zero the last octet
+IPV6_KEEP = ~((1 << 80) - 1)  # zero the last 80 bits
+
+
+@lru_cache(maxsize=1024)  # every event of a batch comes from one address
 def masked_ip(raw: str) -> str:
     """IPv4: zero the last octet; IPv6: zero the last 80 bits. Unparseable: empty."""
     try:
@@ -76,8 +81,9 @@ def masked_ip(raw: str) -> str:
         return ""
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+    if ip.version == 4:
+        return str(ipaddress.IPv4Address(int(ip) & IPV4_KEEP))
+    return str(ipaddress.IPv6Address(int(ip) & IPV6_KEEP))
 
 
 # -- user agent

@@ -11,7 +11,8 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import astuple, fields
+from dataclasses import fields
+from operator import attrgetter
 from typing import Iterable, Iterator
 
 from .base import (
@@ -21,6 +22,9 @@ from .base import (
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
 VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
+# Flat row tuples; dataclasses.astuple deep-copies every field and was a quarter of ingestion.
+session_row = attrgetter(*SESSION_FIELDS)
+visitor_row = attrgetter(*VISITOR_FIELDS)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sites (
@@ -198,11 +202,11 @@ class SQLiteStore:
             db.executemany(
                 f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_FIELDS)}) "
                 f"VALUES ({_placeholders(SESSION_FIELDS)})",
-                [astuple(s) for s in changes.sessions])
+                [session_row(s) for s in changes.sessions])
             db.executemany(
                 f"INSERT OR REPLACE INTO visitors ({', '.join(VISITOR_FIELDS)}) "
                 f"VALUES ({_placeholders(VISITOR_FIELDS)})",
-                [astuple(v) for v in changes.visitors])
+                [visitor_row(v) for v in changes.visitors])
             db.executemany(
                 "INSERT INTO counters (site_id, metric, dimension, hour, value, n) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
