@@ -19,7 +19,7 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     app.extensions["liveinsight.clock"] = clock or SystemClock()
 
     from app.api.views import bp as api_bp
-    from app.dashboard.views import bp as dashboard_bp
+    from app.dashboard import bp as dashboard_bp
     from app.cli import register_commands
 
     app.register_blueprint(api_bp)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.store.base import (
-    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Session, Site, Visitor,
+    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
 )
 from tests.conftest import T0
 
@@ -125,3 +125,46 @@ def test_transaction_context_wraps_writes(store):
         store.apply(Changes(sessions=[session("t")]))
     assert len(new) == 1
     assert "t" in store.get_sessions("s1", ["t"])
+
+
+def test_counters_of_each_grain_are_kept_apart(store):
+    bucket = 20_000
+    store.apply(Changes(counters={CounterKey("s1", bucket, "pageviews", "", "", grain): n
+                                  for grain, n in (("hour", 1), ("5min", 2), ("day", 3))}))
+    for grain, n in (("hour", 1), ("5min", 2), ("day", 3)):
+        assert [(r.hour, r.n) for r in store.read_counters("s1", "pageviews", "", 0, 10**9, grain=grain)] \
+            == [(bucket, n)]
+
+
+def test_unique_visitor_sketches_merge_and_read_by_day_range(store):
+    from app.store.hll import count_visitors
+    day = 20_400
+    store.apply(Changes(uniques={UniqueKey("s1", day, "page", "/a"): {"u1", "u2"},
+                                 UniqueKey("s1", day, "page", "/b"): {"u1"},
+                                 UniqueKey("s1", day + 1, "page", "/a"): {"u2", "u3"},
+                                 UniqueKey("s1", day, "", ""): {"u1", "u2"},
+                                 UniqueKey("s2", day, "page", "/a"): {"x"}}))
+    store.apply(Changes(uniques={UniqueKey("s1", day, "page", "/a"): {"u2", "u4"}}))  # merges
+    rows = store.read_sketches("s1", "page", day, day + 2)
+    by_value = {}
+    for row in rows:
+        by_value.setdefault(row.value, []).append(row.sketch)
+    assert {v: count_visitors(s) for v, s in by_value.items()} == {"/a": 4, "/b": 1}
+    only_a = store.read_sketches("s1", "page", day, day + 1, values=["/a"])
+    assert [(r.day, r.value, count_visitors([r.sketch])) for r in only_a] == [(day, "/a", 3)]
+    assert store.read_sketches("s1", "page", day + 5, day + 9) == []
+    assert [count_visitors([r.sketch]) for r in store.read_sketches("s1", "", day, day + 1)] == [2]
+
+
+def test_purge_keeps_five_minute_counters_only_a_day(store):
+    now = T0 + 2 * DAY_MS
+    store.apply(Changes(counters={
+        CounterKey("s1", (now - 2 * HOUR_MS) // 300_000, "pageviews", "", "", "5min"): 1,
+        CounterKey("s1", (now - 25 * HOUR_MS) // 300_000, "pageviews", "", "", "5min"): 1,
+        CounterKey("s1", (now - 30 * DAY_MS) // DAY_MS, "pageviews", "", "", "day"): 1,
+        CounterKey("s1", (now - 402 * DAY_MS) // DAY_MS, "pageviews", "", "", "day"): 1}))
+    store.purge(now)
+    assert [r.hour for r in store.read_counters("s1", "pageviews", "", 0, 10**9, grain="5min")] == [
+        (now - 2 * HOUR_MS) // 300_000]
+    assert [r.hour for r in store.read_counters("s1", "pageviews", "", 0, 10**9, grain="day")] == [
+        (now - 30 * DAY_MS) // DAY_MS]

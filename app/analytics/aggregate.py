@@ -1,42 +1,91 @@
-"""Sessions and hourly rollups from new events: one pure function both deployments share.
+"""Sessions and rollups from new events: one pure function both deployments share.
 
-`aggregate(events, sessions, visitors)` takes newly stored events of one site and the
-session and visitor records they touch, as stored, and returns the updated records and the
-counter deltas. Every counter is additive, so the deltas can be applied with SQLite's
-`n = n + ?` or DynamoDB's atomic ADD. A session's figures (bounce, duration, exit page) are
-kept right as it grows by emitting corrections: when a bounce gets its second page view,
-its bounce is taken back (-1); when the exit page moves, the old one gets -1.
+`aggregate(events, sessions, visitors, timezone)` takes newly stored events of one site and
+the session and visitor records they touch, as stored, and returns the updated records, the
+counter deltas and the visitor ids seen per day and dimension value (for unique-visitor
+sketches). Every counter is additive, so deltas apply with SQLite's `n = n + ?` or
+DynamoDB's atomic ADD. A session's figures are kept right as it grows by corrections: when a
+bounce gets its second page view its bounce is taken back (-1); when the exit page moves,
+the old one gets -1; duration and time on page grow by their difference.
 
-Definitions (ARCHITECTURE.md): a session ends after 30 minutes without an event; a bounce
-is a session with one page view and no click or conversion; visit duration is the last
-event minus the first. Session figures count in the hour the session started; event
-figures in the hour of the event.
+Definitions (ARCHITECTURE.md): a session ends after 30 minutes without an event; a bounce is
+a session with one page view and no click or conversion; visit duration is the last event
+minus the first; time on page runs from a page view to the next page view of the session, or
+to the last event on that page (heartbeats). Session figures count in the hour and the local
+day the session started; event figures in the hour, 5 minutes and local day of the event.
+
+Counters (grain, metric, dimension):
+- hour: visitors, sessions, pageviews, bounces, duration_ms, dropped/reason (site totals)
+- 5min: visitors, pageviews (site totals; the last-100-minutes chart)
+- day: the totals above plus events/type, customs/name, conversions/name,
+  conversion_value/name; sessions, pageviews, bounces, duration_ms by each session dimension
+  and by entry page; sessions by exit page; pageviews and time_on_page_ms by page;
+  the same session metrics plus visitors by the "session" cube (every session dimension at
+  once, the value encoded by `cube_value`), which is what filtered reports read.
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import replace
 from typing import Iterable
 
-from app.store.base import HOUR_MS, Changes, CounterKey, Session, Visitor
+from app.analytics.periods import local_day_number
+from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Changes, CounterKey, Session, UniqueKey, Visitor
 
 SESSION_GAP_MS = 30 * 60_000
 INTERACTIONS = ("click", "conversion")
-# Session attributes counted once per session, in its start hour.
-SESSION_DIMENSIONS = ("source", "channel", "browser", "os", "device")
+NAMED = ("custom", "conversion")
+# Attributes of a visit, fixed by its first event, each a report breakdown and a filter.
+SESSION_DIMENSIONS = ("channel", "source", "utm_source", "utm_medium", "utm_campaign",
+                      "browser", "os", "device", "country")
+# Cubes: counters whose value is a JSON array of several dimensions at once, so a report can
+# filter on any of them. The session cube's key is every session dimension and the entry page;
+# the page cube's is the page and every session dimension.
+SESSION_CUBE = SESSION_DIMENSIONS + ("entry",)
+PAGE_CUBE = ("page",) + SESSION_DIMENSIONS
+
+
+def session_cube(session: Session) -> str:
+    return _cube_value([getattr(session, d) for d in SESSION_DIMENSIONS] + [session.entry_path or ""])
+
+
+def page_cube(session: Session, path: str) -> str:
+    return _cube_value([path] + [getattr(session, d) for d in SESSION_DIMENSIONS])
+
+
+def _cube_value(values: list[str]) -> str:
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
 
 
 class _Tally:
-    def __init__(self, site_id: str):
-        self.site_id = site_id
+    """Counter deltas and unique visitors of one site, keyed as the store keeps them."""
+
+    def __init__(self, site_id: str, timezone: str):
+        self.site_id, self.timezone = site_id, timezone
         self.deltas: dict[CounterKey, float] = defaultdict(float)
+        self.uniques: dict[UniqueKey, set[str]] = defaultdict(set)
+        self._days: dict[int, int] = {}
 
-    def add(self, hour: int, metric: str, n: float = 1, dimension: str = "", value: str = "") -> None:
-        self.deltas[CounterKey(self.site_id, hour, metric, dimension, value)] += n
+    def day(self, ts: int) -> int:
+        """The site's local day of a timestamp. Every time zone's offset is a whole number of
+        quarter hours, so the day cannot change inside one: cache by quarter hour."""
+        quarter = ts // (HOUR_MS // 4)
+        if quarter not in self._days:
+            self._days[quarter] = local_day_number(self.timezone, ts)
+        return self._days[quarter]
+
+    def add(self, grain: str, bucket: int, metric: str, n: float = 1, dimension: str = "",
+            value: str = "") -> None:
+        if n:
+            self.deltas[CounterKey(self.site_id, bucket, metric, dimension, value, grain)] += n
+
+    def seen(self, day: int, user_id: str, dimension: str = "", value: str = "") -> None:
+        self.uniques[UniqueKey(self.site_id, day, dimension, value)].add(user_id)
 
 
-def aggregate(events: Iterable[dict], sessions: dict[str, Session],
-              visitors: dict[str, Visitor], gap_ms: int = SESSION_GAP_MS) -> Changes:
+def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: dict[str, Visitor],
+              timezone: str = "UTC", gap_ms: int = SESSION_GAP_MS) -> Changes:
     """Fold new events of one site into its sessions, visitors and counters.
 
     Does not mutate its inputs. Events may come in any order; they are applied by time.
@@ -45,7 +94,7 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session],
     if not events:
         return Changes()
     site_id = events[0]["site_id"]
-    tally = _Tally(site_id)
+    tally = _Tally(site_id, timezone)
     sessions = {k: replace(v) for k, v in sessions.items()}
     visitors = {k: replace(v) for k, v in visitors.items()}
     touched_sessions: dict[str, Session] = {}
@@ -54,82 +103,162 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session],
     for event in events:
         if event["site_id"] != site_id:
             raise ValueError("aggregate() takes the events of one site at a time")
+        visitor = visitors.get(event["user_id"]) or Visitor(site_id, event["user_id"], -1, event["ts"])
         session = sessions.get(event["session_id"])
         if session is None or event["ts"] - session.last_seen_ms > gap_ms:
-            session = _start_session(event, session, tally)
+            session = _start_session(event, session, visitor, tally)
             sessions[session.session_id] = session
         _apply_event(session, event, tally)
-        touched_sessions[session.session_id] = session
-        visitor = _count_visitor(visitors.get(event["user_id"]), event, tally)
-        visitors[visitor.user_id] = visitor
-        touched_visitors[visitor.user_id] = visitor
+        _count_visitor(visitor, event, tally)
+        touched_sessions[session.session_id] = sessions[session.session_id] = session
+        touched_visitors[visitor.user_id] = visitors[visitor.user_id] = visitor
 
     return Changes(
         sessions=list(touched_sessions.values()),
         visitors=list(touched_visitors.values()),
         counters={k: n for k, n in tally.deltas.items() if n},
+        uniques=dict(tally.uniques),
     )
 
 
-def _start_session(event: dict, previous: Session | None, tally: _Tally) -> Session:
+def _start_session(event: dict, previous: Session | None, visitor: Visitor, tally: _Tally) -> Session:
     session = Session(
         site_id=event["site_id"], session_id=event["session_id"], user_id=event["user_id"],
         seq=previous.seq + 1 if previous else 0,
         started_ms=event["ts"], last_seen_ms=event["ts"],
         source=event["source"], channel=event["channel"], referrer=event["referrer"],
         browser=event["browser"], os=event["os"], device=event["device"],
+        country=event.get("country") or "", utm_source=event.get("utm_source") or "",
+        utm_medium=event.get("utm_medium") or "", utm_campaign=event.get("utm_campaign") or "",
+        entry_path=event["path"] if event["type"] == "page_view" else None,
     )
-    hour = session.started_ms // HOUR_MS
-    tally.add(hour, "sessions")
+    hour, day = session.started_ms // HOUR_MS, tally.day(session.started_ms)
+    tally.add("hour", hour, "sessions")
+    tally.add("day", day, "sessions")
     for dimension in SESSION_DIMENSIONS:
-        tally.add(hour, "sessions", 1, dimension, getattr(session, dimension))
+        value = getattr(session, dimension)
+        tally.add("day", day, "sessions", 1, dimension, value)
+        tally.seen(day, session.user_id, dimension, value)
+    if session.entry_path is not None:
+        tally.add("day", day, "sessions", 1, "entry", session.entry_path)
+        tally.seen(day, session.user_id, "entry", session.entry_path)
+    # The cube counts a visitor on the first visit of their day: exact for one day.
+    session.first_of_day = visitor.last_day != day
+    cube = session_cube(session)
+    tally.add("day", day, "sessions", 1, "session", cube)
+    tally.add("day", day, "visitors", int(session.first_of_day), "session", cube)
     return session
 
 
-def _apply_event(session: Session, event: dict, tally: _Tally) -> None:
-    hour = session.started_ms // HOUR_MS
-    was_bounce, old_duration, old_exit = session.is_bounce, session.duration_ms, session.exit_path
+def _session_figures(session: Session) -> dict[str, int]:
+    return {"pageviews": session.pageviews, "bounces": int(session.is_bounce),
+            "duration_ms": session.duration_ms}
 
+
+def _apply_event(session: Session, event: dict, tally: _Tally) -> None:
+    hour, day = session.started_ms // HOUR_MS, tally.day(session.started_ms)
+    before, old_exit = _session_figures(session), session.exit_path
     ts, kind = event["ts"], event["type"]
-    event_hour = ts // HOUR_MS
+    event_day = tally.day(ts)
     session.last_seen_ms = max(session.last_seen_ms, ts)
     session.events += 1
-    tally.add(event_hour, "events", 1, "type", kind)
+    tally.add("day", event_day, "events", 1, "type", kind)
     if kind == "page_view":
-        session.pageviews += 1
-        tally.add(event_hour, "pageviews")
-        tally.add(event_hour, "pageviews", 1, "page", event["path"])
-        if session.entry_path is None:
-            session.entry_path = event["path"]
-            tally.add(hour, "sessions", 1, "entry", event["path"])
-        if ts >= session.last_pageview_ms:
-            session.exit_path, session.last_pageview_ms = event["path"], ts
-    elif kind in INTERACTIONS:
+        if session.entry_path is None:  # the visit began with another event: this is its entry
+            _set_late_entry(session, event["path"], tally, day, before)
+        _page_view(session, event, tally, event_day)
+    elif session.exit_path is not None and ts >= session.last_pageview_ms:
+        _stay_on_page(session, ts, tally)
+    if kind in INTERACTIONS:
         session.interactions += 1
-    if kind in ("custom", "conversion"):
-        tally.add(event_hour, f"{kind}s", 1, "name", event["name"])
+    if kind in NAMED:
+        tally.add("day", event_day, f"{kind}s", 1, "name", event["name"])
         if kind == "conversion" and event.get("value") is not None:
-            tally.add(event_hour, "conversion_value", event["value"], "name", event["name"])
+            tally.add("day", event_day, "conversion_value", event["value"], "name", event["name"])
 
     # Corrections that keep the session's figures right as it grows.
-    tally.add(hour, "bounces", int(session.is_bounce) - int(was_bounce))
-    tally.add(hour, "duration_ms", session.duration_ms - old_duration)
+    after, cube = _session_figures(session), session_cube(session)
+    for metric in ("pageviews", "bounces", "duration_ms"):
+        delta = after[metric] - before[metric]
+        if not delta:
+            continue
+        if metric != "pageviews":  # page views also count by event time, in _page_view
+            tally.add("hour", hour, metric, delta)
+            tally.add("day", day, metric, delta)
+        for dimension in SESSION_DIMENSIONS:
+            tally.add("day", day, metric, delta, dimension, getattr(session, dimension))
+        if session.entry_path is not None:
+            tally.add("day", day, metric, delta, "entry", session.entry_path)
+        tally.add("day", day, metric, delta, "session", cube)
     if session.exit_path != old_exit:
         if old_exit is not None:
-            tally.add(hour, "sessions", -1, "exit", old_exit)
-        tally.add(hour, "sessions", 1, "exit", session.exit_path)
+            tally.add("day", day, "sessions", -1, "exit", old_exit)
+        tally.add("day", day, "sessions", 1, "exit", session.exit_path)
 
 
-def _count_visitor(visitor: Visitor | None, event: dict, tally: _Tally) -> Visitor:
-    """Count a visitor once per hour in which they have any event."""
-    hour = event["ts"] // HOUR_MS
-    if visitor is None:
-        visitor = Visitor(event["site_id"], event["user_id"], last_hour=-1, last_seen_ms=event["ts"])
+def _add_page_time(session: Session, tally: _Tally, ms: int) -> None:
+    """Time on the current page grew by ms: count it for the page, on its view's day."""
+    if ms:
+        day, path = tally.day(session.last_pageview_ms), session.exit_path
+        tally.add("day", day, "time_on_page_ms", ms, "page", path)
+        tally.add("day", day, "time_on_page_ms", ms, "page_cube", page_cube(session, path))
+
+
+def _stay_on_page(session: Session, ts: int, tally: _Tally) -> None:
+    """A heartbeat, click or custom event: the visitor is still on the current page."""
+    time_on_page = ts - session.last_pageview_ms
+    if time_on_page > session.page_time_ms:
+        _add_page_time(session, tally, time_on_page - session.page_time_ms)
+        session.page_time_ms = time_on_page
+
+
+def _page_view(session: Session, event: dict, tally: _Tally, event_day: int) -> None:
+    ts, path = event["ts"], event["path"]
+    session.pageviews += 1
+    tally.add("hour", ts // HOUR_MS, "pageviews")
+    tally.add("5min", ts // FIVE_MINUTES_MS, "pageviews")
+    tally.add("day", event_day, "pageviews")
+    tally.add("day", event_day, "pageviews", 1, "page", path)
+    tally.add("day", event_day, "pageviews", 1, "page_cube", page_cube(session, path))
+    tally.seen(event_day, session.user_id, "page", path)
+    if ts >= session.last_pageview_ms:
+        if session.exit_path is not None:  # the previous page's time ends at this page view
+            _add_page_time(session, tally, ts - session.last_pageview_ms - session.page_time_ms)
+        session.exit_path, session.last_pageview_ms, session.page_time_ms = path, ts, 0
+
+
+def _set_late_entry(session: Session, path: str, tally: _Tally, day: int,
+                    counted: dict[str, int]) -> None:
+    """Give a visit that began without a page view its entry page, and move what it had
+    counted so far (before this event) to the cube cell that names that entry."""
+    old_cube = session_cube(session)
+    session.entry_path = path
+    new_cube = session_cube(session)
+    so_far = {"sessions": 1, "visitors": int(session.first_of_day), **counted}
+    for metric, n in so_far.items():
+        tally.add("day", day, metric, -n, "session", old_cube)
+        tally.add("day", day, metric, n, "session", new_cube)
+        if metric != "visitors":
+            tally.add("day", day, metric, n, "entry", path)
+    tally.seen(day, session.user_id, "entry", path)
+
+
+def _count_visitor(visitor: Visitor, event: dict, tally: _Tally) -> None:
+    """Count a visitor once per hour, 5 minutes and local day in which they have any event,
+    and note them as seen that day for the site's unique-visitor sketch."""
+    ts = event["ts"]
+    hour, five, day = ts // HOUR_MS, ts // FIVE_MINUTES_MS, tally.day(ts)
     if hour > visitor.last_hour:
-        tally.add(hour, "visitors")
+        tally.add("hour", hour, "visitors")
         visitor.last_hour = hour
-    visitor.last_seen_ms = max(visitor.last_seen_ms, event["ts"])
-    return visitor
+    if five > visitor.last_5min:
+        tally.add("5min", five, "visitors")
+        visitor.last_5min = five
+    if day > visitor.last_day:
+        tally.add("day", day, "visitors")
+        tally.seen(day, visitor.user_id)
+        visitor.last_day = day
+    visitor.last_seen_ms = max(visitor.last_seen_ms, ts)
 
 
 def aggregate_stored(store, events: list[dict]) -> None:
@@ -141,6 +270,7 @@ def aggregate_stored(store, events: list[dict]) -> None:
     for event in events:
         by_site[event["site_id"]].append(event)
     for site_id, site_events in by_site.items():
+        site = store.get_site(site_id)
         sessions = store.get_sessions(site_id, (e["session_id"] for e in site_events))
         visitors = store.get_visitors(site_id, (e["user_id"] for e in site_events))
-        store.apply(aggregate(site_events, sessions, visitors))
+        store.apply(aggregate(site_events, sessions, visitors, site.timezone if site else "UTC"))

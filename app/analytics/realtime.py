@@ -6,9 +6,8 @@ raw events, so they cost one indexed read per widget whatever the traffic.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
+from app.analytics.periods import local_day_number
 from app.store.base import HOUR_MS, Session, Site, Store
 
 CURRENT_WINDOW_MS = 5 * 60_000
@@ -62,19 +61,11 @@ def last_24_hours(store: Store, site: Site, now_ms: int) -> dict:
     return {"hours": [h * HOUR_MS for h in hours], **series}
 
 
-def start_of_today_hour(site: Site, now_ms: int) -> int:
-    """The epoch hour in which the current day starts in the site's time zone."""
-    local = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(site.timezone))
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return int(midnight.astimezone(timezone.utc).timestamp() * 1000) // HOUR_MS
-
-
 def top_pages_today(store: Store, site: Site, now_ms: int, limit: int = TOP_PAGES_SIZE) -> list[dict]:
     """Pages by page views since midnight in the site's time zone."""
+    today = local_day_number(site.timezone, now_ms)
     views: dict[str, float] = defaultdict(float)
-    rows = store.read_counters(site.site_id, "pageviews", "page",
-                               start_of_today_hour(site, now_ms), now_ms // HOUR_MS + 1)
-    for row in rows:
+    for row in store.read_counters(site.site_id, "pageviews", "page", today, today + 1, grain="day"):
         views[row.value] += row.n
     ranked = sorted(((int(n), page) for page, n in views.items() if n > 0), key=lambda r: (-r[0], r[1]))
     return [{"page": page, "pageviews": n} for n, page in ranked[:limit]]

@@ -4,14 +4,21 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from marshmallow import ValidationError
+
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge, Unauthorized
 
+from app.analytics import stats
 from app.analytics.realtime import realtime
+from app.api.schemas import parse_report_query
 from app.auth.sites import origin_allowed
 from app.context import get_store, now_ms
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
+from app.ingest.schema import describe
+
+from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -96,12 +103,32 @@ def preflight_events():
     return response
 
 
-@bp.get("/realtime")
-def realtime_json():
+def _site_from_args():
     site_id = request.args.get("site", "")
     if not site_id:
         raise BadRequest("missing ?site=ID")
     site = get_store().get_site(site_id)
     if site is None:
         raise NotFound(f"no site {site_id!r}")
-    return jsonify(status="success", data=realtime(get_store(), site, now_ms()))
+    return site
+
+
+@bp.get("/realtime")
+def realtime_json():
+    return jsonify(status="success", data=realtime(get_store(), _site_from_args(), now_ms()))
+
+
+@bp.get("/stats")
+def stats_json():
+    site = _site_from_args()
+    try:
+        query = parse_report_query(request.args.to_dict(), site, now_ms())
+    except ValidationError as error:
+        raise BadRequest(describe(error)) from error
+    data = stats.report(get_store(), site, query.period, query.filters, query.breakdowns, query.limit)
+    return jsonify(status="success", data=data)
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(openapi_document())

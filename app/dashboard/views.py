@@ -129,3 +129,33 @@ def demo(page: str):
     if site is None:
         abort(404, "no demo site yet: run `flask --app app seed-demo` (make run does it)")
     return render_template("pages/demo.html", site=site, page=page)
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """127.4 -> "2m 7s"; None -> "—"."""
+    if seconds is None:
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+
+
+@bp.app_template_filter("number")
+def number(value: float | None) -> str:
+    """12345 -> "12,345"; None -> "—"."""
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+EMPTY_LABELS = {"source": "Direct", "country": "Unknown"}
+
+
+@bp.app_template_filter("dimension_label")
+def dimension_label(value: str, dimension: str) -> str:
+    """What an empty dimension value means to a reader."""
+    return value if value else EMPTY_LABELS.get(dimension, "(none)")

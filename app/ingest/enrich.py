@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
+import iptocc
 import ua_parser
 from crawlerdetect import CrawlerDetect
 
@@ -63,7 +64,21 @@ def drop_bots(event: dict, client: Client) -> None:
         raise Dropped("bot")
 
 
-# -- IP
+# -- IP: the country is looked up from the full address, which is then masked
+@lru_cache(maxsize=4096)
+def country_of(raw_ip: str) -> str:
+    """ISO 3166 alpha-2 country of an address from the database inside the iptocc package
+    (nothing is downloaded at run time); "" when unknown (private, reserved, unparseable)."""
+    try:
+        return iptocc.country_code(raw_ip) or ""
+    except ValueError:
+        return ""
+
+
+def lookup_country(event: dict, client: Client) -> None:
+    event["country"] = country_of(client.ip)
+
+
 def mask_ip(event: dict, client: Client) -> None:
     event["ip"] = masked_ip(client.ip)
 
@@ -153,7 +168,7 @@ def classify_referrer(event: dict, client: Client) -> None:
         event["channel"], event["source"] = "direct", "Direct"
 
 
-STEPS = (drop_bots, mask_ip, parse_user_agent, split_url, classify_referrer)
+STEPS = (drop_bots, lookup_country, mask_ip, parse_user_agent, split_url, classify_referrer)
 
 
 def enrich(event: dict, client: Client) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Protocol
 
 HOUR_MS = 3_600_000
+FIVE_MINUTES_MS = 300_000
 DAY_MS = 24 * HOUR_MS
 RAW_RETENTION_MS = DAY_MS  # raw events, live sessions and visitor markers
 ROLLUP_RETENTION_DAYS = 400  # counters (13 months, with a margin)
@@ -22,7 +23,7 @@ EVENT_FIELDS = (
     "site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id",
     "url", "path", "hostname", "title", "referrer", "name", "value", "props",
     "source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-    "browser", "os", "device", "ip",
+    "browser", "os", "device", "country", "ip",
 )
 
 
@@ -62,6 +63,12 @@ class Session:
     browser: str = ""
     os: str = ""
     device: str = ""
+    country: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    page_time_ms: int = 0  # time on the current (exit) page so far
+    first_of_day: bool = False  # the visitor's first visit of its local day
 
     @property
     def is_bounce(self) -> bool:
@@ -74,26 +81,47 @@ class Session:
 
 @dataclass
 class Visitor:
-    """What aggregation remembers of one visitor: the last hour it was counted in."""
+    """What aggregation remembers of one visitor: the last buckets it was counted in."""
     site_id: str
     user_id: str
     last_hour: int
     last_seen_ms: int
+    last_day: int = -1  # local day number
+    last_5min: int = -1
+
+
+GRAINS = ("hour", "5min", "day")
 
 
 class CounterKey(NamedTuple):
     site_id: str
-    hour: int  # epoch hour: timestamp_ms // HOUR_MS
+    hour: int  # the bucket: epoch hour, epoch 5 minutes or local day number, by grain
     metric: str  # pageviews, visitors, sessions, bounces, duration_ms, events, dropped, ...
     dimension: str  # "" for site totals, or page, entry, exit, source, channel, browser, ...
     value: str  # the dimension's value ("" for totals)
+    grain: str = "hour"  # one of GRAINS
 
 
 @dataclass
 class CounterRow:
-    hour: int
+    hour: int  # the bucket, as in CounterKey
     value: str
     n: float
+
+
+class UniqueKey(NamedTuple):
+    """The visitors of one site, local day and dimension value, kept as a HyperLogLog sketch."""
+    site_id: str
+    day: int
+    dimension: str  # "" for the whole site
+    value: str
+
+
+@dataclass
+class SketchRow:
+    day: int
+    value: str
+    sketch: bytes  # a serialised HLL sketch (app/store/hll.py)
 
 
 @dataclass
@@ -102,6 +130,7 @@ class Changes:
     sessions: list[Session] = field(default_factory=list)
     visitors: list[Visitor] = field(default_factory=list)
     counters: dict[CounterKey, float] = field(default_factory=dict)
+    uniques: dict[UniqueKey, set[str]] = field(default_factory=dict)  # visitor ids to add
 
 
 class Store(Protocol):
@@ -133,8 +162,12 @@ class Store(Protocol):
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         """The newest raw events of a site, newest first."""
     def read_counters(self, site_id: str, metric: str, dimension: str,
-                      start_hour: int, end_hour: int) -> list[CounterRow]:
-        """Counter rows with start_hour <= hour < end_hour, any value."""
+                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
+        """Counter rows of a grain with start <= bucket < end, any value."""
+    def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
+                      values: Iterable[str] | None = None) -> list[SketchRow]:
+        """Unique-visitor sketches with start_day <= day < end_day, of the given values (all
+        values when None)."""
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:

@@ -15,9 +15,10 @@ from dataclasses import fields
 from operator import attrgetter
 from typing import Iterable, Iterator
 
+from . import hll
 from .base import (
-    DAY_MS, EVENT_FIELDS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    Changes, CounterRow, Session, Site, StoreError, Visitor,
+    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
+    Changes, CounterRow, Session, Site, SketchRow, StoreError, UniqueKey, Visitor,
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
@@ -51,14 +52,24 @@ CREATE TABLE IF NOT EXISTS visitors (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS counters (
     site_id TEXT NOT NULL,
+    grain TEXT NOT NULL,
     metric TEXT NOT NULL,
     dimension TEXT NOT NULL,
-    hour INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
     value TEXT NOT NULL,
     n REAL NOT NULL,
-    PRIMARY KEY (site_id, metric, dimension, hour, value)
+    PRIMARY KEY (site_id, grain, metric, dimension, bucket, value)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sketches (
+    site_id TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    sketch BLOB NOT NULL,
+    PRIMARY KEY (site_id, dimension, day, value)
 ) WITHOUT ROWID;
 """
+SCHEMA_VERSION = 2
 
 
 def _placeholders(names: Iterable[str]) -> str:
@@ -102,9 +113,16 @@ class SQLiteStore:
 
     def create_schema(self) -> None:
         with self._errors():
+            db = self._db
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sites'").fetchone()
+            if version != SCHEMA_VERSION and (version or has_tables):
+                raise StoreError(f"{self.path} was made by another version of LiveInsight "
+                                 f"(schema {version}, this one needs {SCHEMA_VERSION}): move it away")
             # WAL is a property of the file: set it once here, never per connection.
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.executescript(SCHEMA)
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -208,11 +226,29 @@ class SQLiteStore:
                 f"VALUES ({_placeholders(VISITOR_FIELDS)})",
                 [visitor_row(v) for v in changes.visitors])
             db.executemany(
-                "INSERT INTO counters (site_id, metric, dimension, hour, value, n) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (site_id, metric, dimension, hour, value) DO UPDATE SET n = n + excluded.n",
-                [(k.site_id, k.metric, k.dimension, k.hour, k.value, n)
+                "INSERT INTO counters (site_id, grain, metric, dimension, bucket, value, n) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (site_id, grain, metric, dimension, bucket, value) "
+                "DO UPDATE SET n = n + excluded.n",
+                [(k.site_id, k.grain, k.metric, k.dimension, k.hour, k.value, n)
                  for k, n in changes.counters.items()])
+            if changes.uniques:
+                self._add_uniques(changes.uniques)
+
+    def _add_uniques(self, uniques: dict[UniqueKey, set[str]]) -> None:
+        """Merge visitor ids into the stored sketches (inside the caller's transaction)."""
+        db = self._db
+        stored = {}
+        for key in uniques:
+            row = db.execute("SELECT sketch FROM sketches WHERE site_id = ? AND dimension = ? "
+                             "AND day = ? AND value = ?",
+                             (key.site_id, key.dimension, key.day, key.value)).fetchone()
+            stored[key] = row[0] if row else None
+        db.executemany(
+            "INSERT OR REPLACE INTO sketches (site_id, dimension, day, value, sketch) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(k.site_id, k.dimension, k.day, k.value, hll.add_visitors(stored[k], ids))
+             for k, ids in uniques.items()])
 
     # -- reads
     def live_sessions(self, site_id: str, since_ms: int) -> list[Session]:
@@ -231,17 +267,34 @@ class SQLiteStore:
         return events
 
     def read_counters(self, site_id: str, metric: str, dimension: str,
-                      start_hour: int, end_hour: int) -> list[CounterRow]:
+                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
         rows = self._read(
-            "SELECT hour, value, n FROM counters WHERE site_id = ? AND metric = ? "
-            "AND dimension = ? AND hour >= ? AND hour < ?",
-            (site_id, metric, dimension, start_hour, end_hour))
+            "SELECT bucket, value, n FROM counters WHERE site_id = ? AND grain = ? AND metric = ? "
+            "AND dimension = ? AND bucket >= ? AND bucket < ?",
+            (site_id, grain, metric, dimension, start_hour, end_hour))
         return [CounterRow(*r) for r in rows]
+
+    def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
+                      values: Iterable[str] | None = None) -> list[SketchRow]:
+        sql = ("SELECT day, value, sketch FROM sketches WHERE site_id = ? AND dimension = ? "
+               "AND day >= ? AND day < ?")
+        if values is None:
+            return [SketchRow(*r) for r in self._read(sql, (site_id, dimension, start_day, end_day))]
+        values = list(dict.fromkeys(values))
+        rows = []
+        for i in range(0, len(values), 500):
+            chunk = values[i:i + 500]
+            rows += self._read(f"{sql} AND value IN ({_placeholders(chunk)})",
+                               (site_id, dimension, start_day, end_day, *chunk))
+        return [SketchRow(*r) for r in rows]
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:
         raw_cutoff = now_ms - RAW_RETENTION_MS
-        rollup_cutoff_hour = (now_ms - ROLLUP_RETENTION_DAYS * DAY_MS) // HOUR_MS
+        rollup_cutoff = now_ms - ROLLUP_RETENTION_DAYS * DAY_MS
+        # Buckets before these are past retention, per grain (days: a day of margin for zones).
+        cutoffs = {"hour": rollup_cutoff // HOUR_MS, "5min": raw_cutoff // FIVE_MINUTES_MS,
+                   "day": rollup_cutoff // DAY_MS - 1}
         deleted = {}
         with self._errors(), self.transaction():
             db = self._db
@@ -251,6 +304,9 @@ class SQLiteStore:
                 "DELETE FROM sessions WHERE last_seen_ms < ?", (raw_cutoff,)).rowcount
             deleted["visitors"] = db.execute(
                 "DELETE FROM visitors WHERE last_seen_ms < ?", (raw_cutoff,)).rowcount
-            deleted["counters"] = db.execute(
-                "DELETE FROM counters WHERE hour < ?", (rollup_cutoff_hour,)).rowcount
+            deleted["counters"] = sum(
+                db.execute("DELETE FROM counters WHERE grain = ? AND bucket < ?", (grain, cutoff)).rowcount
+                for grain, cutoff in cutoffs.items())
+            deleted["sketches"] = db.execute(
+                "DELETE FROM sketches WHERE day < ?", (cutoffs["day"],)).rowcount
         return deleted

@@ -11,11 +11,13 @@
       var data = JSON.parse(canvas.dataset.chartData);
       var isLine = canvas.dataset.chart === "line";
       data.datasets.forEach(function (set, i) {
-        set.borderColor = COLORS[i % COLORS.length];
-        set.backgroundColor = isLine ? COLORS[i % COLORS.length] + "22" : COLORS[i % COLORS.length];
+        var color = COLORS[i % 2];  // a previous-period line takes its metric's colour, dashed
+        set.borderColor = color;
+        set.backgroundColor = isLine ? color + "22" : color;
         set.tension = 0.3;
         set.fill = isLine && i === 0;
         set.pointRadius = 0;
+        if (set.dashed) { set.borderDash = [6, 4]; set.borderWidth = 1.5; set.fill = false; }
       });
       new Chart(canvas, {
         type: canvas.dataset.chart,
@@ -23,7 +25,7 @@
         options: {
           animation: false,
           maintainAspectRatio: false,
-          indexAxis: isLine ? "x" : "y",
+          indexAxis: isLine ? "x" : (canvas.dataset.chartAxis || "y"),
           interaction: { mode: "index", intersect: false },
           plugins: { legend: { display: isLine } },
           scales: { x: { beginAtZero: true }, y: { beginAtZero: true } }

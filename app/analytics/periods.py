@@ -1,0 +1,130 @@
+"""Report periods: named ranges of days in the site's time zone, and the period before them.
+
+Days are numbered as local calendar days since 1970-01-01 (`day_number`), which is how daily
+rollups are keyed, so a report never splits a visitor's evening across two UTC dates.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+EPOCH = date(1970, 1, 1)
+MAX_CUSTOM_DAYS = 400  # a custom range cannot reach past rollup retention
+
+PERIODS = {
+    "today": "Today",
+    "yesterday": "Yesterday",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "month": "This month",
+    "last_month": "Last month",
+    "12mo": "Last 12 months",
+    "custom": "Custom range",
+}
+
+
+class PeriodError(ValueError):
+    """A period that cannot be reported on; the message says why."""
+
+
+@dataclass(frozen=True)
+class Period:
+    name: str
+    first: date  # local calendar days, both included
+    last: date
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+    @property
+    def first_day(self) -> int:
+        return day_number(self.first)
+
+    @property
+    def last_day(self) -> int:
+        return day_number(self.last)
+
+    @property
+    def hourly(self) -> bool:
+        """One day is charted by hour, anything longer by day."""
+        return self.days == 1
+
+    def previous(self) -> "Period":
+        """The period of the same length just before this one."""
+        if self.name == "month":  # this month so far: the same days of last month
+            first = (self.first - timedelta(days=1)).replace(day=1)
+            return Period("previous", first, min(first + timedelta(days=self.days - 1),
+                                                 self.first - timedelta(days=1)))
+        if self.name == "last_month":
+            last = self.first - timedelta(days=1)
+            return Period("previous", last.replace(day=1), last)
+        return Period("previous", self.first - timedelta(days=self.days), self.first - timedelta(days=1))
+
+    def label(self) -> str:
+        if self.first == self.last:
+            return self.first.strftime("%a %-d %b %Y")
+        return f"{self.first:%-d %b %Y} – {self.last:%-d %b %Y}"
+
+
+def day_number(day: date) -> int:
+    return (day - EPOCH).days
+
+
+def day_from_number(number: int) -> date:
+    return EPOCH + timedelta(days=number)
+
+
+def local_today(tz_name: str, now_ms: int) -> date:
+    return datetime.fromtimestamp(now_ms / 1000, ZoneInfo(tz_name)).date()
+
+
+def local_day_number(tz_name: str, ts_ms: int) -> int:
+    return day_number(local_today(tz_name, ts_ms))
+
+
+def day_start_ms(tz_name: str, day: date) -> int:
+    """The UTC instant (ms) at which a local calendar day begins."""
+    start = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(tz_name))
+    return int(start.astimezone(timezone.utc).timestamp() * 1000)
+
+
+def parse_period(name: str, tz_name: str, now_ms: int, start: str | None = None,
+                 end: str | None = None) -> Period:
+    """A Period from a name (see PERIODS) and, for "custom", ISO dates `start` and `end`."""
+    today = local_today(tz_name, now_ms)
+    if name == "today":
+        return Period(name, today, today)
+    if name == "yesterday":
+        day = today - timedelta(days=1)
+        return Period(name, day, day)
+    if name == "7d":
+        return Period(name, today - timedelta(days=6), today)
+    if name == "30d":
+        return Period(name, today - timedelta(days=29), today)
+    if name == "month":
+        return Period(name, today.replace(day=1), today)
+    if name == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return Period(name, last.replace(day=1), last)
+    if name == "12mo":  # this month and the eleven before it
+        months = today.year * 12 + today.month - 1 - 11
+        return Period(name, date(months // 12, months % 12 + 1, 1), today)
+    if name == "custom":
+        return _custom(start, end, today)
+    raise PeriodError(f"unknown period {name!r}: use one of {', '.join(PERIODS)}")
+
+
+def _custom(start: str | None, end: str | None, today: date) -> Period:
+    try:
+        first, last = date.fromisoformat(start or ""), date.fromisoformat(end or "")
+    except ValueError as exc:
+        raise PeriodError("a custom period needs from and to dates as YYYY-MM-DD") from exc
+    if first > last:
+        raise PeriodError("the custom period ends before it starts")
+    if last > today:
+        raise PeriodError("the custom period ends in the future")
+    if (last - first).days + 1 > MAX_CUSTOM_DAYS:
+        raise PeriodError(f"a custom period is at most {MAX_CUSTOM_DAYS} days (statistics are kept 13 months)")
+    return Period("custom", first, last)

@@ -1,0 +1,334 @@
+"""Historical reports: top metrics, charts and breakdowns over a period, with filters.
+
+Unfiltered figures come from one-dimension daily counters and unique-visitor sketches, which
+stay fast over 13 months. Filtered figures come from the cubes (see aggregate.py): the
+session cube answers filters on session dimensions, the page cube a filter on a page. Cubes
+count visitors once per day, so with a filter over several days "visitors" is the sum of daily
+visitors (flagged `visitors_approximate`); without filters visitors are always deduplicated.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from app.analytics.aggregate import PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS
+from app.analytics.periods import Period, day_from_number, day_start_ms
+from app.store import hll
+from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store
+
+SESSION_BREAKDOWNS = SESSION_DIMENSIONS + ("entry",)
+BREAKDOWNS = ("page", "entry", "exit") + SESSION_DIMENSIONS
+FILTERS = SESSION_DIMENSIONS + ("page",)
+SESSION_METRICS = ("sessions", "pageviews", "bounces", "duration_ms")
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 1000
+
+
+class StatsError(ValueError):
+    """A report that cannot be made as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Dimension -> value; an empty Filters is the whole site."""
+    values: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, pairs: dict[str, str]) -> "Filters":
+        unknown = set(pairs) - set(FILTERS)
+        if unknown:
+            raise StatsError(f"cannot filter by {', '.join(sorted(unknown))}: use {', '.join(FILTERS)}")
+        return cls({k: v for k, v in pairs.items() if v is not None})
+
+    @property
+    def page(self) -> str | None:
+        return self.values.get("page")
+
+    @property
+    def session(self) -> dict[str, str]:
+        return {k: v for k, v in self.values.items() if k != "page"}
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+
+# -- reading helpers
+def _days(period: Period) -> tuple[int, int]:
+    return period.first_day, period.last_day + 1
+
+
+def _sum_by_value(store: Store, site: Site, metric: str, dimension: str, period: Period) -> dict[str, float]:
+    totals: dict[str, float] = defaultdict(float)
+    for row in store.read_counters(site.site_id, metric, dimension, *_days(period), grain="day"):
+        totals[row.value] += row.n
+    return totals
+
+
+def _visitors(store: Store, site: Site, dimension: str, period: Period, values=None) -> dict[str, int]:
+    """Deduplicated visitors per value over the period, from the daily sketches."""
+    sketches: dict[str, list[bytes]] = defaultdict(list)
+    for row in store.read_sketches(site.site_id, dimension, *_days(period), values):
+        sketches[row.value].append(row.sketch)
+    return {value: hll.count_visitors(blobs) for value, blobs in sketches.items()}
+
+
+def _cube_rows(store: Store, site: Site, metric: str, cube: str, names: tuple[str, ...],
+               period: Period, filters: dict[str, str]) -> list[tuple[dict[str, str], float]]:
+    """Cube cells matching the filters, decoded: [(dimension -> value, n)]."""
+    rows = []
+    for value, n in _sum_by_value(store, site, metric, cube, period).items():
+        cell = dict(zip(names, json.loads(value)))
+        if n and all(cell.get(k) == v for k, v in filters.items()):
+            rows.append((cell, n))
+    return rows
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+# -- top metrics
+def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
+    if filters.page is not None:
+        return _page_totals(store, site, period, filters)
+    if filters:
+        sums = {m: sum(n for _, n in _cube_rows(store, site, m, "session", SESSION_CUBE, period,
+                                                 filters.session))
+                for m in SESSION_METRICS + ("visitors",)}
+        visitors, approximate = int(sums["visitors"]), period.days > 1
+    else:
+        sums = {m: _sum_by_value(store, site, m, "", period).get("", 0) for m in SESSION_METRICS}
+        visitors, approximate = _visitors(store, site, "", period).get("", 0), False
+    visits = sums["sessions"]
+    return {
+        "visitors": visitors,
+        "visits": int(visits),
+        "pageviews": int(sums["pageviews"]),
+        "views_per_visit": _round(_ratio(sums["pageviews"], visits), 2),
+        "bounce_rate": _round(_percent(sums["bounces"], visits), 1),
+        "visit_duration_s": _round(_ratio(sums["duration_ms"], visits * 1000), 1),
+        "visitors_approximate": approximate,
+    }
+
+
+def _page_totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
+    """With a page filter: that page's page views, time and visitors."""
+    cells = lambda m: _cube_rows(store, site, m, "page_cube", PAGE_CUBE, period, filters.values)  # noqa: E731
+    pageviews = sum(n for _, n in cells("pageviews"))
+    time_ms = sum(n for _, n in cells("time_on_page_ms"))
+    only_page = not filters.session
+    visitors = _visitors(store, site, "page", period, [filters.page]).get(filters.page, 0) if only_page else None
+    return {"visitors": visitors, "visits": None, "pageviews": int(pageviews), "views_per_visit": None,
+            "bounce_rate": None, "visit_duration_s": None,
+            "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1),
+            "visitors_approximate": False}
+
+
+def _percent(part: float, whole: float) -> float | None:
+    ratio = _ratio(part, whole)
+    return None if ratio is None else 100 * ratio
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _change(current: float | None, previous: float | None) -> float | None:
+    """Percent change from the previous period; None where it means nothing (no base)."""
+    if current is None or previous in (None, 0):
+        return None
+    return round(100 * (current - previous) / previous, 1)
+
+
+def summary(store: Store, site: Site, period: Period, filters: Filters = Filters()) -> dict:
+    """Top metrics of the period, each with the previous period's value and the change."""
+    current = _totals(store, site, period, filters)
+    previous = _totals(store, site, period.previous(), filters)
+    metrics = {name: {"value": value, "previous": previous[name], "change": _change(value, previous[name])}
+               for name, value in current.items() if name != "visitors_approximate"}
+    return {"metrics": metrics, "visitors_approximate": current["visitors_approximate"]}
+
+
+# -- charts
+def timeseries(store: Store, site: Site, period: Period, filters: Filters = Filters()) -> dict:
+    """Visitors and page views per hour (one-day periods) or per day, with the previous period
+    aligned point by point. Filtered charts are daily (cubes are daily)."""
+    hourly = period.hourly and not filters
+    current = _series(store, site, period, filters, hourly)
+    previous = _series(store, site, period.previous(), filters, hourly)
+    return {"interval": "hour" if hourly else "day", "labels": current["labels"],
+            "visitors": current["visitors"], "pageviews": current["pageviews"],
+            "previous_visitors": _aligned(previous["visitors"], len(current["labels"])),
+            "previous_pageviews": _aligned(previous["pageviews"], len(current["labels"]))}
+
+
+def _aligned(values: list[int], length: int) -> list[int | None]:
+    return (values + [None] * length)[:length]
+
+
+def _series(store: Store, site: Site, period: Period, filters: Filters, hourly: bool) -> dict:
+    if hourly:
+        start = day_start_ms(site.timezone, period.first) // HOUR_MS
+        end = day_start_ms(site.timezone, period.first + timedelta(days=1)) // HOUR_MS
+        buckets = list(range(start, end))
+        zone = ZoneInfo(site.timezone)
+        labels = [datetime.fromtimestamp(h * HOUR_MS / 1000, zone).strftime("%H:00") for h in buckets]
+        values = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour"))
+                  for m in ("visitors", "pageviews")}
+    else:
+        buckets = list(range(*_days(period)))
+        labels = [day_from_number(d).isoformat() for d in buckets]
+        values = _daily_values(store, site, period, filters)
+    return {"labels": labels, **{m: [int(values[m].get(b, 0)) for b in buckets] for m in ("visitors", "pageviews")}}
+
+
+def _by_bucket(rows) -> dict[int, float]:
+    totals: dict[int, float] = defaultdict(float)
+    for row in rows:
+        totals[row.hour] += row.n
+    return totals
+
+
+def _daily_values(store: Store, site: Site, period: Period, filters: Filters) -> dict[str, dict[int, float]]:
+    read = lambda metric, dimension: store.read_counters(  # noqa: E731
+        site.site_id, metric, dimension, *_days(period), grain="day")
+    if not filters:
+        return {"visitors": _by_bucket(read("visitors", "")), "pageviews": _by_bucket(read("pageviews", ""))}
+    cube, names, values = (("page_cube", PAGE_CUBE, filters.values) if filters.page is not None
+                           else ("session", SESSION_CUBE, filters.session))
+    out = {}
+    for metric in ("visitors", "pageviews"):
+        per_day: dict[int, float] = defaultdict(float)
+        for row in read(metric, cube):
+            cell = dict(zip(names, json.loads(row.value)))
+            if all(cell.get(k) == v for k, v in values.items()):
+                per_day[row.hour] += row.n
+        out[metric] = per_day
+    if filters.page is not None and not filters.session:  # a page's daily visitors: its sketches
+        out["visitors"] = {row.day: hll.count_visitors([row.sketch]) for row in store.read_sketches(
+            site.site_id, "page", *_days(period), [filters.page])}
+    return out
+
+
+def last_100_minutes(store: Store, site: Site, now_ms: int) -> dict:
+    """Visitors and page views per 5 minutes over the last 100 minutes (20 points)."""
+    end = now_ms // FIVE_MINUTES_MS + 1
+    buckets = list(range(end - 20, end))
+    zone = ZoneInfo(site.timezone)
+    values = {m: _by_bucket(store.read_counters(site.site_id, m, "", buckets[0], end, grain="5min"))
+              for m in ("visitors", "pageviews")}
+    return {"labels": [datetime.fromtimestamp(b * FIVE_MINUTES_MS / 1000, zone).strftime("%H:%M")
+                       for b in buckets],
+            **{m: [int(values[m].get(b, 0)) for b in buckets] for m in ("visitors", "pageviews")}}
+
+
+# -- breakdowns
+def breakdown(store: Store, site: Site, period: Period, dimension: str, filters: Filters = Filters(),
+              limit: int = DEFAULT_LIMIT) -> dict:
+    """Rows of one dimension, biggest first, each with visitors and page views and the figures
+    that dimension is read with (see the row builders below)."""
+    if dimension not in BREAKDOWNS:
+        raise StatsError(f"unknown breakdown {dimension!r}: use one of {', '.join(BREAKDOWNS)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise StatsError(f"limit must be between 1 and {MAX_LIMIT}")
+    unavailable = _unavailable(dimension, filters)
+    if unavailable:
+        return {"dimension": dimension, "rows": [], "total_rows": 0, "visitors_approximate": False,
+                "unavailable": unavailable}
+    if filters.page is not None:
+        rows = _page_cube_rows(store, site, period, dimension, filters)
+    elif filters:
+        rows = _session_cube_rows(store, site, period, dimension, filters)
+    elif dimension in ("page", "exit"):
+        rows = _page_rows(store, site, period, dimension, limit)
+    else:
+        rows = _session_rows(store, site, period, dimension, limit)
+    return {"dimension": dimension, "rows": rows[:limit], "total_rows": len(rows),
+            "visitors_approximate": bool(filters) and period.days > 1}
+
+
+def _unavailable(dimension: str, filters: Filters) -> str | None:
+    """Why a breakdown cannot be read from the cubes with these filters, if it cannot."""
+    if filters and dimension == "exit":  # exit pages move as a visit grows; cubes do not follow
+        return "Exit pages are not broken down with filters."
+    if filters.page is not None and dimension == "entry":
+        return "Entry pages are not broken down with a page filter."
+    return None
+
+
+def _session_row(value: str, sums: dict[str, float], visitors: int | None) -> dict:
+    visits = sums.get("sessions", 0)
+    return {"value": value, "visitors": visitors, "visits": int(visits),
+            "pageviews": int(sums.get("pageviews", 0)),
+            "bounce_rate": _round(_percent(sums.get("bounces", 0), visits), 1),
+            "visit_duration_s": _round(_ratio(sums.get("duration_ms", 0), visits * 1000), 1)}
+
+
+def _session_rows(store: Store, site: Site, period: Period, dimension: str, limit: int) -> list[dict]:
+    sums = {m: _sum_by_value(store, site, m, dimension, period) for m in SESSION_METRICS}
+    ranked = sorted((v for v, n in sums["sessions"].items() if n > 0),
+                    key=lambda v: (-sums["sessions"][v], v))
+    visitors = _visitors(store, site, dimension, period, ranked[:limit])
+    return [_session_row(v, {m: sums[m].get(v, 0) for m in SESSION_METRICS}, visitors.get(v, 0))
+            for v in ranked]
+
+
+def _page_rows(store: Store, site: Site, period: Period, dimension: str, limit: int) -> list[dict]:
+    pageviews = _sum_by_value(store, site, "pageviews", "page", period)
+    time_ms = _sum_by_value(store, site, "time_on_page_ms", "page", period)
+    entries = _sum_by_value(store, site, "sessions", "entry", period)
+    exits = _sum_by_value(store, site, "sessions", "exit", period)
+    ranking = exits if dimension == "exit" else pageviews
+    ranked = sorted((v for v, n in ranking.items() if n > 0), key=lambda v: (-ranking[v], v))
+    visitors = _visitors(store, site, "page", period, ranked[:limit])
+    rows = []
+    for page in ranked:
+        views = pageviews.get(page, 0)
+        rows.append({"value": page, "visitors": visitors.get(page, 0), "pageviews": int(views),
+                     "time_on_page_s": _round(_ratio(time_ms.get(page, 0), views * 1000), 1),
+                     "entries": int(entries.get(page, 0)), "exits": int(exits.get(page, 0)),
+                     "exit_rate": _round(_percent(exits.get(page, 0), views), 1)})
+    return rows
+
+
+def _session_cube_rows(store: Store, site: Site, period: Period, dimension: str,
+                       filters: Filters) -> list[dict]:
+    if dimension == "page":
+        return _page_cube_rows(store, site, period, "page", filters)
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for metric in SESSION_METRICS + ("visitors",):
+        for cell, n in _cube_rows(store, site, metric, "session", SESSION_CUBE, period, filters.session):
+            sums[cell[dimension]][metric] += n
+    rows = [_session_row(v, s, int(s["visitors"])) for v, s in sums.items() if s["sessions"] > 0]
+    return sorted(rows, key=lambda r: (-r["visits"], r["value"]))
+
+
+def _page_cube_rows(store: Store, site: Site, period: Period, dimension: str,
+                    filters: Filters) -> list[dict]:
+    """Page views (and time on page) by any dimension, for pages matching the filters."""
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for metric in ("pageviews", "time_on_page_ms"):
+        for cell, n in _cube_rows(store, site, metric, "page_cube", PAGE_CUBE, period, filters.values):
+            sums[cell[dimension]][metric] += n
+    rows = [{"value": v, "visitors": None, "pageviews": int(s["pageviews"]),
+             "time_on_page_s": _round(_ratio(s["time_on_page_ms"], s["pageviews"] * 1000), 1)}
+            for v, s in sums.items() if s["pageviews"] > 0]
+    return sorted(rows, key=lambda r: (-r["pageviews"], r["value"]))
+
+
+def report(store: Store, site: Site, period: Period, filters: Filters = Filters(),
+           breakdowns: tuple[str, ...] = (), limit: int = DEFAULT_LIMIT) -> dict:
+    """Everything GET /api/stats answers: the period, top metrics, chart and breakdowns."""
+    return {
+        "site": site.site_id,
+        "period": {"name": period.name, "from": period.first.isoformat(), "to": period.last.isoformat(),
+                   "previous_from": period.previous().first.isoformat(),
+                   "previous_to": period.previous().last.isoformat(), "timezone": site.timezone},
+        "filters": filters.values,
+        "summary": summary(store, site, period, filters),
+        "timeseries": timeseries(store, site, period, filters),
+        "breakdowns": {name: breakdown(store, site, period, name, filters, limit) for name in breakdowns},
+    }

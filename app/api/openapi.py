@@ -1,0 +1,49 @@
+"""The OpenAPI document of the JSON API, generated from its marshmallow schemas."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from .schemas import (
+    ErrorSchema, EventBatchSchema, IngestAnswerSchema, StatsAnswerSchema, StatsQuerySchema,
+)
+
+ERRORS = {str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
+          for code, text in ((400, "Bad request"), (401, "Bad or missing key"),
+                             (403, "Origin not allowed"), (404, "Unknown site"),
+                             (413, "Body or batch too large"), (503, "Storage unavailable, retry"))}
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    spec = APISpec(title="LiveInsight API", version="1.0.0", openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin()],
+                   info={"description": "Real-time web analytics: ingestion and statistics."})
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("EventBatch", schema=EventBatchSchema)
+    spec.components.schema("IngestAnswer", schema=IngestAnswerSchema)
+    spec.components.schema("StatsAnswer", schema=StatsAnswerSchema)
+    spec.components.security_scheme("trackerKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    spec.path(path="/api/events", operations={"post": {
+        "summary": "Send a batch of tracker events",
+        "security": [{"trackerKey": []}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": "EventBatch"},
+            "text/plain": {"schema": "EventBatch"}}},
+        "responses": {"202": {"description": "Accepted (per-event rejections inside)",
+                              "content": {"application/json": {"schema": "IngestAnswer"}}},
+                      **{k: v for k, v in ERRORS.items() if k != "404"}}}})
+    spec.path(path="/api/stats", operations={"get": {
+        "summary": "Historical statistics: top metrics, chart and breakdowns of a period",
+        "parameters": [{"in": "query", "schema": StatsQuerySchema}],
+        "responses": {"200": {"description": "The report",
+                              "content": {"application/json": {"schema": "StatsAnswer"}}},
+                      **{k: ERRORS[k] for k in ("400", "404", "503")}}}})
+    spec.path(path="/api/realtime", operations={"get": {
+        "summary": "What the live dashboard shows",
+        "parameters": [{"in": "query", "name": "site", "required": True, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "Realtime figures"},
+                      **{k: ERRORS[k] for k in ("400", "404", "503")}}}})
+    return spec.to_dict()

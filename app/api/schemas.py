@@ -1,0 +1,110 @@
+"""Marshmallow schemas of the JSON API: what requests carry and what answers hold.
+
+The stats query schema is shared by GET /api/stats and the reports pages, so a bookmarked
+dashboard URL and an API call read the same parameters; the OpenAPI document at
+/api/openapi.json is generated from these schemas.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from app.analytics.periods import PERIODS, Period, PeriodError, parse_period
+from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, Filters
+from app.ingest.schema import EventSchema
+from app.store.base import Site
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    period: Period
+    filters: Filters
+    breakdowns: tuple[str, ...]
+    limit: int
+
+    def args(self, **changes) -> dict:
+        """The query string of this report (with changes: None removes a filter)."""
+        args = {"period": self.period.name}
+        if self.period.name == "custom":
+            args.update({"from": self.period.first.isoformat(), "to": self.period.last.isoformat()})
+        args.update(self.filters.values)
+        args.update(changes)
+        return {k: v for k, v in args.items() if v is not None}
+
+
+_FILTER_FIELDS = {name: fields.String(load_default=None, metadata={
+    "description": f"Filter: only data whose {name} is this value."}) for name in FILTERS}
+
+
+class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
+    class Meta:
+        unknown = EXCLUDE
+
+    site = fields.String(required=True, metadata={"description": "The site id."})
+    period = fields.String(load_default="30d", validate=validate.OneOf(PERIODS),
+                           metadata={"description": "A named period, in the site's time zone."})
+    from_ = fields.Date(data_key="from", load_default=None,
+                        metadata={"description": "First day (YYYY-MM-DD) of a custom period."})
+    to = fields.Date(load_default=None, metadata={"description": "Last day of a custom period."})
+    breakdown = fields.String(load_default="", metadata={
+        "description": f"Comma-separated breakdowns to include: {', '.join(BREAKDOWNS)}."})
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
+                           metadata={"description": "Rows per breakdown."})
+
+
+_stats_query = StatsQuerySchema()
+
+
+def parse_report_query(args: dict, site: Site, now_ms: int, default_breakdowns=()) -> ReportQuery:
+    """A ReportQuery from request arguments; raises ValidationError with a clear message."""
+    data = _stats_query.load({**args, "site": site.site_id})
+    try:
+        period = parse_period(data["period"], site.timezone, now_ms,
+                              data["from_"] and data["from_"].isoformat(),
+                              data["to"] and data["to"].isoformat())
+    except PeriodError as error:
+        raise ValidationError({"period": [str(error)]}) from error
+    breakdowns = tuple(b for b in data["breakdown"].split(",") if b) or tuple(default_breakdowns)
+    unknown = [b for b in breakdowns if b not in BREAKDOWNS]
+    if unknown:
+        raise ValidationError({"breakdown": [f"unknown breakdown {', '.join(unknown)}: "
+                                             f"use {', '.join(BREAKDOWNS)}"]})
+    filters = Filters({k: data[k] for k in FILTERS if data.get(k) is not None})
+    return ReportQuery(period, filters, breakdowns, data["limit"])
+
+
+# -- answers, for the OpenAPI document
+class ErrorSchema(Schema):
+    status = fields.Constant("error")
+    message = fields.String()
+
+
+class IngestResultSchema(Schema):
+    accepted = fields.Integer(metadata={"description": "New events stored."})
+    duplicates = fields.Integer(metadata={"description": "Events already stored (retries)."})
+    dropped = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                          metadata={"description": "Events deliberately not stored, by reason (bot)."})
+    rejected = fields.List(fields.Dict(), metadata={"description": "[{index, error}] of invalid events."})
+
+
+class IngestAnswerSchema(Schema):
+    status = fields.Constant("success")
+    data = fields.Nested(IngestResultSchema)
+
+
+class EventBatchSchema(Schema):
+    key = fields.String(metadata={"description": "The site's tracker key (or send X-API-Key)."})
+    events = fields.List(fields.Nested(EventSchema), required=True)
+
+
+class MetricSchema(Schema):
+    value = fields.Float(allow_none=True)
+    previous = fields.Float(allow_none=True)
+    change = fields.Float(allow_none=True, metadata={"description": "Percent change; null without a base."})
+
+
+class StatsAnswerSchema(Schema):
+    status = fields.Constant("success")
+    data = fields.Dict(metadata={"description": "period, filters, summary (metrics with previous "
+                                                "period and change), timeseries, breakdowns."})

@@ -1,0 +1,122 @@
+"""Historical reports on the dashboard: a period, top metrics, charts and breakdowns, filters.
+
+The page and every widget read their period and filters from the query string (the same one
+GET /api/stats reads), so a filtered view is a URL that can be bookmarked or shared.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import abort, current_app, render_template, request, url_for
+from marshmallow import ValidationError
+
+from app.analytics import stats
+from app.analytics.periods import PERIODS
+from app.api.schemas import ReportQuery, parse_report_query
+from app.context import get_store, now_ms
+from app.ingest.schema import describe
+from app.store.base import Site
+
+from .views import _site_or_404, bp
+
+# Breakdown widgets: name -> (title, dimension).
+BREAKDOWN_WIDGETS = {
+    "pages": ("Top pages", "page"), "entry": ("Entry pages", "entry"), "exit": ("Exit pages", "exit"),
+    "sources": ("Sources", "source"), "channels": ("Channels", "channel"),
+    "utm_source": ("UTM sources", "utm_source"), "utm_medium": ("UTM mediums", "utm_medium"),
+    "utm_campaign": ("UTM campaigns", "utm_campaign"),
+    "browsers": ("Browsers", "browser"), "os": ("Operating systems", "os"),
+    "devices": ("Devices", "device"), "countries": ("Countries", "country"),
+}
+WIDGETS = ("metrics", "chart", "recent", *BREAKDOWN_WIDGETS)
+RECENT_POLL_SECONDS = 30
+REPORT_POLL_SECONDS = 60
+FILTER_OF = {"entry": "page", "exit": "page"}  # clicking an entry or exit page filters by page
+
+
+def _query(site: Site) -> ReportQuery:
+    try:
+        return parse_report_query(request.args.to_dict(), site, now_ms())
+    except ValidationError as error:
+        abort(400, describe(error))
+
+
+def _widget(site: Site, query: ReportQuery, name: str) -> dict:
+    store, now = get_store(), now_ms()
+    context = {"name": name, "poll_seconds": RECENT_POLL_SECONDS if name == "recent" else REPORT_POLL_SECONDS}
+    if name == "metrics":
+        context["summary"] = stats.summary(store, site, query.period, query.filters)
+    elif name == "chart":
+        context["series"] = stats.timeseries(store, site, query.period, query.filters)
+    elif name == "recent":
+        context["series"] = stats.last_100_minutes(store, site, now)
+    else:
+        title, dimension = BREAKDOWN_WIDGETS[name]
+        context.update(title=title, dimension=dimension, filter_key=FILTER_OF.get(dimension, dimension),
+                       table=stats.breakdown(store, site, query.period, dimension, query.filters, query.limit))
+    return context
+
+
+def _render_page(site: Site, query: ReportQuery):
+    widgets = {name: _widget(site, query, name) for name in WIDGETS}
+    return render_template("pages/reports.html", site=site, q=query, widgets=widgets,
+                           periods=PERIODS, breakdown_widgets=BREAKDOWN_WIDGETS,
+                           sites=get_store().list_sites())
+
+
+@bp.get("/sites/<site_id>/reports")
+def reports(site_id: str):
+    site = _site_or_404(site_id)
+    return _render_page(site, _query(site))
+
+
+@bp.get("/sites/<site_id>/reports/widgets/<name>")
+def report_widget(site_id: str, name: str):
+    site = _site_or_404(site_id)
+    if name not in WIDGETS:
+        abort(404, f"no report widget {name!r}")
+    query = _query(site)
+    if request.headers.get("HX-Request") == "true":
+        body = render_template(f"partials/reports/_{'breakdown' if name in BREAKDOWN_WIDGETS else name}.html",
+                               site=site, q=query, w=_widget(site, query, name))
+    else:
+        body = _render_page(site, query)
+    response = current_app.make_response(body)
+    response.headers["Vary"] = "HX-Request"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/sites/<site_id>/reports/<name>.csv")
+def report_csv(site_id: str, name: str):
+    """A whole breakdown (up to 1,000 rows) as CSV."""
+    site = _site_or_404(site_id)
+    if name not in BREAKDOWN_WIDGETS:
+        abort(404, f"no breakdown {name!r}")
+    query = _query(site)
+    dimension = BREAKDOWN_WIDGETS[name][1]
+    table = stats.breakdown(get_store(), site, query.period, dimension, query.filters, stats.MAX_LIMIT)
+    out = io.StringIO()
+    columns = list(table["rows"][0]) if table["rows"] else ["value"]
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writerow({c: dimension if c == "value" else c for c in columns})
+    for row in table["rows"]:
+        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+    filename = f"{site.site_id}-{name}-{query.period.first}-{query.period.last}.csv"
+    response = current_app.response_class(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv_safe(value):
+    """Values strangers control must not run as formulas when the CSV opens in a spreadsheet."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+@bp.app_template_global()
+def report_url(endpoint: str, site: Site, q: ReportQuery, **changes) -> str:
+    """A reports URL keeping the current period and filters, with changes applied."""
+    return url_for(endpoint, site_id=site.site_id, **q.args(**changes))
