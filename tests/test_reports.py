@@ -1,0 +1,118 @@
+"""The reports pages, their htmx fragments, CSV downloads, GET /api/stats and the OpenAPI document."""
+import csv
+import io
+import re
+
+import pytest
+
+from tests.history import paris  # noqa: F401  (a fixture)
+
+BASE = "/sites/paris/reports"
+
+
+def test_stats_api_answers_the_report(client, paris):
+    response = client.get("/api/stats?site=paris&period=7d&breakdown=page,source&limit=2")
+    assert response.status_code == 200
+    data = response.json["data"]
+    assert data["period"] == {"name": "7d", "from": "2026-11-12", "to": "2026-11-18",
+                              "previous_from": "2026-11-05", "previous_to": "2026-11-11",
+                              "timezone": "Europe/Paris"}
+    assert data["summary"]["metrics"]["visitors"]["value"] == 3
+    assert [r["value"] for r in data["breakdowns"]["page"]["rows"]] == ["/", "/pricing"]
+    assert data["breakdowns"]["source"]["total_rows"] == 4
+    assert data["timeseries"]["pageviews"][-3:] == [3, 3, 2]
+
+
+def test_stats_api_filters(client, paris):
+    data = client.get("/api/stats?site=paris&period=7d&source=Direct&country=GB").json["data"]
+    assert data["filters"] == {"source": "Direct", "country": "GB"}
+    assert data["summary"]["metrics"]["visits"]["value"] == 1
+
+
+@pytest.mark.parametrize("query, message", [
+    ("", "missing ?site=ID"),
+    ("site=paris&period=fortnight", "period: Must be one of"),
+    ("site=paris&period=custom&from=2026-11-10", "needs from and to dates"),
+    ("site=paris&period=custom&from=nope&to=2026-11-10", "from: Not a valid date"),
+    ("site=paris&breakdown=page,colour", "unknown breakdown colour"),
+    ("site=paris&limit=5000", "limit: Must be greater than or equal to 1"),
+])
+def test_stats_api_errors_are_400(client, paris, query, message):
+    response = client.get(f"/api/stats?{query}")
+    assert response.status_code == 400
+    assert response.json["status"] == "error" and message in response.json["message"]
+
+
+def test_stats_api_unknown_site_is_404(client, paris):
+    response = client.get("/api/stats?site=nope")
+    assert response.status_code == 404 and response.json["status"] == "error"
+
+
+def test_openapi_document_describes_the_api(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    assert set(spec["paths"]) == {"/api/events", "/api/stats", "/api/realtime"}
+    params = {p["name"] for p in spec["paths"]["/api/stats"]["get"]["parameters"]}
+    assert {"site", "period", "from", "to", "breakdown", "limit", "source", "page", "country"} <= params
+    event = spec["components"]["schemas"]["Event"]
+    assert {"event_id", "type", "timestamp", "user_id", "session_id", "url"} <= set(event["required"])
+    assert event["properties"]["type"]["enum"] == ["page_view", "heartbeat", "click", "custom", "conversion"]
+
+
+def test_reports_page_shows_metrics_charts_and_every_breakdown(client, paris):
+    html = client.get(f"{BASE}?period=7d").get_data(as_text=True)
+    assert re.search(r'data-metric="visitors">\s*<dt>Unique visitors</dt>\s*<dd class="value">3</dd>', html)
+    for widget in ("metrics", "chart", "recent", "pages", "entry", "exit", "sources", "channels",
+                   "utm_source", "utm_medium", "utm_campaign", "browsers", "os", "devices", "countries"):
+        assert f'id="r-{widget}"' in html
+    assert 'data-chart="line"' in html and "Visitors, previous period" in html
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+
+
+def test_rows_link_to_a_filtered_view_and_filters_show_as_removable_chips(client, paris):
+    html = client.get(f"{BASE}?period=7d").get_data(as_text=True)
+    assert f'href="{BASE}?period=7d&amp;source=Google"' in html
+    assert f'href="{BASE}?period=7d&amp;page=/docs"' in html  # an entry page filters by page
+    filtered = client.get(f"{BASE}?period=7d&source=Direct&country=GB").get_data(as_text=True)
+    assert "source: <strong>Direct</strong>" in filtered and "country: <strong>GB</strong>" in filtered
+    assert f'href="{BASE}?period=7d&amp;country=GB" aria-label="Remove filter source"' in filtered
+
+
+def test_a_widget_is_a_partial_for_htmx_and_the_page_otherwise(client, paris):
+    url = f"{BASE}/widgets/pages?period=7d&source=Direct"
+    partial = client.get(url, headers={"HX-Request": "true"})
+    text = partial.get_data(as_text=True)
+    assert text.lstrip().startswith('<section id="r-pages"') and "<html" not in text
+    assert f'hx-get="{BASE}/widgets/pages?period=7d&amp;source=Direct"' in text
+    assert partial.headers["Vary"] == "HX-Request"
+    assert "<html" in client.get(url).get_data(as_text=True)
+    assert client.get(f"{BASE}/widgets/nope", headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_bad_period_on_the_page_is_400(client, paris):
+    assert client.get(f"{BASE}?period=fortnight").status_code == 400
+
+
+def test_breakdown_downloads_as_csv(client, paris):
+    response = client.get(f"{BASE}/pages.csv?period=7d")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert 'filename="paris-pages-2026-11-12-2026-11-18.csv"' in response.headers["Content-Disposition"]
+    table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [r["page"] for r in table] == ["/", "/pricing", "/blog", "/docs", "/docs/install", "/signup"]
+    assert table[0] == {"page": "/", "visitors": "1", "pageviews": "2", "time_on_page_s": "45.0",
+                        "entries": "2", "exits": "1", "exit_rate": "50.0"}
+    assert client.get(f"{BASE}/nope.csv").status_code == 404
+
+
+def test_csv_neutralises_spreadsheet_formulas(client, ingest, make_event, site):
+    ingest(make_event(url="https://example.com/x", referrer="https://=cmd.example/"))
+    ingest(make_event(session_id="s2", url="https://example.com/y?utm_source=%3DHYPERLINK(1)"))
+    text = client.get("/sites/example/reports/utm_source.csv?period=today").get_data(as_text=True)
+    assert "'=HYPERLINK(1)" in text and "\n=HYPERLINK" not in text
+
+
+def test_hostile_values_are_inert_in_reports(client, ingest, make_event, site):
+    ingest(make_event(url="https://example.com/%3Cscript%3Ealert(1)%3C/script%3E?utm_campaign=<img src=x onerror=alert(1)>"))
+    html = client.get("/sites/example/reports?period=today").get_data(as_text=True)
+    assert "<img src=x" not in html and "<script>alert" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
