@@ -3,99 +3,110 @@
  * Optional: data-api (endpoint), data-flush-ms (5000), data-heartbeat-ms (30000).
  * Built by tracker/build.sh into tracker/dist/liveinsight.min.js (served at /tracker.js). */
 (() => {
-  // Never throw into the host page: every entry point goes through g().
-  const g = f => function () { try { return f.apply(this, arguments) } catch (e) {} };
-  g(() => {
-    const W = window, D = document, N = navigator, L = location;
-    const sc = D.currentScript || D.querySelector('script[data-key]');
-    const d = sc && sc.dataset, K = d && d.key;
-    if (!K || W.liveinsight) return; // no key, or already loaded on this page
-    const E = d.api || new URL(sc.src).origin + '/api/events';
-    const F = +d.flushMs || 5e3, H = +d.heartbeatMs || 3e4;
+  // Never throw into the host page: every entry point goes through guard().
+  const guard = fn => function () { try { return fn.apply(this, arguments) } catch (err) {} };
+  guard(() => {
+    // Local aliases of globals: the minifier can shorten these, not the globals themselves.
+    const win = window, doc = document, nav = navigator, loc = location;
+    const script = doc.currentScript || doc.querySelector('script[data-key]');
+    const options = script && script.dataset, key = options && options.key;
+    if (!key || win.liveinsight) return; // no key, or already loaded on this page
+    const endpoint = options.api || new URL(script.src).origin + '/api/events';
+    const flushMs = +options.flushMs || 5e3, heartbeatMs = +options.heartbeatMs || 3e4;
 
     // Random UUID; the fallback covers insecure contexts where randomUUID is missing.
-    const uid = () => {
-      try { return crypto.randomUUID() } catch (e) {
-        return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, c => (c ^ Math.random() * 16 >> c / 4).toString(16));
+    const newId = () => {
+      try { return crypto.randomUUID() } catch (err) {
+        return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, digit => (digit ^ Math.random() * 16 >> digit / 4).toString(16));
       }
     };
     // Id persisted in a storage; in-memory (this page only) when storage throws.
-    const pid = (n, k) => {
-      try { const s = W[n]; let v = s.getItem(k); if (!v) s.setItem(k, v = uid()); return v } catch (e) { return uid() }
+    const persistentId = (storageName, itemName) => {
+      try {
+        const storage = win[storageName];
+        let id = storage.getItem(itemName);
+        if (!id) storage.setItem(itemName, id = newId());
+        return id;
+      } catch (err) { return newId() }
     };
-    const U = pid('localStorage', 'li_uid'), S = pid('sessionStorage', 'li_sid');
+    const userId = persistentId('localStorage', 'li_uid'), sessionId = persistentId('sessionStorage', 'li_sid');
 
     // Unsent events: localStorage 'li_q' (shared with other tabs, survives reloads),
-    // in-memory M when storage fails. Bounded to the newest 200.
-    let M = [], mem;
-    const ld = () => {
-      if (!mem) try { return JSON.parse(localStorage.getItem('li_q') || '[]') } catch (e) { mem = 1 }
-      return M;
+    // in-memory memoryQueue when storage fails. Bounded to the newest 200.
+    let memoryQueue = [], storageFailed;
+    const loadQueue = () => {
+      if (!storageFailed) try { return JSON.parse(localStorage.getItem('li_q') || '[]') } catch (err) { storageFailed = 1 }
+      return memoryQueue;
     };
-    const sv = q => {
-      M = q.slice(-200);
-      try { localStorage.setItem('li_q', JSON.stringify(M)); mem = 0 } catch (e) { mem = 1 }
+    const saveQueue = queue => {
+      memoryQueue = queue.slice(-200);
+      try { localStorage.setItem('li_q', JSON.stringify(memoryQueue)); storageFailed = 0 } catch (err) { storageFailed = 1 }
     };
-    const rm = b => { const ids = b.map(e => e.event_id); sv(ld().filter(e => !ids.includes(e.event_id))) };
-    const body = b => JSON.stringify({ key: K, events: b });
+    const removeSent = batch => {
+      const sentIds = batch.map(event => event.event_id);
+      saveQueue(loadQueue().filter(event => !sentIds.includes(event.event_id)));
+    };
+    const requestBody = batch => JSON.stringify({ key, events: batch });
 
-    const tr = (type, x) => {
-      const q = ld();
+    const track = (type, fields) => {
+      const queue = loadQueue();
       // The JSON round trip snapshots props and rejects unserialisable ones (throws here, not at send time).
-      q.push(JSON.parse(JSON.stringify(Object.assign({
-        event_id: uid(), type, timestamp: Date.now(), user_id: U, session_id: S,
-        url: L.href, referrer: D.referrer, title: D.title
-      }, x))));
-      sv(q);
+      queue.push(JSON.parse(JSON.stringify(Object.assign({
+        event_id: newId(), type, timestamp: Date.now(), user_id: userId, session_id: sessionId,
+        url: loc.href, referrer: doc.referrer, title: doc.title
+      }, fields))));
+      saveQueue(queue);
     };
 
     // Flush: one request of <= 50 events at a time. 2xx: sent; 4xx other than 429: will never
-    // succeed, drop; network error, 5xx, 429: keep and back off (F doubling to 5 min, or Retry-After).
-    let busy, wait = 0, until = 0;
-    const retry = ra => {
-      busy = 0; wait = Math.min(wait ? wait * 2 : F, 3e5);
-      until = Date.now() + (ra > 0 ? ra * 1e3 : wait);
+    // succeed, drop; network error, 5xx, 429: keep and back off (flushMs doubling to 5 min, or Retry-After).
+    let inFlight, backoffMs = 0, retryAt = 0;
+    const backOff = retryAfterS => {
+      inFlight = 0; backoffMs = Math.min(backoffMs ? backoffMs * 2 : flushMs, 3e5);
+      retryAt = Date.now() + (retryAfterS > 0 ? retryAfterS * 1e3 : backoffMs);
     };
-    const fl = g(() => {
-      const b = ld().slice(0, 50);
-      if (busy || Date.now() < until || !b.length) return;
-      busy = fetch(E, {
-        method: 'POST', body: body(b), keepalive: true, credentials: 'omit',
+    const flush = guard(() => {
+      const batch = loadQueue().slice(0, 50);
+      if (inFlight || Date.now() < retryAt || !batch.length) return;
+      inFlight = fetch(endpoint, {
+        method: 'POST', body: requestBody(batch), keepalive: true, credentials: 'omit',
         headers: { 'Content-Type': 'text/plain' }
-      }).then(r => {
-        const s = r.status;
-        if (s < 500 && s != 429) { rm(b); busy = wait = 0; fl() } else retry(+r.headers.get('Retry-After'));
-      }).catch(() => retry());
+      }).then(response => {
+        const status = response.status;
+        if (status < 500 && status != 429) { removeSent(batch); inFlight = backoffMs = 0; flush() } else backOff(+response.headers.get('Retry-After'));
+      }).catch(() => backOff());
     });
     // Page going away: beacon everything but keep it queued (no answer); resent on the next
     // load, and the server deduplicates by event_id.
-    const bc = g(() => {
-      const q = ld();
-      for (let i = 0; i < q.length; i += 50) N.sendBeacon(E, new Blob([body(q.slice(i, i + 50))], { type: 'text/plain' }));
+    const beaconAll = guard(() => {
+      const queue = loadQueue();
+      for (let start = 0; start < queue.length; start += 50) {
+        nav.sendBeacon(endpoint, new Blob([requestBody(queue.slice(start, start + 50))], { type: 'text/plain' }));
+      }
     });
 
     // Page views, including SPA navigation (only when the URL really changed).
-    let last = L.href;
-    const nav = g(() => { if (L.href != last) { last = L.href; tr('page_view') } });
-    ['pushState', 'replaceState'].forEach(k => {
-      const o = history[k];
-      history[k] = function () { const r = o.apply(this, arguments); nav(); return r };
+    let lastUrl = loc.href;
+    const trackNavigation = guard(() => { if (loc.href != lastUrl) { lastUrl = loc.href; track('page_view') } });
+    ['pushState', 'replaceState'].forEach(method => {
+      const original = history[method];
+      history[method] = function () { const result = original.apply(this, arguments); trackNavigation(); return result };
     });
-    addEventListener('popstate', nav);
-    addEventListener('pagehide', bc);
-    D.addEventListener('visibilitychange', g(() => { if (D.visibilityState == 'hidden') bc() }));
-    D.addEventListener('click', g(e => {
-      const t = e.target.closest('a,button'), h = t && t.href; // an SVG <a> has href.baseVal
-      if (t) tr('click', { props: { text: (t.innerText || '').trim().slice(0, 100), href: h && h.baseVal || h } });
+    addEventListener('popstate', trackNavigation);
+    addEventListener('pagehide', beaconAll);
+    doc.addEventListener('visibilitychange', guard(() => { if (doc.visibilityState == 'hidden') beaconAll() }));
+    doc.addEventListener('click', guard(event => {
+      const target = event.target.closest('a,button'), href = target && target.href; // an SVG <a> has href.baseVal
+      if (target) track('click', { props: { text: (target.innerText || '').trim().slice(0, 100), href: href && href.baseVal || href } });
     }), true);
-    setInterval(g(() => { if (D.visibilityState == 'visible') tr('heartbeat') }), H);
-    setInterval(fl, F);
+    setInterval(guard(() => { if (doc.visibilityState == 'visible') track('heartbeat') }), heartbeatMs);
+    setInterval(flush, flushMs);
 
-    W.liveinsight = {
-      track: g((name, props) => tr('custom', { name, props })),
-      conversion: g((name, value) => tr('conversion', { name, value }))
+    win.liveinsight = {
+      track: guard((name, props) => track('custom', { name, props })),
+      conversion: guard((name, value) => track('conversion', { name, value }))
     };
-    tr('page_view');
-    fl(); // sends this page view and whatever an earlier page left unsent
+    track('page_view');
+    flush(); // sends this page view and whatever an earlier page left unsent
   })();
 })();

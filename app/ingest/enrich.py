@@ -168,6 +168,13 @@ def classify_referrer(event: dict, client: Client) -> None:
         event["channel"], event["source"] = "direct", "Direct"
 
 
+def warm_up() -> None:
+    """Compile the parsers' patterns (about 0.15 s) before the first request needs them."""
+    probe = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+    is_bot(probe)
+    describe_user_agent(probe)
+
+
 STEPS = (drop_bots, lookup_country, mask_ip, parse_user_agent, split_url, classify_referrer)
 
 

@@ -237,17 +237,18 @@ class SQLiteStore:
 
     def _add_uniques(self, uniques: dict[UniqueKey, set[str]]) -> None:
         """Merge visitor ids into the stored sketches (inside the caller's transaction)."""
-        db = self._db
-        stored = {}
-        for key in uniques:
-            row = db.execute("SELECT sketch FROM sketches WHERE site_id = ? AND dimension = ? "
-                             "AND day = ? AND value = ?",
-                             (key.site_id, key.dimension, key.day, key.value)).fetchone()
-            stored[key] = row[0] if row else None
+        db, keys, stored = self._db, list(uniques), {}
+        for i in range(0, len(keys), 200):  # 4 variables a key, under SQLite's limit
+            chunk = keys[i:i + 200]
+            rows = db.execute(
+                "SELECT site_id, day, dimension, value, sketch FROM sketches "
+                f"WHERE (site_id, dimension, day, value) IN (VALUES {', '.join(['(?, ?, ?, ?)'] * len(chunk))})",
+                [part for k in chunk for part in (k.site_id, k.dimension, k.day, k.value)]).fetchall()
+            stored.update({UniqueKey(*row[:4]): row[4] for row in rows})
         db.executemany(
             "INSERT OR REPLACE INTO sketches (site_id, dimension, day, value, sketch) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(k.site_id, k.dimension, k.day, k.value, hll.add_visitors(stored[k], ids))
+            [(k.site_id, k.dimension, k.day, k.value, hll.add_visitors(stored.get(k), ids))
              for k, ids in uniques.items()])
 
     # -- reads
