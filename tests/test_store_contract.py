@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.store.base import (
-    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
+    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, LiveSession, Session, Site, UniqueKey, Visitor,
 )
 from tests.conftest import T0
 
@@ -75,8 +75,10 @@ def test_live_sessions_by_last_seen(store):
     store.apply(Changes(sessions=[session("old", last_seen=T0 - 10 * 60_000),
                                   session("new", last_seen=T0 - 60_000),
                                   session("other-site", site_id="s2", last_seen=T0)]))
-    assert [s.session_id for s in store.live_sessions("s1", T0 - 5 * 60_000)] == ["new"]
-    assert {s.session_id for s in store.live_sessions("s1", T0 - 30 * 60_000)} == {"old", "new"}
+    store.apply(Changes(sessions=[session("new", last_seen=T0 - 60_000, user_id="u2", exit_path="/x",
+                                          source="Google")]))
+    assert store.live_sessions("s1", T0 - 5 * 60_000) == [LiveSession("u2", T0 - 60_000, "/x", "Google")]
+    assert sorted(s.user_id for s in store.live_sessions("s1", T0 - 30 * 60_000)) == ["u1", "u2"]
 
 
 def test_counters_add_up_and_read_by_hour_range(store):

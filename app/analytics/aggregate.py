@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import replace
+from functools import lru_cache
+from copy import copy
 from typing import Iterable
 
 from app.analytics.periods import local_day_number
@@ -47,23 +48,29 @@ PAGE_CUBE = ("page",) + SESSION_DIMENSIONS
 
 
 def session_cube(session: Session) -> str:
-    return _cube_value([getattr(session, d) for d in SESSION_DIMENSIONS] + [session.entry_path or ""])
+    return _cube_value((*_session_values(session), session.entry_path or ""))
 
 
 def page_cube(session: Session, path: str) -> str:
-    return _cube_value([path] + [getattr(session, d) for d in SESSION_DIMENSIONS])
+    return _cube_value((path, *_session_values(session)))
 
 
-def _cube_value(values: list[str]) -> str:
+def _session_values(session: Session) -> tuple[str, ...]:
+    return tuple(getattr(session, d) for d in SESSION_DIMENSIONS)
+
+
+@lru_cache(maxsize=8192)  # a visit names the same cells on each of its events
+def _cube_value(values: tuple[str, ...]) -> str:
     return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
 
 
 class _Tally:
-    """Counter deltas and unique visitors of one site, keyed as the store keeps them."""
+    """Counter deltas and unique visitors of one site. Keys are plain tuples while counting
+    (an event adds about thirty) and become CounterKeys once, in `counters()`."""
 
     def __init__(self, site_id: str, timezone: str):
         self.site_id, self.timezone = site_id, timezone
-        self.deltas: dict[CounterKey, float] = defaultdict(float)
+        self.deltas: dict[tuple, float] = defaultdict(float)
         self.uniques: dict[UniqueKey, set[str]] = defaultdict(set)
         self._days: dict[int, int] = {}
 
@@ -78,7 +85,10 @@ class _Tally:
     def add(self, grain: str, bucket: int, metric: str, n: float = 1, dimension: str = "",
             value: str = "") -> None:
         if n:
-            self.deltas[CounterKey(self.site_id, bucket, metric, dimension, value, grain)] += n
+            self.deltas[(bucket, metric, dimension, value, grain)] += n
+
+    def counters(self) -> dict[CounterKey, float]:
+        return {CounterKey(self.site_id, *key): n for key, n in self.deltas.items() if n}
 
     def seen(self, day: int, user_id: str, dimension: str = "", value: str = "") -> None:
         self.uniques[UniqueKey(self.site_id, day, dimension, value)].add(user_id)
@@ -95,8 +105,8 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: di
         return Changes()
     site_id = events[0]["site_id"]
     tally = _Tally(site_id, timezone)
-    sessions = {k: replace(v) for k, v in sessions.items()}
-    visitors = {k: replace(v) for k, v in visitors.items()}
+    sessions = {k: copy(v) for k, v in sessions.items()}
+    visitors = {k: copy(v) for k, v in visitors.items()}
     touched_sessions: dict[str, Session] = {}
     touched_visitors: dict[str, Visitor] = {}
 
@@ -116,7 +126,7 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: di
     return Changes(
         sessions=list(touched_sessions.values()),
         visitors=list(touched_visitors.values()),
-        counters={k: n for k, n in tally.deltas.items() if n},
+        counters=tally.counters(),
         uniques=dict(tally.uniques),
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from app.analytics.periods import local_day_number
-from app.store.base import HOUR_MS, Session, Site, Store
+from app.store.base import HOUR_MS, LiveSession, Site, Store
 
 CURRENT_WINDOW_MS = 5 * 60_000
 RECENT_WINDOW_MS = 30 * 60_000
@@ -16,14 +16,18 @@ LIVE_FEED_SIZE = 20
 TOP_PAGES_SIZE = 10
 
 
-def current_visitors(store: Store, site: Site, now_ms: int) -> dict:
+def _live(store: Store, site: Site, now_ms: int, window_ms: int = CURRENT_WINDOW_MS) -> list[LiveSession]:
+    return store.live_sessions(site.site_id, now_ms - window_ms)
+
+
+def current_visitors(store: Store, site: Site, now_ms: int, recent: list[LiveSession] | None = None) -> dict:
     """Distinct visitors with any event (heartbeats included) in the last 5 and 30 minutes."""
-    sessions = store.live_sessions(site.site_id, now_ms - RECENT_WINDOW_MS)
-    current = {s.user_id for s in sessions if s.last_seen_ms >= now_ms - CURRENT_WINDOW_MS}
-    return {"last_5_minutes": len(current), "last_30_minutes": len({s.user_id for s in sessions})}
+    recent = _live(store, site, now_ms, RECENT_WINDOW_MS) if recent is None else recent
+    current = {s.user_id for s in recent if s.last_seen_ms >= now_ms - CURRENT_WINDOW_MS}
+    return {"last_5_minutes": len(current), "last_30_minutes": len({s.user_id for s in recent})}
 
 
-def _live_breakdown(sessions: list[Session], attribute: str) -> list[dict]:
+def _live_breakdown(sessions: list[LiveSession], attribute: str) -> list[dict]:
     visitors: dict[str, set[str]] = defaultdict(set)
     for session in sessions:
         visitors[getattr(session, attribute) or "(none)"].add(session.user_id)
@@ -31,15 +35,15 @@ def _live_breakdown(sessions: list[Session], attribute: str) -> list[dict]:
     return sorted(rows, key=lambda r: (-r["visitors"], r["name"]))
 
 
-def live_pages(store: Store, site: Site, now_ms: int) -> list[dict]:
+def live_pages(store: Store, site: Site, now_ms: int, current: list[LiveSession] | None = None) -> list[dict]:
     """Pages with visitors on them right now: each current visit's latest page."""
-    sessions = store.live_sessions(site.site_id, now_ms - CURRENT_WINDOW_MS)
-    return _live_breakdown([s for s in sessions if s.exit_path], "exit_path")
+    current = _live(store, site, now_ms) if current is None else current
+    return _live_breakdown([s for s in current if s.page], "page")
 
 
-def live_sources(store: Store, site: Site, now_ms: int) -> list[dict]:
+def live_sources(store: Store, site: Site, now_ms: int, current: list[LiveSession] | None = None) -> list[dict]:
     """Where the current visitors came from."""
-    return _live_breakdown(store.live_sessions(site.site_id, now_ms - CURRENT_WINDOW_MS), "source")
+    return _live_breakdown(_live(store, site, now_ms) if current is None else current, "source")
 
 
 def live_feed(store: Store, site: Site, limit: int = LIVE_FEED_SIZE) -> list[dict]:
@@ -73,12 +77,14 @@ def top_pages_today(store: Store, site: Site, now_ms: int, limit: int = TOP_PAGE
 
 def realtime(store: Store, site: Site, now_ms: int) -> dict:
     """Everything the live dashboard shows, as one JSON-ready dict."""
+    recent = _live(store, site, now_ms, RECENT_WINDOW_MS)  # one read serves the live widgets
+    current = [s for s in recent if s.last_seen_ms >= now_ms - CURRENT_WINDOW_MS]
     return {
         "site": site.site_id,
         "now": now_ms,
-        "current_visitors": current_visitors(store, site, now_ms),
-        "live_pages": live_pages(store, site, now_ms),
-        "live_sources": live_sources(store, site, now_ms),
+        "current_visitors": current_visitors(store, site, now_ms, recent),
+        "live_pages": live_pages(store, site, now_ms, current),
+        "live_sources": live_sources(store, site, now_ms, current),
         "live_feed": live_feed(store, site),
         "last_24_hours": last_24_hours(store, site, now_ms),
         "top_pages_today": top_pages_today(store, site, now_ms),

@@ -90,6 +90,14 @@ class Visitor:
     last_5min: int = -1
 
 
+class LiveSession(NamedTuple):
+    """What the realtime widgets need of a visit: who, when last, on which page, from where."""
+    user_id: str
+    last_seen_ms: int
+    page: str | None  # the visit's latest page (its exit page so far)
+    source: str
+
+
 GRAINS = ("hour", "5min", "day")
 
 
@@ -157,8 +165,8 @@ class Store(Protocol):
         """Upsert the sessions and visitors and add the counter deltas."""
 
     # -- reads
-    def live_sessions(self, site_id: str, since_ms: int) -> list[Session]:
-        """Sessions with any event at or after since_ms."""
+    def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
+        """Visits with any event at or after since_ms."""
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         """The newest raw events of a site, newest first."""
     def read_counters(self, site_id: str, metric: str, dimension: str,
