@@ -3,7 +3,7 @@ from collections import defaultdict
 
 from app.analytics.aggregate import aggregate
 from app.store.base import HOUR_MS, Session
-from tests.conftest import T0
+from tests.conftest import CHROME_UA as CHROME, T0
 
 MIN = 60_000
 
@@ -145,3 +145,24 @@ def test_bots_are_dropped_and_counted(ingest, make_event, store):
     assert (result.accepted, result.dropped) == (0, {"bot": 2})
     assert counts(store, "dropped", "reason", grain="hour") == {"bot": 2}
     assert store.recent_events("example", 10) == []
+
+
+def test_aggregation_prepared_outside_the_lock_is_redone_when_another_writer_got_there_first(
+        store, site, make_event, ingest):
+    """record_batch aggregates before taking the write lock; if another writer changed the same
+    visit meanwhile, the prepared changes are stale and must be worked out again."""
+    from app.analytics.aggregate import apply_prepared, prepare
+    from app.ingest.enrich import Client, enrich
+    from app.ingest.pipeline import stored_event
+    from app.ingest.schema import load_event
+    ingest(make_event(url="https://example.com/a"))
+    late = make_event(url="https://example.com/c", timestamp=T0 + 20_000)
+    record = stored_event(enrich(load_event(late, T0 + 20_000), Client("1.2.3.4", CHROME)), site.site_id, T0)
+    prepared = prepare(store, site.site_id, site.timezone, [record])  # sees one page view so far
+    ingest(make_event(url="https://example.com/b", timestamp=T0 + 10_000), at=T0 + 10_000)  # the other writer
+    with store.transaction():
+        apply_prepared(store, prepared, store.append_events([record]))
+    session = only_session(store)
+    assert (session.pageviews, session.exit_path) == (3, "/c")
+    assert counts(store, "sessions", "exit") == {"/c": 1}
+    assert total(store, "duration_ms") == 20_000

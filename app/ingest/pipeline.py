@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
-from app.analytics.aggregate import aggregate_stored
+from app.analytics.aggregate import apply_prepared, prepare
 from app.store.base import EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Site, Store
 
 from .enrich import Client, Dropped, enrich
@@ -37,10 +37,11 @@ def record_batch(store: Store, site: Site, raw_events: list, client: Client, now
             continue
         events.append(stored_event(event, site.site_id, now_ms))
 
+    prepared = prepare(store, site.site_id, site.timezone, events) if store.aggregates_inline and events else None
     with store.transaction():
         new = store.append_events(events)
-        if store.aggregates_inline:
-            aggregate_stored(store, new)
+        if prepared:
+            apply_prepared(store, prepared, new)
         if dropped:
             hour = now_ms // HOUR_MS
             store.apply(Changes(counters={

@@ -12,7 +12,9 @@ from typing import Iterable
 import datasketches
 
 LG_K = 14
-_TYPE = datasketches.tgt_hll_type.HLL_8
+# HLL_4 packs the same registers into half the bytes of HLL_8 (8 KB at most): the same
+# accuracy, and half the bytes written each time a busy day's sketch changes.
+_TYPE = datasketches.tgt_hll_type.HLL_4
 
 
 def add_visitors(sketch: bytes | None, user_ids: Iterable[str]) -> bytes:

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
     {", ".join(EVENT_FIELDS)},
     PRIMARY KEY (site_id, event_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_time ON events (site_id, received_ms);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (site_id, received_ms, ts);
 CREATE TABLE IF NOT EXISTS sessions (
     {", ".join(SESSION_FIELDS)},
     PRIMARY KEY (site_id, session_id)

@@ -1,0 +1,858 @@
+"""`make bench`: one run of LiveInsight's load benchmark against the real server, on loopback.
+
+    .venv/bin/python -m bench.run [--seconds 10] [--profile] [--keep]
+
+Starts gunicorn (2 sync workers, app.wsgi:app) on a free 127.0.0.1 port with a fresh SQLite
+file, then measures, in order:
+
+  (a) ingestion, single-event requests, 16 connections, wrk          (bench/ingest.lua)
+  (b) ingestion, batches of 25 events, 16 connections, wrk
+  (c) ingestion latency at half of (a)'s throughput, fixed rate       (bench/loadgen.py)
+      no event lost: events stored (SQLite, read-only) vs events acknowledged by 2xx answers
+  (d) realtime reads with 1,000 visitors live: two HTMX fragments and /api/realtime (wrk)
+  (e) the tracker's gzipped size and the server's memory (RSS) after the loads
+
+and prints a table (each figure beside its target, PASS/MISS) and writes
+bench/results/latest.json. Every load is bounded in count and time; the server is stopped at
+the end whatever happens. See bench/README.md for how to read the results.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import http.client
+import json
+import os
+import platform
+import random
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import loadgen
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+APP_ROOT = ROOT  # where gunicorn and flask run (--app-root: a scratch copy of the project)
+BIN = Path(sys.executable).parent  # the venv's bin: gunicorn, flask, py-spy
+TRACKER_MIN = Path("tracker") / "dist" / "liveinsight.min.js"  # under APP_ROOT
+
+HOST = "127.0.0.1"
+WORKERS = 2
+USER_AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+              "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+ORIGIN = "https://bench.example"
+
+# The load: fixed concurrency, bounded time.
+WRK_THREADS = 2
+WRK_CONNECTIONS = 16
+WARMUP_S = 2
+VISITORS = 2_000  # distinct user_id/session_id the ingestion load spreads over
+BATCH = 25
+HALF_LOAD_S = 5
+HALF_LOAD_CONNECTIONS = 8
+LIVE_VISITORS = 1_000
+READ_CONNECTIONS = 4
+READ_S = 3
+
+# Targets (2-core machine, see the brief in bench/README.md).
+TARGET_SINGLE_RPS = 3_000
+TARGET_BATCH_EPS = 20_000
+TARGET_HALF_LOAD_P95_MS = 10.0
+TARGET_FRAGMENT_P95_MS = 20.0
+TARGET_TRACKER_GZIP_B = 1_500  # the budget tests/test_tracker_build.py enforces
+TARGET_RSS_MB = 150.0
+NOISE_CORES = 0.25  # other processes using more CPU than this during a load: figures unreliable
+STEAL_CORES = 0.10  # the same for CPU time the hypervisor gave to other guests
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """The bench itself could not run (missing tool, server would not start...)."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def find_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("wrk is missing: installing Debian's wrk package")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env,
+                          stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env,
+                           stdout=subprocess.DEVNULL, check=False)
+        path = shutil.which("wrk")
+        if path:
+            return path
+    raise BenchError("the bench needs wrk (HTTP load generator): install it with "
+                     "'sudo apt-get install wrk' (Debian/Ubuntu) and run 'make bench' again")
+
+
+def ms(us: float) -> float:
+    return round(us / 1000, 2)
+
+
+# --------------------------------------------------------------------------- the server
+
+class Server:
+    """gunicorn serving app.wsgi:app on a free loopback port, in its own process group."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.workdir, self.env = workdir, env
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.log_path = workdir / "gunicorn.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, probe_path: str, timeout_s: float = 30) -> None:
+        self.port = free_port()
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--bind", f"{HOST}:{self.port}",
+                 "--log-level", "warning", "app.wsgi:app"],
+                cwd=APP_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError(f"gunicorn exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                status, _ = get(self.port, probe_path, timeout=2)
+                if status == 200 and len(self.workers()) == WORKERS:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise BenchError(f"gunicorn did not answer 200 on {probe_path} within {timeout_s:.0f} s:\n"
+                         f"{self.log_tail()}")
+
+    def workers(self) -> list[int]:
+        if not self.proc:
+            return []
+        children: list[int] = []
+        task_dir = Path(f"/proc/{self.proc.pid}/task")
+        try:
+            for task in task_dir.iterdir():
+                text = (task / "children").read_text()
+                children += [int(pid) for pid in text.split()]
+        except OSError:
+            pass
+        return children
+
+    def memory_kb(self, field: str = "VmRSS", source: str = "status") -> dict[int, int]:
+        """A memory figure (kB) of the master and each worker: VmRSS from /proc/PID/status,
+        or Pss from /proc/PID/smaps_rollup (shared pages divided among their users)."""
+        sizes = {}
+        for pid in [self.proc.pid, *self.workers()] if self.proc else []:
+            try:
+                for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+                    if line.startswith(field + ":"):
+                        sizes[pid] = int(line.split()[1])
+            except OSError:
+                pass
+        return sizes
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) used so far by the master and the workers."""
+        total = 0
+        for pid in [self.proc.pid, *self.workers()] if self.proc else []:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / CLOCK_TICKS
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no server log)"
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # gunicorn: graceful stop of master and workers
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the group we created with start_new_session
+            proc.wait(timeout=5)
+
+
+def get(port: int, path: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def post_events(port: int, key: str, events: list[dict]) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request("POST", "/api/events", body=json.dumps({"events": events}),
+                     headers={"Content-Type": "application/json", "X-API-Key": key,
+                              "User-Agent": USER_AGENT, "Origin": ORIGIN})
+        response = conn.getresponse()
+        body = response.read()
+        try:
+            return response.status, json.loads(body)
+        except ValueError:
+            return response.status, {"raw": body[:200].decode(errors="replace")}
+    finally:
+        conn.close()
+
+
+def create_site(env: dict[str, str], name: str) -> tuple[str, str]:
+    done = subprocess.run(
+        [str(BIN / "flask"), "--app", "app", "create-site", name, "--domain", "bench.example"],
+        cwd=APP_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise BenchError(f"flask create-site failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    site_id, key = done.stdout.strip().splitlines()[-1].split()
+    return site_id, key
+
+
+# --------------------------------------------------------------------------- CPU
+
+class CpuMeter:
+    """Cores used by the server and by the load generator (wrk or this process) over a load."""
+
+    def __init__(self, server: Server):
+        self.server = server
+
+    def __enter__(self) -> "CpuMeter":
+        self.wall = time.monotonic()
+        self.server_cpu = self.server.cpu_s()
+        self.client_cpu = self._client_cpu()
+        self.machine_cpu = self._machine_cpu()
+        return self
+
+    @staticmethod
+    def _machine_cpu() -> tuple[float, float]:
+        """(busy, steal) CPU seconds of the whole machine, from /proc/stat: busy is user, nice,
+        system, irq and softirq of every process; steal is time the hypervisor gave away."""
+        try:
+            values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+        except (OSError, ValueError):
+            return 0.0, 0.0
+        return (user + nice + system + irq + softirq) / CLOCK_TICKS, steal / CLOCK_TICKS
+
+    @staticmethod
+    def _client_cpu() -> float:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def __exit__(self, *_) -> None:
+        wall = time.monotonic() - self.wall
+        server = (self.server.cpu_s() - self.server_cpu) / wall
+        client = (self._client_cpu() - self.client_cpu) / wall
+        busy, steal = self._machine_cpu()
+        machine, steal = (busy - self.machine_cpu[0]) / wall, (steal - self.machine_cpu[1]) / wall
+        # "other": whatever else ran on the machine meanwhile (noise: tests, builds...);
+        # "steal": CPU the hypervisor gave to other guests (noise we cannot see from here)
+        self.cores = {"server": round(server, 2), "client": round(client, 2),
+                      "other": round(max(0.0, machine - server - client), 2),
+                      "steal": round(steal, 2)}
+
+
+# --------------------------------------------------------------------------- wrk
+
+def run_wrk(wrk: str, script: str, url: str, *, seconds: float, connections: int,
+            threads: int, args: tuple = (), headers: tuple = ()) -> dict:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
+           "-s", str(BENCH / script)]
+    for header in headers:
+        cmd += ["-H", header]
+    cmd += [url, "--", *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            stats = json.loads(line[len("BENCH_JSON "):])
+            seconds_run = stats["duration_us"] / 1e6
+            stats["rps"] = stats["requests"] / seconds_run if seconds_run else 0.0
+            stats["socket_errors"] = sum(v for k, v in stats["errors"].items() if k != "status")
+            return stats
+    raise BenchError(f"wrk gave no result ({done.returncode}): {' '.join(cmd)}\n"
+                     f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+@dataclass
+class IngestRun:
+    """One tagged batch of ingestion load, for throughput and the no-loss check."""
+    name: str
+    tag: str
+    batch: int
+    stats: dict = field(default_factory=dict)
+    stored: int | None = None
+
+    @property
+    def acknowledged_events(self) -> int:  # events in requests that got a 2xx answer
+        return self.stats.get("ok2xx", 0) * self.batch
+
+    @property
+    def sent_events(self) -> int:  # events in every request written (answered or not)
+        return self.stats.get("sent", 0) * self.batch
+
+
+def ingest_wrk(wrk: str, server: Server, key: str, name: str, batch: int, seconds: float,
+               runs: list[IngestRun]) -> IngestRun:
+    run = IngestRun(name, f"{secrets.token_hex(4)}{name}", batch)
+    run.stats = run_wrk(wrk, "ingest.lua", server.base, seconds=seconds,
+                        connections=WRK_CONNECTIONS, threads=WRK_THREADS,
+                        args=(key, batch, run.tag, VISITORS))
+    runs.append(run)
+    return run
+
+
+# --------------------------------------------------------------------------- half load
+
+def event(tag: str, n: int, ts: int, user: int, path: str, kind: str = "page_view") -> dict:
+    return {"event_id": f"{tag}-{n}", "type": kind, "timestamp": ts,
+            "user_id": f"visitor-{user}", "session_id": f"session-{user}",
+            "url": f"https://bench.example{path}", "referrer": "", "title": "Bench page"}
+
+
+def half_load(server: Server, key: str, rate: float, seconds: float) -> tuple[IngestRun, dict]:
+    run = IngestRun("c-half-load", f"{secrets.token_hex(4)}c", 1)
+    now = int(time.time() * 1000)
+    paths = ["/", "/pricing", "/blog/", "/docs/api", "/signup"]
+    headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", "X-API-Key": key,
+               "Origin": ORIGIN}
+    count = max(1, int(rate * seconds))
+    requests = [
+        loadgen.http_request("POST", "/api/events", f"{HOST}:{server.port}", headers, json.dumps(
+            event(run.tag, i, now, random.randint(1, VISITORS), random.choice(paths),
+                  random.choice(("page_view", "page_view", "heartbeat")))).encode())
+        for i in range(count)]
+    result = loadgen.run_fixed_rate(HOST, server.port, requests, rate,
+                                    connections=HALF_LOAD_CONNECTIONS)
+    ok = [o for o in result.outcomes if 200 <= o.status < 300]
+    accepted = 0
+    for o in ok:
+        try:
+            accepted += json.loads(o.body)["data"]["accepted"]
+        except (ValueError, KeyError, TypeError):
+            pass
+    latencies = [(o.done - o.due) * 1000 for o in result.outcomes if o.status]
+    service = [(o.done - o.picked) * 1000 for o in result.outcomes if o.status]
+    span = (max(o.done for o in result.outcomes) - min(o.due for o in result.outcomes)
+            if result.outcomes else 0)
+    non2xx = [o.status for o in result.outcomes if o.status and not 200 <= o.status < 300]
+    run.stats = {"sent": len(result.outcomes), "ok2xx": len(ok), "accepted": accepted,
+                 "non2xx": len(non2xx), "non2xx_codes": " ".join(map(str, sorted(set(non2xx)))),
+                 "socket_errors": sum(result.errors.values()), "error_kinds": result.errors,
+                 "not_sent": result.not_sent}
+    pct = (lambda xs, p: round(loadgen.percentile(xs, p), 2) if xs else None)
+    summary = {
+        "target_rate": round(rate, 1),
+        "achieved_rate": round(len(result.outcomes) / span, 1) if span else 0.0,
+        "requests": len(requests), "seconds": round(result.elapsed_s, 2),
+        "latency_ms": {p: pct(latencies, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99),
+                                                          ("max", 100))},
+        "service_ms": {p: pct(service, q) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+        "connections": HALF_LOAD_CONNECTIONS,
+        **run.stats,
+    }
+    return run, summary
+
+
+# --------------------------------------------------------------------------- realtime
+
+def make_visitors_live(server: Server, key: str, count: int) -> dict:
+    """`count` distinct visitors, each with one page view now, through the real API."""
+    tag = f"{secrets.token_hex(4)}live"
+    paths = [f"/blog/post-{i}" for i in range(1, 16)] + ["/", "/pricing", "/docs/api", "/signup"]
+    now = int(time.time() * 1000)
+    accepted, statuses = 0, []
+    for start in range(0, count, 50):
+        batch = [event(tag, n, now, n, random.choice(paths)) | {"user_id": f"live-{n}",
+                                                                 "session_id": f"live-s-{n}"}
+                 for n in range(start, min(count, start + 50))]
+        status, body = post_events(server.port, key, batch)
+        statuses.append(status)
+        accepted += (body.get("data") or {}).get("accepted", 0)
+    return {"accepted": accepted, "statuses": sorted(set(statuses))}
+
+
+def read_endpoints(wrk: str, server: Server, site_id: str, seconds: float) -> dict:
+    endpoints = {
+        "current-visitors (HX)": (f"/sites/{site_id}/widgets/current-visitors", ("HX-Request: true",)),
+        "live-pages (HX)": (f"/sites/{site_id}/widgets/live-pages", ("HX-Request: true",)),
+        "/api/realtime": (f"/api/realtime?site={site_id}", ()),
+    }
+    results = {}
+    for name, (path, headers) in endpoints.items():
+        run_wrk(wrk, "read.lua", server.base + path, seconds=1, connections=READ_CONNECTIONS,
+                threads=1, headers=headers)  # warm-up: templates compiled, caches filled
+        with CpuMeter(server) as cpu:
+            results[name] = run_wrk(wrk, "read.lua", server.base + path, seconds=seconds,
+                                    connections=READ_CONNECTIONS, threads=1, headers=headers)
+        results[name].update(path=path, cores=cpu.cores)
+    return results
+
+
+# --------------------------------------------------------------------------- stored events
+
+def count_stored(db_path: Path, site_id: str, runs: list[IngestRun]) -> int:
+    """Count what SQLite holds, read-only: per tagged run and in all for the site."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        for run in runs:  # event ids are TAG-...: a key range on the primary key
+            run.stored = db.execute(
+                "SELECT COUNT(*) FROM events WHERE site_id = ? AND event_id >= ? AND event_id < ?",
+                (site_id, run.tag + "-", run.tag + ".")).fetchone()[0]
+        return db.execute("SELECT COUNT(*) FROM events WHERE site_id = ?", (site_id,)).fetchone()[0]
+    finally:
+        db.close()
+
+
+# --------------------------------------------------------------------------- profiling
+
+class Profiler:
+    """py-spy on every worker while a load runs (raw collapsed stacks), with --profile."""
+
+    def __init__(self, enabled: bool, outdir: Path):
+        self.enabled, self.outdir = enabled, outdir
+        self.procs: list[subprocess.Popen] = []
+        self.files: dict[str, list[Path]] = {}
+
+    def start(self, name: str, pids: list[int], seconds: float) -> None:
+        if not self.enabled:
+            return
+        spy = BIN / "py-spy"
+        if not spy.exists():
+            raise BenchError("--profile needs py-spy: .venv/bin/pip install py-spy")
+        for pid in pids:
+            out = self.outdir / f"profile-{name}-{pid}.txt"
+            self.files.setdefault(name, []).append(out)
+            self.procs.append(subprocess.Popen(
+                [str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)),
+                 "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def wait(self) -> None:
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+    def summary(self, top: int = 25) -> dict:
+        """Per scenario: the functions with the largest inclusive and self share of samples."""
+        report = {}
+        for name, files in self.files.items():
+            inclusive: dict[str, int] = {}
+            own: dict[str, int] = {}
+            total = 0
+            for path in files:
+                if not path.exists():
+                    continue
+                for line in path.read_text(errors="replace").splitlines():
+                    stack, _, n = line.rpartition(" ")
+                    if not stack or not n.isdigit():
+                        continue
+                    n = int(n)
+                    total += n
+                    # "func (path/file.py:123)" -> "func (path/file.py)": rank functions, not lines
+                    frames = [frame.rsplit(":", 1)[0] + ")" if frame.endswith(")") and ":" in frame
+                              else frame for frame in stack.split(";")]
+                    for frame in set(frames):
+                        inclusive[frame] = inclusive.get(frame, 0) + n
+                    own[frames[-1]] = own.get(frames[-1], 0) + n
+            if not total:
+                continue
+            def share(counts: dict[str, int]) -> list[tuple[str, float]]:
+                ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+                # gunicorn's own frames are on every stack: leave them out of the ranking
+                ranked = [(f, c) for f, c in ranked if "gunicorn/" not in f and "<module>" not in f]
+                return [(f, round(100 * c / total, 1)) for f, c in ranked[:top]]
+            report[name] = {"samples": total, "inclusive_pct": share(inclusive),
+                            "self_pct": share(own), "files": [str(p) for p in files]}
+        return report
+
+
+# --------------------------------------------------------------------------- report
+
+@dataclass
+class Row:
+    metric: str
+    value: float | str | None = None
+    unit: str = ""
+    target: float | None = None
+    higher_is_better: bool = True
+    note: str = ""
+    ok: bool | None = None  # explicit verdict for non-numeric checks
+    label: str | None = None  # a verdict that is no target (e.g. NOISY)
+
+    @property
+    def verdict(self) -> str:
+        if self.label is not None:
+            return self.label
+        if self.ok is not None:
+            return "PASS" if self.ok else "MISS"
+        if self.target is None or not isinstance(self.value, (int, float)):
+            return ""
+        good = self.value >= self.target if self.higher_is_better else self.value <= self.target
+        return "PASS" if good else "MISS"
+
+    @property
+    def ratio(self) -> float | None:
+        if self.target and isinstance(self.value, (int, float)):
+            return round(self.value / self.target, 2)
+        return None
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, "value": self.value, "unit": self.unit,
+                "target": self.target,
+                "target_kind": None if self.target is None else (">=" if self.higher_is_better else "<="),
+                "ratio_to_target": self.ratio, "result": self.verdict or None, "note": self.note}
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_table(rows: list[Row], header: str) -> None:
+    width = max(len(r.metric) for r in rows if not r.metric.startswith("#"))
+    print()
+    print(header)
+    print(f"{'metric':<{width}}  {'value':>14}  {'target':>12}  {'ratio':>6}  result  note")
+    print("-" * (width + 56))
+    for r in rows:
+        if r.metric.startswith("#"):
+            print(r.metric[1:].strip())
+            continue
+        value = f"{fmt(r.value)} {r.unit}".rstrip()
+        target = "" if r.target is None else f"{'>=' if r.higher_is_better else '<='} {fmt(r.target)}"
+        ratio = "" if r.ratio is None else f"{r.ratio:.2f}"
+        print(f"{r.metric:<{width}}  {value:>14}  {target:>12}  {ratio:>6}  {r.verdict:<6}  {r.note}")
+    print()
+
+
+def cores(stats: dict) -> str:
+    c = stats.get("cores") or {}
+    return (f"cores: server {c.get('server', 0):.2f}, client {c.get('client', 0):.2f}, "
+            f"other {c.get('other', 0):.2f}"
+            + (f", steal {c['steal']:.2f}" if c.get("steal", 0) >= 0.01 else ""))
+
+
+def cpu_rows(stats: dict, per_second: float, unit: str) -> list[Row]:
+    """Server CPU per request/event, and the throughput that cost allows with every core:
+    figures that hold even when other work shares the machine."""
+    server = (stats.get("cores") or {}).get("server", 0.0)
+    if not server or not per_second:
+        return []
+    cost_us = 1e6 * server / per_second
+    cpus = os.cpu_count() or 1
+    return [Row(f"  server CPU per {unit}", round(cost_us), "us"),
+            Row(f"  CPU-bound ceiling, {cpus} cores", round(cpus * 1e6 / cost_us),
+                "ev/s" if unit == "event" else "req/s",
+                note="estimate: all cores to the server, no lock waits")]
+
+
+def build_rows(res: dict) -> list[Row]:
+    a, b, c = res["ingest"]["a_single"], res["ingest"]["b_batch"], res["ingest"]["c_half_load"]
+    rows = [Row("# (a) ingestion, 1 event per request, "
+                f"{WRK_CONNECTIONS} connections, {res['config']['seconds']:g} s")]
+    rows += [
+        Row("  requests/s", round(a["rps"]), "req/s", TARGET_SINGLE_RPS, note=cores(a)),
+        Row("  events/s", round(a["eps"]), "ev/s"),
+        *cpu_rows(a, a["rps"], "request"),
+        Row("  latency p50", ms(a["latency_us"]["p50"]), "ms", note="at saturation"),
+        Row("  latency p95", ms(a["latency_us"]["p95"]), "ms", note="at saturation"),
+        Row("  latency p99", ms(a["latency_us"]["p99"]), "ms", note="at saturation"),
+        Row(f"# (b) ingestion, {BATCH} events per request, {WRK_CONNECTIONS} connections, "
+            f"{res['config']['seconds']:g} s"),
+        Row("  events/s", round(b["eps"]), "ev/s", TARGET_BATCH_EPS, note=cores(b)),
+        Row("  requests/s", round(b["rps"]), "req/s"),
+        *cpu_rows(b, b["eps"], "event"),
+        Row("  latency p50", ms(b["latency_us"]["p50"]), "ms", note="at saturation"),
+        Row("  latency p95", ms(b["latency_us"]["p95"]), "ms", note="at saturation"),
+        Row("  latency p99", ms(b["latency_us"]["p99"]), "ms", note="at saturation"),
+        Row(f"# (c) ingestion at half of (a), fixed rate, 1 event per request, {HALF_LOAD_S:g} s"),
+        Row("  rate achieved", c["achieved_rate"], "req/s",
+            note=f"asked {fmt(c['target_rate'])}/s; {cores(c)}"),
+        Row("  latency p50", c["latency_ms"]["p50"], "ms", higher_is_better=False),
+        Row("  latency p95", c["latency_ms"]["p95"], "ms", TARGET_HALF_LOAD_P95_MS, False,
+            note="from due time; incl. connect"),
+        Row("  latency p99", c["latency_ms"]["p99"], "ms", higher_is_better=False),
+        Row("# no event lost (all ingestion runs, warm-ups included)"),
+    ]
+    loss = res["loss"]
+    rows += [
+        Row("  events sent", loss["sent"], "ev", note="in every request written, answered or not"),
+        Row("  events acknowledged (2xx)", loss["acknowledged"], "ev",
+            note=f"server said accepted: {fmt(loss['server_said_accepted'])}"),
+        Row("  events stored", loss["stored"], "ev", note=f"site total in SQLite: {fmt(loss['site_total'])}"),
+        Row("  events lost", loss["lost"], "ev", ok=loss["lost"] == 0,
+            note=("" if loss["lost"] == 0 else "!!! EVENTS LOST !!!")
+            + (f"{loss['unacknowledged_stored']} stored w/o answer (in flight at wrk's stop)"
+               if loss["unacknowledged_stored"] else "")),
+        Row("  non-2xx answers", loss["non2xx"], ok=loss["non2xx"] == 0, note=loss["non2xx_codes"]),
+        Row("  socket errors", loss["socket_errors"], ok=loss["socket_errors"] == 0),
+        Row(f"# (d) realtime reads, {LIVE_VISITORS:,} visitors live, {READ_CONNECTIONS} connections, "
+            f"{READ_S:g} s each"),
+        Row("  visitors live (api/realtime)", res["realtime"]["live_visitors_seen"],
+            ok=res["realtime"]["live_visitors_seen"] == LIVE_VISITORS, note=f"expected {LIVE_VISITORS:,}"),
+    ]
+    for name, r in res["realtime"]["endpoints"].items():
+        fragment = "(HX)" in name
+        rows += [
+            Row(f"  {name} p50", ms(r["latency_us"]["p50"]), "ms", higher_is_better=False),
+            Row(f"  {name} p95", ms(r["latency_us"]["p95"]), "ms",
+                TARGET_FRAGMENT_P95_MS if fragment else None, False,
+                note=f"{fmt(round(r['rps']))} req/s; {cores(r)}" + (f", {r['non2xx']} non-2xx {r['non2xx_codes']}"
+                                                        if r["non2xx"] else "")),
+        ]
+    loads = [a, b, c, *res["realtime"]["endpoints"].values()]
+    other = max((x.get("cores") or {}).get("other", 0.0) for x in loads)
+    steal = max((x.get("cores") or {}).get("steal", 0.0) for x in loads)
+    rows += [
+        Row("# validity"),
+        Row("  other processes' CPU during loads (max)", other, "cores",
+            label="NOISY" if other > NOISE_CORES else "quiet",
+            note=(f"> {NOISE_CORES} cores: other work shared the {res['machine']['cpus']} CPUs, "
+                  "figures are pessimistic" if other > NOISE_CORES else "nothing else ran")),
+        Row("  CPU stolen by the hypervisor (max)", steal, "cores",
+            label="NOISY" if steal > STEAL_CORES else "quiet",
+            note="other guests on the host took CPU time" if steal > STEAL_CORES else ""),
+    ]
+    t, m = res["tracker"], res["memory"]
+    rows += [
+        Row("# (e) size and memory"),
+        Row("  tracker gzip -9", t["gzip_bytes"] if t["gzip_bytes"] is not None else "missing", "B",
+            TARGET_TRACKER_GZIP_B if t["gzip_bytes"] is not None else None, False,
+            note=f"{fmt(t['minified_bytes'])} B minified" if t["gzip_bytes"] is not None
+            else "tracker/dist/liveinsight.min.js not built yet"),
+        Row("  server RSS total (master+workers)", m["total_mb"], "MB", TARGET_RSS_MB, False,
+            note=f"target applied to the sum of VmRSS; PSS sum {fmt(m['pss_total_mb'])} MB"),
+        Row("  server RSS per worker (max)", m["max_worker_mb"], "MB", TARGET_RSS_MB, False,
+            note=f"master {m['master_mb']} MB"),
+    ]
+    return rows
+
+
+# --------------------------------------------------------------------------- main
+
+def bench(args: argparse.Namespace) -> dict:
+    wrk = find_wrk()
+    seconds = args.seconds
+    workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-"))
+    db_path = workdir / "bench.db"
+    env = {**os.environ, "LIVEINSIGHT_STORE": f"sqlite:///{db_path}",
+           "LIVEINSIGHT_RETENTION_THREAD": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("FLASK_DEBUG", None)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    profiler = Profiler(args.profile, RESULTS)
+    server = Server(workdir, env)
+    res: dict = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "config": {"workers": WORKERS, "wrk_threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
+                   "seconds": seconds, "warmup_s": WARMUP_S, "visitors": VISITORS, "batch": BATCH,
+                   "store": "sqlite (WAL), fresh file", "profiled": args.profile},
+        "workdir": str(workdir),
+        "app_root": str(APP_ROOT),
+    }
+    try:
+        log(f"temp dir {workdir}; creating sites")
+        site_id, key = create_site(env, "Bench")
+        live_site_id, live_key = create_site(env, "Bench realtime")
+        server.start(f"/api/realtime?site={site_id}")
+        log(f"gunicorn up on {server.base} (master {server.proc.pid}, workers {server.workers()})")
+
+        runs: list[IngestRun] = []
+        # (a) single events
+        log(f"(a) warm-up {WARMUP_S} s, then single-event requests for {seconds:g} s")
+        ingest_wrk(wrk, server, key, "warm-a", 1, WARMUP_S, runs)
+        profiler.start("a_single", server.workers(), seconds)
+        with CpuMeter(server) as cpu:
+            a = ingest_wrk(wrk, server, key, "a", 1, seconds, runs)
+        profiler.wait()
+        a.stats["cores"] = cpu.cores
+        a.stats["eps"] = a.stats["accepted"] / (a.stats["duration_us"] / 1e6)
+        # (b) batches
+        log(f"(b) warm-up {WARMUP_S} s, then batches of {BATCH} for {seconds:g} s")
+        ingest_wrk(wrk, server, key, "warm-b", BATCH, WARMUP_S, runs)
+        profiler.start("b_batch", server.workers(), seconds)
+        with CpuMeter(server) as cpu:
+            b = ingest_wrk(wrk, server, key, "b", BATCH, seconds, runs)
+        profiler.wait()
+        b.stats["cores"] = cpu.cores
+        b.stats["eps"] = b.stats["accepted"] / (b.stats["duration_us"] / 1e6)
+        # (c) half load, fixed rate
+        rate = max(50.0, a.stats["rps"] / 2)
+        log(f"(c) fixed rate {rate:,.0f} req/s for {HALF_LOAD_S} s")
+        profiler.start("c_half_load", server.workers(), HALF_LOAD_S)
+        with CpuMeter(server) as cpu:
+            c_run, c = half_load(server, key, rate, HALF_LOAD_S)
+        profiler.wait()
+        c["cores"] = cpu.cores
+        runs.append(c_run)
+        res["ingest"] = {"a_single": a.stats, "b_batch": b.stats, "c_half_load": c}
+
+        # no event lost
+        time.sleep(1.0)  # let requests still in flight when wrk stopped finish
+        site_total = count_stored(db_path, site_id, runs)
+        acknowledged = sum(r.acknowledged_events for r in runs)
+        stored = sum(r.stored or 0 for r in runs)
+        lost = sum(max(0, r.acknowledged_events - (r.stored or 0)) for r in runs)
+        res["loss"] = {
+            "acknowledged": acknowledged, "stored": stored, "lost": lost, "site_total": site_total,
+            "server_said_accepted": sum(r.stats.get("accepted", 0) for r in runs),
+            "sent": sum(r.sent_events for r in runs),
+            "unacknowledged_stored": sum(max(0, (r.stored or 0) - r.acknowledged_events) for r in runs),
+            "non2xx": sum(r.stats.get("non2xx", 0) for r in runs),
+            "non2xx_codes": " ".join(sorted({r.stats.get("non2xx_codes", "").strip() for r in runs} - {""})),
+            "socket_errors": sum(r.stats.get("socket_errors", 0) for r in runs),
+            "runs": [{"name": r.name, "tag": r.tag, "batch": r.batch, "requests_sent": r.stats.get("sent"),
+                      "requests_2xx": r.stats.get("ok2xx"), "acknowledged_events": r.acknowledged_events,
+                      "server_said_accepted": r.stats.get("accepted"), "stored": r.stored} for r in runs],
+        }
+        if lost:
+            log(f"!!! {lost} EVENTS LOST: acknowledged with 2xx but not in the store !!!")
+
+        # (d) realtime reads with 1,000 visitors live
+        log(f"(d) making {LIVE_VISITORS:,} visitors live, then reading for {READ_S} s per endpoint")
+        live = make_visitors_live(server, live_key, LIVE_VISITORS)
+        status, body = get(server.port, f"/api/realtime?site={live_site_id}")
+        seen = (json.loads(body)["data"]["current_visitors"]["last_5_minutes"]
+                if status == 200 else f"HTTP {status}")
+        profiler.start("d_reads", server.workers(), 3 * (READ_S + 1))
+        endpoints = read_endpoints(wrk, server, live_site_id, READ_S)
+        profiler.wait()
+        res["realtime"] = {"site": live_site_id, "setup": live, "live_visitors_seen": seen,
+                           "endpoints": endpoints}
+
+        # (e) tracker size, memory
+        rss = server.memory_kb("VmRSS", "status")
+        pss = server.memory_kb("Pss", "smaps_rollup")
+        master = rss.get(server.proc.pid, 0)
+        workers = [v for pid, v in rss.items() if pid != server.proc.pid]
+        res["memory"] = {"master_mb": round(master / 1024, 1),
+                         "workers_mb": [round(v / 1024, 1) for v in workers],
+                         "max_worker_mb": round(max(workers, default=0) / 1024, 1),
+                         "total_mb": round(sum(rss.values()) / 1024, 1),
+                         "pss_total_mb": round(sum(pss.values()) / 1024, 1) if pss else None,
+                         "processes": len(rss)}
+        tracker = APP_ROOT / TRACKER_MIN
+        if tracker.exists():
+            data = tracker.read_bytes()
+            res["tracker"] = {"minified_bytes": len(data),
+                              "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0))}
+        else:
+            res["tracker"] = {"minified_bytes": None, "gzip_bytes": None, "missing": True}
+    except BaseException:
+        log("server log (tail):\n" + server.log_tail())
+        raise
+    finally:
+        server.stop()
+        profiler.wait()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    res["profile"] = profiler.summary()
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10, help="length of (a) and (b) (default 10)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run py-spy on the workers during each load (perturbs the figures); "
+                             "raw stacks and a summary land in bench/results/")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (DB, server log)")
+    parser.add_argument("--app-root", type=Path, default=ROOT,
+                        help="run the server from this copy of the project (to try a change on a "
+                             "scratch copy); default: this checkout")
+    args = parser.parse_args(argv)
+    global APP_ROOT
+    APP_ROOT = args.app_root.resolve()
+    # A plain `kill` of the bench still runs the finally: that stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    try:
+        res = bench(args)
+    except BenchError as error:
+        print(f"bench: error: {error}", file=sys.stderr)
+        return 2
+    res["runtime_s"] = round(time.monotonic() - started, 1)
+    rows = build_rows(res)
+    res["results"], section = [], ""
+    for r in rows:
+        if r.metric.startswith("#"):
+            section = r.metric[1:].strip()
+        else:
+            res["results"].append({"section": section, **r.as_dict(), "metric": r.metric.strip()})
+    misses = [r.metric.strip() for r in rows if r.verdict == "MISS"]
+    res["summary"] = {"pass": sum(r.verdict == "PASS" for r in rows), "miss": len(misses),
+                      "missed": misses}
+    out = RESULTS / "latest.json"
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    header = (f"LiveInsight bench  {res['started']}  {res['machine']['cpus']} CPUs  gunicorn "
+              f"{WORKERS} sync workers  SQLite WAL  one run, {res['runtime_s']:g} s"
+              + ("  [PROFILED: figures perturbed]" if args.profile else ""))
+    print_table(rows, header)
+    if args.profile:
+        for name, p in res["profile"].items():
+            print(f"profile {name}: {p['samples']} samples; top inclusive:")
+            for frame, pct in p["inclusive_pct"][:15]:
+                print(f"  {pct:5.1f}%  {frame}")
+            print("  top self:")
+            for frame, pct in p["self_pct"][:8]:
+                print(f"  {pct:5.1f}%  {frame}")
+        print()
+    print(f"{res['summary']['pass']} PASS, {res['summary']['miss']} MISS"
+          + (f": {', '.join(misses)}" if misses else "") + f"   -> {out.relative_to(ROOT)}")
+    if res["loss"]["lost"]:
+        print(f"\n!!! EVENT LOSS: {res['loss']['lost']} events were acknowledged (2xx) "
+              "but are not in the store !!!", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
