@@ -1,0 +1,776 @@
+"""DynamoDB backend: three on-demand tables, `<prefix>-sites`, `<prefix>-events` and
+`<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md.
+
+- Raw events are keyed `site#session` so the events table's stream hands the aggregator each
+  session's events in order; a conditional put makes a duplicate a no-op with no stream record.
+- Aggregation does not run here (`aggregates_inline = False`): the stream function calls
+  `apply_once`, which applies each event exactly once in a transaction with a marker per event
+  (unique-visitor sketches are unions, so they are simply updated before it).
+- Keys that one busy site would make hot (its time-ordered indexes, its counters and sketches)
+  are split over `shards` write shards; reads query every shard and merge.
+- Nothing on a request path scans; `purge` deletes through the time-ordered indexes (TTL does
+  the same for free on AWS, but moto and DynamoDB Local never expire items).
+
+Clients are created on first use, never at import: moto must be active before one exists.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import random
+import secrets
+import threading
+import time
+import zlib
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal
+from operator import itemgetter
+from typing import Callable, Iterable, Iterator
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .base import (
+    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
+    Changes, CounterKey, CounterRow, LiveSession, Session, Site, SketchRow, StoreError, UniqueKey, Visitor,
+)
+
+log = logging.getLogger(__name__)
+
+# 16 shards x 1,000 writes/s per partition: a site at 10,000 events/s keeps every shard of its
+# hot keys near 60% of a partition's limit. Reads merge shards 0..N-1, so N may only grow.
+DEFAULT_SHARDS = 16
+# AWS limits, enforced here because moto accepts more.
+MAX_BATCH_WRITE = 25
+MAX_BATCH_GET = 100
+MAX_TRANSACTION_ACTIONS = 100
+PACK_EVENTS = 25  # events per aggregation transaction: their markers leave room for the rest
+ATTEMPTS = 6  # tries for unprocessed batch items and conflicting transactions
+BACKOFF_BASE_S = 0.05
+
+SITE_FIELDS = tuple(f.name for f in fields(Site))
+SESSION_FIELDS = tuple(f.name for f in fields(Session))
+VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
+# What the realtime widgets read of a live visit (LiveSession), all the `live` index holds.
+LIVE_FIELDS = ("user_id", "exit_path", "source")
+EVENT_REQUIRED = ("site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id")
+REGISTRY_PK = "REGISTRY"  # one item per site id with stored data: what purge walks
+EXPIRING_KINDS = {"V#": "visitors", "C#": "counters", "U#": "sketches"}  # in the expiry index
+MAX_PLAIN_SORT_VALUE = 400  # bytes of a value kept readable in a sort key (limit: 1,024)
+# When a bucket of each grain is past retention, as SQLite's purge decides it (days keep a
+# day of margin for time zones): the TTL of counter and sketch items.
+BUCKET_MS = {"hour": HOUR_MS, "5min": FIVE_MINUTES_MS, "day": DAY_MS}
+BUCKET_RETENTION_MS = {"hour": HOUR_MS + ROLLUP_RETENTION_DAYS * DAY_MS,
+                       "5min": FIVE_MINUTES_MS + RAW_RETENTION_MS,
+                       "day": 2 * DAY_MS + ROLLUP_RETENTION_DAYS * DAY_MS}
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_item(record: dict) -> dict:
+    """A plain record as DynamoDB attribute values (floats travel as exact decimals)."""
+    return {name: _serializer.serialize(Decimal(repr(value)) if isinstance(value, float) else value)
+            for name, value in record.items()}
+
+
+def from_item(item: dict) -> dict:
+    """DynamoDB attribute values as a plain record, numbers as int or float."""
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def event_from_item(item: dict) -> dict:
+    """The stored event record in an events-table item (a query result or a stream NEW_IMAGE)."""
+    data = from_item(item)
+    missing = [name for name in EVENT_REQUIRED if data.get(name) is None]
+    if missing:
+        raise ValueError(f"not an event item: no {', '.join(missing)}")
+    event = {name: data.get(name) for name in EVENT_FIELDS}
+    event["props"] = json.loads(event["props"] or "{}")
+    return event
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _expires_s(basis_ms: int, retention_ms: int) -> int:
+    """The TTL attribute: epoch seconds after which DynamoDB may delete the item."""
+    return (basis_ms + retention_ms) // 1000
+
+
+def _bucket_expires_s(grain: str, bucket: int) -> int:
+    return _expires_s(bucket * BUCKET_MS[grain], BUCKET_RETENTION_MS[grain])
+
+
+def _bucket_sort_key(bucket: int, value: str) -> str:
+    """`bucket#value` with a zero-padded bucket, so one key range covers a range of buckets.
+    A value too long for a sort key is stored as `bucket~prefix digest` (its own namespace);
+    items keep the full value in their `value` attribute either way."""
+    if len(value.encode()) <= MAX_PLAIN_SORT_VALUE:
+        return f"{bucket:010d}#{value}"
+    return f"{bucket:010d}~{value[:100]} {hashlib.sha256(value.encode()).hexdigest()}"
+
+
+def _gsi(name: str, hash_key: str, range_key: str, projection: str = "ALL", *included: str) -> dict:
+    return {"IndexName": name,
+            "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                          {"AttributeName": range_key, "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": projection,
+                           **({"NonKeyAttributes": list(included)} if included else {})}}
+
+
+def _attributes(**types: str) -> list[dict]:
+    return [{"AttributeName": name, "AttributeType": kind} for name, kind in types.items()]
+
+
+PK_SK = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+
+
+@dataclass
+class _State:
+    """What one aggregation transaction reads first (strongly consistent)."""
+    sessions: dict[str, Session] = field(default_factory=dict)
+    visitors: dict[str, Visitor] = field(default_factory=dict)
+    etags: dict[str, str] = field(default_factory=dict)  # pk -> etag of the version read
+    applied: set[tuple[str, str]] = field(default_factory=set)  # marker keys already written
+
+
+def _actions(events: list[dict], changes: Changes) -> int:
+    """The size of a pack's transaction: a marker per event, the records, the counters."""
+    return len(events) + len(changes.sessions) + len(changes.visitors) + len(changes.counters)
+
+
+def _halves(events: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A pack too big for one transaction, in two: between sessions when it has several, so
+    each session's counters are written once; else the one session's events in two."""
+    sessions = [list(group) for _, group in itertools.groupby(events, key=itemgetter("session_id"))]
+    if len(sessions) == 1:
+        return events[:len(events) // 2], events[len(events) // 2:]
+    middle = len(sessions) // 2
+    return ([e for session in sessions[:middle] for e in session],
+            [e for session in sessions[middle:] for e in session])
+
+
+def _if_unchanged(etag: str | None) -> dict:
+    """The condition that the item is still the version read (or still absent)."""
+    if etag is None:
+        return {"ConditionExpression": "attribute_not_exists(pk)"}
+    return {"ConditionExpression": "etag = :etag", "ExpressionAttributeValues": {":etag": {"S": etag}}}
+
+
+class DynamoDBStore:
+    aggregates_inline = False  # the events table's stream function aggregates (lambda_handlers)
+
+    def __init__(self, prefix: str, shards: int | None = None, endpoint_url: str | None = None):
+        self.prefix = prefix
+        self.shards = shards or int(os.environ.get("LIVEINSIGHT_DYNAMODB_SHARDS", DEFAULT_SHARDS))
+        self.endpoint_url = endpoint_url or os.environ.get("LIVEINSIGHT_DYNAMODB_ENDPOINT") or None
+        self.sites_table = f"{prefix}-sites"
+        self.events_table = f"{prefix}-events"
+        self.aggregates_table = f"{prefix}-aggregates"
+        self._client = None
+        self._streams = None
+        self._client_lock = threading.Lock()  # the query threads share one client
+        self._pool: ThreadPoolExecutor | None = None
+        self._registered: set[str] = set()
+        self._stream_positions: dict[str, str] = {}  # shard id -> last sequence number read
+        self._sleep = time.sleep
+
+    # -- clients: created on first use
+    def _config(self) -> Config:
+        return Config(retries={"mode": "standard"}, connect_timeout=2, read_timeout=5,
+                      max_pool_connections=self.shards + 4)
+
+    @property
+    def client(self):
+        with self._client_lock:
+            if self._client is None:
+                self._client = boto3.session.Session().client(
+                    "dynamodb", endpoint_url=self.endpoint_url, config=self._config())
+        return self._client
+
+    def _map(self, function: Callable, items: Iterable) -> list:
+        """Run independent requests in parallel: a request costs a network round trip."""
+        items = list(items)
+        if len(items) < 2:
+            return [function(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.shards, thread_name_prefix="dynamodb")
+        return list(self._pool.map(function, items))
+
+    def _fan_out(self, per_shard: Callable[[int], list]) -> list:
+        """One query per write shard, results concatenated."""
+        return [item for items in self._map(per_shard, range(self.shards)) for item in items]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"dynamodb: {exc}") from exc
+
+    def _shard(self, key: str) -> int:
+        return zlib.crc32(key.encode()) % self.shards  # stable across processes, unlike hash()
+
+    def _backoff(self, attempt: int) -> None:
+        """Exponential backoff with jitter, so retrying writers do not collide again."""
+        self._sleep(BACKOFF_BASE_S * 2 ** attempt * random.uniform(0.5, 1))
+
+    # -- schema (local, dev and tests; on AWS template.yaml creates the same tables)
+    def _table_specs(self) -> list[dict]:
+        on_demand = {"BillingMode": "PAY_PER_REQUEST"}
+        return [
+            {"TableName": self.sites_table, **on_demand,
+             "KeySchema": [{"AttributeName": "site_id", "KeyType": "HASH"}],
+             "AttributeDefinitions": _attributes(site_id="S", tracker_key="S", kind="S", created_ms="N"),
+             "GlobalSecondaryIndexes": [
+                 {"IndexName": "by_key", "Projection": {"ProjectionType": "ALL"},
+                  "KeySchema": [{"AttributeName": "tracker_key", "KeyType": "HASH"}]},
+                 _gsi("by_created", "kind", "created_ms")]},
+            {"TableName": self.events_table, **on_demand, "KeySchema": PK_SK,
+             "AttributeDefinitions": _attributes(pk="S", sk="S", feed="S", time_key="S"),
+             "GlobalSecondaryIndexes": [_gsi("by_time", "feed", "time_key")],
+             "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}},
+            {"TableName": self.aggregates_table, **on_demand, "KeySchema": PK_SK,
+             "AttributeDefinitions": _attributes(pk="S", sk="S", live_pk="S", last_seen_ms="N",
+                                                 xpk="S", expires_at="N"),
+             "GlobalSecondaryIndexes": [_gsi("live", "live_pk", "last_seen_ms", "INCLUDE", *LIVE_FIELDS),
+                                        _gsi("expiry", "xpk", "expires_at", "KEYS_ONLY")]},
+        ]
+
+    def create_schema(self) -> None:
+        """Create the tables that are missing and make sure TTL is on; safe to repeat."""
+        with self._errors():
+            for spec in self._table_specs():
+                name = spec["TableName"]
+                try:
+                    self.client.describe_table(TableName=name)
+                except ClientError as exc:
+                    if _code(exc) != "ResourceNotFoundException":
+                        raise
+                    self.client.create_table(**spec)
+                    self.client.get_waiter("table_exists").wait(
+                        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+                if name != self.sites_table:
+                    self._enable_ttl(name)
+
+    def _enable_ttl(self, table: str) -> None:
+        status = self.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        if status["TimeToLiveStatus"] in ("DISABLED", "DISABLING"):
+            self.client.update_time_to_live(TableName=table, TimeToLiveSpecification={
+                "Enabled": True, "AttributeName": "expires_at"})
+
+    def transaction(self):
+        """A no-op: DynamoDB has no multi-request transaction to wrap ingestion in. Appends are
+        idempotent instead, and the stream function aggregates each event exactly once."""
+        return nullcontext()
+
+    # -- sites
+    def create_site(self, site: Site) -> None:
+        with self._errors():
+            try:
+                self.client.put_item(TableName=self.sites_table, Item=to_item({**asdict(site), "kind": "site"}),
+                                     ConditionExpression="attribute_not_exists(site_id)")
+            except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    raise StoreError(f"site {site.site_id!r} exists already") from exc
+                raise
+
+    @staticmethod
+    def _site(item: dict) -> Site:
+        data = from_item(item)
+        return Site(**{name: data[name] for name in SITE_FIELDS})
+
+    def get_site(self, site_id: str) -> Site | None:
+        with self._errors():
+            item = self.client.get_item(TableName=self.sites_table, Key={"site_id": {"S": site_id}}).get("Item")
+        return self._site(item) if item else None
+
+    def get_site_by_key(self, tracker_key: str) -> Site | None:
+        with self._errors():
+            items = self.client.query(
+                TableName=self.sites_table, IndexName="by_key", KeyConditionExpression="tracker_key = :k",
+                ExpressionAttributeValues={":k": {"S": tracker_key}})["Items"]
+        return self._site(items[0]) if items else None
+
+    def list_sites(self) -> list[Site]:
+        with self._errors():
+            items = self._query(TableName=self.sites_table, IndexName="by_created",
+                                KeyConditionExpression="kind = :site",
+                                ExpressionAttributeValues={":site": {"S": "site"}})
+        return [self._site(item) for item in items]
+
+    # -- ingestion
+    def _event_item(self, event: dict) -> dict:
+        record = {name: event.get(name) for name in EVENT_FIELDS}
+        record["props"] = json.dumps(event.get("props") or {})
+        site, session = event["site_id"], event["session_id"]
+        return to_item({
+            **record,
+            "pk": f"{site}#{session}", "sk": event["event_id"],
+            "feed": f"{site}#{self._shard(session)}",
+            # Newest first by arrival, then by event time: the same order as SQLite's feed.
+            "time_key": f"{event['received_ms']:015d}#{event['ts']:015d}",
+            "expires_at": _expires_s(event["received_ms"], RAW_RETENTION_MS),
+        })
+
+    def _put_new(self, item: dict) -> bool:
+        """Put unless the key exists: a duplicate writes nothing, so it makes no stream record."""
+        return self._put_if({"TableName": self.events_table, "Item": item, **_if_unchanged(None)})
+
+    def append_events(self, events: list[dict]) -> list[dict]:
+        first_of_each: dict[tuple[str, str], dict] = {}
+        for event in events:
+            first_of_each.setdefault((event["site_id"], event["event_id"]), event)
+        unique = list(first_of_each.values())
+        with self._errors():
+            self._register_sites(e["site_id"] for e in unique)
+            stored = self._map(self._put_new, [self._event_item(e) for e in unique])
+        return [event for event, new in zip(unique, stored) if new]
+
+    def _register_sites(self, site_ids: Iterable[str]) -> None:
+        """Remember which sites have data (once per process), so purge can find them without a Scan."""
+        for site_id in set(site_ids) - self._registered:
+            self.client.put_item(TableName=self.aggregates_table,
+                                 Item={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}})
+            self._registered.add(site_id)
+
+    # -- the aggregates table: sessions, visitors, counters, sketches
+    @staticmethod
+    def _session_pk(site_id: str, session_id: str) -> str:
+        return f"S#{site_id}#{session_id}"  # the session and its applied-event markers
+
+    @staticmethod
+    def _visitor_pk(site_id: str, user_id: str) -> str:
+        return f"V#{site_id}#{user_id}"
+
+    @staticmethod
+    def _counter_pk(site_id: str, grain: str, metric: str, dimension: str, shard: int) -> str:
+        return f"C#{site_id}#{grain}#{metric}#{dimension}#{shard}"
+
+    @staticmethod
+    def _sketch_pk(site_id: str, dimension: str, shard: int) -> str:
+        return f"U#{site_id}#{dimension}#{shard}"
+
+    def _session_item(self, session: Session) -> dict:
+        return to_item({**asdict(session), "pk": self._session_pk(session.site_id, session.session_id),
+                        "sk": "session", "live_pk": f"{session.site_id}#{self._shard(session.session_id)}",
+                        "etag": secrets.token_hex(8),
+                        "expires_at": _expires_s(session.last_seen_ms, RAW_RETENTION_MS)})
+
+    def _visitor_item(self, visitor: Visitor) -> dict:
+        return to_item({**asdict(visitor), "pk": self._visitor_pk(visitor.site_id, visitor.user_id),
+                        "sk": "visitor", "xpk": f"{visitor.site_id}#{self._shard(visitor.user_id)}",
+                        "etag": secrets.token_hex(8),
+                        "expires_at": _expires_s(visitor.last_seen_ms, RAW_RETENTION_MS)})
+
+    def _record_items(self, changes: Changes) -> list[dict]:
+        """The items of the sessions and visitors a change upserts."""
+        return ([self._session_item(s) for s in changes.sessions]
+                + [self._visitor_item(v) for v in changes.visitors])
+
+    def _marker_item(self, event: dict) -> dict:
+        return {**self._key(*self._marker_key(event)),
+                "expires_at": {"N": str(_expires_s(event["received_ms"], RAW_RETENTION_MS))}}
+
+    def _counter_update(self, key: CounterKey, n: float, shard: int) -> dict:
+        """UpdateItem parameters that atomically ADD n to one shard of a counter."""
+        return {"TableName": self.aggregates_table,
+                "Key": self._key(self._counter_pk(key.site_id, key.grain, key.metric, key.dimension, shard),
+                                 _bucket_sort_key(key.hour, key.value)),
+                "UpdateExpression": "ADD n :n SET #value = :value, xpk = :xpk, expires_at = :exp",
+                "ExpressionAttributeNames": {"#value": "value"},
+                "ExpressionAttributeValues": to_item({
+                    ":n": n, ":value": key.value, ":xpk": f"{key.site_id}#{shard}",
+                    ":exp": _bucket_expires_s(key.grain, key.hour)})}
+
+    def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
+        return self._key(self._sketch_pk(key.site_id, key.dimension, shard),
+                         _bucket_sort_key(key.day, key.value))
+
+    def _sketch_puts(self, uniques: dict[UniqueKey, set[str]], shard: int) -> list[tuple[UniqueKey, dict]]:
+        """Puts that add visitor ids to one shard of each sketch, each conditional on the
+        version read; none where the sketch does not change (a visitor seen already)."""
+        from . import hll  # datasketches imports numpy (~0.1 s): only where sketches are used
+        keys = {key: self._sketch_key(key, shard) for key in uniques}
+        stored = {(i["pk"]["S"], i["sk"]["S"]): i
+                  for i in self._batch_get(self.aggregates_table, list(keys.values()), consistent=True)}
+        puts = []
+        for key, user_ids in uniques.items():
+            item = stored.get((keys[key]["pk"]["S"], keys[key]["sk"]["S"]))
+            old = item["sketch"]["B"] if item else None
+            new = hll.add_visitors(old, user_ids)
+            if new != old:
+                new_item = {**keys[key], **to_item({
+                    "value": key.value, "sketch": new, "etag": secrets.token_hex(8),
+                    "xpk": f"{key.site_id}#{shard}", "expires_at": _bucket_expires_s("day", key.day)})}
+                puts.append((key, {"TableName": self.aggregates_table, "Item": new_item,
+                                   **_if_unchanged(item["etag"]["S"] if item else None)}))
+        return puts
+
+    def _add_uniques(self, uniques: dict[UniqueKey, set[str]], shard: int) -> None:
+        """Read, add, write back each sketch; again for those a concurrent writer changed."""
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                self._backoff(attempt - 1)
+            puts = self._sketch_puts(uniques, shard)
+            conflicts = [key for (key, _), done in zip(puts, self._map(self._put_if, [p for _, p in puts]))
+                         if not done]
+            if not conflicts:
+                return
+            uniques = {key: uniques[key] for key in conflicts}
+        raise StoreError(f"dynamodb: {len(uniques)} sketches still conflicting after {ATTEMPTS} attempts")
+
+    def _put_if(self, put: dict) -> bool:
+        try:
+            self.client.put_item(**put)
+            return True
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def _batch_get(self, table: str, keys: list[dict], consistent: bool = False) -> list[dict]:
+        items: list[dict] = []
+        for chunk in _chunks(keys, MAX_BATCH_GET):
+            def send(pending: list[dict]) -> tuple[list[dict], list[dict]]:
+                answer = self.client.batch_get_item(
+                    RequestItems={table: {"Keys": pending, "ConsistentRead": consistent}})
+                return (answer["Responses"].get(table, []),
+                        answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", []))
+            items += self._until_done(send, chunk, "reads")
+        return items
+
+    def _batch_write(self, table: str, requests: list[dict]) -> None:
+        for chunk in _chunks(requests, MAX_BATCH_WRITE):
+            def send(pending: list[dict]) -> tuple[list, list[dict]]:
+                answer = self.client.batch_write_item(RequestItems={table: pending})
+                return [], answer.get("UnprocessedItems", {}).get(table, [])
+            self._until_done(send, chunk, "writes")
+
+    def _until_done(self, send: Callable[[list], tuple[list, list]], pending: list, what: str) -> list:
+        """Send a batch request again with what DynamoDB left unprocessed, backing off between
+        tries; fail with StoreError (a 503 for the tracker, which retries) rather than drop any."""
+        results: list = []
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                self._backoff(attempt - 1)
+            done, pending = send(pending)
+            results += done
+            if not pending:
+                return results
+        raise StoreError(f"dynamodb: {len(pending)} {what} still unprocessed after {ATTEMPTS} attempts")
+
+    @staticmethod
+    def _key(pk: str, sk: str) -> dict:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    def get_sessions(self, site_id: str, session_ids: Iterable[str]) -> dict[str, Session]:
+        keys = [self._key(self._session_pk(site_id, s), "session") for s in dict.fromkeys(session_ids)]
+        with self._errors():
+            items = self._batch_get(self.aggregates_table, keys)
+        return {s.session_id: s for s in map(self._session, items)}
+
+    def get_visitors(self, site_id: str, user_ids: Iterable[str]) -> dict[str, Visitor]:
+        keys = [self._key(self._visitor_pk(site_id, u), "visitor") for u in dict.fromkeys(user_ids)]
+        with self._errors():
+            items = self._batch_get(self.aggregates_table, keys)
+        return {v.user_id: v for v in map(self._visitor, items)}
+
+    @staticmethod
+    def _session(item: dict) -> Session:
+        data = from_item(item)
+        return Session(**{name: data[name] for name in SESSION_FIELDS})
+
+    @staticmethod
+    def _visitor(item: dict) -> Visitor:
+        data = from_item(item)
+        return Visitor(**{name: data[name] for name in VISITOR_FIELDS})
+
+    def apply(self, changes: Changes) -> None:
+        """Upsert sessions and visitors, ADD counter deltas, add to sketches. Not exactly-once:
+        ingestion uses it only to count dropped events; the stream function uses `apply_once`."""
+        puts = self._record_items(changes)
+        # Any shard will do: reads merge them, and a bot flood spreads over all of them.
+        shard = random.randrange(self.shards)
+        with self._errors():
+            self._register_sites({s.site_id for s in changes.sessions} | {v.site_id for v in changes.visitors}
+                                 | {k.site_id for k in changes.counters} | {k.site_id for k in changes.uniques})
+            self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in puts])
+            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)),
+                      changes.counters.items())
+            if changes.uniques:
+                self._add_uniques(changes.uniques, shard)
+
+    # -- exactly-once aggregation (the stream function)
+    def apply_once(self, events: list[dict], fold: Callable[..., Changes]) -> list[dict]:
+        """Aggregate events with `fold(events, sessions, visitors) -> Changes` (the pure
+        `app.analytics.aggregate.aggregate`) so that each event counts once, however often it is
+        delivered. Events go in packs of one site, each pack in one transaction with a marker per
+        event; redelivered events find their marker and are skipped. Sketches need no such care:
+        they are unions, so adding a visitor again changes nothing.
+
+        Stops at the first pack that fails and returns the events not applied (that pack and the
+        rest), so the caller can have them redelivered in order.
+        """
+        packs = self._packs(events)
+        for index, pack in enumerate(packs):
+            try:
+                with self._errors():
+                    self._apply_pack(pack, fold)
+            except StoreError:
+                log.exception("aggregation failed on a pack of %d events; they will be retried", len(pack))
+                return [event for rest in packs[index:] for event in rest]
+        return []
+
+    @staticmethod
+    def _packs(events: list[dict]) -> list[list[dict]]:
+        unique = {(e["site_id"], e["session_id"], e["event_id"]): e for e in events}
+        ordered = sorted(unique.values(), key=itemgetter("site_id", "session_id", "ts", "event_id"))
+        packs = []
+        for _, site_events in itertools.groupby(ordered, key=itemgetter("site_id")):
+            packs += _chunks(list(site_events), PACK_EVENTS)
+        return packs
+
+    def _apply_pack(self, events: list[dict], fold: Callable[..., Changes]) -> None:
+        for attempt in range(ATTEMPTS):
+            state = self._read_state(events)
+            fresh = [e for e in events if self._marker_key(e) not in state.applied]
+            if not fresh:
+                return
+            changes = fold(fresh, state.sessions, state.visitors)
+            if _actions(fresh, changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
+                for half in _halves(fresh):
+                    self._apply_pack(half, fold)
+                return
+            shard = self._shard(fresh[0]["session_id"])
+            # Sketches first, outside the transaction: adding a visitor to a sketch twice changes
+            # nothing, so if the transaction fails, its retry cannot count anyone twice.
+            self._add_uniques(changes.uniques, shard)
+            if self._transact(self._transaction(fresh, changes, state.etags, shard)):
+                return
+            self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
+        raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")
+
+    def _marker_key(self, event: dict) -> tuple[str, str]:
+        return self._session_pk(event["site_id"], event["session_id"]), f"event#{event['event_id']}"
+
+    def _read_state(self, events: list[dict]) -> _State:
+        site_id = events[0]["site_id"]
+        sessions = dict.fromkeys(e["session_id"] for e in events)
+        users = dict.fromkeys(e["user_id"] for e in events)
+        keys = ([(self._session_pk(site_id, s), "session") for s in sessions]
+                + [(self._visitor_pk(site_id, u), "visitor") for u in users]
+                + [self._marker_key(e) for e in events])
+        state = _State()
+        for item in self._batch_get(self.aggregates_table, [self._key(*k) for k in keys], consistent=True):
+            pk, sk = item["pk"]["S"], item["sk"]["S"]
+            if sk == "session":
+                session = self._session(item)
+                state.sessions[session.session_id] = session
+            elif sk == "visitor":
+                visitor = self._visitor(item)
+                state.visitors[visitor.user_id] = visitor
+            else:
+                state.applied.add((pk, sk))
+            if "etag" in item:
+                state.etags[pk] = item["etag"]["S"]
+        return state
+
+    def _transaction(self, events: list[dict], changes: Changes, etags: dict[str, str],
+                     shard: int) -> list[dict]:
+        """Markers, sessions, visitors and counter deltas as one all-or-nothing write. Each
+        session and visitor put requires the version read (optimistic concurrency)."""
+        table = self.aggregates_table
+        actions = [{"Put": {"TableName": table, "Item": self._marker_item(e), **_if_unchanged(None)}}
+                   for e in events]
+        actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
+                    for item in self._record_items(changes)]
+        actions += [{"Update": self._counter_update(key, n, shard)} for key, n in changes.counters.items()]
+        return actions
+
+    def _transact(self, actions: list[dict]) -> bool:
+        """False when DynamoDB cancelled the transaction (a condition failed or a concurrent
+        transaction touched an item); nothing was written then."""
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+            return True
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                return False
+            raise
+
+    # -- reads
+    def _query(self, **params) -> list[dict]:
+        """Every item of a Query, following pages (or the first page when a Limit is given)."""
+        items: list[dict] = []
+        while True:
+            page = self.client.query(**params)
+            items += page["Items"]
+            if "Limit" in params or "LastEvaluatedKey" not in page:
+                return items
+            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
+        def shard_sessions(shard: int) -> list[dict]:
+            return self._query(
+                TableName=self.aggregates_table, IndexName="live",
+                KeyConditionExpression="live_pk = :p AND last_seen_ms >= :since",
+                ExpressionAttributeValues={":p": {"S": f"{site_id}#{shard}"}, ":since": {"N": str(since_ms)}})
+        with self._errors():
+            items = self._fan_out(shard_sessions)
+        return [LiveSession(data["user_id"], data["last_seen_ms"], data["exit_path"], data["source"])
+                for data in map(from_item, items)]
+
+    def recent_events(self, site_id: str, limit: int) -> list[dict]:
+        def newest(shard: int) -> list[dict]:
+            return self._query(
+                TableName=self.events_table, IndexName="by_time", KeyConditionExpression="feed = :f",
+                ExpressionAttributeValues={":f": {"S": f"{site_id}#{shard}"}},
+                ScanIndexForward=False, Limit=limit)
+        with self._errors():
+            items = self._fan_out(newest)
+        items.sort(key=lambda item: item["time_key"]["S"], reverse=True)
+        return [event_from_item(item) for item in items[:limit]]
+
+    def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int) -> list[dict]:
+        """Items of every shard with start <= bucket < end (sort keys begin with the bucket)."""
+        def shard_items(shard: int) -> list[dict]:
+            return self._query(
+                TableName=self.aggregates_table,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :start AND :end",
+                ExpressionAttributeValues={":pk": {"S": pk_of_shard(shard)}, ":start": {"S": f"{start:010d}"},
+                                           ":end": {"S": f"{end:010d}"}})
+        if start >= end:
+            return []
+        with self._errors():
+            return self._fan_out(shard_items)
+
+    @staticmethod
+    def _bucket_of(item: dict) -> int:
+        return int(item["sk"]["S"][:10])
+
+    def read_counters(self, site_id: str, metric: str, dimension: str,
+                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
+        items = self._buckets(lambda shard: self._counter_pk(site_id, grain, metric, dimension, shard),
+                              start_hour, end_hour)
+        totals: dict[tuple[int, str], float] = defaultdict(float)
+        for item in items:
+            totals[self._bucket_of(item), item["value"]["S"]] += float(item["n"]["N"])
+        return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
+
+    def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
+                      values: Iterable[str] | None = None) -> list[SketchRow]:
+        from . import hll
+        wanted = None if values is None else set(values)
+        items = self._buckets(lambda shard: self._sketch_pk(site_id, dimension, shard), start_day, end_day)
+        shards: dict[tuple[int, str], list[bytes]] = defaultdict(list)
+        for item in items:
+            value = item["value"]["S"]
+            if wanted is None or value in wanted:
+                shards[self._bucket_of(item), value].append(item["sketch"]["B"])
+        # One row per day and value, as SQLite has: the union of its shards' sketches.
+        return [SketchRow(day, value, blobs[0] if len(blobs) == 1 else hll.merge(blobs))
+                for (day, value), blobs in shards.items()]
+
+    # -- retention
+    def purge(self, now_ms: int) -> dict[str, int]:
+        """Delete what TTL would have deleted by now, found through the time-ordered indexes."""
+        deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0)
+        with self._errors():
+            site_ids = [item["sk"]["S"] for item in self._query(
+                TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
+                ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})]
+            for site_id in site_ids:
+                per_shard = self._map(lambda shard: self._purge_shard(site_id, shard, now_ms), range(self.shards))
+                for counts in per_shard:
+                    deleted.update(counts)
+        return dict(deleted)
+
+    def _purge_shard(self, site_id: str, shard: int, now_ms: int) -> Counter[str]:
+        partition = {":p": {"S": f"{site_id}#{shard}"}}
+        cutoff = now_ms - RAW_RETENTION_MS
+        events = self._query(TableName=self.events_table, IndexName="by_time", ProjectionExpression="pk, sk",
+                             KeyConditionExpression="feed = :p AND time_key < :cut",
+                             ExpressionAttributeValues={**partition, ":cut": {"S": f"{cutoff:015d}"}})
+        sessions = self._query(TableName=self.aggregates_table, IndexName="live", ProjectionExpression="pk",
+                               KeyConditionExpression="live_pk = :p AND last_seen_ms < :cut",
+                               ExpressionAttributeValues={**partition, ":cut": {"N": str(cutoff)}})
+        # A session goes with its markers: they share its partition key.
+        session_items = [item for session in sessions for item in self._query(
+            TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": session["pk"]})]
+        expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
+                              KeyConditionExpression="xpk = :p AND expires_at <= :now",
+                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
+        self._delete(self.events_table, events)
+        self._delete(self.aggregates_table, session_items + expired)
+        kinds = Counter(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)
+        return Counter(events=len(events), sessions=len(sessions)) + kinds
+
+    def _delete(self, table: str, items: list[dict]) -> None:
+        self._batch_write(table, [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
+                                  for item in items])
+
+    # -- the events stream, read directly (tests, DynamoDB Local): on AWS, Lambda reads it
+    @property
+    def streams(self):
+        if self._streams is None:
+            self._streams = boto3.session.Session().client(
+                "dynamodbstreams", endpoint_url=self.endpoint_url, config=self._config())
+        return self._streams
+
+    def stream_records(self) -> list[dict]:
+        """The events stream's records since the last call, shaped like a Lambda event's Records."""
+        with self._errors():
+            arn = self.client.describe_table(TableName=self.events_table)["Table"]["LatestStreamArn"]
+            shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+            records = [record for shard in shards for record in self._read_shard(arn, shard["ShardId"])]
+        return [self._lambda_record(record, arn) for record in records]
+
+    def _read_shard(self, arn: str, shard_id: str) -> list[dict]:
+        last = self._stream_positions.get(shard_id)
+        position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last
+                    else {"ShardIteratorType": "TRIM_HORIZON"})
+        iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **position)["ShardIterator"]
+        records: list[dict] = []
+        while iterator:
+            page = self.streams.get_records(ShardIterator=iterator)
+            if not page["Records"]:
+                break
+            records += page["Records"]
+            iterator = page.get("NextShardIterator")
+        if records:
+            self._stream_positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+        return records
+
+    @staticmethod
+    def _lambda_record(record: dict, arn: str) -> dict:
+        change = dict(record["dynamodb"])
+        change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+        return {**record, "dynamodb": change, "eventSourceARN": arn}

@@ -1,0 +1,262 @@
+"""What only the DynamoDB backend has to get right (under moto): write shards merged on read,
+sort-key limits, no stream record for a duplicate, batch retries within AWS's limits, errors
+as StoreError, the tables template.yaml creates, and how many requests each job costs."""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from app.ingest.enrich import Client
+from app.ingest.pipeline import record_batch
+from app.lambda_handlers import aggregate_records
+from app.store import hll
+from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Session, StoreError, UniqueKey
+from app.store.dynamodb import MAX_BATCH_WRITE
+from tests.conftest import CHROME_UA, T0
+from tests.test_lambda import load_template
+
+pytestmark = pytest.mark.parametrize("backend", ["dynamodb"])
+
+ROOT = Path(__file__).resolve().parents[1]
+HOUR = T0 // HOUR_MS
+DAY = T0 // DAY_MS
+
+
+def sessions_on_two_shards(store) -> tuple[str, str]:
+    """Two session ids whose writes go to different shards."""
+    first = "session-a"
+    second = next(s for s in (f"session-{i}" for i in range(100)) if store._shard(s) != store._shard(first))
+    return first, second
+
+
+def raw_counter_items(store, key: CounterKey) -> list[dict]:
+    """The counter's items on every shard, read straight from the table."""
+    return [item for shard in range(store.shards) for item in store.client.query(
+        TableName=store.aggregates_table, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": store._counter_pk(key.site_id, key.grain, key.metric,
+                                                                   key.dimension, shard)}})["Items"]]
+
+
+def test_counters_written_on_different_shards_are_summed_on_read(store, site, ingest, make_event):
+    first, second = sessions_on_two_shards(store)
+    ingest(make_event(session_id=first, user_id="u1"))
+    ingest(make_event(session_id=second, user_id="u2"), make_event(session_id=second, user_id="u2",
+                                                                   url="https://example.com/b"))
+    key = CounterKey("example", HOUR, "pageviews", "", "")
+    assert len(raw_counter_items(store, key)) == 2  # one item per shard written
+    rows = store.read_counters("example", "pageviews", "", HOUR, HOUR + 1)
+    assert [(r.hour, r.n) for r in rows] == [(HOUR, 3)]
+
+
+def test_sketches_on_different_shards_read_as_one_union_per_day_and_value(store, site, ingest, make_event):
+    first, second = sessions_on_two_shards(store)
+    ingest(make_event(session_id=first, user_id="u1"), make_event(session_id=first, user_id="u2"))
+    ingest(make_event(session_id=second, user_id="u2"))
+    ingest(make_event(session_id=second, user_id="u3"))
+    rows = store.read_sketches("example", "", 0, 10**9)
+    assert len(rows) == 1
+    assert hll.count_visitors([rows[0].sketch]) == 3  # u2 counted once across shards
+
+
+def test_values_too_long_for_a_sort_key_round_trip(store):
+    page = "/" + "x" * 2000  # a sort key holds at most 1,024 bytes
+    store.apply(Changes(counters={CounterKey("s1", HOUR, "pageviews", "page", page): 2,
+                                  CounterKey("s1", HOUR, "pageviews", "page", "/short"): 1},
+                        uniques={UniqueKey("s1", DAY, "page", page): {"u1"}}))
+    rows = store.read_counters("s1", "pageviews", "page", HOUR, HOUR + 1)
+    assert sorted((r.value, r.n) for r in rows) == [("/short", 1), (page, 2)]
+    assert [r.value for r in store.read_sketches("s1", "page", DAY, DAY + 1, [page])] == [page]
+
+
+def test_a_duplicate_append_makes_no_stream_record(store, site, make_event):
+    batch = [make_event(), make_event(type="heartbeat")]
+    record_batch(store, site, batch, Client("198.51.100.23", CHROME_UA), T0)
+    assert [r["eventName"] for r in store.stream_records()] == ["INSERT", "INSERT"]
+    again = record_batch(store, site, batch, Client("198.51.100.23", CHROME_UA), T0 + 5000)
+    assert (again.accepted, again.duplicates) == (0, 2)
+    assert store.stream_records() == []
+
+
+@pytest.fixture
+def stingy_batch_writes(store, monkeypatch):
+    """BatchWriteItem that leaves (up to) the last 3 items of a request unprocessed `refusals`
+    times, as a throttled table does, recording each request's size and each backoff."""
+    real = store.client.batch_write_item
+    seen = {"sizes": [], "sleeps": [], "refusals": 2}
+
+    def stingy(RequestItems):
+        (table, requests), = RequestItems.items()
+        seen["sizes"].append(len(requests))
+        if seen["refusals"]:
+            seen["refusals"] -= 1
+            if requests[:-3]:
+                real(RequestItems={table: requests[:-3]})
+            return {"UnprocessedItems": {table: requests[-3:]}}
+        return real(RequestItems=RequestItems)
+    monkeypatch.setattr(store.client, "batch_write_item", stingy)
+    monkeypatch.setattr(store, "_sleep", seen["sleeps"].append)
+    return seen
+
+
+def sessions(n: int) -> list[Session]:
+    return [Session("s1", f"sess{i}", "u1", 0, T0, T0) for i in range(n)]
+
+
+def test_batch_writes_keep_to_25_items_and_retry_what_is_unprocessed(store, stingy_batch_writes):
+    store.apply(Changes(sessions=sessions(60)))
+    assert len(store.get_sessions("s1", [f"sess{i}" for i in range(60)])) == 60
+    assert max(stingy_batch_writes["sizes"]) == MAX_BATCH_WRITE
+    first, second = stingy_batch_writes["sleeps"]
+    assert 0 < first < second  # exponential backoff
+
+
+def test_batch_writes_fail_with_store_error_when_dynamodb_keeps_refusing(store, stingy_batch_writes):
+    stingy_batch_writes["refusals"] = math.inf
+    with pytest.raises(StoreError, match="3 writes still unprocessed after 6 attempts"):
+        store.apply(Changes(sessions=sessions(10)))
+
+
+def test_a_dynamodb_error_is_a_503_the_tracker_retries(client, site, store, make_event, monkeypatch):
+    def throttled(**params):
+        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                          "PutItem")
+    monkeypatch.setattr(store.client, "put_item", throttled)
+    response = client.post("/api/events", data=json.dumps({"events": [make_event()]}),
+                           headers={"X-API-Key": site.tracker_key, "User-Agent": CHROME_UA},
+                           content_type="text/plain")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
+def _indexes(table: dict) -> dict:
+    return {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in table["GlobalSecondaryIndexes"]}
+
+
+def test_create_schema_makes_the_tables_template_yaml_makes_and_is_idempotent(store):
+    store.create_schema()  # again: no error
+    declared = {r["Properties"]["TableName"].replace("${AWS::StackName}", store.prefix): r["Properties"]
+                for r in load_template()["Resources"].values() if r["Type"] == "AWS::DynamoDB::Table"}
+    assert set(declared) == {spec["TableName"] for spec in store._table_specs()}
+    for spec in store._table_specs():
+        template = declared[spec["TableName"]]
+        table = store.client.describe_table(TableName=spec["TableName"])["Table"]
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" == template["BillingMode"]
+        assert table["KeySchema"] == template["KeySchema"]
+        assert _indexes(table) == _indexes(template)
+        ttl = store.client.describe_time_to_live(TableName=spec["TableName"])["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in template:
+            assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+        stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+        assert table.get("StreamSpecification") == (stream if "StreamSpecification" in template else None)
+
+
+class Usage:
+    """The store's DynamoDB requests, counted through botocore's event hooks, and the write and
+    read units they cost by AWS's sizing rules: 1 KB a write unit, transactional writes twice;
+    4 KB a read unit, half for eventually consistent reads (the store's Query and GetItem; its
+    BatchGetItem reads consistently when aggregating), at least half a unit a Query. Base
+    tables only: docs/dynamodb.md adds the index writes."""
+
+    def __init__(self, client):
+        self.requests: Counter[str] = Counter()
+        self.write_units = 0.0
+        self.read_units = 0.0
+        client.meta.events.register("before-parameter-build.dynamodb", self._before)
+        client.meta.events.register("after-call.dynamodb", self._after)
+
+    def _before(self, model, params, **_):
+        self.requests[model.name] += 1
+        if model.name == "PutItem":
+            self.write_units += _units(params["Item"], 1024)
+        elif model.name == "UpdateItem":
+            self.write_units += 1  # counters: small items
+        elif model.name == "TransactWriteItems":
+            self.write_units += 2 * sum(_units(a["Put"]["Item"], 1024) if "Put" in a else 1
+                                        for a in params["TransactItems"])
+        elif model.name == "BatchGetItem":  # a key costs a (consistent) unit, found or not
+            self.read_units += sum(len(table["Keys"]) for table in params["RequestItems"].values())
+        elif model.name == "GetItem":
+            self.read_units += 0.5
+
+    def _after(self, model, parsed, **_):
+        if model.name == "Query":
+            size = sum(_size(item) for item in parsed.get("Items", []))
+            self.read_units += max(0.5, math.ceil(size / 4096) / 2)
+        elif model.name == "BatchGetItem":  # and a unit more for each further 4 KB (sketches)
+            self.read_units += sum(_units(item, 4096) - 1
+                                   for table in parsed["Responses"].values() for item in table)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.write_units = self.read_units = 0.0
+
+
+def _size(value) -> int:
+    """An item's (or attribute value's) size in bytes as DynamoDB counts it."""
+    if "S" in value or "B" in value:
+        return len(value.get("S", "").encode()) + len(value.get("B", b""))
+    if "N" in value:
+        return len(value["N"].lstrip("-").replace(".", "")) // 2 + 1
+    if "L" in value:
+        return 3 + sum(1 + _size(v) for v in value["L"])
+    if "NULL" in value or "BOOL" in value:
+        return 1
+    return sum(len(name.encode()) + _size(v) for name, v in value.items())  # an item
+
+
+def _units(item: dict, unit: int) -> int:
+    return max(1, math.ceil(_size(item) / unit))
+
+
+@pytest.fixture
+def usage(store, site, client, make_event):
+    """Measure a job: its DynamoDB requests, write units and read units."""
+    counted = Usage(store.client)
+    post_batch(client, site, [make_event(session_id="warm-up")])  # once per container: site registry
+    aggregate_records(store, store.stream_records())
+
+    def measure(job) -> tuple[dict[str, int], float, float]:
+        counted.reset()
+        job()
+        assert "Scan" not in counted.requests
+        return dict(counted.requests), counted.write_units, counted.read_units
+    return measure
+
+
+def post_batch(client, site, events):
+    response = client.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": events}),
+                           headers={"User-Agent": CHROME_UA, "Origin": "https://example.com"},
+                           content_type="text/plain")
+    assert response.status_code == 202 and response.json["data"]["accepted"] == len(events)
+
+
+def visits(make_event, count: int) -> list[dict]:
+    """`count` visits of 5 events each (a page view, 3 heartbeats, a click), as one batch."""
+    kinds = ["page_view", "heartbeat", "heartbeat", "heartbeat", "click"]
+    return [make_event(type=kind, user_id=f"visitor-{v}", session_id=f"visit-{v}",
+                       url=f"https://example.com/p{v}", timestamp=T0 - (5 - i) * 10_000)
+            for v in range(count) for i, kind in enumerate(kinds)]
+
+
+def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, client, make_event, usage):
+    """The figures in docs/dynamodb.md (printed with -s)."""
+    one_visit, five_visits = visits(make_event, 1), visits(make_event, 5)
+    for name in ("one_visit", "five_visits"):
+        batch = locals()[name]
+        ingest = usage(lambda: post_batch(client, site, batch))
+        records = store.stream_records()  # Lambda's poller reads the stream: no DynamoDB requests billed
+        aggregation = usage(lambda: aggregate_records(store, records))
+        if batch is one_visit:  # the state, the sketches (then a put each), one transaction
+            assert aggregation[0] == {"BatchGetItem": 2, "PutItem": 12, "TransactWriteItems": 1, "GetItem": 1}
+        print(f"\n{len(batch)} events: ingest {ingest}\n{len(batch)} events: aggregation {aggregation}")
+        assert ingest[0] == {"Query": 1, "PutItem": len(batch)}  # the site by key, a put per event
+    # Five visits take two transactions (a pack too big for one is split between visits).
+    assert aggregation[0]["TransactWriteItems"] == 2
+    dashboard = usage(lambda: client.get(f"/sites/{site.site_id}"))
+    print(f"dashboard page: {dashboard}")
+    # The site, the site list, then 7 reads (3 of live sessions, the feed, 3 of counters), one Query a shard.
+    assert dashboard[0] == {"GetItem": 1, "Query": 1 + 7 * store.shards}

@@ -1,0 +1,359 @@
+"""The Lambda entry points: the stream aggregator counts every event once whatever Lambda
+redelivers (in process, under moto), and the SAM-built package serves every sample event in
+events/ (sam validate --lint, sam build, then the built handlers in a subprocess under moto)."""
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from app.ingest.enrich import Client
+from app.ingest.pipeline import record_batch
+from app.lambda_handlers import aggregate_records
+from tests.conftest import CHROME_UA, MOTO_ENV, T0
+
+ROOT = Path(__file__).resolve().parents[1]
+SAM = ROOT / ".venv-sam" / "bin" / "sam"
+BUILT = ROOT / ".aws-sam" / "build" / "WebFunction"
+EVENTS = ROOT / "events"
+LAMBDA_UNZIPPED_LIMIT_MB = 250
+# Imported on first use only, so a cold start does not pay for them (numpy alone: ~0.15 s).
+LAZY_MODULES = ("boto3", "marshmallow", "serverless_wsgi", "numpy", "datasketches", "app.store.dynamodb")
+SEC = 1000
+NO_FAILURES = {"batchItemFailures": []}
+
+
+# ---------------------------------------------------------------- the stream aggregator
+@pytest.fixture
+def stored(store, site, clock):
+    """Ingest tracker batches without aggregating them; return their stream records."""
+    def send(*events):
+        record_batch(store, site, list(events), Client("198.51.100.23", CHROME_UA), clock.now_ms())
+        return store.stream_records()
+    return send
+
+
+def figures(store) -> dict[str, float]:
+    """The counters a double count would inflate."""
+    def total(metric, dimension="", grain="hour"):
+        return sum(row.n for row in store.read_counters("example", metric, dimension, 0, 10**9, grain))
+    return {**{m: total(m) for m in ("pageviews", "sessions", "visitors", "bounces", "duration_ms")},
+            "events": total("events", "type", "day")}
+
+
+def redelivery_from(records, result) -> list[dict]:
+    """What Lambda delivers after a partial failure: from the lowest failed sequence number on."""
+    lowest = min(int(f["itemIdentifier"]) for f in result["batchItemFailures"])
+    return [r for r in records if int(r["dynamodb"]["SequenceNumber"]) >= lowest]
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_a_batch_delivered_twice_counts_once(stored, store, make_event):
+    records = stored(make_event(timestamp=T0 - 40 * SEC), make_event(type="heartbeat", timestamp=T0 - 10 * SEC),
+                     make_event(url="https://example.com/b"))
+    assert aggregate_records(store, records) == NO_FAILURES
+    once = figures(store)
+    assert aggregate_records(store, records) == NO_FAILURES
+    assert figures(store) == once
+    assert once == {"pageviews": 2, "sessions": 1, "visitors": 1, "bounces": 0,
+                    "duration_ms": 40 * SEC, "events": 3}
+    assert store.get_sessions("example", ["session-1"])["session-1"].events == 3
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_a_retry_after_a_partial_failure_counts_once(stored, store, make_event, monkeypatch):
+    # 30 events of one visit take several aggregation transactions; the second one fails.
+    records = stored(*[make_event(type="page_view" if i % 3 == 0 else "heartbeat",
+                                  url=f"https://example.com/p{i // 3}", timestamp=T0 - (29 - i) * SEC)
+                       for i in range(30)])
+    real, calls = store.client.transact_write_items, []
+
+    def second_call_fails(**params):
+        calls.append(params)
+        if len(calls) == 2:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "try again"}},
+                              "TransactWriteItems")
+        return real(**params)
+    monkeypatch.setattr(store.client, "transact_write_items", second_call_fails)
+
+    result = aggregate_records(store, records)
+    assert result["batchItemFailures"]
+    assert 0 < figures(store)["events"] < 30  # the first transaction stays applied
+    assert aggregate_records(store, redelivery_from(records, result)) == NO_FAILURES
+    assert figures(store) == {"pageviews": 10, "sessions": 1, "visitors": 1, "bounces": 0,
+                              "duration_ms": 29 * SEC, "events": 30}
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_a_record_that_is_no_event_is_reported_and_the_rest_applied(stored, store, make_event):
+    records = stored(make_event(timestamp=T0 - 30 * SEC), make_event(type="heartbeat"))
+    poison = records[0]
+    del poison["dynamodb"]["NewImage"]["ts"]
+    result = aggregate_records(store, records)
+    assert result == {"batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]}
+    assert figures(store)["events"] == 1
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_two_tabs_aggregated_at_once_count_the_visitor_once(stored, store, make_event, monkeypatch):
+    """Two shards' invocations race on one visitor: the loser's transaction is cancelled by
+    the visitor's version check, and its retry sees the visitor already counted."""
+    tab_1 = stored(make_event(session_id="tab-1", timestamp=T0 - SEC))
+    tab_2 = stored(make_event(session_id="tab-2"))
+    real, calls = store.client.transact_write_items, []
+
+    def other_tab_commits_first(**params):
+        calls.append(params)
+        if len(calls) == 1:
+            assert aggregate_records(store, tab_2) == NO_FAILURES
+        return real(**params)
+    monkeypatch.setattr(store.client, "transact_write_items", other_tab_commits_first)
+
+    assert aggregate_records(store, tab_1) == NO_FAILURES
+    assert len(calls) == 3  # tab 1 (cancelled), tab 2, tab 1 again
+    assert (figures(store)["sessions"], figures(store)["visitors"]) == (2, 1)
+
+
+# ---------------------------------------------------------------- the SAM-built package
+def run(*command, **kwargs) -> subprocess.CompletedProcess:
+    # No bytecode written into the build: it is what gets deployed, and Lambda finds none there.
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHONDONTWRITEBYTECODE": "1", **kwargs.pop("env", {})}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def built():
+    """`sam validate --lint` and `sam build` (no container, cached), once for the module."""
+    if not SAM.exists():
+        pytest.fail(f"the AWS SAM CLI is not installed at {SAM}: run `make sam` (make test installs it)")
+    for command in ([SAM, "validate", "--lint"],
+                    [SAM, "build", "--cached", "--build-dir", ".aws-sam/build",
+                     "--cache-dir", ".aws-sam/cache"]):
+        done = run(*map(str, command), cwd=ROOT)
+        assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stdout}\n{done.stderr}"
+    return BUILT
+
+
+def _size_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+
+
+@pytest.mark.sam
+def test_the_package_has_the_app_and_its_files_but_not_boto3(built):
+    for needed in ("app/lambda_handlers.py", "templates/base.html", "static/css/app.css",
+                   "tracker/dist/liveinsight.min.js"):
+        assert (built / needed).is_file(), needed
+    assert not list(built.glob("boto*")), "the Lambda runtime provides boto3: do not package it"
+    size = _size_mb(built)
+    print(f"\nbuilt package: {size:.1f} MB unzipped")
+    assert size <= LAMBDA_UNZIPPED_LIMIT_MB
+
+
+@pytest.mark.sam
+def test_the_handler_module_imports_only_the_app_package(built):
+    """A cold start imports the handlers and Flask (via the app package), nothing heavier."""
+    done = run(sys.executable, "-X", "importtime", "-c", "import app.lambda_handlers",
+               cwd=built, env={"PYTHONPATH": str(built)})
+    assert done.returncode == 0, done.stderr
+    imported = {name: int(us) for us, name in re.findall(
+        r"^import time:\s+\d+ \|\s+(\d+) \| +(\S+)$", done.stderr, re.M)}
+    print(f"\nimport app.lambda_handlers: {imported['app.lambda_handlers'] / 1000:.0f} ms (no bytecode)")
+    assert not [name for name in LAZY_MODULES if name in imported]
+
+
+def _requirements(path: Path) -> list[str]:
+    lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def test_the_lambda_requirements_are_the_apps_less_gunicorn():
+    wanted = {r for r in _requirements(ROOT / "requirements.txt") if not r.startswith("gunicorn")}
+    missing = wanted - set(_requirements(ROOT / "requirements-lambda.txt"))
+    assert not missing, f"add to requirements-lambda.txt (the Lambda package): {sorted(missing)}"
+
+
+def _distributions_needed(requirements: list[str]) -> set[str]:
+    """The distributions the requirements name and, as installed here, all they require."""
+    pending, needed = [Requirement(r) for r in requirements], set()
+    while pending:
+        requirement = pending.pop()
+        if canonicalize_name(requirement.name) in needed:
+            continue
+        needed.add(canonicalize_name(requirement.name))
+        for line in metadata.requires(requirement.name) or []:
+            dependency = Requirement(line)
+            extras = requirement.extras or {""}
+            if dependency.marker is None or any(dependency.marker.evaluate({"extra": e}) for e in extras):
+                pending.append(dependency)
+    return needed
+
+
+def load_template() -> dict:
+    """template.yaml, with CloudFormation's tags read as their plain value (!Sub "a-${B}" -> "a-${B}")."""
+    class Loader(yaml.SafeLoader):
+        pass
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: (
+        loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None))
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
+
+
+def test_sam_local_env_vars_are_declared_in_the_template():
+    """sam local only overrides variables the template declares."""
+    declared = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    local = json.loads((EVENTS / "local-env.json").read_text())
+    assert set(local["Parameters"]) <= declared
+
+
+class Calls:
+    """(action, table's logical id, whether on an index) of every request a store makes, the
+    actions a transaction holds counted as what IAM checks them as."""
+    TABLES = {"sites": "SitesTable", "events": "EventsTable", "aggregates": "AggregatesTable"}
+    TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem",
+                        "Delete": "DeleteItem"}
+
+    def __init__(self, store):
+        self.prefix, self.seen = store.prefix, set()
+        store.client.meta.events.register("before-parameter-build.dynamodb", self._record)
+
+    def _table(self, name: str) -> str:
+        return self.TABLES[name.removeprefix(f"{self.prefix}-")]
+
+    def _record(self, model, params, **_):
+        if model.name == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                (kind, request), = action.items()
+                self.seen.add((self.TRANSACT_ACTIONS[kind], self._table(request["TableName"]), False))
+        elif "RequestItems" in params:
+            self.seen |= {(model.name, self._table(t), False) for t in params["RequestItems"]}
+        elif "TableName" in params:
+            self.seen.add((model.name, self._table(params["TableName"]), "IndexName" in params))
+
+    def take(self) -> set:
+        seen, self.seen = self.seen, set()
+        return seen
+
+
+def _denied(function: str, calls: set) -> list:
+    """The calls the function's policy in template.yaml does not allow."""
+    statements = [s for policy in load_template()["Resources"][function]["Properties"]["Policies"]
+                  for s in policy["Statement"]]
+
+    def allowed(action, table, on_index):
+        resource = f"${{{table}.Arn}}/index/*" if on_index else f"{table}.Arn"
+        return any(f"dynamodb:{action}" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+                   and resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+                   for s in statements)
+    return sorted(call for call in calls if not allowed(*call))
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, make_event, clock):
+    """The policies are written narrow by hand; this checks they are enough: each function's
+    work, run under moto, makes only calls its policy in template.yaml allows."""
+    calls = Calls(store)
+    bot = {"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)", "X-API-Key": site.tracker_key}
+    for headers in ({"User-Agent": CHROME_UA, "X-API-Key": site.tracker_key}, bot):
+        client.post("/api/events", data=json.dumps({"events": [make_event()]}), headers=headers,
+                    content_type="text/plain")
+    for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/reports",
+                f"/api/realtime?site={site.site_id}", f"/api/stats?site={site.site_id}"):
+        assert client.get(url).status_code in (200, 302), url
+    web = calls.take()
+    records = store.stream_records()
+    calls.take()  # reading the stream is Lambda's part
+    assert aggregate_records(store, records) == NO_FAILURES
+    aggregator = calls.take()
+    store.purge(clock.now_ms() + 2 * 86_400_000)
+    retention = calls.take()
+    assert {"PutItem", "UpdateItem"} <= {action for action, _, _ in aggregator}
+    for function, made in (("WebFunction", web), ("AggregateFunction", aggregator),
+                           ("RetentionFunction", retention)):
+        assert _denied(function, made) == [], function
+
+
+# Ingest the sample POST, aggregate what the stream holds then, read the fragment, run the
+# schedule: each through the handlers of the built package, as Lambda would call them.
+HANDLERS_SCRIPT = """
+import json, os, sys, time
+from pathlib import Path
+from moto import mock_aws
+
+events = Path(sys.argv[1])
+def sample(name):
+    return json.loads((events / name).read_text())
+
+with mock_aws():
+    import app
+    import app.lambda_handlers as handlers
+    from app.store import open_store
+    from app.store.base import Site
+
+    store = open_store("dynamodb://liveinsight-test")
+    store.create_schema()
+    now = int(time.time() * 1000)
+    store.create_site(Site("sample", "Sample", "pk_sample_tracker_key", ["example.com"], "UTC", now))
+    post = sample("api-post-events.json")
+    body = json.loads(post["body"])
+    for i, event in enumerate(body["events"]):  # the schema refuses events over 24 hours old
+        event["timestamp"] = now - (len(body["events"]) - i) * 1000
+    post["body"] = json.dumps(body)
+
+    started = time.perf_counter()
+    posted = handlers.web(post, None)
+    first_request_ms = (time.perf_counter() - started) * 1000
+    out = {
+        "app": app.__file__,
+        "first_request_ms": first_request_ms,
+        "post": [posted["statusCode"], json.loads(posted["body"])],
+        "stream": handlers.stream({"Records": store.stream_records()}, None),
+        "stream_sample": handlers.stream(sample("stream-batch.json"), None),
+    }
+    fragment = handlers.web(sample("api-get-fragment.json"), None)
+    out["fragment"] = [fragment["statusCode"], fragment["body"]]
+    out["schedule"] = handlers.schedule(sample("schedule.json"), None)
+    # Modules found outside the package: the runtime's boto3, this script's moto, or a gap.
+    out["outside"] = sorted({name.split(".")[0] for name, module in list(sys.modules.items())
+                             if "site-packages" in (getattr(module, "__file__", None) or "")
+                             and not module.__file__.startswith(os.environ["PYTHONPATH"])})
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.sam
+def test_built_handlers_serve_every_sample_event(built, tmp_path):
+    assert {p.name for p in EVENTS.glob("*.json")} == {
+        "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json",
+        "local-env.json"}, "a new sample event needs its place in this test"
+    done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), cwd=tmp_path,
+               env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test"})
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.splitlines()[-1])
+    print(f"\nfirst web request (cold app, moto): {out['first_request_ms']:.0f} ms")
+
+    assert out["app"].startswith(str(built))
+    status, body = out["post"]
+    assert (status, body["data"]["accepted"], body["data"]["rejected"]) == (202, 5, [])
+    assert out["stream"] == NO_FAILURES
+    # The sample batch repeats the events just posted: already applied, so skipped.
+    assert out["stream_sample"] == NO_FAILURES
+    status, html = out["fragment"]
+    assert status == 200 and html.lstrip().startswith('<section id="w-current-visitors"')
+    assert 'data-testid="current-visitors">1<' in html
+    assert set(out["schedule"]["deleted"]) >= {"events", "sessions", "visitors", "counters"}
+
+    # sam build leaves out, without a word, wheels the runtime cannot load (numpy 2.3+).
+    needed = _distributions_needed(_requirements(ROOT / "requirements-lambda.txt"))
+    owners = metadata.packages_distributions()
+    gaps = {dist for module in out["outside"] for dist in owners.get(module, [])
+            if canonicalize_name(dist) in needed}
+    assert not gaps, f"the Lambda package lacks {sorted(gaps)}"
