@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import datasketches
+# The compiled core of Apache DataSketches (`datasketches` re-exports it): the package's own
+# __init__ also loads density-sketch kernels that need numpy, which the Lambda package leaves out.
+import _datasketches as datasketches
 
 LG_K = 14
 # HLL_4 packs the same registers into half the bytes of HLL_8 (8 KB at most): the same
