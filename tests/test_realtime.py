@@ -64,7 +64,7 @@ def test_last_24_hours_has_one_point_per_hour(ingest, make_event, store, site):
     assert sum(series["pageviews"]) == 3
 
 
-def test_top_pages_today_follow_the_sites_time_zone(store, clock, make_event):
+def test_top_pages_today_follow_the_sites_time_zone(store, clock, make_event, settle):
     # T0 is 11:06 UTC = 06:06 in New York: "today" there began at 05:00 UTC.
     site = create_site(store, "NY", ["example.com"], T0, timezone="America/New_York", site_id="ny")
     from app.ingest.enrich import Client
@@ -76,9 +76,7 @@ def test_top_pages_today_follow_the_sites_time_zone(store, clock, make_event):
                        ("/yesterday", today_start - MIN)]:
         record_batch(store, site, [make_event(url=f"https://example.com{path}", timestamp=when,
                                               session_id=path)], ua, when)
-    from tests.conftest import SETTLERS
-    for settler in SETTLERS.values():
-        settler(store)
+    settle()
     assert rt.top_pages_today(store, site, T0) == [{"page": "/a", "pageviews": 2},
                                                    {"page": "/b", "pageviews": 1}]
 
