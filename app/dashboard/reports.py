@@ -18,7 +18,7 @@ from app.context import get_store, now_ms
 from app.ingest.schema import describe
 from app.store.base import Site
 
-from .views import _site_or_404, bp
+from .views import _site_or_404, bp, partial_or_page
 
 # Breakdown widgets: name -> (title, dimension).
 BREAKDOWN_WIDGETS = {
@@ -77,15 +77,10 @@ def report_widget(site_id: str, name: str):
     if name not in WIDGETS:
         abort(404, f"no report widget {name!r}")
     query = _query(site)
-    if request.headers.get("HX-Request") == "true":
-        body = render_template(f"partials/reports/_{'breakdown' if name in BREAKDOWN_WIDGETS else name}.html",
-                               site=site, q=query, w=_widget(site, query, name))
-    else:
-        body = _render_page(site, query)
-    response = current_app.make_response(body)
-    response.headers["Vary"] = "HX-Request"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    template = f"partials/reports/_{'breakdown' if name in BREAKDOWN_WIDGETS else name}.html"
+    return partial_or_page(
+        lambda: render_template(template, site=site, q=query, w=_widget(site, query, name)),
+        lambda: _render_page(site, query))
 
 
 @bp.get("/sites/<site_id>/reports/<name>.csv")

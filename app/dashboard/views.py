@@ -96,20 +96,24 @@ def site_dashboard(site_id: str):
     return _render_dashboard(_site_or_404(site_id))
 
 
+def partial_or_page(render_partial: Callable[[], str], render_page: Callable[[], str]):
+    """A widget's own partial for an htmx request and the whole page otherwise, so every
+    widget URL also works without JavaScript."""
+    htmx = request.headers.get("HX-Request") == "true"
+    response = current_app.make_response(render_partial() if htmx else render_page())
+    response.headers["Vary"] = "HX-Request"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/sites/<site_id>/widgets/<name>")
 def widget(site_id: str, name: str):
     site = _site_or_404(site_id)
     if name not in WIDGETS:
         abort(404, f"no widget {name!r}")
-    if request.headers.get("HX-Request") != "true":
-        response = current_app.make_response(_render_dashboard(site))
-    else:
-        context = _widget_context(site, name, now_ms())
-        response = current_app.make_response(
-            render_template(WIDGETS[name].template, site=site, w=context))
-    response.headers["Vary"] = "HX-Request"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return partial_or_page(
+        lambda: render_template(WIDGETS[name].template, site=site, w=_widget_context(site, name, now_ms())),
+        lambda: _render_dashboard(site))
 
 
 @bp.get("/tracker.js")
