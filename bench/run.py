@@ -1,6 +1,6 @@
 """`make bench`: one run of LiveInsight's load benchmark against the real server, on loopback.
 
-    .venv/bin/python -m bench.run [--seconds 10] [--profile] [--keep]
+    .venv/bin/python -m bench.run [--seconds 10] [--profile] [--keep] [--no-history | --only-history]
 
 Starts gunicorn (2 sync workers, app.wsgi:app) on a free 127.0.0.1 port with a fresh SQLite
 file, then measures, in order:
@@ -11,6 +11,8 @@ file, then measures, in order:
       no event lost: events stored (SQLite, read-only) vs events acknowledged by 2xx answers
   (d) realtime reads with 1,000 visitors live: two HTMX fragments and /api/realtime (wrk)
   (e) the tracker's gzipped size and the server's memory (RSS) after the loads
+  (f) reports over 13 months (≈100M events): the report fragments and GET /api/stats for 7d,
+      30d and 12mo on a generated history (bench/history.py, cached in bench/results/), wrk
 
 and prints a table (each figure beside its target, PASS/MISS) and writes
 bench/results/latest.json. Every load is bounded in count and time; the server is stopped at
@@ -22,6 +24,7 @@ import argparse
 import gzip
 import http.client
 import json
+import math
 import os
 import platform
 import random
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import loadgen
+from bench import history, loadgen
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -66,6 +69,14 @@ LIVE_VISITORS = 1_000
 READ_CONNECTIONS = 4
 READ_S = 3
 
+# (f) reports over 13 months: one connection per worker, so latency is the time to serve one
+# report with the server busy, not a queue; each endpoint for a few seconds after two probes.
+HISTORY_CONNECTIONS = WORKERS
+HISTORY_READ_S = 3
+HISTORY_MAX_READ_S = 20  # slow endpoints get longer (6 x one request), up to this
+HISTORY_PERIODS = ("7d", "30d", "12mo")
+HISTORY_FILTER = "country=DE"  # the filtered 12-month report: read from the session cube
+
 # Targets (2-core machine, see the brief in bench/README.md).
 TARGET_SINGLE_RPS = 3_000
 TARGET_BATCH_EPS = 20_000
@@ -73,6 +84,7 @@ TARGET_HALF_LOAD_P95_MS = 10.0
 TARGET_FRAGMENT_P95_MS = 20.0
 TARGET_TRACKER_GZIP_B = 1_500  # the budget tests/test_tracker_build.py enforces
 TARGET_RSS_MB = 150.0
+TARGET_HISTORY_12MO_P95_MS = 100.0  # unfiltered 12-month reports on SQLite (issue 4)
 NOISE_CORES = 0.25  # other processes using more CPU than this during a load: figures unreliable
 STEAL_CORES = 0.10  # the same for CPU time the hypervisor gave to other guests
 
@@ -294,13 +306,13 @@ class CpuMeter:
 # --------------------------------------------------------------------------- wrk
 
 def run_wrk(wrk: str, script: str, url: str, *, seconds: float, connections: int,
-            threads: int, args: tuple = (), headers: tuple = ()) -> dict:
-    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s",
+            threads: int, args: tuple = (), headers: tuple = (), timeout_s: float = 5) -> dict:
+    cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", f"{timeout_s:g}s",
            "-s", str(BENCH / script)]
     for header in headers:
         cmd += ["-H", header]
     cmd += [url, "--", *map(str, args)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + timeout_s + 30)
     for line in done.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             stats = json.loads(line[len("BENCH_JSON "):])
@@ -440,6 +452,111 @@ def count_stored(db_path: Path, site_id: str, runs: list[IngestRun]) -> int:
         return db.execute("SELECT COUNT(*) FROM events WHERE site_id = ?", (site_id,)).fetchone()[0]
     finally:
         db.close()
+
+
+# --------------------------------------------------------------------------- (f) 13 months
+
+def history_endpoints(site_id: str) -> dict[str, tuple[str, tuple, str]]:
+    """name -> (path, headers, period): the reports read for 7 days, 30 days and 12 months,
+    and one filtered 12-month report (its period is "12mo filtered": no target)."""
+    hx = ("HX-Request: true",)
+    endpoints = {}
+    for period in HISTORY_PERIODS:
+        endpoints[f"metrics (HX) {period}"] = (
+            f"/sites/{site_id}/reports/widgets/metrics?period={period}", hx, period)
+        endpoints[f"pages (HX) {period}"] = (
+            f"/sites/{site_id}/reports/widgets/pages?period={period}", hx, period)
+        endpoints[f"/api/stats page,source {period}"] = (
+            f"/api/stats?site={site_id}&period={period}&breakdown=page,source", (), period)
+    endpoints[f"metrics (HX) 12mo {HISTORY_FILTER}"] = (
+        f"/sites/{site_id}/reports/widgets/metrics?period=12mo&{HISTORY_FILTER}", hx, "12mo filtered")
+    return endpoints
+
+
+def timed_get(server: Server, path: str, headers: tuple, timeout: float = 120) -> tuple[float, bytes]:
+    """One GET, its wall time (ms) and body; anything but 200 stops the bench."""
+    started = time.monotonic()
+    status, body = get(server.port, path, dict(h.split(": ", 1) for h in headers), timeout=timeout)
+    elapsed = (time.monotonic() - started) * 1000
+    if status != 200:
+        raise BenchError(f"GET {path} answered {status}: {body[:300]!r}")
+    return elapsed, body
+
+
+def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler") -> dict:
+    """Section (f): the cached 13-month history (made or topped up first), served by gunicorn
+    like the other sections, each report endpoint read with wrk after two timed probes."""
+    started = time.monotonic()
+    if args.history_db:
+        db_path = args.history_db.resolve()
+        meta = {"path": str(db_path), "cached": True, "site_id": history.SITE_ID, "given": True}
+        try:  # the figures of the cache it was copied from, when there is one
+            cached = json.loads(history.cache_paths(RESULTS)[1].read_text())
+            meta.update({k: cached[k] for k in ("generated", "store", "timezone", "version")})
+        except (OSError, ValueError, KeyError):
+            pass
+    else:
+        log("(f) the 13-month history: cached, topped up or generated (bench/history.py)")
+        meta = history.ensure(time.time_ns() // 1_000_000, RESULTS, log=log)
+        db_path = Path(meta["path"])
+    prepare_s = time.monotonic() - started
+    for line in history.describe(meta) if "store" in meta else []:
+        log(f"    {line}")
+    workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-history-"))
+    if APP_ROOT != ROOT and not args.history_db:
+        # A scratch copy of the app may change the schema: let it change a copy, not the cache.
+        log(f"(f) --app-root: serving a copy of the history in {workdir}")
+        shutil.copy2(db_path, workdir / db_path.name)
+        db_path = workdir / db_path.name
+    env = {**os.environ, "LIVEINSIGHT_STORE": f"sqlite:///{db_path}",
+           "LIVEINSIGHT_RETENTION_THREAD": "0", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("FLASK_DEBUG", None)
+    server = Server(workdir, env)
+    site_id = meta["site_id"]
+    out = {"db": str(db_path), "cached": meta.get("cached"), "prepare_s": round(prepare_s, 1),
+           "history": {k: meta.get(k) for k in ("version", "timezone", "generated", "store",
+                                                "generate_s", "topped_up_days", "top_up_s")},
+           "connections": HISTORY_CONNECTIONS, "endpoints": {}}
+    try:
+        server.start(f"/api/stats?site={site_id}&period=today")
+        log(f"(f) gunicorn up on {server.base} over {db_path.name}; reports for "
+            f"{', '.join(HISTORY_PERIODS)} and 12mo with {HISTORY_FILTER}")
+        for name, (path, headers, period) in history_endpoints(site_id).items():
+            probes = [timed_get(server, path, headers) for _ in range(2)]  # warm-up: caches, pages
+            one = min(ms for ms, _ in probes)
+            # wrk takes whole seconds
+            seconds = min(HISTORY_MAX_READ_S, max(HISTORY_READ_S, math.ceil(6 * one / 1000)))
+            timeout = min(60, max(5, math.ceil(4 * max(ms for ms, _ in probes) / 1000)))
+            if period.startswith("12mo"):
+                profiler.start("f_" + "".join(c if c.isalnum() else "_" for c in name).strip("_"),
+                               server.workers(), seconds)
+            with CpuMeter(server) as cpu:
+                r = run_wrk(wrk, "read.lua", server.base + path, seconds=seconds,
+                            connections=HISTORY_CONNECTIONS, threads=1, headers=headers,
+                            timeout_s=timeout)
+            profiler.wait()
+            r.update(path=path, period=period, cores=cpu.cores, seconds=seconds,
+                     probe_ms=[round(ms, 1) for ms, _ in probes], bytes_per_answer=len(probes[-1][1]))
+            if path.startswith("/api/stats"):
+                data = json.loads(probes[-1][1])["data"]
+                metrics = data["summary"]["metrics"]
+                r["figures"] = {"visitors": metrics["visitors"]["value"], "visits": metrics["visits"]["value"],
+                                "pageviews": metrics["pageviews"]["value"],
+                                "top_page": (data["breakdowns"]["page"]["rows"] or [{}])[0].get("value"),
+                                "days": len(data["timeseries"]["labels"])}
+            out["endpoints"][name] = r
+            log(f"    {name}: p50 {ms(r['latency_us']['p50'])} ms, p95 {ms(r['latency_us']['p95'])} ms "
+                f"({r['requests']} requests in {seconds:g} s)")
+    except BaseException:
+        log("server log (tail):\n" + server.log_tail())
+        raise
+    finally:
+        server.stop()
+        profiler.wait()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    out["seconds"] = round(time.monotonic() - started, 1)
+    return out
 
 
 # --------------------------------------------------------------------------- profiling
@@ -594,6 +711,56 @@ def cpu_rows(stats: dict, per_second: float, unit: str) -> list[Row]:
 
 
 def build_rows(res: dict) -> list[Row]:
+    rows = ingestion_rows(res) if "ingest" in res else []
+    if "history" in res:
+        rows += history_rows(res["history"], res["machine"]["cpus"])
+    return rows
+
+
+def history_rows(h: dict, cpus: int) -> list[Row]:
+    """Section (f): p50 and p95 of each report endpoint; 12-month ones against the target."""
+    g, st = (h["history"].get("generated") or {}), (h["history"].get("store") or {})
+    rows = [Row(f"# (f) reports over 13 months (≈100M events), {h['connections']} connections "
+                "(one per worker), 3 s or more each")]
+    if st:
+        made = ("cached" if h["cached"] else f"generated in {fmt(h['history'].get('generate_s'))} s")
+        if h["history"].get("top_up_s") is not None and h["cached"]:
+            made += f", topped up (+{h['history'].get('topped_up_days')} days in all)"
+        rows += [
+            Row("  history: events equivalent", g.get("events"), "ev",
+                note=f"{st['last_day'] - st['first_day'] + 1} days, {fmt(g.get('pageviews'))} page views, "
+                     f"{fmt(g.get('sessions'))} visits; {made}"),
+            Row("  history: counter rows", st["counter_rows"], "rows",
+                note=f"cube cells: session {fmt(st['cube_rows'].get('session', 0))}, "
+                     f"page_cube {fmt(st['cube_rows'].get('page_cube', 0))}"),
+            Row("  history: HLL sketches", st["sketches"], "",
+                note=f"{st['sketch_bytes'] / 2**20:,.0f} MiB of sketches"),
+            Row("  history: SQLite file", round(st["db_bytes"] / 2**20), "MiB", note=h["db"]),
+        ]
+    for name, r in h["endpoints"].items():
+        target = TARGET_HISTORY_12MO_P95_MS if r["period"] == "12mo" else None
+        note = f"{r['requests']} req in {r['seconds']:g} s, {fmt(round(r['rps'], 1))} req/s; {cores(r)}"
+        if r["non2xx"] or r["socket_errors"]:
+            note += f"; {r['non2xx']} non-2xx {r['non2xx_codes']}, {r['socket_errors']} socket errors"
+        figures = r.get("figures")
+        rows += [
+            Row(f"  {name} p50", ms(r["latency_us"]["p50"]), "ms", higher_is_better=False,
+                note=(f"visitors {fmt(figures['visitors'])}, visits {fmt(figures['visits'])}, "
+                      f"page views {fmt(figures['pageviews'])} over {figures['days']} days"
+                      if figures else "")),
+            Row(f"  {name} p95", ms(r["latency_us"]["p95"]), "ms", target, False,
+                note=note + ("; filtered: no target" if r["period"] == "12mo filtered" else "")),
+        ]
+    loads = list(h["endpoints"].values())
+    other = max(((x.get("cores") or {}).get("other", 0.0) for x in loads), default=0.0)
+    rows.append(Row("  other processes' CPU during (f) (max)", other, "cores",
+                    label="NOISY" if other > NOISE_CORES else "quiet",
+                    note=(f"> {NOISE_CORES} cores: other work shared the {cpus} CPUs"
+                          if other > NOISE_CORES else "nothing else ran")))
+    return rows
+
+
+def ingestion_rows(res: dict) -> list[Row]:
     a, b, c = res["ingest"]["a_single"], res["ingest"]["b_batch"], res["ingest"]["c_half_load"]
     rows = [Row("# (a) ingestion, 1 event per request, "
                 f"{WRK_CONNECTIONS} connections, {res['config']['seconds']:g} s")]
@@ -679,25 +846,36 @@ def build_rows(res: dict) -> list[Row]:
 
 def bench(args: argparse.Namespace) -> dict:
     wrk = find_wrk()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    profiler = Profiler(args.profile, RESULTS)
+    res: dict = {
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "config": {"workers": WORKERS, "wrk_threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
+                   "seconds": args.seconds, "warmup_s": WARMUP_S, "visitors": VISITORS, "batch": BATCH,
+                   "store": "sqlite (WAL), fresh file", "profiled": args.profile,
+                   "sections": ("" if args.only_history else "abcde") + ("" if args.no_history else "f")},
+        "app_root": str(APP_ROOT),
+    }
+    if not args.only_history:
+        ingestion_and_realtime(args, wrk, profiler, res)
+    if not args.no_history:
+        res["history"] = reports_over_history(args, wrk, profiler)
+    res["profile"] = profiler.summary()
+    return res
+
+
+def ingestion_and_realtime(args: argparse.Namespace, wrk: str, profiler: "Profiler", res: dict) -> None:
+    """Sections (a) to (e), on a fresh SQLite file in a temp dir."""
     seconds = args.seconds
     workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-"))
     db_path = workdir / "bench.db"
     env = {**os.environ, "LIVEINSIGHT_STORE": f"sqlite:///{db_path}",
            "LIVEINSIGHT_RETENTION_THREAD": "0", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("FLASK_DEBUG", None)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    profiler = Profiler(args.profile, RESULTS)
     server = Server(workdir, env)
-    res: dict = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "config": {"workers": WORKERS, "wrk_threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
-                   "seconds": seconds, "warmup_s": WARMUP_S, "visitors": VISITORS, "batch": BATCH,
-                   "store": "sqlite (WAL), fresh file", "profiled": args.profile},
-        "workdir": str(workdir),
-        "app_root": str(APP_ROOT),
-    }
+    res["workdir"] = str(workdir)
     try:
         log(f"temp dir {workdir}; creating sites")
         site_id, key = create_site(env, "Bench")
@@ -794,8 +972,6 @@ def bench(args: argparse.Namespace) -> dict:
         profiler.wait()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    res["profile"] = profiler.summary()
-    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -808,6 +984,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-root", type=Path, default=ROOT,
                         help="run the server from this copy of the project (to try a change on a "
                              "scratch copy); default: this checkout")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-history", action="store_true",
+                      help="skip (f), the reports over 13 months of generated history")
+    only.add_argument("--only-history", action="store_true", help="run only (f)")
+    parser.add_argument("--history-db", type=Path,
+                        help="run (f) on this SQLite file (a copy of the cached history that a "
+                             "scratch copy of the app has prepared) instead of the cache")
     args = parser.parse_args(argv)
     global APP_ROOT
     APP_ROOT = args.app_root.resolve()
@@ -847,7 +1030,7 @@ def main(argv: list[str] | None = None) -> int:
         print()
     print(f"{res['summary']['pass']} PASS, {res['summary']['miss']} MISS"
           + (f": {', '.join(misses)}" if misses else "") + f"   -> {out.relative_to(ROOT)}")
-    if res["loss"]["lost"]:
+    if res.get("loss", {}).get("lost"):
         print(f"\n!!! EVENT LOSS: {res['loss']['lost']} events were acknowledged (2xx) "
               "but are not in the store !!!", file=sys.stderr)
         return 1
