@@ -170,3 +170,81 @@ def test_purge_keeps_five_minute_counters_only_a_day(store):
         (now - 2 * HOUR_MS) // 300_000]
     assert [r.hour for r in store.read_counters("s1", "pageviews", "", 0, 10**9, grain="day")] == [
         (now - 30 * DAY_MS) // DAY_MS]
+
+
+# -- accounts
+from app.store.base import Conflict, Membership, PublicLink, User  # noqa: E402
+
+
+def user(user_id="u1", email="ada@example.com", **fields):
+    return User(**{"user_id": user_id, "email": email, "password_hash": "hash", "created_ms": T0, **fields})
+
+
+def test_users_round_trip_and_emails_stay_unique(store):
+    store.create_user(user("u1", "ada@example.com", is_admin=True))
+    store.create_user(user("u2", "bob@example.com"))
+    assert store.get_user("u1") == user("u1", "ada@example.com", is_admin=True)
+    assert store.get_user_by_email("bob@example.com").user_id == "u2"
+    assert store.get_user("nobody") is None and store.get_user_by_email("nobody@example.com") is None
+    with pytest.raises(Conflict):
+        store.create_user(user("u3", "ada@example.com"))
+    assert store.get_user("u3") is None
+    assert [u.email for u in store.list_users()] == ["ada@example.com", "bob@example.com"]
+
+
+def test_update_and_delete_user(store):
+    store.create_user(user("u1"))
+    store.put_membership(Membership("s1", "u1", "owner", T0))
+    store.update_user(user("u1", password_hash="new", is_admin=True))
+    assert store.get_user("u1").password_hash == "new" and store.get_user("u1").is_admin
+    store.delete_user("u1")
+    assert store.get_user("u1") is None and store.get_user_by_email("ada@example.com") is None
+    assert store.site_members("s1") == [] and store.user_memberships("u1") == []
+    store.create_user(user("u4", "ada@example.com"))  # the email is free again
+
+
+def test_memberships_read_from_both_ends(store):
+    store.put_membership(Membership("s1", "u1", "owner", T0))
+    store.put_membership(Membership("s1", "u2", "viewer", T0 + 1))
+    store.put_membership(Membership("s2", "u1", "viewer", T0 + 2))
+    assert store.get_membership("s1", "u2") == Membership("s1", "u2", "viewer", T0 + 1)
+    assert store.get_membership("s2", "u2") is None
+    assert [(m.user_id, m.role) for m in store.site_members("s1")] == [("u1", "owner"), ("u2", "viewer")]
+    assert [(m.site_id, m.role) for m in store.user_memberships("u1")] == [("s1", "owner"), ("s2", "viewer")]
+    store.put_membership(Membership("s1", "u2", "admin", T0 + 1))  # a new role replaces the old
+    assert store.get_membership("s1", "u2").role == "admin"
+    store.delete_membership("s1", "u2")
+    assert [m.user_id for m in store.site_members("s1")] == ["u1"]
+    assert store.user_memberships("u2") == []
+
+
+def test_public_links_are_found_by_hash_and_revoked(store):
+    store.create_public_link(PublicLink("h1", "s1", "Team TV", T0, "u1"))
+    store.create_public_link(PublicLink("h2", "s1", "Blog", T0 + 1, "u1"))
+    assert store.get_public_link("h1") == PublicLink("h1", "s1", "Team TV", T0, "u1", None)
+    assert store.get_public_link("h3") is None
+    store.revoke_public_link("h1", T0 + 5)
+    store.revoke_public_link("h1", T0 + 9)  # the first revocation stands
+    assert store.get_public_link("h1").revoked_ms == T0 + 5
+    assert [(link.token_hash, link.revoked_ms) for link in store.list_public_links("s1")] == [
+        ("h1", T0 + 5), ("h2", None)]
+    assert store.list_public_links("s2") == []
+
+
+def test_delete_site_deletes_its_records_and_traffic_only(store):
+    for site_id in ("s1", "s2"):
+        store.create_site(Site(site_id, site_id, f"pk_{site_id}", [f"{site_id}.example"], "UTC", T0))
+        store.put_membership(Membership(site_id, "u1", "owner", T0))
+        store.create_public_link(PublicLink(f"h-{site_id}", site_id, "", T0, "u1"))
+        store.append_events([record(f"e-{site_id}", site_id=site_id)])
+        store.apply(Changes(sessions=[session(site_id=site_id)],
+                            counters={CounterKey(site_id, 0, "pageviews", "", "", "day"): 1}))
+    store.delete_site("s1")
+    assert store.get_site("s1") is None and store.get_site_by_key("pk_s1") is None
+    assert store.site_members("s1") == [] and store.get_public_link("h-s1") is None
+    assert store.recent_events("s1", 10) == [] and store.live_sessions("s1", 0) == []
+    assert store.read_counters("s1", "pageviews", "", 0, 1, grain="day") == []
+    # the other site keeps everything
+    assert store.get_site("s2") is not None and store.get_public_link("h-s2") is not None
+    assert len(store.recent_events("s2", 10)) == 1 and len(store.live_sessions("s2", 0)) == 1
+    assert [r.n for r in store.read_counters("s2", "pageviews", "", 0, 1, grain="day")] == [1]

@@ -31,6 +31,10 @@ class StoreError(Exception):
     """Any backend failure; the API turns it into a 503 so clients retry."""
 
 
+class Conflict(StoreError):
+    """A record that must be unique exists already (a user's email, a site id)."""
+
+
 @dataclass
 class Site:
     site_id: str
@@ -39,6 +43,40 @@ class Site:
     domains: list[str]
     timezone: str = "UTC"
     created_ms: int = 0
+
+
+ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
+
+
+@dataclass
+class User:
+    """Someone who logs in to the dashboard. `is_admin` runs the instance: creates users and
+    acts as an owner of every site."""
+    user_id: str
+    email: str  # lower case, unique
+    password_hash: str
+    created_ms: int
+    is_admin: bool = False
+
+
+@dataclass
+class Membership:
+    """A user's role on one site (one of ROLES)."""
+    site_id: str
+    user_id: str
+    role: str
+    created_ms: int = 0
+
+
+@dataclass
+class PublicLink:
+    """A revocable read-only link to a site's dashboard; only the hash of its token is kept."""
+    token_hash: str
+    site_id: str
+    label: str
+    created_ms: int
+    created_by: str  # a user id
+    revoked_ms: int | None = None
 
 
 @dataclass
@@ -153,6 +191,28 @@ class Store(Protocol):
     def get_site(self, site_id: str) -> Site | None: ...
     def get_site_by_key(self, tracker_key: str) -> Site | None: ...
     def list_sites(self) -> list[Site]: ...
+    def delete_site(self, site_id: str) -> None:
+        """The site, its memberships and links, and everything stored of its traffic."""
+
+    # -- accounts
+    def create_user(self, user: User) -> None:
+        """Raises Conflict when the email is taken."""
+    def get_user(self, user_id: str) -> User | None: ...
+    def get_user_by_email(self, email: str) -> User | None: ...
+    def list_users(self) -> list[User]: ...
+    def update_user(self, user: User) -> None:
+        """Replace a user's record (its email must stay the same)."""
+    def delete_user(self, user_id: str) -> None:
+        """The user and its memberships."""
+    def put_membership(self, membership: Membership) -> None: ...
+    def delete_membership(self, site_id: str, user_id: str) -> None: ...
+    def get_membership(self, site_id: str, user_id: str) -> Membership | None: ...
+    def site_members(self, site_id: str) -> list[Membership]: ...
+    def user_memberships(self, user_id: str) -> list[Membership]: ...
+    def create_public_link(self, link: PublicLink) -> None: ...
+    def get_public_link(self, token_hash: str) -> PublicLink | None: ...
+    def list_public_links(self, site_id: str) -> list[PublicLink]: ...
+    def revoke_public_link(self, token_hash: str, revoked_ms: int) -> None: ...
 
     # -- ingestion
     def transaction(self) -> AbstractContextManager[None]: ...

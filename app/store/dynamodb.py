@@ -40,7 +40,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    Changes, CounterKey, CounterRow, LiveSession, Session, Site, SketchRow, StoreError, UniqueKey, Visitor,
+    Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
+    StoreError, UniqueKey, User, Visitor,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ ATTEMPTS = 6  # tries for unprocessed batch items and conflicting transactions
 BACKOFF_BASE_S = 0.05
 
 SITE_FIELDS = tuple(f.name for f in fields(Site))
+USER_FIELDS = tuple(f.name for f in fields(User))
+MEMBERSHIP_FIELDS = tuple(f.name for f in fields(Membership))
+LINK_FIELDS = tuple(f.name for f in fields(PublicLink))
+FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
 VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
 # What the realtime widgets read of a live visit (LiveSession), all the `live` index holds.
@@ -188,6 +193,7 @@ class DynamoDBStore:
         self.sites_table = f"{prefix}-sites"
         self.events_table = f"{prefix}-events"
         self.aggregates_table = f"{prefix}-aggregates"
+        self.accounts_table = f"{prefix}-accounts"
         self._client = None
         self._streams = None
         self._client_lock = threading.Lock()  # the query threads share one client
@@ -261,6 +267,10 @@ class DynamoDBStore:
                                                  xpk="S", expires_at="N"),
              "GlobalSecondaryIndexes": [_gsi("live", "live_pk", "last_seen_ms", "INCLUDE", *LIVE_FIELDS),
                                         _gsi("expiry", "xpk", "expires_at", "KEYS_ONLY")]},
+            # Users, memberships and public links; `inverted` reads each relation from its other end.
+            {"TableName": self.accounts_table, **on_demand, "KeySchema": PK_SK,
+             "AttributeDefinitions": _attributes(pk="S", sk="S"),
+             "GlobalSecondaryIndexes": [_gsi("inverted", "sk", "pk")]},
         ]
 
     def create_schema(self) -> None:
@@ -276,7 +286,7 @@ class DynamoDBStore:
                     self.client.create_table(**spec)
                     self.client.get_waiter("table_exists").wait(
                         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-                if name != self.sites_table:
+                if name not in (self.sites_table, self.accounts_table):
                     self._enable_ttl(name)
 
     def _enable_ttl(self, table: str) -> None:
@@ -324,6 +334,133 @@ class DynamoDBStore:
                                 KeyConditionExpression="kind = :site",
                                 ExpressionAttributeValues={":site": {"S": "site"}})
         return [self._site(item) for item in items]
+
+    def delete_site(self, site_id: str) -> None:
+        with self._errors():
+            for shard in range(self.shards):  # its traffic: everything, as if all had expired
+                self._purge_shard(site_id, shard, FAR_FUTURE_MS)
+            self.client.delete_item(TableName=self.aggregates_table,
+                                    Key={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}})
+            self._registered.discard(site_id)
+            self._delete(self.accounts_table, self._query(
+                TableName=self.accounts_table, ProjectionExpression="pk, sk",
+                KeyConditionExpression="pk = :site", ExpressionAttributeValues={":site": {"S": f"SITE#{site_id}"}}))
+            self.client.delete_item(TableName=self.sites_table, Key={"site_id": {"S": site_id}})
+
+    # -- accounts: USER#id/USER, EMAIL#email/EMAIL (keeps emails unique),
+    #    SITE#site/MEMBER#user and SITE#site/LINK#hash
+    def _account_get(self, pk: str, sk: str) -> dict | None:
+        with self._errors():
+            item = self.client.get_item(TableName=self.accounts_table, ConsistentRead=True,
+                                        Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
+        return from_item(item) if item else None
+
+    def _account_query(self, key: str, value: str, prefix: str = "") -> list[dict]:
+        """Items whose `key` ("pk", or "sk" through the inverted index) is value, the other
+        key starting with prefix."""
+        other = "sk" if key == "pk" else "pk"
+        index = {"IndexName": "inverted"} if key == "sk" else {}
+        condition, values = f"{key} = :v", {":v": {"S": value}}
+        if prefix:
+            condition, values[":p"] = condition + f" AND begins_with({other}, :p)", {"S": prefix}
+        with self._errors():
+            items = self._query(TableName=self.accounts_table, **index,
+                                KeyConditionExpression=condition, ExpressionAttributeValues=values)
+        return [from_item(item) for item in items]
+
+    def create_user(self, user: User) -> None:
+        record = to_item({**asdict(user), "pk": f"USER#{user.user_id}", "sk": "USER"})
+        email = to_item({"pk": f"EMAIL#{user.email}", "sk": "EMAIL", "user_id": user.user_id})
+        new = "attribute_not_exists(pk)"
+        with self._errors():
+            try:
+                self.client.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": self.accounts_table, "Item": email, "ConditionExpression": new}},
+                    {"Put": {"TableName": self.accounts_table, "Item": record, "ConditionExpression": new}}])
+            except ClientError as exc:
+                if _code(exc) == "TransactionCanceledException":
+                    raise Conflict(f"a user with the email {user.email!r} exists already") from exc
+                raise
+
+    def get_user(self, user_id: str) -> User | None:
+        item = self._account_get(f"USER#{user_id}", "USER")
+        return User(**{name: item[name] for name in USER_FIELDS}) if item else None
+
+    def get_user_by_email(self, email: str) -> User | None:
+        item = self._account_get(f"EMAIL#{email}", "EMAIL")
+        return self.get_user(item["user_id"]) if item else None
+
+    def list_users(self) -> list[User]:
+        users = [User(**{name: item[name] for name in USER_FIELDS}) for item in self._account_query("sk", "USER")]
+        return sorted(users, key=lambda u: u.email)
+
+    def update_user(self, user: User) -> None:
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, ConditionExpression="attribute_exists(pk)",
+                                 Item=to_item({**asdict(user), "pk": f"USER#{user.user_id}", "sk": "USER"}))
+
+    def delete_user(self, user_id: str) -> None:
+        user = self.get_user(user_id)
+        if user is None:
+            return
+        for membership in self.user_memberships(user_id):
+            self.delete_membership(membership.site_id, user_id)
+        with self._errors():
+            self._delete(self.accounts_table, [{"pk": {"S": f"EMAIL#{user.email}"}, "sk": {"S": "EMAIL"}},
+                                               {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "USER"}}])
+
+    def put_membership(self, membership: Membership) -> None:
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, Item=to_item({
+                **asdict(membership), "pk": f"SITE#{membership.site_id}", "sk": f"MEMBER#{membership.user_id}"}))
+
+    def delete_membership(self, site_id: str, user_id: str) -> None:
+        with self._errors():
+            self.client.delete_item(TableName=self.accounts_table,
+                                    Key={"pk": {"S": f"SITE#{site_id}"}, "sk": {"S": f"MEMBER#{user_id}"}})
+
+    @staticmethod
+    def _membership(item: dict) -> Membership:
+        return Membership(**{name: item[name] for name in MEMBERSHIP_FIELDS})
+
+    def get_membership(self, site_id: str, user_id: str) -> Membership | None:
+        item = self._account_get(f"SITE#{site_id}", f"MEMBER#{user_id}")
+        return self._membership(item) if item else None
+
+    def site_members(self, site_id: str) -> list[Membership]:
+        members = [self._membership(i) for i in self._account_query("pk", f"SITE#{site_id}", "MEMBER#")]
+        return sorted(members, key=lambda m: (m.created_ms, m.user_id))
+
+    def user_memberships(self, user_id: str) -> list[Membership]:
+        members = [self._membership(i) for i in self._account_query("sk", f"MEMBER#{user_id}", "SITE#")]
+        return sorted(members, key=lambda m: (m.created_ms, m.site_id))
+
+    @staticmethod
+    def _link(item: dict) -> PublicLink:
+        return PublicLink(**{name: item.get(name) for name in LINK_FIELDS})
+
+    def create_public_link(self, link: PublicLink) -> None:
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, Item=to_item({
+                **asdict(link), "pk": f"SITE#{link.site_id}", "sk": f"LINK#{link.token_hash}"}))
+
+    def get_public_link(self, token_hash: str) -> PublicLink | None:
+        items = self._account_query("sk", f"LINK#{token_hash}", "SITE#")
+        return self._link(items[0]) if items else None
+
+    def list_public_links(self, site_id: str) -> list[PublicLink]:
+        links = [self._link(i) for i in self._account_query("pk", f"SITE#{site_id}", "LINK#")]
+        return sorted(links, key=lambda link: link.created_ms)
+
+    def revoke_public_link(self, token_hash: str, revoked_ms: int) -> None:
+        link = self.get_public_link(token_hash)
+        if link is None or link.revoked_ms is not None:
+            return
+        with self._errors():
+            self.client.update_item(
+                TableName=self.accounts_table,
+                Key={"pk": {"S": f"SITE#{link.site_id}"}, "sk": {"S": f"LINK#{token_hash}"}},
+                UpdateExpression="SET revoked_ms = :t", ExpressionAttributeValues={":t": {"N": str(revoked_ms)}})
 
     # -- ingestion
     def _event_item(self, event: dict) -> dict:

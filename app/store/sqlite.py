@@ -11,14 +11,15 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import astuple, fields
 from operator import attrgetter
 from typing import Iterable, Iterator
 
 from . import hll
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    Changes, CounterRow, LiveSession, Session, Site, SketchRow, StoreError, UniqueKey, Visitor,
+    Changes, Conflict, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
+    StoreError, UniqueKey, User, Visitor,
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
@@ -36,6 +37,30 @@ CREATE TABLE IF NOT EXISTS sites (
     timezone TEXT NOT NULL,
     created_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS users (
+    user_id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    is_admin INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    site_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (site_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships (user_id);
+CREATE TABLE IF NOT EXISTS public_links (
+    token_hash TEXT PRIMARY KEY,
+    site_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS public_links_by_site ON public_links (site_id, created_ms);
 CREATE TABLE IF NOT EXISTS events (
     {", ".join(EVENT_FIELDS)},
     PRIMARY KEY (site_id, event_id)
@@ -181,6 +206,86 @@ class SQLiteStore:
 
     def list_sites(self) -> list[Site]:
         return [self._site(r) for r in self._read("SELECT * FROM sites ORDER BY created_ms")]
+
+    # Every table with a site_id column: what deleting a site deletes.
+    SITE_TABLES = ("memberships", "public_links", "events", "sessions", "visitors", "counters",
+                   "sketches", "sites")
+
+    def delete_site(self, site_id: str) -> None:
+        with self._errors(), self.transaction():
+            for table in self.SITE_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE site_id = ?", (site_id,))
+
+    # -- accounts
+    def create_user(self, user: User) -> None:
+        try:
+            self._write("INSERT INTO users (user_id, email, password_hash, created_ms, is_admin) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [(user.user_id, user.email, user.password_hash, user.created_ms, int(user.is_admin))])
+        except StoreError as exc:
+            if isinstance(exc.__cause__, sqlite3.IntegrityError):
+                raise Conflict(f"a user with the email {user.email!r} exists already") from exc
+            raise
+
+    @staticmethod
+    def _user(row: tuple) -> User:
+        user_id, email, password_hash, created_ms, is_admin = row
+        return User(user_id, email, password_hash, created_ms, bool(is_admin))
+
+    def get_user(self, user_id: str) -> User | None:
+        rows = self._read("SELECT * FROM users WHERE user_id = ?", (user_id,))
+        return self._user(rows[0]) if rows else None
+
+    def get_user_by_email(self, email: str) -> User | None:
+        rows = self._read("SELECT * FROM users WHERE email = ?", (email,))
+        return self._user(rows[0]) if rows else None
+
+    def list_users(self) -> list[User]:
+        return [self._user(r) for r in self._read("SELECT * FROM users ORDER BY email")]
+
+    def update_user(self, user: User) -> None:
+        self._write("UPDATE users SET password_hash = ?, is_admin = ? WHERE user_id = ?",
+                    [(user.password_hash, int(user.is_admin), user.user_id)])
+
+    def delete_user(self, user_id: str) -> None:
+        with self._errors(), self.transaction():
+            self._db.execute("DELETE FROM memberships WHERE user_id = ?", (user_id,))
+            self._db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+
+    def put_membership(self, membership: Membership) -> None:
+        self._write("INSERT OR REPLACE INTO memberships (site_id, user_id, role, created_ms) "
+                    "VALUES (?, ?, ?, ?)", [astuple(membership)])
+
+    def delete_membership(self, site_id: str, user_id: str) -> None:
+        self._write("DELETE FROM memberships WHERE site_id = ? AND user_id = ?", [(site_id, user_id)])
+
+    def get_membership(self, site_id: str, user_id: str) -> Membership | None:
+        rows = self._read("SELECT * FROM memberships WHERE site_id = ? AND user_id = ?", (site_id, user_id))
+        return Membership(*rows[0]) if rows else None
+
+    def site_members(self, site_id: str) -> list[Membership]:
+        rows = self._read("SELECT * FROM memberships WHERE site_id = ? ORDER BY created_ms, user_id", (site_id,))
+        return [Membership(*r) for r in rows]
+
+    def user_memberships(self, user_id: str) -> list[Membership]:
+        rows = self._read("SELECT * FROM memberships WHERE user_id = ? ORDER BY created_ms, site_id", (user_id,))
+        return [Membership(*r) for r in rows]
+
+    def create_public_link(self, link: PublicLink) -> None:
+        self._write("INSERT INTO public_links (token_hash, site_id, label, created_ms, created_by, revoked_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", [astuple(link)])
+
+    def get_public_link(self, token_hash: str) -> PublicLink | None:
+        rows = self._read("SELECT * FROM public_links WHERE token_hash = ?", (token_hash,))
+        return PublicLink(*rows[0]) if rows else None
+
+    def list_public_links(self, site_id: str) -> list[PublicLink]:
+        rows = self._read("SELECT * FROM public_links WHERE site_id = ? ORDER BY created_ms", (site_id,))
+        return [PublicLink(*r) for r in rows]
+
+    def revoke_public_link(self, token_hash: str, revoked_ms: int) -> None:
+        self._write("UPDATE public_links SET revoked_ms = ? WHERE token_hash = ? AND revoked_ms IS NULL",
+                    [(revoked_ms, token_hash)])
 
     # -- ingestion
     def append_events(self, events: list[dict]) -> list[dict]:
