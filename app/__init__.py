@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, request
+from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from app.clock import SystemClock
 from app.config import Config
 from app.store import open_store
+
+csrf = CSRFProtect()
 
 
 def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
@@ -19,14 +22,31 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     app.extensions["liveinsight.clock"] = clock or SystemClock()
 
     from app.api.views import bp as api_bp
+    from app.auth.views import bp as auth_bp
     from app.dashboard import bp as dashboard_bp
     from app.cli import register_commands
 
+    _set_up_sessions(app)
     app.register_blueprint(api_bp)
+    app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
+    csrf.exempt(api_bp)  # the JSON API authenticates by key, not by cookie
     register_commands(app)
     _register_error_handlers(app)
     return app
+
+
+def _set_up_sessions(app: Flask) -> None:
+    """Signed-cookie logins and CSRF tokens on every state-changing request (forms send a
+    hidden field, htmx the X-CSRFToken header set on <body>)."""
+    from app.auth import access
+    from app.auth.session import SessionInterface, ensure_secret_key
+
+    ensure_secret_key(app)
+    app.session_interface = SessionInterface()
+    csrf.init_app(app)
+    app.jinja_env.globals.update(current_user=access.current_user, site_url=access.site_url, can=access.can,
+                                 csrf_field=access.csrf_field)
 
 
 def _register_error_handlers(app: Flask) -> None:

@@ -1,16 +1,21 @@
-"""flask commands: init-db, create-site, seed-demo, demo-setup, purge."""
+"""flask commands: init-db, create-site, create-user, seed-demo, demo-setup, purge."""
 from __future__ import annotations
+
+import secrets
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 
 from app import seed
 from app.auth.sites import SiteError, create_site
+from app.auth.users import AccountError, add_member, create_user, password_matches
 from app.context import get_store, now_ms
+from app.store.base import ROLES, Conflict
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init_db, create_site_command, seed_demo, demo_setup, purge):
+    for command in (init_db, create_site_command, create_user_command, seed_demo, demo_setup, purge):
         app.cli.add_command(command)
 
 
@@ -36,6 +41,27 @@ def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site
         raise click.ClickException(str(error)) from error
     click.echo(f"created site {site.name!r} for {', '.join(site.domains)}")
     click.echo(f"{site.site_id} {site.tracker_key}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="An instance admin: creates users, sees every site.")
+@click.option("--site", "sites", multiple=True, help="A site id to give the user a role on (repeat).")
+@click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
+              help="The role on those sites.")
+@click.password_option(help="The password (asked for when not given; 10 characters or more).")
+def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: str, password: str) -> None:
+    """Create a user who logs in with EMAIL and the password."""
+    store = get_store()
+    store.create_schema()
+    try:
+        user = create_user(store, email, password, now_ms(), is_admin=admin)
+        for site_id in sites:
+            add_member(store, site_id, user.email, role, now_ms())
+    except (AccountError, Conflict) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"created {'instance admin' if admin else 'user'} {user.email}"
+               + (f", {role} of {', '.join(sites)}" if sites else ""))
 
 
 def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
@@ -76,14 +102,38 @@ def demo_setup(host: str, port: int, days: float) -> None:
         site = create_site(store, "Demo site", sorted({"localhost", "127.0.0.1", host}), now_ms(),
                            site_id=site_id)
         _seed(site.site_id, days, 300)
+    login = _demo_login(store, site.site_id)
     base = f"http://{host}:{port}"
     click.echo("")
     click.echo(f"  Dashboard:     {base}/sites/{site.site_id}")
+    click.echo(f"  Log in as:     {DEMO_EMAIL}   password: {login}")
     click.echo(f"  Demo page:     {base}/demo   (open it and watch yourself arrive)")
     click.echo(f"  Tracker key:   {site.tracker_key}")
     click.echo("  Snippet:       "
                f'<script defer src="{base}/tracker.js" data-key="{site.tracker_key}"></script>')
     click.echo("")
+
+
+DEMO_EMAIL = "demo@liveinsight.local"
+
+
+def _demo_login(store, site_id: str) -> str:
+    """The demo admin's password, for `make run` to print: made once and kept in the instance
+    folder (readable by this user only), so each run prints the same login."""
+    path = Path(current_app.instance_path) / "demo-password"
+    user = store.get_user_by_email(DEMO_EMAIL)
+    if user is None:
+        password = secrets.token_urlsafe(12)
+        user = create_user(store, DEMO_EMAIL, password, now_ms(), is_admin=True)
+        add_member(store, site_id, DEMO_EMAIL, "owner", now_ms())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(password)
+        path.chmod(0o600)
+        return password
+    password = path.read_text().strip() if path.exists() else ""
+    if password and password_matches(user, password):
+        return password
+    return "(the one you set; `flask --app app create-user` makes another account)"
 
 
 @click.command("purge")

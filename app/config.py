@@ -16,3 +16,12 @@ class Config:
     # The site the /demo pages track (created by `flask seed-demo` / `make run`).
     DEMO_SITE_ID = os.environ.get("LIVEINSIGHT_DEMO_SITE", "demo")
     JSON_SORT_KEYS = False
+    # Signs login sessions and CSRF tokens. Unset on the single box: a random key is made once
+    # and kept in instance/secret_key (shared by the workers). Required on Lambda.
+    SECRET_KEY = os.environ.get("LIVEINSIGHT_SECRET_KEY") or None
+    SESSION_COOKIE_NAME = "liveinsight_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = int(os.environ.get("LIVEINSIGHT_SESSION_DAYS", 14)) * 86_400
+    # CSRF tokens live as long as the login session, so a dashboard left open still logs out.
+    WTF_CSRF_TIME_LIMIT = None

@@ -3,6 +3,7 @@ and events built the way the tracker sends them."""
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 
 import pytest
@@ -10,10 +11,16 @@ import pytest
 from app import create_app
 from app.auth.sites import create_site
 from app.clock import FixedClock
+from app.auth.users import password_fingerprint
+from app.store.base import User
 from app.store.sqlite import SQLiteStore
 
 T0 = 1_795_000_000_000  # 2026-11-18T11:06:40Z: a fixed "now" for every test
 BACKENDS = ["sqlite", "dynamodb"]
+ADMIN_PASSWORD = "correct horse battery"
+# Hashed once here: scrypt is slow on purpose, and most tests only need a logged-in session.
+ADMIN_PASSWORD_HASH = ("scrypt:32768:8:1$ihY6YarlQ0pd4kVK$cc1f6efb9a977b6450773fb1acfa6349e06dc789d9d8bfa3"
+                       "2156e691ceaba8bfea7050ff11f2e5dd6bed2bb9c9beb2c0a228ee9603861d453856cfc4e6c38ae9")
 
 
 def _sqlite_store(tmp_path, request):
@@ -107,12 +114,45 @@ def clock():
 
 @pytest.fixture
 def app(store, clock):
-    return create_app({"TESTING": True, "STORE_URL": "unused://"}, store=store, clock=clock)
+    return create_app({"TESTING": True, "STORE_URL": "unused://", "SECRET_KEY": "test-secret"},
+                      store=store, clock=clock)
 
 
 @pytest.fixture
-def client(app):
+def anon_client(app):
+    """A browser nobody has logged in with."""
     return app.test_client()
+
+
+@pytest.fixture
+def admin(store, clock):
+    """An instance admin (password "correct horse battery")."""
+    user = User("admin-1", "admin@example.com", ADMIN_PASSWORD_HASH, clock.now_ms(), is_admin=True)
+    store.create_user(user)
+    return user
+
+
+@pytest.fixture
+def log_in(app):
+    """log_in(user) -> a test client with that user's login session (no password round trip)."""
+    def make(user):
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session.update(uid=user.user_id, pw=password_fingerprint(user))
+        return client
+    return make
+
+
+@pytest.fixture
+def client(log_in, admin):
+    """A browser logged in as an instance admin: what most dashboard tests need."""
+    return log_in(admin)
+
+
+def csrf_token(client, page: str = "/account") -> str:
+    """The CSRF token a page's forms carry (every page of a logged-in user has the logout form)."""
+    html = client.get(page).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture

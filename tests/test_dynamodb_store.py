@@ -15,7 +15,7 @@ from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
 from app.lambda_handlers import aggregate_records
 from app.store import hll
-from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Session, StoreError, UniqueKey
+from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Membership, Session, StoreError, UniqueKey, User
 from app.store.dynamodb import MAX_BATCH_WRITE
 from tests.conftest import CHROME_UA, T0
 from tests.test_lambda import load_template
@@ -242,7 +242,7 @@ def visits(make_event, count: int) -> list[dict]:
             for v in range(count) for i, kind in enumerate(kinds)]
 
 
-def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, client, make_event, usage):
+def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, client, make_event, usage, log_in):
     """The figures in docs/dynamodb.md (printed with -s)."""
     one_visit, five_visits = visits(make_event, 1), visits(make_event, 5)
     for name in ("one_visit", "five_visits"):
@@ -256,10 +256,14 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
         assert ingest[0] == {"Query": 1, "PutItem": len(batch)}  # the site by key, a put per event
     # Five visits take two transactions (a pack too big for one is split between visits).
     assert aggregation[0]["TransactWriteItems"] == 2
-    dashboard = usage(lambda: client.get(f"/sites/{site.site_id}"))
+    store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
+    store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
+    viewer = log_in(store.get_user("viewer-1"))
+    dashboard = usage(lambda: viewer.get(f"/sites/{site.site_id}"))
     print(f"dashboard page: {dashboard}")
-    # The site, the site list, then 7 reads (3 of live sessions, the feed, 3 of counters), one Query a shard.
-    assert dashboard[0] == {"GetItem": 1, "Query": 1 + 7 * store.shards}
+    # Who asks (the user, its role, the site), the viewer's sites for the switcher (a Query and
+    # the site), then 7 reads (3 of live sessions, the feed, 3 of counters), one Query a shard.
+    assert dashboard[0] == {"GetItem": 4, "Query": 1 + 7 * store.shards}
 
 
 def test_what_a_twelve_month_report_costs(store, usage, record_property):

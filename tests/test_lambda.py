@@ -220,8 +220,11 @@ def load_template() -> dict:
 
 
 def test_sam_local_env_vars_are_declared_in_the_template():
-    """sam local only overrides variables the template declares."""
-    declared = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
+    """sam local only overrides variables the template declares (for all functions or one)."""
+    template = load_template()
+    declared = set(template["Globals"]["Function"]["Environment"]["Variables"])
+    for resource in template["Resources"].values():
+        declared |= set(resource.get("Properties", {}).get("Environment", {}).get("Variables", {}))
     local = json.loads((EVENTS / "local-env.json").read_text())
     assert set(local["Parameters"]) <= declared
 
@@ -229,7 +232,8 @@ def test_sam_local_env_vars_are_declared_in_the_template():
 class Calls:
     """(action, table's logical id, whether on an index) of every request a store makes, the
     actions a transaction holds counted as what IAM checks them as."""
-    TABLES = {"sites": "SitesTable", "events": "EventsTable", "aggregates": "AggregatesTable"}
+    TABLES = {"sites": "SitesTable", "events": "EventsTable", "aggregates": "AggregatesTable",
+              "accounts": "AccountsTable"}
     TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem",
                         "Delete": "DeleteItem"}
 
@@ -307,13 +311,17 @@ def sample(name):
 with mock_aws():
     import app
     import app.lambda_handlers as handlers
+    from app.auth.links import token_hash
     from app.store import open_store
-    from app.store.base import Site
+    from app.store.base import PublicLink, Site
 
     store = open_store("dynamodb://liveinsight-test")
     store.create_schema()
     now = int(time.time() * 1000)
     store.create_site(Site("sample", "Sample", "pk_sample_tracker_key", ["example.com"], "UTC", now))
+    # The sample fragment GET opens the dashboard through this public link (no login cookie).
+    store.create_public_link(PublicLink(token_hash("sample-public-link-token-0123456789"), "sample",
+                                        "Sample", now, "sample-owner"))
     post = sample("api-post-events.json")
     body = json.loads(post["body"])
     for i, event in enumerate(body["events"]):  # the schema refuses events over 24 hours old
@@ -347,7 +355,9 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
         "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json",
         "local-env.json"}, "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), cwd=tmp_path,
-               env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test"})
+               env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
+                    "AWS_LAMBDA_FUNCTION_NAME": "liveinsight-web",  # as on Lambda: the key must be set
+                    "LIVEINSIGHT_SECRET_KEY": "sample-secret-key"})
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
     print(f"\nfirst web request (cold app, moto): {out['first_request_ms']:.0f} ms")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 
-from flask import abort, current_app, render_template, request, url_for
+from flask import abort, current_app, g, render_template, request
 from marshmallow import ValidationError
 
 from app.analytics import stats
@@ -18,7 +18,9 @@ from app.context import get_store, now_ms
 from app.ingest.schema import describe
 from app.store.base import Site
 
-from .views import _site_or_404, bp, partial_or_page
+from app.auth.access import site_url
+
+from .views import bp, partial_or_page, switchable_sites
 
 # Breakdown widgets: name -> (title, dimension).
 BREAKDOWN_WIDGETS = {
@@ -62,18 +64,19 @@ def _render_page(site: Site, query: ReportQuery):
     widgets = {name: _widget(site, query, name) for name in WIDGETS}
     return render_template("pages/reports.html", site=site, q=query, widgets=widgets,
                            periods=PERIODS, breakdown_widgets=BREAKDOWN_WIDGETS,
-                           sites=get_store().list_sites())
+                           sites=switchable_sites())
 
 
 @bp.get("/sites/<site_id>/reports")
+@bp.get("/share/<token>/reports")
 def reports(site_id: str):
-    site = _site_or_404(site_id)
-    return _render_page(site, _query(site))
+    return _render_page(g.site, _query(g.site))
 
 
 @bp.get("/sites/<site_id>/reports/widgets/<name>")
+@bp.get("/share/<token>/reports/widgets/<name>")
 def report_widget(site_id: str, name: str):
-    site = _site_or_404(site_id)
+    site = g.site
     if name not in WIDGETS:
         abort(404, f"no report widget {name!r}")
     query = _query(site)
@@ -84,9 +87,10 @@ def report_widget(site_id: str, name: str):
 
 
 @bp.get("/sites/<site_id>/reports/<name>.csv")
+@bp.get("/share/<token>/reports/<name>.csv")
 def report_csv(site_id: str, name: str):
     """A whole breakdown (up to 1,000 rows) as CSV."""
-    site = _site_or_404(site_id)
+    site = g.site
     if name not in BREAKDOWN_WIDGETS:
         abort(404, f"no breakdown {name!r}")
     query = _query(site)
@@ -112,6 +116,6 @@ def _csv_safe(value):
 
 
 @bp.app_template_global()
-def report_url(endpoint: str, site: Site, q: ReportQuery, **changes) -> str:
+def report_url(endpoint: str, q: ReportQuery, **changes) -> str:
     """A reports URL keeping the current period and filters, with changes applied."""
-    return url_for(endpoint, site_id=site.site_id, **q.args(**changes))
+    return site_url(endpoint, **q.args(**changes))

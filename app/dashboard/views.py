@@ -11,13 +11,19 @@ from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
 
 from app.analytics import realtime as rt
+from app.auth.access import check_site_access, current_user, login_required, open_public_link
+from app.auth.users import sites_of
+from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
 from app.store.base import Site, Store
 
 bp = Blueprint("dashboard", __name__)
+# Site pages (any URL with a site_id, or a /share/<token> one) check who asks before the view.
+bp.url_value_preprocessor(open_public_link)
+bp.before_request(check_site_access)
 
 TRACKER_FILE = Path(__file__).resolve().parents[2] / "tracker" / "dist" / "liveinsight.min.js"
 TRACKER_MAX_AGE_S = 3600  # short enough that a tracker update reaches sites within the hour
@@ -52,11 +58,10 @@ WIDGETS: dict[str, Widget] = {
 }
 
 
-def _site_or_404(site_id: str) -> Site:
-    site = get_store().get_site(site_id)
-    if site is None:
-        abort(404, f"no site {site_id!r}")
-    return site
+def switchable_sites() -> list[Site]:
+    """The other sites the top bar offers: the user's, none through a public link."""
+    user = current_user()
+    return sites_of(get_store(), user) if user and g.get("public_link") is None else []
 
 
 def _widget_context(site: Site, name: str, now: int) -> dict:
@@ -69,7 +74,7 @@ def _render_dashboard(site: Site):
     now = now_ms()
     widgets = {name: _widget_context(site, name, now) for name in WIDGETS}
     return render_template("pages/dashboard.html", site=site, widgets=widgets, WIDGETS=WIDGETS,
-                           now=now, sites=get_store().list_sites())
+                           now=now, sites=switchable_sites())
 
 
 @bp.app_template_filter("ago")
@@ -85,15 +90,23 @@ def ago(elapsed_ms: int) -> str:
 
 @bp.get("/")
 def index():
-    sites = get_store().list_sites()
+    if no_users_yet():
+        return redirect(url_for("auth.setup"))
+    return _sites()
+
+
+@login_required
+def _sites():
+    sites = sites_of(get_store(), current_user())
     if len(sites) == 1:
         return redirect(url_for("dashboard.site_dashboard", site_id=sites[0].site_id))
     return render_template("pages/sites.html", sites=sites)
 
 
 @bp.get("/sites/<site_id>")
+@bp.get("/share/<token>")
 def site_dashboard(site_id: str):
-    return _render_dashboard(_site_or_404(site_id))
+    return _render_dashboard(g.site)
 
 
 def partial_or_page(render_partial: Callable[[], str], render_page: Callable[[], str]):
@@ -107,8 +120,9 @@ def partial_or_page(render_partial: Callable[[], str], render_page: Callable[[],
 
 
 @bp.get("/sites/<site_id>/widgets/<name>")
+@bp.get("/share/<token>/widgets/<name>")
 def widget(site_id: str, name: str):
-    site = _site_or_404(site_id)
+    site = g.site
     if name not in WIDGETS:
         abort(404, f"no widget {name!r}")
     return partial_or_page(
@@ -163,3 +177,9 @@ EMPTY_LABELS = {"source": "Direct", "country": "Unknown"}
 def dimension_label(value: str, dimension: str) -> str:
     """What an empty dimension value means to a reader."""
     return value if value else EMPTY_LABELS.get(dimension, "(none)")
+
+
+@bp.app_template_filter("datetime")
+def local_datetime(ms: int, timezone: str) -> str:
+    """Epoch milliseconds as the site's local date and time."""
+    return datetime.fromtimestamp(ms / 1000, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")

@@ -27,7 +27,11 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from app import create_app
 from app.auth.sites import create_site
 from app.clock import SystemClock
+from app.store.base import User
 from app.store.sqlite import SQLiteStore
+from tests.conftest import ADMIN_PASSWORD, ADMIN_PASSWORD_HASH
+
+ADMIN_EMAIL = "admin@example.com"
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts"
@@ -210,11 +214,12 @@ class LiveServer:
 def live_server(tmp_path):
     store = SQLiteStore(str(tmp_path / "liveinsight.db"))
     store.create_schema()
-    app = create_app({"STORE_URL": f"sqlite:///{tmp_path / 'liveinsight.db'}"},
+    app = create_app({"STORE_URL": f"sqlite:///{tmp_path / 'liveinsight.db'}", "SECRET_KEY": "e2e-secret"},
                      store=store, clock=SystemClock())
     clock = app.extensions["liveinsight.clock"]
     site = create_site(store, "Acme Widgets (e2e)", ["127.0.0.1", "localhost"], clock.now_ms(),
                        site_id=app.config["DEMO_SITE_ID"])
+    store.create_user(User("admin-1", ADMIN_EMAIL, ADMIN_PASSWORD_HASH, clock.now_ms(), is_admin=True))
     server = LiveServer(app, store, site)
     server.start()
     try:
@@ -222,6 +227,18 @@ def live_server(tmp_path):
     finally:
         server.stop()
         store.close()
+
+
+def log_in(context, live_server) -> None:
+    """Log the browser context in as the instance admin, through the login form."""
+    page = context.new_page()
+    page.goto(f"{live_server.url}/login")
+    page.fill("input[name=email]", ADMIN_EMAIL)
+    page.fill("input[name=password]", ADMIN_PASSWORD)
+    with page.expect_navigation():
+        page.click("form button")
+    assert "/login" not in page.url, "the login form did not log in"
+    page.close()
 
 
 # -- a second origin for test pages

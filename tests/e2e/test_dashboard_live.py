@@ -12,7 +12,7 @@ import time
 
 from playwright.sync_api import expect
 
-from .conftest import wait_until
+from .conftest import log_in, wait_until
 
 APPEARANCE_BUDGET_S = 2.0  # the issue: a visitor is on the dashboard within 2 s of opening /demo
 LIVE_TIMEOUT_MS = 10_000  # widgets poll every 3 s; the tracker flushes every 5 s
@@ -22,6 +22,7 @@ CURRENT_VISITORS = re.compile(r'data-testid="current-visitors">\s*(\d+)\s*<')
 def test_a_visit_appears_live_on_the_dashboard(context, live_server, artifacts_dir, record_property):
     site_id = live_server.site.site_id
     fragment = f"{live_server.url}/sites/{site_id}/widgets/current-visitors"
+    log_in(context, live_server)  # the context's pages and requests share its login cookie
 
     def current_visitors() -> int:
         # The fragment exactly as htmx fetches it every 3 s.

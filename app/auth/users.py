@@ -1,0 +1,127 @@
+"""Accounts: creating users, checking passwords, and who may do what on which site.
+
+Passwords are hashed with scrypt through werkzeug (a maintained implementation with a salt per
+hash; no extra compiled dependency for the Lambda package). Roles are per site (ROLES, weakest
+first); an instance admin acts as an owner of every site.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.store.base import ROLES, Membership, Store, User
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200  # scrypt takes any length; this only bounds the work one request can ask for
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+# Checked when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done as asked; the message says why."""
+
+
+def normalise_email(email: str) -> str:
+    email = email.strip().lower()
+    if not EMAIL.match(email):
+        raise AccountError(f"not an email address: {email!r}")
+    return email
+
+
+def check_new_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise AccountError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+
+
+def create_user(store: Store, email: str, password: str, now_ms: int, is_admin: bool = False) -> User:
+    check_new_password(password)
+    user = User(user_id=secrets.token_hex(8), email=normalise_email(email),
+                password_hash=generate_password_hash(password), created_ms=now_ms, is_admin=is_admin)
+    store.create_user(user)  # raises Conflict when the email is taken
+    return user
+
+
+def authenticate(store: Store, email: str, password: str) -> User | None:
+    """The user with this email and password, or None (same work either way)."""
+    try:
+        user = store.get_user_by_email(normalise_email(email))
+    except AccountError:
+        user = None
+    if user is None:
+        password_matches(User("", "", _DUMMY_HASH, 0), password)
+        return None
+    return user if password_matches(user, password) else None
+
+
+def password_matches(user: User, password: str) -> bool:
+    return len(password) <= MAX_PASSWORD and check_password_hash(user.password_hash, password)
+
+
+def change_password(store: Store, user: User, current: str, new: str) -> User:
+    if not password_matches(user, current):
+        raise AccountError("the current password is not right")
+    return set_password(store, user, new)
+
+
+def set_password(store: Store, user: User, new: str) -> User:
+    check_new_password(new)
+    user.password_hash = generate_password_hash(new)
+    store.update_user(user)
+    return user
+
+
+def password_fingerprint(user: User) -> str:
+    """Kept in the login session: a new password changes it, which ends every other session."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+# -- roles
+def role_on(store: Store, user: User, site_id: str) -> str | None:
+    """The user's role on a site: "owner" for instance admins, else its membership's, or None."""
+    if user.is_admin:
+        return "owner"
+    membership = store.get_membership(site_id, user.user_id)
+    return membership.role if membership else None
+
+
+def at_least(role: str | None, needed: str) -> bool:
+    return role is not None and ROLES.index(role) >= ROLES.index(needed)
+
+
+def sites_of(store: Store, user: User) -> list:
+    """The sites a user can open, in the order they were created."""
+    if user.is_admin:
+        return store.list_sites()
+    sites = [store.get_site(m.site_id) for m in store.user_memberships(user.user_id)]
+    return sorted((s for s in sites if s), key=lambda s: s.created_ms)
+
+
+def add_member(store: Store, site_id: str, email: str, role: str, now_ms: int) -> Membership:
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    user = store.get_user_by_email(normalise_email(email))
+    if user is None:
+        raise AccountError(f"no user with the email {email!r}: an instance admin creates users first")
+    current = store.get_membership(site_id, user.user_id)
+    if current and current.role == "owner" and role != "owner":
+        _keep_an_owner(store, site_id, user.user_id)
+    membership = Membership(site_id, user.user_id, role, current.created_ms if current else now_ms)
+    store.put_membership(membership)
+    return membership
+
+
+def remove_member(store: Store, site_id: str, user_id: str) -> None:
+    current = store.get_membership(site_id, user_id)
+    if current and current.role == "owner":
+        _keep_an_owner(store, site_id, user_id)
+    store.delete_membership(site_id, user_id)
+
+
+def _keep_an_owner(store: Store, site_id: str, leaving_user_id: str) -> None:
+    owners = [m for m in store.site_members(site_id) if m.role == "owner" and m.user_id != leaving_user_id]
+    if not owners:
+        raise AccountError("a site keeps at least one owner: make someone else owner first")

@@ -1,0 +1,124 @@
+"""Managing sites: adding one, its settings page (snippet, members, public links) and deleting it.
+
+Site pages go through the blueprint's access check (app/auth/access.py): `needs_role` says the
+role each one needs; the public links' /share URLs never reach these views.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+
+from app.auth import links
+from app.auth.access import current_user, login_required, needs_role
+from app.auth.sites import SiteError, create_site
+from app.auth.users import AccountError, add_member, at_least, remove_member
+from app.context import get_store, now_ms
+from app.store.base import ROLES, Membership
+
+from .views import bp
+
+
+def _domains(text: str) -> list[str]:
+    return [d for d in re.split(r"[\s,]+", text) if d]
+
+
+@bp.route("/sites/new", methods=["GET", "POST"])
+@login_required
+def new_site():
+    """Any user may add a site; they become its owner."""
+    error = None
+    if request.method == "POST":
+        form = request.form
+        try:
+            site = create_site(get_store(), form.get("name", ""), _domains(form.get("domains", "")), now_ms(),
+                               form.get("timezone", "UTC").strip() or "UTC")
+        except SiteError as exc:
+            error = str(exc)
+        else:
+            get_store().put_membership(Membership(site.site_id, current_user().user_id, "owner", now_ms()))
+            flash(f"Site {site.name!r} created. Paste the snippet below into your pages.")
+            return redirect(url_for("dashboard.site_settings", site_id=site.site_id))
+    return render_template("pages/site_new.html", error=error), 400 if error else 200
+
+
+def _render_settings(error: str | None = None, new_link_url: str | None = None, status: int = 200):
+    store = get_store()
+    members = [(m, store.get_user(m.user_id)) for m in store.site_members(g.site.site_id)]
+    return render_template(
+        "pages/site_settings.html", site=g.site, role=g.role, roles=ROLES, error=error,
+        members=[(m, u) for m, u in members if u],
+        links=store.list_public_links(g.site.site_id) if at_least(g.role, "owner") else [],
+        new_link_url=new_link_url, tracker_url=url_for("dashboard.tracker_js", _external=True),
+    ), status
+
+
+@bp.get("/sites/<site_id>/settings")
+@needs_role("admin")
+def site_settings(site_id: str):
+    return _render_settings()
+
+
+def _may_grant(role: str) -> bool:
+    """Admins manage viewers and admins; owners also manage owners."""
+    return at_least(g.role, "owner") or role != "owner"
+
+
+@bp.post("/sites/<site_id>/members")
+@needs_role("admin")
+def add_site_member(site_id: str):
+    role = request.form.get("role", "viewer")
+    if not _may_grant(role):
+        abort(403, "only an owner can make someone owner")
+    try:
+        add_member(get_store(), site_id, request.form.get("email", ""), role, now_ms())
+    except AccountError as exc:
+        return _render_settings(error=str(exc), status=400)
+    flash("Member saved.")
+    return redirect(url_for("dashboard.site_settings", site_id=site_id))
+
+
+@bp.post("/sites/<site_id>/members/<user_id>/remove")
+@needs_role("admin")
+def remove_site_member(site_id: str, user_id: str):
+    current = get_store().get_membership(site_id, user_id)
+    if current is None:
+        abort(404, "not a member of this site")
+    if not _may_grant(current.role):
+        abort(403, "only an owner can remove an owner")
+    try:
+        remove_member(get_store(), site_id, user_id)
+    except AccountError as exc:
+        return _render_settings(error=str(exc), status=400)
+    flash("Member removed.")
+    return redirect(url_for("dashboard.site_settings", site_id=site_id))
+
+
+@bp.post("/sites/<site_id>/links")
+@needs_role("owner")
+def create_public_link(site_id: str):
+    _, token = links.create_link(get_store(), site_id, request.form.get("label", ""),
+                                 current_user().user_id, now_ms())
+    # Shown once, in this answer only: the store keeps only the token's hash.
+    return _render_settings(new_link_url=url_for("dashboard.site_dashboard", token=token, _external=True))
+
+
+@bp.post("/sites/<site_id>/links/<token_hash>/revoke")
+@needs_role("owner")
+def revoke_public_link(site_id: str, token_hash: str):
+    link = get_store().get_public_link(token_hash)
+    if link is None or link.site_id != site_id:
+        abort(404, "no such link on this site")
+    get_store().revoke_public_link(token_hash, now_ms())
+    flash("Link revoked: it no longer opens the dashboard.")
+    return redirect(url_for("dashboard.site_settings", site_id=site_id))
+
+
+@bp.post("/sites/<site_id>/delete")
+@needs_role("owner")
+def delete_site(site_id: str):
+    if request.form.get("confirm", "").strip() != site_id:
+        return _render_settings(error=f"Type the site id ({site_id}) to confirm the deletion.", status=400)
+    get_store().delete_site(site_id)
+    flash(f"Site {g.site.name!r} and all its data deleted.")
+    return redirect(url_for("dashboard.index"))

@@ -1,0 +1,264 @@
+"""Accounts: first run, login and logout, passwords, CSRF, roles per site, public links,
+site management and the create-user command (both backends)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.auth import links
+from app.auth.users import AccountError, add_member, authenticate, create_user
+from app.store.base import Membership, User
+from tests.conftest import ADMIN_PASSWORD, ADMIN_PASSWORD_HASH, T0, csrf_token
+
+
+def page_token(response) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+
+
+def member(store, site, role: str, email: str | None = None) -> User:
+    user = User(f"{role}-1", email or f"{role}@example.com", ADMIN_PASSWORD_HASH, T0)
+    store.create_user(user)
+    store.put_membership(Membership(site.site_id, user.user_id, role, T0))
+    return user
+
+
+def login(client, email: str, password: str, next_url: str | None = None):
+    token = page_token(client.get("/login"))
+    data = {"email": email, "password": password, "csrf_token": token}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/login", data=data)
+
+
+# -- first run
+def test_first_run_asks_for_an_admin_then_never_again(anon_client, store):
+    assert anon_client.get("/").headers["Location"].endswith("/setup")
+    assert anon_client.get("/login").headers["Location"].endswith("/setup")
+    form = anon_client.get("/setup")
+    assert form.status_code == 200 and "Create the admin account" in form.get_data(as_text=True)
+    data = {"email": "Owner@Example.com", "password": "long enough pw", "password2": "long enough pw"}
+    assert anon_client.post("/setup", data=data).status_code == 400  # no CSRF token
+    assert store.list_users() == []
+    short = anon_client.post("/setup", data={**data, "password": "short", "password2": "short",
+                                             "csrf_token": page_token(form)})
+    assert short.status_code == 400 and "10 to 200 characters" in short.get_data(as_text=True)
+    done = anon_client.post("/setup", data={**data, "csrf_token": page_token(form)})
+    assert done.status_code == 302
+    [user] = store.list_users()
+    assert user.email == "owner@example.com" and user.is_admin
+    assert "long enough pw" not in user.password_hash and user.password_hash.startswith("scrypt:")
+    assert anon_client.get("/account").status_code == 200  # logged in by the setup
+    assert anon_client.get("/setup").headers["Location"].endswith("/login")
+
+
+# -- login and logout
+def test_login_checks_the_password_and_returns_to_the_page_asked_for(anon_client, admin, site):
+    assert anon_client.get("/sites/example/reports").headers["Location"] == "/login?next=/sites/example/reports?"
+    wrong = login(anon_client, "admin@example.com", "not the password")
+    assert wrong.status_code == 401 and "Wrong email or password." in wrong.get_data(as_text=True)
+    unknown = login(anon_client, "nobody@example.com", ADMIN_PASSWORD)
+    assert unknown.status_code == 401 and "Wrong email or password." in unknown.get_data(as_text=True)
+    assert anon_client.get("/sites/example").status_code == 302
+    ok = login(anon_client, "ADMIN@example.com ", ADMIN_PASSWORD, next_url="/sites/example/reports")
+    assert ok.status_code == 302 and ok.headers["Location"] == "/sites/example/reports"
+    assert anon_client.get("/sites/example/reports").status_code == 200
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
+def test_login_never_redirects_off_site(anon_client, admin, target):
+    response = login(anon_client, "admin@example.com", ADMIN_PASSWORD, next_url=target)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_session_cookie_is_httponly_samesite_and_secure_over_https(app, admin):
+    for base, secure in (("http://localhost", False), ("https://localhost", True)):
+        client = app.test_client()
+        token = page_token(client.get("/login", base_url=base))
+        # over HTTPS, flask-wtf also wants a same-origin Referer (browsers send it)
+        response = client.post("/login", base_url=base, headers={"Referer": f"{base}/login"}, data={
+            "email": "admin@example.com", "password": ADMIN_PASSWORD, "csrf_token": token})
+        assert response.status_code == 302
+        cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("liveinsight_session="))
+        assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure
+
+
+def test_logout_needs_a_post_with_the_csrf_token(client, site):
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400  # no token: still logged in
+    assert client.get("/sites/example").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 302
+    assert client.get("/sites/example").status_code == 302
+
+
+def test_htmx_polls_of_a_logged_out_browser_are_sent_to_the_login_page(anon_client, admin, site):
+    response = anon_client.get("/sites/example/widgets/current-visitors", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"].startswith("/login?next=/sites/example/widgets/current-visitors")
+
+
+def test_htmx_requests_carry_the_csrf_token_in_a_header(client, site):
+    page = client.get("/sites/example").get_data(as_text=True)
+    token = re.search(r"hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'", page).group(1)
+    assert client.post("/logout", headers={"X-CSRFToken": token, "HX-Request": "true"}).status_code == 302
+
+
+# -- passwords
+def test_changing_the_password_ends_every_other_session(app, store, admin, log_in, site):
+    here, elsewhere = log_in(admin), log_in(admin)
+    token = csrf_token(here)
+    bad = here.post("/account", data={"current": "wrong", "new": "a new password", "new2": "a new password",
+                                      "csrf_token": token})
+    assert bad.status_code == 400 and "current password is not right" in bad.get_data(as_text=True)
+    ok = here.post("/account", data={"current": ADMIN_PASSWORD, "new": "a new password",
+                                     "new2": "a new password", "csrf_token": token})
+    assert ok.status_code == 302
+    assert here.get("/sites/example").status_code == 200
+    assert elsewhere.get("/sites/example").status_code == 302
+    assert authenticate(store, "admin@example.com", "a new password").user_id == admin.user_id
+    assert authenticate(store, "admin@example.com", ADMIN_PASSWORD) is None
+
+
+def test_account_rules(store):
+    with pytest.raises(AccountError, match="not an email"):
+        create_user(store, "not-an-email", "long enough pw", T0)
+    with pytest.raises(AccountError, match="10 to 200"):
+        create_user(store, "a@example.com", "x" * 201, T0)
+    assert authenticate(store, "a@example.com", "x" * 10_000) is None  # unbounded input is refused fast
+
+
+# -- roles
+def test_what_each_role_may_open(store, site, log_in):
+    viewer = log_in(member(store, site, "viewer"))
+    admin = log_in(member(store, site, "admin"))
+    assert viewer.get("/sites/example").status_code == 200
+    assert viewer.get("/sites/example/reports/widgets/pages", headers={"HX-Request": "true"}).status_code == 200
+    assert viewer.get("/sites/example/settings").status_code == 403
+    assert "Settings</a>" not in viewer.get("/sites/example").get_data(as_text=True)
+    assert admin.get("/sites/example/settings").status_code == 200
+    # a site the user has no role on does not exist for them
+    stranger = User("stranger", "stranger@example.com", ADMIN_PASSWORD_HASH, T0)
+    store.create_user(stranger)
+    assert log_in(stranger).get("/sites/example").status_code == 404
+    assert log_in(stranger).get("/sites/nope").status_code == 404
+
+
+def test_admins_manage_viewers_and_admins_owners_also_owners(store, site, log_in):
+    admin_user = member(store, site, "admin")
+    owner_user = member(store, site, "owner")
+    store.create_user(User("u9", "new@example.com", ADMIN_PASSWORD_HASH, T0))
+    admin = log_in(admin_user)
+    token = csrf_token(admin)
+    add = admin.post("/sites/example/members", data={"email": "new@example.com", "role": "viewer", "csrf_token": token})
+    assert add.status_code == 302 and store.get_membership("example", "u9").role == "viewer"
+    assert admin.post("/sites/example/members", data={
+        "email": "new@example.com", "role": "owner", "csrf_token": token}).status_code == 403
+    assert admin.post(f"/sites/example/members/{owner_user.user_id}/remove",
+                      data={"csrf_token": token}).status_code == 403
+    unknown = admin.post("/sites/example/members", data={"email": "ghost@example.com", "role": "viewer",
+                                                         "csrf_token": token})
+    assert unknown.status_code == 400 and "no user with the email" in unknown.get_data(as_text=True)
+    owner = log_in(owner_user)
+    token = csrf_token(owner)
+    assert owner.post("/sites/example/members", data={
+        "email": "new@example.com", "role": "owner", "csrf_token": token}).status_code == 302
+    assert owner.post("/sites/example/members/u9/remove", data={"csrf_token": token}).status_code == 302
+    assert store.get_membership("example", "u9") is None
+    last = owner.post(f"/sites/example/members/{owner_user.user_id}/remove", data={"csrf_token": token})
+    assert last.status_code == 400 and "at least one owner" in last.get_data(as_text=True)
+    assert store.get_membership("example", owner_user.user_id).role == "owner"
+
+
+def test_the_last_owner_cannot_be_demoted(store, site):
+    member(store, site, "owner", "o@example.com")
+    with pytest.raises(AccountError, match="at least one owner"):
+        add_member(store, "example", "o@example.com", "viewer", T0)
+
+
+def test_adding_a_site_makes_its_creator_owner(store, log_in, clock):
+    user = User("u1", "someone@example.com", ADMIN_PASSWORD_HASH, T0)
+    store.create_user(user)
+    client = log_in(user)
+    token = csrf_token(client)
+    bad = client.post("/sites/new", data={"name": "Blog", "domains": "not a domain!", "csrf_token": token})
+    assert bad.status_code == 400 and "not a domain name" in bad.get_data(as_text=True)
+    response = client.post("/sites/new", data={"name": "Blog", "domains": "blog.example, www.blog.example",
+                                               "timezone": "Europe/Paris", "csrf_token": token})
+    assert response.status_code == 302
+    [membership] = store.user_memberships("u1")
+    site = store.get_site(membership.site_id)
+    assert membership.role == "owner" and site.domains == ["blog.example", "www.blog.example"]
+    settings = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'data-key="{site.tracker_key}"' in settings.replace("&#34;", '"').replace("&quot;", '"')
+
+
+def test_only_an_owner_deletes_a_site_and_must_confirm(store, site, log_in, ingest, make_event):
+    ingest(make_event())
+    admin = log_in(member(store, site, "admin"))
+    assert admin.post("/sites/example/delete", data={"confirm": "example",
+                                                     "csrf_token": csrf_token(admin)}).status_code == 403
+    owner = log_in(member(store, site, "owner"))
+    token = csrf_token(owner)
+    unconfirmed = owner.post("/sites/example/delete", data={"confirm": "exampel", "csrf_token": token})
+    assert unconfirmed.status_code == 400 and store.get_site("example") is not None
+    assert owner.post("/sites/example/delete", data={"confirm": "example", "csrf_token": token}).status_code == 302
+    assert store.get_site("example") is None and store.recent_events("example", 10) == []
+    assert owner.get("/sites/example").status_code == 404
+
+
+# -- users (instance admins)
+def test_only_instance_admins_create_users(client, store, site, log_in):
+    token = csrf_token(client)
+    created = client.post("/users", data={"email": "new@example.com", "password": "long enough pw",
+                                          "csrf_token": token})
+    assert created.status_code == 302 and store.get_user_by_email("new@example.com") is not None
+    duplicate = client.post("/users", data={"email": "new@example.com", "password": "long enough pw",
+                                            "csrf_token": token})
+    assert duplicate.status_code == 400 and "exists already" in duplicate.get_data(as_text=True)
+    viewer = log_in(member(store, site, "viewer"))
+    assert viewer.get("/users").status_code == 403
+    assert viewer.post("/users", data={"email": "x@example.com", "password": "long enough pw",
+                                       "csrf_token": csrf_token(viewer)}).status_code == 403
+
+
+# -- public links
+def test_a_public_link_shows_the_dashboards_read_only_until_revoked(store, site, log_in, anon_client):
+    owner = log_in(member(store, site, "owner"))
+    created = owner.post("/sites/example/links", data={"label": "Office TV", "csrf_token": csrf_token(owner)})
+    url = re.search(r'<code class="secret">http://localhost(/share/[^<]+)</code>', created.get_data(as_text=True)).group(1)
+    [link] = store.list_public_links("example")
+    assert link.label == "Office TV" and url.split("/")[-1] not in link.token_hash  # only the hash is kept
+    page = anon_client.get(url)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'hx-get="{url}/widgets/current-visitors"' in html and 'href="/sites/example' not in html
+    reports = anon_client.get(f"{url}/reports").get_data(as_text=True)
+    assert f'hx-get="{url}/reports/widgets/pages' in reports and "Settings</a>" not in reports
+    assert anon_client.get(f"{url}/reports/pages.csv").status_code == 200
+    assert anon_client.get(f"{url}/settings").status_code == 404  # not a view links open
+    assert anon_client.get("/sites/example").status_code == 302  # the link grants nothing else
+    owner.post(f"/sites/example/links/{link.token_hash}/revoke", data={"csrf_token": csrf_token(owner)})
+    assert anon_client.get(url).status_code == 404
+    assert anon_client.get(f"{url}/widgets/current-visitors").status_code == 404
+
+
+def test_links_resolve_only_live_tokens(store, site):
+    link, token = links.create_link(store, "example", "x", "u1", T0)
+    assert links.resolve(store, token) == link
+    assert links.resolve(store, token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert links.resolve(store, "short") is None
+
+
+# -- the command line
+def test_create_user_command(app, store, site):
+    runner = app.test_cli_runner()
+    with app.app_context():  # as `flask` gives every command
+        result = runner.invoke(args=["create-user", "cli@example.com", "--site", "example", "--role", "admin"],
+                               input="long enough pw\nlong enough pw\n")
+        again = runner.invoke(args=["create-user", "cli@example.com", "--admin", "--password", "long enough pw"])
+    assert result.exit_code == 0, result.output
+    user = store.get_user_by_email("cli@example.com")
+    assert not user.is_admin and store.get_membership("example", user.user_id).role == "admin"
+    assert authenticate(store, "cli@example.com", "long enough pw") is not None
+    assert again.exit_code == 1 and "exists already" in again.output
