@@ -28,6 +28,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import secrets
 import shutil
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -259,6 +261,37 @@ def create_site(env: dict[str, str], name: str) -> tuple[str, str]:
     return site_id, key
 
 
+BENCH_USER, BENCH_PASSWORD = "bench@bench.example", "bench-password-not-secret"
+
+
+def log_in(server: "Server", env: dict[str, str]) -> str:
+    """A dashboard login for the fragment reads, as a browser has one: an instance admin made
+    with `flask create-user` (kept if there already), logged in through the form. Returns the
+    Cookie header to send."""
+    done = subprocess.run(
+        [str(BIN / "flask"), "--app", "app", "create-user", BENCH_USER, "--admin", "--password", BENCH_PASSWORD],
+        cwd=APP_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0 and "exists already" not in done.stdout + done.stderr:
+        raise BenchError(f"flask create-user failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    try:
+        conn.request("GET", "/login")
+        form = conn.getresponse()
+        html = form.read().decode()
+        cookie = form.getheader("Set-Cookie", "").split(";")[0]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        body = urllib.parse.urlencode({"email": BENCH_USER, "password": BENCH_PASSWORD, "csrf_token": token})
+        conn.request("POST", "/login", body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        answer = conn.getresponse()
+        answer.read()
+    finally:
+        conn.close()
+    if answer.status != 302:
+        raise BenchError(f"logging in for the dashboard reads answered {answer.status}")
+    return "Cookie: " + answer.getheader("Set-Cookie").split(";")[0]
+
+
 # --------------------------------------------------------------------------- CPU
 
 class CpuMeter:
@@ -422,10 +455,10 @@ def make_visitors_live(server: Server, key: str, count: int) -> dict:
     return {"accepted": accepted, "statuses": sorted(set(statuses))}
 
 
-def read_endpoints(wrk: str, server: Server, site_id: str, seconds: float) -> dict:
+def read_endpoints(wrk: str, server: Server, site_id: str, seconds: float, cookie: str) -> dict:
     endpoints = {
-        "current-visitors (HX)": (f"/sites/{site_id}/widgets/current-visitors", ("HX-Request: true",)),
-        "live-pages (HX)": (f"/sites/{site_id}/widgets/live-pages", ("HX-Request: true",)),
+        "current-visitors (HX)": (f"/sites/{site_id}/widgets/current-visitors", ("HX-Request: true", cookie)),
+        "live-pages (HX)": (f"/sites/{site_id}/widgets/live-pages", ("HX-Request: true", cookie)),
         "/api/realtime": (f"/api/realtime?site={site_id}", ()),
     }
     results = {}
@@ -456,10 +489,10 @@ def count_stored(db_path: Path, site_id: str, runs: list[IngestRun]) -> int:
 
 # --------------------------------------------------------------------------- (f) 13 months
 
-def history_endpoints(site_id: str) -> dict[str, tuple[str, tuple, str]]:
+def history_endpoints(site_id: str, cookie: str) -> dict[str, tuple[str, tuple, str]]:
     """name -> (path, headers, period): the reports read for 7 days, 30 days and 12 months,
     and one filtered 12-month report (its period is "12mo filtered": no target)."""
-    hx = ("HX-Request: true",)
+    hx = ("HX-Request: true", cookie)
     endpoints = {}
     for period in HISTORY_PERIODS:
         endpoints[f"metrics (HX) {period}"] = (
@@ -521,7 +554,8 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
         server.start(f"/api/stats?site={site_id}&period=today")
         log(f"(f) gunicorn up on {server.base} over {db_path.name}; reports for "
             f"{', '.join(HISTORY_PERIODS)} and 12mo with {HISTORY_FILTER}")
-        for name, (path, headers, period) in history_endpoints(site_id).items():
+        cookie = log_in(server, env)
+        for name, (path, headers, period) in history_endpoints(site_id, cookie).items():
             probes = [timed_get(server, path, headers) for _ in range(2)]  # warm-up: caches, pages
             one = min(ms for ms, _ in probes)
             # wrk takes whole seconds
@@ -941,7 +975,7 @@ def ingestion_and_realtime(args: argparse.Namespace, wrk: str, profiler: "Profil
         seen = (json.loads(body)["data"]["current_visitors"]["last_5_minutes"]
                 if status == 200 else f"HTTP {status}")
         profiler.start("d_reads", server.workers(), 3 * (READ_S + 1))
-        endpoints = read_endpoints(wrk, server, live_site_id, READ_S)
+        endpoints = read_endpoints(wrk, server, live_site_id, READ_S, log_in(server, env))
         profiler.wait()
         res["realtime"] = {"site": live_site_id, "setup": live, "live_visitors_seen": seen,
                            "endpoints": endpoints}
