@@ -11,6 +11,7 @@ from app import seed
 from app.auth.sites import SiteError, create_site
 from app.auth.users import AccountError, add_member, create_user, password_matches
 from app.context import get_store, now_ms
+from app.retention import run_retention
 from app.store.base import ROLES, Conflict
 
 
@@ -138,6 +139,9 @@ def _demo_login(store, site_id: str) -> str:
 
 @click.command("purge")
 def purge() -> None:
-    """Delete what is past retention (raw data after 24 h, rollups after 400 days)."""
-    deleted = get_store().purge(now_ms())
-    click.echo(", ".join(f"{n} {what}" for what, n in deleted.items()) + " deleted")
+    """Write the month rollups that are due, then delete what is past retention (raw data
+    after 24 h, rollups after 400 days): what the server does every hour."""
+    done = run_retention(get_store(), now_ms())
+    for site_id, months in done["rolled_up_months"].items():
+        click.echo(f"site {site_id}: rolled up {len(months)} month(s)")
+    click.echo(", ".join(f"{n} {what}" for what, n in done["deleted"].items()) + " deleted")

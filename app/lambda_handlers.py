@@ -37,11 +37,13 @@ def stream(event, context):
 
 
 def schedule(event, context):
-    """EventBridge, hourly: retention. serverless-wsgi ignores `aws.events`, hence a handler."""
+    """EventBridge, hourly: month rollups and retention. serverless-wsgi ignores `aws.events`,
+    hence a handler of its own."""
     from app.clock import SystemClock
-    deleted = _store().purge(SystemClock().now_ms())
-    log.info("retention purge: %s", deleted)
-    return {"deleted": deleted}
+    from app.retention import run_retention
+    done = run_retention(_store(), SystemClock().now_ms())
+    log.info("retention: %s", done)
+    return done
 
 
 def _event_key(event: dict) -> tuple[str, str, str]:

@@ -52,9 +52,10 @@ from app.analytics.aggregate import SESSION_DIMENSIONS, page_cube, session_cube
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
 from app.store.base import HOUR_MS, Changes, CounterKey, Session, UniqueKey
+from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: schema 3 (month rollups, written as the server's retention job would)
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -448,11 +449,16 @@ def measure(path: Path, site_id: str) -> dict:
             "SELECT dimension, COUNT(DISTINCT value) FROM counters WHERE site_id = ? AND grain = 'day' "
             "AND metric = 'pageviews' AND dimension = 'page_cube' GROUP BY dimension", (site_id,)).fetchall())
         sketches, sketch_bytes, first, last = db.execute(
-            "SELECT COUNT(*), SUM(LENGTH(sketch)), MIN(day), MAX(day) FROM sketches WHERE site_id = ?",
-            (site_id,)).fetchone()
+            "SELECT COUNT(*), SUM(LENGTH(sketch)), MIN(bucket), MAX(bucket) FROM sketches "
+            "WHERE site_id = ? AND grain = 'day'", (site_id,)).fetchone()
+        month_rows = db.execute("SELECT COUNT(*) FROM counters WHERE site_id = ? AND grain = 'month'",
+                                (site_id,)).fetchone()[0]
+        month_sketches = db.execute("SELECT COUNT(*) FROM sketches WHERE site_id = ? AND grain = 'month'",
+                                    (site_id,)).fetchone()[0]
     finally:
         db.close()
     return {"counter_rows": sum(counters.values()), "counter_rows_by_grain": counters,
+            "month_counter_rows": month_rows, "month_sketches": month_sketches,
             "cube_rows": cubes, "distinct_cube_values": distinct,
             "sketches": sketches, "sketch_bytes": sketch_bytes, "first_day": first, "last_day": last,
             "db_bytes": path.stat().st_size}
@@ -472,10 +478,21 @@ def build(path: Path, now_ms: int, days: int = DAYS, log=_log) -> dict:
         f"{SITE_ID!r} ({TIMEZONE}) through SQLiteStore.apply, one day per call")
     started = time.monotonic()
     totals = write_days(store, SITE_ID, range(first, today + 1), log)
+    generate_s = round(time.monotonic() - started, 1)
+    rollup = roll_up(store, now_ms, log)
     store.close()  # the last connection: SQLite checkpoints and removes the WAL
     return {"version": GENERATOR_VERSION, "site_id": SITE_ID, "timezone": TIMEZONE,
-            "generated": totals, "generate_s": round(time.monotonic() - started, 1),
-            "topped_up_days": 0}
+            "generated": totals, "generate_s": generate_s, "rollup": rollup, "topped_up_days": 0}
+
+
+def roll_up(store: SQLiteStore, now_ms: int, log=_log) -> dict:
+    """The month rollups the server's retention job would have written by now."""
+    started = time.monotonic()
+    months = roll_up_site(store, store.get_site(SITE_ID), now_ms)
+    took = round(time.monotonic() - started, 1)
+    if months:
+        log(f"rolled up {len(months)} month(s) in {took} s ({took / len(months):.1f} s a month)")
+    return {"months": len(months), "seconds": took}
 
 
 def ensure(now_ms: int, results: Path = RESULTS, force: bool = False, log=_log) -> dict:
@@ -484,6 +501,9 @@ def ensure(now_ms: int, results: Path = RESULTS, force: bool = False, log=_log) 
     past rollup retention (as the server's retention thread would)."""
     results.mkdir(parents=True, exist_ok=True)
     path, meta_path = cache_paths(results)
+    for stale in results.glob("history-v*.*"):  # caches of earlier generator versions: 1.5 GB each
+        if stale.stem != path.stem:
+            stale.unlink()
     today = day_number(local_today(TIMEZONE, now_ms))
     meta = None
     if not force and path.exists() and meta_path.exists():
@@ -505,6 +525,7 @@ def ensure(now_ms: int, results: Path = RESULTS, force: bool = False, log=_log) 
             with store.transaction():
                 totals = write_days(store, SITE_ID, missing, log)
                 store.purge(now_ms)
+            meta["top_up_rollup"] = roll_up(store, now_ms, log)
             store.close()
             meta["topped_up_days"] = meta.get("topped_up_days", 0) + len(missing)
             meta["top_up_s"] = round(time.monotonic() - started, 1)
@@ -544,6 +565,9 @@ def describe(meta: dict) -> list[str]:
         f"{s['distinct_cube_values'].get('session', 0):,} and {s['distinct_cube_values'].get('page_cube', 0):,})",
         f"{s['sketches']:,} HLL sketches ({s['sketch_bytes'] / 2**20:,.0f} MiB) built from "
         f"{g.get('visitor_ids', 0):,} visitor ids; SQLite file {s['db_bytes'] / 2**20:,.0f} MiB",
+        f"month rollups: {s.get('month_counter_rows', 0):,} counter rows and {s.get('month_sketches', 0):,} "
+        f"sketches" + (f", {meta['rollup']['months']} months rolled up in {meta['rollup']['seconds']:,.0f} s"
+                       if meta.get("rollup") else ""),
     ]
     if "generate_s" in meta:
         lines.append(f"generated in {meta['generate_s']:,.0f} s (store.apply {g.get('apply_s', 0):,.0f} s of it; "

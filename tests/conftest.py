@@ -46,6 +46,7 @@ def _dynamodb_store(tmp_path, request):
     for name in ("AWS_PROFILE", "LIVEINSIGHT_DYNAMODB_ENDPOINT", "LIVEINSIGHT_DYNAMODB_SHARDS"):
         monkeypatch.delenv(name, raising=False)
     _back_up_each_table_once_per_transaction(monkeypatch)
+    _query_one_partition_not_the_whole_table(monkeypatch)
     mock = moto.mock_aws()
     mock.start()
     request.addfinalizer(mock.stop)
@@ -78,6 +79,35 @@ def _back_up_each_table_once_per_transaction(monkeypatch):
         finally:
             models.copy = copy
     monkeypatch.setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def _query_one_partition_not_the_whole_table(monkeypatch):
+    """moto 5.2 answers a Query on a table's own key by sorting every item of the table and
+    keeping those of the partition, so each Query costs the whole table; give it the
+    partition's items only (the same items, in the same order). Index queries are left as
+    they are. Thread-local: the store queries shards from several threads at once."""
+    import inspect
+    import threading
+    from moto.dynamodb.models.table import Table
+    query, all_items, asked = Table.query, Table.all_items, threading.local()
+    signature = inspect.signature(query)
+
+    def partition_items(self):
+        if getattr(asked, "table", None) is self:
+            return sorted(self.items.get(asked.hash_key, {}).values(), key=lambda item: item.range_key)
+        return all_items(self)
+
+    def partition_query(self, *args, **kwargs):
+        call = signature.bind(self, *args, **kwargs).arguments
+        if call.get("index_name") or not self.range_key_attr:
+            return query(self, *args, **kwargs)
+        asked.table, asked.hash_key = self, call["hash_key"]
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            asked.table = asked.hash_key = None
+    monkeypatch.setattr(Table, "all_items", partition_items)
+    monkeypatch.setattr(Table, "query", partition_query)
 
 
 def _settle_dynamodb(store):

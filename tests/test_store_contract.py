@@ -158,6 +158,61 @@ def test_unique_visitor_sketches_merge_and_read_by_day_range(store):
     assert [count_visitors([r.sketch]) for r in store.read_sketches("s1", "", day, day + 1)] == [2]
 
 
+def test_counter_totals_per_value_over_a_bucket_range(store):
+    store.apply(Changes(counters={
+        CounterKey("s1", 100, "pageviews", "page", "/a", "day"): 2,
+        CounterKey("s1", 101, "pageviews", "page", "/a", "day"): 3,
+        CounterKey("s1", 101, "pageviews", "page", "/b", "day"): 1,
+        CounterKey("s1", 102, "pageviews", "page", "/b", "day"): 7,  # past the range
+        CounterKey("s1", 101, "pageviews", "page", "/a", "hour"): 50,  # another grain
+        CounterKey("s1", 101, "sessions", "page", "/a", "day"): 50,  # another metric
+        CounterKey("s2", 101, "pageviews", "page", "/a", "day"): 50}))  # another site
+    assert store.sum_counters("s1", "pageviews", "page", 100, 102, "day") == {"/a": 5, "/b": 1}
+    assert store.sum_counters("s1", "pageviews", "page", 103, 200, "day") == {}
+
+
+def test_rollups_are_written_whole_and_kept_apart_from_days(store):
+    from app.store.hll import add_visitors, count_visitors
+    month, day = 24_322, 20_400
+    store.apply(Changes(counters={CounterKey("s1", month, "pageviews", "page", "/a", "day"): 1},
+                        uniques={UniqueKey("s1", month, "page", "/a"): {"u1"}}))
+    rollup = ({CounterKey("s1", month, "pageviews", "page", "/a", "month"): 40,
+               CounterKey("s1", month, "pageviews", "page", "/b", "month"): 2},
+              {UniqueKey("s1", month, "page", "/a", "month"): add_visitors(None, ["u1", "u2", "u3"]),
+               UniqueKey("s1", month, "", "", "month"): add_visitors(None, ["u1"])})
+    store.put_rollups(*rollup)
+    store.put_rollups(*rollup)  # written again: replaced, not added
+    assert store.sum_counters("s1", "pageviews", "page", month, month + 1, "month") == {"/a": 40, "/b": 2}
+    assert store.sum_counters("s1", "pageviews", "page", month, month + 1, "day") == {"/a": 1}
+    months = store.read_sketches("s1", "page", month, month + 1, grain="month")
+    assert [(r.day, r.value, count_visitors([r.sketch])) for r in months] == [(month, "/a", 3)]
+    days = store.read_sketches("s1", "page", month, month + 1)
+    assert [(r.value, count_visitors([r.sketch])) for r in days] == [("/a", 1)]
+    assert store.read_sketches("s1", "page", day, day + 1, grain="month") == []
+
+
+def test_sites_remember_their_last_rolled_up_month(store):
+    store.create_site(Site("s1", "One", "pk_one", ["one.example"]))
+    assert store.get_site("s1").rolled_up_month == -1
+    store.set_rolled_up_month("s1", 24_322)
+    assert store.get_site("s1").rolled_up_month == 24_322
+    assert [s.rolled_up_month for s in store.list_sites()] == [24_322]
+    assert store.get_site_by_key("pk_one").rolled_up_month == 24_322
+
+
+def test_purge_drops_a_month_rollup_when_its_last_day_is_past_retention(store):
+    from app.store.base import month_of_day
+    from app.store.hll import add_visitors
+    now = T0 + 2 * DAY_MS
+    today = now // DAY_MS
+    old, kept = month_of_day(today - 440), month_of_day(today - 380)
+    store.put_rollups({CounterKey("s1", m, "pageviews", "", "", "month"): 1 for m in (old, kept)},
+                      {UniqueKey("s1", m, "", "", "month"): add_visitors(None, ["u1"]) for m in (old, kept)})
+    store.purge(now)
+    assert [r.hour for r in store.read_counters("s1", "pageviews", "", 0, 10**9, grain="month")] == [kept]
+    assert [r.day for r in store.read_sketches("s1", "", 0, 10**9, grain="month")] == [kept]
+
+
 def test_purge_keeps_five_minute_counters_only_a_day(store):
     now = T0 + 2 * DAY_MS
     store.apply(Changes(counters={

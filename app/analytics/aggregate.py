@@ -46,6 +46,18 @@ SESSION_DIMENSIONS = ("channel", "source", "utm_source", "utm_medium", "utm_camp
 # the page cube's is the page and every session dimension.
 SESSION_CUBE = SESSION_DIMENSIONS + ("entry",)
 PAGE_CUBE = ("page",) + SESSION_DIMENSIONS
+SESSION_METRICS = ("sessions", "pageviews", "bounces", "duration_ms")
+# Every daily counter aggregate() writes, as (metric, dimension): what month rollups sum.
+DAY_COUNTERS = (
+    *[(metric, "") for metric in (*SESSION_METRICS, "visitors")],
+    ("events", "type"), ("customs", "name"), ("conversions", "name"), ("conversion_value", "name"),
+    *[(metric, dimension) for dimension in (*SESSION_DIMENSIONS, "entry") for metric in SESSION_METRICS],
+    ("sessions", "exit"), ("pageviews", "page"), ("time_on_page_ms", "page"),
+    *[(metric, "session") for metric in (*SESSION_METRICS, "visitors")],
+    ("pageviews", "page_cube"), ("time_on_page_ms", "page_cube"),
+)
+# The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
+SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS)
 
 
 def session_cube(session: Session) -> str:

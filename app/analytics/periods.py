@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from app.store.base import month_of_day, month_start_day
+
 EPOCH = date(1970, 1, 1)
 MAX_CUSTOM_DAYS = 400  # a custom range cannot reach past rollup retention
 
@@ -74,6 +76,16 @@ def day_number(day: date) -> int:
 
 def day_from_number(number: int) -> date:
     return EPOCH + timedelta(days=number)
+
+
+def month_number(day: date) -> int:
+    """Local calendar months numbered from year 0: how month rollups are keyed."""
+    return month_of_day(day_number(day))
+
+
+def month_days(month: int) -> tuple[int, int]:
+    """The day numbers [first, end) of a month number."""
+    return month_start_day(month), month_start_day(month + 1)
 
 
 def local_today(tz_name: str, now_ms: int) -> date:

@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.analytics.aggregate import PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS
-from app.analytics.periods import Period, day_from_number, day_start_ms
+from app.analytics.aggregate import PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
+from app.analytics.periods import Period, day_from_number, day_start_ms, month_days
 from app.store import hll
-from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store
+from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store, month_of_day
 
 SESSION_BREAKDOWNS = SESSION_DIMENSIONS + ("entry",)
 BREAKDOWNS = ("page", "entry", "exit") + SESSION_DIMENSIONS
 FILTERS = SESSION_DIMENSIONS + ("page",)
-SESSION_METRICS = ("sessions", "pageviews", "bounces", "duration_ms")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 
@@ -60,18 +59,39 @@ def _days(period: Period) -> tuple[int, int]:
     return period.first_day, period.last_day + 1
 
 
+def _spans(site: Site, period: Period) -> list[tuple[str, int, int]]:
+    """The period's days as (grain, start, end) bucket ranges to read: the months that lie
+    whole inside it and are rolled up (analytics/rollups.py) as month buckets, the other days
+    as day buckets."""
+    first, end = _days(period)
+    spans: list[tuple[str, int, int]] = []
+    for month in range(month_of_day(first), month_of_day(end - 1) + 1):
+        month_start, month_end = month_days(month)
+        if month <= site.rolled_up_month and first <= month_start and month_end <= end:
+            grain, start, stop = "month", month, month + 1
+        else:
+            grain, start, stop = "day", max(first, month_start), min(end, month_end)
+        if spans and spans[-1][0] == grain and spans[-1][2] == start:
+            spans[-1] = (grain, spans[-1][1], stop)  # one read for neighbouring ranges
+        else:
+            spans.append((grain, start, stop))
+    return spans
+
+
 def _sum_by_value(store: Store, site: Site, metric: str, dimension: str, period: Period) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
-    for row in store.read_counters(site.site_id, metric, dimension, *_days(period), grain="day"):
-        totals[row.value] += row.n
+    for grain, start, end in _spans(site, period):
+        for value, n in store.sum_counters(site.site_id, metric, dimension, start, end, grain).items():
+            totals[value] += n
     return totals
 
 
 def _visitors(store: Store, site: Site, dimension: str, period: Period, values=None) -> dict[str, int]:
-    """Deduplicated visitors per value over the period, from the daily sketches."""
+    """Deduplicated visitors per value over the period, from the daily (and month) sketches."""
     sketches: dict[str, list[bytes]] = defaultdict(list)
-    for row in store.read_sketches(site.site_id, dimension, *_days(period), values):
-        sketches[row.value].append(row.sketch)
+    for grain, start, end in _spans(site, period):
+        for row in store.read_sketches(site.site_id, dimension, start, end, values, grain):
+            sketches[row.value].append(row.sketch)
     return {value: hll.count_visitors(blobs) for value, blobs in sketches.items()}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Iterable, NamedTuple, Protocol
 
 HOUR_MS = 3_600_000
@@ -27,6 +28,17 @@ EVENT_FIELDS = (
 )
 
 
+def month_of_day(day: int) -> int:
+    """The month bucket (year * 12 + month - 1) of a local day number (days since 1970-01-01)."""
+    when = date(1970, 1, 1) + timedelta(days=day)
+    return when.year * 12 + when.month - 1
+
+
+def month_start_day(month: int) -> int:
+    """The local day number a month bucket begins on."""
+    return (date(month // 12, month % 12 + 1, 1) - date(1970, 1, 1)).days
+
+
 class StoreError(Exception):
     """Any backend failure; the API turns it into a 503 so clients retry."""
 
@@ -43,6 +55,9 @@ class Site:
     domains: list[str]
     timezone: str = "UTC"
     created_ms: int = 0
+    # The last local month (see periods.month_number) whose month rollups are written, so
+    # reports read that month and those before it from one row per value instead of ~30.
+    rolled_up_month: int = -1
 
 
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
@@ -136,12 +151,14 @@ class LiveSession(NamedTuple):
     source: str
 
 
-GRAINS = ("hour", "5min", "day")
+# Counters and sketches are kept per bucket of a grain: the epoch hour, the epoch 5 minutes,
+# the local day number, or the local month number (written by analytics/rollups.py).
+GRAINS = ("hour", "5min", "day", "month")
 
 
 class CounterKey(NamedTuple):
     site_id: str
-    hour: int  # the bucket: epoch hour, epoch 5 minutes or local day number, by grain
+    hour: int  # the bucket: epoch hour, epoch 5 minutes, local day or local month, by grain
     metric: str  # pageviews, visitors, sessions, bounces, duration_ms, events, dropped, ...
     dimension: str  # "" for site totals, or page, entry, exit, source, channel, browser, ...
     value: str  # the dimension's value ("" for totals)
@@ -156,16 +173,18 @@ class CounterRow:
 
 
 class UniqueKey(NamedTuple):
-    """The visitors of one site, local day and dimension value, kept as a HyperLogLog sketch."""
+    """The visitors of one site, local day (or month) and dimension value, kept as a
+    HyperLogLog sketch."""
     site_id: str
-    day: int
+    day: int  # the bucket: a local day number, or a local month number for grain "month"
     dimension: str  # "" for the whole site
     value: str
+    grain: str = "day"  # "day" or "month"
 
 
 @dataclass
 class SketchRow:
-    day: int
+    day: int  # the bucket, as in UniqueKey
     value: str
     sketch: bytes  # a serialised HLL sketch (app/store/hll.py)
 
@@ -191,6 +210,8 @@ class Store(Protocol):
     def get_site(self, site_id: str) -> Site | None: ...
     def get_site_by_key(self, tracker_key: str) -> Site | None: ...
     def list_sites(self) -> list[Site]: ...
+    def set_rolled_up_month(self, site_id: str, month: int) -> None:
+        """Record that the month rollups of `month` and every month before it are written."""
     def delete_site(self, site_id: str) -> None:
         """The site, its memberships and links, and everything stored of its traffic."""
 
@@ -232,10 +253,16 @@ class Store(Protocol):
     def read_counters(self, site_id: str, metric: str, dimension: str,
                       start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
         """Counter rows of a grain with start <= bucket < end, any value."""
+    def sum_counters(self, site_id: str, metric: str, dimension: str,
+                     start: int, end: int, grain: str = "day") -> dict[str, float]:
+        """Counter totals per value over the buckets start <= bucket < end of a grain."""
     def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
-                      values: Iterable[str] | None = None) -> list[SketchRow]:
-        """Unique-visitor sketches with start_day <= day < end_day, of the given values (all
-        values when None)."""
+                      values: Iterable[str] | None = None, grain: str = "day") -> list[SketchRow]:
+        """Unique-visitor sketches of a grain with start_day <= bucket < end_day, of the given
+        values (all values when None); one row per bucket and value."""
+    def put_rollups(self, counters: dict[CounterKey, float], sketches: dict[UniqueKey, bytes]) -> None:
+        """Write counters and sketches whole, replacing what their keys held (month rollups,
+        computed from the days; so writing them again changes nothing)."""
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:

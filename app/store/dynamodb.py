@@ -41,7 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
     Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
-    StoreError, UniqueKey, User, Visitor,
+    StoreError, UniqueKey, User, Visitor, month_start_day,
 )
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,8 @@ def _expires_s(basis_ms: int, retention_ms: int) -> int:
 
 
 def _bucket_expires_s(grain: str, bucket: int) -> int:
+    if grain == "month":  # a month goes when its last day does
+        return _expires_s((month_start_day(bucket + 1) - 1) * DAY_MS, BUCKET_RETENTION_MS["day"])
     return _expires_s(bucket * BUCKET_MS[grain], BUCKET_RETENTION_MS[grain])
 
 
@@ -224,9 +226,9 @@ class DynamoDBStore:
             self._pool = ThreadPoolExecutor(max_workers=self.shards, thread_name_prefix="dynamodb")
         return list(self._pool.map(function, items))
 
-    def _fan_out(self, per_shard: Callable[[int], list]) -> list:
+    def _fan_out(self, per_shard: Callable[[int], list], shards: int | None = None) -> list:
         """One query per write shard, results concatenated."""
-        return [item for items in self._map(per_shard, range(self.shards)) for item in items]
+        return [item for items in self._map(per_shard, range(shards or self.shards)) for item in items]
 
     def close(self) -> None:
         if self._pool is not None:
@@ -314,7 +316,7 @@ class DynamoDBStore:
     @staticmethod
     def _site(item: dict) -> Site:
         data = from_item(item)
-        return Site(**{name: data[name] for name in SITE_FIELDS})
+        return Site(**{name: data[name] for name in SITE_FIELDS if name in data})
 
     def get_site(self, site_id: str) -> Site | None:
         with self._errors():
@@ -334,6 +336,13 @@ class DynamoDBStore:
                                 KeyConditionExpression="kind = :site",
                                 ExpressionAttributeValues={":site": {"S": "site"}})
         return [self._site(item) for item in items]
+
+    def set_rolled_up_month(self, site_id: str, month: int) -> None:
+        with self._errors():
+            self.client.update_item(TableName=self.sites_table, Key={"site_id": {"S": site_id}},
+                                    ConditionExpression="attribute_exists(site_id)",
+                                    UpdateExpression="SET rolled_up_month = :m",
+                                    ExpressionAttributeValues={":m": {"N": str(month)}})
 
     def delete_site(self, site_id: str) -> None:
         with self._errors():
@@ -511,8 +520,9 @@ class DynamoDBStore:
         return f"C#{site_id}#{grain}#{metric}#{dimension}#{shard}"
 
     @staticmethod
-    def _sketch_pk(site_id: str, dimension: str, shard: int) -> str:
-        return f"U#{site_id}#{dimension}#{shard}"
+    def _sketch_pk(site_id: str, dimension: str, shard: int, grain: str = "day") -> str:
+        # Day sketches keep the key they always had; dimensions never contain "#".
+        return f"U#{site_id}#{dimension}#{shard}" if grain == "day" else f"U#{site_id}#{grain}#{dimension}#{shard}"
 
     def _session_item(self, session: Session) -> dict:
         return to_item({**asdict(session), "pk": self._session_pk(session.site_id, session.session_id),
@@ -547,7 +557,7 @@ class DynamoDBStore:
                     ":exp": _bucket_expires_s(key.grain, key.hour)})}
 
     def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
-        return self._key(self._sketch_pk(key.site_id, key.dimension, shard),
+        return self._key(self._sketch_pk(key.site_id, key.dimension, shard, key.grain),
                          _bucket_sort_key(key.day, key.value))
 
     def _sketch_puts(self, uniques: dict[UniqueKey, set[str]], shard: int) -> list[tuple[UniqueKey, dict]]:
@@ -565,7 +575,7 @@ class DynamoDBStore:
             if new != old:
                 new_item = {**keys[key], **to_item({
                     "value": key.value, "sketch": new, "etag": secrets.token_hex(8),
-                    "xpk": f"{key.site_id}#{shard}", "expires_at": _bucket_expires_s("day", key.day)})}
+                    "xpk": f"{key.site_id}#{shard}", "expires_at": _bucket_expires_s(key.grain, key.day)})}
                 puts.append((key, {"TableName": self.aggregates_table, "Item": new_item,
                                    **_if_unchanged(item["etag"]["S"] if item else None)}))
         return puts
@@ -663,6 +673,22 @@ class DynamoDBStore:
                       changes.counters.items())
             if changes.uniques:
                 self._add_uniques(changes.uniques, shard)
+
+    def put_rollups(self, counters: dict[CounterKey, float], sketches: dict[UniqueKey, bytes]) -> None:
+        """Plain puts on shard 0: rollups have one writer (the schedule), and reads merge
+        shards whatever they hold."""
+        items = [{**self._key(self._counter_pk(k.site_id, k.grain, k.metric, k.dimension, 0),
+                              _bucket_sort_key(k.hour, k.value)),
+                  **to_item({"n": n, "value": k.value, "xpk": f"{k.site_id}#0",
+                             "expires_at": _bucket_expires_s(k.grain, k.hour)})}
+                 for k, n in counters.items()]
+        items += [{**self._sketch_key(k, 0),
+                   **to_item({"value": k.value, "sketch": sketch, "etag": secrets.token_hex(8),
+                              "xpk": f"{k.site_id}#0", "expires_at": _bucket_expires_s(k.grain, k.day)})}
+                  for k, sketch in sketches.items()]
+        with self._errors():
+            self._register_sites({k.site_id for k in counters} | {k.site_id for k in sketches})
+            self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in items])
 
     # -- exactly-once aggregation (the stream function)
     def apply_once(self, events: list[dict], fold: Callable[..., Changes]) -> list[dict]:
@@ -795,8 +821,9 @@ class DynamoDBStore:
         items.sort(key=lambda item: item["time_key"]["S"], reverse=True)
         return [event_from_item(item) for item in items[:limit]]
 
-    def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int) -> list[dict]:
-        """Items of every shard with start <= bucket < end (sort keys begin with the bucket)."""
+    def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int, grain: str) -> list[dict]:
+        """Items of every shard with start <= bucket < end (sort keys begin with the bucket).
+        Month rollups have one writer, which puts them on shard 0: only that one is read."""
         def shard_items(shard: int) -> list[dict]:
             return self._query(
                 TableName=self.aggregates_table,
@@ -806,7 +833,7 @@ class DynamoDBStore:
         if start >= end:
             return []
         with self._errors():
-            return self._fan_out(shard_items)
+            return self._fan_out(shard_items, 1 if grain == "month" else None)
 
     @staticmethod
     def _bucket_of(item: dict) -> int:
@@ -815,17 +842,25 @@ class DynamoDBStore:
     def read_counters(self, site_id: str, metric: str, dimension: str,
                       start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
         items = self._buckets(lambda shard: self._counter_pk(site_id, grain, metric, dimension, shard),
-                              start_hour, end_hour)
+                              start_hour, end_hour, grain)
         totals: dict[tuple[int, str], float] = defaultdict(float)
         for item in items:
             totals[self._bucket_of(item), item["value"]["S"]] += float(item["n"]["N"])
         return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
 
+    def sum_counters(self, site_id: str, metric: str, dimension: str,
+                     start: int, end: int, grain: str = "day") -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for row in self.read_counters(site_id, metric, dimension, start, end, grain):
+            totals[row.value] += row.n
+        return dict(totals)
+
     def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
-                      values: Iterable[str] | None = None) -> list[SketchRow]:
+                      values: Iterable[str] | None = None, grain: str = "day") -> list[SketchRow]:
         from . import hll
         wanted = None if values is None else set(values)
-        items = self._buckets(lambda shard: self._sketch_pk(site_id, dimension, shard), start_day, end_day)
+        items = self._buckets(lambda shard: self._sketch_pk(site_id, dimension, shard, grain),
+                              start_day, end_day, grain)
         shards: dict[tuple[int, str], list[bytes]] = defaultdict(list)
         for item in items:
             value = item["value"]["S"]

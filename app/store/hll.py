@@ -27,11 +27,24 @@ def add_visitors(sketch: bytes | None, user_ids: Iterable[str]) -> bytes:
     return hll.serialize_compact()
 
 
+class Union:
+    """Sketches merged one at a time, so a month of days need not be held at once."""
+
+    def __init__(self):
+        self._union = datasketches.hll_union(LG_K)
+
+    def add(self, sketch: bytes) -> None:
+        self._union.update(datasketches.hll_sketch.deserialize(sketch))
+
+    def result(self) -> bytes:
+        return self._union.get_result(_TYPE).serialize_compact()
+
+
 def merge(sketches: Iterable[bytes]) -> bytes:
-    union = datasketches.hll_union(LG_K)
+    union = Union()
     for sketch in sketches:
-        union.update(datasketches.hll_sketch.deserialize(sketch))
-    return union.get_result(_TYPE).serialize_compact()
+        union.add(sketch)
+    return union.result()
 
 
 def count_visitors(sketches: Iterable[bytes]) -> int:

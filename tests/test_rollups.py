@@ -1,0 +1,123 @@
+"""Month rollups: reports read from them say exactly what reports read from the days say."""
+import random
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from app.analytics import rollups, stats
+from app.analytics.aggregate import DAY_COUNTERS, SKETCH_DIMENSIONS
+from app.analytics.periods import month_number, parse_period
+from app.auth.sites import create_site
+from app.ingest.enrich import Client
+from app.ingest.pipeline import record_batch
+from tests.conftest import T0
+from tests.history import ANDROID, GB, IE, IPHONE, US, WINDOWS, utc
+
+CLIENTS = [Client(GB, WINDOWS), Client(US, IPHONE), Client(IE, ANDROID)]
+PAGES = ["/", "/pricing", "/blog", "/docs", "/signup"]
+REFERRERS = ["", "https://www.google.com/", "https://t.co/x", "https://news.example/a"]
+
+
+def visit_events(rng, n, start_ms):
+    """One visit: a landing page, maybe more pages, heartbeats, a click, a conversion."""
+    landing = rng.choice(PAGES) + ("?utm_source=mail&utm_campaign=fall" if rng.random() < 0.2 else "")
+    steps = [("page_view", landing, {})]
+    for _ in range(rng.choice([0, 0, 1, 2])):
+        steps += [("heartbeat", steps[-1][1], {}), ("page_view", rng.choice(PAGES), {})]
+    if rng.random() < 0.3:
+        steps.append(("click", steps[-1][1], {}))
+    if rng.random() < 0.15:
+        steps.append(("conversion", steps[-1][1], {"name": "signup", "value": 9}))
+    return [{"event_id": f"event-{n:04d}-{i:02d}", "type": kind, "timestamp": start_ms + 20_000 * i,
+             "url": f"https://example.com{path}", **extra} for i, (kind, path, extra) in enumerate(steps)]
+
+
+@pytest.fixture
+def months(store, settle):
+    """40 visits of 12 visitors from 2026-08-20 to 2026-11-17, in Paris's time zone."""
+    site = create_site(store, "Months", ["example.com"], utc("2026-08-20T00:00:00"),
+                       timezone="Europe/Paris", site_id="months")
+    rng = random.Random(7)
+    start, span_s = datetime(2026, 8, 20, tzinfo=timezone.utc), 89 * 86_400
+    for n in range(40):
+        when = int((start + timedelta(seconds=rng.randrange(span_s))).timestamp() * 1000)
+        visitor, client = rng.randrange(12), rng.choice(CLIENTS)
+        events = visit_events(rng, n, when)
+        for event in events:
+            event.update(user_id=f"visitor-{visitor}", session_id=f"visit-{n}",
+                         referrer=rng.choice(REFERRERS) if event is events[0] else "https://example.com/")
+        result = record_batch(store, site, events, client, events[-1]["timestamp"] + 1_000)
+        assert result.accepted == len(events), result
+    settle()
+    return site
+
+
+PERIODS = [("12mo", {}), ("last_month", {}), ("month", {}),
+           ("custom", {"start": "2026-09-01", "end": "2026-10-31"}),
+           ("custom", {"start": "2026-08-25", "end": "2026-11-10"})]
+FILTERS = [{}, {"country": "GB"}, {"source": "Google", "device": "mobile"}, {"page": "/pricing"}]
+
+
+def every_report(store, site):
+    return [stats.report(store, site, parse_period(name, site.timezone, T0, **kw), stats.Filters(f),
+                         breakdowns=stats.BREAKDOWNS, limit=100)
+            for name, kw in PERIODS for f in FILTERS]
+
+
+def test_reports_read_from_month_rollups_equal_reports_read_from_days(store, months, monkeypatch):
+    from_days = every_report(store, months)
+    assert from_days[0]["summary"]["metrics"]["visits"]["value"] == 40  # the history is all there
+
+    assert rollups.roll_up_site(store, months, T0) == [month_number(date(2026, m, 1)) for m in (8, 9, 10)]
+    site = store.get_site(months.site_id)
+    assert site.rolled_up_month == month_number(date(2026, 10, 1))
+
+    grains = []
+    for method in ("sum_counters", "read_sketches"):
+        original = getattr(store, method)
+        monkeypatch.setattr(store, method, lambda *a, _original=original, **kw: (
+            grains.append(kw.get("grain", a[5] if len(a) > 5 else "day")), _original(*a, **kw))[1])
+    assert every_report(store, site) == from_days
+    assert "month" in grains  # the reports did read the rollups
+
+
+def test_every_daily_counter_and_sketch_is_rolled_up(store, months):
+    start, end = (utc("2026-08-01T00:00:00") // 86_400_000, utc("2026-12-01T00:00:00") // 86_400_000)
+    counters, sketches = {}, {}
+    for month in rollups.months_to_roll_up(months, T0):
+        c, s = rollups.month_rollups(store, months.site_id, month)
+        counters.update(c)
+        sketches.update(s)
+    assert {(k.metric, k.dimension) for k in counters} == {
+        pair for pair in DAY_COUNTERS if store.sum_counters(months.site_id, *pair, start, end, "day")}
+    assert {k.dimension for k in sketches} == set(SKETCH_DIMENSIONS)
+
+
+def test_which_months_are_due(store):
+    site = create_site(store, "S", ["s.example"], utc("2026-05-10T12:00:00"), site_id="s")
+    due = lambda when: list(rollups.months_to_roll_up(site, utc(when)))  # noqa: E731
+    may, sep, oct_ = (month_number(date(2026, m, 1)) for m in (5, 9, 10))
+    assert due("2026-05-31T12:00:00") == []  # the site's first month is not over
+    assert due("2026-11-03T12:00:00") == list(range(may, sep + 1))  # October ended 2 days ago
+    assert due("2026-11-04T12:00:00") == list(range(may, oct_ + 1))  # 3 days: settled
+    site.rolled_up_month = sep
+    assert due("2026-11-04T12:00:00") == [oct_]
+    # Not further back than retention, whatever the site's age.
+    site.created_ms, site.rolled_up_month = utc("2020-01-01T00:00:00"), -1
+    assert due("2026-11-04T12:00:00")[0] == month_number(date(2025, 9, 1))
+
+
+def test_rolling_a_month_up_again_changes_nothing(store, months):
+    rollups.roll_up_site(store, months, T0)
+    september = month_number(date(2026, 9, 1))
+    before = store.sum_counters(months.site_id, "pageviews", "page", september, september + 1, "month")
+    store.put_rollups(*rollups.month_rollups(store, months.site_id, september))
+    assert store.sum_counters(months.site_id, "pageviews", "page", september, september + 1, "month") == before
+    assert rollups.roll_up_site(store, store.get_site(months.site_id), T0) == []  # nothing due
+
+
+def test_the_retention_job_rolls_up_then_purges(store, months):
+    from app.retention import run_retention
+    done = run_retention(store, T0)
+    assert done["rolled_up_months"] == {"months": [month_number(date(2026, m, 1)) for m in (8, 9, 10)]}
+    assert set(done["deleted"]) >= {"events", "counters"}

@@ -1,0 +1,35 @@
+"""What only the SQLite backend does: upgrading a file made by an earlier version."""
+import sqlite3
+
+from app.store.hll import add_visitors, count_visitors
+from app.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+# The two tables schema 2 had that schema 3 changed, as version 2 made them.
+SCHEMA_2 = """
+CREATE TABLE sites (site_id TEXT PRIMARY KEY, name TEXT NOT NULL, tracker_key TEXT NOT NULL UNIQUE,
+                    domains TEXT NOT NULL, timezone TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE sketches (site_id TEXT NOT NULL, dimension TEXT NOT NULL, day INTEGER NOT NULL,
+                       value TEXT NOT NULL, sketch BLOB NOT NULL,
+                       PRIMARY KEY (site_id, dimension, day, value)) WITHOUT ROWID;
+INSERT INTO sites VALUES ('s1', 'One', 'pk_one', '["one.example"]', 'UTC', 5);
+PRAGMA user_version = 2;
+"""
+
+
+def test_a_schema_2_file_is_upgraded_and_keeps_its_data(tmp_path):
+    path = str(tmp_path / "old.db")
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_2)
+    db.execute("INSERT INTO sketches VALUES ('s1', 'page', 20400, '/a', ?)", (add_visitors(None, ["u1", "u2"]),))
+    db.commit()
+    db.close()
+
+    store = SQLiteStore(path)
+    store.create_schema()
+    site = store.get_site("s1")
+    assert (site.name, site.created_ms, site.rolled_up_month) == ("One", 5, -1)
+    rows = store.read_sketches("s1", "page", 20400, 20401)
+    assert [(r.value, count_visitors([r.sketch])) for r in rows] == [("/a", 2)]
+    assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
+    store.create_schema()  # and again: nothing left to do
+    assert store.get_site("s1").rolled_up_month == -1
