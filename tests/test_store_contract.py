@@ -286,20 +286,82 @@ def test_public_links_are_found_by_hash_and_revoked(store):
     assert store.list_public_links("s2") == []
 
 
+def test_a_sites_editable_fields_are_saved_and_the_rest_kept(store):
+    store.create_site(Site("s1", "One", "pk_one", ["one.example"], "UTC", T0, rolled_up_month=7))
+    site = store.get_site("s1")
+    assert (site.honour_dnt, site.honour_gpc, site.blocked_referrers) == (False, False, [])
+    site.name, site.domains, site.timezone = "Uno", ["one.example", "uno.example"], "Europe/Rome"
+    site.honour_dnt, site.honour_gpc, site.blocked_referrers = True, True, ["spam.example"]
+    site.tracker_key, site.rolled_up_month = "pk_changed", 99  # not editable: kept as they were
+    store.update_site(site)
+    saved = store.get_site("s1")
+    assert (saved.name, saved.domains, saved.timezone) == ("Uno", ["one.example", "uno.example"], "Europe/Rome")
+    assert (saved.honour_dnt, saved.honour_gpc, saved.blocked_referrers) == (True, True, ["spam.example"])
+    assert (saved.tracker_key, saved.rolled_up_month, saved.created_ms) == ("pk_one", 7, T0)
+    assert store.get_site_by_key("pk_one").name == "Uno"
+
+
+def test_api_keys_are_found_by_hash_listed_and_updated(store):
+    from app.store.base import ApiKey
+    store.create_api_key(ApiKey("hash-1", "s1", "CI", "sk_abc", T0, "ada@example.com"))
+    store.create_api_key(ApiKey("hash-2", "s1", "Grafana", "sk_def", T0 + 1, "cli"))
+    store.create_api_key(ApiKey("hash-3", "s2", "Other", "sk_ghi", T0, "cli"))
+    assert store.get_api_key("hash-1") == ApiKey("hash-1", "s1", "CI", "sk_abc", T0, "ada@example.com")
+    assert store.get_api_key("nope") is None
+    key = store.get_api_key("hash-2")
+    key.last_used_ms, key.expires_ms, key.revoked_ms = T0 + 5, T0 + 9, T0 + 7
+    store.update_api_key(key)
+    assert store.get_api_key("hash-2") == key
+    assert [k.name for k in store.list_api_keys("s1")] == ["CI", "Grafana"]
+    assert [k.key_hash for k in store.list_api_keys("s2")] == ["hash-3"]
+
+
+def test_audit_entries_newest_first_per_site(store):
+    from app.store.base import AuditEntry
+    for i, site_id in enumerate(["s1", "s1", "s2", "s1"]):
+        store.add_audit(AuditEntry(site_id, T0 + i, f"id{i}", "ada@example.com", "visitor.erase", f"n{i}"))
+    store.add_audit(AuditEntry("s1", T0 + 3, "id9", "cli", "api_key.create"))  # same millisecond: kept
+    assert [e.detail for e in store.list_audit("s1")] == ["", "n3", "n1", "n0"]
+    assert [e.entry_id for e in store.list_audit("s1", limit=2)] == ["id9", "id3"]
+    assert store.list_audit("s2")[0] == AuditEntry("s2", T0 + 2, "id2", "ada@example.com", "visitor.erase", "n2")
+
+
+def test_a_visitors_data_is_read_and_erased_and_nobody_elses(store, site, ingest, make_event):
+    for user_id, session_id in (("ada", "s-a1"), ("ada", "s-a2"), ("bob", "s-b1")):
+        ingest(make_event(user_id=user_id, session_id=session_id),
+               make_event(user_id=user_id, session_id=session_id, type="heartbeat"))
+    data = store.visitor_data(site.site_id, "ada")
+    assert len(data.events) == 4 and {e["user_id"] for e in data.events} == {"ada"}
+    assert sorted(s.session_id for s in data.sessions) == ["s-a1", "s-a2"]
+    assert data.visitor.user_id == "ada"
+    assert store.erase_visitor(site.site_id, "ada") == {"events": 4, "sessions": 2, "visitors": 1}
+    gone = store.visitor_data(site.site_id, "ada")
+    assert (gone.events, gone.sessions, gone.visitor) == ([], [], None)
+    assert store.get_sessions(site.site_id, ["s-a1", "s-a2"]) == {}
+    assert {e["user_id"] for e in store.recent_events(site.site_id, 10)} == {"bob"}
+    assert len(store.visitor_data(site.site_id, "bob").events) == 2
+    assert store.erase_visitor(site.site_id, "ada") == {"events": 0, "sessions": 0, "visitors": 0}
+
+
 def test_delete_site_deletes_its_records_and_traffic_only(store):
+    from app.store.base import ApiKey, AuditEntry
     for site_id in ("s1", "s2"):
         store.create_site(Site(site_id, site_id, f"pk_{site_id}", [f"{site_id}.example"], "UTC", T0))
         store.put_membership(Membership(site_id, "u1", "owner", T0))
         store.create_public_link(PublicLink(f"h-{site_id}", site_id, "", T0, "u1"))
+        store.create_api_key(ApiKey(f"k-{site_id}", site_id, "", "sk_", T0, "cli"))
+        store.add_audit(AuditEntry(site_id, T0, "a", "cli", "site.create"))
         store.append_events([record(f"e-{site_id}", site_id=site_id)])
         store.apply(Changes(sessions=[session(site_id=site_id)],
                             counters={CounterKey(site_id, 0, "pageviews", "", "", "day"): 1}))
     store.delete_site("s1")
     assert store.get_site("s1") is None and store.get_site_by_key("pk_s1") is None
     assert store.site_members("s1") == [] and store.get_public_link("h-s1") is None
+    assert store.get_api_key("k-s1") is None and store.list_audit("s1") == []
     assert store.recent_events("s1", 10) == [] and store.live_sessions("s1", 0) == []
     assert store.read_counters("s1", "pageviews", "", 0, 1, grain="day") == []
     # the other site keeps everything
     assert store.get_site("s2") is not None and store.get_public_link("h-s2") is not None
+    assert store.get_api_key("k-s2") is not None and len(store.list_audit("s2")) == 1
     assert len(store.recent_events("s2", 10)) == 1 and len(store.live_sessions("s2", 0)) == 1
     assert [r.n for r in store.read_counters("s2", "pageviews", "", 0, 1, grain="day")] == [1]

@@ -58,6 +58,14 @@ class Site:
     # The last local month (see periods.month_number) whose month rollups are written, so
     # reports read that month and those before it from one row per value instead of ~30.
     rolled_up_month: int = -1
+    # Privacy signals the site honours: events from a browser that sends them are not kept.
+    honour_dnt: bool = False  # Do Not Track (DNT: 1)
+    honour_gpc: bool = False  # Global Privacy Control (Sec-GPC: 1)
+    # Referrer domains of this site's own to drop as spam, on top of the built-in list.
+    blocked_referrers: list[str] = field(default_factory=list)
+
+    # What an owner may change (update_site); the id, key, creation and rollup state stay.
+    EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers")
 
 
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
@@ -92,6 +100,47 @@ class PublicLink:
     created_ms: int
     created_by: str  # a user id
     revoked_ms: int | None = None
+
+
+@dataclass
+class ApiKey:
+    """A secret key for a site's stats API. Only the SHA-256 of the secret is kept; `prefix`
+    (its first characters) tells keys apart in lists. A rotated key keeps working until
+    `expires_ms` (the grace period); a revoked one stops at once."""
+    key_hash: str
+    site_id: str
+    name: str
+    prefix: str
+    created_ms: int
+    created_by: str  # a user's email, or "cli"
+    last_used_ms: int | None = None
+    expires_ms: int | None = None
+    revoked_ms: int | None = None
+
+    def valid_at(self, now_ms: int) -> bool:
+        return self.revoked_ms is None and (self.expires_ms is None or now_ms < self.expires_ms)
+
+
+@dataclass
+class AuditEntry:
+    """Something done to a site that its owners can look back on: privacy requests, keys,
+    members, settings."""
+    site_id: str
+    ts_ms: int
+    entry_id: str  # random, so two entries of one millisecond are both kept
+    actor: str  # a user's email, or "cli"
+    action: str  # e.g. "visitor.erase", "api_key.rotate"
+    detail: str = ""
+
+
+@dataclass
+class VisitorData:
+    """Everything stored about one visitor of one site that names them (GDPR access and
+    erasure): raw events and visits, kept 24 hours, and the visitor record. Counters and
+    sketches hold no visitor id (see docs/privacy.md)."""
+    events: list[dict]
+    sessions: list["Session"]
+    visitor: "Visitor | None"
 
 
 @dataclass
@@ -212,6 +261,8 @@ class Store(Protocol):
     def list_sites(self) -> list[Site]: ...
     def set_rolled_up_month(self, site_id: str, month: int) -> None:
         """Record that the month rollups of `month` and every month before it are written."""
+    def update_site(self, site: Site) -> None:
+        """Save the site's Site.EDITABLE fields."""
     def delete_site(self, site_id: str) -> None:
         """The site, its memberships and links, and everything stored of its traffic."""
 
@@ -234,6 +285,15 @@ class Store(Protocol):
     def get_public_link(self, token_hash: str) -> PublicLink | None: ...
     def list_public_links(self, site_id: str) -> list[PublicLink]: ...
     def revoke_public_link(self, token_hash: str, revoked_ms: int) -> None: ...
+    def create_api_key(self, key: ApiKey) -> None: ...
+    def get_api_key(self, key_hash: str) -> ApiKey | None: ...
+    def list_api_keys(self, site_id: str) -> list[ApiKey]:
+        """Oldest first, revoked ones included."""
+    def update_api_key(self, key: ApiKey) -> None:
+        """Save last_used_ms, expires_ms and revoked_ms."""
+    def add_audit(self, entry: AuditEntry) -> None: ...
+    def list_audit(self, site_id: str, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""
 
     # -- ingestion
     def transaction(self) -> AbstractContextManager[None]: ...
@@ -263,6 +323,11 @@ class Store(Protocol):
     def put_rollups(self, counters: dict[CounterKey, float], sketches: dict[UniqueKey, bytes]) -> None:
         """Write counters and sketches whole, replacing what their keys held (month rollups,
         computed from the days; so writing them again changes nothing)."""
+
+    # -- privacy
+    def visitor_data(self, site_id: str, user_id: str) -> VisitorData: ...
+    def erase_visitor(self, site_id: str, user_id: str) -> dict[str, int]:
+        """Delete the visitor's raw events, visits and record; returns how many of each."""
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:

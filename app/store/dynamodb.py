@@ -40,8 +40,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
-    StoreError, UniqueKey, User, Visitor, month_start_day,
+    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session,
+    Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData, month_start_day,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ SITE_FIELDS = tuple(f.name for f in fields(Site))
 USER_FIELDS = tuple(f.name for f in fields(User))
 MEMBERSHIP_FIELDS = tuple(f.name for f in fields(Membership))
 LINK_FIELDS = tuple(f.name for f in fields(PublicLink))
+API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
+AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
 FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
 VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
@@ -266,9 +268,10 @@ class DynamoDBStore:
              "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}},
             {"TableName": self.aggregates_table, **on_demand, "KeySchema": PK_SK,
              "AttributeDefinitions": _attributes(pk="S", sk="S", live_pk="S", last_seen_ms="N",
-                                                 xpk="S", expires_at="N"),
+                                                 xpk="S", expires_at="N", visitor_key="S", started_ms="N"),
              "GlobalSecondaryIndexes": [_gsi("live", "live_pk", "last_seen_ms", "INCLUDE", *LIVE_FIELDS),
-                                        _gsi("expiry", "xpk", "expires_at", "KEYS_ONLY")]},
+                                        _gsi("expiry", "xpk", "expires_at", "KEYS_ONLY"),
+                                        _gsi("by_visitor", "visitor_key", "started_ms", "KEYS_ONLY")]},
             # Users, memberships and public links; `inverted` reads each relation from its other end.
             {"TableName": self.accounts_table, **on_demand, "KeySchema": PK_SK,
              "AttributeDefinitions": _attributes(pk="S", sk="S"),
@@ -336,6 +339,15 @@ class DynamoDBStore:
                                 KeyConditionExpression="kind = :site",
                                 ExpressionAttributeValues={":site": {"S": "site"}})
         return [self._site(item) for item in items]
+
+    def update_site(self, site: Site) -> None:
+        names = {f"#{i}": field_name for i, field_name in enumerate(Site.EDITABLE)}
+        values = to_item({f":{i}": getattr(site, field_name) for i, field_name in enumerate(Site.EDITABLE)})
+        with self._errors():
+            self.client.update_item(TableName=self.sites_table, Key={"site_id": {"S": site.site_id}},
+                                    ConditionExpression="attribute_exists(site_id)",
+                                    UpdateExpression="SET " + ", ".join(f"#{i} = :{i}" for i in range(len(names))),
+                                    ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
     def set_rolled_up_month(self, site_id: str, month: int) -> None:
         with self._errors():
@@ -471,6 +483,46 @@ class DynamoDBStore:
                 Key={"pk": {"S": f"SITE#{link.site_id}"}, "sk": {"S": f"LINK#{token_hash}"}},
                 UpdateExpression="SET revoked_ms = :t", ExpressionAttributeValues={":t": {"N": str(revoked_ms)}})
 
+    # SITE#site/APIKEY#hash (found by hash through the inverted index), SITE#site/AUDIT#ts#id
+    def create_api_key(self, key: ApiKey) -> None:
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, Item=to_item({
+                **asdict(key), "pk": f"SITE#{key.site_id}", "sk": f"APIKEY#{key.key_hash}"}))
+
+    @staticmethod
+    def _api_key(item: dict) -> ApiKey:
+        return ApiKey(**{name: item.get(name) for name in API_KEY_FIELDS})
+
+    def get_api_key(self, key_hash: str) -> ApiKey | None:
+        items = self._account_query("sk", f"APIKEY#{key_hash}", "SITE#")
+        return self._api_key(items[0]) if items else None
+
+    def list_api_keys(self, site_id: str) -> list[ApiKey]:
+        keys = [self._api_key(i) for i in self._account_query("pk", f"SITE#{site_id}", "APIKEY#")]
+        return sorted(keys, key=lambda k: (k.created_ms, k.key_hash))
+
+    def update_api_key(self, key: ApiKey) -> None:
+        changes = {"last_used_ms": key.last_used_ms, "expires_ms": key.expires_ms, "revoked_ms": key.revoked_ms}
+        with self._errors():
+            self.client.update_item(
+                TableName=self.accounts_table, ConditionExpression="attribute_exists(pk)",
+                Key={"pk": {"S": f"SITE#{key.site_id}"}, "sk": {"S": f"APIKEY#{key.key_hash}"}},
+                UpdateExpression="SET " + ", ".join(f"{name} = :{name}" for name in changes),
+                ExpressionAttributeValues=to_item({f":{name}": value for name, value in changes.items()}))
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, Item=to_item({
+                **asdict(entry), "pk": f"SITE#{entry.site_id}", "sk": f"AUDIT#{entry.ts_ms:015d}#{entry.entry_id}"}))
+
+    def list_audit(self, site_id: str, limit: int = 100) -> list[AuditEntry]:
+        with self._errors():
+            items = self._query(TableName=self.accounts_table, ScanIndexForward=False, Limit=limit,
+                                KeyConditionExpression="pk = :site AND begins_with(sk, :audit)",
+                                ExpressionAttributeValues={":site": {"S": f"SITE#{site_id}"},
+                                                           ":audit": {"S": "AUDIT#"}})
+        return [AuditEntry(**{name: data[name] for name in AUDIT_FIELDS}) for data in map(from_item, items)]
+
     # -- ingestion
     def _event_item(self, event: dict) -> dict:
         record = {name: event.get(name) for name in EVENT_FIELDS}
@@ -527,6 +579,7 @@ class DynamoDBStore:
     def _session_item(self, session: Session) -> dict:
         return to_item({**asdict(session), "pk": self._session_pk(session.site_id, session.session_id),
                         "sk": "session", "live_pk": f"{session.site_id}#{self._shard(session.session_id)}",
+                        "visitor_key": f"{session.site_id}#{session.user_id}",  # a visitor's visits
                         "etag": secrets.token_hex(8),
                         "expires_at": _expires_s(session.last_seen_ms, RAW_RETENTION_MS)})
 
@@ -869,6 +922,43 @@ class DynamoDBStore:
         # One row per day and value, as SQLite has: the union of its shards' sketches.
         return [SketchRow(day, value, blobs[0] if len(blobs) == 1 else hll.merge(blobs))
                 for (day, value), blobs in shards.items()]
+
+    # -- privacy: a visitor's visits through `by_visitor`, each visit's events by partition
+    def _visitor_sessions(self, site_id: str, user_id: str) -> list[Session]:
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self._query(
+            TableName=self.aggregates_table, IndexName="by_visitor",
+            KeyConditionExpression="visitor_key = :v",
+            ExpressionAttributeValues={":v": {"S": f"{site_id}#{user_id}"}})]
+        sessions = [self._session(item) for item in self._batch_get(self.aggregates_table, keys)]
+        return sorted(sessions, key=lambda s: s.started_ms)
+
+    def _session_events(self, site_id: str, session_id: str) -> list[dict]:
+        return self._query(TableName=self.events_table, KeyConditionExpression="pk = :pk",
+                           ExpressionAttributeValues={":pk": {"S": f"{site_id}#{session_id}"}})
+
+    def visitor_data(self, site_id: str, user_id: str) -> VisitorData:
+        with self._errors():
+            sessions = self._visitor_sessions(site_id, user_id)
+            items = [item for s in sessions for item in self._session_events(site_id, s.session_id)]
+        events = [event_from_item(item) for item in items]
+        events = sorted((e for e in events if e["user_id"] == user_id), key=itemgetter("ts", "event_id"))
+        return VisitorData(events, sessions, self.get_visitors(site_id, [user_id]).get(user_id))
+
+    def erase_visitor(self, site_id: str, user_id: str) -> dict[str, int]:
+        """The visitor's visits (with their applied-event markers), their events and the
+        visitor record. Events not aggregated yet (the stream lags by seconds) have no visit
+        to be found by: erasing again a minute later takes them too."""
+        with self._errors():
+            sessions = self._visitor_sessions(site_id, user_id)
+            events = [item for s in sessions for item in self._session_events(site_id, s.session_id)]
+            visits = [item for s in sessions for item in self._query(
+                TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": self._session_pk(site_id, s.session_id)}})]
+            visitor = self.get_visitors(site_id, [user_id])
+            self._delete(self.events_table, events)
+            self._delete(self.aggregates_table, visits + [
+                self._key(self._visitor_pk(site_id, user_id), "visitor") for _ in visitor])
+        return {"events": len(events), "sessions": len(sessions), "visitors": len(visitor)}
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:

@@ -18,8 +18,8 @@ from typing import Iterable, Iterator
 from . import hll
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
-    StoreError, UniqueKey, User, Visitor, month_of_day,
+    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
+    StoreError, UniqueKey, User, Visitor, VisitorData, month_of_day,
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS sites (
     domains TEXT NOT NULL,
     timezone TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    rolled_up_month INTEGER NOT NULL DEFAULT -1
+    rolled_up_month INTEGER NOT NULL DEFAULT -1,
+    honour_dnt INTEGER NOT NULL DEFAULT 0,
+    honour_gpc INTEGER NOT NULL DEFAULT 0,
+    blocked_referrers TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,
@@ -62,6 +65,27 @@ CREATE TABLE IF NOT EXISTS public_links (
     revoked_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS public_links_by_site ON public_links (site_id, created_ms);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_hash TEXT PRIMARY KEY,
+    site_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    last_used_ms INTEGER,
+    expires_ms INTEGER,
+    revoked_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_keys_by_site ON api_keys (site_id, created_ms);
+CREATE TABLE IF NOT EXISTS audit_log (
+    site_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    entry_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (site_id, ts_ms, entry_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
     {", ".join(EVENT_FIELDS)},
     PRIMARY KEY (site_id, event_id)
@@ -97,7 +121,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
 MIGRATIONS = {
@@ -113,7 +137,19 @@ MIGRATIONS = {
     DROP TABLE sketches;
     ALTER TABLE sketches_v3 RENAME TO sketches;
     """,
+    # 3 -> 4: privacy options and blocked referrers of a site (API keys and the audit log are
+    # new tables, which SCHEMA creates).
+    3: """
+    ALTER TABLE sites ADD COLUMN honour_dnt INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sites ADD COLUMN honour_gpc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sites ADD COLUMN blocked_referrers TEXT NOT NULL DEFAULT '[]';
+    """,
 }
+SITE_COLUMNS = ("site_id", "name", "tracker_key", "domains", "timezone", "created_ms", "rolled_up_month",
+                "honour_dnt", "honour_gpc", "blocked_referrers")
+JSON_SITE_COLUMNS = ("domains", "blocked_referrers")
+API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
+AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
 
 
 def _placeholders(names: Iterable[str]) -> str:
@@ -210,36 +246,44 @@ class SQLiteStore:
             return self._db.execute(sql, args).fetchall()
 
     # -- sites
+    @staticmethod
+    def _site_row(site: Site, columns: tuple[str, ...]) -> tuple:
+        return tuple(json.dumps(getattr(site, c)) if c in JSON_SITE_COLUMNS else getattr(site, c) for c in columns)
+
     def create_site(self, site: Site) -> None:
-        self._write(
-            "INSERT INTO sites (site_id, name, tracker_key, domains, timezone, created_ms, rolled_up_month) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(site.site_id, site.name, site.tracker_key, json.dumps(site.domains),
-              site.timezone, site.created_ms, site.rolled_up_month)],
-        )
+        self._write(f"INSERT INTO sites ({', '.join(SITE_COLUMNS)}) VALUES ({_placeholders(SITE_COLUMNS)})",
+                    [self._site_row(site, SITE_COLUMNS)])
 
     @staticmethod
     def _site(row: tuple) -> Site:
-        site_id, name, key, domains, tz, created, rolled_up_month = row
-        return Site(site_id, name, key, json.loads(domains), tz, created, rolled_up_month)
+        values = dict(zip(SITE_COLUMNS, row))
+        for column in JSON_SITE_COLUMNS:
+            values[column] = json.loads(values[column])
+        values["honour_dnt"], values["honour_gpc"] = bool(values["honour_dnt"]), bool(values["honour_gpc"])
+        return Site(**values)
+
+    def _sites(self, where: str = "", args: tuple = ()) -> list[Site]:
+        return [self._site(r) for r in self._read(f"SELECT {', '.join(SITE_COLUMNS)} FROM sites {where}", args)]
 
     def get_site(self, site_id: str) -> Site | None:
-        rows = self._read("SELECT * FROM sites WHERE site_id = ?", (site_id,))
-        return self._site(rows[0]) if rows else None
+        return next(iter(self._sites("WHERE site_id = ?", (site_id,))), None)
 
     def get_site_by_key(self, tracker_key: str) -> Site | None:
-        rows = self._read("SELECT * FROM sites WHERE tracker_key = ?", (tracker_key,))
-        return self._site(rows[0]) if rows else None
+        return next(iter(self._sites("WHERE tracker_key = ?", (tracker_key,))), None)
 
     def list_sites(self) -> list[Site]:
-        return [self._site(r) for r in self._read("SELECT * FROM sites ORDER BY created_ms")]
+        return self._sites("ORDER BY created_ms")
 
     def set_rolled_up_month(self, site_id: str, month: int) -> None:
         self._write("UPDATE sites SET rolled_up_month = ? WHERE site_id = ?", [(month, site_id)])
 
+    def update_site(self, site: Site) -> None:
+        self._write(f"UPDATE sites SET {', '.join(f'{c} = ?' for c in Site.EDITABLE)} WHERE site_id = ?",
+                    [(*self._site_row(site, Site.EDITABLE), site.site_id)])
+
     # Every table with a site_id column: what deleting a site deletes.
-    SITE_TABLES = ("memberships", "public_links", "events", "sessions", "visitors", "counters",
-                   "sketches", "sites")
+    SITE_TABLES = ("memberships", "public_links", "api_keys", "audit_log", "events", "sessions", "visitors",
+                   "counters", "sketches", "sites")
 
     def delete_site(self, site_id: str) -> None:
         with self._errors(), self.transaction():
@@ -316,6 +360,32 @@ class SQLiteStore:
     def revoke_public_link(self, token_hash: str, revoked_ms: int) -> None:
         self._write("UPDATE public_links SET revoked_ms = ? WHERE token_hash = ? AND revoked_ms IS NULL",
                     [(revoked_ms, token_hash)])
+
+    def create_api_key(self, key: ApiKey) -> None:
+        self._write(f"INSERT INTO api_keys ({', '.join(API_KEY_FIELDS)}) VALUES ({_placeholders(API_KEY_FIELDS)})",
+                    [astuple(key)])
+
+    def get_api_key(self, key_hash: str) -> ApiKey | None:
+        rows = self._read(f"SELECT {', '.join(API_KEY_FIELDS)} FROM api_keys WHERE key_hash = ?", (key_hash,))
+        return ApiKey(*rows[0]) if rows else None
+
+    def list_api_keys(self, site_id: str) -> list[ApiKey]:
+        rows = self._read(f"SELECT {', '.join(API_KEY_FIELDS)} FROM api_keys WHERE site_id = ? "
+                          "ORDER BY created_ms, key_hash", (site_id,))
+        return [ApiKey(*r) for r in rows]
+
+    def update_api_key(self, key: ApiKey) -> None:
+        self._write("UPDATE api_keys SET last_used_ms = ?, expires_ms = ?, revoked_ms = ? WHERE key_hash = ?",
+                    [(key.last_used_ms, key.expires_ms, key.revoked_ms, key.key_hash)])
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self._write(f"INSERT INTO audit_log ({', '.join(AUDIT_FIELDS)}) VALUES ({_placeholders(AUDIT_FIELDS)})",
+                    [astuple(entry)])
+
+    def list_audit(self, site_id: str, limit: int = 100) -> list[AuditEntry]:
+        rows = self._read(f"SELECT {', '.join(AUDIT_FIELDS)} FROM audit_log WHERE site_id = ? "
+                          "ORDER BY ts_ms DESC, entry_id DESC LIMIT ?", (site_id, limit))
+        return [AuditEntry(*r) for r in rows]
 
     # -- ingestion
     def append_events(self, events: list[dict]) -> list[dict]:
@@ -443,6 +513,24 @@ class SQLiteStore:
             chunk = values[i:i + 500]
             rows += self._read(f"{sql} AND value IN ({_placeholders(chunk)})", (*args, *chunk))
         return [SketchRow(*r) for r in rows]
+
+    # -- privacy
+    def visitor_data(self, site_id: str, user_id: str) -> VisitorData:
+        rows = self._read(f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE site_id = ? AND user_id = ? "
+                          "ORDER BY ts, event_id", (site_id, user_id))
+        events = [dict(zip(EVENT_FIELDS, r)) for r in rows]
+        for event in events:
+            event["props"] = json.loads(event["props"] or "{}")
+        sessions = [Session(*r) for r in self._read(
+            f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions WHERE site_id = ? AND user_id = ? "
+            "ORDER BY started_ms", (site_id, user_id))]
+        return VisitorData(events, sessions, self.get_visitors(site_id, [user_id]).get(user_id))
+
+    def erase_visitor(self, site_id: str, user_id: str) -> dict[str, int]:
+        with self._errors(), self.transaction():
+            return {table: self._db.execute(f"DELETE FROM {table} WHERE site_id = ? AND user_id = ?",
+                                            (site_id, user_id)).rowcount
+                    for table in ("events", "sessions", "visitors")}
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:
