@@ -1,7 +1,7 @@
 """LiveInsight: real-time web analytics. `create_app()` is the application factory."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -25,12 +25,16 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     from app.auth.views import bp as auth_bp
     from app.dashboard import bp as dashboard_bp
     from app.cli import register_commands
+    from app.limits import set_up_rate_limits
+    from app.security import set_up_security
 
     _set_up_sessions(app)
+    set_up_security(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
-    csrf.exempt(api_bp)  # the JSON API authenticates by key, not by cookie
+    csrf.exempt(api_bp)  # the JSON API authenticates by key (or reads only), not by cookie
+    set_up_rate_limits(app)
     register_commands(app)
     _register_error_handlers(app)
     return app
@@ -57,10 +61,23 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if error.code == 429:
+            return too_many_requests(error)
         if not wants_json():
             return error
         response = jsonify(status="error", message=error.description)
         return response, error.code
+
+    def too_many_requests(error: HTTPException):
+        from app.limits import retry_after_s
+        wait = retry_after_s()
+        # flask-limiter's description is the limit itself ("10 per 1 minute")
+        message = f"too many requests (at most {error.description}): retry in {wait} s"
+        response = jsonify(status="error", message=message) if wants_json() else \
+            app.response_class(render_template("pages/error.html", status=429, message=message), mimetype="text/html")
+        response.status_code = 429
+        response.headers["Retry-After"] = str(wait)
+        return response
 
     @app.errorhandler(StoreError)
     def store_error(error: StoreError):

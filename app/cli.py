@@ -1,13 +1,16 @@
-"""flask commands: init-db, create-site, create-user, seed-demo, demo-setup, purge."""
+"""flask commands: init-db, create-site, create-user, seed-demo, demo-setup, purge; API keys
+(create-api-key, list-api-keys, rotate-key, revoke-key); GDPR (export-visitor, erase-visitor)."""
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 
-from app import seed
+from app import privacy, seed
+from app.auth import api_keys
 from app.auth.sites import SiteError, create_site
 from app.auth.users import AccountError, add_member, create_user, password_matches
 from app.context import get_store, now_ms
@@ -16,8 +19,19 @@ from app.store.base import ROLES, Conflict
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init_db, create_site_command, create_user_command, seed_demo, demo_setup, purge):
+    for command in (init_db, create_site_command, create_user_command, seed_demo, demo_setup, purge,
+                    create_api_key, list_api_keys, rotate_key, revoke_key, export_visitor, erase_visitor):
         app.cli.add_command(command)
+
+
+CLI_ACTOR = "cli"  # who the audit log says did what these commands do
+
+
+def _site(site_id: str):
+    site = get_store().get_site(site_id)
+    if site is None:
+        raise click.ClickException(f"no site {site_id!r}")
+    return site
 
 
 @click.command("init-db")
@@ -66,10 +80,7 @@ def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: s
 
 
 def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
-    store = get_store()
-    site = store.get_site(site_id)
-    if site is None:
-        raise click.ClickException(f"no site {site_id!r}")
+    store, site = get_store(), _site(site_id)
     end = now_ms()
     visits = seed.plan_visits(site, days, end, visits_per_day)
     batches = list(seed.tracker_batches(visits, end))
@@ -145,3 +156,93 @@ def purge() -> None:
     for site_id, months in done["rolled_up_months"].items():
         click.echo(f"site {site_id}: rolled up {len(months)} month(s)")
     click.echo(", ".join(f"{n} {what}" for what, n in done["deleted"].items()) + " deleted")
+
+
+# -- API keys
+@click.command("create-api-key")
+@click.argument("site_id")
+@click.argument("name")
+def create_api_key(site_id: str, name: str) -> None:
+    """A secret key for SITE's stats API, named for what uses it; printed once, last."""
+    _site(site_id)
+    try:
+        key, secret = api_keys.create_key(get_store(), site_id, name, CLI_ACTOR, now_ms())
+    except api_keys.ApiKeyError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"created key {key.name!r} ({key.prefix}…); it is shown only now:")
+    click.echo(secret)
+
+
+@click.command("list-api-keys")
+@click.argument("site_id")
+def list_api_keys(site_id: str) -> None:
+    """SITE's API keys: prefix, state, last use, name."""
+    _site(site_id)
+    now = now_ms()
+    for key in get_store().list_api_keys(site_id):
+        used = "never used" if key.last_used_ms is None else f"last used {(now - key.last_used_ms) // 60_000} min ago"
+        click.echo(f"{key.prefix}  {api_keys.state(key, now):<8}  {used:<24}  {key.name}")
+
+
+def _key_by_prefix(site_id: str, prefix: str):
+    matches = [k for k in get_store().list_api_keys(site_id) if k.prefix == prefix or k.key_hash == prefix]
+    if len(matches) != 1:
+        raise click.ClickException(f"no key {prefix!r} on {site_id} (list-api-keys shows them)")
+    return matches[0]
+
+
+@click.command("rotate-key")
+@click.argument("site_id")
+@click.argument("key")
+@click.option("--grace-hours", type=click.FloatRange(0, 24 * 30), default=None,
+              help="How long the old key keeps working (default: LIVEINSIGHT_API_KEY_GRACE_S).")
+def rotate_key(site_id: str, key: str, grace_hours: float | None) -> None:
+    """A new secret for the API key KEY (its prefix, as listed); the old one keeps working for
+    the grace period. The new secret is printed once, last."""
+    _site(site_id)
+    old = _key_by_prefix(site_id, key)
+    grace_ms = int((grace_hours * 3600 if grace_hours is not None else current_app.config["API_KEY_GRACE_S"]) * 1000)
+    try:
+        new, secret = api_keys.rotate(get_store(), old, CLI_ACTOR, now_ms(), grace_ms)
+    except api_keys.ApiKeyError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"rotated {old.prefix}… (valid {grace_ms / 3_600_000:g} h more); the new key, shown only now:")
+    click.echo(secret)
+
+
+@click.command("revoke-key")
+@click.argument("site_id")
+@click.argument("key")
+def revoke_key(site_id: str, key: str) -> None:
+    """Revoke the API key KEY (its prefix, as listed) at once."""
+    _site(site_id)
+    found = _key_by_prefix(site_id, key)
+    api_keys.revoke(get_store(), found, CLI_ACTOR, now_ms())
+    click.echo(f"revoked {found.prefix}… ({found.name})")
+
+
+# -- GDPR
+@click.command("export-visitor")
+@click.argument("site_id")
+@click.argument("visitor_id")
+@click.option("--output", type=click.File("w"), default="-", help="Where to write the JSON (default: stdout).")
+def export_visitor(site_id: str, visitor_id: str, output) -> None:
+    """Everything SITE stores that names VISITOR_ID (the tracker's id), as JSON."""
+    try:
+        document = privacy.export_visitor(get_store(), _site(site_id), visitor_id, CLI_ACTOR, now_ms())
+    except privacy.PrivacyError as error:
+        raise click.ClickException(str(error)) from error
+    output.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+@click.command("erase-visitor")
+@click.argument("site_id")
+@click.argument("visitor_id")
+@click.confirmation_option(prompt="Erase everything stored about this visitor?")
+def erase_visitor(site_id: str, visitor_id: str) -> None:
+    """Delete everything SITE stores that names VISITOR_ID (its counted figures stay: they name no one)."""
+    try:
+        deleted = privacy.erase_visitor(get_store(), _site(site_id), visitor_id, CLI_ACTOR, now_ms())
+    except privacy.PrivacyError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("erased: " + ", ".join(f"{n} {what}" for what, n in deleted.items()))

@@ -25,3 +25,14 @@ class Config:
     PERMANENT_SESSION_LIFETIME = int(os.environ.get("LIVEINSIGHT_SESSION_DAYS", 14)) * 86_400
     # CSRF tokens live as long as the login session, so a dashboard left open still logs out.
     WTF_CSRF_TIME_LIMIT = None
+    # Rate limits (app/limits.py): "N per second|minute|hour|day", several joined by ";".
+    RATE_LIMITS = os.environ.get("LIVEINSIGHT_RATE_LIMITS", "on") != "off"
+    RATE_LIMIT_STORAGE = os.environ.get("LIVEINSIGHT_RATE_LIMIT_STORAGE", "memory://")
+    RATE_LIMIT_INGEST = os.environ.get("LIVEINSIGHT_RATE_LIMIT_INGEST", "1000 per minute")  # per key and client
+    RATE_LIMIT_LOGIN = os.environ.get("LIVEINSIGHT_RATE_LIMIT_LOGIN", "10 per minute; 50 per hour")  # per client
+    RATE_LIMIT_API = os.environ.get("LIVEINSIGHT_RATE_LIMIT_API", "120 per minute")  # per key or user
+    # Rotated API keys keep working this long, so what uses them can be changed meanwhile.
+    API_KEY_GRACE_S = int(os.environ.get("LIVEINSIGHT_API_KEY_GRACE_S", 24 * 3600))
+    # How many reverse proxies (nginx, a load balancer) stand in front of the app and set
+    # X-Forwarded-For/-Proto/-Host: 0 trusts none of those headers.
+    PROXIES = int(os.environ.get("LIVEINSIGHT_PROXIES", 0))

@@ -513,6 +513,7 @@ def ensure(now_ms: int, results: Path = RESULTS, force: bool = False, log=_log) 
             meta = None
     if meta and meta.get("version") == GENERATOR_VERSION and 0 <= today - meta["last_day"] <= MAX_TOP_UP_DAYS:
         store = SQLiteStore(str(path))
+        store.create_schema()  # a cache made by an earlier schema is upgraded in place
         # Days already in the store past what the metadata says: an interrupted top-up.
         ahead = store.read_sketches(SITE_ID, "", meta["last_day"] + 1, today + 2)
         if ahead:

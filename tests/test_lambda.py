@@ -176,13 +176,15 @@ def _requirements(path: Path) -> list[str]:
     return [line for line in lines if line]
 
 
-NOT_PACKAGED = {"gunicorn", "numpy"}  # the single box's server; datasketches' unused numpy
+NOT_PACKAGED = {"numpy"}  # datasketches' unused numpy
+# The single box's server and rate limiter: on Lambda, API Gateway throttles (LIVEINSIGHT_RATE_LIMITS=off).
+SINGLE_BOX_ONLY = ("gunicorn", "Flask-Limiter", "limits")
 
 
 def test_the_lambda_lock_is_the_apps_requirements_and_all_they_need():
     """requirements-lambda.txt is installed with --no-deps: it must list every distribution the
     app's requirements need, as installed here, but for what is deliberately left out."""
-    app = [r for r in _requirements(ROOT / "requirements.txt") if not r.startswith("gunicorn")]
+    app = [r for r in _requirements(ROOT / "requirements.txt") if Requirement(r).name not in SINGLE_BOX_ONLY]
     lock = _requirements(ROOT / "requirements-lambda.txt")
     missing = set(app) - set(lock)
     assert not missing, f"add to requirements-lambda.txt (the Lambda package): {sorted(missing)}"

@@ -1,6 +1,8 @@
 /* LiveInsight visitor tracker.
  * <script defer src="https://HOST/tracker.js" data-key="KEY"></script>
  * Optional: data-api (endpoint), data-flush-ms (5000), data-heartbeat-ms (30000).
+ * Opt-out: a page URL ending in #liveinsight-opt-out (or liveinsight.optOut()) stops it in this
+ * browser until #liveinsight-opt-in (or liveinsight.optIn()) and the next page.
  * Built by tracker/build.sh into tracker/dist/liveinsight.min.js (served at /tracker.js). */
 (() => {
   // Never throw into the host page: every entry point goes through guard().
@@ -13,6 +15,20 @@
     if (!key || win.liveinsight) return; // no key, or already loaded on this page
     const endpoint = options.api || new URL(script.src).origin + '/api/events';
     const flushMs = +options.flushMs || 5e3, heartbeatMs = +options.heartbeatMs || 3e4;
+
+    // Unsent events: localStorage 'li_q' (shared with other tabs, survives reloads),
+    // in-memory memoryQueue when storage fails. Bounded to the newest 200.
+    let memoryQueue = [], storageFailed;
+
+    // Opt-out, kept in localStorage 'li_out'; opting out also forgets the id and unsent events.
+    const storage = (method, name, value) => { try { return localStorage[method](name, value) } catch (err) {} };
+    const optOut = () => { storage('setItem', 'li_out', 1); storage('removeItem', 'li_uid'); storage('removeItem', 'li_q'); memoryQueue = [] };
+    const optIn = () => storage('removeItem', 'li_out');
+    if (loc.hash == '#liveinsight-opt-out') optOut();
+    if (loc.hash == '#liveinsight-opt-in') optIn();
+    const optedOut = () => storage('getItem', 'li_out');
+    const api = win.liveinsight = { optOut: guard(optOut), optIn: guard(optIn), visitorId: () => optedOut() ? null : userId, track() {}, conversion() {} };
+    if (optedOut()) return;
 
     // Random UUID; the fallback covers insecure contexts where randomUUID is missing.
     const newId = () => {
@@ -29,11 +45,9 @@
         return id;
       } catch (err) { return newId() }
     };
-    const userId = persistentId('localStorage', 'li_uid'), sessionId = persistentId('sessionStorage', 'li_sid');
+    // var: visitorId() above may be called before this line runs (opted out, then in).
+    var userId = persistentId('localStorage', 'li_uid'); const sessionId = persistentId('sessionStorage', 'li_sid');
 
-    // Unsent events: localStorage 'li_q' (shared with other tabs, survives reloads),
-    // in-memory memoryQueue when storage fails. Bounded to the newest 200.
-    let memoryQueue = [], storageFailed;
     const loadQueue = () => {
       if (!storageFailed) try { return JSON.parse(localStorage.getItem('li_q') || '[]') } catch (err) { storageFailed = 1 }
       return memoryQueue;
@@ -49,6 +63,7 @@
     const requestBody = batch => JSON.stringify({ key, events: batch });
 
     const track = (type, fields) => {
+      if (optedOut()) return;
       const queue = loadQueue();
       // The JSON round trip snapshots props and rejects unserialisable ones (throws here, not at send time).
       queue.push(JSON.parse(JSON.stringify(Object.assign({
@@ -102,10 +117,8 @@
     setInterval(guard(() => { if (doc.visibilityState == 'visible') track('heartbeat') }), heartbeatMs);
     setInterval(flush, flushMs);
 
-    win.liveinsight = {
-      track: guard((name, props) => track('custom', { name, props })),
-      conversion: guard((name, value) => track('conversion', { name, value }))
-    };
+    api.track = guard((name, props) => track('custom', { name, props }));
+    api.conversion = guard((name, value) => track('conversion', { name, value }));
     track('page_view');
     flush(); // sends this page view and whatever an earlier page left unsent
   })();

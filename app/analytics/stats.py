@@ -339,6 +339,19 @@ def _page_cube_rows(store: Store, site: Site, period: Period, dimension: str,
     return sorted(rows, key=lambda r: (-r["pageviews"], r["value"]))
 
 
+# Why events were not counted (ingest/: enrich.Dropped reasons and privacy signals).
+DROP_REASONS = {"bot": "Bots", "spam": "Referrer spam", "gpc": "Global Privacy Control", "dnt": "Do Not Track"}
+
+
+def filtered(store: Store, site: Site, period: Period) -> dict[str, int]:
+    """Events received in the period and not counted, by reason (bots, referrer spam, visitors
+    whose browser asked not to be tracked). Whole site: filters do not apply."""
+    start = day_start_ms(site.timezone, period.first) // HOUR_MS
+    end = day_start_ms(site.timezone, period.last + timedelta(days=1)) // HOUR_MS
+    counts = store.sum_counters(site.site_id, "dropped", "reason", start, end, "hour")
+    return {reason: int(n) for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n}
+
+
 def report(store: Store, site: Site, period: Period, filters: Filters = Filters(),
            breakdowns: tuple[str, ...] = (), limit: int = DEFAULT_LIMIT) -> dict:
     """Everything GET /api/stats answers: the period, top metrics, chart and breakdowns."""
@@ -351,4 +364,5 @@ def report(store: Store, site: Site, period: Period, filters: Filters = Filters(
         "summary": summary(store, site, period, filters),
         "timeseries": timeseries(store, site, period, filters),
         "breakdowns": {name: breakdown(store, site, period, name, filters, limit) for name in breakdowns},
+        "filtered": filtered(store, site, period),
     }

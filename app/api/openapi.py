@@ -12,8 +12,11 @@ from .schemas import (
 
 ERRORS = {str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
           for code, text in ((400, "Bad request"), (401, "Bad or missing key"),
-                             (403, "Origin not allowed"), (404, "Unknown site"),
-                             (413, "Body or batch too large"), (503, "Storage unavailable, retry"))}
+                             (403, "Origin not allowed, or a key of another site"), (404, "Unknown site"),
+                             (413, "Body or batch too large"),
+                             (429, "Too many requests: retry after the Retry-After header's seconds"),
+                             (503, "Storage unavailable, retry"))}
+READ_SECURITY = [{"secretKey": []}, {"secretKeyHeader": []}, {"session": []}]
 
 
 @lru_cache(maxsize=1)
@@ -26,6 +29,12 @@ def openapi_document() -> dict:
     spec.components.schema("IngestAnswer", schema=IngestAnswerSchema)
     spec.components.schema("StatsAnswer", schema=StatsAnswerSchema)
     spec.components.security_scheme("trackerKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+    spec.components.security_scheme("secretKey", {"type": "http", "scheme": "bearer",
+                                                  "description": "A secret API key (sk_...) of the site"})
+    spec.components.security_scheme("secretKeyHeader", {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                                        "description": "The same secret key, in X-API-Key"})
+    spec.components.security_scheme("session", {"type": "apiKey", "in": "cookie", "name": "liveinsight_session",
+                                                "description": "A dashboard login"})
     spec.path(path="/api/events", operations={"post": {
         "summary": "Send a batch of tracker events",
         "security": [{"trackerKey": []}],
@@ -37,13 +46,16 @@ def openapi_document() -> dict:
                       **{k: v for k, v in ERRORS.items() if k != "404"}}}})
     spec.path(path="/api/stats", operations={"get": {
         "summary": "Historical statistics: top metrics, chart and breakdowns of a period",
+        "security": READ_SECURITY,
         "parameters": [{"in": "query", "schema": StatsQuerySchema}],
         "responses": {"200": {"description": "The report",
                               "content": {"application/json": {"schema": "StatsAnswer"}}},
-                      **{k: ERRORS[k] for k in ("400", "404", "503")}}}})
+                      **{k: ERRORS[k] for k in ("400", "401", "403", "404", "429", "503")}}}})
     spec.path(path="/api/realtime", operations={"get": {
         "summary": "What the live dashboard shows",
-        "parameters": [{"in": "query", "name": "site", "required": True, "schema": {"type": "string"}}],
+        "security": READ_SECURITY,
+        "parameters": [{"in": "query", "name": "site", "schema": {"type": "string"},
+                        "description": "The site id (optional with a secret key: the key's site)"}],
         "responses": {"200": {"description": "Realtime figures"},
-                      **{k: ERRORS[k] for k in ("400", "404", "503")}}}})
+                      **{k: ERRORS[k] for k in ("400", "401", "403", "404", "429", "503")}}}})
     return spec.to_dict()

@@ -41,7 +41,7 @@ class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
     class Meta:
         unknown = EXCLUDE
 
-    site = fields.String(required=True, metadata={"description": "The site id."})
+    site = fields.String(metadata={"description": "The site id (optional with a secret key: the key's site)."})
     period = fields.String(load_default="30d", validate=validate.OneOf(PERIODS),
                            metadata={"description": "A named period, in the site's time zone."})
     from_ = fields.Date(data_key="from", load_default=None,
@@ -84,7 +84,9 @@ class IngestResultSchema(Schema):
     accepted = fields.Integer(metadata={"description": "New events stored."})
     duplicates = fields.Integer(metadata={"description": "Events already stored (retries)."})
     dropped = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                          metadata={"description": "Events deliberately not stored, by reason (bot)."})
+                          metadata={"description": "Events deliberately not stored, by reason: bot, "
+                                                   "spam (referrer spam), gpc or dnt (privacy signals "
+                                                   "the site honours)."})
     rejected = fields.List(fields.Dict(), metadata={"description": "[{index, error}] of invalid events."})
 
 
@@ -107,4 +109,6 @@ class MetricSchema(Schema):
 class StatsAnswerSchema(Schema):
     status = fields.Constant("success")
     data = fields.Dict(metadata={"description": "period, filters, summary (metrics with previous "
-                                                "period and change), timeseries, breakdowns."})
+                                                "period and change), timeseries, breakdowns, and "
+                                                "filtered (events not counted, by reason: bot, spam, "
+                                                "gpc, dnt)."})

@@ -1,4 +1,4 @@
-"""The JSON API: POST /api/events (ingestion) and GET /api/realtime."""
+"""The JSON API: POST /api/events (ingestion), GET /api/realtime and GET /api/stats."""
 from __future__ import annotations
 
 import json
@@ -6,23 +6,44 @@ from dataclasses import asdict
 
 from marshmallow import ValidationError
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge, Unauthorized
 
 from app.analytics import stats
 from app.analytics.realtime import realtime
 from app.api.schemas import parse_report_query
+from app.auth import api_keys
+from app.auth.access import current_user
 from app.auth.sites import origin_allowed
+from app.auth.users import role_on
 from app.context import get_store, now_ms
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
 from app.ingest.schema import describe
+from app.limits import client_id, rate_limited
 
 from .openapi import openapi_document
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 PREFLIGHT_MAX_AGE_S = 86_400
+
+
+def _ingest_body() -> tuple[list, str | None]:
+    """The events and the key field of this ingestion request, parsed once (the rate limit's
+    key needs the key before the view runs)."""
+    if "ingest_body" not in g:
+        g.ingest_body = _parse_body()
+    return g.ingest_body
+
+
+def _tracker_key() -> str:
+    return request.headers.get("X-API-Key") or _ingest_body()[1] or ""
+
+
+def _ingest_limit_key() -> str:
+    """Ingestion is limited per tracker key and client."""
+    return f"{_tracker_key()}|{client_id()}"
 
 
 def _parse_body() -> tuple[list, str | None]:
@@ -62,9 +83,10 @@ def _let_the_tracker_read_answers(response):
 
 
 @bp.route("/events", methods=["POST"], provide_automatic_options=False)
+@rate_limited("RATE_LIMIT_INGEST", _ingest_limit_key)
 def collect_events():
-    events, body_key = _parse_body()
-    key = request.headers.get("X-API-Key") or body_key
+    events, _ = _ingest_body()
+    key = _tracker_key()
     if not key:
         raise Unauthorized("missing tracker key: send it in X-API-Key or a 'key' field")
     store = get_store()
@@ -78,7 +100,8 @@ def collect_events():
         raise BadRequest("no events in the batch")
     if len(events) > current_app.config["MAX_BATCH_EVENTS"]:
         raise RequestEntityTooLarge(f"at most {current_app.config['MAX_BATCH_EVENTS']} events per request")
-    client = Client(ip=request.remote_addr or "", user_agent=request.user_agent.string or "")
+    client = Client(ip=request.remote_addr or "", user_agent=request.user_agent.string or "",
+                    dnt=request.headers.get("DNT") == "1", gpc=request.headers.get("Sec-GPC") == "1")
     result = record_batch(store, site, events, client, now_ms())
     return jsonify(status="success", data=asdict(result)), 202
 
@@ -103,24 +126,60 @@ def preflight_events():
     return response
 
 
-def _site_from_args():
-    site_id = request.args.get("site", "")
-    if not site_id:
-        raise BadRequest("missing ?site=ID")
-    site = get_store().get_site(site_id)
+def _secret_key() -> str | None:
+    """A secret API key sent as `Authorization: Bearer sk_...` or `X-API-Key: sk_...`."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return token.strip()
+    return request.headers.get("X-API-Key")
+
+
+def _stats_limit_key() -> str:
+    """The stats API is limited per key, or per logged-in user, or per client."""
+    secret = _secret_key()
+    if secret:
+        return "key|" + api_keys.key_hash(secret)
+    user = current_user()
+    return f"user|{user.user_id}" if user else f"client|{client_id()}"
+
+
+def _readable_site():
+    """The site a stats request is for, if the caller may read it: with a secret API key,
+    the key's site (`?site=` may name it); else a logged-in user's site with any role."""
+    store, site_id = get_store(), request.args.get("site", "")
+    secret = _secret_key()
+    if secret:
+        key = api_keys.authenticate(store, secret, now_ms())
+        if key is None:
+            raise Unauthorized("unknown, revoked or expired API key (the stats API takes a secret key, "
+                               "sk_..., made under the site's Settings; not the tracker key)")
+        if site_id and site_id != key.site_id:
+            raise Forbidden("this API key is for another site")
+        site_id = key.site_id
+    else:
+        user = current_user()
+        if user is None:
+            raise Unauthorized("send a secret API key (Authorization: Bearer sk_...) or log in")
+        if not site_id:
+            raise BadRequest("missing ?site=ID")
+        if role_on(store, user, site_id) is None:
+            raise NotFound(f"no site {site_id!r}")
+    site = store.get_site(site_id)
     if site is None:
         raise NotFound(f"no site {site_id!r}")
     return site
 
 
 @bp.get("/realtime")
+@rate_limited("RATE_LIMIT_API", _stats_limit_key)
 def realtime_json():
-    return jsonify(status="success", data=realtime(get_store(), _site_from_args(), now_ms()))
+    return jsonify(status="success", data=realtime(get_store(), _readable_site(), now_ms()))
 
 
 @bp.get("/stats")
+@rate_limited("RATE_LIMIT_API", _stats_limit_key)
 def stats_json():
-    site = _site_from_args()
+    site = _readable_site()
     try:
         query = parse_report_query(request.args.to_dict(), site, now_ms())
     except ValidationError as error:

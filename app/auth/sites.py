@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from app.store.base import Site, Store
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+MAX_DOMAINS = 50
+MAX_BLOCKED_REFERRERS = 500
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
@@ -25,26 +27,56 @@ def normalise_domain(domain: str) -> str:
     return host
 
 
-def create_site(store: Store, name: str, domains: list[str], now_ms: int,
-                timezone: str = "UTC", site_id: str | None = None) -> Site:
+def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100:
         raise SiteError("a site needs a name of 1 to 100 characters")
-    if not domains:
+    return name
+
+
+def _domains(domains: list[str], at_least_one: bool = True, most: int = MAX_DOMAINS) -> list[str]:
+    if at_least_one and not domains:
         raise SiteError("a site needs at least one domain")
+    if len(domains) > most:
+        raise SiteError(f"at most {most} domains")
+    return sorted({normalise_domain(d) for d in domains})
+
+
+def _timezone(timezone: str) -> str:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise SiteError(f"unknown time zone: {timezone!r}") from exc
+    return timezone
+
+
+def create_site(store: Store, name: str, domains: list[str], now_ms: int,
+                timezone: str = "UTC", site_id: str | None = None) -> Site:
+    name, domains, timezone = _name(name), _domains(domains), _timezone(timezone)
     site_id = site_id or secrets.token_hex(4)
     if not SITE_ID.match(site_id):
         raise SiteError("a site id is 1-40 lowercase letters, digits and dashes")
     if store.get_site(site_id):
         raise SiteError(f"site {site_id!r} exists already")
     site = Site(site_id=site_id, name=name, tracker_key="pk_" + secrets.token_urlsafe(16),
-                domains=sorted({normalise_domain(d) for d in domains}), timezone=timezone,
-                created_ms=now_ms)
+                domains=domains, timezone=timezone, created_ms=now_ms)
     store.create_site(site)
+    return site
+
+
+def edit_site(store: Store, site: Site, name: str, domains: list[str], timezone: str) -> Site:
+    """A new name, domains or time zone. Days already rolled up stay in the zone they were
+    counted in; new events count in the new one."""
+    site.name, site.domains, site.timezone = _name(name), _domains(domains), _timezone(timezone)
+    store.update_site(site)
+    return site
+
+
+def set_privacy(store: Store, site: Site, honour_dnt: bool, honour_gpc: bool,
+                blocked_referrers: list[str]) -> Site:
+    blocked = _domains(blocked_referrers, at_least_one=False, most=MAX_BLOCKED_REFERRERS)
+    site.honour_dnt, site.honour_gpc, site.blocked_referrers = honour_dnt, honour_gpc, blocked
+    store.update_site(site)
     return site
 
 

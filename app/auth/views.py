@@ -8,6 +8,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from app.auth.access import admin_required, current_user, log_in, log_out, login_required
 from app.auth.users import AccountError, authenticate, change_password, create_user
 from app.context import get_store, now_ms
+from app.limits import rate_limited
 from app.store.base import Conflict
 
 bp = Blueprint("auth", __name__)
@@ -47,6 +48,7 @@ def setup():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limited("RATE_LIMIT_LOGIN", methods=["POST"])  # per client: against password guessing
 def login():
     if no_users_yet():
         return redirect(url_for("auth.setup"))

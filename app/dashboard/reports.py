@@ -31,7 +31,7 @@ BREAKDOWN_WIDGETS = {
     "browsers": ("Browsers", "browser"), "os": ("Operating systems", "os"),
     "devices": ("Devices", "device"), "countries": ("Countries", "country"),
 }
-WIDGETS = ("metrics", "chart", "recent", *BREAKDOWN_WIDGETS)
+WIDGETS = ("metrics", "chart", "recent", *BREAKDOWN_WIDGETS, "filtered")
 RECENT_POLL_SECONDS = 30
 REPORT_POLL_SECONDS = 60
 FILTER_OF = {"entry": "page", "exit": "page"}  # clicking an entry or exit page filters by page
@@ -53,6 +53,8 @@ def _widget(site: Site, query: ReportQuery, name: str) -> dict:
         context["series"] = stats.timeseries(store, site, query.period, query.filters)
     elif name == "recent":
         context["series"] = stats.last_100_minutes(store, site, now)
+    elif name == "filtered":
+        context.update(filtered=stats.filtered(store, site, query.period), reasons=stats.DROP_REASONS)
     else:
         title, dimension = BREAKDOWN_WIDGETS[name]
         context.update(title=title, dimension=dimension, filter_key=FILTER_OF.get(dimension, dimension),

@@ -1,4 +1,6 @@
-"""Managing sites: adding one, its settings page (snippet, members, public links) and deleting it.
+"""Managing sites: adding one, its settings page (the site, snippet, members, public links,
+API keys, privacy, audit log) and deleting it. API keys and privacy requests have their own
+modules (keys.py, privacy.py); this one renders the page they all answer with.
 
 Site pages go through the blueprint's access check (app/auth/access.py): `needs_role` says the
 role each one needs; the public links' /share URLs never reach these views.
@@ -6,21 +8,37 @@ role each one needs; the public links' /share URLs never reach these views.
 from __future__ import annotations
 
 import re
+from zoneinfo import available_timezones
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from app.auth import links
+from app.auth import api_keys, audit, links
 from app.auth.access import current_user, login_required, needs_role
-from app.auth.sites import SiteError, create_site
+from app.auth.sites import SiteError, create_site, edit_site
 from app.auth.users import AccountError, add_member, at_least, remove_member
 from app.context import get_store, now_ms
 from app.store.base import ROLES, Membership
 
 from .views import bp
 
+TIMEZONES = sorted(available_timezones())
 
-def _domains(text: str) -> list[str]:
+
+def domain_list(text: str) -> list[str]:
+    """Domains typed one per line, or separated by commas or spaces."""
     return [d for d in re.split(r"[\s,]+", text) if d]
+
+
+def actor() -> str:
+    """Who the audit log says did it."""
+    return current_user().email
+
+
+def settings_saved(message: str, action: str, detail: str):
+    """Record a change in the audit log, say so, and show the settings again."""
+    audit.record(get_store(), g.site.site_id, actor(), action, detail, now_ms())
+    flash(message)
+    return redirect(url_for("dashboard.site_settings", site_id=g.site.site_id))
 
 
 @bp.route("/sites/new", methods=["GET", "POST"])
@@ -31,32 +49,50 @@ def new_site():
     if request.method == "POST":
         form = request.form
         try:
-            site = create_site(get_store(), form.get("name", ""), _domains(form.get("domains", "")), now_ms(),
+            site = create_site(get_store(), form.get("name", ""), domain_list(form.get("domains", "")), now_ms(),
                                form.get("timezone", "UTC").strip() or "UTC")
         except SiteError as exc:
             error = str(exc)
         else:
             get_store().put_membership(Membership(site.site_id, current_user().user_id, "owner", now_ms()))
+            audit.record(get_store(), site.site_id, actor(), "site.create", site.name, now_ms())
             flash(f"Site {site.name!r} created. Paste the snippet below into your pages.")
             return redirect(url_for("dashboard.site_settings", site_id=site.site_id))
-    return render_template("pages/site_new.html", error=error), 400 if error else 200
+    return render_template("pages/site_new.html", error=error, timezones=TIMEZONES), 400 if error else 200
 
 
-def _render_settings(error: str | None = None, new_link_url: str | None = None, status: int = 200):
-    store = get_store()
+def render_settings(error: str | None = None, status: int = 200, **shown_once):
+    """The settings page; `shown_once` holds a new secret (new_link_url, new_api_key) that this
+    answer shows and nothing stores."""
+    store, now = get_store(), now_ms()
     members = [(m, store.get_user(m.user_id)) for m in store.site_members(g.site.site_id)]
     return render_template(
         "pages/site_settings.html", site=g.site, role=g.role, roles=ROLES, error=error,
-        members=[(m, u) for m, u in members if u],
+        members=[(m, u) for m, u in members if u], timezones=TIMEZONES,
         links=store.list_public_links(g.site.site_id) if at_least(g.role, "owner") else [],
-        new_link_url=new_link_url, tracker_url=url_for("dashboard.tracker_js", _external=True),
+        keys=[(k, api_keys.state(k, now)) for k in store.list_api_keys(g.site.site_id)],
+        audit_log=store.list_audit(g.site.site_id, audit.SHOWN),
+        tracker_url=url_for("dashboard.tracker_js", _external=True), **shown_once,
     ), status
 
 
 @bp.get("/sites/<site_id>/settings")
 @needs_role("admin")
 def site_settings(site_id: str):
-    return _render_settings()
+    return render_settings()
+
+
+@bp.post("/sites/<site_id>/settings")
+@needs_role("admin")
+def edit_site_settings(site_id: str):
+    form = request.form
+    try:
+        edit_site(get_store(), g.site, form.get("name", ""), domain_list(form.get("domains", "")),
+                  form.get("timezone", "").strip())
+    except SiteError as exc:
+        return render_settings(error=str(exc), status=400)
+    return settings_saved("Site saved.", "site.update",
+                          f"{g.site.name}; {', '.join(g.site.domains)}; {g.site.timezone}")
 
 
 def _may_grant(role: str) -> bool:
@@ -71,11 +107,10 @@ def add_site_member(site_id: str):
     if not _may_grant(role):
         abort(403, "only an owner can make someone owner")
     try:
-        add_member(get_store(), site_id, request.form.get("email", ""), role, now_ms())
+        member = add_member(get_store(), site_id, request.form.get("email", ""), role, now_ms())
     except AccountError as exc:
-        return _render_settings(error=str(exc), status=400)
-    flash("Member saved.")
-    return redirect(url_for("dashboard.site_settings", site_id=site_id))
+        return render_settings(error=str(exc), status=400)
+    return settings_saved("Member saved.", "member.set", f"{request.form.get('email', '').strip()}: {member.role}")
 
 
 @bp.post("/sites/<site_id>/members/<user_id>/remove")
@@ -89,18 +124,19 @@ def remove_site_member(site_id: str, user_id: str):
     try:
         remove_member(get_store(), site_id, user_id)
     except AccountError as exc:
-        return _render_settings(error=str(exc), status=400)
-    flash("Member removed.")
-    return redirect(url_for("dashboard.site_settings", site_id=site_id))
+        return render_settings(error=str(exc), status=400)
+    user = get_store().get_user(user_id)
+    return settings_saved("Member removed.", "member.remove", user.email if user else user_id)
 
 
 @bp.post("/sites/<site_id>/links")
 @needs_role("owner")
 def create_public_link(site_id: str):
-    _, token = links.create_link(get_store(), site_id, request.form.get("label", ""),
-                                 current_user().user_id, now_ms())
+    link, token = links.create_link(get_store(), site_id, request.form.get("label", ""),
+                                    current_user().user_id, now_ms())
+    audit.record(get_store(), site_id, actor(), "link.create", link.label, now_ms())
     # Shown once, in this answer only: the store keeps only the token's hash.
-    return _render_settings(new_link_url=url_for("dashboard.site_dashboard", token=token, _external=True))
+    return render_settings(new_link_url=url_for("dashboard.site_dashboard", token=token, _external=True))
 
 
 @bp.post("/sites/<site_id>/links/<token_hash>/revoke")
@@ -110,15 +146,14 @@ def revoke_public_link(site_id: str, token_hash: str):
     if link is None or link.site_id != site_id:
         abort(404, "no such link on this site")
     get_store().revoke_public_link(token_hash, now_ms())
-    flash("Link revoked: it no longer opens the dashboard.")
-    return redirect(url_for("dashboard.site_settings", site_id=site_id))
+    return settings_saved("Link revoked: it no longer opens the dashboard.", "link.revoke", link.label)
 
 
 @bp.post("/sites/<site_id>/delete")
 @needs_role("owner")
 def delete_site(site_id: str):
     if request.form.get("confirm", "").strip() != site_id:
-        return _render_settings(error=f"Type the site id ({site_id}) to confirm the deletion.", status=400)
+        return render_settings(error=f"Type the site id ({site_id}) to confirm the deletion.", status=400)
     get_store().delete_site(site_id)
     flash(f"Site {g.site.name!r} and all its data deleted.")
     return redirect(url_for("dashboard.index"))

@@ -2,17 +2,25 @@
 
 Each step is a small named function `step(event, client) -> None` that adds fields to the
 event; a step that decides the event must not be kept raises `Dropped` with a typed reason.
+Then the site's own rules run, `rule(event, site)`: a rule can refuse an event
+(ValidationError, reported back) or drop it (Dropped, counted).
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import iptocc
 import ua_parser
 from crawlerdetect import CrawlerDetect
+from marshmallow import ValidationError
+
+from app.auth.sites import origin_allowed
+from app.store.base import Site
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_DIMENSION = 256  # longest value kept for a dimension (source, campaign, path...)
@@ -46,6 +54,18 @@ class Client:
     """What the request says about the sender: never stored as is."""
     ip: str
     user_agent: str
+    dnt: bool = False  # the browser sends Do Not Track (DNT: 1)
+    gpc: bool = False  # the browser sends Global Privacy Control (Sec-GPC: 1)
+
+
+def privacy_signal(site: Site, client: Client) -> str | None:
+    """The privacy signal the site honours and the browser sends, if any ("gpc", "dnt"):
+    then none of the request's events are kept."""
+    if site.honour_gpc and client.gpc:
+        return "gpc"
+    if site.honour_dnt and client.dnt:
+        return "dnt"
+    return None
 
 
 # -- bots
@@ -155,6 +175,7 @@ def classify_referrer(event: dict, client: Client) -> None:
     host = host.removeprefix("www.")
     if host and host == event["hostname"].removeprefix("www."):
         host = ""  # navigation inside the site is not a source
+    event["referrer_host"] = host  # for the site's rules; not stored
     search, social = _known(host, SEARCH_ENGINES), _known(host, SOCIAL_NETWORKS)
     event["referrer"] = event["referrer"] if host else ""
     if event["utm_source"] or event["utm_medium"] or event["utm_campaign"]:
@@ -184,4 +205,37 @@ def enrich(event: dict, client: Client) -> dict:
     """Run every step in order; raises Dropped for an event that must not be kept."""
     for step in STEPS:
         step(event, client)
+    return event
+
+
+# -- the site's rules
+def page_on_site(event: dict, site: Site) -> None:
+    """The tracker key is public: a page on another site sending with it is refused."""
+    if not origin_allowed(f"//{event['hostname']}", site.domains):
+        raise ValidationError({"url": [f"{event['hostname']} is not one of the site's domains"]})
+
+
+REFERRER_SPAM = frozenset(
+    line.strip() for line in (Path(__file__).with_name("referrer_spam.txt")).read_text().splitlines()
+    if line.strip() and not line.startswith("#"))
+
+
+def is_spam_referrer(host: str, blocked: Iterable[str] = ()) -> bool:
+    """The host, or a domain it belongs to, is a known referrer spammer or blocked by the site."""
+    parts = host.split(".")
+    suffixes = {".".join(parts[i:]) for i in range(len(parts) - 1)}
+    return not suffixes.isdisjoint(REFERRER_SPAM) or not suffixes.isdisjoint(blocked)
+
+
+def drop_referrer_spam(event: dict, site: Site) -> None:
+    if event["referrer_host"] and is_spam_referrer(event["referrer_host"], site.blocked_referrers):
+        raise Dropped("spam")
+
+
+SITE_RULES = (page_on_site, drop_referrer_spam)
+
+
+def apply_site_rules(event: dict, site: Site) -> dict:
+    for rule in SITE_RULES:
+        rule(event, site)
     return event

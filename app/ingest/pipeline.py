@@ -1,4 +1,5 @@
-"""Ingestion as a list of named steps: validate -> enrich -> append -> aggregate."""
+"""Ingestion as a list of named steps: privacy signals -> validate -> enrich -> the site's
+rules -> append -> aggregate."""
 from __future__ import annotations
 
 from collections import Counter
@@ -9,7 +10,7 @@ from marshmallow import ValidationError
 from app.analytics.aggregate import apply_prepared, prepare
 from app.store.base import EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Site, Store
 
-from .enrich import Client, Dropped, enrich
+from .enrich import Client, Dropped, apply_site_rules, enrich, privacy_signal
 from .schema import describe, load_event
 
 
@@ -26,9 +27,13 @@ def record_batch(store: Store, site: Site, raw_events: list, client: Client, now
     result = BatchResult()
     events: list[dict] = []
     dropped: Counter[str] = Counter()
+    signal = privacy_signal(site, client)
+    if signal:  # the visitor asked not to be tracked and the site honours it: keep nothing
+        dropped[signal] = len(raw_events)
+        raw_events = []
     for index, raw in enumerate(raw_events):
         try:
-            event = enrich(load_event(raw, now_ms), client)
+            event = apply_site_rules(enrich(load_event(raw, now_ms), client), site)
         except ValidationError as error:
             result.rejected.append({"index": index, "error": describe(error)})
             continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
@@ -15,21 +16,44 @@ FUTURE_TOLERANCE_MS = 5 * 60_000  # clock skew we accept from a visitor's browse
 MAX_AGE_MS = 24 * 3_600_000  # older events are past raw retention: refuse them
 
 
+# Characters a visitor's browser may send that no report should show: C0 and C1 controls (NUL,
+# terminal escapes), DEL, and the bidirectional overrides and isolates that can make a URL
+# read backwards on the dashboard.
+_CONTROLS = {code: None for code in (*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F),
+                                     *range(0x2066, 0x206A))}
+_CONTROLS.update({ord("\t"): " ", ord("\n"): " ", ord("\r"): " "})
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # JSON "\ud800" decodes to one: not storable UTF-8
+
+
+def clean_text(text: str) -> str:
+    """Text as it is stored: controls gone (tabs and newlines become spaces), lone UTF-16
+    surrogates replaced by U+FFFD, so it is valid UTF-8 and shows as what it says."""
+    text = text.translate(_CONTROLS)
+    return _LONE_SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
+class Text(fields.String):
+    """A string field whose value is cleaned (clean_text) before it is validated."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return clean_text(super()._deserialize(value, attr, data, **kwargs))
+
+
 class EventSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # newer trackers may send fields this server does not know yet
 
-    event_id = fields.String(required=True, validate=validate.Length(min=8, max=64))
+    event_id = Text(required=True, validate=validate.Length(min=8, max=64))
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
     timestamp = fields.Integer(required=True, strict=True)
-    user_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    session_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    url = fields.String(required=True, validate=validate.Length(max=2048))
-    referrer = fields.String(load_default="", allow_none=True, validate=validate.Length(max=2048))
-    title = fields.String(load_default="", allow_none=True, validate=validate.Length(max=512))
-    name = fields.String(load_default="", allow_none=True, validate=validate.Length(max=128))
+    user_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    session_id = Text(required=True, validate=validate.Length(min=1, max=64))
+    url = Text(required=True, validate=validate.Length(max=2048))
+    referrer = Text(load_default="", allow_none=True, validate=validate.Length(max=2048))
+    title = Text(load_default="", allow_none=True, validate=validate.Length(max=512))
+    name = Text(load_default="", allow_none=True, validate=validate.Length(max=128))
     value = fields.Float(load_default=None, allow_none=True, allow_nan=False)
-    props = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=MAX_PROP_KEY)),
+    props = fields.Dict(keys=Text(validate=validate.Length(min=1, max=MAX_PROP_KEY)),
                         load_default=dict, allow_none=True)
 
     @validates("url")
@@ -80,7 +104,8 @@ def load_event(raw: object, now_ms: int) -> dict:
     event["timestamp"] = min(event["timestamp"], now_ms)  # a fast clock must not put events ahead
     for optional in ("referrer", "title", "name"):
         event[optional] = event[optional] or ""
-    event["props"] = event["props"] or {}
+    event["props"] = {key: clean_text(value) if isinstance(value, str) else value
+                      for key, value in (event["props"] or {}).items()}
     return event
 
 
