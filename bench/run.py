@@ -261,6 +261,15 @@ def create_site(env: dict[str, str], name: str) -> tuple[str, str]:
     return site_id, key
 
 
+def create_api_key(env: dict[str, str], site_id: str) -> str:
+    """A secret key for the stats API, as a user makes one; returns the header to send."""
+    done = subprocess.run([str(BIN / "flask"), "--app", "app", "create-api-key", site_id, "bench"],
+                          cwd=APP_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise BenchError(f"flask create-api-key failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return "Authorization: Bearer " + done.stdout.strip().splitlines()[-1]
+
+
 BENCH_USER, BENCH_PASSWORD = "bench@bench.example", "bench-password-not-secret"
 
 
@@ -455,11 +464,11 @@ def make_visitors_live(server: Server, key: str, count: int) -> dict:
     return {"accepted": accepted, "statuses": sorted(set(statuses))}
 
 
-def read_endpoints(wrk: str, server: Server, site_id: str, seconds: float, cookie: str) -> dict:
+def read_endpoints(wrk: str, server: Server, site_id: str, seconds: float, cookie: str, api_key: str) -> dict:
     endpoints = {
         "current-visitors (HX)": (f"/sites/{site_id}/widgets/current-visitors", ("HX-Request: true", cookie)),
         "live-pages (HX)": (f"/sites/{site_id}/widgets/live-pages", ("HX-Request: true", cookie)),
-        "/api/realtime": (f"/api/realtime?site={site_id}", ()),
+        "/api/realtime": (f"/api/realtime?site={site_id}", (api_key,)),  # as an API client reads it
     }
     results = {}
     for name, (path, headers) in endpoints.items():
@@ -500,7 +509,7 @@ def history_endpoints(site_id: str, cookie: str) -> dict[str, tuple[str, tuple, 
         endpoints[f"pages (HX) {period}"] = (
             f"/sites/{site_id}/reports/widgets/pages?period={period}", hx, period)
         endpoints[f"/api/stats page,source {period}"] = (
-            f"/api/stats?site={site_id}&period={period}&breakdown=page,source", (), period)
+            f"/api/stats?site={site_id}&period={period}&breakdown=page,source", (cookie,), period)
     endpoints[f"metrics (HX) 12mo {HISTORY_FILTER}"] = (
         f"/sites/{site_id}/reports/widgets/metrics?period=12mo&{HISTORY_FILTER}", hx, "12mo filtered")
     return endpoints
@@ -549,7 +558,7 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
                                                 "generate_s", "topped_up_days", "top_up_s")},
            "connections": HISTORY_CONNECTIONS, "endpoints": {}}
     try:
-        server.start(f"/api/stats?site={site_id}&period=today")
+        server.start("/tracker.js")
         log(f"(f) gunicorn up on {server.base} over {db_path.name}; reports for "
             f"{', '.join(HISTORY_PERIODS)} and 12mo with {HISTORY_FILTER}")
         cookie = log_in(server, env)
@@ -922,7 +931,7 @@ def ingestion_and_realtime(args: argparse.Namespace, wrk: str, profiler: "Profil
         log(f"temp dir {workdir}; creating sites")
         site_id, key = create_site(env, "Bench")
         live_site_id, live_key = create_site(env, "Bench realtime")
-        server.start(f"/api/realtime?site={site_id}")
+        server.start("/tracker.js")
         log(f"gunicorn up on {server.base} (master {server.proc.pid}, workers {server.workers()})")
 
         runs: list[IngestRun] = []
@@ -979,11 +988,13 @@ def ingestion_and_realtime(args: argparse.Namespace, wrk: str, profiler: "Profil
         # (d) realtime reads with 1,000 visitors live
         log(f"(d) making {LIVE_VISITORS:,} visitors live, then reading for {READ_S} s per endpoint")
         live = make_visitors_live(server, live_key, LIVE_VISITORS)
-        status, body = get(server.port, f"/api/realtime?site={live_site_id}")
+        api_key = create_api_key(env, live_site_id)
+        status, body = get(server.port, f"/api/realtime?site={live_site_id}",
+                           headers=dict([api_key.split(": ", 1)]))
         seen = (json.loads(body)["data"]["current_visitors"]["last_5_minutes"]
                 if status == 200 else f"HTTP {status}")
         profiler.start("d_reads", server.workers(), 3 * (READ_S + 1))
-        endpoints = read_endpoints(wrk, server, live_site_id, READ_S, log_in(server, env))
+        endpoints = read_endpoints(wrk, server, live_site_id, READ_S, log_in(server, env), api_key)
         profiler.wait()
         res["realtime"] = {"site": live_site_id, "setup": live, "live_visitors_seen": seen,
                            "endpoints": endpoints}

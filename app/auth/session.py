@@ -17,6 +17,13 @@ class SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
+    def open_session(self, app: Flask, request):
+        # No login cookie (every tracker request): nothing to verify, so skip building the
+        # signing serializer, which Flask does first on every request.
+        if not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def ensure_secret_key(app: Flask) -> None:
     if app.config.get("SECRET_KEY"):
