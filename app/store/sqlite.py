@@ -452,7 +452,10 @@ class SQLiteStore:
                 f"(VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))})",
                 [part for k in chunk for part in (k.site_id, k.grain, k.dimension, k.day, k.value)]).fetchall()
             stored.update({UniqueKey(*row[:5]): row[5] for row in rows})
-        self._put_sketches({k: hll.add_visitors(stored.get(k), ids) for k, ids in uniques.items()})
+        merged = {k: hll.add_visitors(stored.get(k), ids) for k, ids in uniques.items()}
+        # Most visitors of a busy day are in its sketches already: a sketch that did not change
+        # (8 KB when dense) is not written again.
+        self._put_sketches({k: sketch for k, sketch in merged.items() if sketch != stored.get(k)})
 
     def _put_sketches(self, sketches: dict[UniqueKey, bytes]) -> None:
         self._db.executemany(
