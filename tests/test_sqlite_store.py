@@ -33,3 +33,29 @@ def test_a_schema_2_file_is_upgraded_and_keeps_its_data(tmp_path):
     assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
     store.create_schema()  # and again: nothing left to do
     assert store.get_site("s1").rolled_up_month == -1
+
+
+def test_writers_take_turns_on_the_writer_lock(tmp_path):
+    """Every write transaction holds an exclusive lock of <file>.writer-lock, which the kernel
+    hands to the next writer (process or thread) as soon as it is free."""
+    import fcntl
+    import os
+
+    store = SQLiteStore(str(tmp_path / "locked.db"))
+    store.create_schema()
+    other = os.open(str(tmp_path / "locked.db.writer-lock"), os.O_RDWR | os.O_CREAT)  # another writer's
+
+    def free() -> bool:
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(other, fcntl.LOCK_UN)
+        return True
+
+    with store.transaction():
+        assert not free()
+        with store.transaction():  # nested: joins the outer one, takes nothing more
+            assert not free()
+    assert free()
+    os.close(other)
