@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 2
 export LIVEINSIGHT_STORE ?= sqlite:///$(CURDIR)/instance/liveinsight.db
 
-.PHONY: run test bench install install-dev chromium sam tracker vendor clean
+.PHONY: run test stress bench install install-dev chromium sam tracker vendor clean
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -47,6 +47,15 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev $(SAM_VENV)/.installed chromium
 	$(VENV)/bin/pytest
+
+# The DynamoDB part of the suite RUNS times over, Python switching threads every microsecond
+# so that thread races show: a hang would fail a test at its time limit (pytest.ini).
+RUNS ?= 30
+stress: $(VENV)/.installed-dev $(SAM_VENV)/.installed
+	for i in $$(seq $(RUNS)); do \
+	  echo "stress run $$i of $(RUNS)"; \
+	  $(VENV)/bin/pytest -q -p no:cacheprovider -k "dynamodb or lambda" --switch-interval 1e-6 || exit 1; \
+	done
 
 bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python -m bench.run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import uuid
 
 import pytest
@@ -14,6 +15,19 @@ from app.clock import FixedClock
 from app.auth.users import password_fingerprint
 from app.store.base import User
 from app.store.sqlite import SQLiteStore
+from tests.dynamodb_stream import serialise_stream_numbering
+
+def pytest_addoption(parser):
+    parser.addoption("--switch-interval", type=float, default=None, metavar="SECONDS",
+                     help="how often Python switches threads (sys.setswitchinterval; default 0.005): "
+                          "1e-6 makes thread races show up (make stress)")
+
+
+def pytest_configure(config):
+    interval = config.getoption("--switch-interval")
+    if interval:
+        sys.setswitchinterval(interval)
+
 
 T0 = 1_795_000_000_000  # 2026-11-18T11:06:40Z: a fixed "now" for every test
 BACKENDS = ["sqlite", "dynamodb"]
@@ -46,6 +60,7 @@ def _dynamodb_store(tmp_path, request):
     for name in ("AWS_PROFILE", "LIVEINSIGHT_DYNAMODB_ENDPOINT", "LIVEINSIGHT_DYNAMODB_SHARDS"):
         monkeypatch.delenv(name, raising=False)
     _back_up_each_table_once_per_transaction(monkeypatch)
+    serialise_stream_numbering(monkeypatch.setattr)
     _query_one_partition_not_the_whole_table(monkeypatch)
     mock = moto.mock_aws()
     mock.start()
@@ -113,9 +128,10 @@ def _query_one_partition_not_the_whole_table(monkeypatch):
 def _settle_dynamodb(store):
     """Run the stream function over the events stream's new records, as Lambda would."""
     from app.lambda_handlers import aggregate_records
+    from tests.dynamodb_stream import stream_records
     from app.store.dynamodb import DynamoDBStore
     if isinstance(store, DynamoDBStore):
-        assert aggregate_records(store, store.stream_records()) == {"batchItemFailures": []}
+        assert aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
 
 
 STORE_FACTORIES = {"sqlite": _sqlite_store, "dynamodb": _dynamodb_store}

@@ -18,6 +18,7 @@ from app.store import hll
 from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Membership, Session, StoreError, UniqueKey, User
 from app.store.dynamodb import MAX_BATCH_WRITE
 from tests.conftest import CHROME_UA, T0
+from tests.dynamodb_stream import stream_records
 from tests.test_lambda import load_template
 
 pytestmark = pytest.mark.parametrize("backend", ["dynamodb"])
@@ -76,10 +77,41 @@ def test_values_too_long_for_a_sort_key_round_trip(store):
 def test_a_duplicate_append_makes_no_stream_record(store, site, make_event):
     batch = [make_event(), make_event(type="heartbeat")]
     record_batch(store, site, batch, Client("198.51.100.23", CHROME_UA), T0)
-    assert [r["eventName"] for r in store.stream_records()] == ["INSERT", "INSERT"]
+    assert [r["eventName"] for r in stream_records(store)] == ["INSERT", "INSERT"]
     again = record_batch(store, site, batch, Client("198.51.100.23", CHROME_UA), T0 + 5000)
     assert (again.accepted, again.duplicates) == (0, 2)
-    assert store.stream_records() == []
+    assert stream_records(store) == []
+
+
+def test_a_parallel_batch_gets_one_stream_record_per_event_in_order(store, site, make_event):
+    """The store puts a batch's events from several threads; each gets its own sequence
+    number, so the stream (as Lambda reads it) holds each event once."""
+    batch = [make_event(timestamp=T0 - i) for i in range(40)]
+    record_batch(store, site, batch, Client("198.51.100.23", CHROME_UA), T0)
+    records = stream_records(store)
+    numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert numbers == sorted(set(numbers))
+    assert sorted(r["dynamodb"]["Keys"]["sk"]["S"] for r in records) == sorted(e["event_id"] for e in batch)
+
+
+def test_the_test_stream_reader_fails_at_once_on_a_record_handed_back(store):
+    """A stream page that repeats a sequence number (moto's did, with unlocked numbering) fails
+    the test that reads it, instead of being read for ever."""
+    from tests.dynamodb_stream import StreamReader
+
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "7"}}
+
+    class Repeating:  # every page hands back the same record, as moto's stream did
+        def get_shard_iterator(self, **_):
+            return {"ShardIterator": "it"}
+
+        def get_records(self, **_):
+            return {"Records": [record], "NextShardIterator": "it"}
+
+    reader = StreamReader(store.client, store.events_table)
+    reader.streams = Repeating()
+    with pytest.raises(AssertionError, match="handed back sequence number 7"):
+        reader._read_shard("arn", "shard-1")
 
 
 @pytest.fixture
@@ -217,7 +249,7 @@ def usage(store, site, client, make_event):
     """Measure a job: its DynamoDB requests, write units and read units."""
     counted = Usage(store.client)
     post_batch(client, site, [make_event(session_id="warm-up")])  # once per container: site registry
-    aggregate_records(store, store.stream_records())
+    aggregate_records(store, stream_records(store))
 
     def measure(job) -> tuple[dict[str, int], float, float]:
         counted.reset()
@@ -248,7 +280,7 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
     for name in ("one_visit", "five_visits"):
         batch = locals()[name]
         ingest = usage(lambda: post_batch(client, site, batch))
-        records = store.stream_records()  # Lambda's poller reads the stream: no DynamoDB requests billed
+        records = stream_records(store)  # Lambda's poller reads the stream: no DynamoDB requests billed
         aggregation = usage(lambda: aggregate_records(store, records))
         if batch is one_visit:  # the state, the sketches (then a put each), one transaction
             assert aggregation[0] == {"BatchGetItem": 2, "PutItem": 12, "TransactWriteItems": 1, "GetItem": 1}

@@ -1,4 +1,5 @@
 """Month rollups: reports read from them say exactly what reports read from the days say."""
+import copy
 import random
 from datetime import date, datetime, timedelta, timezone
 
@@ -33,8 +34,31 @@ def visit_events(rng, n, start_ms):
 
 
 @pytest.fixture
-def months(store, settle):
-    """40 visits of 12 visitors from 2026-08-20 to 2026-11-17, in Paris's time zone."""
+def months(store, backend, settle):
+    """40 visits of 12 visitors from 2026-08-20 to 2026-11-17, in Paris's time zone.
+
+    Ingesting and aggregating them takes moto ~15 s (each counter update of each transaction
+    is slow there), so on DynamoDB the history is built through the pipeline once and each
+    later test starts from a copy of the tables as they were then."""
+    if backend == "dynamodb" and _dynamodb_history:
+        _moto_backend().tables = copy.deepcopy(_dynamodb_history["tables"])
+        return store.get_site("months")
+    site = _ingest_months(store, settle)
+    if backend == "dynamodb":
+        _dynamodb_history["tables"] = copy.deepcopy(_moto_backend().tables)
+    return site
+
+
+_dynamodb_history: dict = {}
+
+
+def _moto_backend():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+
+
+def _ingest_months(store, settle):
     site = create_site(store, "Months", ["example.com"], utc("2026-08-20T00:00:00"),
                        timezone="Europe/Paris", site_id="months")
     rng = random.Random(7)
@@ -64,19 +88,36 @@ def every_report(store, site):
             for name, kw in PERIODS for f in FILTERS]
 
 
+def reading_each_range_once(store, monkeypatch) -> list[str]:
+    """The 20 reports read the same ranges again and again (a filter changes what is kept, not
+    what is read): each distinct read goes to the store once, later ones get its answer, which
+    keeps the comparison whole and takes DynamoDB under moto a third of the time. Returns the
+    grains read, as they are read."""
+    grains: list[str] = []
+    for method in ("sum_counters", "read_counters", "read_sketches"):
+        original, answers = getattr(store, method), {}
+
+        def read(*args, _original=original, _answers=answers, **kwargs):
+            key = repr((args, sorted(kwargs.items())))
+            if key not in _answers:
+                grains.append(kwargs.get("grain", args[5] if len(args) > 5 else "?"))
+                _answers[key] = _original(*args, **kwargs)
+            return copy.deepcopy(_answers[key])
+        monkeypatch.setattr(store, method, read)
+    return grains
+
+
 def test_reports_read_from_month_rollups_equal_reports_read_from_days(store, months, monkeypatch):
-    from_days = every_report(store, months)
+    with monkeypatch.context() as days:
+        reading_each_range_once(store, days)
+        from_days = every_report(store, months)
     assert from_days[0]["summary"]["metrics"]["visits"]["value"] == 40  # the history is all there
 
     assert rollups.roll_up_site(store, months, T0) == [month_number(date(2026, m, 1)) for m in (8, 9, 10)]
     site = store.get_site(months.site_id)
     assert site.rolled_up_month == month_number(date(2026, 10, 1))
 
-    grains = []
-    for method in ("sum_counters", "read_sketches"):
-        original = getattr(store, method)
-        monkeypatch.setattr(store, method, lambda *a, _original=original, **kw: (
-            grains.append(kw.get("grain", a[5] if len(a) > 5 else "day")), _original(*a, **kw))[1])
+    grains = reading_each_range_once(store, monkeypatch)
     assert every_report(store, site) == from_days
     assert "month" in grains  # the reports did read the rollups
 

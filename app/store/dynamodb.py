@@ -199,11 +199,9 @@ class DynamoDBStore:
         self.aggregates_table = f"{prefix}-aggregates"
         self.accounts_table = f"{prefix}-accounts"
         self._client = None
-        self._streams = None
         self._client_lock = threading.Lock()  # the query threads share one client
         self._pool: ThreadPoolExecutor | None = None
         self._registered: set[str] = set()
-        self._stream_positions: dict[str, str] = {}  # shard id -> last sequence number read
         self._sleep = time.sleep
 
     # -- clients: created on first use
@@ -998,41 +996,3 @@ class DynamoDBStore:
     def _delete(self, table: str, items: list[dict]) -> None:
         self._batch_write(table, [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
                                   for item in items])
-
-    # -- the events stream, read directly (tests, DynamoDB Local): on AWS, Lambda reads it
-    @property
-    def streams(self):
-        if self._streams is None:
-            self._streams = boto3.session.Session().client(
-                "dynamodbstreams", endpoint_url=self.endpoint_url, config=self._config())
-        return self._streams
-
-    def stream_records(self) -> list[dict]:
-        """The events stream's records since the last call, shaped like a Lambda event's Records."""
-        with self._errors():
-            arn = self.client.describe_table(TableName=self.events_table)["Table"]["LatestStreamArn"]
-            shards = self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
-            records = [record for shard in shards for record in self._read_shard(arn, shard["ShardId"])]
-        return [self._lambda_record(record, arn) for record in records]
-
-    def _read_shard(self, arn: str, shard_id: str) -> list[dict]:
-        last = self._stream_positions.get(shard_id)
-        position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last
-                    else {"ShardIteratorType": "TRIM_HORIZON"})
-        iterator = self.streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, **position)["ShardIterator"]
-        records: list[dict] = []
-        while iterator:
-            page = self.streams.get_records(ShardIterator=iterator)
-            if not page["Records"]:
-                break
-            records += page["Records"]
-            iterator = page.get("NextShardIterator")
-        if records:
-            self._stream_positions[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
-        return records
-
-    @staticmethod
-    def _lambda_record(record: dict, arn: str) -> dict:
-        change = dict(record["dynamodb"])
-        change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
-        return {**record, "dynamodb": change, "eventSourceARN": arn}
