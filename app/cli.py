@@ -12,7 +12,8 @@ from flask import Flask, current_app
 from app import privacy, seed
 from app.auth import api_keys
 from app.auth.sites import SiteError, create_site
-from app.auth.users import AccountError, add_member, create_user, password_matches
+from app.auth.members import add_member
+from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
 from app.retention import run_retention
 from app.store.base import ROLES, Conflict

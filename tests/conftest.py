@@ -12,7 +12,7 @@ import pytest
 from app import create_app
 from app.auth.sites import create_site
 from app.clock import FixedClock
-from app.auth.users import password_fingerprint
+from app.auth.users import start_login
 from app.store.base import User
 from app.store.sqlite import SQLiteStore
 from tests.dynamodb_stream import serialise_stream_numbering
@@ -179,12 +179,13 @@ def admin(store, clock):
 
 
 @pytest.fixture
-def log_in(app):
-    """log_in(user) -> a test client with that user's login session (no password round trip)."""
+def log_in(app, store, clock):
+    """log_in(user) -> a test client with a login of that user (no password round trip)."""
     def make(user):
         client = app.test_client()
+        login = start_login(store, user, clock.now_ms(), int(app.permanent_session_lifetime.total_seconds() * 1000))
         with client.session_transaction() as session:
-            session.update(uid=user.user_id, pw=password_fingerprint(user))
+            session.update(uid=user.user_id, login=login)
         return client
     return make
 

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from app.auth import links
-from app.auth.users import AccountError, add_member, authenticate, create_user
+from app.auth.members import add_member
+from app.auth.users import AccountError, authenticate, create_user
 from app.store.base import Membership, User
 from tests.conftest import ADMIN_PASSWORD, ADMIN_PASSWORD_HASH, T0, csrf_token
 
@@ -92,6 +93,53 @@ def test_logout_needs_a_post_with_the_csrf_token(client, site):
     assert client.get("/sites/example").status_code == 302
 
 
+def copy_of_cookie(app, client):
+    """Another browser holding a copy of this client's login cookie (a stolen cookie)."""
+    thief = app.test_client()
+    cookie = client.get_cookie("liveinsight_session")
+    thief.set_cookie("liveinsight_session", cookie.value)
+    return thief
+
+
+def test_logout_ends_the_login_on_the_server_not_only_in_the_browser(app, client, site):
+    thief = copy_of_cookie(app, client)
+    assert thief.get("/sites/example").status_code == 200
+    assert client.post("/logout", data={"csrf_token": csrf_token(client)}).status_code == 302
+    assert thief.get("/sites/example").status_code == 302  # the copied cookie opens nothing now
+    assert thief.get("/sites/example/widgets/current-visitors", headers={"HX-Request": "true"}).status_code == 204
+
+
+def test_logging_out_one_browser_keeps_the_others(app, store, admin, log_in, site):
+    laptop, phone = log_in(admin), log_in(admin)
+    laptop.post("/logout", data={"csrf_token": csrf_token(laptop)})
+    assert (laptop.get("/sites/example").status_code, phone.get("/sites/example").status_code) == (302, 200)
+
+
+def test_log_out_everywhere_ends_every_login(app, store, admin, log_in, site):
+    here, elsewhere = log_in(admin), log_in(admin)
+    assert "Log out everywhere" in here.get("/account").get_data(as_text=True)
+    done = here.post("/account/logout-everywhere", data={"csrf_token": csrf_token(here)})
+    assert done.status_code == 302 and done.headers["Location"] == "/login"
+    assert (here.get("/sites/example").status_code, elsewhere.get("/sites/example").status_code) == (302, 302)
+    assert store.get_user(admin.user_id).logins == []
+
+
+def test_a_login_ends_after_its_lifetime_however_often_it_is_renewed(app, client, clock, site):
+    lifetime_ms = int(app.permanent_session_lifetime.total_seconds() * 1000)
+    clock.advance(lifetime_ms - 60_000)
+    assert client.get("/sites/example").status_code == 200  # renews the cookie, not the login
+    clock.advance(60_000)
+    assert client.get("/sites/example").status_code == 302
+
+
+def test_a_user_keeps_at_most_twenty_logins(store, admin, log_in, site):
+    first = log_in(admin)
+    for _ in range(20):
+        log_in(admin)
+    assert len(store.get_user(admin.user_id).logins) == 20
+    assert first.get("/sites/example").status_code == 302  # the oldest ended
+
+
 def test_htmx_polls_of_a_logged_out_browser_are_sent_to_the_login_page(anon_client, admin, site):
     response = anon_client.get("/sites/example/widgets/current-visitors", headers={"HX-Request": "true"})
     assert response.status_code == 204
@@ -144,33 +192,85 @@ def test_what_each_role_may_open(store, site, log_in):
     assert log_in(stranger).get("/sites/nope").status_code == 404
 
 
-def test_admins_manage_viewers_and_admins_owners_also_owners(store, site, log_in):
-    admin_user = member(store, site, "admin")
+def post(client, url, **data):
+    return client.post(url, data={**data, "csrf_token": csrf_token(client)})
+
+
+def test_an_admin_can_neither_demote_nor_remove_an_owner(store, site, log_in):
+    admin = log_in(member(store, site, "admin"))
     owner_user = member(store, site, "owner")
-    store.create_user(User("u9", "new@example.com", ADMIN_PASSWORD_HASH, T0))
-    admin = log_in(admin_user)
-    token = csrf_token(admin)
-    add = admin.post("/sites/example/members", data={"email": "new@example.com", "role": "viewer", "csrf_token": token})
-    assert add.status_code == 302 and store.get_membership("example", "u9").role == "viewer"
-    assert admin.post("/sites/example/members", data={
-        "email": "new@example.com", "role": "owner", "csrf_token": token}).status_code == 403
-    assert admin.post(f"/sites/example/members/{owner_user.user_id}/remove",
-                      data={"csrf_token": token}).status_code == 403
-    unknown = admin.post("/sites/example/members", data={"email": "ghost@example.com", "role": "viewer",
-                                                         "csrf_token": token})
-    assert unknown.status_code == 400 and "no user with the email" in unknown.get_data(as_text=True)
+    assert post(admin, f"/sites/example/members/{owner_user.user_id}/role", role="viewer").status_code == 403
+    assert post(admin, f"/sites/example/members/{owner_user.user_id}/remove").status_code == 403
+    # Inviting the owner's email with a lower role changes nothing either, even once accepted.
+    assert post(admin, "/sites/example/members", email="owner@example.com", role="viewer").status_code == 302
+    assert store.get_membership("example", owner_user.user_id).role == "owner"
     owner = log_in(owner_user)
-    token = csrf_token(owner)
-    assert owner.post("/sites/example/members", data={
-        "email": "new@example.com", "role": "owner", "csrf_token": token}).status_code == 302
-    assert owner.post("/sites/example/members/u9/remove", data={"csrf_token": token}).status_code == 302
-    assert store.get_membership("example", "u9") is None
-    last = owner.post(f"/sites/example/members/{owner_user.user_id}/remove", data={"csrf_token": token})
+    assert post(owner, "/invitations/example/accept").status_code == 302
+    assert store.get_membership("example", owner_user.user_id).role == "owner"
+    assert post(admin, "/sites/example/members", email="new@example.com", role="owner").status_code == 403
+
+
+def test_admins_manage_viewers_and_admins_owners_also_owners(store, site, log_in):
+    admin = log_in(member(store, site, "admin"))
+    owner_user = member(store, site, "owner")
+    viewer_user = member(store, site, "viewer")
+    assert post(admin, f"/sites/example/members/{viewer_user.user_id}/role", role="admin").status_code == 302
+    assert store.get_membership("example", viewer_user.user_id).role == "admin"
+    assert post(admin, f"/sites/example/members/{viewer_user.user_id}/role", role="owner").status_code == 403
+    owner = log_in(owner_user)
+    assert post(owner, f"/sites/example/members/{viewer_user.user_id}/role", role="owner").status_code == 302
+    assert post(owner, f"/sites/example/members/{viewer_user.user_id}/remove").status_code == 302
+    assert store.get_membership("example", viewer_user.user_id) is None
+    last = post(owner, f"/sites/example/members/{owner_user.user_id}/role", role="viewer")
+    assert last.status_code == 400 and "at least one owner" in last.get_data(as_text=True)
+    last = post(owner, f"/sites/example/members/{owner_user.user_id}/remove")
     assert last.status_code == 400 and "at least one owner" in last.get_data(as_text=True)
     assert store.get_membership("example", owner_user.user_id).role == "owner"
+    actions = [e.action for e in store.list_audit("example")]
+    assert actions.count("member.set") == 2 and "member.remove" in actions
 
 
-def test_the_last_owner_cannot_be_demoted(store, site):
+def test_inviting_tells_nothing_about_accounts_and_adds_no_one_without_consent(store, site, log_in):
+    admin = log_in(member(store, site, "admin"))
+    store.create_user(User("u9", "known@example.com", ADMIN_PASSWORD_HASH, T0))
+    answers = []
+    for email in ("known@example.com", "ghost@example.com"):
+        response = admin.post("/sites/example/members", follow_redirects=True,
+                              data={"email": email, "role": "viewer", "csrf_token": csrf_token(admin)})
+        notice = re.search(r'<p class="notice" role="status">(.*?)</p>', response.get_data(as_text=True)).group(1)
+        answers.append((response.status_code, notice.replace(email, "EMAIL")))
+    assert answers[0] == answers[1]  # the same answer whether or not the email has an account
+    assert store.get_membership("example", "u9") is None  # invited, not added
+    assert {i.email for i in store.site_invitations("example")} == {"known@example.com", "ghost@example.com"}
+
+    invitee = log_in(store.get_user("u9"))
+    assert invitee.get("/sites/example").status_code == 404  # nothing until they accept
+    sites_page = invitee.get("/").get_data(as_text=True)
+    assert "Invitations" in sites_page and "admin@example.com invites you as viewer" in sites_page
+    assert post(invitee, "/invitations/example/accept").headers["Location"] == "/sites/example"
+    assert store.get_membership("example", "u9").role == "viewer"
+    assert invitee.get("/sites/example").status_code == 200
+    assert [i.email for i in store.site_invitations("example")] == ["ghost@example.com"]
+    assert post(invitee, "/invitations/example/accept").status_code == 404  # used up
+    assert "member.join" in [e.action for e in store.list_audit("example")]
+
+
+def test_an_invitation_can_be_declined_or_cancelled(store, site, log_in):
+    admin = log_in(member(store, site, "admin"))
+    store.create_user(User("u9", "known@example.com", ADMIN_PASSWORD_HASH, T0))
+    invitee = log_in(store.get_user("u9"))
+    post(admin, "/sites/example/members", email="known@example.com", role="admin")
+    assert "known@example.com" in admin.get("/sites/example/settings").get_data(as_text=True)
+    assert post(invitee, "/invitations/example/decline").status_code == 302
+    assert store.site_invitations("example") == [] and store.get_membership("example", "u9") is None
+    post(admin, "/sites/example/members", email="known@example.com", role="admin")
+    assert post(admin, "/sites/example/invitations/cancel", email="known@example.com").status_code == 302
+    assert post(invitee, "/invitations/example/accept").status_code == 404
+    assert store.get_membership("example", "u9") is None
+    assert post(admin, "/sites/example/members", email="not an email", role="viewer").status_code == 400
+
+
+def test_the_operator_adds_members_directly_but_keeps_an_owner(store, site):
     member(store, site, "owner", "o@example.com")
     with pytest.raises(AccountError, match="at least one owner"):
         add_member(store, "example", "o@example.com", "viewer", T0)

@@ -3,6 +3,7 @@ or user; a 429 says when to retry. Limits do not depend on the store: SQLite onl
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -50,6 +51,18 @@ def test_login_is_limited_per_client(anon_client, admin):
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
     assert "Too many requests" in refused.get_data(as_text=True)
     assert anon_client.get("/login").status_code == 200  # the form itself is not limited
+
+
+def test_current_password_checks_on_the_account_page_are_limited_per_user(app, admin, log_in):
+    def change(client, current):
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/account").get_data(as_text=True)).group(1)
+        return client.post("/account", data={"current": current, "new": "a new password",
+                                              "new2": "a new password", "csrf_token": token})
+    browser = log_in(admin)
+    assert [change(browser, "guess one").status_code, change(browser, "guess two").status_code] == [400, 400]
+    refused = change(log_in(admin), ADMIN_PASSWORD)  # another browser of the same user: same count
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert browser.get("/account").status_code == 200  # the page itself is not limited
 
 
 def test_the_stats_api_is_limited_per_key(anon_client, store, site):

@@ -2,10 +2,14 @@
 import sqlite3
 
 from app.store.hll import add_visitors, count_visitors
+from app.store.base import User
 from app.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
-# The two tables schema 2 had that schema 3 changed, as version 2 made them.
+# The tables of schema 2 that later schemas changed, as version 2 made them.
 SCHEMA_2 = """
+CREATE TABLE users (user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
+                    created_ms INTEGER NOT NULL, is_admin INTEGER NOT NULL);
+INSERT INTO users VALUES ('u1', 'ada@example.com', 'hash', 3, 1);
 CREATE TABLE sites (site_id TEXT PRIMARY KEY, name TEXT NOT NULL, tracker_key TEXT NOT NULL UNIQUE,
                     domains TEXT NOT NULL, timezone TEXT NOT NULL, created_ms INTEGER NOT NULL);
 CREATE TABLE sketches (site_id TEXT NOT NULL, dimension TEXT NOT NULL, day INTEGER NOT NULL,
@@ -30,6 +34,7 @@ def test_a_schema_2_file_is_upgraded_and_keeps_its_data(tmp_path):
     assert (site.name, site.created_ms, site.rolled_up_month) == ("One", 5, -1)
     rows = store.read_sketches("s1", "page", 20400, 20401)
     assert [(r.value, count_visitors([r.sketch])) for r in rows] == [("/a", 2)]
+    assert store.get_user("u1") == User("u1", "ada@example.com", "hash", 3, is_admin=True, logins=[])
     assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
     store.create_schema()  # and again: nothing left to do
     assert store.get_site("s1").rolled_up_month == -1

@@ -228,7 +228,7 @@ def test_purge_keeps_five_minute_counters_only_a_day(store):
 
 
 # -- accounts
-from app.store.base import Conflict, Membership, PublicLink, User  # noqa: E402
+from app.store.base import Conflict, Invitation, Login, Membership, PublicLink, User  # noqa: E402
 
 
 def user(user_id="u1", email="ada@example.com", **fields):
@@ -256,6 +256,34 @@ def test_update_and_delete_user(store):
     assert store.get_user("u1") is None and store.get_user_by_email("ada@example.com") is None
     assert store.site_members("s1") == [] and store.user_memberships("u1") == []
     store.create_user(user("u4", "ada@example.com"))  # the email is free again
+
+
+def test_a_users_logins_are_saved_with_it(store):
+    store.create_user(user("u1", logins=[Login("h1", T0)]))
+    saved = store.get_user("u1")
+    assert saved.logins == [Login("h1", T0)] and isinstance(saved.logins[0], Login)
+    saved.logins.append(Login("h2", T0 + 5))
+    store.update_user(saved)
+    assert store.get_user_by_email("ada@example.com").logins == [Login("h1", T0), Login("h2", T0 + 5)]
+    assert [u.logins for u in store.list_users()] == [[Login("h1", T0), Login("h2", T0 + 5)]]
+
+
+def test_invitations_are_read_by_site_and_by_email(store):
+    store.put_invitation(Invitation("s1", "ada@example.com", "viewer", "bob@example.com", T0))
+    store.put_invitation(Invitation("s1", "cy@example.com", "admin", "bob@example.com", T0 + 1))
+    store.put_invitation(Invitation("s2", "ada@example.com", "owner", "eve@example.com", T0 + 2))
+    assert store.get_invitation("s1", "ada@example.com") == Invitation(
+        "s1", "ada@example.com", "viewer", "bob@example.com", T0)
+    assert store.get_invitation("s2", "cy@example.com") is None
+    assert [(i.email, i.role) for i in store.site_invitations("s1")] == [
+        ("ada@example.com", "viewer"), ("cy@example.com", "admin")]
+    assert [(i.site_id, i.role) for i in store.email_invitations("ada@example.com")] == [
+        ("s1", "viewer"), ("s2", "owner")]
+    store.put_invitation(Invitation("s1", "ada@example.com", "admin", "bob@example.com", T0))  # replaces
+    assert store.get_invitation("s1", "ada@example.com").role == "admin"
+    store.delete_invitation("s1", "ada@example.com")
+    assert [i.site_id for i in store.email_invitations("ada@example.com")] == ["s2"]
+    assert store.email_invitations("nobody@example.com") == []
 
 
 def test_memberships_read_from_both_ends(store):
@@ -349,6 +377,7 @@ def test_delete_site_deletes_its_records_and_traffic_only(store):
         store.create_site(Site(site_id, site_id, f"pk_{site_id}", [f"{site_id}.example"], "UTC", T0))
         store.put_membership(Membership(site_id, "u1", "owner", T0))
         store.create_public_link(PublicLink(f"h-{site_id}", site_id, "", T0, "u1"))
+        store.put_invitation(Invitation(site_id, "ada@example.com", "viewer", "cli", T0))
         store.create_api_key(ApiKey(f"k-{site_id}", site_id, "", "sk_", T0, "cli"))
         store.add_audit(AuditEntry(site_id, T0, "a", "cli", "site.create"))
         store.append_events([record(f"e-{site_id}", site_id=site_id)])
@@ -357,6 +386,7 @@ def test_delete_site_deletes_its_records_and_traffic_only(store):
     store.delete_site("s1")
     assert store.get_site("s1") is None and store.get_site_by_key("pk_s1") is None
     assert store.site_members("s1") == [] and store.get_public_link("h-s1") is None
+    assert [i.site_id for i in store.email_invitations("ada@example.com")] == ["s2"]
     assert store.get_api_key("k-s1") is None and store.list_audit("s1") == []
     assert store.recent_events("s1", 10) == [] and store.live_sessions("s1", 0) == []
     assert store.read_counters("s1", "pageviews", "", 0, 1, grain="day") == []

@@ -1,1 +1,1 @@
-"""Sites now; accounts, login and API keys later (see ARCHITECTURE.md)."""
+"""Accounts and access: users and logins, sites, members and invitations, public links, API keys, the audit log."""

@@ -15,24 +15,41 @@ from flask import abort, current_app, g, make_response, redirect, request, sessi
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
-from app.auth import links
-from app.auth.users import at_least, password_fingerprint, role_on
-from app.context import get_store
+from app.auth import links, users
+from app.auth.users import at_least, role_on
+from app.context import get_store, now_ms
 from app.store.base import User
 
 
-# -- the login session
+# -- the login session: the signed cookie holds the user id and the login's id
+def _lifetime_ms() -> int:
+    return int(current_app.permanent_session_lifetime.total_seconds() * 1000)
+
+
 def log_in(user: User) -> None:
     session.clear()  # a new cookie: nothing from before the login carries over
     session["uid"] = user.user_id
-    session["pw"] = password_fingerprint(user)
+    session["login"] = users.start_login(get_store(), user, now_ms(), _lifetime_ms())
     session.permanent = True
     g.user = user
 
 
-def log_out() -> None:
+def log_out(everywhere: bool = False) -> None:
+    """End this browser's login (or every login of the user) on the server, not only its cookie:
+    a copy of the cookie opens nothing afterwards."""
+    user = current_user()
+    if user is not None:
+        if everywhere:
+            users.end_logins(get_store(), user)
+        else:
+            users.end_logins(get_store(), user, only=session.get("login"))
     session.clear()
     g.user = None
+
+
+def end_other_logins(user: User) -> None:
+    """Every login of the user but this browser's (after a password change)."""
+    users.end_logins(get_store(), user, keep=session.get("login"))
 
 
 def current_user() -> User | None:
@@ -46,8 +63,8 @@ def _session_user() -> User | None:
     if not user_id:
         return None
     user = get_store().get_user(user_id)
-    if user is None or session.get("pw") != password_fingerprint(user):
-        session.clear()  # deleted, or its password changed since this login
+    if user is None or not users.is_live_login(user, session.get("login"), now_ms(), _lifetime_ms()):
+        session.clear()  # deleted, logged out, or past the login's lifetime
         return None
     return user
 

@@ -7,12 +7,13 @@ first); an instance admin acts as an owner of every site.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.store.base import ROLES, Membership, Store, User
+from app.store.base import ROLES, Login, Store, User
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200  # scrypt takes any length; this only bounds the work one request can ask for
@@ -74,9 +75,43 @@ def set_password(store: Store, user: User, new: str) -> User:
     return user
 
 
-def password_fingerprint(user: User) -> str:
-    """Kept in the login session: a new password changes it, which ends every other session."""
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+# -- logins: each browser a user logs in with holds a random login id in its signed cookie;
+# the user record keeps the hash of every live one, so a login ends on the server.
+MAX_LOGINS = 20  # per user; a new login past these ends the oldest
+
+
+def _login_hash(login_id: str) -> str:
+    return hashlib.sha256(login_id.encode()).hexdigest()
+
+
+def start_login(store: Store, user: User, now_ms: int, lifetime_ms: int) -> str:
+    """A new login of the user (its expired ones dropped); returns the id its cookie keeps."""
+    login_id = secrets.token_urlsafe(24)
+    user = store.get_user(user.user_id) or user  # as stored now: another login may have begun
+    live = [login for login in user.logins if now_ms - login.started_ms < lifetime_ms]
+    user.logins = [*live, Login(_login_hash(login_id), now_ms)][-MAX_LOGINS:]
+    store.update_user(user)
+    return login_id
+
+
+def is_live_login(user: User, login_id: str | None, now_ms: int, lifetime_ms: int) -> bool:
+    """Whether a cookie's login id is one of the user's live logins, begun less than the login
+    lifetime ago (a cookie renewed by every request still ends then)."""
+    if not login_id:
+        return False
+    wanted = _login_hash(login_id)
+    return any(hmac.compare_digest(login.id_hash, wanted) and now_ms - login.started_ms < lifetime_ms
+               for login in user.logins)
+
+
+def end_logins(store: Store, user: User, keep: str | None = None, only: str | None = None) -> None:
+    """End the login `only`, or every login but `keep` (None: every login)."""
+    user = store.get_user(user.user_id) or user
+    if only is not None:
+        user.logins = [login for login in user.logins if login.id_hash != _login_hash(only)]
+    else:
+        user.logins = [login for login in user.logins if keep is not None and login.id_hash == _login_hash(keep)]
+    store.update_user(user)
 
 
 # -- roles
@@ -98,30 +133,3 @@ def sites_of(store: Store, user: User) -> list:
         return store.list_sites()
     sites = [store.get_site(m.site_id) for m in store.user_memberships(user.user_id)]
     return sorted((s for s in sites if s), key=lambda s: s.created_ms)
-
-
-def add_member(store: Store, site_id: str, email: str, role: str, now_ms: int) -> Membership:
-    if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
-    user = store.get_user_by_email(normalise_email(email))
-    if user is None:
-        raise AccountError(f"no user with the email {email!r}: an instance admin creates users first")
-    current = store.get_membership(site_id, user.user_id)
-    if current and current.role == "owner" and role != "owner":
-        _keep_an_owner(store, site_id, user.user_id)
-    membership = Membership(site_id, user.user_id, role, current.created_ms if current else now_ms)
-    store.put_membership(membership)
-    return membership
-
-
-def remove_member(store: Store, site_id: str, user_id: str) -> None:
-    current = store.get_membership(site_id, user_id)
-    if current and current.role == "owner":
-        _keep_an_owner(store, site_id, user_id)
-    store.delete_membership(site_id, user_id)
-
-
-def _keep_an_owner(store: Store, site_id: str, leaving_user_id: str) -> None:
-    owners = [m for m in store.site_members(site_id) if m.role == "owner" and m.user_id != leaving_user_id]
-    if not owners:
-        raise AccountError("a site keeps at least one owner: make someone else owner first")

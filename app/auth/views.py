@@ -5,10 +5,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from app.auth.access import admin_required, current_user, log_in, log_out, login_required
+from app.auth import audit, members
+from app.auth.access import admin_required, current_user, end_other_logins, log_in, log_out, login_required
 from app.auth.users import AccountError, authenticate, change_password, create_user
 from app.context import get_store, now_ms
-from app.limits import rate_limited
+from app.limits import client_id, rate_limited
 from app.store.base import Conflict
 
 bp = Blueprint("auth", __name__)
@@ -71,7 +72,14 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
+def _account_limit_key() -> str:
+    """Password checks on /account are limited per user, wherever they come from."""
+    user = current_user()
+    return f"user|{user.user_id}" if user else f"client|{client_id()}"
+
+
 @bp.route("/account", methods=["GET", "POST"])
+@rate_limited("RATE_LIMIT_LOGIN", _account_limit_key, methods=["POST"])  # the current password is checked
 @login_required
 def account():
     user, error = current_user(), None
@@ -84,10 +92,40 @@ def account():
         except AccountError as exc:
             error = str(exc)
         else:
-            log_in(user)  # this session stays; every other one ends with the old password
+            end_other_logins(user)  # this browser stays logged in
             flash("Password changed. Other sessions are logged out.")
             return redirect(url_for("auth.account"))
     return render_template("pages/account.html", user=user, error=error), 400 if error else 200
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    """End every login of this user, this browser's included (a lost laptop, a shared computer)."""
+    log_out(everywhere=True)
+    flash("Logged out everywhere.")
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/invitations/<site_id>/accept")
+@login_required
+def accept_invitation(site_id: str):
+    try:
+        members.accept(get_store(), current_user(), site_id, now_ms())
+    except AccountError as exc:
+        abort(404, str(exc))
+    audit.record(get_store(), site_id, current_user().email, "member.join", "accepted an invitation", now_ms())
+    return redirect(url_for("dashboard.site_dashboard", site_id=site_id))
+
+
+@bp.post("/invitations/<site_id>/decline")
+@login_required
+def decline_invitation(site_id: str):
+    if get_store().get_invitation(site_id, current_user().email):
+        members.decline(get_store(), current_user(), site_id)
+        audit.record(get_store(), site_id, current_user().email, "member.decline", "declined an invitation", now_ms())
+    flash("Invitation declined.")
+    return redirect(url_for("dashboard.index"))
 
 
 @bp.route("/users", methods=["GET", "POST"])

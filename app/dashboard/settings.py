@@ -12,10 +12,10 @@ from zoneinfo import available_timezones
 
 from flask import abort, flash, g, redirect, render_template, request, url_for
 
-from app.auth import api_keys, audit, links
+from app.auth import api_keys, audit, links, members
 from app.auth.access import current_user, login_required, needs_role
 from app.auth.sites import SiteError, create_site, edit_site
-from app.auth.users import AccountError, add_member, at_least, remove_member
+from app.auth.users import AccountError, at_least
 from app.context import get_store, now_ms
 from app.store.base import ROLES, Membership
 
@@ -65,10 +65,11 @@ def render_settings(error: str | None = None, status: int = 200, **shown_once):
     """The settings page; `shown_once` holds a new secret (new_link_url, new_api_key) that this
     answer shows and nothing stores."""
     store, now = get_store(), now_ms()
-    members = [(m, store.get_user(m.user_id)) for m in store.site_members(g.site.site_id)]
+    site_members = [(m, store.get_user(m.user_id)) for m in store.site_members(g.site.site_id)]
     return render_template(
         "pages/site_settings.html", site=g.site, role=g.role, roles=ROLES, error=error,
-        members=[(m, u) for m, u in members if u], timezones=TIMEZONES,
+        members=[(m, u) for m, u in site_members if u], invitations=store.site_invitations(g.site.site_id),
+        timezones=TIMEZONES,
         links=store.list_public_links(g.site.site_id) if at_least(g.role, "owner") else [],
         keys=[(k, api_keys.state(k, now)) for k in store.list_api_keys(g.site.site_id)],
         audit_log=store.list_audit(g.site.site_id, audit.SHOWN),
@@ -95,34 +96,53 @@ def edit_site_settings(site_id: str):
                           f"{g.site.name}; {', '.join(g.site.domains)}; {g.site.timezone}")
 
 
-def _may_grant(role: str) -> bool:
-    """Admins manage viewers and admins; owners also manage owners."""
-    return at_least(g.role, "owner") or role != "owner"
-
-
 @bp.post("/sites/<site_id>/members")
 @needs_role("admin")
-def add_site_member(site_id: str):
-    role = request.form.get("role", "viewer")
-    if not _may_grant(role):
-        abort(403, "only an owner can make someone owner")
+def invite_member(site_id: str):
+    """Invite an email: the answer is the same whether or not it has an account."""
+    email, role = request.form.get("email", ""), request.form.get("role", "viewer")
     try:
-        member = add_member(get_store(), site_id, request.form.get("email", ""), role, now_ms())
+        invitation = members.invite(get_store(), site_id, email, role, g.role, actor(), now_ms())
+    except members.NotAllowed as exc:
+        abort(403, str(exc))
     except AccountError as exc:
         return render_settings(error=str(exc), status=400)
-    return settings_saved("Member saved.", "member.set", f"{request.form.get('email', '').strip()}: {member.role}")
+    return settings_saved(
+        f"Invitation saved for {invitation.email} ({invitation.role}): they see it on their sites page when they "
+        "log in with that email (an instance admin creates accounts under Users).",
+        "member.invite", f"{invitation.email}: {invitation.role}")
+
+
+@bp.post("/sites/<site_id>/invitations/cancel")
+@needs_role("admin")
+def cancel_invitation(site_id: str):
+    invitation = get_store().get_invitation(site_id, request.form.get("email", ""))
+    if invitation is None:
+        abort(404, "no such invitation on this site")
+    members.cancel_invitation(get_store(), site_id, invitation.email)
+    return settings_saved("Invitation cancelled.", "member.uninvite", invitation.email)
+
+
+@bp.post("/sites/<site_id>/members/<user_id>/role")
+@needs_role("admin")
+def set_member_role(site_id: str, user_id: str):
+    try:
+        membership = members.set_role(get_store(), site_id, user_id, request.form.get("role", ""), g.role)
+    except members.NotAllowed as exc:
+        abort(403, str(exc))
+    except AccountError as exc:
+        return render_settings(error=str(exc), status=400)
+    user = get_store().get_user(user_id)
+    return settings_saved("Role changed.", "member.set", f"{user.email if user else user_id}: {membership.role}")
 
 
 @bp.post("/sites/<site_id>/members/<user_id>/remove")
 @needs_role("admin")
 def remove_site_member(site_id: str, user_id: str):
-    current = get_store().get_membership(site_id, user_id)
-    if current is None:
-        abort(404, "not a member of this site")
-    if not _may_grant(current.role):
-        abort(403, "only an owner can remove an owner")
     try:
-        remove_member(get_store(), site_id, user_id)
+        members.remove(get_store(), site_id, user_id, g.role)
+    except members.NotAllowed as exc:
+        abort(403, str(exc))
     except AccountError as exc:
         return render_settings(error=str(exc), status=400)
     user = get_store().get_user(user_id)

@@ -97,10 +97,12 @@ def index():
 
 @login_required
 def _sites():
-    sites = sites_of(get_store(), current_user())
-    if len(sites) == 1:
+    store, user = get_store(), current_user()
+    sites = sites_of(store, user)
+    invitations = [(i, site) for i in store.email_invitations(user.email) if (site := store.get_site(i.site_id))]
+    if len(sites) == 1 and not invitations:
         return redirect(url_for("dashboard.site_dashboard", site_id=sites[0].site_id))
-    return render_template("pages/sites.html", sites=sites)
+    return render_template("pages/sites.html", sites=sites, invitations=invitations)
 
 
 @bp.get("/sites/<site_id>")

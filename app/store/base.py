@@ -71,15 +71,25 @@ class Site:
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
 
 
+class Login(NamedTuple):
+    """A browser a user is logged in with: the SHA-256 of the secret id its login cookie
+    carries, and when the login began."""
+    id_hash: str
+    started_ms: int
+
+
 @dataclass
 class User:
     """Someone who logs in to the dashboard. `is_admin` runs the instance: creates users and
-    acts as an owner of every site."""
+    acts as an owner of every site. `logins` are the user's live logins, oldest first: a
+    cookie whose login is not here any more (logged out, or ended by a password change or
+    "log out everywhere") opens nothing."""
     user_id: str
     email: str  # lower case, unique
     password_hash: str
     created_ms: int
     is_admin: bool = False
+    logins: list[Login] = field(default_factory=list)
 
 
 @dataclass
@@ -89,6 +99,17 @@ class Membership:
     user_id: str
     role: str
     created_ms: int = 0
+
+
+@dataclass
+class Invitation:
+    """A role on a site offered to whoever logs in with `email`. Nothing is granted until they
+    accept, and inviting says nothing about whether the email has an account."""
+    site_id: str
+    email: str  # lower case
+    role: str
+    invited_by: str  # the inviter's email
+    created_ms: int
 
 
 @dataclass
@@ -273,7 +294,7 @@ class Store(Protocol):
     def get_user_by_email(self, email: str) -> User | None: ...
     def list_users(self) -> list[User]: ...
     def update_user(self, user: User) -> None:
-        """Replace a user's record (its email must stay the same)."""
+        """Save a user's password hash, admin flag and logins (the email stays the same)."""
     def delete_user(self, user_id: str) -> None:
         """The user and its memberships."""
     def put_membership(self, membership: Membership) -> None: ...
@@ -281,6 +302,14 @@ class Store(Protocol):
     def get_membership(self, site_id: str, user_id: str) -> Membership | None: ...
     def site_members(self, site_id: str) -> list[Membership]: ...
     def user_memberships(self, user_id: str) -> list[Membership]: ...
+    def put_invitation(self, invitation: Invitation) -> None:
+        """Create or replace the invitation of (site_id, email)."""
+    def get_invitation(self, site_id: str, email: str) -> Invitation | None: ...
+    def site_invitations(self, site_id: str) -> list[Invitation]:
+        """Oldest first."""
+    def email_invitations(self, email: str) -> list[Invitation]:
+        """Oldest first."""
+    def delete_invitation(self, site_id: str, email: str) -> None: ...
     def create_public_link(self, link: PublicLink) -> None: ...
     def get_public_link(self, token_hash: str) -> PublicLink | None: ...
     def list_public_links(self, site_id: str) -> list[PublicLink]: ...

@@ -40,8 +40,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session,
-    Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData, month_start_day,
+    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, Invitation, LiveSession, Login, Membership,
+    PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData, month_start_day,
 )
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ SITE_FIELDS = tuple(f.name for f in fields(Site))
 USER_FIELDS = tuple(f.name for f in fields(User))
 MEMBERSHIP_FIELDS = tuple(f.name for f in fields(Membership))
 LINK_FIELDS = tuple(f.name for f in fields(PublicLink))
+INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
 FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
@@ -387,8 +388,18 @@ class DynamoDBStore:
                                 KeyConditionExpression=condition, ExpressionAttributeValues=values)
         return [from_item(item) for item in items]
 
+    @staticmethod
+    def _user_item(user: User) -> dict:
+        return to_item({**asdict(user), "logins": json.dumps(user.logins), "pk": f"USER#{user.user_id}", "sk": "USER"})
+
+    @staticmethod
+    def _user(item: dict) -> User:
+        user = User(**{name: item[name] for name in USER_FIELDS if name in item})
+        user.logins = [Login(*login) for login in json.loads(item.get("logins") or "[]")]
+        return user
+
     def create_user(self, user: User) -> None:
-        record = to_item({**asdict(user), "pk": f"USER#{user.user_id}", "sk": "USER"})
+        record = self._user_item(user)
         email = to_item({"pk": f"EMAIL#{user.email}", "sk": "EMAIL", "user_id": user.user_id})
         new = "attribute_not_exists(pk)"
         with self._errors():
@@ -403,20 +414,20 @@ class DynamoDBStore:
 
     def get_user(self, user_id: str) -> User | None:
         item = self._account_get(f"USER#{user_id}", "USER")
-        return User(**{name: item[name] for name in USER_FIELDS}) if item else None
+        return self._user(item) if item else None
 
     def get_user_by_email(self, email: str) -> User | None:
         item = self._account_get(f"EMAIL#{email}", "EMAIL")
         return self.get_user(item["user_id"]) if item else None
 
     def list_users(self) -> list[User]:
-        users = [User(**{name: item[name] for name in USER_FIELDS}) for item in self._account_query("sk", "USER")]
+        users = [self._user(item) for item in self._account_query("sk", "USER")]
         return sorted(users, key=lambda u: u.email)
 
     def update_user(self, user: User) -> None:
         with self._errors():
             self.client.put_item(TableName=self.accounts_table, ConditionExpression="attribute_exists(pk)",
-                                 Item=to_item({**asdict(user), "pk": f"USER#{user.user_id}", "sk": "USER"}))
+                                 Item=self._user_item(user))
 
     def delete_user(self, user_id: str) -> None:
         user = self.get_user(user_id)
@@ -453,6 +464,35 @@ class DynamoDBStore:
     def user_memberships(self, user_id: str) -> list[Membership]:
         members = [self._membership(i) for i in self._account_query("sk", f"MEMBER#{user_id}", "SITE#")]
         return sorted(members, key=lambda m: (m.created_ms, m.site_id))
+
+    # SITE#site/INVITE#email (found by email through the inverted index)
+    def put_invitation(self, invitation: Invitation) -> None:
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, Item=to_item({
+                **asdict(invitation), "pk": f"SITE#{invitation.site_id}", "sk": f"INVITE#{invitation.email}"}))
+
+    @staticmethod
+    def _invitation(item: dict) -> Invitation:
+        return Invitation(**{name: item[name] for name in INVITATION_FIELDS})
+
+    def get_invitation(self, site_id: str, email: str) -> Invitation | None:
+        item = self._account_get(f"SITE#{site_id}", f"INVITE#{email}")
+        return self._invitation(item) if item else None
+
+    @staticmethod
+    def _oldest_first(invitations: Iterable[Invitation]) -> list[Invitation]:
+        return sorted(invitations, key=lambda i: (i.created_ms, i.site_id, i.email))
+
+    def site_invitations(self, site_id: str) -> list[Invitation]:
+        return self._oldest_first(map(self._invitation, self._account_query("pk", f"SITE#{site_id}", "INVITE#")))
+
+    def email_invitations(self, email: str) -> list[Invitation]:
+        return self._oldest_first(map(self._invitation, self._account_query("sk", f"INVITE#{email}", "SITE#")))
+
+    def delete_invitation(self, site_id: str, email: str) -> None:
+        with self._errors():
+            self.client.delete_item(TableName=self.accounts_table,
+                                    Key={"pk": {"S": f"SITE#{site_id}"}, "sk": {"S": f"INVITE#{email}"}})
 
     @staticmethod
     def _link(item: dict) -> PublicLink:

@@ -22,8 +22,8 @@ from typing import Iterable, Iterator
 from . import hll
 from .base import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, LiveSession, Membership, PublicLink, Session, Site, SketchRow,
-    StoreError, UniqueKey, User, Visitor, VisitorData, month_of_day,
+    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, Invitation, LiveSession, Login, Membership,
+    PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData, month_of_day,
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
@@ -50,8 +50,18 @@ CREATE TABLE IF NOT EXISTS users (
     email TEXT NOT NULL UNIQUE,
     password_hash TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    is_admin INTEGER NOT NULL
+    is_admin INTEGER NOT NULL,
+    logins TEXT NOT NULL DEFAULT '[]'
 );
+CREATE TABLE IF NOT EXISTS invitations (
+    site_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    role TEXT NOT NULL,
+    invited_by TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (site_id, email)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS invitations_by_email ON invitations (email);
 CREATE TABLE IF NOT EXISTS memberships (
     site_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -125,7 +135,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
 MIGRATIONS = {
@@ -148,11 +158,17 @@ MIGRATIONS = {
     ALTER TABLE sites ADD COLUMN honour_gpc INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE sites ADD COLUMN blocked_referrers TEXT NOT NULL DEFAULT '[]';
     """,
+    # 4 -> 5: logins end server-side (a user's live logins); invitations are a new table.
+    4: """
+    ALTER TABLE users ADD COLUMN logins TEXT NOT NULL DEFAULT '[]';
+    """,
 }
 SITE_COLUMNS = ("site_id", "name", "tracker_key", "domains", "timezone", "created_ms", "rolled_up_month",
                 "honour_dnt", "honour_gpc", "blocked_referrers")
 JSON_SITE_COLUMNS = ("domains", "blocked_referrers")
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
+INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
+USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins"
 AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
 
 
@@ -307,8 +323,8 @@ class SQLiteStore:
                     [(*self._site_row(site, Site.EDITABLE), site.site_id)])
 
     # Every table with a site_id column: what deleting a site deletes.
-    SITE_TABLES = ("memberships", "public_links", "api_keys", "audit_log", "events", "sessions", "visitors",
-                   "counters", "sketches", "sites")
+    SITE_TABLES = ("memberships", "invitations", "public_links", "api_keys", "audit_log", "events", "sessions",
+                   "visitors", "counters", "sketches", "sites")
 
     def delete_site(self, site_id: str) -> None:
         with self._errors(), self.transaction():
@@ -318,9 +334,9 @@ class SQLiteStore:
     # -- accounts
     def create_user(self, user: User) -> None:
         try:
-            self._write("INSERT INTO users (user_id, email, password_hash, created_ms, is_admin) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        [(user.user_id, user.email, user.password_hash, user.created_ms, int(user.is_admin))])
+            self._write(f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        [(user.user_id, user.email, user.password_hash, user.created_ms, int(user.is_admin),
+                          json.dumps(user.logins))])
         except StoreError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise Conflict(f"a user with the email {user.email!r} exists already") from exc
@@ -328,23 +344,25 @@ class SQLiteStore:
 
     @staticmethod
     def _user(row: tuple) -> User:
-        user_id, email, password_hash, created_ms, is_admin = row
-        return User(user_id, email, password_hash, created_ms, bool(is_admin))
+        user_id, email, password_hash, created_ms, is_admin, logins = row
+        return User(user_id, email, password_hash, created_ms, bool(is_admin),
+                    [Login(*login) for login in json.loads(logins)])
+
+    def _users(self, where: str, args: tuple = ()) -> list[User]:
+        return [self._user(r) for r in self._read(f"SELECT {USER_COLUMNS} FROM users {where}", args)]
 
     def get_user(self, user_id: str) -> User | None:
-        rows = self._read("SELECT * FROM users WHERE user_id = ?", (user_id,))
-        return self._user(rows[0]) if rows else None
+        return next(iter(self._users("WHERE user_id = ?", (user_id,))), None)
 
     def get_user_by_email(self, email: str) -> User | None:
-        rows = self._read("SELECT * FROM users WHERE email = ?", (email,))
-        return self._user(rows[0]) if rows else None
+        return next(iter(self._users("WHERE email = ?", (email,))), None)
 
     def list_users(self) -> list[User]:
-        return [self._user(r) for r in self._read("SELECT * FROM users ORDER BY email")]
+        return self._users("ORDER BY email")
 
     def update_user(self, user: User) -> None:
-        self._write("UPDATE users SET password_hash = ?, is_admin = ? WHERE user_id = ?",
-                    [(user.password_hash, int(user.is_admin), user.user_id)])
+        self._write("UPDATE users SET password_hash = ?, is_admin = ?, logins = ? WHERE user_id = ?",
+                    [(user.password_hash, int(user.is_admin), json.dumps(user.logins), user.user_id)])
 
     def delete_user(self, user_id: str) -> None:
         with self._errors(), self.transaction():
@@ -369,6 +387,27 @@ class SQLiteStore:
     def user_memberships(self, user_id: str) -> list[Membership]:
         rows = self._read("SELECT * FROM memberships WHERE user_id = ? ORDER BY created_ms, site_id", (user_id,))
         return [Membership(*r) for r in rows]
+
+    def put_invitation(self, invitation: Invitation) -> None:
+        self._write(f"INSERT OR REPLACE INTO invitations ({', '.join(INVITATION_FIELDS)}) "
+                    f"VALUES ({_placeholders(INVITATION_FIELDS)})", [astuple(invitation)])
+
+    def _invitations(self, where: str, args: tuple) -> list[Invitation]:
+        rows = self._read(f"SELECT {', '.join(INVITATION_FIELDS)} FROM invitations {where} "
+                          "ORDER BY created_ms, site_id, email", args)
+        return [Invitation(*r) for r in rows]
+
+    def get_invitation(self, site_id: str, email: str) -> Invitation | None:
+        return next(iter(self._invitations("WHERE site_id = ? AND email = ?", (site_id, email))), None)
+
+    def site_invitations(self, site_id: str) -> list[Invitation]:
+        return self._invitations("WHERE site_id = ?", (site_id,))
+
+    def email_invitations(self, email: str) -> list[Invitation]:
+        return self._invitations("WHERE email = ?", (email,))
+
+    def delete_invitation(self, site_id: str, email: str) -> None:
+        self._write("DELETE FROM invitations WHERE site_id = ? AND email = ?", [(site_id, email)])
 
     def create_public_link(self, link: PublicLink) -> None:
         self._write("INSERT INTO public_links (token_hash, site_id, label, created_ms, created_by, revoked_ms) "
