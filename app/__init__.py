@@ -13,9 +13,10 @@ csrf = CSRFProtect()
 
 
 def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
-    app = Flask(__name__, template_folder="../templates", static_folder="../static")
-    app.config.from_object(Config)
-    app.config.update(config or {})
+    settings = {**{k: getattr(Config, k) for k in dir(Config) if k.isupper()}, **(config or {})}
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_path=settings["INSTANCE_PATH"])
+    app.config.update(settings)
     app.json.sort_keys = False
 
     app.extensions["liveinsight.store"] = store or open_store(app.config["STORE_URL"])

@@ -16,6 +16,7 @@ from app.auth.members import add_member
 from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
 from app.retention import run_retention
+from app.security import private_folder
 from app.store.base import ROLES, Conflict
 
 
@@ -139,9 +140,9 @@ def _demo_login(store, site_id: str) -> str:
         password = secrets.token_urlsafe(12)
         user = create_user(store, DEMO_EMAIL, password, now_ms(), is_admin=True)
         add_member(store, site_id, DEMO_EMAIL, "owner", now_ms())
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
+        path.touch(mode=0o600)
         path.write_text(password)
-        path.chmod(0o600)
         return password
     password = path.read_text().strip() if path.exists() else ""
     if password and password_matches(user, password):

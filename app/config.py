@@ -5,6 +5,9 @@ import os
 
 
 class Config:
+    # The instance folder (the secret key, the demo login): made 0700. Default: instance/ here.
+    INSTANCE_PATH = os.path.abspath(os.environ.get("LIVEINSIGHT_INSTANCE",
+                                                   os.path.join(os.path.dirname(__file__), "..", "instance")))
     # Where data lives: sqlite:///path.db (default) or dynamodb://<table-prefix>.
     STORE_URL = os.environ.get("LIVEINSIGHT_STORE", "sqlite:///instance/liveinsight.db")
     # Largest request body and batch the ingestion API takes (the tracker sends <= 50 events).

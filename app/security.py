@@ -9,8 +9,13 @@
 - Referrer-Policy: same-origin: a public link's token, which is in its URL, never leaves in a
   Referer header; same-origin form posts keep theirs (CSRF checks use it over HTTPS).
 - HSTS, over HTTPS only (directly, or through a proxy counted in LIVEINSIGHT_PROXIES).
+- Cache-Control: no-store on every answer but static assets and the tracker, so no browser
+  cache or proxy keeps figures, settings or a secret shown once.
 """
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from flask import Flask, Response, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -22,7 +27,14 @@ HSTS = "max-age=31536000; includeSubDomains"
 EMBEDDABLE_PREFIX = "/share/"  # public links (app/auth/access.py)
 
 
+# Answers browsers and proxies may keep: the vendored assets and the tracker script. Everything
+# else (dashboards, reports, settings, CSV, the JSON API, a new secret shown once) is no-store.
+CACHEABLE_ENDPOINTS = ("static", "dashboard.tracker_js", "api.openapi_json")
+
+
 def security_headers(response: Response) -> Response:
+    if "Cache-Control" not in response.headers and request.endpoint not in CACHEABLE_ENDPOINTS:
+        response.headers["Cache-Control"] = "no-store"
     embeddable = request.path.startswith(EMBEDDABLE_PREFIX)
     response.headers["Content-Security-Policy"] = POLICY.format(ancestors="*" if embeddable else "'none'")
     if not embeddable:
@@ -39,3 +51,12 @@ def set_up_security(app: Flask) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies)
     app.after_request(security_headers)
+
+
+def private_folder(path: Path) -> Path:
+    """The app's instance folder (its secret key, the demo login, by default the SQLite file):
+    made if missing, and readable by this user only."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path

@@ -107,6 +107,7 @@ def test_unknown_key_is_401_readable_by_the_page(client, site, make_event):
     ("https://evil.com", 403),
     ("https://example.com.evil.com", 403),
     ("https://notexample.com", 403),
+    ("null", 403),  # a sandboxed iframe, data: or file: page: any site could post for this one
 ])
 def test_origin_must_be_one_of_the_sites_domains(client, site, make_event, store, origin, status):
     response = post(client, {"events": [make_event()]}, key=site.tracker_key, origin=origin)
@@ -121,6 +122,17 @@ def test_body_over_the_limit_is_413(client, site, app):
     response = post(client, {"events": [], "pad": "x" * 2000}, key=site.tracker_key)
     assert response.status_code == 413
     assert response.json["status"] == "error"
+
+
+def test_a_chunked_body_over_the_limit_is_413_too(client, site, app):
+    """No Content-Length (Transfer-Encoding: chunked): the body is read up to the limit only."""
+    import io
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    body = b'{"events": [' + b" " * limit + b"]}"
+    response = client.post("/api/events", input_stream=io.BytesIO(body), content_type="application/json",
+                           headers={**UA, "X-API-Key": site.tracker_key, "Transfer-Encoding": "chunked"},
+                           environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 413 and response.json["status"] == "error"
 
 
 def test_too_many_events_is_413(client, site, make_event, app):

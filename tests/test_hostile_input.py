@@ -91,6 +91,33 @@ def test_csv_cells_cannot_become_spreadsheet_formulas(client, store, site, make_
     assert "'=HYPERLINK" in csv and "\n=HYPERLINK" not in csv
 
 
+def test_decoded_utm_values_are_cleaned_like_any_other_text(client, store, site, make_event, settle):
+    """UTM parameters are percent-decoded: CR, NUL, ESC and a bidi override must not reach
+    the store (a bare CR in a CSV cell made a spreadsheet start a row with =cmd)."""
+    query = "utm_source=news%0D%3Dcmd%7C%27%20%2FC%20calc%27%21A0&utm_campaign=a%00b%1Bc%E2%80%AEd&utm_medium=x%0Ay"
+    assert send(client, site, [make_event(url=f"https://example.com/a?{query}")]).json["data"]["accepted"] == 1
+    settle()
+    [event] = store.recent_events(site.site_id, 1)
+    assert event["utm_source"] == "news =cmd|' /C calc'!A0" == event["source"]
+    assert (event["utm_campaign"], event["utm_medium"]) == ("abcd", "x y")
+    csv_text = client.get(f"/sites/{site.site_id}/reports/utm_source.csv?period=today").get_data(as_text=True)
+    assert csv_text.splitlines()[1].startswith('"news =cmd')
+
+
+def test_a_csv_cell_stays_one_inert_cell_whatever_it_holds():
+    from app.dashboard.reports import csv_safe
+    assert csv_safe("=1+1") == "'=1+1" and csv_safe("@SUM(A1)") == "'@SUM(A1)" and csv_safe("\tx") == "'\tx"
+    assert csv_safe("ok\r=cmd\n+1\r\n-2") == "ok\n'=cmd\n'+1\n'-2"
+    assert (csv_safe("/pricing"), csv_safe(3), csv_safe(None)) == ("/pricing", 3, "")
+
+
+def test_every_csv_field_is_quoted(client, site, make_event, settle):
+    send(client, site, [make_event(url="https://example.com/a?utm_source=plain")])
+    settle()
+    rows = client.get(f"/sites/{site.site_id}/reports/utm_source.csv?period=today").get_data(as_text=True)
+    assert rows.endswith("\r\n") and all(line.startswith('"') and line.endswith('"') for line in rows.splitlines())
+
+
 def test_control_characters_and_invalid_unicode_are_cleaned_not_stored(client, store, site, make_event, settle):
     dirty = "A\x00B\x1b[31mC\u202e\ud800D\r\nE"
     body = json.dumps({"key": site.tracker_key, "events": [make_event(title=dirty, name="", props={"k": dirty})]})
@@ -101,6 +128,27 @@ def test_control_characters_and_invalid_unicode_are_cleaned_not_stored(client, s
     settle()
     [event] = store.recent_events(site.site_id, 1)
     assert event["title"] == "AB[31mC\ufffdD  E" and event["props"] == {"k": "AB[31mC\ufffdD  E"}
+
+
+def test_a_deeply_nested_body_is_a_400(client, site):
+    answer = client.post("/api/events", data="[" * 50_000, content_type="application/json",
+                         headers={"User-Agent": CHROME_UA, "X-API-Key": site.tracker_key})
+    assert answer.status_code == 400 and answer.json == {"status": "error", "message": "body is nested too deeply"}
+
+
+def test_huge_numbers_refuse_their_event_and_keep_the_rest(client, store, site, make_event, settle):
+    batch = [make_event(props={"n": 10 ** 400}), make_event(type="conversion", name="sale", value=1.7e308),
+             make_event(type="conversion", name="sale", value=1.7e308), make_event(props={"n": float("inf")}),
+             make_event(type="conversion", name="sale", value=1e12, title="kept")]
+    body = json.dumps({"key": site.tracker_key, "events": batch}).replace("Infinity", "1e400")
+    answer = client.post("/api/events", data=body, content_type="text/plain",
+                         headers={"User-Agent": CHROME_UA, "Origin": "https://example.com"})
+    assert answer.status_code == 202
+    assert answer.json["data"]["accepted"] == 1 and [r["index"] for r in answer.json["data"]["rejected"]] == [0, 1, 2, 3]
+    settle()
+    assert [e["title"] for e in store.recent_events(site.site_id, 9)] == ["kept"]
+    values = store.sum_counters(site.site_id, "conversion_value", "name", 0, 10 ** 6)
+    assert values == {"sale": 1e12}
 
 
 def test_a_body_that_is_not_utf8_is_refused_whole(client, store, site):

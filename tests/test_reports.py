@@ -36,6 +36,7 @@ def test_stats_api_filters(client, paris):
     ("site=paris&period=custom&from=nope&to=2026-11-10", "from: Not a valid date"),
     ("site=paris&breakdown=page,colour", "unknown breakdown colour"),
     ("site=paris&limit=5000", "limit: Must be greater than or equal to 1"),
+    ("site=paris&period=custom&from=0001-01-01&to=0001-01-05", "statistics are kept 13 months"),
 ])
 def test_stats_api_errors_are_400(client, paris, query, message):
     response = client.get(f"/api/stats?{query}")
@@ -89,8 +90,14 @@ def test_a_widget_is_a_partial_for_htmx_and_the_page_otherwise(client, paris):
     assert client.get(f"{BASE}/widgets/nope", headers={"HX-Request": "true"}).status_code == 404
 
 
-def test_bad_period_on_the_page_is_400(client, paris):
+def test_bad_period_on_the_page_is_400(client, paris, store):
     assert client.get(f"{BASE}?period=fortnight").status_code == 400
+    ancient = "?period=custom&from=0001-01-01&to=0001-01-05"
+    assert client.get(f"{BASE}{ancient}").status_code == 400
+    assert client.get(f"{BASE}/widgets/metrics{ancient}", headers={"HX-Request": "true"}).status_code == 400
+    from app.auth import links
+    token = links.create_link(store, "paris", "tv", "admin-1", 0)[1]
+    assert client.get(f"/share/{token}/reports{ancient}").status_code == 400
 
 
 def test_breakdown_downloads_as_csv(client, paris):

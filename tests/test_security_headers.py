@@ -7,7 +7,7 @@ import pytest
 
 from app import create_app
 from app.auth import links
-from tests.conftest import CHROME_UA, T0
+from tests.conftest import CHROME_UA, T0, csrf_token
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])  # nothing here depends on the store
 
@@ -28,6 +28,28 @@ def test_every_page_has_a_strict_policy_and_cannot_be_framed(client, site, path)
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
+
+
+@pytest.mark.parametrize("path", [
+    "/sites/example", "/sites/example/reports", "/sites/example/settings", "/account",
+    "/sites/example/widgets/current-visitors", "/sites/example/reports/pages.csv",
+    "/api/stats?site=example", "/api/realtime?site=example"])
+def test_no_answer_about_a_site_or_an_account_is_kept_by_a_cache(client, site, path):
+    response = client.get(path)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+
+
+def test_secrets_shown_once_are_not_kept_by_a_cache(client, site):
+    token = csrf_token(client)
+    for path, data in (("/sites/example/keys", {"name": "Grafana"}), ("/sites/example/links", {"label": "TV"})):
+        response = client.post(path, data={**data, "csrf_token": token})
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store", path
+
+
+def test_static_files_and_the_tracker_stay_cacheable(anon_client):
+    for path in ("/tracker.js", "/static/css/app.css"):
+        with anon_client.get(path) as response:
+            assert response.status_code == 200 and "no-store" not in response.headers.get("Cache-Control", "")
 
 
 def test_pages_have_no_inline_script_or_style(client, site):

@@ -64,3 +64,31 @@ def test_writers_take_turns_on_the_writer_lock(tmp_path):
             assert not free()
     assert free()
     os.close(other)
+
+
+def test_the_database_files_and_instance_folder_are_private(tmp_path):
+    """They hold password hashes and visitors' data: this user only, whatever the umask."""
+    import os
+    import stat
+
+    from app import create_app
+
+    old_umask = os.umask(0o022)
+    try:
+        store = SQLiteStore(str(tmp_path / "new-folder" / "liveinsight.db"))
+        store.create_schema()
+        with store.transaction():
+            store.put_rollups({}, {})
+        (tmp_path / "old.db").touch(mode=0o644)  # a file an earlier version made readable by all
+        SQLiteStore(str(tmp_path / "old.db")).create_schema()
+        app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance")}, store=store)
+    finally:
+        os.umask(old_umask)
+
+    def mode(path) -> int:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    assert mode(tmp_path / "new-folder") == 0o700
+    for name in ("liveinsight.db", "liveinsight.db-wal", "liveinsight.db-shm", "liveinsight.db.writer-lock"):
+        assert mode(tmp_path / "new-folder" / name) == 0o600, name
+    assert mode(tmp_path / "old.db") == 0o600
+    assert mode(app.instance_path) == 0o700 and mode(os.path.join(app.instance_path, "secret_key")) == 0o600

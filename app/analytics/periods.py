@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from app.store.base import month_of_day, month_start_day
+from app.store.base import ROLLUP_RETENTION_DAYS, month_of_day, month_start_day
 
 EPOCH = date(1970, 1, 1)
 MAX_CUSTOM_DAYS = 400  # a custom range cannot reach past rollup retention
@@ -139,4 +139,7 @@ def _custom(start: str | None, end: str | None, today: date) -> Period:
         raise PeriodError("the custom period ends in the future")
     if (last - first).days + 1 > MAX_CUSTOM_DAYS:
         raise PeriodError(f"a custom period is at most {MAX_CUSTOM_DAYS} days (statistics are kept 13 months)")
+    earliest = today - timedelta(days=ROLLUP_RETENTION_DAYS)
+    if first < earliest:
+        raise PeriodError(f"statistics are kept 13 months: a custom period starts on {earliest} or later")
     return Period("custom", first, last)

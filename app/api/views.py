@@ -48,13 +48,19 @@ def _ingest_limit_key() -> str:
 
 def _parse_body() -> tuple[list, str | None]:
     """The events and the key field of an ingestion body (JSON sent as JSON or text/plain)."""
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH (a Content-Length)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is None and limit and len(raw) >= limit:
+        # A chunked body is read up to the limit and no further: it reached it, so it is too large.
+        raise RequestEntityTooLarge(f"body over {limit} bytes")
     if not raw:
         raise BadRequest("empty body: send {\"events\": [...]} as JSON")
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # e.g. 50,000 nested [
+        raise BadRequest("body is nested too deeply") from exc
     if isinstance(body, list):
         return body, None
     if not isinstance(body, dict):
@@ -93,8 +99,10 @@ def collect_events():
     site = store.get_site_by_key(key)
     if site is None:
         raise Unauthorized("unknown tracker key")
+    # A browser names the page's origin; "null" (a sandboxed iframe, a data: or file: page) could
+    # be any site's page posting with this site's public key, so it is refused too.
     origin = request.headers.get("Origin")
-    if origin and origin != "null" and not origin_allowed(origin, site.domains):
+    if origin and not origin_allowed(origin, site.domains):
         raise Forbidden(f"origin {origin} is not one of this site's domains")
     if not events:
         raise BadRequest("no events in the batch")

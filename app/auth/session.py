@@ -9,6 +9,8 @@ from pathlib import Path
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 
+from app.security import private_folder
+
 
 class SessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie sessions, marked Secure whenever the request came over HTTPS
@@ -36,7 +38,7 @@ def ensure_secret_key(app: Flask) -> None:
 
 def _kept_key(path: Path) -> str:
     """A random key made once and read by every worker after (O_EXCL: one writer wins)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -100,21 +100,30 @@ def report_csv(site_id: str, name: str):
     table = stats.breakdown(get_store(), site, query.period, dimension, query.filters, stats.MAX_LIMIT)
     out = io.StringIO()
     columns = list(table["rows"][0]) if table["rows"] else ["value"]
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    # Every field quoted, rows ended by CRLF (RFC 4180): a value holding a line break stays in its cell.
+    writer = csv.DictWriter(out, fieldnames=columns, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
     writer.writerow({c: dimension if c == "value" else c for c in columns})
     for row in table["rows"]:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
+        writer.writerow({k: csv_safe(v) for k, v in row.items()})
     filename = f"{site.site_id}-{name}-{query.period.first}-{query.period.last}.csv"
     response = current_app.response_class(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def _csv_safe(value):
-    """Values strangers control must not run as formulas when the CSV opens in a spreadsheet."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
+FORMULA_STARTS = ("=", "+", "-", "@", "\t")
+
+
+def csv_safe(value):
+    """A cell a spreadsheet shows as text: values strangers control must not run as formulas
+    (a leading =, +, -, @ or tab gets a quote before it, and so does one after any line break,
+    where a reader that splits the cell would start a new one)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return value
+    lines = value.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join("'" + line if line.startswith(FORMULA_STARTS) else line for line in lines)
 
 
 @bp.app_template_global()

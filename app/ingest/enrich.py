@@ -22,6 +22,8 @@ from marshmallow import ValidationError
 from app.auth.sites import origin_allowed
 from app.store.base import Site
 
+from .schema import clean_text
+
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_DIMENSION = 256  # longest value kept for a dimension (source, campaign, path...)
 
@@ -152,8 +154,8 @@ def split_url(event: dict, client: Client) -> None:
     event["hostname"] = (parts.hostname or "")[:MAX_DIMENSION]
     event["path"] = (parts.path or "/")[:MAX_DIMENSION]
     query = parse_qs(parts.query)
-    for name in UTM_FIELDS:
-        event[name] = query.get(name, [""])[0][:MAX_DIMENSION]
+    for name in UTM_FIELDS:  # percent-decoded here: cleaned like any other text (%0D, %00, %E2%80%AE)
+        event[name] = clean_text(query.get(name, [""])[0])[:MAX_DIMENSION]
 
 
 def _known(host: str, table: dict[str, str]) -> str | None:

@@ -14,6 +14,10 @@ MAX_PROP_KEY = 64
 MAX_PROP_VALUE = 256
 FUTURE_TOLERANCE_MS = 5 * 60_000  # clock skew we accept from a visitor's browser
 MAX_AGE_MS = 24 * 3_600_000  # older events are past raw retention: refuse them
+# Numbers a person means: a conversion's value (an order's amount) and a property's number.
+# Sums of many stay finite and exact enough, and DynamoDB takes them (it refuses > ~1e125).
+MAX_VALUE = 1e12
+MAX_PROP_NUMBER = 1e15
 
 
 # Characters a visitor's browser may send that no report should show: C0 and C1 controls (NUL,
@@ -52,7 +56,8 @@ class EventSchema(Schema):
     referrer = Text(load_default="", allow_none=True, validate=validate.Length(max=2048))
     title = Text(load_default="", allow_none=True, validate=validate.Length(max=512))
     name = Text(load_default="", allow_none=True, validate=validate.Length(max=128))
-    value = fields.Float(load_default=None, allow_none=True, allow_nan=False)
+    value = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                         validate=validate.Range(-MAX_VALUE, MAX_VALUE))
     props = fields.Dict(keys=Text(validate=validate.Length(min=1, max=MAX_PROP_KEY)),
                         load_default=dict, allow_none=True)
 
@@ -78,8 +83,8 @@ class EventSchema(Schema):
             elif isinstance(value, bool) or value is None:
                 continue
             elif isinstance(value, (int, float)):
-                if not math.isfinite(value):
-                    raise ValidationError(f"{key}: must be a finite number")
+                if not (isinstance(value, int) or math.isfinite(value)) or abs(value) > MAX_PROP_NUMBER:
+                    raise ValidationError(f"{key}: numbers must be finite, at most {MAX_PROP_NUMBER:.0e} in size")
             else:
                 raise ValidationError(f"{key}: values must be strings, numbers, booleans or null")
 

@@ -190,13 +190,25 @@ class SQLiteStore:
         db = getattr(self._local, "db", None)
         if db is None:
             if self.path != ":memory:":
-                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+                self._make_private()
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             db.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
             self._local.db = db
             self._local.depth = 0
         return db
+
+    def _make_private(self) -> None:
+        """The file holds password hashes and visitors' data: readable by this user only. A
+        missing folder is made 0700; the file is made (or tightened to) 0600, and SQLite gives
+        its -wal and -shm files the mode of the file."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(folder):
+            os.makedirs(folder, mode=0o700)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for path in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
+            if os.path.exists(path) and os.stat(path).st_mode & 0o077:
+                os.chmod(path, 0o600)
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
