@@ -5,20 +5,25 @@ SAM_VENV := .venv-sam
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
-export LIVEINSIGHT_STORE ?= sqlite:///$(CURDIR)/instance/liveinsight.db
 
-.PHONY: run test stress bench install install-dev chromium sam tracker vendor clean
+.PHONY: run test stress bench install install-dev install-aws chromium sam tracker vendor clean
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+install-aws: $(VENV)/.installed-aws
 
 $(VENV)/.installed: requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt requirements-aws.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# boto3, for the commands run against DynamoDB (bin/liveinsight with LIVEINSIGHT_STORE=dynamodb://...).
+$(VENV)/.installed-aws: $(VENV)/.installed requirements-aws.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-aws.txt
 	touch $@
 
 # The AWS SAM CLI pins an older boto3: it gets a virtualenv of its own.
@@ -41,6 +46,7 @@ chromium:
 	  fi; \
 	fi
 
+# gunicorn also reads gunicorn.conf.py, here.
 run: $(VENV)/.installed
 	$(VENV)/bin/flask --app app demo-setup --host $(HOST) --port $(PORT)
 	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) app.wsgi:app

@@ -25,6 +25,7 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
     from app.dashboard import bp as dashboard_bp
+    from app.health import bp as health_bp
     from app.cli import register_commands
     from app.limits import set_up_rate_limits
     from app.security import set_up_security
@@ -34,6 +35,7 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(health_bp)
     csrf.exempt(api_bp)  # the JSON API authenticates by key (or reads only), not by cookie
     set_up_rate_limits(app)
     register_commands(app)

@@ -1,4 +1,4 @@
-"""flask commands: init-db, create-site, create-user, seed-demo, demo-setup, purge; API keys
+"""flask commands: init-db, backup, setup-url, create-site, create-user, seed-demo, demo-setup, purge; API keys
 (create-api-key, list-api-keys, rotate-key, revoke-key); GDPR (export-visitor, erase-visitor)."""
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
 from app.retention import run_retention
 from app.security import private_folder
-from app.store.base import ROLES, Conflict
+from app.store.base import ROLES, Conflict, StoreError
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init_db, create_site_command, create_user_command, seed_demo, demo_setup, purge,
+    for command in (init_db, backup, setup_url, create_site_command, create_user_command, seed_demo, demo_setup, purge,
                     create_api_key, list_api_keys, rotate_key, revoke_key, export_visitor, erase_visitor):
         app.cli.add_command(command)
 
@@ -41,6 +41,28 @@ def init_db() -> None:
     """Create the store's tables (safe to run again)."""
     get_store().create_schema()
     click.echo(f"store ready: {current_app.config['STORE_URL']}")
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def backup(path: str) -> None:
+    """A consistent copy of the SQLite store into a new file PATH, while the server runs
+    (restore: README, Backups)."""
+    try:
+        get_store().backup(path)
+    except StoreError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"backed up to {path}")
+
+
+@click.command("setup-url")
+@click.option("--base", default="http://127.0.0.1:8000", show_default=True, help="The address users open.")
+def setup_url(base: str) -> None:
+    """The first-run link that creates the first account (it works while there is none)."""
+    from app.auth.views import setup_token
+    if get_store().list_users():
+        raise click.ClickException("this instance has accounts already: log in, or use create-user")
+    click.echo(f"{base.rstrip('/')}/setup?token={setup_token()}")
 
 
 @click.command("create-site")

@@ -8,8 +8,9 @@ class Config:
     # The instance folder (the secret key, the demo login): made 0700. Default: instance/ here.
     INSTANCE_PATH = os.path.abspath(os.environ.get("LIVEINSIGHT_INSTANCE",
                                                    os.path.join(os.path.dirname(__file__), "..", "instance")))
-    # Where data lives: sqlite:///path.db (default) or dynamodb://<table-prefix>.
-    STORE_URL = os.environ.get("LIVEINSIGHT_STORE", "sqlite:///instance/liveinsight.db")
+    # Where data lives: sqlite:///path.db or dynamodb://<table-prefix>. Default: the instance
+    # folder's liveinsight.db, wherever the command runs from.
+    STORE_URL = os.environ.get("LIVEINSIGHT_STORE", f"sqlite:///{INSTANCE_PATH}/liveinsight.db")
     # Largest request body and batch the ingestion API takes (the tracker sends <= 50 events).
     MAX_CONTENT_LENGTH = int(os.environ.get("LIVEINSIGHT_MAX_BODY_BYTES", 256 * 1024))
     MAX_BATCH_EVENTS = int(os.environ.get("LIVEINSIGHT_MAX_BATCH_EVENTS", 100))

@@ -33,24 +33,47 @@ def login(client, email: str, password: str, next_url: str | None = None):
 
 
 # -- first run
-def test_first_run_asks_for_an_admin_then_never_again(anon_client, store):
+def test_first_run_asks_for_an_admin_with_the_operators_link_then_never_again(anon_client, app, store, caplog):
+    from app.auth.views import setup_token
+    token = setup_token_of(app)
     assert anon_client.get("/").headers["Location"].endswith("/setup")
     assert anon_client.get("/login").headers["Location"].endswith("/setup")
-    form = anon_client.get("/setup")
+    for url in ("/setup", "/setup?token=guess"):  # whoever finds the instance first cannot take it
+        refused = anon_client.get(url)
+        assert refused.status_code == 403 and "setup link" in refused.get_data(as_text=True)
+    assert f"/setup?token={token}" in caplog.text  # the operator reads it in the log
+    form = anon_client.get(f"/setup?token={token}")
     assert form.status_code == 200 and "Create the admin account" in form.get_data(as_text=True)
     data = {"email": "Owner@Example.com", "password": "long enough pw", "password2": "long enough pw"}
-    assert anon_client.post("/setup", data=data).status_code == 400  # no CSRF token
+    assert anon_client.post("/setup", data={**data, "csrf_token": page_token(form)}).status_code == 403  # no token
+    with_token = {**data, "token": token}
+    assert anon_client.post("/setup", data=with_token).status_code == 400  # no CSRF token
     assert store.list_users() == []
-    short = anon_client.post("/setup", data={**data, "password": "short", "password2": "short",
+    short = anon_client.post("/setup", data={**with_token, "password": "short", "password2": "short",
                                              "csrf_token": page_token(form)})
     assert short.status_code == 400 and "10 to 200 characters" in short.get_data(as_text=True)
-    done = anon_client.post("/setup", data={**data, "csrf_token": page_token(form)})
+    done = anon_client.post("/setup", data={**with_token, "csrf_token": page_token(form)})
     assert done.status_code == 302
     [user] = store.list_users()
     assert user.email == "owner@example.com" and user.is_admin
     assert "long enough pw" not in user.password_hash and user.password_hash.startswith("scrypt:")
     assert anon_client.get("/account").status_code == 200  # logged in by the setup
-    assert anon_client.get("/setup").headers["Location"].endswith("/login")
+    assert anon_client.get(f"/setup?token={token}").headers["Location"].endswith("/login")
+    with app.app_context():
+        assert setup_token() == token
+
+
+def setup_token_of(app) -> str:
+    with app.app_context():  # as `flask` gives every command
+        result = app.test_cli_runner().invoke(args=["setup-url", "--base", "https://stats.example"])
+    assert result.exit_code == 0, result.output
+    return result.output.strip().rsplit("token=", 1)[1]
+
+
+def test_setup_url_command_says_when_accounts_exist(app, admin):
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["setup-url"])
+    assert result.exit_code == 1 and "has accounts already" in result.output
 
 
 # -- login and logout

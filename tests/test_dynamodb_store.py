@@ -326,3 +326,8 @@ def test_what_a_twelve_month_report_costs(store, usage, record_property):
     record_property("report_12mo_store_reads", dict(reads))
     assert reads["month"] > 0
     assert requests == {"Query": reads["month"] + reads["other"] * store.shards}
+
+
+def test_backups_on_dynamodb_are_aws_own(store):
+    with pytest.raises(StoreError, match="point-in-time recovery"):
+        store.backup("/tmp/never-written.db")

@@ -286,7 +286,7 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
     for headers in ({"User-Agent": CHROME_UA, "X-API-Key": site.tracker_key}, bot):
         client.post("/api/events", data=json.dumps({"events": [make_event()]}), headers=headers,
                     content_type="text/plain")
-    for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/reports",
+    for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/reports", "/healthz",
                 f"/api/realtime?site={site.site_id}", f"/api/stats?site={site.site_id}"):
         assert client.get(url).status_code in (200, 302), url
     web = calls.take()

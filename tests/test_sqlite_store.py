@@ -92,3 +92,23 @@ def test_the_database_files_and_instance_folder_are_private(tmp_path):
         assert mode(tmp_path / "new-folder" / name) == 0o600, name
     assert mode(tmp_path / "old.db") == 0o600
     assert mode(app.instance_path) == 0o700 and mode(os.path.join(app.instance_path, "secret_key")) == 0o600
+
+
+def test_a_backup_is_a_private_consistent_copy_into_a_new_file(tmp_path):
+    import os
+    import stat
+
+    from app.store.base import Site, StoreError
+    store = SQLiteStore(str(tmp_path / "live.db"))
+    store.create_schema()
+    store.create_site(Site("s1", "One", "pk_one", ["one.example"], "UTC", 5))
+    store.backup(str(tmp_path / "copy.db"))
+    copy = SQLiteStore(str(tmp_path / "copy.db"))
+    assert copy.get_site("s1").name == "One"
+    assert stat.S_IMODE(os.stat(tmp_path / "copy.db").st_mode) == 0o600
+    try:
+        store.backup(str(tmp_path / "copy.db"))
+    except StoreError as error:
+        assert "exists already" in str(error)
+    else:
+        raise AssertionError("a backup must not overwrite a file")

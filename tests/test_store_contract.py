@@ -395,3 +395,7 @@ def test_delete_site_deletes_its_records_and_traffic_only(store):
     assert store.get_api_key("k-s2") is not None and len(store.list_audit("s2")) == 1
     assert len(store.recent_events("s2", 10)) == 1 and len(store.live_sessions("s2", 0)) == 1
     assert [r.n for r in store.read_counters("s2", "pageviews", "", 0, 1, grain="day")] == [1]
+
+
+def test_the_store_answers_a_health_check(store):
+    store.check()  # raises StoreError when it cannot answer

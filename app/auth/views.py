@@ -1,9 +1,11 @@
 """The auth blueprint: first-run setup, login and logout, the account page, and users (admins)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from app.auth import audit, members
 from app.auth.access import admin_required, current_user, end_other_logins, log_in, log_out, login_required
@@ -30,9 +32,15 @@ def no_users_yet() -> bool:
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    """First run: the first account, an instance admin. Gone once any user exists."""
+    """First run: the first account, an instance admin. Only with the setup link's token, which
+    only the operator can read (the server's log, `setup-url`), so whoever finds a new instance
+    first cannot take it. Gone once any user exists."""
     if not no_users_yet():
         return redirect(url_for("auth.login"))
+    token = request.values.get("token", "")
+    if not setup_token_matches(token):
+        current_app.logger.warning("no account yet: the operator's setup link is %s", setup_url())
+        return render_template("pages/setup.html", no_token=True), 403
     error = None
     if request.method == "POST":
         form = request.form
@@ -45,7 +53,22 @@ def setup():
         else:
             log_in(user)
             return redirect(url_for("dashboard.index"))
-    return render_template("pages/setup.html", error=error), 400 if error else 200
+    return render_template("pages/setup.html", token=token, error=error), 400 if error else 200
+
+
+def setup_token() -> str:
+    """The setup link's token: derived from the secret key, so it needs no storage and only
+    whoever can read the key (the operator) can know it."""
+    secret = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(secret, b"liveinsight first-run setup", hashlib.sha256).hexdigest()[:32]
+
+
+def setup_token_matches(token: str) -> bool:
+    return hmac.compare_digest(token.encode(), setup_token().encode())
+
+
+def setup_url() -> str:
+    return url_for("auth.setup", token=setup_token(), _external=True)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -361,3 +361,11 @@ class Store(Protocol):
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:
         """Delete raw events, sessions and visitors past 24 h and counters past retention."""
+
+    # -- operations
+    def check(self) -> None:
+        """Raise StoreError unless the store answers (a health check: one cheap read)."""
+    def backup(self, path: str) -> None:
+        """A consistent copy of everything into a new file at `path`, while writers go on
+        (SQLite); a StoreError that says what to use instead where the engine has its own
+        backups (DynamoDB: point-in-time recovery, on-demand backups)."""

@@ -1036,3 +1036,13 @@ class DynamoDBStore:
     def _delete(self, table: str, items: list[dict]) -> None:
         self._batch_write(table, [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
                                   for item in items])
+
+    # -- operations
+    def check(self) -> None:
+        with self._errors():
+            self.client.get_item(TableName=self.sites_table, Key={"site_id": {"S": "-"}})
+
+    def backup(self, path: str) -> None:
+        raise StoreError("DynamoDB keeps its own backups: point-in-time recovery is on for every table "
+                         "(restore to any second of the last 35 days), and `aws dynamodb create-backup` "
+                         "makes an on-demand one (docs/aws.md, Backups)")

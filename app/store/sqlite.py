@@ -636,3 +636,20 @@ class SQLiteStore:
                 db.execute("DELETE FROM sketches WHERE grain = ? AND bucket < ?", (grain, cutoffs[grain])).rowcount
                 for grain in ("day", "month"))
         return deleted
+
+    # -- operations
+    def check(self) -> None:
+        self._read("SELECT 1 FROM sites LIMIT 1")
+
+    def backup(self, path: str) -> None:
+        """SQLite's online backup, in one step: a snapshot of one moment, taken under a read
+        transaction, so writers (WAL) go on meanwhile. The copy is private, like the file."""
+        if os.path.exists(path):
+            raise StoreError(f"{path} exists already: back up into a new file")
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        target = sqlite3.connect(path)
+        try:
+            with self._errors():
+                self._db.backup(target)
+        finally:
+            target.close()

@@ -1,0 +1,14 @@
+"""gunicorn's settings for LiveInsight, read by gunicorn from the directory it starts in: the
+same for `make run`, the bench, the tests that start a real server, and a production service.
+The address and the number of workers come from the command line (make run's HOST, PORT,
+WORKERS)."""
+
+# The app trusts X-Forwarded-For/-Proto/-Host itself, from exactly LIVEINSIGHT_PROXIES hops
+# (app/security.py). gunicorn would also take the scheme from any client on 127.0.0.1 by
+# default: trust nobody here, so that one setting decides.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict = {}
+
+# gunicorn 27 opens a control socket at ~/.gunicorn/gunicorn.ctl: one path for every instance
+# the same user runs on the machine. LiveInsight does not use it.
+control_socket_disable = True

@@ -1,0 +1,98 @@
+"""A real server for tests that need one: `gunicorn app.wsgi:app` started as `make run` starts it
+(gunicorn.conf.py from the project folder), on a free loopback port, with its own SQLite file,
+instance folder and HOME. Every wait is bounded, and the server is stopped whatever happens."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.auth.sites import create_site
+from app.store.base import Site
+from app.store.sqlite import SQLiteStore
+from tests.conftest import CHROME_UA
+
+ROOT = Path(__file__).resolve().parents[1]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, folder: Path, workers: int = 2, **env: str):
+        self.folder, self.workers = folder, workers
+        self.db_path = folder / "liveinsight.db"
+        self.env = {**os.environ, "LIVEINSIGHT_STORE": f"sqlite:///{self.db_path}",
+                    "LIVEINSIGHT_INSTANCE": str(folder / "instance"), "HOME": str(folder / "home"),
+                    "LIVEINSIGHT_RETENTION_THREAD": "0", **env}
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.log_path = folder / "gunicorn.log"
+
+    def make_site(self) -> Site:
+        store = SQLiteStore(str(self.db_path))
+        store.create_schema()
+        site = create_site(store, "Served", ["example.com"], int(time.time() * 1000), site_id="served")
+        store.close()
+        return site
+
+    def start(self, timeout_s: float = 30) -> "Server":
+        self.port = free_port()
+        (self.folder / "home").mkdir(exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(GUNICORN), "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}", "app.wsgi:app"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.request("GET", "/healthz", timeout=2)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"gunicorn did not answer /healthz within {timeout_s:.0f} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+                timeout: float = 10) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def send_events(self, site: Site, events: list[dict], timeout: float = 10) -> tuple[int, dict]:
+        status, _, body = self.request(
+            "POST", "/api/events", json.dumps({"events": events}).encode(), timeout=timeout,
+            headers={"Content-Type": "application/json", "X-API-Key": site.tracker_key,
+                     "User-Agent": CHROME_UA, "Origin": "https://example.com"})
+        return status, json.loads(body or b"{}")
