@@ -1,5 +1,5 @@
-"""DynamoDB backend: three on-demand tables, `<prefix>-sites`, `<prefix>-events` and
-`<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md.
+"""DynamoDB backend: four on-demand tables, `<prefix>-sites`, `<prefix>-accounts`, `<prefix>-events`
+and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md.
 
 - Raw events are keyed `site#session` so the events table's stream hands the aggregator each
   session's events in order; a conditional put makes a duplicate a no-op with no stream record.
