@@ -46,49 +46,29 @@ def schedule(event, context):
     return done
 
 
-def _event_key(event: dict) -> tuple[str, str, str]:
-    return event["site_id"], event["session_id"], event["event_id"]
-
-
-def _aggregate_in_site_timezone(store):
-    """The pure aggregate(), given each site's time zone (days are the site's local days)."""
-    from app.analytics.aggregate import aggregate
-
-    @functools.cache
-    def timezone(site_id: str) -> str:
-        site = store.get_site(site_id)
-        return site.timezone if site else "UTC"
-
-    def fold(events, sessions, visitors):
-        return aggregate(events, sessions, visitors, timezone(events[0]["site_id"]))
-    return fold
-
-
 def aggregate_records(store, records: list[dict]) -> dict:
-    """Aggregate the INSERT records of a stream batch exactly once (see
-    DynamoDBStore.apply_once) and name the records Lambda must deliver again.
+    """Fold the INSERT records of a stream batch exactly once (app.aggregation.fold_log, as the
+    single box's aggregator does) and name the records Lambda must deliver again.
 
     A record that is not an event can never succeed: it is reported every time until Lambda's
     retries run out and the batch goes to the dead-letter queue. A storage failure is reported
     too; Lambda retries from the lowest sequence number, and what was applied is skipped then.
+    An event that cannot be aggregated is set aside and counted by the fold, not retried.
     """
+    from app.aggregation import fold_log
+    from app.store.base import LogEntry
     from app.store.dynamodb import event_from_item
 
     failed: list[str] = []
-    events: list[dict] = []
-    sequence: dict[tuple[str, str, str], str] = {}
+    entries: list[LogEntry] = []
     for record in records:
         if record.get("eventName") != "INSERT":
             continue
         number = record["dynamodb"]["SequenceNumber"]
         try:
-            event = event_from_item(record["dynamodb"]["NewImage"])
+            entries.append(LogEntry(number, event_from_item(record["dynamodb"]["NewImage"])))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("stream record %s is not an event: %s", number, exc)
             failed.append(number)
-            continue
-        events.append(event)
-        sequence[_event_key(event)] = number
-    unapplied = store.apply_once(events, _aggregate_in_site_timezone(store))
-    failed += [sequence[_event_key(event)] for event in unapplied]
+    failed += [entry.position for entry in fold_log(store, entries).unapplied]
     return {"batchItemFailures": [{"itemIdentifier": number} for number in failed]}

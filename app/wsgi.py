@@ -1,9 +1,9 @@
-"""The server's entry point (gunicorn app.wsgi:app): the app plus its retention schedule."""
+"""The server's entry point (gunicorn app.wsgi:app): the app, and in each server process the
+background work one of them leads: the aggregator and the retention job (app/aggregation.py)."""
 from app import create_app
+from app.aggregation import Background
 from app.ingest.enrich import warm_up
-from app.retention import start_retention_thread
 
 app = create_app()
 warm_up()  # load the user-agent and bot patterns now, not on a visitor's first request
-if app.config["RUN_RETENTION_THREAD"]:
-    start_retention_thread(app)
+background = Background(app).start()

@@ -134,10 +134,16 @@ def _settle_dynamodb(store):
         assert aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
 
 
+def _settle_sqlite(store):
+    """Fold the event log, as the server's aggregator does a moment after events arrive."""
+    from app.aggregation import drain
+    drain(store)
+
+
 STORE_FACTORIES = {"sqlite": _sqlite_store, "dynamodb": _dynamodb_store}
-# Backends whose aggregation runs outside the request (DynamoDB: the stream function) register
-# here how a test makes what was ingested visible: settle(store) -> None.
-SETTLERS: dict = {"dynamodb": _settle_dynamodb}
+# Aggregation runs off the request path (SQLite: the server's aggregator; DynamoDB: the stream
+# function): how a test makes what was ingested visible, settle(store) -> None.
+SETTLERS = {"sqlite": _settle_sqlite, "dynamodb": _settle_dynamodb}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -235,12 +241,24 @@ CHROME_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
 
 @pytest.fixture
 def settle(backend, store):
-    """Make everything ingested so far visible to reads: a no-op where aggregation runs
-    inline (SQLite); on DynamoDB, the stream function over the new stream records."""
-    def run():
-        if backend in SETTLERS:
-            SETTLERS[backend](store)
-    return run
+    """Make everything ingested so far visible to reads: the aggregator over the event log
+    (SQLite), the stream function over the new stream records (DynamoDB)."""
+    return lambda: SETTLERS[backend](store)
+
+
+@pytest.fixture
+def unfolded(backend, store):
+    """unfolded() -> the log entries appended since the last call and not folded yet: what the
+    aggregator reads (SQLite) or Lambda delivers from the stream (DynamoDB)."""
+    def read():
+        if backend == "sqlite":
+            return store.read_log(100_000)
+        from app.store.base import LogEntry
+        from app.store.dynamodb import event_from_item
+        from tests.dynamodb_stream import stream_records
+        return [LogEntry(r["dynamodb"]["SequenceNumber"], event_from_item(r["dynamodb"]["NewImage"]))
+                for r in stream_records(store) if r["eventName"] == "INSERT"]
+    return read
 
 
 @pytest.fixture

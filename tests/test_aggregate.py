@@ -106,16 +106,14 @@ def test_a_retried_batch_changes_no_count(ingest, make_event, store):
 
 def test_batching_does_not_change_the_figures(make_event, store, site):
     """Aggregating events one batch at a time gives the same counters as all at once."""
-    from app.ingest.enrich import Client, enrich
-    from app.ingest.pipeline import stored_event
-    from app.ingest.schema import load_event
+    from app.ingest.enrich import Client, Request
+    from app.ingest.pipeline import process
     raw = [make_event(session_id=f"s{i % 3}", user_id=f"u{i % 2}",
                       type=["page_view", "heartbeat", "click", "page_view"][i % 4],
                       url=f"https://example.com/p{i % 5}", timestamp=T0 - 50 * MIN + i * 4 * MIN)
            for i in range(14)]
-    events = [stored_event(enrich(load_event(e, T0), Client("1.2.3.4", "Mozilla/5.0 (X11; Linux x86_64) "
-              "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36")), site.site_id, T0)
-              for e in raw]
+    request = Request(site, Client("1.2.3.4", CHROME), T0)
+    events = [process(e, request) for e in raw]
     all_at_once = aggregate(events, {}, {}).counters
     sessions, visitors, incremental = {}, {}, defaultdict(float)
     for i in range(0, len(events), 3):
@@ -145,24 +143,3 @@ def test_bots_are_dropped_and_counted(ingest, make_event, store):
     assert (result.accepted, result.dropped) == (0, {"bot": 2})
     assert counts(store, "dropped", "reason", grain="hour") == {"bot": 2}
     assert store.recent_events("example", 10) == []
-
-
-def test_aggregation_prepared_outside_the_lock_is_redone_when_another_writer_got_there_first(
-        store, site, make_event, ingest):
-    """record_batch aggregates before taking the write lock; if another writer changed the same
-    visit meanwhile, the prepared changes are stale and must be worked out again."""
-    from app.analytics.aggregate import apply_prepared, prepare
-    from app.ingest.enrich import Client, enrich
-    from app.ingest.pipeline import stored_event
-    from app.ingest.schema import load_event
-    ingest(make_event(url="https://example.com/a"))
-    late = make_event(url="https://example.com/c", timestamp=T0 + 20_000)
-    record = stored_event(enrich(load_event(late, T0 + 20_000), Client("1.2.3.4", CHROME)), site.site_id, T0)
-    prepared = prepare(store, site.site_id, site.timezone, [record])  # sees one page view so far
-    ingest(make_event(url="https://example.com/b", timestamp=T0 + 10_000), at=T0 + 10_000)  # the other writer
-    with store.transaction():
-        apply_prepared(store, prepared, store.append_events([record]))
-    session = only_session(store)
-    assert (session.pageviews, session.exit_path) == (3, "/c")
-    assert counts(store, "sessions", "exit") == {"/c": 1}
-    assert total(store, "duration_ms") == 20_000

@@ -155,27 +155,6 @@ def test_store_failure_is_503_with_retry_after(client, site, make_event, store, 
     assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
 
 
-def test_failed_aggregation_rolls_back_the_append(tmp_path, clock, make_event, monkeypatch):
-    """SQLite aggregates inline: events and rollups commit together or not at all."""
-    from app import create_app
-    from app.auth.sites import create_site
-    from app.store.sqlite import SQLiteStore
-    store = SQLiteStore(str(tmp_path / "atomic.db"))
-    store.create_schema()
-    site = create_site(store, "Atomic", ["example.com"], clock.now_ms())
-    client = create_app({"TESTING": True}, store=store, clock=clock).test_client()
-
-    def broken(changes):
-        raise StoreError("disk on fire")
-    monkeypatch.setattr(store, "apply", broken)
-    response = post(client, {"events": [make_event()]}, key=site.tracker_key)
-    assert response.status_code == 503
-    monkeypatch.undo()
-    assert store.recent_events(site.site_id, 10) == []
-    retried = post(client, {"events": [make_event()]}, key=site.tracker_key)
-    assert retried.json["data"]["accepted"] == 1
-
-
 def test_preflight_for_a_site_domain(client, site):
     response = client.options("/api/events", headers={
         "Origin": "https://example.com", "Access-Control-Request-Method": "POST",

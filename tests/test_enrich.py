@@ -1,8 +1,11 @@
-"""Enrichment: IP masking, user agents, bots, URLs, referrers and UTM parameters."""
+"""Enrichment: IP masking, user agents, bots, URLs, referrers and UTM parameters, each
+through the whole pipeline (pipeline.process)."""
 import pytest
 
-from app.ingest.enrich import Client, Dropped, enrich, masked_ip
-from tests.conftest import CHROME_UA
+from app.ingest.enrich import Client, Dropped, DropReason, Request, masked_ip
+from app.ingest.pipeline import STEPS, process
+from app.store.base import Site
+from tests.conftest import CHROME_UA, T0
 
 IPHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
              "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
@@ -12,8 +15,34 @@ ANDROID_TABLET_UA = ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.3
                      "(KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36")
 
 
-def run(url="https://example.com/", referrer="", ua=CHROME_UA, ip="198.51.100.23"):
-    return enrich({"url": url, "referrer": referrer}, Client(ip, ua))
+SITE = Site("example", "Example", "pk_example", ["example.com"])
+
+
+def run(url="https://example.com/", referrer="", ua=CHROME_UA, ip="198.51.100.23", site=SITE, **client):
+    event = {"event_id": "event-0001", "type": "page_view", "timestamp": T0, "user_id": "u1",
+             "session_id": "s1", "url": url, "referrer": referrer}
+    return process(event, Request(site, Client(ip, ua, **client), T0))
+
+
+def test_the_pipeline_is_one_list_of_named_steps():
+    assert [step.__name__ for step in STEPS] == [
+        "honour_privacy_signals", "validate", "drop_bots", "lookup_country", "mask_ip", "parse_user_agent",
+        "split_url", "classify_referrer", "page_on_site", "drop_referrer_spam", "stored_record"]
+
+
+@pytest.mark.parametrize("honour, client, reason", [
+    ({"honour_gpc": True}, {"gpc": True}, DropReason.GPC),
+    ({"honour_dnt": True}, {"dnt": True}, DropReason.DNT),
+    ({"honour_gpc": True}, {"dnt": True}, None),  # a signal the site does not honour
+])
+def test_privacy_signals_the_site_honours_drop_with_their_reason(honour, client, reason):
+    site = Site("example", "Example", "pk_example", ["example.com"], **honour)
+    if reason is None:
+        assert run(site=site, **client)["site_id"] == "example"
+        return
+    with pytest.raises(Dropped) as drop:
+        run(site=site, **client)
+    assert drop.value.reason is reason
 
 
 @pytest.mark.parametrize("raw, masked", [
@@ -49,7 +78,7 @@ def test_user_agent_is_parsed(ua, browser, os_name, device):
 def test_bots_are_dropped_with_a_reason(ua):
     with pytest.raises(Dropped) as drop:
         run(ua=ua)
-    assert drop.value.reason == "bot"
+    assert drop.value.reason is DropReason.BOT
 
 
 @pytest.mark.parametrize("referrer, source, channel", [

@@ -172,19 +172,3 @@ def test_an_event_with_a_10000_character_field_is_refused_whole(client, store, s
     settle()
     assert marker not in everything_stored(store)  # nothing of it was kept
     assert [e["title"] for e in store.recent_events(site.site_id, 5)] == ["kept"]
-
-
-@pytest.mark.parametrize("backend", ["sqlite"])  # DynamoDB aggregates in the stream function (test_lambda.py)
-def test_a_batch_is_stored_whole_or_not_at_all(client, store, site, make_event, monkeypatch):
-    """A failure while aggregating (after the events were appended) undoes the append: the
-    tracker is told to retry, and a retry counts once."""
-    from app.store.base import StoreError
-    apply = store.apply
-
-    def failing(changes):
-        raise StoreError("disk full")
-    monkeypatch.setattr(store, "apply", failing)
-    assert send(client, site, [make_event(), make_event(type="click")]).status_code == 503
-    assert store.recent_events(site.site_id, 5) == [] and store.live_sessions(site.site_id, 0) == []
-    monkeypatch.setattr(store, "apply", apply)
-    assert send(client, site, [make_event()]).json["data"]["accepted"] == 1

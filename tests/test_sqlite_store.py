@@ -2,11 +2,14 @@
 import sqlite3
 
 from app.store.hll import add_visitors, count_visitors
-from app.store.base import User
+from app.store.base import EVENT_FIELDS, User
 from app.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 # The tables of schema 2 that later schemas changed, as version 2 made them.
-SCHEMA_2 = """
+SCHEMA_2 = f"""
+CREATE TABLE events ({", ".join(EVENT_FIELDS)}, PRIMARY KEY (site_id, event_id)) WITHOUT ROWID;
+INSERT INTO events (site_id, event_id, type, ts, received_ms, user_id, session_id, props)
+    VALUES ('s1', 'later', 'page_view', 7, 7, 'u1', 'v1', '{{}}'), ('s1', 'earlier', 'page_view', 6, 6, 'u1', 'v1', '{{}}');
 CREATE TABLE users (user_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL,
                     created_ms INTEGER NOT NULL, is_admin INTEGER NOT NULL);
 INSERT INTO users VALUES ('u1', 'ada@example.com', 'hash', 3, 1);
@@ -35,6 +38,11 @@ def test_a_schema_2_file_is_upgraded_and_keeps_its_data(tmp_path):
     rows = store.read_sketches("s1", "page", 20400, 20401)
     assert [(r.value, count_visitors([r.sketch])) for r in rows] == [("/a", 2)]
     assert store.get_user("u1") == User("u1", "ada@example.com", "hash", 3, is_admin=True, logins=[])
+    # The events became the event log, in the order they arrived, all of them folded already.
+    assert [e["event_id"] for e in store.recent_events("s1", 10)] == ["later", "earlier"]
+    assert store.read_log(10) == []
+    store.append_events([{**store.recent_events("s1", 1)[0], "event_id": "new"}])
+    assert [(e.position, e.event["event_id"]) for e in store.read_log(10)] == [(3, "new")]
     assert store._read("PRAGMA user_version")[0][0] == SCHEMA_VERSION
     store.create_schema()  # and again: nothing left to do
     assert store.get_site("s1").rolled_up_month == -1

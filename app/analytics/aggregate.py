@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from functools import lru_cache
 from copy import copy
-from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 from app.analytics.periods import local_day_number
@@ -282,47 +281,3 @@ def _count_visitor(visitor: Visitor, event: dict, tally: _Tally) -> None:
         tally.seen(day, visitor.user_id)
         visitor.last_day = day
     visitor.last_seen_ms = max(visitor.last_seen_ms, ts)
-
-
-@dataclass
-class Prepared:
-    """Aggregation worked out before taking the write lock, and what it was worked out from."""
-    events: list[dict]
-    sessions: dict[str, Session]
-    visitors: dict[str, Visitor]
-    changes: Changes
-
-
-def prepare(store, site_id: str, timezone: str, events: list[dict]) -> Prepared:
-    """Aggregate a batch of one site against the records as they are now, outside any lock."""
-    sessions = store.get_sessions(site_id, (e["session_id"] for e in events))
-    visitors = store.get_visitors(site_id, (e["user_id"] for e in events))
-    return Prepared(events, sessions, visitors, aggregate(events, sessions, visitors, timezone))
-
-
-def apply_prepared(store, prepared: Prepared, new: list[dict]) -> None:
-    """Inside the write transaction: apply the prepared changes if they still hold (every event
-    was new and no other writer touched its visits or visitors since), else aggregate again.
-    With several writers this keeps the pure work out of the lock they share."""
-    site_id = prepared.events[0]["site_id"] if prepared.events else None
-    if (len(new) == len(prepared.events)
-            and store.get_sessions(site_id, prepared.sessions) == prepared.sessions
-            and store.get_visitors(site_id, prepared.visitors) == prepared.visitors):
-        store.apply(prepared.changes)
-    else:
-        aggregate_stored(store, new)
-
-
-def aggregate_stored(store, events: list[dict]) -> None:
-    """Load what new events touch, aggregate them and save the result, site by site.
-
-    The caller owns the transaction (SQLite) or the retry (the DynamoDB stream function).
-    """
-    by_site: dict[str, list[dict]] = defaultdict(list)
-    for event in events:
-        by_site[event["site_id"]].append(event)
-    for site_id, site_events in by_site.items():
-        site = store.get_site(site_id)
-        sessions = store.get_sessions(site_id, (e["session_id"] for e in site_events))
-        visitors = store.get_visitors(site_id, (e["user_id"] for e in site_events))
-        store.apply(aggregate(site_events, sessions, visitors, site.timezone if site else "UTC"))

@@ -1,14 +1,16 @@
-"""Enrichment steps, run on each validated event before anything is stored.
+"""The steps ingestion runs on each event (pipeline.py lists them in order), and what they share.
 
-Each step is a small named function `step(event, client) -> None` that adds fields to the
-event; a step that decides the event must not be kept raises `Dropped` with a typed reason.
-Then the site's own rules run, `rule(event, site)`: a rule can refuse an event
-(ValidationError, reported back) or drop it (Dropped, counted).
+A step is a small named function `step(event, request) -> None` that reads the event and the
+request it came in (the site, the client, the time) and adds fields to the event. A step that
+decides the event must not be kept raises `Dropped` with a `DropReason` (counted per site and
+hour, shown under "Not counted"); one that finds it invalid raises marshmallow's
+ValidationError (reported back to the sender).
 """
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -43,11 +45,20 @@ SOCIAL_NETWORKS = {
 }
 
 
-class Dropped(Exception):
-    """An event deliberately not stored; `reason` is counted per site and hour."""
+class DropReason(str, Enum):
+    """Why an event was deliberately not kept (or, for FAILED, not counted)."""
+    BOT = "bot"  # a crawler, or no browser at all
+    SPAM = "spam"  # a referrer spammer's "visit"
+    GPC = "gpc"  # the browser sends Global Privacy Control and the site honours it
+    DNT = "dnt"  # the browser sends Do Not Track and the site honours it
+    FAILED = "failed"  # stored, but aggregating it failed: set aside (app/aggregation.py)
 
-    def __init__(self, reason: str):
-        super().__init__(reason)
+
+class Dropped(Exception):
+    """An event deliberately not stored; its reason is counted per site and hour."""
+
+    def __init__(self, reason: DropReason):
+        super().__init__(reason.value)
         self.reason = reason
 
 
@@ -60,14 +71,22 @@ class Client:
     gpc: bool = False  # the browser sends Global Privacy Control (Sec-GPC: 1)
 
 
-def privacy_signal(site: Site, client: Client) -> str | None:
-    """The privacy signal the site honours and the browser sends, if any ("gpc", "dnt"):
-    then none of the request's events are kept."""
+@dataclass(frozen=True)
+class Request:
+    """One ingestion request around its events: the site, the sender, the time it arrived."""
+    site: Site
+    client: Client
+    now_ms: int
+
+
+# -- privacy signals
+def honour_privacy_signals(event: dict, request: Request) -> None:
+    """The visitor's browser asked not to be tracked and the site honours it: keep nothing."""
+    site, client = request.site, request.client
     if site.honour_gpc and client.gpc:
-        return "gpc"
+        raise Dropped(DropReason.GPC)
     if site.honour_dnt and client.dnt:
-        return "dnt"
-    return None
+        raise Dropped(DropReason.DNT)
 
 
 # -- bots
@@ -81,9 +100,9 @@ def is_bot(user_agent: str) -> bool:
     return bool(_crawlers.isCrawler(user_agent))  # slow (~0.5 ms): cached per user agent
 
 
-def drop_bots(event: dict, client: Client) -> None:
-    if is_bot(client.user_agent):
-        raise Dropped("bot")
+def drop_bots(event: dict, request: Request) -> None:
+    if is_bot(request.client.user_agent):
+        raise Dropped(DropReason.BOT)
 
 
 # -- IP: the country is looked up from the full address, which is then masked
@@ -97,12 +116,12 @@ def country_of(raw_ip: str) -> str:
         return ""
 
 
-def lookup_country(event: dict, client: Client) -> None:
-    event["country"] = country_of(client.ip)
+def lookup_country(event: dict, request: Request) -> None:
+    event["country"] = country_of(request.client.ip)
 
 
-def mask_ip(event: dict, client: Client) -> None:
-    event["ip"] = masked_ip(client.ip)
+def mask_ip(event: dict, request: Request) -> None:
+    event["ip"] = masked_ip(request.client.ip)
 
 
 IPV4_KEEP = ~0xFF  # zero the last octet
@@ -144,12 +163,12 @@ def device_type(user_agent: str, os_name: str, device) -> str:
     return "desktop"
 
 
-def parse_user_agent(event: dict, client: Client) -> None:
-    event["browser"], event["os"], event["device"] = describe_user_agent(client.user_agent[:512])
+def parse_user_agent(event: dict, request: Request) -> None:
+    event["browser"], event["os"], event["device"] = describe_user_agent(request.client.user_agent[:512])
 
 
 # -- page and referrer
-def split_url(event: dict, client: Client) -> None:
+def split_url(event: dict, request: Request) -> None:
     parts = urlsplit(event["url"])
     event["hostname"] = (parts.hostname or "")[:MAX_DIMENSION]
     event["path"] = (parts.path or "/")[:MAX_DIMENSION]
@@ -168,7 +187,7 @@ def _known(host: str, table: dict[str, str]) -> str | None:
     return None
 
 
-def classify_referrer(event: dict, client: Client) -> None:
+def classify_referrer(event: dict, request: Request) -> None:
     """Source and channel (campaign, search, social, referral, direct) of the event."""
     try:
         host = (urlsplit(event["referrer"]).hostname or "") if event["referrer"] else ""
@@ -200,20 +219,10 @@ def warm_up() -> None:
     describe_user_agent(probe)
 
 
-STEPS = (drop_bots, lookup_country, mask_ip, parse_user_agent, split_url, classify_referrer)
-
-
-def enrich(event: dict, client: Client) -> dict:
-    """Run every step in order; raises Dropped for an event that must not be kept."""
-    for step in STEPS:
-        step(event, client)
-    return event
-
-
 # -- the site's rules
-def page_on_site(event: dict, site: Site) -> None:
+def page_on_site(event: dict, request: Request) -> None:
     """The tracker key is public: a page on another site sending with it is refused."""
-    if not origin_allowed(f"//{event['hostname']}", site.domains):
+    if not origin_allowed(f"//{event['hostname']}", request.site.domains):
         raise ValidationError({"url": [f"{event['hostname']} is not one of the site's domains"]})
 
 
@@ -229,15 +238,6 @@ def is_spam_referrer(host: str, blocked: Iterable[str] = ()) -> bool:
     return not suffixes.isdisjoint(REFERRER_SPAM) or not suffixes.isdisjoint(blocked)
 
 
-def drop_referrer_spam(event: dict, site: Site) -> None:
-    if event["referrer_host"] and is_spam_referrer(event["referrer_host"], site.blocked_referrers):
-        raise Dropped("spam")
-
-
-SITE_RULES = (page_on_site, drop_referrer_spam)
-
-
-def apply_site_rules(event: dict, site: Site) -> dict:
-    for rule in SITE_RULES:
-        rule(event, site)
-    return event
+def drop_referrer_spam(event: dict, request: Request) -> None:
+    if event["referrer_host"] and is_spam_referrer(event["referrer_host"], request.site.blocked_referrers):
+        raise Dropped(DropReason.SPAM)

@@ -1,5 +1,12 @@
-"""Ingestion as a list of named steps: privacy signals -> validate -> enrich -> the site's
-rules -> append -> aggregate."""
+"""Ingestion as one list of named steps, run on each event of a request, then the append.
+
+`STEPS` is the whole pipeline, in order: every step takes the event and the request
+(enrich.Request: the site, the client, the time) and may return a new event in its place.
+A step refuses an event with ValidationError (reported back to the sender) or drops it with
+`Dropped(DropReason)` (counted, never stored). What is left is appended to the store's event
+log; aggregation follows off the request path (app/aggregation.py: the single box's
+aggregator, the events stream's function on AWS).
+"""
 from __future__ import annotations
 
 from collections import Counter
@@ -7,11 +14,48 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
-from app.analytics.aggregate import apply_prepared, prepare
 from app.store.base import EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Site, Store
 
-from .enrich import Client, Dropped, apply_site_rules, enrich, privacy_signal
+from .enrich import (
+    Client, Dropped, Request, classify_referrer, drop_bots, drop_referrer_spam, honour_privacy_signals,
+    lookup_country, mask_ip, page_on_site, parse_user_agent, split_url,
+)
 from .schema import describe, load_event
+
+
+def validate(raw: object, request: Request) -> dict:
+    """The tracker's event, checked and cleaned (schema.py)."""
+    return load_event(raw, request.now_ms)
+
+
+def stored_record(event: dict, request: Request) -> dict:
+    """Only the fields the store keeps, with the site and the times."""
+    record = {name: event.get(name) for name in EVENT_FIELDS}
+    record.update(site_id=request.site.site_id, ts=event["timestamp"], received_ms=request.now_ms)
+    return record
+
+
+STEPS = (
+    honour_privacy_signals,  # GPC / DNT, when the site honours them: dropped
+    validate,                # the wire format: rejected when invalid
+    drop_bots,               # crawlers and non-browsers: dropped
+    lookup_country,          # from the full address, before it is masked
+    mask_ip,
+    parse_user_agent,
+    split_url,               # host, path, UTM parameters
+    classify_referrer,       # source and channel
+    page_on_site,            # a page off the site's domains: rejected
+    drop_referrer_spam,      # known spammers and the site's own list: dropped
+    stored_record,
+)
+
+
+def process(raw: object, request: Request) -> dict:
+    """One raw event through every step: the record to store, or ValidationError / Dropped."""
+    event = raw
+    for step in STEPS:
+        event = step(event, request) or event
+    return event
 
 
 @dataclass
@@ -23,42 +67,23 @@ class BatchResult:
 
 
 def record_batch(store: Store, site: Site, raw_events: list, client: Client, now_ms: int) -> BatchResult:
-    """Validate, enrich and store a batch for one site; invalid events are reported, not fatal."""
-    result = BatchResult()
-    events: list[dict] = []
+    """Run a request's events through the steps and append what is kept; invalid events are
+    reported, not fatal. The events are durable when this returns."""
+    request, result = Request(site, client, now_ms), BatchResult()
+    records: list[dict] = []
     dropped: Counter[str] = Counter()
-    signal = privacy_signal(site, client)
-    if signal:  # the visitor asked not to be tracked and the site honours it: keep nothing
-        dropped[signal] = len(raw_events)
-        raw_events = []
     for index, raw in enumerate(raw_events):
         try:
-            event = apply_site_rules(enrich(load_event(raw, now_ms), client), site)
+            records.append(process(raw, request))
         except ValidationError as error:
             result.rejected.append({"index": index, "error": describe(error)})
-            continue
         except Dropped as drop:
-            dropped[drop.reason] += 1
-            continue
-        events.append(stored_event(event, site.site_id, now_ms))
-
-    prepared = prepare(store, site.site_id, site.timezone, events) if store.aggregates_inline and events else None
+            dropped[drop.reason.value] += 1
     with store.transaction():
-        new = store.append_events(events)
-        if prepared:
-            apply_prepared(store, prepared, new)
+        new = store.append_events(records)
         if dropped:
-            hour = now_ms // HOUR_MS
-            store.apply(Changes(counters={
-                CounterKey(site.site_id, hour, "dropped", "reason", reason): n
-                for reason, n in dropped.items()}))
-    result.accepted, result.duplicates = len(new), len(events) - len(new)
+            store.apply(Changes(counters={CounterKey(site.site_id, now_ms // HOUR_MS, "dropped", "reason", reason): n
+                                          for reason, n in dropped.items()}))
+    result.accepted, result.duplicates = len(new), len(records) - len(new)
     result.dropped = dict(dropped)
     return result
-
-
-def stored_event(event: dict, site_id: str, now_ms: int) -> dict:
-    """The stored record of a validated, enriched event."""
-    record = {name: event.get(name) for name in EVENT_FIELDS}
-    record.update(site_id=site_id, ts=event["timestamp"], received_ms=now_ms)
-    return record

@@ -1,371 +1,264 @@
-"""The Store protocol: the one interface between LiveInsight and its storage engines.
+"""What a store is: the one interface between LiveInsight and its storage engines, one abstract
+base per concern. Each backend (sqlite.py, dynamodb/) derives from `Store`, so Python refuses
+to make one that misses an operation, and tests/test_store_contract.py checks that each does
+what this says.
 
-Shaped around what both SQLite and DynamoDB do well (see ARCHITECTURE.md, "The Store
-contract"): immutable events keyed by a unique event_id, session and visitor records
-read and written by key, additive counters read by key range, and small records for sites.
-Nothing above this module knows which engine it talks to.
+Shaped around what both SQLite and DynamoDB do well: small records for sites and accounts read
+by key; immutable events appended to a log, keyed by a unique event_id; session and visitor
+records read and written by key; additive counters read by key range. Nothing above the store
+knows which engine it talks to. The records themselves are in records.py (re-exported here).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Iterable, NamedTuple, Protocol
+from typing import Callable, Iterable
 
-HOUR_MS = 3_600_000
-FIVE_MINUTES_MS = 300_000
-DAY_MS = 24 * HOUR_MS
-RAW_RETENTION_MS = DAY_MS  # raw events, live sessions and visitor markers
-ROLLUP_RETENTION_DAYS = 400  # counters (13 months, with a margin)
-
-
-# The stored event record: what ingestion produces and every backend keeps for 24 hours.
-EVENT_FIELDS = (
-    "site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id",
-    "url", "path", "hostname", "title", "referrer", "name", "value", "props",
-    "source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
-    "browser", "os", "device", "country", "ip",
+from .records import *  # noqa: F401,F403  (the records every store trades in)
+from .records import (
+    ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation, LiveSession,
+    LogEntry, Membership, PublicLink, Session, Site, SketchRow, UniqueKey, User, Visitor, VisitorData,
 )
 
-
-def month_of_day(day: int) -> int:
-    """The month bucket (year * 12 + month - 1) of a local day number (days since 1970-01-01)."""
-    when = date(1970, 1, 1) + timedelta(days=day)
-    return when.year * 12 + when.month - 1
+# The pure part of folding: (site_id, new events of that site, the sessions and visitors they
+# touch as stored) -> the changes and the events that failed. app/aggregation.py provides it.
+Fold = Callable[[str, list[dict], dict[str, Session], dict[str, Visitor]], FoldOutcome]
 
 
-def month_start_day(month: int) -> int:
-    """The local day number a month bucket begins on."""
-    return (date(month // 12, month % 12 + 1, 1) - date(1970, 1, 1)).days
-
-
-class StoreError(Exception):
-    """Any backend failure; the API turns it into a 503 so clients retry."""
-
-
-class Conflict(StoreError):
-    """A record that must be unique exists already (a user's email, a site id)."""
-
-
-@dataclass
-class Site:
-    site_id: str
-    name: str
-    tracker_key: str
-    domains: list[str]
-    timezone: str = "UTC"
-    created_ms: int = 0
-    # The last local month (see periods.month_number) whose month rollups are written, so
-    # reports read that month and those before it from one row per value instead of ~30.
-    rolled_up_month: int = -1
-    # Privacy signals the site honours: events from a browser that sends them are not kept.
-    honour_dnt: bool = False  # Do Not Track (DNT: 1)
-    honour_gpc: bool = False  # Global Privacy Control (Sec-GPC: 1)
-    # Referrer domains of this site's own to drop as spam, on top of the built-in list.
-    blocked_referrers: list[str] = field(default_factory=list)
-
-    # What an owner may change (update_site); the id, key, creation and rollup state stay.
-    EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers")
-
-
-ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
-
-
-class Login(NamedTuple):
-    """A browser a user is logged in with: the SHA-256 of the secret id its login cookie
-    carries, and when the login began."""
-    id_hash: str
-    started_ms: int
-
-
-@dataclass
-class User:
-    """Someone who logs in to the dashboard. `is_admin` runs the instance: creates users and
-    acts as an owner of every site. `logins` are the user's live logins, oldest first: a
-    cookie whose login is not here any more (logged out, or ended by a password change or
-    "log out everywhere") opens nothing."""
-    user_id: str
-    email: str  # lower case, unique
-    password_hash: str
-    created_ms: int
-    is_admin: bool = False
-    logins: list[Login] = field(default_factory=list)
-
-
-@dataclass
-class Membership:
-    """A user's role on one site (one of ROLES)."""
-    site_id: str
-    user_id: str
-    role: str
-    created_ms: int = 0
-
-
-@dataclass
-class Invitation:
-    """A role on a site offered to whoever logs in with `email`. Nothing is granted until they
-    accept, and inviting says nothing about whether the email has an account."""
-    site_id: str
-    email: str  # lower case
-    role: str
-    invited_by: str  # the inviter's email
-    created_ms: int
-
-
-@dataclass
-class PublicLink:
-    """A revocable read-only link to a site's dashboard; only the hash of its token is kept."""
-    token_hash: str
-    site_id: str
-    label: str
-    created_ms: int
-    created_by: str  # a user id
-    revoked_ms: int | None = None
-
-
-@dataclass
-class ApiKey:
-    """A secret key for a site's stats API. Only the SHA-256 of the secret is kept; `prefix`
-    (its first characters) tells keys apart in lists. A rotated key keeps working until
-    `expires_ms` (the grace period); a revoked one stops at once."""
-    key_hash: str
-    site_id: str
-    name: str
-    prefix: str
-    created_ms: int
-    created_by: str  # a user's email, or "cli"
-    last_used_ms: int | None = None
-    expires_ms: int | None = None
-    revoked_ms: int | None = None
-
-    def valid_at(self, now_ms: int) -> bool:
-        return self.revoked_ms is None and (self.expires_ms is None or now_ms < self.expires_ms)
-
-
-@dataclass
-class AuditEntry:
-    """Something done to a site that its owners can look back on: privacy requests, keys,
-    members, settings."""
-    site_id: str
-    ts_ms: int
-    entry_id: str  # random, so two entries of one millisecond are both kept
-    actor: str  # a user's email, or "cli"
-    action: str  # e.g. "visitor.erase", "api_key.rotate"
-    detail: str = ""
-
-
-@dataclass
-class VisitorData:
-    """Everything stored about one visitor of one site that names them (GDPR access and
-    erasure): raw events and visits, kept 24 hours, and the visitor record. Counters and
-    sketches hold no visitor id (see docs/privacy.md)."""
-    events: list[dict]
-    sessions: list["Session"]
-    visitor: "Visitor | None"
-
-
-@dataclass
-class Session:
-    """One visit. Keyed by (site_id, session_id); `seq` counts 30-minute rollovers of the
-    same browser session, so a returning tab after a long pause is a new visit."""
-    site_id: str
-    session_id: str
-    user_id: str
-    seq: int
-    started_ms: int
-    last_seen_ms: int
-    entry_path: str | None = None
-    exit_path: str | None = None
-    last_pageview_ms: int = 0
-    pageviews: int = 0
-    interactions: int = 0  # clicks and conversions: what makes a session not a bounce
-    events: int = 0
-    source: str = ""
-    channel: str = ""
-    referrer: str = ""
-    browser: str = ""
-    os: str = ""
-    device: str = ""
-    country: str = ""
-    utm_source: str = ""
-    utm_medium: str = ""
-    utm_campaign: str = ""
-    page_time_ms: int = 0  # time on the current (exit) page so far
-    first_of_day: bool = False  # the visitor's first visit of its local day
-
-    @property
-    def is_bounce(self) -> bool:
-        return self.pageviews == 1 and self.interactions == 0
-
-    @property
-    def duration_ms(self) -> int:
-        return self.last_seen_ms - self.started_ms
-
-
-@dataclass
-class Visitor:
-    """What aggregation remembers of one visitor: the last buckets it was counted in."""
-    site_id: str
-    user_id: str
-    last_hour: int
-    last_seen_ms: int
-    last_day: int = -1  # local day number
-    last_5min: int = -1
-
-
-class LiveSession(NamedTuple):
-    """What the realtime widgets need of a visit: who, when last, on which page, from where."""
-    user_id: str
-    last_seen_ms: int
-    page: str | None  # the visit's latest page (its exit page so far)
-    source: str
-
-
-# Counters and sketches are kept per bucket of a grain: the epoch hour, the epoch 5 minutes,
-# the local day number, or the local month number (written by analytics/rollups.py).
-GRAINS = ("hour", "5min", "day", "month")
-
-
-class CounterKey(NamedTuple):
-    site_id: str
-    hour: int  # the bucket: epoch hour, epoch 5 minutes, local day or local month, by grain
-    metric: str  # pageviews, visitors, sessions, bounces, duration_ms, events, dropped, ...
-    dimension: str  # "" for site totals, or page, entry, exit, source, channel, browser, ...
-    value: str  # the dimension's value ("" for totals)
-    grain: str = "hour"  # one of GRAINS
-
-
-@dataclass
-class CounterRow:
-    hour: int  # the bucket, as in CounterKey
-    value: str
-    n: float
-
-
-class UniqueKey(NamedTuple):
-    """The visitors of one site, local day (or month) and dimension value, kept as a
-    HyperLogLog sketch."""
-    site_id: str
-    day: int  # the bucket: a local day number, or a local month number for grain "month"
-    dimension: str  # "" for the whole site
-    value: str
-    grain: str = "day"  # "day" or "month"
-
-
-@dataclass
-class SketchRow:
-    day: int  # the bucket, as in UniqueKey
-    value: str
-    sketch: bytes  # a serialised HLL sketch (app/store/hll.py)
-
-
-@dataclass
-class Changes:
-    """What one ingested batch changes besides the raw events: the output of aggregation."""
-    sessions: list[Session] = field(default_factory=list)
-    visitors: list[Visitor] = field(default_factory=list)
-    counters: dict[CounterKey, float] = field(default_factory=dict)
-    uniques: dict[UniqueKey, set[str]] = field(default_factory=dict)  # visitor ids to add
-
-
-class Store(Protocol):
-    # True when aggregation runs in the same transaction as the append (SQLite); False when
-    # something else (the DynamoDB stream function) aggregates the appended events.
-    aggregates_inline: bool
-
-    def create_schema(self) -> None: ...
+class AccountStore(ABC):
+    """Sites and who may see them: accounts, memberships, invitations, links, keys, the audit log."""
 
     # -- sites
+    @abstractmethod
     def create_site(self, site: Site) -> None: ...
+
+    @abstractmethod
     def get_site(self, site_id: str) -> Site | None: ...
+
+    @abstractmethod
     def get_site_by_key(self, tracker_key: str) -> Site | None: ...
+
+    @abstractmethod
     def list_sites(self) -> list[Site]: ...
+
+    @abstractmethod
     def set_rolled_up_month(self, site_id: str, month: int) -> None:
         """Record that the month rollups of `month` and every month before it are written."""
+
+    @abstractmethod
     def update_site(self, site: Site) -> None:
         """Save the site's Site.EDITABLE fields."""
-    def delete_site(self, site_id: str) -> None:
-        """The site, its memberships and links, and everything stored of its traffic."""
 
-    # -- accounts
+    @abstractmethod
+    def delete_site(self, site_id: str) -> None:
+        """The site, its memberships, invitations and links, and everything stored of its traffic."""
+
+    # -- users and their logins
+    @abstractmethod
     def create_user(self, user: User) -> None:
         """Raises Conflict when the email is taken."""
+
+    @abstractmethod
     def get_user(self, user_id: str) -> User | None: ...
+
+    @abstractmethod
     def get_user_by_email(self, email: str) -> User | None: ...
+
+    @abstractmethod
     def list_users(self) -> list[User]: ...
+
+    @abstractmethod
     def update_user(self, user: User) -> None:
         """Save a user's password hash, admin flag and logins (the email stays the same)."""
+
+    @abstractmethod
     def delete_user(self, user_id: str) -> None:
         """The user and its memberships."""
+
+    # -- memberships and invitations
+    @abstractmethod
     def put_membership(self, membership: Membership) -> None: ...
+
+    @abstractmethod
     def delete_membership(self, site_id: str, user_id: str) -> None: ...
+
+    @abstractmethod
     def get_membership(self, site_id: str, user_id: str) -> Membership | None: ...
+
+    @abstractmethod
     def site_members(self, site_id: str) -> list[Membership]: ...
+
+    @abstractmethod
     def user_memberships(self, user_id: str) -> list[Membership]: ...
+
+    @abstractmethod
     def put_invitation(self, invitation: Invitation) -> None:
         """Create or replace the invitation of (site_id, email)."""
+
+    @abstractmethod
     def get_invitation(self, site_id: str, email: str) -> Invitation | None: ...
+
+    @abstractmethod
     def site_invitations(self, site_id: str) -> list[Invitation]:
         """Oldest first."""
+
+    @abstractmethod
     def email_invitations(self, email: str) -> list[Invitation]:
         """Oldest first."""
+
+    @abstractmethod
     def delete_invitation(self, site_id: str, email: str) -> None: ...
+
+    # -- public links, API keys, the audit log
+    @abstractmethod
     def create_public_link(self, link: PublicLink) -> None: ...
+
+    @abstractmethod
     def get_public_link(self, token_hash: str) -> PublicLink | None: ...
+
+    @abstractmethod
     def list_public_links(self, site_id: str) -> list[PublicLink]: ...
+
+    @abstractmethod
     def revoke_public_link(self, token_hash: str, revoked_ms: int) -> None: ...
+
+    @abstractmethod
     def create_api_key(self, key: ApiKey) -> None: ...
+
+    @abstractmethod
     def get_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    @abstractmethod
     def list_api_keys(self, site_id: str) -> list[ApiKey]:
         """Oldest first, revoked ones included."""
+
+    @abstractmethod
     def update_api_key(self, key: ApiKey) -> None:
         """Save last_used_ms, expires_ms and revoked_ms."""
+
+    @abstractmethod
     def add_audit(self, entry: AuditEntry) -> None: ...
+
+    @abstractmethod
     def list_audit(self, site_id: str, limit: int = 100) -> list[AuditEntry]:
         """Newest first."""
 
-    # -- ingestion
-    def transaction(self) -> AbstractContextManager[None]: ...
+
+class TrafficStore(ABC):
+    """What visitors send and what it adds up to: the event log, sessions and visitors,
+    counters and sketches; reading them; a visitor's data; retention.
+
+    The write path is the same on both backends: a request appends its events to the log
+    (`append_events`) and answers; later, `fold` applies a batch of the log exactly once:
+    the sessions, visitors, counter deltas and sketches the pure fold works out, and the
+    checkpoint past the batch, all or nothing. Where the log is read from differs: the app's
+    aggregator reads it with `read_log` (SQLite: `reads_own_log`); on AWS, Lambda reads the
+    events table's stream and keeps the checkpoint, and `fold` skips what it applied before.
+    """
+
+    # True when the app itself reads the event log (app/aggregation.py's aggregator thread);
+    # False when the platform delivers it (DynamoDB: the events stream, to the stream function).
+    reads_own_log: bool
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction where the engine has them; nested uses join the outer one."""
+
+    # -- the event log
+    @abstractmethod
     def append_events(self, events: list[dict]) -> list[dict]:
-        """Store events, ignoring any whose (site_id, event_id) is already stored.
-        Returns the events that were new, in the order given."""
+        """Append events to the log, durably, ignoring any whose (site_id, event_id) is stored
+        already. Returns the events that were new, in the order given."""
+
+    @abstractmethod
+    def read_log(self, limit: int) -> list[LogEntry]:
+        """Up to `limit` events past the checkpoint, oldest first (stores that read their own
+        log; the others raise StoreError)."""
+
+    @abstractmethod
+    def lead(self, wait: bool = True) -> bool:
+        """Become the one reader of this store's log (held until the process ends or the store
+        is closed; if the holder dies, a waiting reader takes over). With wait=False, answer at
+        once whether this process leads. Stores that do not read their own log raise StoreError."""
+
+    @abstractmethod
+    def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
+        """Apply a batch of the log exactly once: load what its events touch, call `fold` per
+        site, write the changes, record the events that failed as set aside, and move the
+        checkpoint past the batch, all or nothing. Entries applied before are skipped."""
+
+    @abstractmethod
     def get_sessions(self, site_id: str, session_ids: Iterable[str]) -> dict[str, Session]: ...
+
+    @abstractmethod
     def get_visitors(self, site_id: str, user_ids: Iterable[str]) -> dict[str, Visitor]: ...
+
+    @abstractmethod
     def apply(self, changes: Changes) -> None:
-        """Upsert the sessions and visitors and add the counter deltas."""
+        """Upsert the sessions and visitors and add the counter deltas, outside the log (the
+        counts of dropped events, which are never appended)."""
 
     # -- reads
+    @abstractmethod
     def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
         """Visits with any event at or after since_ms."""
+
+    @abstractmethod
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         """The newest raw events of a site, newest first."""
+
+    @abstractmethod
     def read_counters(self, site_id: str, metric: str, dimension: str,
                       start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
         """Counter rows of a grain with start <= bucket < end, any value."""
+
+    @abstractmethod
     def sum_counters(self, site_id: str, metric: str, dimension: str,
                      start: int, end: int, grain: str = "day") -> dict[str, float]:
         """Counter totals per value over the buckets start <= bucket < end of a grain."""
+
+    @abstractmethod
     def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
                       values: Iterable[str] | None = None, grain: str = "day") -> list[SketchRow]:
         """Unique-visitor sketches of a grain with start_day <= bucket < end_day, of the given
         values (all values when None); one row per bucket and value."""
+
+    @abstractmethod
     def put_rollups(self, counters: dict[CounterKey, float], sketches: dict[UniqueKey, bytes]) -> None:
         """Write counters and sketches whole, replacing what their keys held (month rollups,
         computed from the days; so writing them again changes nothing)."""
 
     # -- privacy
+    @abstractmethod
     def visitor_data(self, site_id: str, user_id: str) -> VisitorData: ...
+
+    @abstractmethod
     def erase_visitor(self, site_id: str, user_id: str) -> dict[str, int]:
         """Delete the visitor's raw events, visits and record; returns how many of each."""
 
     # -- retention
+    @abstractmethod
     def purge(self, now_ms: int) -> dict[str, int]:
-        """Delete raw events, sessions and visitors past 24 h and counters past retention."""
+        """Delete raw events (once folded), sessions and visitors past 24 h and counters past
+        retention."""
 
-    # -- operations
+
+class Store(AccountStore, TrafficStore):
+    """A whole backend: both concerns, and what operating it needs."""
+
+    @abstractmethod
+    def create_schema(self) -> None:
+        """Create what is missing (tables, indexes) and upgrade what is old; safe to repeat."""
+
+    @abstractmethod
     def check(self) -> None:
         """Raise StoreError unless the store answers (a health check: one cheap read)."""
+
+    @abstractmethod
     def backup(self, path: str) -> None:
         """A consistent copy of everything into a new file at `path`, while writers go on
         (SQLite); a StoreError that says what to use instead where the engine has its own
         backups (DynamoDB: point-in-time recovery, on-demand backups)."""
+
+    def close(self) -> None:
+        """Release connections and threads (a store opens them lazily again if used)."""

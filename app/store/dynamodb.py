@@ -3,9 +3,9 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
 
 - Raw events are keyed `site#session` so the events table's stream hands the aggregator each
   session's events in order; a conditional put makes a duplicate a no-op with no stream record.
-- Aggregation does not run here (`aggregates_inline = False`): the stream function calls
-  `apply_once`, which applies each event exactly once in a transaction with a marker per event
-  (unique-visitor sketches are unions, so they are simply updated before it).
+- The event log is the events table's stream, read by Lambda (`reads_own_log = False`): the
+  stream function calls `fold`, which applies each event exactly once in a transaction with a
+  marker per event (unique-visitor sketches are unions, so they are simply updated before it).
 - Keys that one busy site would make hot (its time-ordered indexes, its counters and sketches)
   are split over `shards` write shards; reads query every shard and merge.
 - Nothing on a request path scans; `purge` deletes through the time-ordered indexes (TTL does
@@ -38,10 +38,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .base import (
+from .base import Fold, Store
+from .records import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, Invitation, LiveSession, Login, Membership,
-    PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData, month_start_day,
+    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldResult, Invitation, LiveSession, LogEntry,
+    Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData,
+    month_start_day,
 )
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,10 @@ def event_from_item(item: dict) -> dict:
     event = {name: data.get(name) for name in EVENT_FIELDS}
     event["props"] = json.loads(event["props"] or "{}")
     return event
+
+
+def _event_key(event: dict) -> tuple[str, str, str]:
+    return event["site_id"], event["session_id"], event["event_id"]
 
 
 def _code(error: ClientError) -> str:
@@ -188,9 +194,7 @@ def _if_unchanged(etag: str | None) -> dict:
     return {"ConditionExpression": "etag = :etag", "ExpressionAttributeValues": {":etag": {"S": etag}}}
 
 
-class DynamoDBStore:
-    aggregates_inline = False  # the events table's stream function aggregates (lambda_handlers)
-
+class DynamoDBStore(Store):
     def __init__(self, prefix: str, shards: int | None = None, endpoint_url: str | None = None):
         self.prefix = prefix
         self.shards = shards or int(os.environ.get("LIVEINSIGHT_DYNAMODB_SHARDS", DEFAULT_SHARDS))
@@ -632,9 +636,13 @@ class DynamoDBStore:
         return ([self._session_item(s) for s in changes.sessions]
                 + [self._visitor_item(v) for v in changes.visitors])
 
-    def _marker_item(self, event: dict) -> dict:
-        return {**self._key(*self._marker_key(event)),
+    def _marker_item(self, event: dict, error: str | None = None) -> dict:
+        """An event is applied (or, with its error, set aside): a redelivery skips it."""
+        item = {**self._key(*self._marker_key(event)),
                 "expires_at": {"N": str(_expires_s(event["received_ms"], RAW_RETENTION_MS))}}
+        if error:
+            item["set_aside"] = {"S": error[:1000]}
+        return item
 
     def _counter_update(self, key: CounterKey, n: float, shard: int) -> dict:
         """UpdateItem parameters that atomically ADD n to one shard of a counter."""
@@ -752,7 +760,7 @@ class DynamoDBStore:
 
     def apply(self, changes: Changes) -> None:
         """Upsert sessions and visitors, ADD counter deltas, add to sketches. Not exactly-once:
-        ingestion uses it only to count dropped events; the stream function uses `apply_once`."""
+        ingestion uses it only to count dropped events; the stream function uses `fold`."""
         puts = self._record_items(changes)
         # Any shard will do: reads merge them, and a bot flood spreads over all of them.
         shard = random.randrange(self.shards)
@@ -781,53 +789,67 @@ class DynamoDBStore:
             self._register_sites({k.site_id for k in counters} | {k.site_id for k in sketches})
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in items])
 
-    # -- exactly-once aggregation (the stream function)
-    def apply_once(self, events: list[dict], fold: Callable[..., Changes]) -> list[dict]:
-        """Aggregate events with `fold(events, sessions, visitors) -> Changes` (the pure
-        `app.analytics.aggregate.aggregate`) so that each event counts once, however often it is
-        delivered. Events go in packs of one site, each pack in one transaction with a marker per
-        event; redelivered events find their marker and are skipped. Sketches need no such care:
-        they are unions, so adding a visitor again changes nothing.
+    # -- the event log: read by Lambda from the events table's stream, folded here exactly once
+    reads_own_log = False  # Lambda's event source mapping reads the stream and keeps the checkpoint
 
-        Stops at the first pack that fails and returns the events not applied (that pack and the
-        rest), so the caller can have them redelivered in order.
+    def read_log(self, limit: int) -> list[LogEntry]:
+        raise StoreError("on DynamoDB the events stream is read by Lambda (the stream function), not the app")
+
+    def lead(self, wait: bool = True) -> bool:
+        raise StoreError("on DynamoDB Lambda reads the events stream: one invocation per shard at a time")
+
+    def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
+        """Fold stream records' events so that each counts once, however often Lambda delivers
+        it. Events go in packs of one site, each pack in one transaction with a marker per event
+        (an event that could not be folded gets one too, with its error: set aside, never
+        retried); redelivered events find their marker and are skipped. Sketches need no such
+        care: they are unions, so adding a visitor again changes nothing.
+
+        Stops at the first pack that fails to write and returns the entries not applied (that
+        pack and the rest), so Lambda can deliver them again, in order.
         """
-        packs = self._packs(events)
+        by_key = {_event_key(entry.event): entry for entry in entries}
+        packs = self._packs([entry.event for entry in entries])
+        result = FoldResult()
         for index, pack in enumerate(packs):
             try:
                 with self._errors():
-                    self._apply_pack(pack, fold)
+                    folded, failed = self._fold_pack(pack, fold)
             except StoreError:
                 log.exception("aggregation failed on a pack of %d events; they will be retried", len(pack))
-                return [event for rest in packs[index:] for event in rest]
-        return []
+                result.unapplied = [by_key[_event_key(e)] for rest in packs[index:] for e in rest]
+                return result
+            result.folded += folded
+            result.set_aside += [by_key[_event_key(e)] for e, _ in failed]
+        return result
 
     @staticmethod
     def _packs(events: list[dict]) -> list[list[dict]]:
-        unique = {(e["site_id"], e["session_id"], e["event_id"]): e for e in events}
+        unique = {_event_key(e): e for e in events}
         ordered = sorted(unique.values(), key=itemgetter("site_id", "session_id", "ts", "event_id"))
         packs = []
         for _, site_events in itertools.groupby(ordered, key=itemgetter("site_id")):
             packs += _chunks(list(site_events), PACK_EVENTS)
         return packs
 
-    def _apply_pack(self, events: list[dict], fold: Callable[..., Changes]) -> None:
+    def _fold_pack(self, events: list[dict], fold: Fold) -> tuple[int, list[tuple[dict, str]]]:
+        """Fold one pack; returns how many events were applied now and those set aside."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
             fresh = [e for e in events if self._marker_key(e) not in state.applied]
             if not fresh:
-                return
-            changes = fold(fresh, state.sessions, state.visitors)
-            if _actions(fresh, changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
-                for half in _halves(fresh):
-                    self._apply_pack(half, fold)
-                return
+                return 0, []
+            outcome = fold(fresh[0]["site_id"], fresh, state.sessions, state.visitors)
+            if _actions(fresh, outcome.changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
+                halves = [self._fold_pack(half, fold) for half in _halves(fresh)]
+                return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
             shard = self._shard(fresh[0]["session_id"])
             # Sketches first, outside the transaction: adding a visitor to a sketch twice changes
             # nothing, so if the transaction fails, its retry cannot count anyone twice.
-            self._add_uniques(changes.uniques, shard)
-            if self._transact(self._transaction(fresh, changes, state.etags, shard)):
-                return
+            self._add_uniques(outcome.changes.uniques, shard)
+            errors = {e["event_id"]: error for e, error in outcome.failed}
+            if self._transact(self._transaction(fresh, outcome.changes, state.etags, shard, errors)):
+                return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
         raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")
 
@@ -857,11 +879,12 @@ class DynamoDBStore:
         return state
 
     def _transaction(self, events: list[dict], changes: Changes, etags: dict[str, str],
-                     shard: int) -> list[dict]:
+                     shard: int, errors: dict[str, str]) -> list[dict]:
         """Markers, sessions, visitors and counter deltas as one all-or-nothing write. Each
         session and visitor put requires the version read (optimistic concurrency)."""
         table = self.aggregates_table
-        actions = [{"Put": {"TableName": table, "Item": self._marker_item(e), **_if_unchanged(None)}}
+        actions = [{"Put": {"TableName": table, "Item": self._marker_item(e, errors.get(e["event_id"])),
+                            **_if_unchanged(None)}}
                    for e in events]
         actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
                     for item in self._record_items(changes)]

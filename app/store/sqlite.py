@@ -1,11 +1,18 @@
 """SQLite backend: one file in WAL mode, one connection per thread, the only SQL in the project.
 
-Aggregation runs inside the append's transaction (`aggregates_inline`), so an accepted batch,
-its sessions and its counters are committed together or not at all. Writers (gunicorn workers,
-their threads, the CLI) take turns on an exclusive lock of `<file>.writer-lock` before
-`BEGIN IMMEDIATE`: the kernel hands the lock to the next writer as soon as it is released,
-where SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries and left a third of
-the CPU idle under load. The busy timeout stays, for writers that do not take the lock.
+The event log is the events table in the order rows were appended (`seq`, AUTOINCREMENT: never
+reused). A request's append is its own short transaction. The app's aggregator (one per file,
+app/aggregation.py) reads the log past the checkpoint (`read_log`) and `fold`s a batch: the
+sessions, visitors, counters and sketches it changes and the new checkpoint commit together,
+so each event counts exactly once whatever crashes when. The sessions and visitors it wrote
+stay in memory (`_Hot`) for the next batches: it is their only writer, and it forgets them when
+anything else deletes traffic data (an erasure, a site deleted, a purge: `log_state.erasures`).
+
+Writers (gunicorn workers, their threads, the CLI) take turns on an exclusive lock of
+`<file>.writer-lock` before `BEGIN IMMEDIATE`: the kernel hands the lock to the next writer as
+soon as it is released, where SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries
+and left a third of the CPU idle under load. The busy timeout stays, for writers that do not
+take the lock.
 """
 from __future__ import annotations
 
@@ -14,24 +21,35 @@ import json
 import os
 import sqlite3
 import threading
+from collections import OrderedDict, defaultdict
 from contextlib import contextmanager
 from dataclasses import astuple, fields
 from operator import attrgetter
 from typing import Iterable, Iterator
 
 from . import hll
-from .base import (
+from .base import Fold, Store
+from .records import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, Invitation, LiveSession, Login, Membership,
-    PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor, VisitorData, month_of_day,
+    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
+    LiveSession, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User,
+    Visitor, VisitorData, month_of_day,
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
+EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
+PROPS = EVENT_FIELDS.index("props")
 VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
 # Flat row tuples; dataclasses.astuple deep-copies every field and was a quarter of ingestion.
 session_row = attrgetter(*SESSION_FIELDS)
 visitor_row = attrgetter(*VISITOR_FIELDS)
 
+# 'checkpoint': the last log position folded; 'erasures': bumped whenever traffic data is
+# deleted (erasure, site deletion, purge), so the aggregator forgets what it keeps in memory.
+LOG_STATE = """
+CREATE TABLE IF NOT EXISTS log_state (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+INSERT OR IGNORE INTO log_state VALUES ('checkpoint', 0), ('erasures', 0);
+"""
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sites (
     site_id TEXT PRIMARY KEY,
@@ -101,10 +119,20 @@ CREATE TABLE IF NOT EXISTS audit_log (
     PRIMARY KEY (site_id, ts_ms, entry_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
-    {", ".join(EVENT_FIELDS)},
-    PRIMARY KEY (site_id, event_id)
-) WITHOUT ROWID;
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the place in the event log
+    {", ".join(EVENT_FIELDS)}
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_id ON events (site_id, event_id);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (site_id, received_ms, ts);
+{LOG_STATE}
+-- Events the aggregator could not fold (app/aggregation.py): skipped, counted, kept 24 hours.
+CREATE TABLE IF NOT EXISTS set_aside (
+    seq INTEGER PRIMARY KEY,
+    site_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_ms INTEGER NOT NULL,
+    error TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sessions (
     {", ".join(SESSION_FIELDS)},
     PRIMARY KEY (site_id, session_id)
@@ -135,7 +163,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
 MIGRATIONS = {
@@ -162,6 +190,17 @@ MIGRATIONS = {
     4: """
     ALTER TABLE users ADD COLUMN logins TEXT NOT NULL DEFAULT '[]';
     """,
+    # 5 -> 6: the events table becomes the event log (a seq per row); every event stored so
+    # far was aggregated when it was appended, so the checkpoint starts past them all.
+    5: f"""
+    CREATE TABLE events_v6 (seq INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(EVENT_FIELDS)});
+    INSERT INTO events_v6 ({", ".join(EVENT_FIELDS)})
+        SELECT {", ".join(EVENT_FIELDS)} FROM events ORDER BY received_ms, ts;
+    DROP TABLE events;
+    ALTER TABLE events_v6 RENAME TO events;
+    {LOG_STATE}
+    UPDATE log_state SET n = (SELECT COALESCE(MAX(seq), 0) FROM events) WHERE name = 'checkpoint';
+    """,
 }
 SITE_COLUMNS = ("site_id", "name", "tracker_key", "domains", "timezone", "created_ms", "rolled_up_month",
                 "honour_dnt", "honour_gpc", "blocked_referrers")
@@ -176,13 +215,53 @@ def _placeholders(names: Iterable[str]) -> str:
     return ", ".join("?" for _ in names)
 
 
-class SQLiteStore:
-    aggregates_inline = True
+class _Hot:
+    """The sessions and visitors the aggregator wrote last, by key, most recent last: what the
+    next batches touch most. Bounded; it is only a cache of what the store holds."""
+
+    def __init__(self, most: int = 20_000):
+        self.most = most
+        self.sessions: OrderedDict[tuple[str, str], Session] = OrderedDict()
+        self.visitors: OrderedDict[tuple[str, str], Visitor] = OrderedDict()
+
+    @staticmethod
+    def _take(table: OrderedDict, site_id: str, keys: set[str], load) -> dict:
+        found = {key: table[site_id, key] for key in keys if (site_id, key) in table}
+        missing = keys - found.keys()
+        if missing:
+            found.update(load(site_id, missing))
+        return found
+
+    def sessions_of(self, store: "SQLiteStore", site_id: str, session_ids: set[str]) -> dict[str, Session]:
+        return self._take(self.sessions, site_id, session_ids, store.get_sessions)
+
+    def visitors_of(self, store: "SQLiteStore", site_id: str, user_ids: set[str]) -> dict[str, Visitor]:
+        return self._take(self.visitors, site_id, user_ids, store.get_visitors)
+
+    def keep(self, changes: Changes) -> None:
+        for table, records, key in ((self.sessions, changes.sessions, attrgetter("site_id", "session_id")),
+                                    (self.visitors, changes.visitors, attrgetter("site_id", "user_id"))):
+            for record in records:
+                table[key(record)] = record
+                table.move_to_end(key(record))
+            while len(table) > self.most:
+                table.popitem(last=False)
+
+    def forget(self) -> None:
+        self.sessions.clear()
+        self.visitors.clear()
+
+
+class SQLiteStore(Store):
+    reads_own_log = True  # the app's aggregator reads the event log (app/aggregation.py)
 
     def __init__(self, path: str, busy_timeout_ms: int = 10_000):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
+        self._hot = _Hot()
+        self._erasures: int | None = None  # log_state.erasures when _hot was last right
+        self._leader_lock: int | None = None  # the aggregator lock, once this process leads
 
     # -- connections: created lazily, one per thread (sqlite3 objects are not thread-safe)
     @property
@@ -219,6 +298,9 @@ class SQLiteStore:
         if lock is not None:
             os.close(lock)
             self._local.lock = None
+        if self._leader_lock is not None:
+            os.close(self._leader_lock)  # another process may lead now
+            self._leader_lock = None
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -335,13 +417,14 @@ class SQLiteStore:
                     [(*self._site_row(site, Site.EDITABLE), site.site_id)])
 
     # Every table with a site_id column: what deleting a site deletes.
-    SITE_TABLES = ("memberships", "invitations", "public_links", "api_keys", "audit_log", "events", "sessions",
-                   "visitors", "counters", "sketches", "sites")
+    SITE_TABLES = ("memberships", "invitations", "public_links", "api_keys", "audit_log", "events", "set_aside",
+                   "sessions", "visitors", "counters", "sketches", "sites")
 
     def delete_site(self, site_id: str) -> None:
         with self._errors(), self.transaction():
             for table in self.SITE_TABLES:
                 self._db.execute(f"DELETE FROM {table} WHERE site_id = ?", (site_id,))
+            self._traffic_deleted()
 
     # -- accounts
     def create_user(self, user: User) -> None:
@@ -463,19 +546,101 @@ class SQLiteStore:
                           "ORDER BY ts_ms DESC, entry_id DESC LIMIT ?", (site_id, limit))
         return [AuditEntry(*r) for r in rows]
 
-    # -- ingestion
+    # -- the event log
     def append_events(self, events: list[dict]) -> list[dict]:
-        sql = (f"INSERT OR IGNORE INTO events ({', '.join(EVENT_FIELDS)}) "
-               f"VALUES ({_placeholders(EVENT_FIELDS)})")
+        sql = f"INSERT OR IGNORE INTO events ({EVENT_COLUMNS}) VALUES ({_placeholders(EVENT_FIELDS)})"
         new = []
         with self._errors(), self.transaction():
             db = self._db
             for event in events:
                 row = [event.get(name) for name in EVENT_FIELDS]
-                row[EVENT_FIELDS.index("props")] = json.dumps(event.get("props") or {})
+                row[PROPS] = json.dumps(event.get("props") or {})
                 if db.execute(sql, row).rowcount:
                     new.append(event)
         return new
+
+    @staticmethod
+    def _event(row: tuple) -> dict:
+        event = dict(zip(EVENT_FIELDS, row))
+        event["props"] = json.loads(event["props"] or "{}")
+        return event
+
+    def read_log(self, limit: int) -> list[LogEntry]:
+        rows = self._read(f"SELECT seq, {EVENT_COLUMNS} FROM events "
+                          "WHERE seq > (SELECT n FROM log_state WHERE name = 'checkpoint') ORDER BY seq LIMIT ?",
+                          (limit,))
+        return [LogEntry(row[0], self._event(row[1:])) for row in rows]
+
+    def lead(self, wait: bool = True) -> bool:
+        """An exclusive lock of `<file>.aggregator-lock`, kept by this process: the kernel frees
+        it when the process dies, and a reader blocked in `lead()` gets it at once."""
+        if self._leader_lock is not None:
+            return True
+        lock = os.open(f"{self.path}.aggregator-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(lock)
+            return False
+        self._leader_lock = lock
+        return True
+
+    def _log_state(self) -> tuple[int, int]:
+        state = dict(self._db.execute("SELECT name, n FROM log_state").fetchall())
+        return state["checkpoint"], state["erasures"]
+
+    def _traffic_deleted(self) -> None:
+        """Inside a transaction that deleted sessions or visitors: the aggregator must forget
+        what it keeps of them."""
+        self._db.execute("UPDATE log_state SET n = n + 1 WHERE name = 'erasures'")
+
+    def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
+        if not entries:
+            return FoldResult()
+        # The pure work first, from what this aggregator keeps in memory, outside the write lock.
+        planned = self._plan(entries, fold, self._hot)
+        with self._errors(), self.transaction():
+            checkpoint, erasures = self._log_state()
+            first, last = entries[0].position, entries[-1].position
+            present = {row[0] for row in self._db.execute(
+                "SELECT seq FROM events WHERE seq BETWEEN ? AND ?", (first, last))}
+            fresh = [e for e in entries if e.position > checkpoint and e.position in present]
+            if erasures != self._erasures or len(fresh) != len(entries):
+                # Something else changed the traffic data (an erasure, a purge, another
+                # aggregator): forget what memory holds and work it out again from the store.
+                self._hot.forget()
+                self._erasures = erasures
+                planned = self._plan(fresh, fold, None)
+            for outcome in planned.values():
+                self._apply(outcome.changes)
+            failed = [(e, error) for outcome in planned.values() for e, error in outcome.failed]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO set_aside (seq, site_id, event_id, received_ms, error) "
+                "SELECT seq, site_id, event_id, received_ms, ? FROM events WHERE site_id = ? AND event_id = ?",
+                [(error[:1000], e["site_id"], e["event_id"]) for e, error in failed])
+            self._db.execute("UPDATE log_state SET n = max(n, ?) WHERE name = 'checkpoint'", (last,))
+        for outcome in planned.values():
+            self._hot.keep(outcome.changes)
+        failed_ids = {(e["site_id"], e["event_id"]) for e, _ in failed}
+        return FoldResult(folded=len(fresh) - len(failed_ids),
+                          set_aside=[e for e in fresh if (e.event["site_id"], e.event["event_id"]) in failed_ids])
+
+    def _plan(self, entries: list[LogEntry], fold: Fold, hot: _Hot | None) -> dict[str, FoldOutcome]:
+        """Each site's new events folded into its sessions, visitors and counters, as the hot
+        records (or, without them, the store) have them now."""
+        by_site: dict[str, list[dict]] = defaultdict(list)
+        for entry in entries:
+            by_site[entry.event["site_id"]].append(entry.event)
+        planned = {}
+        for site_id, events in by_site.items():
+            session_ids, user_ids = {e["session_id"] for e in events}, {e["user_id"] for e in events}
+            if hot is None:
+                sessions, visitors = self.get_sessions(site_id, session_ids), self.get_visitors(site_id, user_ids)
+            else:
+                sessions = hot.sessions_of(self, site_id, session_ids)
+                visitors = hot.visitors_of(self, site_id, user_ids)
+            planned[site_id] = fold(site_id, events, sessions, visitors)
+        return planned
 
     def _by_keys(self, table: str, key: str, columns: tuple, site_id: str,
                  keys: Iterable[str]) -> list[tuple]:
@@ -498,24 +663,28 @@ class SQLiteStore:
 
     def apply(self, changes: Changes) -> None:
         with self._errors(), self.transaction():
-            db = self._db
-            db.executemany(
-                f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_FIELDS)}) "
-                f"VALUES ({_placeholders(SESSION_FIELDS)})",
-                [session_row(s) for s in changes.sessions])
-            db.executemany(
-                f"INSERT OR REPLACE INTO visitors ({', '.join(VISITOR_FIELDS)}) "
-                f"VALUES ({_placeholders(VISITOR_FIELDS)})",
-                [visitor_row(v) for v in changes.visitors])
-            db.executemany(
-                "INSERT INTO counters (site_id, grain, metric, dimension, bucket, value, n) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (site_id, grain, metric, dimension, bucket, value) "
-                "DO UPDATE SET n = n + excluded.n",
-                [(k.site_id, k.grain, k.metric, k.dimension, k.hour, k.value, n)
-                 for k, n in changes.counters.items()])
-            if changes.uniques:
-                self._add_uniques(changes.uniques)
+            self._apply(changes)
+
+    def _apply(self, changes: Changes) -> None:
+        """Upsert sessions and visitors, add counter deltas, merge sketches (in a transaction)."""
+        db = self._db
+        db.executemany(
+            f"INSERT OR REPLACE INTO sessions ({', '.join(SESSION_FIELDS)}) "
+            f"VALUES ({_placeholders(SESSION_FIELDS)})",
+            [session_row(s) for s in changes.sessions])
+        db.executemany(
+            f"INSERT OR REPLACE INTO visitors ({', '.join(VISITOR_FIELDS)}) "
+            f"VALUES ({_placeholders(VISITOR_FIELDS)})",
+            [visitor_row(v) for v in changes.visitors])
+        db.executemany(
+            "INSERT INTO counters (site_id, grain, metric, dimension, bucket, value, n) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (site_id, grain, metric, dimension, bucket, value) "
+            "DO UPDATE SET n = n + excluded.n",
+            [(k.site_id, k.grain, k.metric, k.dimension, k.hour, k.value, n)
+             for k, n in changes.counters.items()])
+        if changes.uniques:
+            self._add_uniques(changes.uniques)
 
     def _add_uniques(self, uniques: dict[UniqueKey, set[str]]) -> None:
         """Merge visitor ids into the stored sketches (inside the caller's transaction)."""
@@ -555,13 +724,9 @@ class SQLiteStore:
         return list(map(LiveSession._make, rows))
 
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
-        rows = self._read(
-            f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE site_id = ? "
-            "ORDER BY received_ms DESC, ts DESC LIMIT ?", (site_id, limit))
-        events = [dict(zip(EVENT_FIELDS, r)) for r in rows]
-        for event in events:
-            event["props"] = json.loads(event["props"] or "{}")
-        return events
+        rows = self._read(f"SELECT {EVENT_COLUMNS} FROM events WHERE site_id = ? "
+                          "ORDER BY received_ms DESC, ts DESC LIMIT ?", (site_id, limit))
+        return [self._event(row) for row in rows]
 
     def read_counters(self, site_id: str, metric: str, dimension: str,
                       start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
@@ -595,11 +760,9 @@ class SQLiteStore:
 
     # -- privacy
     def visitor_data(self, site_id: str, user_id: str) -> VisitorData:
-        rows = self._read(f"SELECT {', '.join(EVENT_FIELDS)} FROM events WHERE site_id = ? AND user_id = ? "
-                          "ORDER BY ts, event_id", (site_id, user_id))
-        events = [dict(zip(EVENT_FIELDS, r)) for r in rows]
-        for event in events:
-            event["props"] = json.loads(event["props"] or "{}")
+        events = [self._event(row) for row in self._read(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE site_id = ? AND user_id = ? ORDER BY ts, event_id",
+            (site_id, user_id))]
         sessions = [Session(*r) for r in self._read(
             f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions WHERE site_id = ? AND user_id = ? "
             "ORDER BY started_ms", (site_id, user_id))]
@@ -607,6 +770,7 @@ class SQLiteStore:
 
     def erase_visitor(self, site_id: str, user_id: str) -> dict[str, int]:
         with self._errors(), self.transaction():
+            self._traffic_deleted()
             return {table: self._db.execute(f"DELETE FROM {table} WHERE site_id = ? AND user_id = ?",
                                             (site_id, user_id)).rowcount
                     for table in ("events", "sessions", "visitors")}
@@ -623,12 +787,17 @@ class SQLiteStore:
         deleted = {}
         with self._errors(), self.transaction():
             db = self._db
+            # Only events folded already: an aggregator that was stopped must still count the rest.
             deleted["events"] = db.execute(
-                "DELETE FROM events WHERE received_ms < ?", (raw_cutoff,)).rowcount
+                "DELETE FROM events WHERE received_ms < ? "
+                "AND seq <= (SELECT n FROM log_state WHERE name = 'checkpoint')", (raw_cutoff,)).rowcount
+            db.execute("DELETE FROM set_aside WHERE received_ms < ?", (raw_cutoff,))
             deleted["sessions"] = db.execute(
                 "DELETE FROM sessions WHERE last_seen_ms < ?", (raw_cutoff,)).rowcount
             deleted["visitors"] = db.execute(
                 "DELETE FROM visitors WHERE last_seen_ms < ?", (raw_cutoff,)).rowcount
+            if deleted["sessions"] or deleted["visitors"]:
+                self._traffic_deleted()
             deleted["counters"] = sum(
                 db.execute("DELETE FROM counters WHERE grain = ? AND bucket < ?", (grain, cutoff)).rowcount
                 for grain, cutoff in cutoffs.items())

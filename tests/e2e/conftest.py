@@ -25,6 +25,7 @@ import pytest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
+from app.aggregation import Background
 from app.auth.sites import create_site
 from app.clock import SystemClock
 from app.store.base import User
@@ -221,11 +222,13 @@ def live_server(tmp_path):
                        site_id=app.config["DEMO_SITE_ID"])
     store.create_user(User("admin-1", ADMIN_EMAIL, ADMIN_PASSWORD_HASH, clock.now_ms(), is_admin=True))
     server = LiveServer(app, store, site)
+    background = Background(app).start()  # the aggregator, as each gunicorn worker starts it (app/wsgi.py)
     server.start()
     try:
         yield server
     finally:
         server.stop()
+        background.close()
         store.close()
 
 

@@ -1,0 +1,146 @@
+"""Folding the event log into sessions, visitors, counters and sketches, off the request path.
+
+`fold_log(store, entries)` is the one entry point of both deployments: the single box's
+aggregator (below) calls it with batches it reads from the store's log, and the events stream's
+function on AWS (app/lambda_handlers.py) with the stream's records. The store applies a batch
+exactly once (base.TrafficStore.fold); what it folds with is `fold_events`: the pure
+`aggregate()` in the site's time zone, which sets aside, counts and logs an event it cannot
+fold rather than stop everyone's figures behind it.
+
+On the single box every server process starts `Background`: one of them leads (the store's
+`lead()`: a lock the kernel frees if that process dies, when another takes over at once) and
+runs the aggregator, reading the log continuously and folding up to BATCH events at a time,
+and the retention job. Events are on the dashboard about IDLE_WAIT_S after they are stored
+when the server is idle, sooner under load.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+
+from flask import Flask
+
+from app.analytics.aggregate import aggregate
+from app.ingest.enrich import DropReason
+from app.retention import run_retention
+from app.store.base import HOUR_MS, CounterKey, Fold, FoldOutcome, FoldResult, LogEntry, Session, Store, Visitor
+
+log = logging.getLogger(__name__)
+
+BATCH = 2_000  # log entries per fold: many requests' events, their counter deltas merged once
+IDLE_WAIT_S = 0.1  # between reads of an empty log
+RETRY_WAIT_S = 1.0  # after a fold failed (storage unavailable): the batch is read again
+
+
+def fold_log(store: Store, entries: list[LogEntry]) -> FoldResult:
+    """Fold a batch of the event log into the store, exactly once."""
+    return store.fold(entries, _folder(store))
+
+
+def _folder(store: Store) -> Fold:
+    """fold_events in each site's own time zone (days are the site's local days)."""
+    timezones: dict[str, str] = {}
+
+    def fold(site_id: str, events: list[dict], sessions: dict[str, Session], visitors: dict[str, Visitor]):
+        if site_id not in timezones:
+            site = store.get_site(site_id)
+            timezones[site_id] = site.timezone if site else "UTC"
+        return fold_events(site_id, events, sessions, visitors, timezones[site_id])
+    return fold
+
+
+def fold_events(site_id: str, events: list[dict], sessions: dict[str, Session], visitors: dict[str, Visitor],
+                timezone: str) -> FoldOutcome:
+    """aggregate() the events; if that fails, find the events that make it fail (each one
+    folded after those that folded), set them aside and count them as not counted ("failed"),
+    and fold the rest: one bad event never holds back the others."""
+    try:
+        return FoldOutcome(aggregate(events, sessions, visitors, timezone))
+    except Exception:  # noqa: BLE001  (whatever broke, the other events must go on)
+        folded, failed = [], []
+        for event in sorted(events, key=lambda e: (e["ts"], e["event_id"])):
+            try:
+                aggregate([*folded, event], sessions, visitors, timezone)
+            except Exception as error:  # noqa: BLE001
+                failed.append((event, f"{type(error).__name__}: {error}"))
+                log.error("set aside event %s of site %s: it cannot be aggregated: %s",
+                          event.get("event_id"), site_id, failed[-1][1])
+            else:
+                folded.append(event)
+        changes = aggregate(folded, sessions, visitors, timezone)
+        dropped: dict[CounterKey, float] = defaultdict(float)
+        for event, _ in failed:
+            dropped[CounterKey(site_id, event["received_ms"] // HOUR_MS, "dropped", "reason",
+                               DropReason.FAILED.value)] += 1
+        for key, n in dropped.items():
+            changes.counters[key] = changes.counters.get(key, 0) + n
+        return FoldOutcome(changes, failed)
+
+
+def drain(store: Store) -> int:
+    """Fold the whole log now (tests; the CLI after seeding when no server runs). Returns how
+    many entries it read; 0 when another process leads (it folds them)."""
+    if not store.lead(wait=False):
+        return 0
+    read = 0
+    while entries := store.read_log(BATCH):
+        fold_log(store, entries)
+        read += len(entries)
+    return read
+
+
+class Background:
+    """What a single-box server process runs besides requests: it waits to lead the store, then
+    aggregates continuously and runs the retention job on its schedule."""
+
+    def __init__(self, app: Flask):
+        self.store: Store = app.extensions["liveinsight.store"]
+        self.clock = app.extensions["liveinsight.clock"]
+        self.retention_interval_s = app.config["RETENTION_INTERVAL_S"]
+        self.run_retention = app.config["RUN_RETENTION_THREAD"]
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> "Background":
+        if self.store.reads_own_log:
+            self._thread(self._lead, "liveinsight-leader")
+        elif self.run_retention:  # the log is read elsewhere (AWS): only the schedule runs here
+            self._thread(self._retention, "liveinsight-retention")
+        return self
+
+    def _thread(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _lead(self) -> None:
+        self.store.lead(wait=True)  # blocks while another process leads
+        if self.run_retention:
+            self._thread(self._retention, "liveinsight-retention")
+        self._aggregate()
+
+    def _aggregate(self) -> None:
+        while not self.stop.is_set():
+            try:
+                entries = self.store.read_log(BATCH)
+                if entries:
+                    fold_log(self.store, entries)
+                    continue  # straight on while there is a backlog
+            except Exception:  # noqa: BLE001  (storage unavailable: nothing was folded, try again)
+                log.exception("aggregation failed; the batch will be read again")
+                self.stop.wait(RETRY_WAIT_S)
+                continue
+            self.stop.wait(IDLE_WAIT_S)
+
+    def _retention(self) -> None:
+        while not self.stop.wait(self.retention_interval_s):
+            try:
+                log.info("retention: %s", run_retention(self.store, self.clock.now_ms()))
+            except Exception:  # noqa: BLE001  (the next round tries again)
+                log.exception("retention failed")
+
+    def close(self, timeout_s: float = 5) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout_s)
