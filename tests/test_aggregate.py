@@ -143,3 +143,24 @@ def test_bots_are_dropped_and_counted(ingest, make_event, store):
     assert (result.accepted, result.dropped) == (0, {"bot": 2})
     assert counts(store, "dropped", "reason", grain="hour") == {"bot": 2}
     assert store.recent_events("example", 10) == []
+
+
+def test_month_rollups_know_every_daily_counter_aggregation_writes(make_event, site):
+    """DAY_COUNTERS (what month rollups sum) is derived from aggregate() itself; a history with
+    every kind of visit writes no daily counter outside it."""
+    import random
+
+    from app.analytics.aggregate import DAY_COUNTERS
+    from app.ingest.enrich import Client, Request
+    from app.ingest.pipeline import process
+    rng = random.Random(3)
+    kinds = ["page_view", "heartbeat", "click", "custom", "conversion"]
+    raw = [make_event(session_id=f"s{rng.randrange(6)}", user_id=f"u{rng.randrange(3)}", type=kind,
+                      name="n" if kind in ("custom", "conversion") else "", value=rng.choice([None, 5]),
+                      url=f"https://example.com/p{rng.randrange(4)}?utm_source=x",
+                      timestamp=T0 - rng.randrange(20 * 3600) * 1000)
+           for kind in (rng.choice(kinds) for _ in range(300))]
+    request = Request(site, Client("81.2.69.1", CHROME), T0)
+    written = {(k.metric, k.dimension) for k in aggregate([process(e, request) for e in raw], {}, {}).counters
+               if k.grain == "day"}
+    assert written <= set(DAY_COUNTERS) and len(written) > 40

@@ -46,15 +46,6 @@ SESSION_DIMENSIONS = ("channel", "source", "utm_source", "utm_medium", "utm_camp
 SESSION_CUBE = SESSION_DIMENSIONS + ("entry",)
 PAGE_CUBE = ("page",) + SESSION_DIMENSIONS
 SESSION_METRICS = ("sessions", "pageviews", "bounces", "duration_ms")
-# Every daily counter aggregate() writes, as (metric, dimension): what month rollups sum.
-DAY_COUNTERS = (
-    *[(metric, "") for metric in (*SESSION_METRICS, "visitors")],
-    ("events", "type"), ("customs", "name"), ("conversions", "name"), ("conversion_value", "name"),
-    *[(metric, dimension) for dimension in (*SESSION_DIMENSIONS, "entry") for metric in SESSION_METRICS],
-    ("sessions", "exit"), ("pageviews", "page"), ("time_on_page_ms", "page"),
-    *[(metric, "session") for metric in (*SESSION_METRICS, "visitors")],
-    ("pageviews", "page_cube"), ("time_on_page_ms", "page_cube"),
-)
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
 SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS)
 
@@ -281,3 +272,27 @@ def _count_visitor(visitor: Visitor, event: dict, tally: _Tally) -> None:
         tally.seen(day, visitor.user_id)
         visitor.last_day = day
     visitor.last_seen_ms = max(visitor.last_seen_ms, ts)
+
+
+def _day_counters_written() -> tuple[tuple[str, str], ...]:
+    """Every daily counter aggregate() writes, as (metric, dimension), found by folding one
+    visit, event by event, down every path: a visit that begins without a page view (its entry
+    comes late), page views, a click, a custom event, a conversion with a value, heartbeats."""
+    visit = [("heartbeat", "/a"), ("page_view", "/a"), ("click", "/a"), ("heartbeat", "/a"),
+             ("page_view", "/b"), ("custom", "/b"), ("conversion", "/b"), ("heartbeat", "/b")]
+    sessions: dict[str, Session] = {}
+    visitors: dict[str, Visitor] = {}
+    written: set[tuple[str, str]] = set()
+    for i, (kind, path) in enumerate(visit):
+        event = {"site_id": "s", "event_id": f"e{i}", "type": kind, "ts": i * 10_000, "user_id": "u",
+                 "session_id": "v", "path": path, "name": "n", "value": 1.0, "referrer": "",
+                 **{dimension: "x" for dimension in SESSION_DIMENSIONS}}
+        changes = aggregate([event], sessions, visitors)
+        sessions.update((s.session_id, s) for s in changes.sessions)
+        visitors.update((v.user_id, v) for v in changes.visitors)
+        written |= {(key.metric, key.dimension) for key in changes.counters if key.grain == "day"}
+    return tuple(sorted(written))
+
+
+# What month rollups sum (analytics/rollups.py): every daily counter aggregate() writes.
+DAY_COUNTERS = _day_counters_written()
