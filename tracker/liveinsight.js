@@ -17,7 +17,8 @@
     const flushMs = +options.flushMs || 5e3, heartbeatMs = +options.heartbeatMs || 3e4;
 
     // Unsent events: localStorage 'li_q' (shared with other tabs, survives reloads),
-    // in-memory memoryQueue when storage fails. Bounded to the newest 200.
+    // in-memory memoryQueue when storage fails. Bounded to the newest 200. An event leaves the
+    // queue when it is handed to a request; a failed request puts it back.
     let memoryQueue = [], storageFailed;
 
     // Opt-out, kept in localStorage 'li_out'; opting out also forgets the id and unsent events.
@@ -73,30 +74,39 @@
       saveQueue(queue);
     };
 
-    // Flush: one request of <= 50 events at a time. 2xx: sent; 4xx other than 429: will never
-    // succeed, drop; network error, 5xx, 429: keep and back off (flushMs doubling to 5 min, or Retry-After).
-    let inFlight, backoffMs = 0, retryAt = 0;
-    const backOff = retryAfterS => {
-      inFlight = 0; backoffMs = Math.min(backoffMs ? backoffMs * 2 : flushMs, 3e5);
+    // Flush: one request of <= 50 events at a time, when something is worth sending: any event
+    // but a heartbeat, or a heartbeat held for two heartbeat periods (heartbeats ride along
+    // with other events, or go three at a time). 2xx: sent; 4xx other than 429: will never
+    // succeed, drop; network error, 5xx, 429: put back, back off (flushMs doubling to 5 min, or
+    // Retry-After). inFlight holds the batch being sent.
+    // leaving: the page is being unloaded. Its requests in flight go on (keepalive) though their
+    // promises fail now: such a failure must not put their events back for the next page to resend.
+    let inFlight, leaving, backoffMs = 0, retryAt = 0;
+    const backOff = (batch, retryAfterS) => {
+      inFlight = 0; leaving || saveQueue(batch.concat(loadQueue()));
+      backoffMs = Math.min(backoffMs ? backoffMs * 2 : flushMs, 3e5);
       retryAt = Date.now() + (retryAfterS > 0 ? retryAfterS * 1e3 : backoffMs);
     };
     const flush = guard(() => {
-      const batch = loadQueue().slice(0, 50);
-      if (inFlight || Date.now() < retryAt || !batch.length) return;
-      inFlight = fetch(endpoint, {
-        method: 'POST', body: requestBody(batch), keepalive: true, credentials: 'omit',
-        headers: { 'Content-Type': 'text/plain' }
-      }).then(response => {
+      const queue = loadQueue(), batch = queue.slice(0, 50);
+      if (inFlight || Date.now() < retryAt || !queue.some(event => event.type != 'heartbeat' || Date.now() - event.timestamp >= 2 * heartbeatMs)) return;
+      // Off the stored queue while in flight: another tab, or this page's exit, must not send them again.
+      inFlight = batch; removeSent(batch);
+      // A string body goes as text/plain: a "simple" request, no CORS preflight.
+      fetch(endpoint, { method: 'POST', body: requestBody(batch), keepalive: true, credentials: 'omit' }).then(response => {
         const status = response.status;
-        if (status < 500 && status != 429) { removeSent(batch); inFlight = backoffMs = 0; flush() } else backOff(+response.headers.get('Retry-After'));
-      }).catch(() => backOff());
+        if (status < 500 && status != 429) { inFlight = backoffMs = 0; flush() } else backOff(batch, +response.headers.get('Retry-After'));
+      }).catch(() => backOff(batch));
     });
-    // Page going away: beacon everything but keep it queued (no answer); resent on the next
-    // load, and the server deduplicates by event_id.
+    // Page hidden or going away: hand what is queued to sendBeacon, which the browser delivers
+    // after the page is gone, and forget it (a request in flight is delivered the same way:
+    // keepalive). Offline, or while the server fails, a beacon is likely lost: keep the events
+    // queued too, for the next page (the server ignores an event it has already).
     const beaconAll = guard(() => {
-      const queue = loadQueue();
+      const queue = loadQueue(), keep = !nav.onLine || backoffMs;
       for (let start = 0; start < queue.length; start += 50) {
-        nav.sendBeacon(endpoint, new Blob([requestBody(queue.slice(start, start + 50))], { type: 'text/plain' }));
+        const batch = queue.slice(start, start + 50);
+        if (nav.sendBeacon(endpoint, requestBody(batch)) && !keep) removeSent(batch);
       }
     });
 
@@ -108,7 +118,8 @@
       history[method] = function () { const result = original.apply(this, arguments); trackNavigation(); return result };
     });
     addEventListener('popstate', trackNavigation);
-    addEventListener('pagehide', beaconAll);
+    addEventListener('pagehide', () => { leaving = 1; beaconAll() });
+    addEventListener('pageshow', () => { leaving = 0 }); // back from the back-forward cache
     doc.addEventListener('visibilitychange', guard(() => { if (doc.visibilityState == 'hidden') beaconAll() }));
     doc.addEventListener('click', guard(event => {
       const target = event.target.closest('a,button'), href = target && target.href; // an SVG <a> has href.baseVal

@@ -124,8 +124,11 @@ def test_events_queued_before_a_reload_arrive_exactly_once(context, live_server,
 
     live_server.stop()
     _track_offline_events(page)
+    wait_until(lambda: failed.count >= 1, 5, "the tracker did not try (and fail) to send while down", page=page)
     assert _queue_length(page) == N_EVENTS
-    page.reload()  # pagehide beacons the queue into a closed port; it stays queued
+    # pagehide beacons the queue into a closed port: the tracker saw the server fail, so it
+    # keeps the events queued for the next page rather than trust the beacon.
+    page.reload()
     page.wait_for_function("() => window.liveinsight")
     assert _queue_length(page) == N_EVENTS + 1  # plus the reloaded page's view
     failures_after_reload = failed.count
@@ -136,3 +139,26 @@ def test_events_queued_before_a_reload_arrive_exactly_once(context, live_server,
     events = _wait_for_everything(page, live_server, page_views=2)
     _assert_each_event_exactly_once(events, ["/shop", "/shop"])
     _assert_accepted_once(live_server, N_EVENTS + 2)
+
+
+def test_events_made_offline_are_sent_once_from_the_next_page(context, live_server, page_server):
+    """The visitor's browser goes offline (navigator.onLine false), makes events and leaves the
+    page: a beacon would be lost, so the events stay queued; the next page, online, sends them,
+    each once."""
+    endpoint = f"{live_server.url}/api/events"
+    page_server.pages["/"] = _page(live_server.site.tracker_key, "/liveinsight.min.js", api=endpoint)
+    page = context.new_page()
+    page.goto(f"{page_server.url}/shop")
+    _wait_for_initial_page_view(page, live_server)
+
+    context.set_offline(True)
+    _track_offline_events(page)
+    page.evaluate("history.pushState({}, '', '/shop/checkout')")
+    page.goto("about:blank")  # pagehide while offline
+    context.set_offline(False)
+    assert live_server.accepted() == 1  # only the first page view got through
+    page.goto(f"{page_server.url}/shop/thanks")
+
+    events = _wait_for_everything(page, live_server, page_views=3)
+    _assert_each_event_exactly_once(events, ["/shop", "/shop/checkout", "/shop/thanks"])
+    _assert_accepted_once(live_server, N_EVENTS + 3)
