@@ -1,0 +1,159 @@
+"""The event log's side of the store: `fold` and what it takes (packs of events, the state read
+first, one transaction per pack with its markers)."""
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from ..base import Fold
+from ..records import RAW_RETENTION_MS, Changes, FoldResult, LogEntry, Session, StoreError, Visitor
+from .client import ATTEMPTS, MAX_TRANSACTION_ACTIONS, _chunks, _expires_s, _if_unchanged
+
+log = logging.getLogger(__package__)  # "app.store.dynamodb": one logger for the backend
+
+PACK_EVENTS = 25  # events per aggregation transaction: their markers leave room for the rest
+
+
+def _event_key(event: dict) -> tuple[str, str, str]:
+    return event["site_id"], event["session_id"], event["event_id"]
+
+
+@dataclass
+class _State:
+    """What one aggregation transaction reads first (strongly consistent)."""
+    sessions: dict[str, Session] = field(default_factory=dict)
+    visitors: dict[str, Visitor] = field(default_factory=dict)
+    etags: dict[str, str] = field(default_factory=dict)  # pk -> etag of the version read
+    applied: set[tuple[str, str]] = field(default_factory=set)  # marker keys already written
+
+
+def _actions(events: list[dict], changes: Changes) -> int:
+    """The size of a pack's transaction: a marker per event, the records, the counters."""
+    return len(events) + len(changes.sessions) + len(changes.visitors) + len(changes.counters)
+
+
+def _halves(events: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A pack too big for one transaction, in two: between sessions when it has several, so
+    each session's counters are written once; else the one session's events in two."""
+    sessions = [list(group) for _, group in itertools.groupby(events, key=itemgetter("session_id"))]
+    if len(sessions) == 1:
+        return events[:len(events) // 2], events[len(events) // 2:]
+    middle = len(sessions) // 2
+    return ([e for session in sessions[:middle] for e in session],
+            [e for session in sessions[middle:] for e in session])
+
+
+class FoldingMixin:
+    """The event log: Lambda reads the events stream, `fold` applies each event exactly once."""
+
+    # -- the event log: read by Lambda from the events table's stream, folded here exactly once
+    reads_own_log = False  # Lambda's event source mapping reads the stream and keeps the checkpoint
+
+    def read_log(self, limit: int) -> list[LogEntry]:
+        raise StoreError("on DynamoDB the events stream is read by Lambda (the stream function), not the app")
+
+    def lead(self, wait: bool = True) -> bool:
+        raise StoreError("on DynamoDB Lambda reads the events stream: one invocation per shard at a time")
+
+    def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
+        """Fold stream records' events so that each counts once, however often Lambda delivers
+        it. Events go in packs of one site, each pack in one transaction with a marker per event
+        (an event that could not be folded gets one too, with its error: set aside, never
+        retried); redelivered events find their marker and are skipped. Sketches need no such
+        care: they are unions, so adding a visitor again changes nothing.
+
+        Stops at the first pack that fails to write and returns the entries not applied (that
+        pack and the rest), so Lambda can deliver them again, in order.
+        """
+        by_key = {_event_key(entry.event): entry for entry in entries}
+        packs = self._packs([entry.event for entry in entries])
+        result = FoldResult()
+        for index, pack in enumerate(packs):
+            try:
+                with self._errors():
+                    folded, failed = self._fold_pack(pack, fold)
+            except StoreError:
+                log.exception("aggregation failed on a pack of %d events; they will be retried", len(pack))
+                result.unapplied = [by_key[_event_key(e)] for rest in packs[index:] for e in rest]
+                return result
+            result.folded += folded
+            result.set_aside += [by_key[_event_key(e)] for e, _ in failed]
+        return result
+
+    @staticmethod
+    def _packs(events: list[dict]) -> list[list[dict]]:
+        unique = {_event_key(e): e for e in events}
+        ordered = sorted(unique.values(), key=itemgetter("site_id", "session_id", "ts", "event_id"))
+        packs = []
+        for _, site_events in itertools.groupby(ordered, key=itemgetter("site_id")):
+            packs += _chunks(list(site_events), PACK_EVENTS)
+        return packs
+
+    def _fold_pack(self, events: list[dict], fold: Fold) -> tuple[int, list[tuple[dict, str]]]:
+        """Fold one pack; returns how many events were applied now and those set aside."""
+        for attempt in range(ATTEMPTS):
+            state = self._read_state(events)
+            fresh = [e for e in events if self._marker_key(e) not in state.applied]
+            if not fresh:
+                return 0, []
+            outcome = fold(fresh[0]["site_id"], fresh, state.sessions, state.visitors)
+            if _actions(fresh, outcome.changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
+                halves = [self._fold_pack(half, fold) for half in _halves(fresh)]
+                return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
+            shard = self._shard(fresh[0]["session_id"])
+            # Sketches first, outside the transaction: adding a visitor to a sketch twice changes
+            # nothing, so if the transaction fails, its retry cannot count anyone twice.
+            self._add_uniques(outcome.changes.uniques, shard)
+            errors = {e["event_id"]: error for e, error in outcome.failed}
+            if self._transact(self._transaction(fresh, outcome.changes, state.etags, shard, errors)):
+                return len(fresh) - len(errors), outcome.failed
+            self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
+        raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")
+
+    def _marker_key(self, event: dict) -> tuple[str, str]:
+        return self._session_pk(event["site_id"], event["session_id"]), f"event#{event['event_id']}"
+
+    def _marker_item(self, event: dict, error: str | None = None) -> dict:
+        """An event is applied (or, with its error, set aside): a redelivery skips it."""
+        item = {**self._key(*self._marker_key(event)),
+                "expires_at": {"N": str(_expires_s(event["received_ms"], RAW_RETENTION_MS))}}
+        if error:
+            item["set_aside"] = {"S": error[:1000]}
+        return item
+
+    def _read_state(self, events: list[dict]) -> _State:
+        site_id = events[0]["site_id"]
+        sessions = dict.fromkeys(e["session_id"] for e in events)
+        users = dict.fromkeys(e["user_id"] for e in events)
+        keys = ([(self._session_pk(site_id, s), "session") for s in sessions]
+                + [(self._visitor_pk(site_id, u), "visitor") for u in users]
+                + [self._marker_key(e) for e in events])
+        state = _State()
+        for item in self._batch_get(self.aggregates_table, [self._key(*k) for k in keys], consistent=True):
+            pk, sk = item["pk"]["S"], item["sk"]["S"]
+            if sk == "session":
+                session = self._session(item)
+                state.sessions[session.session_id] = session
+            elif sk == "visitor":
+                visitor = self._visitor(item)
+                state.visitors[visitor.user_id] = visitor
+            else:
+                state.applied.add((pk, sk))
+            if "etag" in item:
+                state.etags[pk] = item["etag"]["S"]
+        return state
+
+    def _transaction(self, events: list[dict], changes: Changes, etags: dict[str, str],
+                     shard: int, errors: dict[str, str]) -> list[dict]:
+        """Markers, sessions, visitors and counter deltas as one all-or-nothing write. Each
+        session and visitor put requires the version read (optimistic concurrency)."""
+        table = self.aggregates_table
+        actions = [{"Put": {"TableName": table, "Item": self._marker_item(e, errors.get(e["event_id"])),
+                            **_if_unchanged(None)}}
+                   for e in events]
+        actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
+                    for item in self._record_items(changes)]
+        actions += [{"Update": self._counter_update(key, n, shard)} for key, n in changes.counters.items()]
+        return actions

@@ -1,0 +1,87 @@
+"""Retention and privacy: `purge` deletes what is past retention through the time-ordered
+indexes; a visitor's data is found, shown and erased through their visits."""
+from __future__ import annotations
+
+from collections import Counter
+from operator import itemgetter
+
+from ..records import RAW_RETENTION_MS, Session, VisitorData
+from .client import REGISTRY_PK, event_from_item
+
+EXPIRING_KINDS = {"V#": "visitors", "C#": "counters", "U#": "sketches"}  # in the expiry index
+
+
+class RetentionMixin:
+    """A visitor's data, shown or erased, and the purge of what is past retention."""
+
+    # -- privacy: a visitor's visits through `by_visitor`, each visit's events by partition
+    def _visitor_sessions(self, site_id: str, user_id: str) -> list[Session]:
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in self._query(
+            TableName=self.aggregates_table, IndexName="by_visitor",
+            KeyConditionExpression="visitor_key = :v",
+            ExpressionAttributeValues={":v": {"S": f"{site_id}#{user_id}"}})]
+        sessions = [self._session(item) for item in self._batch_get(self.aggregates_table, keys)]
+        return sorted(sessions, key=lambda s: s.started_ms)
+
+    def _session_events(self, site_id: str, session_id: str) -> list[dict]:
+        return self._query(TableName=self.events_table, KeyConditionExpression="pk = :pk",
+                           ExpressionAttributeValues={":pk": {"S": f"{site_id}#{session_id}"}})
+
+    def visitor_data(self, site_id: str, user_id: str) -> VisitorData:
+        with self._errors():
+            sessions = self._visitor_sessions(site_id, user_id)
+            items = [item for s in sessions for item in self._session_events(site_id, s.session_id)]
+        events = [event_from_item(item) for item in items]
+        events = sorted((e for e in events if e["user_id"] == user_id), key=itemgetter("ts", "event_id"))
+        return VisitorData(events, sessions, self.get_visitors(site_id, [user_id]).get(user_id))
+
+    def erase_visitor(self, site_id: str, user_id: str) -> dict[str, int]:
+        """The visitor's visits (with their applied-event markers), their events and the
+        visitor record. Events not aggregated yet (the stream lags by seconds) have no visit
+        to be found by: erasing again a minute later takes them too."""
+        with self._errors():
+            sessions = self._visitor_sessions(site_id, user_id)
+            events = [item for s in sessions for item in self._session_events(site_id, s.session_id)]
+            visits = [item for s in sessions for item in self._query(
+                TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": self._session_pk(site_id, s.session_id)}})]
+            visitor = self.get_visitors(site_id, [user_id])
+            self._delete(self.events_table, events)
+            self._delete(self.aggregates_table, visits + [
+                self._key(self._visitor_pk(site_id, user_id), "visitor") for _ in visitor])
+        return {"events": len(events), "sessions": len(sessions), "visitors": len(visitor)}
+
+    # -- retention
+    def purge(self, now_ms: int) -> dict[str, int]:
+        """Delete what TTL would have deleted by now, found through the time-ordered indexes."""
+        deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0)
+        with self._errors():
+            site_ids = [item["sk"]["S"] for item in self._query(
+                TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
+                ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})]
+            for site_id in site_ids:
+                per_shard = self._map(lambda shard: self._purge_shard(site_id, shard, now_ms), range(self.shards))
+                for counts in per_shard:
+                    deleted.update(counts)
+        return dict(deleted)
+
+    def _purge_shard(self, site_id: str, shard: int, now_ms: int) -> Counter[str]:
+        partition = {":p": {"S": f"{site_id}#{shard}"}}
+        cutoff = now_ms - RAW_RETENTION_MS
+        events = self._query(TableName=self.events_table, IndexName="by_time", ProjectionExpression="pk, sk",
+                             KeyConditionExpression="feed = :p AND time_key < :cut",
+                             ExpressionAttributeValues={**partition, ":cut": {"S": f"{cutoff:015d}"}})
+        sessions = self._query(TableName=self.aggregates_table, IndexName="live", ProjectionExpression="pk",
+                               KeyConditionExpression="live_pk = :p AND last_seen_ms < :cut",
+                               ExpressionAttributeValues={**partition, ":cut": {"N": str(cutoff)}})
+        # A session goes with its markers: they share its partition key.
+        session_items = [item for session in sessions for item in self._query(
+            TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": session["pk"]})]
+        expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
+                              KeyConditionExpression="xpk = :p AND expires_at <= :now",
+                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
+        self._delete(self.events_table, events)
+        self._delete(self.aggregates_table, session_items + expired)
+        kinds = Counter(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)
+        return Counter(events=len(events), sessions=len(sessions)) + kinds

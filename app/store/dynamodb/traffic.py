@@ -1,0 +1,270 @@
+"""Traffic: events appended to the events table; sessions, visitors, counters and sketches in
+the aggregates table, written by `apply` and `put_rollups` (and `fold`) and read back."""
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections import defaultdict
+from dataclasses import asdict, fields
+from typing import Callable, Iterable
+
+from ..records import (
+    EVENT_FIELDS, RAW_RETENTION_MS, Changes, CounterKey, CounterRow, LiveSession, Session, SketchRow, StoreError,
+    UniqueKey, Visitor,
+)
+from .client import (
+    ATTEMPTS, REGISTRY_PK, _bucket_expires_s, _bucket_sort_key, _expires_s, _if_unchanged, event_from_item,
+    from_item, to_item,
+)
+
+SESSION_FIELDS = tuple(f.name for f in fields(Session))
+VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
+
+
+class TrafficMixin:
+    """Events in, sessions, visitors, counters and sketches written and read back."""
+
+    # -- ingestion
+    def _event_item(self, event: dict) -> dict:
+        record = {name: event.get(name) for name in EVENT_FIELDS}
+        record["props"] = json.dumps(event.get("props") or {})
+        site, session = event["site_id"], event["session_id"]
+        return to_item({
+            **record,
+            "pk": f"{site}#{session}", "sk": event["event_id"],
+            "feed": f"{site}#{self._shard(session)}",
+            # Newest first by arrival, then by event time: the same order as SQLite's feed.
+            "time_key": f"{event['received_ms']:015d}#{event['ts']:015d}",
+            "expires_at": _expires_s(event["received_ms"], RAW_RETENTION_MS),
+        })
+
+    def _put_new(self, item: dict) -> bool:
+        """Put unless the key exists: a duplicate writes nothing, so it makes no stream record."""
+        return self._put_if({"TableName": self.events_table, "Item": item, **_if_unchanged(None)})
+
+    def append_events(self, events: list[dict]) -> list[dict]:
+        first_of_each: dict[tuple[str, str], dict] = {}
+        for event in events:
+            first_of_each.setdefault((event["site_id"], event["event_id"]), event)
+        unique = list(first_of_each.values())
+        with self._errors():
+            self._register_sites(e["site_id"] for e in unique)
+            stored = self._map(self._put_new, [self._event_item(e) for e in unique])
+        return [event for event, new in zip(unique, stored) if new]
+
+    def _register_sites(self, site_ids: Iterable[str]) -> None:
+        """Remember which sites have data (once per process), so purge can find them without a Scan."""
+        for site_id in set(site_ids) - self._registered:
+            self.client.put_item(TableName=self.aggregates_table,
+                                 Item={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}})
+            self._registered.add(site_id)
+
+    # -- the aggregates table: sessions, visitors, counters, sketches
+    @staticmethod
+    def _session_pk(site_id: str, session_id: str) -> str:
+        return f"S#{site_id}#{session_id}"  # the session and its applied-event markers
+
+    @staticmethod
+    def _visitor_pk(site_id: str, user_id: str) -> str:
+        return f"V#{site_id}#{user_id}"
+
+    @staticmethod
+    def _counter_pk(site_id: str, grain: str, metric: str, dimension: str, shard: int) -> str:
+        return f"C#{site_id}#{grain}#{metric}#{dimension}#{shard}"
+
+    @staticmethod
+    def _sketch_pk(site_id: str, dimension: str, shard: int, grain: str = "day") -> str:
+        # Day sketches keep the key they always had; dimensions never contain "#".
+        return f"U#{site_id}#{dimension}#{shard}" if grain == "day" else f"U#{site_id}#{grain}#{dimension}#{shard}"
+
+    def _session_item(self, session: Session) -> dict:
+        return to_item({**asdict(session), "pk": self._session_pk(session.site_id, session.session_id),
+                        "sk": "session", "live_pk": f"{session.site_id}#{self._shard(session.session_id)}",
+                        "visitor_key": f"{session.site_id}#{session.user_id}",  # a visitor's visits
+                        "etag": secrets.token_hex(8),
+                        "expires_at": _expires_s(session.last_seen_ms, RAW_RETENTION_MS)})
+
+    def _visitor_item(self, visitor: Visitor) -> dict:
+        return to_item({**asdict(visitor), "pk": self._visitor_pk(visitor.site_id, visitor.user_id),
+                        "sk": "visitor", "xpk": f"{visitor.site_id}#{self._shard(visitor.user_id)}",
+                        "etag": secrets.token_hex(8),
+                        "expires_at": _expires_s(visitor.last_seen_ms, RAW_RETENTION_MS)})
+
+    def _record_items(self, changes: Changes) -> list[dict]:
+        """The items of the sessions and visitors a change upserts."""
+        return ([self._session_item(s) for s in changes.sessions]
+                + [self._visitor_item(v) for v in changes.visitors])
+
+    def _counter_update(self, key: CounterKey, n: float, shard: int) -> dict:
+        """UpdateItem parameters that atomically ADD n to one shard of a counter."""
+        return {"TableName": self.aggregates_table,
+                "Key": self._key(self._counter_pk(key.site_id, key.grain, key.metric, key.dimension, shard),
+                                 _bucket_sort_key(key.hour, key.value)),
+                "UpdateExpression": "ADD n :n SET #value = :value, xpk = :xpk, expires_at = :exp",
+                "ExpressionAttributeNames": {"#value": "value"},
+                "ExpressionAttributeValues": to_item({
+                    ":n": n, ":value": key.value, ":xpk": f"{key.site_id}#{shard}",
+                    ":exp": _bucket_expires_s(key.grain, key.hour)})}
+
+    def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
+        return self._key(self._sketch_pk(key.site_id, key.dimension, shard, key.grain),
+                         _bucket_sort_key(key.day, key.value))
+
+    def _sketch_puts(self, uniques: dict[UniqueKey, set[str]], shard: int) -> list[tuple[UniqueKey, dict]]:
+        """Puts that add visitor ids to one shard of each sketch, each conditional on the
+        version read; none where the sketch does not change (a visitor seen already)."""
+        from .. import hll  # the sketch library takes ~0.05 s to load: only where sketches are used
+        keys = {key: self._sketch_key(key, shard) for key in uniques}
+        stored = {(i["pk"]["S"], i["sk"]["S"]): i
+                  for i in self._batch_get(self.aggregates_table, list(keys.values()), consistent=True)}
+        puts = []
+        for key, user_ids in uniques.items():
+            item = stored.get((keys[key]["pk"]["S"], keys[key]["sk"]["S"]))
+            old = item["sketch"]["B"] if item else None
+            new = hll.add_visitors(old, user_ids)
+            if new != old:
+                new_item = {**keys[key], **to_item({
+                    "value": key.value, "sketch": new, "etag": secrets.token_hex(8),
+                    "xpk": f"{key.site_id}#{shard}", "expires_at": _bucket_expires_s(key.grain, key.day)})}
+                puts.append((key, {"TableName": self.aggregates_table, "Item": new_item,
+                                   **_if_unchanged(item["etag"]["S"] if item else None)}))
+        return puts
+
+    def _add_uniques(self, uniques: dict[UniqueKey, set[str]], shard: int) -> None:
+        """Read, add, write back each sketch; again for those a concurrent writer changed."""
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                self._backoff(attempt - 1)
+            puts = self._sketch_puts(uniques, shard)
+            conflicts = [key for (key, _), done in zip(puts, self._map(self._put_if, [p for _, p in puts]))
+                         if not done]
+            if not conflicts:
+                return
+            uniques = {key: uniques[key] for key in conflicts}
+        raise StoreError(f"dynamodb: {len(uniques)} sketches still conflicting after {ATTEMPTS} attempts")
+
+    def get_sessions(self, site_id: str, session_ids: Iterable[str]) -> dict[str, Session]:
+        keys = [self._key(self._session_pk(site_id, s), "session") for s in dict.fromkeys(session_ids)]
+        with self._errors():
+            items = self._batch_get(self.aggregates_table, keys)
+        return {s.session_id: s for s in map(self._session, items)}
+
+    def get_visitors(self, site_id: str, user_ids: Iterable[str]) -> dict[str, Visitor]:
+        keys = [self._key(self._visitor_pk(site_id, u), "visitor") for u in dict.fromkeys(user_ids)]
+        with self._errors():
+            items = self._batch_get(self.aggregates_table, keys)
+        return {v.user_id: v for v in map(self._visitor, items)}
+
+    @staticmethod
+    def _session(item: dict) -> Session:
+        data = from_item(item)
+        return Session(**{name: data[name] for name in SESSION_FIELDS})
+
+    @staticmethod
+    def _visitor(item: dict) -> Visitor:
+        data = from_item(item)
+        return Visitor(**{name: data[name] for name in VISITOR_FIELDS})
+
+    def apply(self, changes: Changes) -> None:
+        """Upsert sessions and visitors, ADD counter deltas, add to sketches. Not exactly-once:
+        ingestion uses it only to count dropped events; the stream function uses `fold`."""
+        puts = self._record_items(changes)
+        # Any shard will do: reads merge them, and a bot flood spreads over all of them.
+        shard = random.randrange(self.shards)
+        with self._errors():
+            self._register_sites({s.site_id for s in changes.sessions} | {v.site_id for v in changes.visitors}
+                                 | {k.site_id for k in changes.counters} | {k.site_id for k in changes.uniques})
+            self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in puts])
+            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)),
+                      changes.counters.items())
+            if changes.uniques:
+                self._add_uniques(changes.uniques, shard)
+
+    def put_rollups(self, counters: dict[CounterKey, float], sketches: dict[UniqueKey, bytes]) -> None:
+        """Plain puts on shard 0: rollups have one writer (the schedule), and reads merge
+        shards whatever they hold."""
+        items = [{**self._key(self._counter_pk(k.site_id, k.grain, k.metric, k.dimension, 0),
+                              _bucket_sort_key(k.hour, k.value)),
+                  **to_item({"n": n, "value": k.value, "xpk": f"{k.site_id}#0",
+                             "expires_at": _bucket_expires_s(k.grain, k.hour)})}
+                 for k, n in counters.items()]
+        items += [{**self._sketch_key(k, 0),
+                   **to_item({"value": k.value, "sketch": sketch, "etag": secrets.token_hex(8),
+                              "xpk": f"{k.site_id}#0", "expires_at": _bucket_expires_s(k.grain, k.day)})}
+                  for k, sketch in sketches.items()]
+        with self._errors():
+            self._register_sites({k.site_id for k in counters} | {k.site_id for k in sketches})
+            self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in items])
+
+    # -- reads
+    def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
+        def shard_sessions(shard: int) -> list[dict]:
+            return self._query(
+                TableName=self.aggregates_table, IndexName="live",
+                KeyConditionExpression="live_pk = :p AND last_seen_ms >= :since",
+                ExpressionAttributeValues={":p": {"S": f"{site_id}#{shard}"}, ":since": {"N": str(since_ms)}})
+        with self._errors():
+            items = self._fan_out(shard_sessions)
+        return [LiveSession(data["user_id"], data["last_seen_ms"], data["exit_path"], data["source"])
+                for data in map(from_item, items)]
+
+    def recent_events(self, site_id: str, limit: int) -> list[dict]:
+        def newest(shard: int) -> list[dict]:
+            return self._query(
+                TableName=self.events_table, IndexName="by_time", KeyConditionExpression="feed = :f",
+                ExpressionAttributeValues={":f": {"S": f"{site_id}#{shard}"}},
+                ScanIndexForward=False, Limit=limit)
+        with self._errors():
+            items = self._fan_out(newest)
+        items.sort(key=lambda item: item["time_key"]["S"], reverse=True)
+        return [event_from_item(item) for item in items[:limit]]
+
+    def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int, grain: str) -> list[dict]:
+        """Items of every shard with start <= bucket < end (sort keys begin with the bucket).
+        Month rollups have one writer, which puts them on shard 0: only that one is read."""
+        def shard_items(shard: int) -> list[dict]:
+            return self._query(
+                TableName=self.aggregates_table,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :start AND :end",
+                ExpressionAttributeValues={":pk": {"S": pk_of_shard(shard)}, ":start": {"S": f"{start:010d}"},
+                                           ":end": {"S": f"{end:010d}"}})
+        if start >= end:
+            return []
+        with self._errors():
+            return self._fan_out(shard_items, 1 if grain == "month" else None)
+
+    @staticmethod
+    def _bucket_of(item: dict) -> int:
+        return int(item["sk"]["S"][:10])
+
+    def read_counters(self, site_id: str, metric: str, dimension: str,
+                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
+        items = self._buckets(lambda shard: self._counter_pk(site_id, grain, metric, dimension, shard),
+                              start_hour, end_hour, grain)
+        totals: dict[tuple[int, str], float] = defaultdict(float)
+        for item in items:
+            totals[self._bucket_of(item), item["value"]["S"]] += float(item["n"]["N"])
+        return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
+
+    def sum_counters(self, site_id: str, metric: str, dimension: str,
+                     start: int, end: int, grain: str = "day") -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for row in self.read_counters(site_id, metric, dimension, start, end, grain):
+            totals[row.value] += row.n
+        return dict(totals)
+
+    def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
+                      values: Iterable[str] | None = None, grain: str = "day") -> list[SketchRow]:
+        from .. import hll
+        wanted = None if values is None else set(values)
+        items = self._buckets(lambda shard: self._sketch_pk(site_id, dimension, shard, grain),
+                              start_day, end_day, grain)
+        shards: dict[tuple[int, str], list[bytes]] = defaultdict(list)
+        for item in items:
+            value = item["value"]["S"]
+            if wanted is None or value in wanted:
+                shards[self._bucket_of(item), value].append(item["sketch"]["B"])
+        # One row per day and value, as SQLite has: the union of its shards' sketches.
+        return [SketchRow(day, value, blobs[0] if len(blobs) == 1 else hll.merge(blobs))
+                for (day, value), blobs in shards.items()]
