@@ -1,5 +1,6 @@
 -- wrk script for the read endpoints: GET with the headers given on the command line (-H),
 -- counting answers by status. done() prints one line "BENCH_JSON {...}" (latency in µs).
+-- With arguments (-- METHOD BODY) it sends that instead: the minimal app's POST.
 
 local threads = {}
 
@@ -9,6 +10,10 @@ end
 
 function init(args)
    ok2xx, non2xx, statuses = 0, 0, ""
+   if args[1] then
+      wrk.method, wrk.body = args[1], args[2] or ""
+      wrk.headers["Content-Type"] = "application/json"
+   end
 end
 
 function response(status, hdrs, body)

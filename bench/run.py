@@ -2,11 +2,14 @@
 
     .venv/bin/python -m bench.run [--seconds 10] [--profile] [--keep] [--no-history | --only-history]
 
-Starts gunicorn (2 sync workers, app.wsgi:app) on a free 127.0.0.1 port with a fresh SQLite
-file, then measures, in order:
+Measures a minimal Flask app under the same gunicorn settings first (the yardstick the
+ingestion figures are divided by), then starts gunicorn (2 workers, app.wsgi:app, the project's
+gunicorn.conf.py) on a free 127.0.0.1 port with a fresh SQLite file, and measures, in order:
 
   (a) ingestion, single-event requests, 16 connections, wrk          (bench/ingest.lua)
   (b) ingestion, batches of 25 events, 16 connections, wrk
+      both with freshness probes (an event's delay to the dashboard, under the load) and the
+      aggregator's drain time once the load stops
   (c) ingestion latency at half of (a)'s throughput, fixed rate       (bench/loadgen.py)
       no event lost: events stored (SQLite, read-only) vs events acknowledged by 2xx answers
   (d) realtime reads with 1,000 visitors live: two HTMX fragments and /api/realtime (wrk)
@@ -38,6 +41,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -67,6 +71,9 @@ VISITORS = 2_000  # distinct user_id/session_id the ingestion load spreads over
 BATCH = 25
 HALF_LOAD_S = 5
 HALF_LOAD_CONNECTIONS = 8
+PROBE_EVERY_S = 0.5  # freshness probes during the loads
+PROBE_POLL_S = 0.02
+PROBE_GIVE_UP_S = 10.0
 LIVE_VISITORS = 1_000
 READ_CONNECTIONS = 4
 READ_S = 3
@@ -82,7 +89,13 @@ HISTORY_FILTER = "country=DE"  # the filtered 12-month report: read from the ses
 # Targets (2-core machine, see the brief in bench/README.md).
 TARGET_SINGLE_RPS = 3_000
 TARGET_BATCH_EPS = 20_000
-TARGET_HALF_LOAD_P95_MS = 10.0
+# The same two as ratios to a minimal Flask app's requests/s under the same gunicorn settings,
+# measured in the same run (the machine drifts by a third within an hour; the ratios far less).
+TARGET_SINGLE_RATIO = 0.5
+TARGET_BATCH_RATIO = 3.3
+TARGET_HALF_LOAD_P95_MS = 5.0
+TARGET_FRESHNESS_P95_MS = 1_000.0  # an event on the dashboard, under full load
+TARGET_DRAIN_S = 2.0  # the aggregator catches up after the load stops
 TARGET_FRAGMENT_P95_MS = 20.0
 TARGET_TRACKER_GZIP_B = 1_500  # the budget tests/test_tracker_build.py enforces
 TARGET_RSS_MB = 150.0
@@ -136,10 +149,11 @@ def ms(us: float) -> float:
 # --------------------------------------------------------------------------- the server
 
 class Server:
-    """gunicorn serving app.wsgi:app on a free loopback port, in its own process group."""
+    """gunicorn serving app.wsgi:app (or another app) on a free loopback port, in its own process
+    group, with the project's gunicorn.conf.py as `make run` has it."""
 
-    def __init__(self, workdir: Path, env: dict[str, str]):
-        self.workdir, self.env = workdir, env
+    def __init__(self, workdir: Path, env: dict[str, str], app: str = "app.wsgi:app"):
+        self.workdir, self.env, self.app = workdir, env, app
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.log_path = workdir / "gunicorn.log"
@@ -153,7 +167,7 @@ class Server:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--bind", f"{HOST}:{self.port}",
-                 "--log-level", "warning", "app.wsgi:app"],
+                 "--log-level", "warning", self.app],
                 cwd=APP_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
@@ -444,6 +458,108 @@ def half_load(server: Server, key: str, rate: float, seconds: float) -> tuple[In
         **run.stats,
     }
     return run, summary
+
+
+# --------------------------------------------------------------------------- freshness
+
+class FreshnessProbe:
+    """While a load runs, every PROBE_EVERY_S: a page view of a new visitor on a site of its
+    own, then GET /api/realtime until that page is live; records the time from sending the
+    event to the figure showing it (what a dashboard watcher waits)."""
+
+    def __init__(self, server: Server, key: str, site_id: str, api_key: str):
+        self.server, self.key, self.site_id = server, key, site_id
+        self.headers = dict([api_key.split(": ", 1)])
+        self.delays_ms: list[float] = []
+        self.gave_up = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="freshness-probe", daemon=True)
+
+    def __enter__(self) -> "FreshnessProbe":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join(PROBE_GIVE_UP_S + 5)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.wait(PROBE_EVERY_S):
+            n += 1
+            tag = f"probe-{secrets.token_hex(4)}"
+            path = f"/{tag}"
+            sent = time.monotonic()
+            try:
+                status, answer = post_events(self.server.port, self.key, [
+                    event(tag, n, int(time.time() * 1000), n, path) | {"user_id": tag, "session_id": tag}])
+                if status != 202 or answer["data"]["accepted"] != 1:
+                    raise ValueError(f"the probe was not accepted: {status} {answer}")
+                while time.monotonic() - sent < PROBE_GIVE_UP_S:
+                    status, body = get(self.server.port, f"/api/realtime?site={self.site_id}", headers=self.headers)
+                    if status == 200 and any(p["name"] == path for p in json.loads(body)["data"]["live_pages"]):
+                        self.delays_ms.append((time.monotonic() - sent) * 1000)
+                        break
+                    time.sleep(PROBE_POLL_S)
+                else:
+                    self.gave_up += 1
+            except (OSError, ValueError, KeyError):
+                self.gave_up += 1
+
+    def summary(self) -> dict:
+        pct = (lambda p: round(loadgen.percentile(self.delays_ms, p), 1) if self.delays_ms else None)
+        return {"probes": len(self.delays_ms), "gave_up": self.gave_up, "p50_ms": pct(50), "p95_ms": pct(95),
+                "max_ms": round(max(self.delays_ms), 1) if self.delays_ms else None}
+
+
+def drain_time(db_path: Path, timeout_s: float = 30) -> float | None:
+    """Seconds from now until the aggregator's checkpoint reaches the end of the event log as it
+    is now (the log's backlog when a load stops); None if it does not within timeout_s."""
+    started = time.monotonic()
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        end = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0]
+        while time.monotonic() - started < timeout_s:
+            if db.execute("SELECT n FROM log_state WHERE name = 'checkpoint'").fetchone()[0] >= end:
+                return round(time.monotonic() - started, 3)
+            time.sleep(0.01)
+        return None
+    finally:
+        db.close()
+
+
+def counted_once(db_path: Path, site_id: str) -> dict:
+    """With the log folded: page views and events stored vs counted in the day counters."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        def one(sql: str, *args) -> float:
+            return db.execute(sql, (site_id, *args)).fetchone()[0] or 0
+        counters = "SELECT SUM(n) FROM counters WHERE site_id = ? AND grain = 'day' AND metric = ? AND dimension = ?"
+        return {"pageviews_stored": one("SELECT COUNT(*) FROM events WHERE site_id = ? AND type = 'page_view'"),
+                "pageviews_counted": int(one(counters, "pageviews", "")),
+                "events_stored": one("SELECT COUNT(*) FROM events WHERE site_id = ?"),
+                "events_counted": int(one(counters, "events", "type"))}
+    finally:
+        db.close()
+
+
+def minimal_app_rps(wrk: str, seconds: float) -> dict:
+    """The yardstick (bench/minimal_app.py): requests/s of a Flask POST answering 202, under the
+    same gunicorn settings and load as (a)."""
+    workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-minimal-"))
+    server = Server(workdir, {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, app="bench.minimal_app:app")
+    try:
+        server.start("/")
+        run_wrk(wrk, "read.lua", server.base + "/", seconds=WARMUP_S, connections=WRK_CONNECTIONS,
+                threads=WRK_THREADS, args=("POST", "{}"))
+        with CpuMeter(server) as cpu:
+            stats = run_wrk(wrk, "read.lua", server.base + "/", seconds=seconds, connections=WRK_CONNECTIONS,
+                            threads=WRK_THREADS, args=("POST", "{}"))
+        stats["cores"] = cpu.cores
+        return stats
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- realtime
@@ -801,25 +917,45 @@ def history_rows(h: dict, cpus: int) -> list[Row]:
     return rows
 
 
+def freshness_rows(load: dict) -> list[Row]:
+    fresh = load["freshness"]
+    return [
+        Row("  event -> dashboard p50", fresh["p50_ms"], "ms", higher_is_better=False,
+            note=f"{fresh['probes']} probes, one every {PROBE_EVERY_S:g} s during the load"),
+        Row("  event -> dashboard p95", fresh["p95_ms"], "ms", TARGET_FRESHNESS_P95_MS, False,
+            note=f"max {fmt(fresh['max_ms'])} ms" + (f"; {fresh['gave_up']} never shown" if fresh["gave_up"] else "")),
+        Row("  aggregator drained after the load", load["drain_s"] if load["drain_s"] is not None else "no",
+            "s", TARGET_DRAIN_S if load["drain_s"] is not None else None, False,
+            note="from the load's end to the checkpoint at the log's end"),
+    ]
+
+
 def ingestion_rows(res: dict) -> list[Row]:
     a, b, c = res["ingest"]["a_single"], res["ingest"]["b_batch"], res["ingest"]["c_half_load"]
     rows = [Row("# (a) ingestion, 1 event per request, "
                 f"{WRK_CONNECTIONS} connections, {res['config']['seconds']:g} s")]
+    minimal = res["minimal"]["rps"]
     rows += [
+        Row("  minimal Flask app requests/s", round(minimal), "req/s",
+            note=f"the yardstick: POST answering 202, same gunicorn settings; {cores(res['minimal'])}"),
         Row("  requests/s", round(a["rps"]), "req/s", TARGET_SINGLE_RPS, note=cores(a)),
+        Row("  requests/s / minimal app's", round(a["rps"] / minimal, 2), "x", TARGET_SINGLE_RATIO),
         Row("  events/s", round(a["eps"]), "ev/s"),
         *cpu_rows(a, a["rps"], "request"),
         Row("  latency p50", ms(a["latency_us"]["p50"]), "ms", note="at saturation"),
         Row("  latency p95", ms(a["latency_us"]["p95"]), "ms", note="at saturation"),
         Row("  latency p99", ms(a["latency_us"]["p99"]), "ms", note="at saturation"),
+        *freshness_rows(a),
         Row(f"# (b) ingestion, {BATCH} events per request, {WRK_CONNECTIONS} connections, "
             f"{res['config']['seconds']:g} s"),
         Row("  events/s", round(b["eps"]), "ev/s", TARGET_BATCH_EPS, note=cores(b)),
+        Row("  events/s / minimal app's requests/s", round(b["eps"] / minimal, 2), "x", TARGET_BATCH_RATIO),
         Row("  requests/s", round(b["rps"]), "req/s"),
         *cpu_rows(b, b["eps"], "event"),
         Row("  latency p50", ms(b["latency_us"]["p50"]), "ms", note="at saturation"),
         Row("  latency p95", ms(b["latency_us"]["p95"]), "ms", note="at saturation"),
         Row("  latency p99", ms(b["latency_us"]["p99"]), "ms", note="at saturation"),
+        *freshness_rows(b),
         Row(f"# (c) ingestion at half of (a), fixed rate, 1 event per request, {HALF_LOAD_S:g} s"),
         Row("  rate achieved", c["achieved_rate"], "req/s",
             note=f"asked {fmt(c['target_rate'])}/s; {cores(c)}"),
@@ -839,6 +975,12 @@ def ingestion_rows(res: dict) -> list[Row]:
             note=("" if loss["lost"] == 0 else "!!! EVENTS LOST !!!")
             + (f"{loss['unacknowledged_stored']} stored w/o answer (in flight at wrk's stop)"
                if loss["unacknowledged_stored"] else "")),
+        Row("  page views counted / stored", f"{res['counted']['pageviews_counted']:,} / "
+            f"{res['counted']['pageviews_stored']:,}",
+            ok=res["counted"]["pageviews_counted"] == res["counted"]["pageviews_stored"],
+            note="each event counted once (day counters, after the aggregator drained)"),
+        Row("  events counted / stored", f"{res['counted']['events_counted']:,} / {res['counted']['events_stored']:,}",
+            ok=res["counted"]["events_counted"] == res["counted"]["events_stored"]),
         Row("  non-2xx answers", loss["non2xx"], ok=loss["non2xx"] == 0, note=loss["non2xx_codes"]),
         Row("  socket errors", loss["socket_errors"], ok=loss["socket_errors"] == 0),
         Row(f"# (d) realtime reads, {LIVE_VISITORS:,} visitors live, {READ_CONNECTIONS} connections, "
@@ -893,7 +1035,9 @@ def bench(args: argparse.Namespace) -> dict:
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
-        "config": {"workers": WORKERS, "wrk_threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
+        "config": {"workers": WORKERS, "worker_class": gunicorn_setting("worker_class", "sync"),
+                   "threads": gunicorn_setting("threads", 1),
+                   "wrk_threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
                    "seconds": args.seconds, "warmup_s": WARMUP_S, "visitors": VISITORS, "batch": BATCH,
                    "store": "sqlite (WAL), fresh file", "profiled": args.profile,
                    "sections": ("" if args.only_history else "abcde") + ("" if args.no_history else "f")},
@@ -905,6 +1049,12 @@ def bench(args: argparse.Namespace) -> dict:
         res["history"] = reports_over_history(args, wrk, profiler)
     res["profile"] = profiler.summary()
     return res
+
+
+def gunicorn_setting(name: str, default):
+    """A setting of the project's gunicorn.conf.py (what make run and this bench serve with)."""
+    import runpy
+    return runpy.run_path(str(APP_ROOT / "gunicorn.conf.py")).get(name, default)
 
 
 def server_env(db_path: Path) -> dict[str, str]:
@@ -928,31 +1078,33 @@ def ingestion_and_realtime(args: argparse.Namespace, wrk: str, profiler: "Profil
     server = Server(workdir, env)
     res["workdir"] = str(workdir)
     try:
+        log(f"minimal Flask app (the yardstick): POST for {seconds:g} s")
+        res["minimal"] = minimal_app_rps(wrk, seconds)
         log(f"temp dir {workdir}; creating sites")
         site_id, key = create_site(env, "Bench")
         live_site_id, live_key = create_site(env, "Bench realtime")
+        probe_site_id, probe_key = create_site(env, "Bench freshness probes")
+        probe_api_key = create_api_key(env, probe_site_id)
         server.start("/tracker.js")
         log(f"gunicorn up on {server.base} (master {server.proc.pid}, workers {server.workers()})")
 
         runs: list[IngestRun] = []
-        # (a) single events
+
+        def load(name: str, batch: int) -> dict:
+            """(a) or (b): a warm-up, then the load with freshness probes, then the drain."""
+            ingest_wrk(wrk, server, key, f"warm-{name}", batch, WARMUP_S, runs)
+            profiler.start(name, server.workers(), seconds)
+            with CpuMeter(server) as cpu, FreshnessProbe(server, probe_key, probe_site_id, probe_api_key) as probe:
+                run = ingest_wrk(wrk, server, key, name[0], batch, seconds, runs)
+            run.stats["drain_s"] = drain_time(db_path)
+            profiler.wait()
+            run.stats.update(cores=cpu.cores, freshness=probe.summary(),
+                             eps=run.stats["accepted"] / (run.stats["duration_us"] / 1e6))
+            return run
         log(f"(a) warm-up {WARMUP_S} s, then single-event requests for {seconds:g} s")
-        ingest_wrk(wrk, server, key, "warm-a", 1, WARMUP_S, runs)
-        profiler.start("a_single", server.workers(), seconds)
-        with CpuMeter(server) as cpu:
-            a = ingest_wrk(wrk, server, key, "a", 1, seconds, runs)
-        profiler.wait()
-        a.stats["cores"] = cpu.cores
-        a.stats["eps"] = a.stats["accepted"] / (a.stats["duration_us"] / 1e6)
-        # (b) batches
+        a = load("a_single", 1)
         log(f"(b) warm-up {WARMUP_S} s, then batches of {BATCH} for {seconds:g} s")
-        ingest_wrk(wrk, server, key, "warm-b", BATCH, WARMUP_S, runs)
-        profiler.start("b_batch", server.workers(), seconds)
-        with CpuMeter(server) as cpu:
-            b = ingest_wrk(wrk, server, key, "b", BATCH, seconds, runs)
-        profiler.wait()
-        b.stats["cores"] = cpu.cores
-        b.stats["eps"] = b.stats["accepted"] / (b.stats["duration_us"] / 1e6)
+        b = load("b_batch", BATCH)
         # (c) half load, fixed rate
         rate = max(50.0, a.stats["rps"] / 2)
         log(f"(c) fixed rate {rate:,.0f} req/s for {HALF_LOAD_S} s")
@@ -964,8 +1116,10 @@ def ingestion_and_realtime(args: argparse.Namespace, wrk: str, profiler: "Profil
         runs.append(c_run)
         res["ingest"] = {"a_single": a.stats, "b_batch": b.stats, "c_half_load": c}
 
-        # no event lost
+        # no event lost, each counted once
         time.sleep(1.0)  # let requests still in flight when wrk stopped finish
+        drain_time(db_path)
+        res["counted"] = counted_once(db_path, site_id)
         site_total = count_stored(db_path, site_id, runs)
         acknowledged = sum(r.acknowledged_events for r in runs)
         stored = sum(r.stored or 0 for r in runs)
@@ -1069,7 +1223,7 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / "latest.json"
     out.write_text(json.dumps(res, indent=2) + "\n")
     header = (f"LiveInsight bench  {res['started']}  {res['machine']['cpus']} CPUs  gunicorn "
-              f"{WORKERS} sync workers  SQLite WAL  one run, {res['runtime_s']:g} s"
+              f"{WORKERS} workers ({res['config']['worker_class']})  SQLite WAL  one run, {res['runtime_s']:g} s"
               + ("  [PROFILED: figures perturbed]" if args.profile else ""))
     print_table(rows, header)
     if args.profile:
