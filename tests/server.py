@@ -77,6 +77,24 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes' pids (the master's children)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return sorted(map(int, children))
+
+    def aggregator_pid(self) -> int | None:
+        """The process holding the store's aggregator lock (the one that aggregates), from
+        /proc/locks."""
+        lock = Path(f"{self.db_path}.aggregator-lock")
+        if not lock.exists():
+            return None
+        inode = lock.stat().st_ino
+        for line in Path("/proc/locks").read_text().splitlines():
+            parts = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
+            if parts[1] == "FLOCK" and parts[3] == "WRITE" and int(parts[5].rsplit(":", 1)[1]) == inode:
+                return int(parts[4])
+        return None
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
