@@ -46,10 +46,10 @@ chromium:
 	  fi; \
 	fi
 
-# gunicorn also reads gunicorn.conf.py, here.
+# gunicorn reads the rest (what it serves, how) from gunicorn.conf.py, here.
 run: $(VENV)/.installed
 	$(VENV)/bin/flask --app app demo-setup --host $(HOST) --port $(PORT)
-	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) app.wsgi:app
+	$(VENV)/bin/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT)
 
 test: $(VENV)/.installed-dev $(SAM_VENV)/.installed chromium
 	$(VENV)/bin/pytest

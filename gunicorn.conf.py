@@ -3,6 +3,17 @@ same for `make run`, the bench, the tests that start a real server, and a produc
 The address and the number of workers come from the command line (make run's HOST, PORT,
 WORKERS)."""
 
+wsgi_app = "app.server:application"
+
+# The asyncio worker reads each request whole before the app sees it: a slow or stalled client
+# costs a coroutine and a socket, not a worker (app/asgi_bridge.py). Up to worker_connections
+# connections each worker; an idle kept-alive one is closed after `keepalive` seconds, a body
+# that stops arriving after `timeout`.
+worker_class = "asgi"
+worker_connections = 1000
+keepalive = 5
+timeout = 30
+
 # The app trusts X-Forwarded-For/-Proto/-Host itself, from exactly LIVEINSIGHT_PROXIES hops
 # (app/security.py). gunicorn would also take the scheme from any client on 127.0.0.1 by
 # default: trust nobody here, so that one setting decides.

@@ -149,10 +149,10 @@ def ms(us: float) -> float:
 # --------------------------------------------------------------------------- the server
 
 class Server:
-    """gunicorn serving app.wsgi:app (or another app) on a free loopback port, in its own process
+    """gunicorn serving LiveInsight (or another app) on a free loopback port, in its own process
     group, with the project's gunicorn.conf.py as `make run` has it."""
 
-    def __init__(self, workdir: Path, env: dict[str, str], app: str = "app.wsgi:app"):
+    def __init__(self, workdir: Path, env: dict[str, str], app: str | None = None):
         self.workdir, self.env, self.app = workdir, env, app
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -167,7 +167,7 @@ class Server:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / "gunicorn"), "--workers", str(WORKERS), "--bind", f"{HOST}:{self.port}",
-                 "--log-level", "warning", self.app],
+                 "--log-level", "warning", *([self.app] if self.app else [])],
                 cwd=APP_ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout_s
@@ -547,7 +547,7 @@ def minimal_app_rps(wrk: str, seconds: float) -> dict:
     """The yardstick (bench/minimal_app.py): requests/s of a Flask POST answering 202, under the
     same gunicorn settings and load as (a)."""
     workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-minimal-"))
-    server = Server(workdir, {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, app="bench.minimal_app:app")
+    server = Server(workdir, {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}, app="bench.minimal_app:application")
     try:
         server.start("/")
         run_wrk(wrk, "read.lua", server.base + "/", seconds=WARMUP_S, connections=WRK_CONNECTIONS,

@@ -1,5 +1,5 @@
-"""A real server for tests that need one: `gunicorn app.wsgi:app` started as `make run` starts it
-(gunicorn.conf.py from the project folder), on a free loopback port, with its own SQLite file,
+"""A real server for tests that need one: gunicorn started as `make run` starts it (what it serves
+and how from gunicorn.conf.py in the project folder), on a free loopback port, with its own SQLite file,
 instance folder and HOME. Every wait is bounded, and the server is stopped whatever happens."""
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class Server:
         (self.folder / "home").mkdir(exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(GUNICORN), "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}", "app.wsgi:app"],
+                [str(GUNICORN), "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + timeout_s

@@ -55,7 +55,8 @@ def test_a_chunked_body_over_the_limit_is_413(server):
             sock.sendall(b"0\r\n\r\n")
         except OSError:
             pass  # the server may answer and close before reading it all
-        assert sock.recv(100).startswith(b"HTTP/1.1 413")
+        answer = sock.recv(400)
+        assert answer.startswith(b"HTTP/1.1 413"), answer
 
 
 def test_no_control_socket_is_shared_between_instances(server):
@@ -160,3 +161,27 @@ def test_killing_a_web_worker_and_the_aggregator_mid_load_loses_nothing_and_coun
     counted = store.sum_counters(server.site.site_id, "events", "type", 0, 10 ** 6)
     assert counted == {kind: float(n) for kind, n in Counter(stored.values()).items()}  # each once
     store.close()
+
+
+def test_slow_clients_cannot_starve_the_server(server):
+    """Clients that send part of a request and stop (slowloris) each hold a socket and a
+    coroutine, not a worker: a normal request is still answered at once. With gunicorn's sync
+    workers, two such clients stalled a two-worker server for good."""
+    stalled = []
+    try:
+        for n in range(60):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            if n % 2:  # the request line and part of the headers
+                sock.sendall(b"POST /api/events HTTP/1.1\r\nHost: x\r\nX-API-Key: ")
+            else:  # the headers and part of the body
+                sock.sendall(b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 5000\r\n\r\n{\"events\": [")
+            stalled.append(sock)
+        started = time.monotonic()
+        assert server.request("GET", "/healthz", timeout=5)[0] == 200
+        status, answer = server.send_events(server.site, [event()], timeout=5)
+        assert status == 202 and answer["data"]["accepted"] == 1
+        assert time.monotonic() - started < 2.0
+    finally:
+        for sock in stalled:
+            sock.close()

@@ -222,7 +222,7 @@ def live_server(tmp_path):
                        site_id=app.config["DEMO_SITE_ID"])
     store.create_user(User("admin-1", ADMIN_EMAIL, ADMIN_PASSWORD_HASH, clock.now_ms(), is_admin=True))
     server = LiveServer(app, store, site)
-    background = Background(app).start()  # the aggregator, as each gunicorn worker starts it (app/wsgi.py)
+    background = Background(app).start()  # the aggregator, as each gunicorn worker starts it (app/server.py)
     server.start()
     try:
         yield server

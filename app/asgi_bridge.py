@@ -1,0 +1,117 @@
+"""A WSGI app behind gunicorn's asyncio (ASGI) worker, so that slow clients cannot starve it.
+
+gunicorn's sync workers give a connection a whole process until its request is read: two
+clients that send a request line and stop stall a two-worker server. Its asyncio worker reads
+requests in the event loop instead, so a slow or stalled client costs a coroutine and a socket
+(up to `worker_connections` each worker), and the app sees a request only once all of it has
+arrived. `ASGIBridge` hands that whole request to the WSGI app in one thread per process (the
+app runs one request at a time per process, as a sync worker does, and SQLite's writers do not
+queue up inside one process) and sends back what it answers.
+
+asgiref's WsgiToAsgi does the same job with a thread hop for each part of the answer; this one
+makes one hop per request, and measured about twice the requests per second of asgiref's on a
+minimal Flask app (bench/README.md). The body is read up to the app's MAX_CONTENT_LENGTH and a
+byte more: past it, the app answers 413 itself (werkzeug sees the length), and nothing more of
+an oversized body is ever read into memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import io
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+class ASGIBridge:
+    def __init__(self, wsgi_app: Callable, max_body: int):
+        self.wsgi_app, self.max_body = wsgi_app, max_body
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsgi")
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # no websockets here
+        body, declared = await self._read_body(scope, receive)
+        environ = wsgi_environ(scope, body, declared)
+        status, headers, content = await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._call_app, environ)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _read_body(self, scope: dict, receive: Callable) -> tuple[bytes, int]:
+        """The request's body, and its length as the client declared it (or as read): at most
+        max_body + 1 bytes are kept."""
+        chunks, size = [], 0
+        while size <= self.max_body:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)[:self.max_body + 1]
+        declared = next((int(value) for name, value in scope["headers"]
+                         if name == b"content-length" and value.isdigit()), len(body))
+        return body, max(declared, len(body))
+
+    def _call_app(self, environ: dict) -> Answer:
+        """Run the WSGI app (in the bridge's thread) and collect its whole answer."""
+        started: dict = {}
+
+        def start_response(status: str, headers: list, exc_info=None):
+            started["status"], started["headers"] = int(status.split(" ", 1)[0]), headers
+            return lambda data: started.setdefault("written", []).append(data)
+
+        result: Iterable[bytes] = self.wsgi_app(environ, start_response)
+        try:
+            content = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return started["status"], started["headers"], b"".join(started.get("written", [])) + content
+
+    @staticmethod
+    async def _lifespan(receive: Callable, send: Callable) -> None:
+        """Nothing to start or stop: the app and its background work are made at import."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def wsgi_environ(scope: dict, body: bytes, content_length: int) -> dict:
+    """The WSGI environ of an ASGI HTTP request (PEP 3333: paths as latin-1 strings of their
+    bytes; repeated headers joined with commas)."""
+    server = scope.get("server") or ("localhost", 80)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8").decode("latin-1"),
+        "PATH_INFO": scope["path"].encode("utf-8").decode("latin-1"),
+        "QUERY_STRING": scope["query_string"].decode("latin-1"),
+        "SERVER_NAME": server[0], "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
+        "CONTENT_LENGTH": str(content_length),
+        "wsgi.version": (1, 0), "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+    }
+    if scope.get("client"):
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = scope["client"][0], str(scope["client"][1])
+    for raw_name, raw_value in scope["headers"]:
+        name, value = raw_name.decode("latin-1").upper().replace("-", "_"), raw_value.decode("latin-1")
+        if name in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
+            continue  # the body is whole now, with the length above
+        key = name if name == "CONTENT_TYPE" else f"HTTP_{name}"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
