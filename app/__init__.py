@@ -5,6 +5,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from app.auth.sites import SitesByKey
 from app.clock import SystemClock
 from app.config import Config
 from app.store import open_store
@@ -21,6 +22,7 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
 
     app.extensions["liveinsight.store"] = store or open_store(app.config["STORE_URL"])
     app.extensions["liveinsight.clock"] = clock or SystemClock()
+    app.extensions["liveinsight.sites_by_key"] = SitesByKey()
 
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp
@@ -72,9 +74,8 @@ def _register_error_handlers(app: Flask) -> None:
         return response, error.code
 
     def too_many_requests(error: HTTPException):
-        from app.limits import retry_after_s
-        wait = retry_after_s()
-        # flask-limiter's description is the limit itself ("10 per 1 minute")
+        wait = getattr(error, "retry_after", None) or 60  # app/limits.py: seconds to the window's end
+        # the description is the limit itself ("10 per 1 minute")
         message = f"too many requests (at most {error.description}): retry in {wait} s"
         response = jsonify(status="error", message=message) if wants_json() else \
             app.response_class(render_template("pages/error.html", status=429, message=message), mimetype="text/html")

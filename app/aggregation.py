@@ -24,7 +24,7 @@ from flask import Flask
 from app.analytics.aggregate import aggregate
 from app.ingest.enrich import DropReason
 from app.retention import run_retention
-from app.store.base import HOUR_MS, CounterKey, Fold, FoldOutcome, FoldResult, LogEntry, Session, Store, Visitor
+from app.store.base import HOUR_MS, Changes, CounterKey, Fold, FoldOutcome, FoldResult, LogEntry, Session, Store, Visitor
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,14 @@ def fold_log(store: Store, entries: list[LogEntry]) -> FoldResult:
 
 def _folder(store: Store) -> Fold:
     """fold_events in each site's own time zone (days are the site's local days)."""
-    timezones: dict[str, str] = {}
+    timezones: dict[str, str | None] = {}
 
     def fold(site_id: str, events: list[dict], sessions: dict[str, Session], visitors: dict[str, Visitor]):
         if site_id not in timezones:
             site = store.get_site(site_id)
-            timezones[site_id] = site.timezone if site else "UTC"
+            timezones[site_id] = site.timezone if site else None
+        if timezones[site_id] is None:  # the site was deleted since: nothing of it is counted
+            return FoldOutcome(Changes())
         return fold_events(site_id, events, sessions, visitors, timezones[site_id])
     return fold
 

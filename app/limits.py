@@ -1,6 +1,9 @@
-"""Rate limits, with flask-limiter: ingestion per tracker key and client, login per client,
-the stats API per key or user. A view asks for a limit with `@rate_limited(SETTING, key)`;
-`set_up_rate_limits` applies them when the app is made.
+"""Rate limits: ingestion per tracker key and client, login per client, the current-password
+check per user, the stats API per key or user. A view asks for a limit with
+`@rate_limited(SETTING, key)`; `set_up_rate_limits` applies them when the app is made: the
+`limits` library (flask-limiter's engine) parses them and, with a shared storage, counts them;
+in memory a dict does. flask-limiter's own per-request machinery cost about a fifth of a
+single-event ingestion request; a check here is one counter increment.
 
 Counters live in each process's memory (`LIVEINSIGHT_RATE_LIMIT_STORAGE=memory://`), so with
 several gunicorn workers a client may get up to workers x the limit; a shared storage
@@ -12,10 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import threading
 import time
+from functools import wraps
 from typing import Callable
 
 from flask import Flask, current_app, request
+from werkzeug.exceptions import TooManyRequests
 
 
 def client_id() -> str:
@@ -37,24 +43,63 @@ def rate_limited(setting: str, key: Callable[[], str] | None = None, methods: li
 def set_up_rate_limits(app: Flask) -> None:
     if not app.config["RATE_LIMITS"]:
         return
-    from flask_limiter import Limiter  # not in the Lambda package, where limits are off
-    # No X-RateLimit headers on every answer (ingestion answers are many): a 429 says when to
-    # retry (retry_after_s), and a 503's own Retry-After must not be overwritten.
-    limiter = Limiter(client_id, app=app, storage_uri=app.config["RATE_LIMIT_STORAGE"],
-                      strategy="fixed-window", headers_enabled=False)
-    # flask-limiter checks each request twice: in a before_request hook (for app-wide and
-    # blueprint limits, which are not used here) and in the limited view itself. The hook alone
-    # costs about a fifth of a single-event ingestion, and runs on every dashboard poll too.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    from limits import parse_many  # not in the Lambda package, where limits are off
+    uri = app.config["RATE_LIMIT_STORAGE"]
+    counting = MemoryWindows() if uri.startswith("memory://") else SharedWindows(uri)
     for endpoint, view in list(app.view_functions.items()):
         if hasattr(view, "rate_limit"):
             setting, key, methods = view.rate_limit
-            app.view_functions[endpoint] = limiter.limit(app.config[setting], key_func=key, methods=methods)(view)
-    app.extensions["liveinsight.limiter"] = limiter
+            app.view_functions[endpoint] = _limited(view, endpoint, parse_many(app.config[setting]),
+                                                    key or client_id, methods, counting)
 
 
-def retry_after_s() -> int:
-    """Seconds until the limit this request broke lets it through again."""
-    limiter = current_app.extensions.get("liveinsight.limiter")
-    limit = limiter.current_limit if limiter else None
-    return max(1, math.ceil(limit.reset_at - time.time())) if limit else 60
+class MemoryWindows:
+    """Fixed-window counters in this process's memory. `limits` has them too, but its memory
+    storage starts a timer thread to expire keys whenever the last one has ended: at a few
+    hundred requests a second that was a tenth of an ingestion request's CPU. Here a window's
+    counts are dropped when a later window begins."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counts: dict[int, dict[tuple, int]] = {}  # window length (s) -> (scope, key, start) -> hits
+
+    def hit(self, limit, scope: str, key: str) -> tuple[bool, float]:
+        """Count one request; returns whether it is within the limit and when its window ends."""
+        length = limit.get_expiry()
+        start = time.time() // length * length
+        with self.lock:
+            counts = self.counts.setdefault(length, {})
+            if counts and next(iter(counts))[2] != start:  # a new window: the old counts are over
+                counts = self.counts[length] = {k: n for k, n in counts.items() if k[2] == start}
+            n = counts[scope, key, start] = counts.get((scope, key, start), 0) + 1
+        return n <= limit.amount, start + length
+
+
+class SharedWindows:
+    """Fixed-window counters in a shared storage (`redis://`, `memcached://`: the `limits`
+    library's URLs), exact across processes and machines."""
+
+    def __init__(self, uri: str):
+        from limits.storage import storage_from_string
+        from limits.strategies import FixedWindowRateLimiter
+        self.counting = FixedWindowRateLimiter(storage_from_string(uri))
+
+    def hit(self, limit, scope: str, key: str) -> tuple[bool, float]:
+        allowed = self.counting.hit(limit, scope, key)
+        return allowed, self.counting.get_window_stats(limit, scope, key).reset_time
+
+
+def _limited(view: Callable, scope: str, limits: list, key: Callable[[], str], methods: list[str] | None,
+             counting: MemoryWindows | SharedWindows) -> Callable:
+    """The view, refusing with 429 (TooManyRequests with the limit and Retry-After) a request
+    over any of its limits, counted per scope (the view) and key()."""
+    @wraps(view)
+    def limited(*args, **kwargs):
+        if methods is None or request.method in methods:
+            identity = key()
+            for limit in limits:
+                allowed, reset_at = counting.hit(limit, scope, identity)
+                if not allowed:
+                    raise TooManyRequests(str(limit), retry_after=max(1, math.ceil(reset_at - time.time())))
+        return view(*args, **kwargs)
+    return limited

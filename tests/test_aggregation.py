@@ -155,3 +155,11 @@ def test_a_fold_that_fails_to_write_leaves_its_batch_in_the_log(store, site, mak
     assert store.read_log(100) == entries and total(store, "pageviews") == 0
     assert fold_log(store, store.read_log(100)).folded == 2
     assert (total(store, "pageviews"), store.read_log(100)) == (1, [])
+
+
+def test_events_of_a_site_deleted_meanwhile_are_not_counted(store, site, make_event, unfolded):
+    append(store, site, make_event())
+    entries = unfolded()
+    store.delete_site("example")
+    assert fold_log(store, entries).set_aside == []
+    assert store.get_sessions("example", ["session-1"]) == {} and total(store, "pageviews") == 0

@@ -177,3 +177,19 @@ def test_preflight_for_a_foreign_origin_is_refused(client, site):
 def test_wrong_method_is_json_405(client):
     response = client.get("/api/events")
     assert response.status_code == 405 and response.json["status"] == "error"
+
+
+def test_ingestion_keeps_sites_for_five_seconds_and_forgets_them_when_edited_here(client, store, site, make_event,
+                                                                                    clock, app):
+    """Every ingestion request looks its site up by key: kept 5 s (SitesByKey)."""
+    from app.auth.sites import set_privacy
+    from tests.conftest import csrf_token
+    gpc = {"Sec-GPC": "1"}
+    assert post(client, {"events": [make_event()]}, key=site.tracker_key, **gpc).json["data"]["accepted"] == 1
+    set_privacy(store, site, False, True, [])  # changed by another process
+    assert post(client, {"events": [make_event()]}, key=site.tracker_key, **gpc).json["data"]["accepted"] == 1
+    clock.advance(5_000)
+    assert post(client, {"events": [make_event()]}, key=site.tracker_key, **gpc).json["data"]["dropped"] == {"gpc": 1}
+    # changed through this process's settings page: at once
+    assert client.post(f"/sites/{site.site_id}/privacy", data={"csrf_token": csrf_token(client)}).status_code == 302
+    assert post(client, {"events": [make_event()]}, key=site.tracker_key, **gpc).json["data"]["accepted"] == 1

@@ -181,7 +181,7 @@ def _requirements(path: Path) -> list[str]:
 
 NOT_PACKAGED = {"numpy"}  # datasketches' unused numpy
 # The single box's server and rate limiter: on Lambda, API Gateway throttles (LIVEINSIGHT_RATE_LIMITS=off).
-SINGLE_BOX_ONLY = ("gunicorn", "Flask-Limiter", "limits")
+SINGLE_BOX_ONLY = ("gunicorn", "limits")
 
 
 def test_the_lambda_lock_is_the_apps_requirements_and_all_they_need():

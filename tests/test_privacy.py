@@ -45,9 +45,11 @@ def test_no_ip_address_is_stored_anywhere(client, store, site, make_event, settl
 
 
 @pytest.mark.parametrize("option, header", [("honour_gpc", {"Sec-GPC": "1"}), ("honour_dnt", {"DNT": "1"})])
-def test_privacy_signals_the_site_honours_keep_nothing(client, store, site, make_event, settle, option, header):
+def test_privacy_signals_the_site_honours_keep_nothing(client, store, site, make_event, settle, clock,
+                                                      option, header):
     assert send(client, site, make_event(), **header).json["data"]["accepted"] == 1  # not honoured yet
     set_privacy(store, site, option == "honour_dnt", option == "honour_gpc", [])
+    clock.advance(5_000)  # a site changed elsewhere reaches ingestion within 5 s (SitesByKey)
     answer = send(client, site, make_event(), make_event(type="heartbeat"), **header)
     assert answer.status_code == 202
     assert answer.json["data"]["accepted"] == 0

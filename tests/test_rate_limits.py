@@ -76,3 +76,4 @@ def test_limits_can_be_turned_off(store, clock, site, make_event):
     app = create_app({"TESTING": True, "SECRET_KEY": "x", "RATE_LIMITS": False, **LIMITS}, store=store, clock=clock)
     client = app.test_client()
     assert {send(client, site, make_event).status_code for _ in range(5)} == {202}
+

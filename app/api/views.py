@@ -96,7 +96,7 @@ def collect_events():
     if not key:
         raise Unauthorized("missing tracker key: send it in X-API-Key or a 'key' field")
     store = get_store()
-    site = store.get_site_by_key(key)
+    site = current_app.extensions["liveinsight.sites_by_key"].get(store, key, now_ms())
     if site is None:
         raise Unauthorized("unknown tracker key")
     # A browser names the page's origin; "null" (a sandboxed iframe, a data: or file: page) could

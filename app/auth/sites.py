@@ -87,3 +87,25 @@ def origin_allowed(origin: str, domains: list[str]) -> bool:
     except ValueError:
         return False
     return any(host == d or host.endswith("." + d) for d in domains)
+
+
+class SitesByKey:
+    """Sites by tracker key, each kept for `ttl_ms`: every ingestion request looks its key up,
+    and sites change rarely. A change (domains, privacy options, a deletion) reaches ingestion
+    within ttl_ms; an unknown key is remembered too, so a flood of bad keys costs no reads."""
+
+    def __init__(self, ttl_ms: int = 5_000, most: int = 10_000):
+        self.ttl_ms, self.most = ttl_ms, most
+        self._sites: dict[str, tuple[int, Site | None]] = {}
+
+    def get(self, store: Store, tracker_key: str, now_ms: int) -> Site | None:
+        kept = self._sites.get(tracker_key)
+        if kept is None or now_ms >= kept[0]:
+            if len(self._sites) >= self.most:
+                self._sites.clear()
+            kept = self._sites[tracker_key] = (now_ms + self.ttl_ms, store.get_site_by_key(tracker_key))
+        return kept[1]
+
+    def forget(self) -> None:
+        """A site was changed here: this process reads sites again (others within ttl_ms)."""
+        self._sites.clear()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from app.auth import api_keys, audit, links, members
 from app.auth.access import current_user, login_required, needs_role
@@ -36,6 +36,7 @@ def actor() -> str:
 
 def settings_saved(message: str, action: str, detail: str):
     """Record a change in the audit log, say so, and show the settings again."""
+    current_app.extensions["liveinsight.sites_by_key"].forget()  # ingestion reads the site again
     audit.record(get_store(), g.site.site_id, actor(), action, detail, now_ms())
     flash(message)
     return redirect(url_for("dashboard.site_settings", site_id=g.site.site_id))
@@ -175,5 +176,6 @@ def delete_site(site_id: str):
     if request.form.get("confirm", "").strip() != site_id:
         return render_settings(error=f"Type the site id ({site_id}) to confirm the deletion.", status=400)
     get_store().delete_site(site_id)
+    current_app.extensions["liveinsight.sites_by_key"].forget()
     flash(f"Site {g.site.name!r} and all its data deleted.")
     return redirect(url_for("dashboard.index"))
