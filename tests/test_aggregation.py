@@ -58,8 +58,13 @@ def test_an_event_that_cannot_be_folded_is_set_aside_and_counted_and_the_rest_go
     assert result.folded == 2 and [e.event["path"] for e in result.set_aside] == ["/poison"]
     assert result.unapplied == []
     assert counts(store, "pageviews", "page") == {"/a": 1, "/b": 1}
-    assert counts(store, "dropped", "reason", grain="hour") == {"failed": 1}  # shown under "Not counted"
+    assert counts(store, "dropped", "reason", grain="hour") == {"failed": 1}
     assert fold_log(store, result.set_aside).folded == 0  # never retried
+    # the owner sees it, under "Not counted"
+    from app.analytics import stats
+    from app.analytics.periods import parse_period
+    assert stats.filtered(store, site, parse_period("today", "UTC", T0)) == {"failed": 1}
+    assert "set aside" in stats.DROP_REASONS["failed"]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

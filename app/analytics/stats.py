@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from app.analytics.aggregate import PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
 from app.analytics.periods import Period, day_from_number, day_start_ms, month_days
+from app.ingest.enrich import DropReason
 from app.store import hll
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store, month_of_day
 
@@ -339,8 +340,10 @@ def _page_cube_rows(store: Store, site: Site, period: Period, dimension: str,
     return sorted(rows, key=lambda r: (-r["pageviews"], r["value"]))
 
 
-# Why events were not counted (ingest/: enrich.Dropped reasons and privacy signals).
-DROP_REASONS = {"bot": "Bots", "spam": "Referrer spam", "gpc": "Global Privacy Control", "dnt": "Do Not Track"}
+# Why events were not counted (ingest.enrich.DropReason), as the "Not counted" report says it.
+DROP_REASONS = {DropReason.BOT.value: "Bots", DropReason.SPAM.value: "Referrer spam",
+                DropReason.GPC.value: "Global Privacy Control", DropReason.DNT.value: "Do Not Track",
+                DropReason.FAILED.value: "Could not be counted (set aside, see the server's log)"}
 
 
 def filtered(store: Store, site: Site, period: Period) -> dict[str, int]:
