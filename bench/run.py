@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.run [--seconds 10] [--profile] [--keep] [--no-history | --only-history]
 
 Measures a minimal Flask app under the same gunicorn settings first (the yardstick the
-ingestion figures are divided by), then starts gunicorn (2 workers, app.wsgi:app, the project's
+ingestion figures are divided by), then starts gunicorn (2 workers, app.server:application, the project's
 gunicorn.conf.py) on a free 127.0.0.1 port with a fresh SQLite file, and measures, in order:
 
   (a) ingestion, single-event requests, 16 connections, wrk          (bench/ingest.lua)
