@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, request
 
@@ -22,6 +23,13 @@ def echo_app() -> Flask:
     return app
 
 
+def run(coroutine) -> None:
+    """Run it in an event loop of its own thread (the browser tests' Playwright keeps one
+    running in this one)."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, coroutine).result(timeout=30)
+
+
 def call(bridge: ASGIBridge, path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]] = (),
          method: str = "POST") -> tuple[int, dict, bytes]:
     messages = [{"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1}
@@ -36,7 +44,7 @@ def call(bridge: ASGIBridge, path: str, chunks: list[bytes], headers: list[tuple
     scope = {"type": "http", "http_version": "1.1", "method": method, "scheme": "http", "path": path,
              "query_string": b"a=1&b=%C3%A9", "root_path": "", "headers": list(headers),
              "client": ("198.51.100.7", 51000), "server": ("127.0.0.1", 8000)}
-    asyncio.run(bridge(scope, receive, send))
+    run(bridge(scope, receive, send))
     start, body = sent
     return start["status"], dict(start["headers"]), body["body"]
 
@@ -77,5 +85,5 @@ def test_lifespan_is_answered():
 
     async def send(message):
         sent.append(message["type"])
-    asyncio.run(bridge({"type": "lifespan"}, receive, send))
+    run(bridge({"type": "lifespan"}, receive, send))
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

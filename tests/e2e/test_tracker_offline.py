@@ -154,9 +154,8 @@ def test_events_made_offline_are_sent_once_from_the_next_page(context, live_serv
     context.set_offline(True)
     _track_offline_events(page)
     page.evaluate("history.pushState({}, '', '/shop/checkout')")
-    page.goto("about:blank")  # pagehide while offline
+    page.goto("about:blank")  # pagehide while offline: the tracker keeps the events
     context.set_offline(False)
-    assert live_server.accepted() == 1  # only the first page view got through
     page.goto(f"{page_server.url}/shop/thanks")
 
     events = _wait_for_everything(page, live_server, page_views=3)
