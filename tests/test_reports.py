@@ -58,6 +58,7 @@ def test_openapi_document_describes_the_api(client):
     event = spec["components"]["schemas"]["Event"]
     assert {"event_id", "type", "timestamp", "user_id", "session_id", "url"} <= set(event["required"])
     assert event["properties"]["type"]["enum"] == ["page_view", "heartbeat", "click", "custom", "conversion"]
+    assert "milliseconds" in event["properties"]["timestamp"]["description"]  # seconds are 50 years old
 
 
 def test_reports_page_shows_metrics_charts_and_every_breakdown(client, paris):

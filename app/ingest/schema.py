@@ -47,19 +47,30 @@ class EventSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # newer trackers may send fields this server does not know yet
 
-    event_id = Text(required=True, validate=validate.Length(min=8, max=64))
-    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES))
-    timestamp = fields.Integer(required=True, strict=True)
-    user_id = Text(required=True, validate=validate.Length(min=1, max=64))
-    session_id = Text(required=True, validate=validate.Length(min=1, max=64))
-    url = Text(required=True, validate=validate.Length(max=2048))
+    event_id = Text(required=True, validate=validate.Length(min=8, max=64), metadata={
+        "description": "Unique per event (the tracker sends a UUID): the same id sent again counts once."})
+    type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES), metadata={
+        "description": "What happened; custom and conversion events need a name."})
+    timestamp = fields.Integer(required=True, strict=True, metadata={
+        "description": "When it happened, in milliseconds since 1970-01-01 UTC (JavaScript's Date.now()): "
+                       "at most 24 hours old and 5 minutes ahead of the server's clock."})
+    user_id = Text(required=True, validate=validate.Length(min=1, max=64), metadata={
+        "description": "The visitor: a random id the tracker keeps in localStorage."})
+    session_id = Text(required=True, validate=validate.Length(min=1, max=64), metadata={
+        "description": "The browser session (sessionStorage); 30 minutes without an event start a new visit."})
+    url = Text(required=True, validate=validate.Length(max=2048), metadata={
+        "description": "The page's absolute http(s) URL; its host must be one of the site's domains."})
     referrer = Text(load_default="", allow_none=True, validate=validate.Length(max=2048))
     title = Text(load_default="", allow_none=True, validate=validate.Length(max=512))
-    name = Text(load_default="", allow_none=True, validate=validate.Length(max=128))
+    name = Text(load_default="", allow_none=True, validate=validate.Length(max=128), metadata={
+        "description": "The custom event's or conversion's name."})
     value = fields.Float(load_default=None, allow_none=True, allow_nan=False,
-                         validate=validate.Range(-MAX_VALUE, MAX_VALUE))
+                         validate=validate.Range(-MAX_VALUE, MAX_VALUE), metadata={
+                             "description": "A conversion's value (an amount)."})
     props = fields.Dict(keys=Text(validate=validate.Length(min=1, max=MAX_PROP_KEY)),
-                        load_default=dict, allow_none=True)
+                        load_default=dict, allow_none=True, metadata={
+                            "description": f"Up to {MAX_PROPS} properties: strings (at most {MAX_PROP_VALUE} "
+                                           "characters), numbers or booleans."})
 
     @validates("url")
     def _absolute_http_url(self, url: str, **_) -> None:
