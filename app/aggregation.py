@@ -117,7 +117,15 @@ class Background:
         self.threads.append(thread)
 
     def _lead(self) -> None:
-        self.store.lead(wait=True)  # blocks while another process leads
+        while not self.stop.is_set():
+            try:
+                self.store.lead(wait=True)  # blocks while another process leads
+                break
+            except Exception:  # noqa: BLE001  (the lock file cannot be opened now: try again)
+                log.exception("cannot take the lead of the store's log yet")
+                self.stop.wait(RETRY_WAIT_S)
+        if self.stop.is_set():
+            return
         if self.run_retention:
             self._thread(self._retention, "liveinsight-retention")
         self._aggregate()
