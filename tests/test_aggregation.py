@@ -168,3 +168,21 @@ def test_events_of_a_site_deleted_meanwhile_are_not_counted(store, site, make_ev
     store.delete_site("example")
     assert fold_log(store, entries).set_aside == []
     assert store.get_sessions("example", ["session-1"]) == {} and total(store, "pageviews") == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_the_aggregator_forgets_a_visit_another_process_folded_meanwhile(store, site, make_event):
+    """What the aggregator keeps in memory is only right while it is the one folding: if another
+    process folded a batch (the checkpoint moved without it), it reads the visits again."""
+    from app.store.sqlite import SQLiteStore
+    append(store, site, make_event(url="https://example.com/a", timestamp=T0))
+    fold_log(store, store.read_log(100))  # this store now keeps the visit (one page view)
+    other = SQLiteStore(store.path)
+    append(store, site, make_event(url="https://example.com/b", timestamp=T0 + 1_000), at=T0 + 1_000)
+    fold_log(other, other.read_log(100))  # two page views, folded by the other store
+    append(store, site, make_event(url="https://example.com/c", timestamp=T0 + 2_000), at=T0 + 2_000)
+    fold_log(store, store.read_log(100))
+    session = store.get_sessions("example", ["session-1"])["session-1"]
+    assert (session.pageviews, session.exit_path) == (3, "/c")
+    assert total(store, "pageviews") == 3 and total(store, "bounces") == 0
+    other.close()

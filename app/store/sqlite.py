@@ -261,6 +261,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._hot = _Hot()
         self._erasures: int | None = None  # log_state.erasures when _hot was last right
+        self._checkpoint: int | None = None  # the checkpoint this store's last fold wrote
         self._leader_lock: int | None = None  # the aggregator lock, once this process leads
 
     # -- connections: created lazily, one per thread (sqlite3 objects are not thread-safe)
@@ -605,9 +606,9 @@ class SQLiteStore(Store):
             present = {row[0] for row in self._db.execute(
                 "SELECT seq FROM events WHERE seq BETWEEN ? AND ?", (first, last))}
             fresh = [e for e in entries if e.position > checkpoint and e.position in present]
-            if erasures != self._erasures or len(fresh) != len(entries):
+            if (erasures, checkpoint) != (self._erasures, self._checkpoint) or len(fresh) != len(entries):
                 # Something else changed the traffic data (an erasure, a purge, another
-                # aggregator): forget what memory holds and work it out again from the store.
+                # process's fold): forget what memory holds and work it out again from the store.
                 self._hot.forget()
                 self._erasures = erasures
                 planned = self._plan(fresh, fold, None)
@@ -619,6 +620,7 @@ class SQLiteStore(Store):
                 "SELECT seq, site_id, event_id, received_ms, ? FROM events WHERE site_id = ? AND event_id = ?",
                 [(error[:1000], e["site_id"], e["event_id"]) for e, error in failed])
             self._db.execute("UPDATE log_state SET n = max(n, ?) WHERE name = 'checkpoint'", (last,))
+            self._checkpoint = max(checkpoint, last)
         for outcome in planned.values():
             self._hot.keep(outcome.changes)
         failed_ids = {(e["site_id"], e["event_id"]) for e, _ in failed}
