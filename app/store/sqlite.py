@@ -6,7 +6,8 @@ app/aggregation.py) reads the log past the checkpoint (`read_log`) and `fold`s a
 sessions, visitors, counters and sketches it changes and the new checkpoint commit together,
 so each event counts exactly once whatever crashes when. The sessions and visitors it wrote
 stay in memory (`_Hot`) for the next batches: it is their only writer, and it forgets them when
-anything else deletes traffic data (an erasure, a site deleted, a purge: `log_state.erasures`).
+anything else deletes traffic data (an erasure, a site deleted, a purge: `log_state.erasures`)
+or another process has folded meanwhile (the checkpoint moved without it).
 
 Writers (gunicorn workers, their threads, the CLI) take turns on an exclusive lock of
 `<file>.writer-lock` before `BEGIN IMMEDIATE`: the kernel hands the lock to the next writer as
