@@ -7,12 +7,14 @@ wsgi_app = "app.server:application"
 
 # The asyncio worker reads each request whole before the app sees it: a slow or stalled client
 # costs a coroutine and a socket, not a worker (app/asgi_bridge.py). Up to worker_connections
-# connections each worker; an idle kept-alive one is closed after `keepalive` seconds, a body
-# that stops arriving after `timeout`.
+# connections each worker; a body that stops arriving is dropped after `timeout` seconds.
 worker_class = "asgi"
 worker_connections = 1000
-keepalive = 5
 timeout = 30
+# One request per connection, as sync workers serve: each new connection goes to a worker that
+# is not busy, so the two share the load. A kept-alive connection stays with the worker that
+# accepted it, and in the bench 16 of them all went to one worker while the other idled.
+keepalive = 0
 
 # The app trusts X-Forwarded-For/-Proto/-Host itself, from exactly LIVEINSIGHT_PROXIES hops
 # (app/security.py). gunicorn would also take the scheme from any client on 127.0.0.1 by

@@ -4,22 +4,22 @@ gunicorn's sync workers give a connection a whole process until its request is r
 clients that send a request line and stop stall a two-worker server. Its asyncio worker reads
 requests in the event loop instead, so a slow or stalled client costs a coroutine and a socket
 (up to `worker_connections` each worker), and the app sees a request only once all of it has
-arrived. `ASGIBridge` hands that whole request to the WSGI app in one thread per process (the
-app runs one request at a time per process, as a sync worker does, and SQLite's writers do not
-queue up inside one process) and sends back what it answers.
+arrived. `ASGIBridge` then runs the WSGI app on that whole request in the event loop's own
+thread and sends back what it answers.
 
-asgiref's WsgiToAsgi does the same job with a thread hop for each part of the answer; this one
-makes one hop per request, and measured about twice the requests per second of asgiref's on a
-minimal Flask app (bench/README.md). The body is read up to the app's MAX_CONTENT_LENGTH and a
-byte more: past it, the app answers 413 itself (werkzeug sees the length), and nothing more of
-an oversized body is ever read into memory.
+Running the app in the loop's thread, not in a thread beside it, is what shares the load
+between the workers: while a worker's app is busy its loop accepts no connection, so an idle
+worker takes the next one (with the app in a thread of its own, the busy worker's loop went on
+accepting and one worker could be handed every connection while the other idled: bench/README.md).
+The app runs one request at a time per process, as a sync worker does, so SQLite's writers do
+not queue up inside one process. The body is read up to the app's MAX_CONTENT_LENGTH and a byte
+more: past it, the app answers 413 itself (werkzeug sees the length), and nothing more of an
+oversized body is ever read into memory.
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
 Answer = tuple[int, list[tuple[str, str]], bytes]
@@ -28,7 +28,6 @@ Answer = tuple[int, list[tuple[str, str]], bytes]
 class ASGIBridge:
     def __init__(self, wsgi_app: Callable, max_body: int):
         self.wsgi_app, self.max_body = wsgi_app, max_body
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wsgi")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -38,8 +37,7 @@ class ASGIBridge:
             return  # no websockets here
         body, declared = await self._read_body(scope, receive)
         environ = wsgi_environ(scope, body, declared)
-        status, headers, content = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self._call_app, environ)
+        status, headers, content = self._call_app(environ)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]})
         await send({"type": "http.response.body", "body": content})
@@ -63,7 +61,7 @@ class ASGIBridge:
         return body, max(declared, len(body))
 
     def _call_app(self, environ: dict) -> Answer:
-        """Run the WSGI app (in the bridge's thread) and collect its whole answer."""
+        """Run the WSGI app and collect its whole answer."""
         started: dict = {}
 
         def start_response(status: str, headers: list, exc_info=None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, request
@@ -73,6 +74,31 @@ def test_a_chunked_body_is_whole_for_the_app():
     bridge = ASGIBridge(echo_app(), max_body=100)
     status, _, body = call(bridge, "/x", [b"ab", b"cd"], [(b"transfer-encoding", b"chunked")])
     assert status == 201 and json.loads(body)["body"] == "abcd"
+
+
+def test_the_app_runs_in_the_event_loops_thread():
+    """So that a worker whose app is busy accepts no new connection (gunicorn.conf.py): the
+    loop is not free while the app runs."""
+    app, seen = echo_app(), {}
+
+    @app.before_request
+    def note_thread():
+        seen["app"] = threading.get_ident()
+
+    async def request_in_loop():
+        seen["loop"] = threading.get_ident()
+        messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive():
+            return messages.pop(0)
+
+        async def send(message):
+            pass
+        scope = {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": "/x",
+                 "query_string": b"", "root_path": "", "headers": [], "client": None, "server": None}
+        await ASGIBridge(app, max_body=100)(scope, receive, send)
+    run(request_in_loop())
+    assert seen["app"] == seen["loop"]
 
 
 def test_lifespan_is_answered():

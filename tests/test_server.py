@@ -59,6 +59,20 @@ def test_a_chunked_body_over_the_limit_is_413(server):
         assert answer.startswith(b"HTTP/1.1 413"), answer
 
 
+def test_each_connection_carries_one_request_so_both_workers_share_the_load(server):
+    """A kept-alive connection stays with the worker that accepted it (in the bench, 16 of them
+    went to one worker while the other idled): the server answers one request per connection
+    and closes it, so that every request goes to a worker free to accept it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+        sock.sendall(request * 2)
+        received = b""
+        while chunk := sock.recv(4096):  # until the server closes the connection
+            received += chunk
+    assert received.count(b"HTTP/1.1 200") == 1, received
+    assert b"connection: close" in received.lower()
+
+
 def test_no_control_socket_is_shared_between_instances(server):
     """gunicorn 27 would listen on ~/.gunicorn/gunicorn.ctl, one path for every instance of a user."""
     assert server.request("GET", "/healthz")[0] == 200
