@@ -67,6 +67,28 @@ def test_an_event_that_cannot_be_folded_is_set_aside_and_counted_and_the_rest_go
     assert "set aside" in stats.DROP_REASONS["failed"]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # the search is the same pure code on both
+def test_bad_events_in_a_large_batch_are_found_in_few_aggregations(store, site, make_event, unfolded, monkeypatch):
+    """Under load a fold holds thousands of events: finding the bad ones must not cost an
+    aggregation per event (each over the events before it: minutes for one bad event)."""
+    paths = [f"/poison-{i}" if i in (100, 700) else f"/p{i}" for i in range(1_000)]
+    append(store, site, *[make_event(url=f"https://example.com{path}", timestamp=T0 - 10_000 + i, user_id=f"u{i}",
+                                     session_id=f"s{i}") for i, path in enumerate(paths)])
+    events = [entry.event for entry in unfolded()]
+    real, calls = aggregation.aggregate, []
+
+    def breaks_on_poison(events, *args, **kwargs):
+        calls.append(len(events))
+        if any(e["path"].startswith("/poison") for e in events):
+            raise ValueError("a bug that only this event shows")
+        return real(events, *args, **kwargs)
+    monkeypatch.setattr(aggregation, "aggregate", breaks_on_poison)
+    outcome = aggregation.fold_events("example", events, {}, {}, "UTC")
+    assert sorted(e["path"] for e, _ in outcome.failed) == ["/poison-100", "/poison-700"]
+    assert sum(n for key, n in outcome.changes.counters.items() if key.metric == "pageviews" and key.dimension == "page") == 998
+    assert len(calls) <= 2 * 11 + 2 and sum(calls) < 15_000  # about log2(1,000) each, not 1,000
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_the_log_is_read_in_order_past_the_checkpoint(store, site, make_event):
     append(store, site, make_event(event_id="first-event"), make_event(event_id="second-event"))
