@@ -6,10 +6,9 @@ WORKERS)."""
 wsgi_app = "app.server:application"
 
 # The asyncio worker reads each request whole before the app sees it: a slow or stalled client
-# costs a coroutine and a socket, not a worker (app/asgi_bridge.py). Up to worker_connections
-# connections each worker; a body that stops arriving is dropped after `timeout` seconds.
+# costs a coroutine and a socket, not a worker (app/asgi_bridge.py); a body that stops arriving
+# is dropped after `timeout` seconds. (This worker does not apply worker_connections.)
 worker_class = "asgi"
-worker_connections = 1000
 timeout = 30
 # One request per connection, as sync workers serve: each new connection goes to a worker that
 # is not busy, so the two share the load. A kept-alive connection stays with the worker that

@@ -2,9 +2,10 @@
 
 gunicorn's sync workers give a connection a whole process until its request is read: two
 clients that send a request line and stop stall a two-worker server. Its asyncio worker reads
-requests in the event loop instead, so a slow or stalled client costs a coroutine and a socket
-(up to `worker_connections` each worker), and the app sees a request only once all of it has
-arrived. `ASGIBridge` then runs the WSGI app on that whole request in the event loop's own
+requests in the event loop instead, so a slow or stalled client costs a coroutine and a socket,
+and the app sees a request only once all of it has arrived. (gunicorn 27's asyncio worker
+neither bounds those sockets by `worker_connections` nor times out a first request's headers:
+a reverse proxy in front drops clients that never finish.) `ASGIBridge` then runs the WSGI app on that whole request in the event loop's own
 thread and sends back what it answers.
 
 Running the app in the loop's thread, not in a thread beside it, is what shares the load
