@@ -184,6 +184,21 @@ NOT_PACKAGED = {"numpy"}  # datasketches' unused numpy
 SINGLE_BOX_ONLY = ("gunicorn", "limits")
 
 
+def test_the_build_runs_pip_from_the_interpreters_own_path_not_a_shim(tmp_path):
+    """A version manager's `python3` shim (pyenv's) rehashes after each `python3 -m pip install`,
+    and the rehashes of sam build's parallel builds race and fail it now and then: the Makefile
+    asks the interpreter where it is and runs pip from there."""
+    shim = tmp_path / "python3"
+    shim.write_text('#!/bin/sh\necho /opt/real/bin/python3.11\n')  # what sys.executable says
+    shim.chmod(0o755)
+    done = subprocess.run(["make", "-n", "-f", str(ROOT / "lambda" / "Makefile"), "build-WebFunction",
+                           "ARTIFACTS_DIR=/tmp/artifacts"], capture_output=True, text=True, timeout=30,
+                          cwd=ROOT / "lambda", env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    commands = [line for line in done.stdout.splitlines() if "pip install" in line or "compile_cold_start" in line]
+    assert len(commands) == 2 and all(line.startswith('"/opt/real/bin/python3.11" ') for line in commands), commands
+
+
 def test_the_lambda_lock_is_the_apps_requirements_and_all_they_need():
     """requirements-lambda.txt is installed with --no-deps: it must list every distribution the
     app's requirements need, as installed here, but for what is deliberately left out."""
