@@ -95,6 +95,15 @@ class AccountsMixin:
                                         Key={"pk": {"S": pk}, "sk": {"S": sk}}).get("Item")
         return from_item(item) if item else None
 
+    def _account_put(self, record, pk: str, sk: str) -> None:
+        """A record (a dataclass) as the item at pk/sk, replacing any there."""
+        with self._errors():
+            self.client.put_item(TableName=self.accounts_table, Item=to_item({**asdict(record), "pk": pk, "sk": sk}))
+
+    def _account_delete(self, pk: str, sk: str) -> None:
+        with self._errors():
+            self.client.delete_item(TableName=self.accounts_table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+
     def _account_query(self, key: str, value: str, prefix: str = "") -> list[dict]:
         """Items whose `key` ("pk", or "sk" through the inverted index) is value, the other
         key starting with prefix."""
@@ -160,14 +169,10 @@ class AccountsMixin:
                                                {"pk": {"S": f"USER#{user_id}"}, "sk": {"S": "USER"}}])
 
     def put_membership(self, membership: Membership) -> None:
-        with self._errors():
-            self.client.put_item(TableName=self.accounts_table, Item=to_item({
-                **asdict(membership), "pk": f"SITE#{membership.site_id}", "sk": f"MEMBER#{membership.user_id}"}))
+        self._account_put(membership, f"SITE#{membership.site_id}", f"MEMBER#{membership.user_id}")
 
     def delete_membership(self, site_id: str, user_id: str) -> None:
-        with self._errors():
-            self.client.delete_item(TableName=self.accounts_table,
-                                    Key={"pk": {"S": f"SITE#{site_id}"}, "sk": {"S": f"MEMBER#{user_id}"}})
+        self._account_delete(f"SITE#{site_id}", f"MEMBER#{user_id}")
 
     @staticmethod
     def _membership(item: dict) -> Membership:
@@ -187,9 +192,7 @@ class AccountsMixin:
 
     # SITE#site/INVITE#email (found by email through the inverted index)
     def put_invitation(self, invitation: Invitation) -> None:
-        with self._errors():
-            self.client.put_item(TableName=self.accounts_table, Item=to_item({
-                **asdict(invitation), "pk": f"SITE#{invitation.site_id}", "sk": f"INVITE#{invitation.email}"}))
+        self._account_put(invitation, f"SITE#{invitation.site_id}", f"INVITE#{invitation.email}")
 
     @staticmethod
     def _invitation(item: dict) -> Invitation:
@@ -210,18 +213,14 @@ class AccountsMixin:
         return self._oldest_first(map(self._invitation, self._account_query("sk", f"INVITE#{email}", "SITE#")))
 
     def delete_invitation(self, site_id: str, email: str) -> None:
-        with self._errors():
-            self.client.delete_item(TableName=self.accounts_table,
-                                    Key={"pk": {"S": f"SITE#{site_id}"}, "sk": {"S": f"INVITE#{email}"}})
+        self._account_delete(f"SITE#{site_id}", f"INVITE#{email}")
 
     @staticmethod
     def _link(item: dict) -> PublicLink:
         return PublicLink(**{name: item.get(name) for name in LINK_FIELDS})
 
     def create_public_link(self, link: PublicLink) -> None:
-        with self._errors():
-            self.client.put_item(TableName=self.accounts_table, Item=to_item({
-                **asdict(link), "pk": f"SITE#{link.site_id}", "sk": f"LINK#{link.token_hash}"}))
+        self._account_put(link, f"SITE#{link.site_id}", f"LINK#{link.token_hash}")
 
     def get_public_link(self, token_hash: str) -> PublicLink | None:
         items = self._account_query("sk", f"LINK#{token_hash}", "SITE#")
@@ -243,9 +242,7 @@ class AccountsMixin:
 
     # SITE#site/APIKEY#hash (found by hash through the inverted index), SITE#site/AUDIT#ts#id
     def create_api_key(self, key: ApiKey) -> None:
-        with self._errors():
-            self.client.put_item(TableName=self.accounts_table, Item=to_item({
-                **asdict(key), "pk": f"SITE#{key.site_id}", "sk": f"APIKEY#{key.key_hash}"}))
+        self._account_put(key, f"SITE#{key.site_id}", f"APIKEY#{key.key_hash}")
 
     @staticmethod
     def _api_key(item: dict) -> ApiKey:
@@ -269,9 +266,7 @@ class AccountsMixin:
                 ExpressionAttributeValues=to_item({f":{name}": value for name, value in changes.items()}))
 
     def add_audit(self, entry: AuditEntry) -> None:
-        with self._errors():
-            self.client.put_item(TableName=self.accounts_table, Item=to_item({
-                **asdict(entry), "pk": f"SITE#{entry.site_id}", "sk": f"AUDIT#{entry.ts_ms:015d}#{entry.entry_id}"}))
+        self._account_put(entry, f"SITE#{entry.site_id}", f"AUDIT#{entry.ts_ms:015d}#{entry.entry_id}")
 
     def list_audit(self, site_id: str, limit: int = 100) -> list[AuditEntry]:
         with self._errors():
