@@ -15,13 +15,17 @@ when the server is idle, sooner under load.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import defaultdict
+from functools import lru_cache
 
 from flask import Flask
 
-from app.analytics.aggregate import aggregate
+from app.analytics.aggregate import PropValues, aggregate
+from app.analytics.goals import SiteGoals
+from app.analytics.periods import local_day_number
 from app.ingest.enrich import DropReason
 from app.retention import run_retention
 from app.store.base import HOUR_MS, Changes, CounterKey, Fold, FoldOutcome, FoldResult, LogEntry, Session, Store, Visitor
@@ -39,38 +43,70 @@ def fold_log(store: Store, entries: list[LogEntry]) -> FoldResult:
 
 
 def _folder(store: Store) -> Fold:
-    """fold_events in each site's own time zone (days are the site's local days)."""
-    timezones: dict[str, str | None] = {}
+    """fold_events in each site's own time zone (days are the site's local days), with the
+    site's goals as they are now, and the property values its days have counted so far."""
+    sites: dict[str, tuple[str, SiteGoals] | None] = {}
+    known_props: dict[tuple[str, int], PropValues] = {}  # (site, day) -> counted property values
 
     def fold(site_id: str, events: list[dict], sessions: dict[str, Session], visitors: dict[str, Visitor]):
-        if site_id not in timezones:
+        if site_id not in sites:
             site = store.get_site(site_id)
-            timezones[site_id] = site.timezone if site else None
-        if timezones[site_id] is None:  # the site was deleted since: nothing of it is counted
+            sites[site_id] = (site.timezone, SiteGoals.of(site)) if site else None
+        if sites[site_id] is None:  # the site was deleted since: nothing of it is counted
             return FoldOutcome(Changes())
-        return fold_events(site_id, events, sessions, visitors, timezones[site_id])
+        timezone, goals = sites[site_id]
+        days = {_local_day(timezone, e["ts"] // QUARTER_HOUR_MS) for e in events
+                if e["type"] == "custom" and e.get("props")}
+        for day in days - {d for s, d in known_props if s == site_id}:
+            known_props[site_id, day] = counted_prop_values(store, site_id, day)
+        prop_values = {k: v for day in days for k, v in known_props[site_id, day].items()}
+        outcome = fold_events(site_id, events, sessions, visitors, timezone, goals, prop_values)
+        for key in outcome.changes.counters:  # what this fold adds, for the next one of the batch
+            if key.metric == "props":
+                name, prop, value = json.loads(key.value)
+                known_props[site_id, key.hour].setdefault((name, key.hour, prop), set()).add(value)
+        return outcome
     return fold
 
 
+QUARTER_HOUR_MS = 900_000
+
+
+@lru_cache(maxsize=4096)
+def _local_day(timezone: str, quarter_hour: int) -> int:
+    """The local day of a quarter hour (every time zone's offset is whole quarter hours)."""
+    return local_day_number(timezone, quarter_hour * QUARTER_HOUR_MS)
+
+
+def counted_prop_values(store: Store, site_id: str, day: int) -> PropValues:
+    """The distinct values each custom event's property has counted on a local day."""
+    values: PropValues = {}
+    for cell in store.sum_counters(site_id, "props", "prop", day, day + 1, "day"):
+        name, prop, value = json.loads(cell)
+        values.setdefault((name, day, prop), set()).add(value)
+    return values
+
+
 def fold_events(site_id: str, events: list[dict], sessions: dict[str, Session], visitors: dict[str, Visitor],
-                timezone: str) -> FoldOutcome:
+                timezone: str, goals: SiteGoals = SiteGoals(), prop_values: PropValues | None = None) -> FoldOutcome:
     """aggregate() the events; if that fails, find the events that make it fail, set them
     aside and count them as not counted ("failed"), and fold the rest: one bad event never
     holds back the others."""
+    context = dict(timezone=timezone, goals=goals, prop_values=prop_values)
     try:
-        return FoldOutcome(aggregate(events, sessions, visitors, timezone))
+        return FoldOutcome(aggregate(events, sessions, visitors, **context))
     except Exception as error:  # noqa: BLE001  (whatever broke, the other events must go on)
         first_error = error
     kept = sorted(events, key=lambda e: (e["ts"], e["event_id"]))
     failed: list[tuple[dict, str]] = []
     while True:
-        index, error = _first_failing(kept, first_error, sessions, visitors, timezone)
+        index, error = _first_failing(kept, first_error, sessions, visitors, context)
         event = kept.pop(index)
         failed.append((event, f"{type(error).__name__}: {error}"))
         log.error("set aside event %s of site %s: it cannot be aggregated: %s",
                   event.get("event_id"), site_id, failed[-1][1])
         try:
-            changes = aggregate(kept, sessions, visitors, timezone)
+            changes = aggregate(kept, sessions, visitors, **context)
             break
         except Exception as error:  # noqa: BLE001
             first_error = error
@@ -83,7 +119,8 @@ def fold_events(site_id: str, events: list[dict], sessions: dict[str, Session], 
     return FoldOutcome(changes, failed)
 
 
-def _first_failing(events: list[dict], error: Exception, *state) -> tuple[int, Exception]:
+def _first_failing(events: list[dict], error: Exception, sessions: dict, visitors: dict,
+                   context: dict) -> tuple[int, Exception]:
     """The event that makes aggregate() fail when the events before it fold (all of them are
     known to fail, with `error`): the shortest failing prefix found by halving, so a batch of
     n events costs about log2(n) aggregations per bad event, not n."""
@@ -91,7 +128,7 @@ def _first_failing(events: list[dict], error: Exception, *state) -> tuple[int, E
     while fails - folds > 1:
         middle = (folds + fails) // 2
         try:
-            aggregate(events[:middle], *state)
+            aggregate(events[:middle], sessions, visitors, **context)
         except Exception as found:  # noqa: BLE001
             fails, error = middle, found
         else:

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from app import privacy, seed
+from app.analytics import goals
 from app.auth import api_keys
 from app.auth.sites import SiteError, create_site
 from app.auth.members import add_member
@@ -17,7 +18,7 @@ from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
 from app.retention import run_retention
 from app.security import private_folder
-from app.store.base import ROLES, Conflict, StoreError
+from app.store.base import DAY_MS, ROLES, Conflict, StoreError
 
 
 def register_commands(app: Flask) -> None:
@@ -137,6 +138,8 @@ def demo_setup(host: str, port: int, days: float) -> None:
     if site is None:
         site = create_site(store, "Demo site", sorted({"localhost", "127.0.0.1", host}), now_ms(),
                            site_id=site_id)
+        for goal in seed.DEMO_GOALS:  # defined before the demo's traffic, so they count all of it
+            goals.add_goal(store, site, *goal, now_ms() - int(days * DAY_MS) - 60_000)
         _seed(site.site_id, days, 300)
     login = _demo_login(store, site.site_id)
     base = f"http://{host}:{port}"

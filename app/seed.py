@@ -18,8 +18,13 @@ from app.ingest.pipeline import record_batch
 from app.store.base import DAY_MS, Site, Store
 
 PAGES = ["/", "/pricing", "/blog", "/blog/launch", "/blog/how-we-measure", "/docs", "/docs/install",
-         "/about", "/contact", "/signup"]
-PAGE_WEIGHTS = [30, 14, 10, 6, 5, 9, 7, 4, 3, 6]
+         "/about", "/contact", "/signup", "/old-pricing"]
+PAGE_WEIGHTS = [30, 14, 10, 6, 5, 9, 7, 4, 3, 6, 1]
+# What visitors click: a page of the site, another site, a file.
+LINKS = [("Learn more", "https://{host}/docs"), ("GitHub", "https://github.com/liveinsight/liveinsight"),
+         ("Download the guide", "https://{host}/files/guide.pdf")]
+# The demo site's goals (make run): a page goal and an event goal with a property condition.
+DEMO_GOALS = [("Read the docs", "page", "/docs/**", "", ""), ("Pro sign-up", "event", "Signed up", "plan", "pro")]
 REFERRERS = [("", 40), ("https://www.google.com/", 25), ("https://duckduckgo.com/", 5),
              ("https://news.ycombinator.com/item?id=1", 6), ("https://t.co/abc", 5),
              ("https://www.reddit.com/r/analytics/", 4), ("https://blog.example.org/post", 5),
@@ -78,9 +83,16 @@ def _visit(rng: random.Random, site: Site, start_ms: int, user_id: str) -> Visit
             event("heartbeat", path)
         ts += dwell % HEARTBEAT_MS
         if rng.random() < 0.25:
-            event("click", path, props={"text": "Learn more"})
+            text, href = rng.choice(LINKS)
+            event("click", path, props={"text": text, "href": href.format(host=host)})
+        if path == "/" and rng.random() < 0.2:
+            event("custom", path, name="Played video", props={"video": rng.choice(["intro", "tour"])})
         if path == "/signup" and rng.random() < 0.5:
-            event("conversion", path, name="signup", value=rng.choice([0, 9, 29]))
+            event("custom", path, name="Signed up", props={"plan": rng.choice(["free", "free", "pro"])})
+        if path == "/pricing" and rng.random() < 0.15:
+            event("conversion", path, name="Purchase", value=rng.choice([9, 29, 99]))
+        if path == "/old-pricing":
+            event("custom", path, name="404")
         path = rng.choices(PAGES, PAGE_WEIGHTS)[0]
         ts += rng.randint(1_000, 5_000)
     ip = f"203.0.{rng.randint(0, 255)}.{rng.randint(1, 254)}"

@@ -295,8 +295,10 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
     dashboard = usage(lambda: viewer.get(f"/sites/{site.site_id}"))
     print(f"dashboard page: {dashboard}")
     # Who asks (the user, its role, the site), the viewer's sites for the switcher (a Query and
-    # the site), then 7 reads (3 of live sessions, the feed, 3 of counters), one Query a shard.
-    assert dashboard[0] == {"GetItem": 4, "Query": 1 + 7 * store.shards}
+    # the site), then 7 reads (3 of live sessions, the feed, 3 of counters) and the conversions
+    # widget's 8 (2 of 5-minute counters, 4 of today's, 1 of hours, 1 of live sessions), one
+    # Query a shard; and the active visits' start times, one BatchGetItem a 100 visits.
+    assert dashboard[0] == {"GetItem": 4, "Query": 1 + 15 * store.shards, "BatchGetItem": 1}
 
 
 def test_what_a_twelve_month_report_costs(store, usage, record_property):
@@ -332,3 +334,37 @@ def test_what_a_twelve_month_report_costs(store, usage, record_property):
 def test_backups_on_dynamodb_are_aws_own(store):
     with pytest.raises(StoreError, match="point-in-time recovery"):
         store.backup("/tmp/never-written.db")
+
+
+@pytest.mark.parametrize("period_name", ["30d", "12mo"])
+def test_what_a_goals_report_costs(store, usage, period_name, record_property):
+    """The DynamoDB requests of the goals table (this period and the previous one), with two
+    goals defined before the period: six reads a period (goal visits, goal events, conversions
+    and values by name, all visits, the goal sketches), each one Query per write shard for
+    days and one for month rollups."""
+    from app.analytics import goal_reports
+    from app.analytics.goals import add_goal
+    from app.analytics.periods import month_number, parse_period
+    period = parse_period(period_name, "UTC", T0)
+    site = store.get_site("example")
+    for match in ("/pricing", "/blog/*"):
+        add_goal(store, site, "", "page", match, "", "", T0 - 800 * 86_400_000)
+    store.set_rolled_up_month("example", month_number(period.last) - 1)
+    site = store.get_site("example")
+    reads = Counter()
+    for method in ("sum_counters", "read_sketches"):
+        original = getattr(store, method)
+
+        def counted(*args, _original=original, **kwargs):
+            grain = kwargs.get("grain") or args[-1]
+            reads["month" if grain == "month" else "other"] += 1
+            return _original(*args, **kwargs)
+        setattr(store, method, counted)
+    requests, _, read_units = usage(lambda: goal_reports.goals(store, site, period))
+    print(f"\ngoals report, {period_name}: {reads['month']} reads of month rollups, {reads['other']} of days: "
+          f"{requests} at {store.shards} shards ({reads['month'] + reads['other'] * 16} Queries at "
+          f"production's 16), {read_units:.1f} read units")
+    record_property(f"goals_report_{period_name}_requests", dict(requests))
+    assert reads["month"] + reads["other"] == 6 * len(goal_reports._spans(site, period)) + 6 * len(
+        goal_reports._spans(site, period.previous()))
+    assert requests == {"Query": reads["month"] + reads["other"] * store.shards}

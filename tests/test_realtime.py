@@ -49,7 +49,8 @@ def test_live_feed_is_newest_first(ingest, make_event, store, site):
     feed = rt.live_feed(store, site)
     assert len(feed) == rt.LIVE_FEED_SIZE
     assert [e["path"] for e in feed[:2]] == ["/p24", "/p23"]
-    assert set(feed[0]) == {"event_id", "type", "ts", "path", "name", "source", "browser", "os", "device"}
+    assert set(feed[0]) == {"event_id", "type", "ts", "path", "name", "source", "browser", "os", "device", "what"}
+    assert feed[0]["what"] == "Viewed /p24"
 
 
 def test_last_24_hours_has_one_point_per_hour(ingest, make_event, store, site):
@@ -87,7 +88,7 @@ def test_realtime_json(client, live_traffic, site):
     data = response.json["data"]
     assert data["current_visitors"] == {"last_5_minutes": 2, "last_30_minutes": 3}
     assert set(data) == {"site", "now", "current_visitors", "live_pages", "live_sources",
-                         "live_feed", "last_24_hours", "top_pages_today"}
+                         "live_feed", "last_24_hours", "top_pages_today", "conversions"}
 
 
 @pytest.mark.parametrize("query, status", [("", 400), ("?site=nope", 404)])

@@ -19,6 +19,9 @@ PAGES = ["/", "/pricing", "/blog", "/docs", "/signup"]
 REFERRERS = ["", "https://www.google.com/", "https://t.co/x", "https://news.example/a"]
 
 
+LINKS = ["https://example.com/about", "https://github.com/example", "https://example.com/guide.pdf"]
+
+
 def visit_events(rng, n, start_ms):
     """One visit: a landing page, maybe more pages, heartbeats, a click, a conversion."""
     landing = rng.choice(PAGES) + ("?utm_source=mail&utm_campaign=fall" if rng.random() < 0.2 else "")
@@ -26,7 +29,9 @@ def visit_events(rng, n, start_ms):
     for _ in range(rng.choice([0, 0, 1, 2])):
         steps += [("heartbeat", steps[-1][1], {}), ("page_view", rng.choice(PAGES), {})]
     if rng.random() < 0.3:
-        steps.append(("click", steps[-1][1], {}))
+        steps.append(("click", steps[-1][1], {"props": {"href": rng.choice(LINKS)}}))
+    if rng.random() < 0.3:
+        steps.append(("custom", steps[-1][1], {"name": "play", "props": {"video": rng.choice(["intro", "demo"])}}))
     if rng.random() < 0.15:
         steps.append(("conversion", steps[-1][1], {"name": "signup", "value": 9}))
     return [{"event_id": f"event-{n:04d}-{i:02d}", "type": kind, "timestamp": start_ms + 20_000 * i,
@@ -61,6 +66,10 @@ def _moto_backend():
 def _ingest_months(store, settle):
     site = create_site(store, "Months", ["example.com"], utc("2026-08-20T00:00:00"),
                        timezone="Europe/Paris", site_id="months")
+    site.goals = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing"},
+                  {"id": "demo", "name": "Demo played", "kind": "event", "match": "play", "prop": "video",
+                   "value": "demo"}]
+    store.update_site(site)
     rng = random.Random(7)
     start, span_s = datetime(2026, 8, 20, tzinfo=timezone.utc), 89 * 86_400
     for n in range(40):

@@ -329,6 +329,14 @@ def test_a_sites_editable_fields_are_saved_and_the_rest_kept(store):
     assert (saved.honour_dnt, saved.honour_gpc, saved.blocked_referrers) == (True, True, ["spam.example"])
     assert (saved.tracker_key, saved.rolled_up_month, saved.created_ms) == ("pk_one", 7, T0)
     assert store.get_site_by_key("pk_one").name == "Uno"
+    # What the site counts: goals (maps in a list), currency, outbound links, download extensions.
+    goals = [{"id": "ab12cd34", "name": "Plan", "kind": "event", "match": "signup", "prop": "plan",
+              "value": "pro", "created_ms": T0}]
+    site.goals, site.currency, site.outbound_links, site.download_extensions = goals, "KRW", False, ["pdf"]
+    store.update_site(site)
+    saved = store.get_site("s1")
+    assert (saved.goals, saved.currency, saved.outbound_links, saved.download_extensions) == (goals, "KRW", False, ["pdf"])
+    assert type(saved.goals[0]["created_ms"]) is int
 
 
 def test_api_keys_are_found_by_hash_listed_and_updated(store):

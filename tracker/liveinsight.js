@@ -1,6 +1,7 @@
 /* LiveInsight visitor tracker.
  * <script defer src="https://HOST/tracker.js" data-key="KEY"></script>
- * Optional: data-api (endpoint), data-flush-ms (5000), data-heartbeat-ms (30000).
+ * Optional: data-api (endpoint), data-flush-ms (5000), data-heartbeat-ms (30000), data-404 (this
+ * page is a "not found" page: its path and referrer are reported; or call liveinsight.notFound()).
  * Opt-out: a page URL ending in #liveinsight-opt-out (or liveinsight.optOut()) stops it in this
  * browser until #liveinsight-opt-in (or liveinsight.optIn()) and the next page.
  * Built by tracker/build.sh into tracker/dist/liveinsight.min.js (served at /tracker.js). */
@@ -28,7 +29,7 @@
     if (loc.hash == '#liveinsight-opt-out') optOut();
     if (loc.hash == '#liveinsight-opt-in') optIn();
     const optedOut = () => storage('getItem', 'li_out');
-    const api = win.liveinsight = { optOut: guard(optOut), optIn: guard(optIn), visitorId: () => optedOut() ? null : userId, track() {}, conversion() {} };
+    const api = win.liveinsight = { optOut: guard(optOut), optIn: guard(optIn), visitorId: () => optedOut() ? null : userId, track() {}, conversion() {}, notFound() {} };
     if (optedOut()) return;
 
     // Random UUID; the fallback covers insecure contexts where randomUUID is missing.
@@ -130,7 +131,9 @@
 
     api.track = guard((name, props) => track('custom', { name, props }));
     api.conversion = guard((name, value) => track('conversion', { name, value }));
+    api.notFound = () => api.track('404');
     track('page_view');
+    if ('404' in options) api.notFound();
     flush(); // sends this page view and whatever an earlier page left unsent
   })();
 })();

@@ -15,13 +15,18 @@ to the last event on that page (heartbeats). Session figures count in the hour a
 day the session started; event figures in the hour, 5 minutes and local day of the event.
 
 Counters (grain, metric, dimension):
-- hour: visitors, sessions, pageviews, bounces, duration_ms, dropped/reason (site totals)
-- 5min: visitors, pageviews (site totals; the last-100-minutes chart)
+- hour: visitors, sessions, pageviews, bounces, duration_ms, customs, dropped/reason (site totals)
+- 5min: visitors, pageviews (site totals; the last-100-minutes chart), conversions and
+  conversion_value (the live view)
 - day: the totals above plus events/type, customs/name, conversions/name,
   conversion_value/name; sessions, pageviews, bounces, duration_ms by each session dimension
   and by entry page; sessions by exit page; pageviews and time_on_page_ms by page;
   the same session metrics plus visitors by the "session" cube (every session dimension at
-  once, the value encoded by `cube_value`), which is what filtered reports read.
+  once, the value encoded by `cube_value`), which is what filtered reports read;
+  goals (analytics/goals.py): goal_visits and goal_events by goal key, and the "goal_cube"
+  (the goal and every session dimension) with the visits' metrics, conversions and value;
+  props by (event name, key, value); outbound by host and url; downloads by file; not_found
+  by page and by (page, referrer).
 """
 from __future__ import annotations
 
@@ -30,13 +35,18 @@ from collections import defaultdict
 from copy import copy
 from functools import lru_cache
 from typing import Iterable
+from urllib.parse import urlsplit
 
+from app.analytics.goals import MAX_REACHED, NOT_FOUND_EVENT, SiteGoals, prop_text
 from app.analytics.periods import local_day_number
-from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Changes, CounterKey, Session, UniqueKey, Visitor
+from app.store.base import (
+    FIVE_MINUTES_MS, HOUR_MS, KEY_SEPARATOR, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
+)
 
 SESSION_GAP_MS = 30 * 60_000
 INTERACTIONS = ("click", "conversion")
 NAMED = ("custom", "conversion")
+REACHING = ("page_view", "custom", "conversion")  # the events that can reach a goal
 # Attributes of a visit, fixed by its first event, each a report breakdown and a filter.
 SESSION_DIMENSIONS = ("channel", "source", "utm_source", "utm_medium", "utm_campaign",
                       "browser", "os", "device", "country")
@@ -46,8 +56,15 @@ SESSION_DIMENSIONS = ("channel", "source", "utm_source", "utm_medium", "utm_camp
 SESSION_CUBE = SESSION_DIMENSIONS + ("entry",)
 PAGE_CUBE = ("page",) + SESSION_DIMENSIONS
 SESSION_METRICS = ("sessions", "pageviews", "bounces", "duration_ms")
+# The goal cube: the visits that reached a goal (analytics/goals.py), by every session
+# dimension: what a report filtered by a goal reads. Its key is the goal's key and GOAL_CUBE.
+GOAL_CUBE = ("goal",) + SESSION_DIMENSIONS
+# Properties of custom events are counted per day as (event name, key, value); a key keeps at
+# most this many distinct values a day, the rest count as OTHER (see PropValues).
+MAX_PROP_VALUES = 100
+OTHER = "(other)"
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
-SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS)
+SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS, "goal", "outbound", "download")
 
 
 def session_cube(session: Session) -> str:
@@ -56,6 +73,10 @@ def session_cube(session: Session) -> str:
 
 def page_cube(session: Session, path: str) -> str:
     return _cube_value((path, *_session_values(session)))
+
+
+def goal_cube(session: Session, key: str) -> str:
+    return _cube_value((key, *_session_values(session)))
 
 
 def _session_values(session: Session) -> tuple[str, ...]:
@@ -67,15 +88,22 @@ def _cube_value(values: tuple[str, ...]) -> str:
     return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
 
 
+# (event name, local day, property key) -> the distinct values counted for it so far.
+PropValues = dict[tuple[str, int, str], set[str]]
+
+
 class _Tally:
     """Counter deltas and unique visitors of one site. Keys are plain tuples while counting
     (an event adds about thirty) and become CounterKeys once, in `counters()`."""
 
-    def __init__(self, site_id: str, timezone: str):
-        self.site_id, self.timezone = site_id, timezone
+    def __init__(self, site_id: str, timezone: str, goals: SiteGoals, prop_values: PropValues):
+        self.site_id, self.timezone, self.goals = site_id, timezone, goals
         self.deltas: dict[tuple, float] = defaultdict(float)
         self.uniques: dict[UniqueKey, set[str]] = defaultdict(set)
         self._days: dict[int, int] = {}
+        # Distinct property values counted per (event name, day, key): the stored ones, given
+        # by the caller, and those this batch adds.
+        self.prop_values = {k: set(v) for k, v in prop_values.items()}
 
     def day(self, ts: int) -> int:
         """The site's local day of a timestamp. Every time zone's offset is a whole number of
@@ -98,16 +126,20 @@ class _Tally:
 
 
 def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: dict[str, Visitor],
-              timezone: str = "UTC", gap_ms: int = SESSION_GAP_MS) -> Changes:
+              timezone: str = "UTC", gap_ms: int = SESSION_GAP_MS, goals: SiteGoals = SiteGoals(),
+              prop_values: PropValues | None = None) -> Changes:
     """Fold new events of one site into its sessions, visitors and counters.
 
-    Does not mutate its inputs. Events may come in any order; they are applied by time.
+    `goals` is what the site counts as goals, outbound links and downloads; `prop_values` the
+    property values already counted for the days and event names of these events (to keep
+    MAX_PROP_VALUES). Does not mutate its inputs. Events may come in any order; they are
+    applied by time.
     """
     events = sorted(events, key=lambda e: (e["ts"], e["event_id"]))
     if not events:
         return Changes()
     site_id = events[0]["site_id"]
-    tally = _Tally(site_id, timezone)
+    tally = _Tally(site_id, timezone, goals, prop_values or {})
     sessions = {k: copy(v) for k, v in sessions.items()}
     visitors = {k: copy(v) for k, v in visitors.items()}
     touched_sessions: dict[str, Session] = {}
@@ -121,7 +153,7 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: di
         if session is None or event["ts"] - session.last_seen_ms > gap_ms:
             session = _start_session(event, session, visitor, tally)
             sessions[session.session_id] = session
-        _apply_event(session, event, tally)
+        _apply_event(session, visitor, event, tally)
         _count_visitor(visitor, event, tally)
         touched_sessions[session.session_id] = sessions[session.session_id] = session
         touched_visitors[visitor.user_id] = visitors[visitor.user_id] = visitor
@@ -168,7 +200,7 @@ def _session_figures(session: Session) -> dict[str, int]:
             "duration_ms": session.duration_ms}
 
 
-def _apply_event(session: Session, event: dict, tally: _Tally) -> None:
+def _apply_event(session: Session, visitor: Visitor, event: dict, tally: _Tally) -> None:
     hour, day = session.started_ms // HOUR_MS, tally.day(session.started_ms)
     before, old_exit = _session_figures(session), session.exit_path
     ts, kind = event["ts"], event["type"]
@@ -186,27 +218,129 @@ def _apply_event(session: Session, event: dict, tally: _Tally) -> None:
         session.interactions += 1
     if kind in NAMED:
         tally.add("day", event_day, f"{kind}s", 1, "name", event["name"])
-        if kind == "conversion" and event.get("value") is not None:
-            tally.add("day", event_day, "conversion_value", event["value"], "name", event["name"])
+        if kind == "conversion":  # the live view's conversions of the last 30 minutes, with value
+            tally.add("5min", ts // FIVE_MINUTES_MS, "conversions")
+            if event.get("value") is not None:
+                tally.add("day", event_day, "conversion_value", event["value"], "name", event["name"])
+                tally.add("5min", ts // FIVE_MINUTES_MS, "conversion_value", event["value"])
+        else:  # and its custom events of the last 24 hours
+            tally.add("hour", ts // HOUR_MS, "customs")
+            _custom_event(session, event, tally, event_day)
+    elif kind == "click":
+        _click(session, event, tally, event_day)
 
     # Corrections that keep the session's figures right as it grows.
-    after, cube = _session_figures(session), session_cube(session)
+    after, values = _session_figures(session), _session_values(session)
+    cubes = None  # the visit's session cube cell and goal cube cells, made when first needed
+    deltas = tally.deltas  # the hottest loop of folding: its keys are written out, not add()ed
     for metric in ("pageviews", "bounces", "duration_ms"):
         delta = after[metric] - before[metric]
         if not delta:
             continue
         if metric != "pageviews":  # page views also count by event time, in _page_view
-            tally.add("hour", hour, metric, delta)
-            tally.add("day", day, metric, delta)
-        for dimension in SESSION_DIMENSIONS:
-            tally.add("day", day, metric, delta, dimension, getattr(session, dimension))
+            deltas[(hour, metric, "", "", "hour")] += delta
+            deltas[(day, metric, "", "", "day")] += delta
+        for dimension, value in zip(SESSION_DIMENSIONS, values):
+            deltas[(day, metric, dimension, value, "day")] += delta
         if session.entry_path is not None:
-            tally.add("day", day, metric, delta, "entry", session.entry_path)
-        tally.add("day", day, metric, delta, "session", cube)
+            deltas[(day, metric, "entry", session.entry_path, "day")] += delta
+        if cubes is None:
+            cubes = [("session", _cube_value((*values, session.entry_path or "")))] + [
+                ("goal_cube", _cube_value((key, *values))) for key in _reached(session)]
+        for cube, cell in cubes:
+            deltas[(day, metric, cube, cell, "day")] += delta
     if session.exit_path != old_exit:
         if old_exit is not None:
             tally.add("day", day, "sessions", -1, "exit", old_exit)
         tally.add("day", day, "sessions", 1, "exit", session.exit_path)
+    if kind in REACHING and (kind != "page_view" or tally.goals.pages):
+        for key, defined in tally.goals.reached_by(event):
+            if defined:  # conversions and events are counted by name, above
+                tally.add("day", event_day, "goal_events", 1, "goal", key)
+            if _reach(session, visitor, key, tally, day):  # its completions and values, by the visit's dimensions
+                cell = _cube_value((key, *values))
+                tally.add("day", day, "conversions", 1, "goal_cube", cell)
+                if kind == "conversion" and event.get("value") is not None:
+                    tally.add("day", day, "conversion_value", event["value"], "goal_cube", cell)
+
+
+def _reached(session: Session) -> list[str]:
+    return session.reached.split(KEY_SEPARATOR) if session.reached else []
+
+
+def _reach(session: Session, visitor: Visitor, key: str, tally: _Tally, day: int) -> bool:
+    """The visit reached a goal (or sent a conversion or event of a name): the first time, count
+    the visit, its visitor (once a day) and the visit's figures so far in the goal cube, which
+    the corrections above keep right from then on. Counted on the visit's day, as sessions are,
+    so conversion rates divide like by like. False when the visit counts no more keys
+    (MAX_REACHED)."""
+    reached = _reached(session)
+    if key in reached:
+        return True
+    if len(reached) >= MAX_REACHED:
+        return False
+    session.reached = KEY_SEPARATOR.join((*reached, key))
+    if visitor.reached_day != day:
+        visitor.reached_day, visitor.reached = day, ""
+    visitor_reached = visitor.reached.split(KEY_SEPARATOR) if visitor.reached else []
+    first_today = key not in visitor_reached
+    if first_today:
+        visitor.reached = KEY_SEPARATOR.join((*visitor_reached, key))
+    tally.add("day", day, "goal_visits", 1, "goal", key)
+    tally.seen(day, session.user_id, "goal", key)
+    cell = goal_cube(session, key)
+    for metric, n in {"sessions": 1, "visitors": int(first_today), **_session_figures(session)}.items():
+        tally.add("day", day, metric, n, "goal_cube", cell)
+    return True
+
+
+def _custom_event(session: Session, event: dict, tally: _Tally, day: int) -> None:
+    """A custom event's properties, each (key, value) counted for its name; and a page the site
+    marked as not found (the tracker's NOT_FOUND_EVENT): its path and where visitors came from."""
+    name = event["name"]
+    for key, value in (event.get("props") or {}).items():
+        text = prop_text(value)
+        if text is None:
+            continue
+        known = tally.prop_values.setdefault((name, day, key), set())
+        if text not in known:
+            if len(known) >= MAX_PROP_VALUES:
+                text = OTHER
+            else:
+                known.add(text)
+        tally.add("day", day, "props", 1, "prop", _cube_value((name, key, text)))
+    if name == NOT_FOUND_EVENT:
+        tally.add("day", day, "not_found", 1, "page", event["path"])
+        tally.add("day", day, "not_found", 1, "referrer", _cube_value((event["path"], _link(event["referrer"]))))
+
+
+def _click(session: Session, event: dict, tally: _Tally, day: int) -> None:
+    """A click on a link to a file (a download) or to another site (an outbound link)."""
+    href = (event.get("props") or {}).get("href")
+    if not isinstance(href, str) or not href.startswith(("http://", "https://")):
+        return
+    try:
+        parts = urlsplit(href)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return
+    extension = parts.path.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in parts.path else ""
+    if extension and extension in tally.goals.download_extensions:
+        tally.add("day", day, "downloads", 1, "file", _link(href))
+        tally.seen(day, session.user_id, "download", _link(href))
+    elif tally.goals.outbound_links and host and _bare(host) != _bare(event.get("hostname") or ""):
+        tally.add("day", day, "outbound", 1, "host", host)
+        tally.add("day", day, "outbound", 1, "url", _link(href))
+        tally.seen(day, session.user_id, "outbound", host)
+
+
+def _bare(host: str) -> str:
+    return host.lower().removeprefix("www.")
+
+
+def _link(url: str) -> str:
+    """A URL as reports show it: without its query and fragment, which may carry tokens."""
+    return url.split("#", 1)[0].split("?", 1)[0][:512] if url else ""
 
 
 def _add_page_time(session: Session, tally: _Tally, ms: int) -> None:
@@ -277,17 +411,23 @@ def _count_visitor(visitor: Visitor, event: dict, tally: _Tally) -> None:
 def _day_counters_written() -> tuple[tuple[str, str], ...]:
     """Every daily counter aggregate() writes, as (metric, dimension), found by folding one
     visit, event by event, down every path: a visit that begins without a page view (its entry
-    comes late), page views, a click, a custom event, a conversion with a value, heartbeats."""
-    visit = [("heartbeat", "/a"), ("page_view", "/a"), ("click", "/a"), ("heartbeat", "/a"),
-             ("page_view", "/b"), ("custom", "/b"), ("conversion", "/b"), ("heartbeat", "/b")]
+    comes late), page views, a click out and a download, a custom event (with a property, and
+    the not-found one), a conversion with a value, heartbeats, a page goal and an event goal."""
+    visit = [("heartbeat", "/a", None), ("page_view", "/a", None), ("click", "/a", "https://x.org/"),
+             ("click", "/a", "https://h/f.pdf"), ("heartbeat", "/a", None), ("page_view", "/b", None),
+             ("custom", "/b", None), ("conversion", "/b", None), ("heartbeat", "/b", None)]
+    site = Site("s", "", "", [], goals=[{"id": "p", "name": "", "kind": "page", "match": "/a"},
+                                         {"id": "e", "name": "", "kind": "event", "match": NOT_FOUND_EVENT}])
+    goals = SiteGoals.of(site)
     sessions: dict[str, Session] = {}
     visitors: dict[str, Visitor] = {}
     written: set[tuple[str, str]] = set()
-    for i, (kind, path) in enumerate(visit):
+    for i, (kind, path, href) in enumerate(visit):
         event = {"site_id": "s", "event_id": f"e{i}", "type": kind, "ts": i * 10_000, "user_id": "u",
-                 "session_id": "v", "path": path, "name": "n", "value": 1.0, "referrer": "",
+                 "session_id": "v", "path": path, "hostname": "h", "name": NOT_FOUND_EVENT, "value": 1.0,
+                 "referrer": "", "props": {"href": href} if href else {"k": "v"},
                  **{dimension: "x" for dimension in SESSION_DIMENSIONS}}
-        changes = aggregate([event], sessions, visitors)
+        changes = aggregate([event], sessions, visitors, goals=goals)
         sessions.update((s.session_id, s) for s in changes.sessions)
         visitors.update((v.user_id, v) for v in changes.visitors)
         written |= {(key.metric, key.dimension) for key in changes.counters if key.grain == "day"}

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from urllib.parse import urlsplit
+
+from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT
 from app.analytics.periods import local_day_number
-from app.store.base import HOUR_MS, LiveSession, Site, Store
+from app.store.base import FIVE_MINUTES_MS, HOUR_MS, LiveSession, Site, Store
 
 CURRENT_WINDOW_MS = 5 * 60_000
 RECENT_WINDOW_MS = 30 * 60_000
@@ -47,9 +50,55 @@ def live_sources(store: Store, site: Site, now_ms: int, current: list[LiveSessio
 
 
 def live_feed(store: Store, site: Site, limit: int = LIVE_FEED_SIZE) -> list[dict]:
-    """The latest events, newest first, with only what the feed shows."""
+    """The latest events, newest first, with only what the feed shows, and what happened in words."""
     keep = ("event_id", "type", "ts", "path", "name", "source", "browser", "os", "device")
-    return [{k: e[k] for k in keep} for e in store.recent_events(site.site_id, limit)]
+    return [{**{k: e[k] for k in keep}, "what": what_happened(e, site)}
+            for e in store.recent_events(site.site_id, limit)]
+
+
+def what_happened(event: dict, site: Site) -> str:
+    """An event as the live feed says it: "Purchase (29.00 EUR) on /pricing", "Clicked
+    'Download PDF'", "Left for github.com", "Viewed /pricing"."""
+    kind, path, props = event["type"], event["path"], event.get("props") or {}
+    if kind == "page_view":
+        return f"Viewed {path}"
+    if kind == "conversion":
+        value = f" ({event['value']:,.2f} {site.currency})" if event.get("value") is not None else ""
+        return f"{event['name']}{value} on {path}"
+    if kind == "custom":
+        return f"Page not found: {path}" if event["name"] == NOT_FOUND_EVENT else f"{event['name']} on {path}"
+    if kind == "click":
+        href, text = props.get("href"), str(props.get("text") or "").strip()
+        host = urlsplit(href).hostname if isinstance(href, str) and href.startswith("http") else None
+        if host and host.removeprefix("www.") != (event.get("hostname") or "").removeprefix("www."):
+            return f"Left for {host}"
+        return f"Clicked '{text[:60]}' on {path}" if text else f"Clicked on {path}"
+    return f"Still on {path}"  # a heartbeat
+
+
+def conversions_live(store: Store, site: Site, now_ms: int) -> dict:
+    """What a shop owner watches during a sale: conversions (and their value) in the last 30
+    minutes (the six 5-minute buckets up to now) and today, today's conversion rate (visits
+    with a conversion / visits), custom events in the last 24 hours (the 24 hours up to and
+    including this one), and how long the visits active now have lasted, on average."""
+    five = now_ms // FIVE_MINUTES_MS
+    recent = {m: sum(r.n for r in store.read_counters(site.site_id, m, "", five - 5, five + 1, grain="5min"))
+              for m in ("conversions", "conversion_value")}
+    today = local_day_number(site.timezone, now_ms)
+    day = lambda metric, dimension: store.sum_counters(site.site_id, metric, dimension, today, today + 1, "day")  # noqa: E731
+    sessions = day("sessions", "").get("", 0)
+    converted = day("goal_visits", "goal").get(ANY_CONVERSION, 0)
+    hour = now_ms // HOUR_MS
+    durations = store.active_visit_durations(site.site_id, now_ms - CURRENT_WINDOW_MS)
+    return {
+        "last_30_minutes": {"conversions": int(recent["conversions"]), "value": round(recent["conversion_value"], 2)},
+        "today": {"conversions": int(sum(day("conversions", "name").values())),
+                  "value": round(sum(day("conversion_value", "name").values()), 2),
+                  "conversion_rate": round(100 * converted / sessions, 2) if sessions else None},
+        "custom_events_24h": int(sum(r.n for r in store.read_counters(site.site_id, "customs", "", hour - 23, hour + 1))),
+        "active_visit_duration_s": round(sum(durations) / len(durations) / 1000, 1) if durations else None,
+        "currency": site.currency,
+    }
 
 
 def last_24_hours(store: Store, site: Site, now_ms: int) -> dict:
@@ -88,4 +137,5 @@ def realtime(store: Store, site: Site, now_ms: int) -> dict:
         "live_feed": live_feed(store, site),
         "last_24_hours": last_24_hours(store, site, now_ms),
         "top_pages_today": top_pages_today(store, site, now_ms),
+        "conversions": conversions_live(store, site, now_ms),
     }

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from app.analytics.aggregate import PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
+from app.analytics.aggregate import GOAL_CUBE, PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
+from app.analytics.goals import ANY_CONVERSION
 from app.analytics.periods import Period, day_from_number, day_start_ms, month_days
 from app.ingest.enrich import DropReason
 from app.store import hll
@@ -22,7 +23,7 @@ from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store, month_of_day
 
 SESSION_BREAKDOWNS = SESSION_DIMENSIONS + ("entry",)
 BREAKDOWNS = ("page", "entry", "exit") + SESSION_DIMENSIONS
-FILTERS = SESSION_DIMENSIONS + ("page",)
+FILTERS = SESSION_DIMENSIONS + ("page", "goal")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
 
@@ -41,15 +42,32 @@ class Filters:
         unknown = set(pairs) - set(FILTERS)
         if unknown:
             raise StatsError(f"cannot filter by {', '.join(sorted(unknown))}: use {', '.join(FILTERS)}")
-        return cls({k: v for k, v in pairs.items() if v is not None})
+        values = {k: v for k, v in pairs.items() if v is not None}
+        if "page" in values and "goal" in values:
+            raise StatsError("a report is filtered by a page or by a goal, not both")
+        return cls(values)
 
     @property
     def page(self) -> str | None:
         return self.values.get("page")
 
     @property
+    def goal(self) -> str | None:
+        """A goal's key (analytics/goals.py): only the visits that reached it."""
+        return self.values.get("goal")
+
+    @property
     def session(self) -> dict[str, str]:
-        return {k: v for k, v in self.values.items() if k != "page"}
+        return {k: v for k, v in self.values.items() if k not in ("page", "goal")}
+
+    @property
+    def cube(self) -> tuple[str, tuple[str, ...], dict[str, str]]:
+        """The cube these filters read (aggregate.py), its cell's names, and the values to keep."""
+        if self.page is not None:
+            return "page_cube", PAGE_CUBE, self.values
+        if self.goal is not None:
+            return "goal_cube", GOAL_CUBE, self.values
+        return "session", SESSION_CUBE, self.session
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -96,8 +114,8 @@ def _visitors(store: Store, site: Site, dimension: str, period: Period, values=N
     return {value: hll.count_visitors(blobs) for value, blobs in sketches.items()}
 
 
-def _cube_rows(store: Store, site: Site, metric: str, cube: str, names: tuple[str, ...],
-               period: Period, filters: dict[str, str]) -> list[tuple[dict[str, str], float]]:
+def _cube_rows(store: Store, site: Site, metric: str, period: Period, cube: str, names: tuple[str, ...],
+               filters: dict[str, str]) -> list[tuple[dict[str, str], float]]:
     """Cube cells matching the filters, decoded: [(dimension -> value, n)]."""
     rows = []
     for value, n in _sum_by_value(store, site, metric, cube, period).items():
@@ -116,13 +134,17 @@ def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
     if filters.page is not None:
         return _page_totals(store, site, period, filters)
     if filters:
-        sums = {m: sum(n for _, n in _cube_rows(store, site, m, "session", SESSION_CUBE, period,
-                                                 filters.session))
+        sums = {m: sum(n for _, n in _cube_rows(store, site, m, period, *filters.cube))
                 for m in SESSION_METRICS + ("visitors",)}
         visitors, approximate = int(sums["visitors"]), period.days > 1
+        if filters.goal is not None and not filters.session:  # the goal's converters, deduplicated
+            visitors, approximate = _visitors(store, site, "goal", period, [filters.goal]).get(filters.goal, 0), False
+        converted = None if filters.goal is not None else sum(n for _, n in _cube_rows(
+            store, site, "sessions", period, "goal_cube", GOAL_CUBE, {"goal": ANY_CONVERSION, **filters.session}))
     else:
         sums = {m: _sum_by_value(store, site, m, "", period).get("", 0) for m in SESSION_METRICS}
         visitors, approximate = _visitors(store, site, "", period).get("", 0), False
+        converted = _sum_by_value(store, site, "goal_visits", "goal", period).get(ANY_CONVERSION, 0)
     visits = sums["sessions"]
     return {
         "visitors": visitors,
@@ -131,20 +153,22 @@ def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
         "views_per_visit": _round(_ratio(sums["pageviews"], visits), 2),
         "bounce_rate": _round(_percent(sums["bounces"], visits), 1),
         "visit_duration_s": _round(_ratio(sums["duration_ms"], visits * 1000), 1),
+        # Visits with any conversion / all visits (product definitions), in percent.
+        "conversion_rate": None if converted is None else _round(_percent(converted, visits), 2),
         "visitors_approximate": approximate,
     }
 
 
 def _page_totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
     """With a page filter: that page's page views, time and visitors."""
-    cells = lambda m: _cube_rows(store, site, m, "page_cube", PAGE_CUBE, period, filters.values)  # noqa: E731
+    cells = lambda m: _cube_rows(store, site, m, period, *filters.cube)  # noqa: E731
     pageviews = sum(n for _, n in cells("pageviews"))
     time_ms = sum(n for _, n in cells("time_on_page_ms"))
     only_page = not filters.session
     visitors = _visitors(store, site, "page", period, [filters.page]).get(filters.page, 0) if only_page else None
     return {"visitors": visitors, "visits": None, "pageviews": int(pageviews), "views_per_visit": None,
             "bounce_rate": None, "visit_duration_s": None,
-            "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1),
+            "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1), "conversion_rate": None,
             "visitors_approximate": False}
 
 
@@ -180,10 +204,14 @@ def timeseries(store: Store, site: Site, period: Period, filters: Filters = Filt
     hourly = period.hourly and not filters
     current = _series(store, site, period, filters, hourly)
     previous = _series(store, site, period.previous(), filters, hourly)
-    return {"interval": "hour" if hourly else "day", "labels": current["labels"],
-            "visitors": current["visitors"], "pageviews": current["pageviews"],
-            "previous_visitors": _aligned(previous["visitors"], len(current["labels"])),
-            "previous_pageviews": _aligned(previous["pageviews"], len(current["labels"]))}
+    series = {"interval": "hour" if hourly else "day", "labels": current["labels"],
+              "visitors": current["visitors"], "pageviews": current["pageviews"],
+              "previous_visitors": _aligned(previous["visitors"], len(current["labels"])),
+              "previous_pageviews": _aligned(previous["pageviews"], len(current["labels"]))}
+    if filters.goal is not None:  # the goal's own series: its conversions
+        series["conversions"] = current["conversions"]
+        series["previous_conversions"] = _aligned(previous["conversions"], len(current["labels"]))
+    return series
 
 
 def _aligned(values: list[int], length: int) -> list[int | None]:
@@ -203,7 +231,7 @@ def _series(store: Store, site: Site, period: Period, filters: Filters, hourly: 
         buckets = list(range(*_days(period)))
         labels = [day_from_number(d).isoformat() for d in buckets]
         values = _daily_values(store, site, period, filters)
-    return {"labels": labels, **{m: [int(values[m].get(b, 0)) for b in buckets] for m in ("visitors", "pageviews")}}
+    return {"labels": labels, **{m: [int(per_bucket.get(b, 0)) for b in buckets] for m, per_bucket in values.items()}}
 
 
 def _by_bucket(rows) -> dict[int, float]:
@@ -218,19 +246,20 @@ def _daily_values(store: Store, site: Site, period: Period, filters: Filters) ->
         site.site_id, metric, dimension, *_days(period), grain="day")
     if not filters:
         return {"visitors": _by_bucket(read("visitors", "")), "pageviews": _by_bucket(read("pageviews", ""))}
-    cube, names, values = (("page_cube", PAGE_CUBE, filters.values) if filters.page is not None
-                           else ("session", SESSION_CUBE, filters.session))
+    cube, names, values = filters.cube
     out = {}
-    for metric in ("visitors", "pageviews"):
+    for metric in ("visitors", "pageviews") + (("conversions",) if filters.goal is not None else ()):
         per_day: dict[int, float] = defaultdict(float)
         for row in read(metric, cube):
             cell = dict(zip(names, json.loads(row.value)))
             if all(cell.get(k) == v for k, v in values.items()):
                 per_day[row.hour] += row.n
         out[metric] = per_day
-    if filters.page is not None and not filters.session:  # a page's daily visitors: its sketches
+    only = (("page", filters.page) if filters.page is not None else ("goal", filters.goal)
+            if filters.goal is not None else None)
+    if only and not filters.session:  # a page's or a goal's daily visitors: its sketches
         out["visitors"] = {row.day: hll.count_visitors([row.sketch]) for row in store.read_sketches(
-            site.site_id, "page", *_days(period), [filters.page])}
+            site.site_id, only[0], *_days(period), [only[1]])}
     return out
 
 
@@ -277,6 +306,8 @@ def _unavailable(dimension: str, filters: Filters) -> str | None:
         return "Exit pages are not broken down with filters."
     if filters.page is not None and dimension == "entry":
         return "Entry pages are not broken down with a page filter."
+    if filters.goal is not None and dimension in ("page", "entry"):
+        return "Pages are not broken down with a goal filter: filter by a source, country or device instead."
     return None
 
 
@@ -321,7 +352,7 @@ def _session_cube_rows(store: Store, site: Site, period: Period, dimension: str,
         return _page_cube_rows(store, site, period, "page", filters)
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for metric in SESSION_METRICS + ("visitors",):
-        for cell, n in _cube_rows(store, site, metric, "session", SESSION_CUBE, period, filters.session):
+        for cell, n in _cube_rows(store, site, metric, period, *filters.cube):
             sums[cell[dimension]][metric] += n
     rows = [_session_row(v, s, int(s["visitors"])) for v, s in sums.items() if s["sessions"] > 0]
     return sorted(rows, key=lambda r: (-r["visits"], r["value"]))
@@ -332,7 +363,7 @@ def _page_cube_rows(store: Store, site: Site, period: Period, dimension: str,
     """Page views (and time on page) by any dimension, for pages matching the filters."""
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for metric in ("pageviews", "time_on_page_ms"):
-        for cell, n in _cube_rows(store, site, metric, "page_cube", PAGE_CUBE, period, filters.values):
+        for cell, n in _cube_rows(store, site, metric, period, "page_cube", PAGE_CUBE, filters.values):
             sums[cell[dimension]][metric] += n
     rows = [{"value": v, "visitors": None, "pageviews": int(s["pageviews"]),
              "time_on_page_s": _round(_ratio(s["time_on_page_ms"], s["pageviews"] * 1000), 1)}

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from app.analytics.periods import PERIODS, Period, PeriodError, parse_period
-from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, Filters
+from app.analytics.goal_reports import TABLES
+from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, Filters, StatsError
 from app.ingest.schema import EventSchema
 from app.store.base import Site
+
+
+ALL_BREAKDOWNS = BREAKDOWNS + TABLES
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class ReportQuery:
     filters: Filters
     breakdowns: tuple[str, ...]
     limit: int
+    event: str | None = None  # the custom event whose properties the "props" breakdown lists
 
     def args(self, **changes) -> dict:
         """The query string of this report (with changes: None removes a filter)."""
@@ -35,6 +40,9 @@ class ReportQuery:
 
 _FILTER_FIELDS = {name: fields.String(load_default=None, metadata={
     "description": f"Filter: only data whose {name} is this value."}) for name in FILTERS}
+_FILTER_FIELDS["goal"] = fields.String(load_default=None, metadata={
+    "description": "Filter: only visits that reached this goal, by its key (the goals breakdown's `key`): "
+                   "g:<id> a defined goal, c:<name> a conversion name, c: any conversion, e:<name> a custom event."})
 
 
 class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
@@ -48,7 +56,12 @@ class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
                         metadata={"description": "First day (YYYY-MM-DD) of a custom period."})
     to = fields.Date(load_default=None, metadata={"description": "Last day of a custom period."})
     breakdown = fields.String(load_default="", metadata={
-        "description": f"Comma-separated breakdowns to include: {', '.join(BREAKDOWNS)}."})
+        "description": f"Comma-separated breakdowns to include: {', '.join(ALL_BREAKDOWNS)}. goals: each goal "
+                       "and conversion name (visitors, visits, conversions, conversion_rate, value, "
+                       "average_value, change); events: custom events; props: the properties of `event`; "
+                       "outbound, outbound_url, downloads, not_found: link clicks and missing pages."})
+    event = fields.String(load_default=None, validate=validate.Length(min=1, max=128), metadata={
+        "description": "The custom event whose properties the props breakdown lists."})
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
                            metadata={"description": "Rows per breakdown."})
 
@@ -66,12 +79,17 @@ def parse_report_query(args: dict, site: Site, now_ms: int, default_breakdowns=(
     except PeriodError as error:
         raise ValidationError({"period": [str(error)]}) from error
     breakdowns = tuple(b for b in data["breakdown"].split(",") if b) or tuple(default_breakdowns)
-    unknown = [b for b in breakdowns if b not in BREAKDOWNS]
+    unknown = [b for b in breakdowns if b not in ALL_BREAKDOWNS]
     if unknown:
         raise ValidationError({"breakdown": [f"unknown breakdown {', '.join(unknown)}: "
-                                             f"use {', '.join(BREAKDOWNS)}"]})
-    filters = Filters({k: data[k] for k in FILTERS if data.get(k) is not None})
-    return ReportQuery(period, filters, breakdowns, data["limit"])
+                                             f"use {', '.join(ALL_BREAKDOWNS)}"]})
+    if "props" in breakdowns and not data["event"]:
+        raise ValidationError({"event": ["the props breakdown needs event=<a custom event's name>"]})
+    try:
+        filters = Filters.parse({k: data[k] for k in FILTERS if data.get(k) is not None})
+    except StatsError as error:
+        raise ValidationError({"filters": [str(error)]}) from error
+    return ReportQuery(period, filters, breakdowns, data["limit"], data["event"])
 
 
 # -- answers, for the OpenAPI document

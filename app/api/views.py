@@ -9,7 +9,7 @@ from marshmallow import ValidationError
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge, Unauthorized
 
-from app.analytics import stats
+from app.analytics import goal_reports, stats
 from app.analytics.realtime import realtime
 from app.api.schemas import parse_report_query
 from app.auth import api_keys
@@ -192,7 +192,12 @@ def stats_json():
         query = parse_report_query(request.args.to_dict(), site, now_ms())
     except ValidationError as error:
         raise BadRequest(describe(error)) from error
-    data = stats.report(get_store(), site, query.period, query.filters, query.breakdowns, query.limit)
+    store = get_store()
+    data = stats.report(store, site, query.period, query.filters,
+                        tuple(b for b in query.breakdowns if b in stats.BREAKDOWNS), query.limit)
+    data["breakdowns"].update({b: goal_reports.table(store, site, query.period, b, query.filters, query.limit,
+                                                     query.event)
+                               for b in query.breakdowns if b in goal_reports.TABLES})
     return jsonify(status="success", data=data)
 
 

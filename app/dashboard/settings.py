@@ -12,6 +12,7 @@ from zoneinfo import available_timezones
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 
+from app.analytics.goals import GOAL_KINDS, goals_of
 from app.auth import api_keys, audit, links, members
 from app.auth.access import current_user, login_required, needs_role
 from app.auth.sites import SiteError, create_site, edit_site
@@ -34,12 +35,12 @@ def actor() -> str:
     return current_user().email
 
 
-def settings_saved(message: str, action: str, detail: str):
-    """Record a change in the audit log, say so, and show the settings again."""
+def settings_saved(message: str, action: str, detail: str, anchor: str | None = None):
+    """Record a change in the audit log, say so, and show the settings again (at `anchor`)."""
     current_app.extensions["liveinsight.sites_by_key"].forget()  # ingestion reads the site again
     audit.record(get_store(), g.site.site_id, actor(), action, detail, now_ms())
     flash(message)
-    return redirect(url_for("dashboard.site_settings", site_id=g.site.site_id))
+    return redirect(url_for("dashboard.site_settings", site_id=g.site.site_id, _anchor=anchor))
 
 
 @bp.route("/sites/new", methods=["GET", "POST"])
@@ -74,7 +75,8 @@ def render_settings(error: str | None = None, status: int = 200, **shown_once):
         links=store.list_public_links(g.site.site_id) if at_least(g.role, "owner") else [],
         keys=[(k, api_keys.state(k, now)) for k in store.list_api_keys(g.site.site_id)],
         audit_log=store.list_audit(g.site.site_id, audit.SHOWN),
-        tracker_url=url_for("dashboard.tracker_js", _external=True), **shown_once,
+        tracker_url=url_for("dashboard.tracker_js", _external=True), goals=goals_of(g.site),
+        goal_kinds=GOAL_KINDS, **shown_once,
     ), status
 
 

@@ -52,6 +52,8 @@ WIDGETS: dict[str, Widget] = {
                            lambda s, site, now: {"sources": rt.live_sources(s, site, now)}),
     "live-feed": Widget("partials/_live_feed.html", 3,
                         lambda s, site, now: {"feed": rt.live_feed(s, site)}),
+    "conversions": Widget("partials/_live_conversions.html", 5,
+                          lambda s, site, now: {"live": rt.conversions_live(s, site, now)}),
     "visitors-24h": Widget("partials/_visitors_24h.html", 30, _chart_24h),
     "top-pages": Widget("partials/_top_pages.html", 30,
                         lambda s, site, now: {"top_pages": rt.top_pages_today(s, site, now)}),

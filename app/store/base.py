@@ -204,6 +204,11 @@ class TrafficStore(ABC):
         """Visits with any event at or after since_ms."""
 
     @abstractmethod
+    def active_visit_durations(self, site_id: str, since_ms: int, most: int = 100) -> list[int]:
+        """How long (ms, last event minus first) each of the `most` most recently active visits
+        with any event at or after since_ms has lasted so far."""
+
+    @abstractmethod
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         """The newest raw events of a site, newest first."""
 

@@ -41,6 +41,11 @@ class Conflict(StoreError):
     """A record that must be unique exists already (a user's email, a site id)."""
 
 
+# What a new site counts as a download (Site.download_extensions).
+DOWNLOAD_EXTENSIONS = ("pdf", "zip", "dmg", "exe", "msi", "pkg", "deb", "rpm", "apk", "csv", "xlsx", "docx",
+                       "pptx", "epub", "mp3", "mp4", "gz", "7z", "iso")
+
+
 @dataclass
 class Site:
     site_id: str
@@ -57,9 +62,17 @@ class Site:
     honour_gpc: bool = False  # Global Privacy Control (Sec-GPC: 1)
     # Referrer domains of this site's own to drop as spam, on top of the built-in list.
     blocked_referrers: list[str] = field(default_factory=list)
+    # Goals an admin defined (analytics/goals.py reads them): dicts of id, name, kind, match,
+    # and for an event goal an optional property condition (prop, value).
+    goals: list[dict] = field(default_factory=list)
+    currency: str = "EUR"  # what conversion values are in (ISO 4217)
+    outbound_links: bool = True  # count clicks on links to other sites
+    # Clicks on links to files with these extensions count as downloads; empty: none.
+    download_extensions: list[str] = field(default_factory=lambda: list(DOWNLOAD_EXTENSIONS))
 
     # What an owner may change (update_site); the id, key, creation and rollup state stay.
-    EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers")
+    EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers", "goals",
+                "currency", "outbound_links", "download_extensions")
 
 
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
@@ -158,6 +171,11 @@ class VisitorData:
     visitor: "Visitor | None"
 
 
+# Joins goal keys in Session.reached and Visitor.reached: a control character, which stored
+# text never holds (ingest/schema.py clean_text).
+KEY_SEPARATOR = "\x1f"
+
+
 @dataclass(slots=True)  # the aggregator keeps many in memory
 class Session:
     """One visit. Keyed by (site_id, session_id); `seq` counts 30-minute rollovers of the
@@ -186,6 +204,7 @@ class Session:
     utm_campaign: str = ""
     page_time_ms: int = 0  # time on the current (exit) page so far
     first_of_day: bool = False  # the visitor's first visit of its local day
+    reached: str = ""  # the goal keys this visit reached (analytics/goals.py), KEY_SEPARATOR-joined
 
     @property
     def is_bounce(self) -> bool:
@@ -205,6 +224,8 @@ class Visitor:
     last_seen_ms: int
     last_day: int = -1  # local day number
     last_5min: int = -1
+    reached_day: int = -1  # the local day of `reached`
+    reached: str = ""  # the goal keys the visitor's visits of that day reached, KEY_SEPARATOR-joined
 
 
 class LiveSession(NamedTuple):

@@ -32,7 +32,7 @@ from . import hll
 from .base import Fold, Store
 from .records import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
+    DOWNLOAD_EXTENSIONS, ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
     LiveSession, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User,
     Visitor, VisitorData, month_of_day,
 )
@@ -62,7 +62,11 @@ CREATE TABLE IF NOT EXISTS sites (
     rolled_up_month INTEGER NOT NULL DEFAULT -1,
     honour_dnt INTEGER NOT NULL DEFAULT 0,
     honour_gpc INTEGER NOT NULL DEFAULT 0,
-    blocked_referrers TEXT NOT NULL DEFAULT '[]'
+    blocked_referrers TEXT NOT NULL DEFAULT '[]',
+    goals TEXT NOT NULL DEFAULT '[]',
+    currency TEXT NOT NULL DEFAULT 'EUR',
+    outbound_links INTEGER NOT NULL DEFAULT 1,
+    download_extensions TEXT NOT NULL DEFAULT '{json.dumps(DOWNLOAD_EXTENSIONS)}'
 );
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,
@@ -164,7 +168,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
 MIGRATIONS = {
@@ -202,10 +206,24 @@ MIGRATIONS = {
     {LOG_STATE}
     UPDATE log_state SET n = (SELECT COALESCE(MAX(seq), 0) FROM events) WHERE name = 'checkpoint';
     """,
+    # 6 -> 7: goals and what else a site counts; visits and visitors remember the goals reached.
+    # (A file older than schema 6 may have no sessions or visitors yet: make their schema-6 form.)
+    6: f"""
+    CREATE TABLE IF NOT EXISTS sessions ({", ".join(SESSION_FIELDS[:-1])}, PRIMARY KEY (site_id, session_id))
+        WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS visitors ({", ".join(VISITOR_FIELDS[:-2])}, PRIMARY KEY (site_id, user_id))
+        WITHOUT ROWID;
+    ALTER TABLE sites ADD COLUMN goals TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sites ADD COLUMN currency TEXT NOT NULL DEFAULT 'EUR';
+    ALTER TABLE sites ADD COLUMN outbound_links INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE sites ADD COLUMN download_extensions TEXT NOT NULL DEFAULT '{json.dumps(DOWNLOAD_EXTENSIONS)}';
+    ALTER TABLE sessions ADD COLUMN reached TEXT NOT NULL DEFAULT '';
+    ALTER TABLE visitors ADD COLUMN reached_day INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE visitors ADD COLUMN reached TEXT NOT NULL DEFAULT '';
+    """,
 }
-SITE_COLUMNS = ("site_id", "name", "tracker_key", "domains", "timezone", "created_ms", "rolled_up_month",
-                "honour_dnt", "honour_gpc", "blocked_referrers")
-JSON_SITE_COLUMNS = ("domains", "blocked_referrers")
+SITE_COLUMNS = tuple(f.name for f in fields(Site))
+JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions")
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
 USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins"
@@ -396,7 +414,8 @@ class SQLiteStore(Store):
         values = dict(zip(SITE_COLUMNS, row))
         for column in JSON_SITE_COLUMNS:
             values[column] = json.loads(values[column])
-        values["honour_dnt"], values["honour_gpc"] = bool(values["honour_dnt"]), bool(values["honour_gpc"])
+        for column in ("honour_dnt", "honour_gpc", "outbound_links"):
+            values[column] = bool(values[column])
         return Site(**values)
 
     def _sites(self, where: str = "", args: tuple = ()) -> list[Site]:
@@ -725,6 +744,11 @@ class SQLiteStore(Store):
             "SELECT user_id, last_seen_ms, exit_path, source FROM sessions "
             "WHERE site_id = ? AND last_seen_ms >= ?", (site_id, since_ms))
         return list(map(LiveSession._make, rows))
+
+    def active_visit_durations(self, site_id: str, since_ms: int, most: int = 100) -> list[int]:
+        rows = self._read("SELECT last_seen_ms - started_ms FROM sessions WHERE site_id = ? AND last_seen_ms >= ? "
+                          "ORDER BY last_seen_ms DESC LIMIT ?", (site_id, since_ms, most))
+        return [row[0] for row in rows]
 
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         rows = self._read(f"SELECT {EVENT_COLUMNS} FROM events WHERE site_id = ? "

@@ -82,7 +82,8 @@ def test_a_visit_appears_live_on_the_dashboard(context, live_server, artifacts_d
     # Both clicks reach the live feed: the nav link's (sent on pagehide or by the next page)
     # and the button's (sent by the next flush, within 5 s).
     feed_clicks = dashboard.locator("#w-live-feed li.feed-click .label")
-    expect(feed_clicks).to_have_text(["/demo/pricing", "/demo"], timeout=LIVE_TIMEOUT_MS)
+    expect(feed_clicks).to_have_text(["Clicked 'Buy a widget' on /demo/pricing", "Clicked 'Pricing' on /demo"],
+                                     timeout=LIVE_TIMEOUT_MS)
     clicks = sorted(e["props"]["text"] for e in live_server.events() if e["type"] == "click")
     assert clicks == ["Buy a widget", "Pricing"]
     # The navigation sent the nav click up to three times (the pagehide and visibilitychange

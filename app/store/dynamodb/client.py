@@ -63,6 +63,10 @@ def from_item(item: dict) -> dict:
 def _plain(value):
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, list):  # e.g. a site's goals: maps in a list
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 

@@ -1,0 +1,244 @@
+"""Goals: what a visit can reach, and what the aggregator counts for each.
+
+A goal is reached by an event: a page view of a page goal's path or pattern, a custom event of
+an event goal's name (and, optionally, with one property equal to a value), or a conversion
+(every conversion name is a goal of its own, without setup). Each custom event name is counted
+the same way, so the events panel has its visits and visitors too. Every one has a key:
+
+- `g:<id>`    a goal an admin defined (Site.goals); renaming keeps the key, so its history stays;
+- `c:<name>`  conversions of that name (liveinsight.conversion);
+- `e:<name>`  custom events of that name (liveinsight.track);
+- `c:`        any conversion (ANY_CONVERSION): the site-wide conversion rate, and a filter.
+
+The aggregator counts a key the moment it is reached, from then on (aggregate.py): the visits
+that reached it, their visitors, and the visits' figures in the goal cube (for "filter by
+goal"). A goal defined today therefore counts from today; what its report can show of the days
+before is said by `history_note` (page goals: page views and visitors of matching pages, from
+the daily page counters; raw events live 24 hours only).
+
+Patterns: `*` stands for any characters but `/`, `**` for any characters at all; without a
+wildcard a page goal is one exact path.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+GOAL_KINDS = ("page", "event")
+MAX_GOALS = 100  # per site: each is matched against every event
+MAX_NAME = 120
+MAX_MATCH = 512
+# A visit counts at most this many distinct keys (goals, conversion and event names): a page
+# that sends hundreds of event names must not grow one visit's record without bound.
+MAX_REACHED = 64
+ANY_CONVERSION = "c:"  # the key every conversion reaches, whatever its name (names are never empty)
+NOT_FOUND_EVENT = "404"  # the custom event the tracker sends on a page marked as "not found"
+
+
+class GoalError(ValueError):
+    """A goal definition that cannot be kept; the message says why."""
+
+
+class Goal(NamedTuple):
+    id: str
+    name: str
+    kind: str  # "page" or "event"
+    match: str  # the page path or pattern, or the custom event's name
+    prop: str = ""  # an event goal's property condition: this property ...
+    value: str = ""  # ... equal to this (as text)
+    created_ms: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"g:{self.id}"
+
+    @property
+    def description(self) -> str:
+        if self.kind == "page":
+            return f"Visited {self.match}"
+        condition = f" with {self.prop} = {self.value}" if self.prop else ""
+        return f"Sent event {self.match}{condition}"
+
+
+def conversion_key(name: str) -> str:
+    return f"c:{name}"
+
+
+def event_key(name: str) -> str:
+    return f"e:{name}"
+
+
+def goals_of(site) -> list[Goal]:
+    """A site's defined goals, in the order they were added."""
+    return [Goal(**g) for g in site.goals]
+
+
+def new_goal(name: str, kind: str, match: str, prop: str = "", value: str = "", *, now_ms: int,
+             existing: list[Goal]) -> Goal:
+    """A goal from an admin's form, checked; raises GoalError."""
+    name, match, prop, value = (s.strip() for s in (name, match, prop, value))
+    if kind not in GOAL_KINDS:
+        raise GoalError(f"a goal is a page or an event, not {kind!r}")
+    if not match:
+        raise GoalError("say which page (a path such as /pricing or /blog/*) or which event")
+    if len(match) > MAX_MATCH:
+        raise GoalError(f"the page or event name is at most {MAX_MATCH} characters")
+    if kind == "page":
+        match = _path_only(match)
+        if not match.startswith("/"):
+            raise GoalError("a page goal is a path beginning with /, such as /pricing or /order/*/thanks")
+        if prop:
+            raise GoalError("only event goals have a property condition")
+    elif prop and not value:
+        raise GoalError(f"say which value of {prop!r} reaches the goal")
+    elif value and not prop:
+        raise GoalError("say which property the value is for")
+    name = name or (f"Visit {match}" if kind == "page" else match)
+    check_name(name)
+    if len(existing) >= MAX_GOALS:
+        raise GoalError(f"a site has at most {MAX_GOALS} goals")
+    goal = Goal(secrets.token_hex(4), name, kind, match, prop, value, now_ms)
+    if any(g[2:6] == goal[2:6] for g in existing):
+        raise GoalError("there is a goal for that already")
+    return goal
+
+
+def check_name(name: str) -> str:
+    if not name.strip():
+        raise GoalError("a goal needs a name")
+    if len(name) > MAX_NAME:
+        raise GoalError(f"a goal's name is at most {MAX_NAME} characters")
+    return name.strip()
+
+
+def _path_only(match: str) -> str:
+    """What an admin pastes (a full URL, a path with a query) as the path goals compare."""
+    if "://" in match:
+        match = urlsplit(match).path or "/"
+    return match.split("?")[0].split("#")[0] or "/"
+
+
+@lru_cache(maxsize=1024)
+def _pattern(match: str) -> re.Pattern:
+    parts = re.split(r"(\*\*|\*)", match)
+    regex = "".join(".*" if p == "**" else "[^/]*" if p == "*" else re.escape(p) for p in parts)
+    return re.compile(regex + r"\Z")
+
+
+def page_matches(match: str, path: str) -> bool:
+    return _pattern(match).match(path) is not None
+
+
+@dataclass(frozen=True)
+class SiteGoals:
+    """What the aggregator needs of a site's settings to count goals, outbound links,
+    downloads and not-found pages, compiled once per site and batch."""
+    pages: tuple[Goal, ...] = ()
+    events: dict[str, tuple[Goal, ...]] = field(default_factory=dict)  # event name -> its goals
+    outbound_links: bool = False
+    download_extensions: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, site) -> "SiteGoals":
+        goals = goals_of(site)
+        events: dict[str, list[Goal]] = {}
+        for goal in goals:
+            if goal.kind == "event":
+                events.setdefault(goal.match, []).append(goal)
+        return cls(tuple(g for g in goals if g.kind == "page"), {k: tuple(v) for k, v in events.items()},
+                   site.outbound_links, frozenset(e.lower().lstrip(".") for e in site.download_extensions))
+
+    def reached_by(self, event: dict) -> list[tuple[str, bool]]:
+        """The keys an event reaches, each with whether it is a defined goal (whose
+        completions are counted by key; conversions and events are counted by name)."""
+        kind = event["type"]
+        if kind == "page_view":
+            return [(g.key, True) for g in self.pages if page_matches(g.match, event["path"])]
+        if kind == "conversion":
+            return [(conversion_key(event["name"]), False), (ANY_CONVERSION, False)]
+        if kind != "custom":
+            return []
+        keys = [(event_key(event["name"]), False)]
+        for goal in self.events.get(event["name"], ()):
+            if not goal.prop or _prop_text((event.get("props") or {}).get(goal.prop)) == goal.value:
+                keys.append((goal.key, True))
+        return keys
+
+
+def _prop_text(value) -> str | None:
+    """A property's value as reports show it and conditions compare it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+prop_text = _prop_text
+
+
+def history_note(goal: Goal) -> str:
+    """What a goal can show of the time before it was defined, as the interface says it."""
+    if goal.kind == "page":
+        return ("Counted from the day it was added. For days before that, conversions and "
+                "converting visitors come from page views of matching pages; visits and the "
+                "conversion rate start the day it was added.")
+    return ("Counted from the day it was added: raw events are kept 24 hours only, so events "
+            "sent before then cannot be matched to it.")
+
+
+# -- keeping a site's goals and what it counts (the settings page)
+CURRENCY = re.compile(r"[A-Z]{3}\Z")
+EXTENSION = re.compile(r"[a-z0-9]{1,10}\Z")
+
+
+def add_goal(store, site, name: str, kind: str, match: str, prop: str, value: str, now_ms: int) -> Goal:
+    goal = new_goal(name, kind, match, prop, value, now_ms=now_ms, existing=goals_of(site))
+    site.goals = [*site.goals, goal._asdict()]
+    store.update_site(site)
+    return goal
+
+
+def rename_goal(store, site, goal_id: str, name: str) -> Goal:
+    """A new name; the key stays, and with it the goal's history."""
+    goal = _goal(site, goal_id)._replace(name=check_name(name))
+    site.goals = [goal._asdict() if g["id"] == goal_id else g for g in site.goals]
+    store.update_site(site)
+    return goal
+
+
+def delete_goal(store, site, goal_id: str) -> Goal:
+    """The goal leaves every report; the page views and events it counted stay in theirs."""
+    goal = _goal(site, goal_id)
+    site.goals = [g for g in site.goals if g["id"] != goal_id]
+    store.update_site(site)
+    return goal
+
+
+def _goal(site, goal_id: str) -> Goal:
+    for goal in goals_of(site):
+        if goal.id == goal_id:
+            return goal
+    raise GoalError("no such goal (deleted meanwhile?)")
+
+
+def set_counting(store, site, currency: str, outbound_links: bool, download_extensions: str) -> None:
+    """The site's currency, and whether (and for which files) clicks count as outbound links
+    and downloads. Counting changes from the next events on; figures already counted stay."""
+    currency = currency.strip().upper()
+    if not CURRENCY.match(currency):
+        raise GoalError("a currency is a three-letter ISO 4217 code, such as EUR, USD or KRW")
+    extensions = list(dict.fromkeys(e.lower().lstrip(".") for e in re.split(r"[\s,]+", download_extensions) if e))
+    bad = [e for e in extensions if not EXTENSION.match(e.lstrip("."))]
+    if bad:
+        raise GoalError(f"not a file extension: {', '.join(bad[:3])}")
+    if len(extensions) > 50:
+        raise GoalError("at most 50 download extensions")
+    site.currency, site.outbound_links, site.download_extensions = currency, outbound_links, extensions
+    store.update_site(site)
