@@ -99,7 +99,8 @@ def test_custom_events_properties_links_downloads_and_not_found(store, site, ing
     assert [(p["key"], [(r["value"], r["events"]) for r in p["rows"]]) for p in props] == [
         ("plan", [("free", 1), ("pro", 1)]), ("seats", [("3", 1)])]
     outbound = goal_reports.links(store, site, today, "outbound")["rows"]
-    assert [(r["value"], r["events"], r["visitors"]) for r in outbound] == [("github.com", 1, 1)]
+    assert [(r["value"], r["events"], r["visitors"], r["urls"]) for r in outbound] == [
+        ("github.com", 1, 1, [{"value": "https://github.com/example/x", "events": 1}])]
     urls = goal_reports.links(store, site, today, "outbound_url")["rows"]
     assert [r["value"] for r in urls] == ["https://github.com/example/x"]  # no query: it may hold tokens
     downloads = goal_reports.links(store, site, today, "downloads")["rows"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from app.analytics.goals import ANY_CONVERSION, Goal, conversion_key, event_key, goals_of, page_matches
 from app.analytics.periods import Period, day_from_number, local_day_number
@@ -226,16 +227,28 @@ def links(store: Store, site: Site, period: Period, kind: str, filters: Filters 
     visitors = _visitors(store, site, sketch, period, ranked[:limit]) if sketch else {}
     rows = [{"value": v, "events": int(counts[v]), "visitors": visitors.get(v) if sketch else None}
             for v in ranked]
-    if kind == "not_found":
+    rows = rows[:limit]
+    if kind == "not_found":  # each missing page with the pages that linked to it
         referrers = defaultdict(list)
         for cell, n in _sum_by_value(store, site, "not_found", "referrer", period).items():
             page, referrer = json.loads(cell)
             if n:
-                referrers[page].append((referrer, int(n)))
-        for row in rows:
-            row["referrers"] = [{"value": r or "(direct)", "events": n}
-                                for r, n in sorted(referrers[row["value"]], key=lambda rn: (-rn[1], rn[0]))][:5]
-    return {"rows": rows[:limit], "total_rows": len(rows)}
+                referrers[page].append((referrer or "(direct)", int(n)))
+        _attach(rows, "referrers", referrers)
+    elif kind == "outbound":  # each host with the links to it that were followed
+        urls = defaultdict(list)
+        for url, n in _sum_by_value(store, site, "outbound", "url", period).items():
+            if n:
+                urls[(urlsplit(url).hostname or "").lower()].append((url, int(n)))
+        _attach(rows, "urls", urls)
+    return {"rows": rows, "total_rows": len(ranked)}
+
+
+def _attach(rows: list[dict], name: str, found: dict[str, list[tuple[str, int]]], most: int = 5) -> None:
+    """Give each row its `most` biggest (value, events) of `found`, as row[name]."""
+    for row in rows:
+        ranked = sorted(found.get(row["value"], []), key=lambda vn: (-vn[1], vn[0]))[:most]
+        row[name] = [{"value": v, "events": n} for v, n in ranked]
 
 
 LINK_REPORTS = {  # kind -> (metric, dimension, sketch dimension of its visitors or "")

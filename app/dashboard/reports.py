@@ -142,7 +142,7 @@ def _flat(row: dict) -> dict:
     for key, value in row.items():
         if key == "change":
             flat.update({f"{metric}_change_percent": n for metric, n in value.items()})
-        elif key == "referrers":
+        elif key in ("referrers", "urls"):
             flat[key] = " ".join(f"{r['value']} ({r['events']})" for r in value)
         else:
             flat[key] = value
