@@ -335,3 +335,14 @@ def test_a_public_link_shows_goals_and_their_csv_but_no_settings(anon_client, st
     assert widget.status_code == 200 and "44.00" in widget.get_data(as_text=True)
     rows = anon_client.get(f"/share/{token}/reports/goals.csv?period=today").get_data(as_text=True)
     assert "Purchase" in rows
+
+
+def test_a_page_goal_added_after_a_period_shows_that_period_from_page_views_only(store, site, ingest, make_event):
+    send_visits(ingest, make_event, T0 - 3_600_000)
+    define_goals(store, site, T0)
+    yesterday, today = (parse_period(p, site.timezone, T0 + DAY) for p in ("yesterday", "today"))
+    pricing = by_name(goal_reports.goals(store, site, yesterday)["rows"])["Pricing"]
+    # Added the same day, after the visits: its page views count, its visits from then on.
+    assert (pricing["conversions"], pricing["visits"], pricing["conversion_rate"]) == (2, 0, 0.0)
+    assert pricing["counted_from"] == yesterday.first.isoformat()
+    assert by_name(goal_reports.goals(store, site, today)["rows"])["Pricing"]["conversions"] == 0  # not yesterday's

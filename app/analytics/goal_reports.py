@@ -20,13 +20,13 @@ from collections import defaultdict
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from app.analytics.aggregate import GOAL_CUBE
 from app.analytics.goals import ANY_CONVERSION, Goal, conversion_key, event_key, goals_of, page_matches
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import (
     DEFAULT_LIMIT, Filters, StatsError, _change, _cube_rows, _percent, _ratio, _round, _spans, _sum_by_value,
     _visitors,
 )
-from app.analytics.aggregate import GOAL_CUBE
 from app.store import hll
 from app.store.base import Site, Store
 
@@ -58,7 +58,7 @@ def _goal_figures(store: Store, site: Site, period: Period, filters: Filters) ->
         figures = _counter_figures(store, site, period, defined)
     rows: dict[str, dict] = {}
     for goal in defined:
-        rows[goal.key] = _goal_row(site, period, goal, figures, filters)
+        rows[goal.key] = _goal_row(period, goal, figures)
     names = sorted({k[2:] for k in figures["visits"] if k.startswith("c:") and k != ANY_CONVERSION}
                    | set(figures.get("conversions_by_name", {})))
     for name in names:
@@ -81,18 +81,15 @@ def _row(key: str, name: str, kind: str, description: str, figures: dict, sessio
             "counted_from": counted_from}
 
 
-def _goal_row(site: Site, period: Period, goal: Goal, figures: dict, filters: Filters) -> dict:
-    """A defined goal's row. Its visits count from the day it was added; conversion rates divide
-    by the visits of those days only. Without filters, a page goal's conversions and visitors
-    before that day come from the page counters and sketches (retroactive)."""
-    created = day_from_number(figures["created_day"][goal.key])
-    counted = period.first if created <= period.first else created
-    sessions = figures["sessions_since"].get(goal.key, figures["sessions"]) if created > period.first else figures["sessions"]
-    row = _row(goal.key, goal.name, goal.kind, goal.description, figures, sessions,
-               counted.isoformat() if counted > period.first else None)
-    if counted > period.last:
-        row["conversion_rate"] = None
-    return row
+def _goal_row(period: Period, goal: Goal, figures: dict) -> dict:
+    """A defined goal's row. Its visits count from the day it was added, and its conversion rate
+    divides by the visits of those days only (none when it was added after the period). Without
+    filters, a page goal's conversions and visitors before that day come from the page
+    counters and sketches (retroactive)."""
+    made = day_from_number(figures["created_day"][goal.key])
+    sessions = figures["sessions_since"].get(goal.key, 0) if made > period.first else figures["sessions"]
+    return _row(goal.key, goal.name, goal.kind, goal.description, figures, sessions,
+                made.isoformat() if made >= period.first else None)
 
 
 def _counter_figures(store: Store, site: Site, period: Period, defined: list[Goal]) -> dict:
@@ -108,9 +105,15 @@ def _counter_figures(store: Store, site: Site, period: Period, defined: list[Goa
     sessions_of = lambda part: _sum_by_value(store, site, "sessions", "", part).get("", 0)  # noqa: E731
     created_day, sessions_since = _counted_days(site, period, defined, sessions_of)
     for goal in defined:
-        if goal.kind == "page" and created_day[goal.key] > period.first_day:
-            before = _part(period, period.first_day, created_day[goal.key] - 1)
-            _add_page_history(store, site, before, goal, conversions, sketches)
+        made = local_day_number(site.timezone, goal.created_ms)
+        if goal.kind == "page" and made >= period.first_day:
+            # Up to and including the day it was added (counted only from that moment): the
+            # page views of its pages, which are what it counts, instead of its completions.
+            _add_page_history(store, site, _part(period, period.first_day, min(made, period.last_day)), goal,
+                              conversions, sketches)
+            if made <= period.last_day:
+                conversions[goal.key] -= _sum_by_value(
+                    store, site, "goal_events", "goal", _part(period, made, made)).get(goal.key, 0)
     sessions = sessions_of(period)
     return {"visits": visits, "conversions": conversions, "value": value, "sessions": sessions,
             "visitors": {k: hll.count_visitors(blobs) for k, blobs in sketches.items()},
@@ -119,7 +122,7 @@ def _counter_figures(store: Store, site: Site, period: Period, defined: list[Goa
 
 def _add_page_history(store: Store, site: Site, before: Period, goal: Goal, conversions: dict,
                       sketches: dict) -> None:
-    """A page goal's days before it was added: page views of matching pages, and their visitors."""
+    """A page goal's days until it was added: page views of matching pages, and their visitors."""
     pageviews = _sum_by_value(store, site, "pageviews", "page", before)
     pages = [p for p in pageviews if page_matches(goal.match, p)]
     conversions[goal.key] = conversions.get(goal.key, 0) + sum(pageviews[p] for p in pages)
@@ -143,15 +146,13 @@ def _cube_figures(store: Store, site: Site, period: Period, session_filters: dic
 
 
 def _counted_days(site: Site, period: Period, defined: list[Goal], sessions_of) -> tuple[dict, dict]:
-    """Each defined goal's first counted day in the period (the day it was added, or the
-    period's first), and for goals added during the period the visits of the days since, which
-    their conversion rate divides by."""
+    """Each defined goal's day it was added, and for goals added after the period's first day
+    the visits from that day on, which their conversion rate divides by."""
     created_day, sessions_since = {}, {}
     for goal in defined:
-        first = max(period.first_day, local_day_number(site.timezone, goal.created_ms))
-        created_day[goal.key] = first
-        if period.first_day < first <= period.last_day:
-            sessions_since[goal.key] = sessions_of(_part(period, first, period.last_day))
+        made = created_day[goal.key] = local_day_number(site.timezone, goal.created_ms)
+        if period.first_day < made <= period.last_day:
+            sessions_since[goal.key] = sessions_of(_part(period, made, period.last_day))
     return created_day, sessions_since
 
 

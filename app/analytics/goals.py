@@ -13,8 +13,8 @@ the same way, so the events panel has its visits and visitors too. Every one has
 The aggregator counts a key the moment it is reached, from then on (aggregate.py): the visits
 that reached it, their visitors, and the visits' figures in the goal cube (for "filter by
 goal"). A goal defined today therefore counts from today; what its report can show of the days
-before is said by `history_note` (page goals: page views and visitors of matching pages, from
-the daily page counters; raw events live 24 hours only).
+before is what goal_reports.py reads for it (page goals: page views and visitors of matching
+pages, from the daily page counters; raw events live 24 hours only).
 
 Patterns: `*` stands for any characters but `/`, `**` for any characters at all; without a
 wildcard a page goal is one exact path.
@@ -164,12 +164,12 @@ class SiteGoals:
             return []
         keys = [(event_key(event["name"]), False)]
         for goal in self.events.get(event["name"], ()):
-            if not goal.prop or _prop_text((event.get("props") or {}).get(goal.prop)) == goal.value:
+            if not goal.prop or prop_text((event.get("props") or {}).get(goal.prop)) == goal.value:
                 keys.append((goal.key, True))
         return keys
 
 
-def _prop_text(value) -> str | None:
+def prop_text(value) -> str | None:
     """A property's value as reports show it and conditions compare it."""
     if value is None:
         return None
@@ -178,19 +178,6 @@ def _prop_text(value) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-prop_text = _prop_text
-
-
-def history_note(goal: Goal) -> str:
-    """What a goal can show of the time before it was defined, as the interface says it."""
-    if goal.kind == "page":
-        return ("Counted from the day it was added. For days before that, conversions and "
-                "converting visitors come from page views of matching pages; visits and the "
-                "conversion rate start the day it was added.")
-    return ("Counted from the day it was added: raw events are kept 24 hours only, so events "
-            "sent before then cannot be matched to it.")
 
 
 # -- keeping a site's goals and what it counts (the settings page)
