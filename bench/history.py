@@ -23,8 +23,12 @@ every other (the page cube sums to the page counters, the session cube to each d
   exist; each day draws ~2,000 of them (Zipf), which bounds the day's session-cube cells to
   ~2,000 and page-cube cells to ~4,000-5,000, and lets the cube's values vary across the year.
 - Page views per visit: 45 % of visits have one, the rest 1 + geometric(mean 5) (3.75 in all);
-  time on page exponential (mean 30 s), a heartbeat every 30 s; 8 % of page views have a click;
-  conversions ("signup", "purchase" with a value) and a custom event ("download").
+  time on page exponential (mean 30 s), a heartbeat every 30 s; 8 % of page views have a click
+  (30 % of them to another site, 10 % a file download); conversions ("signup", "purchase" with
+  a value) and a custom event ("download", with the file and its format as properties).
+- Three goals (GOALS: /pricing, /docs/**, the download of guide.pdf) defined from the first
+  day, counted as aggregate() counts them: goal visits and completions, the goal cube (a cell
+  per profile and goal key, conversions and value included) and goal sketches.
   That is ~150,000 page views and ~253,000 events a day: ≈100 M events over 395 days.
 - 500 pages (Zipf), 40 sources in 4 channels plus campaigns (10 UTM sources, 5 mediums,
   20 campaigns), 10 browsers, 8 OS, 3 devices, 60 countries.
@@ -48,14 +52,15 @@ from pathlib import Path
 
 import numpy as np
 
-from app.analytics.aggregate import SESSION_DIMENSIONS, page_cube, session_cube
+from app.analytics.aggregate import SESSION_DIMENSIONS, goal_cube, page_cube, session_cube
+from app.analytics.goals import ANY_CONVERSION, conversion_key, event_key, page_matches
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
 from app.store.base import HOUR_MS, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 2  # 2: schema 3 (month rollups, written as the server's retention job would)
+GENERATOR_VERSION = 3  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -78,6 +83,19 @@ HEARTBEAT_MS = 30_000
 CLICKS_PER_VIEW = 0.08
 CONVERSIONS = (("signup", 0.010, None), ("purchase", 0.003, 49.0))  # name, share of visits, value
 CUSTOMS = (("download", 0.020),)
+# The site's goals (two pages, one event with a property condition), and what the custom event
+# "download" carries: a file among FILES (Zipf) and its format.
+GOALS = [{"id": "pricing", "name": "Saw pricing", "kind": "page", "match": "/pricing"},
+         {"id": "docs", "name": "Read the docs", "kind": "page", "match": "/docs/**"},
+         {"id": "guide", "name": "Got the guide", "kind": "event", "match": "download", "prop": "file",
+          "value": "guide.pdf"}]
+FILES = ["guide.pdf"] + [f"whitepaper-{i}.pdf" for i in range(1, 20)] + [f"release-{i}.zip" for i in range(1, 11)]
+# Clicks: the share that leave for another site (OUTBOUND hosts, Zipf) or download a file.
+OUTBOUND_SHARE, DOWNLOAD_SHARE = 0.30, 0.10
+OUTBOUND = ["github.com", "twitter.com", "linkedin.com", "youtube.com", "stackoverflow.com", "npmjs.com",
+            "pypi.org", "docs.python.org", "developer.mozilla.org", "news.ycombinator.com", "reddit.com",
+            "medium.com", "dev.to", "producthunt.com", "g2.com", "wikipedia.org", "aws.amazon.com",
+            "cloud.google.com", "azure.microsoft.com", "status.history.example"]
 # Local hour of a visit's start (Berlin: quiet nights, busy office hours and evenings).
 HOURS = np.array([2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8, 8, 7, 5, 3], float)
 WEEKDAYS = np.array([1.06, 1.08, 1.07, 1.05, 0.98, 0.84, 0.92])  # Monday first
@@ -286,12 +304,17 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
     clicks = rng.random(n_views) < CLICKS_PER_VIEW
     duration = np.bincount(visit_of, on_page, n_visits).astype(np.int64)
     interactions = np.bincount(visit_of, clicks, n_visits).astype(np.int64)
-    conversions = {}
+    conversions, reached = {}, {}  # reached: goal key -> (visits that reached it, completions a visit)
     for name, share, value in CONVERSIONS:
         hit = rng.random(n_visits) < share
         conversions[name] = (int(hit.sum()), value)
+        reached[conversion_key(name)] = (hit, hit.astype(np.int64))
         interactions += hit
-    customs = {name: int((rng.random(n_visits) < share).sum()) for name, share in CUSTOMS}
+    customs = {}
+    for name, share in CUSTOMS:
+        hit = rng.random(n_visits) < share
+        customs[name] = int(hit.sum())
+        reached[event_key(name)] = (hit, hit.astype(np.int64))
     bounce = (views == 1) & (interactions == 0)
     exit_page = page[starts + views - 1]
 
@@ -364,8 +387,72 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
         add("day", day, "pageviews", n, "page", path)
         add("day", day, "time_on_page_ms", ms, "page", path)
 
-    # Visitor ids per day and value: the site, each session dimension value, entry, page.
+    # Goals: the page goals' visits from the page views, the event goal from the downloads'
+    # files; conversions and custom events by name (drawn above); any conversion.
+    for goal in GOALS:
+        if goal["kind"] == "page":
+            matching = np.array([page_matches(goal["match"], path) for path in cat.pages])[page]
+            completions = np.bincount(visit_of, matching, n_visits).astype(np.int64)
+            reached[f"g:{goal['id']}"] = (completions > 0, completions)
+    downloads = reached[event_key("download")][0]
+    file_of = np.where(downloads, rng.choice(len(FILES), n_visits, p=_zipf(len(FILES))), -1)
+    guide = file_of == FILES.index("guide.pdf")
+    reached["g:guide"] = (guide, guide.astype(np.int64))
+    for f, n in enumerate(np.bincount(file_of[downloads], minlength=len(FILES)).tolist()):
+        add("day", day, "props", n, "prop", json.dumps(["download", "file", FILES[f]], separators=(",", ":")))
+        add("day", day, "props", n, "prop", json.dumps(["download", "format", FILES[f][-3:]], separators=(",", ":")))
+    any_conversion = np.zeros(n_visits, bool)
+    for name, _, _ in CONVERSIONS:
+        any_conversion |= reached[conversion_key(name)][0]
+    reached[ANY_CONVERSION] = (any_conversion, any_conversion.astype(np.int64))
+    purchase_value = dict((n, v) for n, _, v in CONVERSIONS)["purchase"]
+    goal_ids: dict[str, list] = {}
+    for key, (hit, completions) in reached.items():
+        add("day", day, "goal_visits", int(hit.sum()), "goal", key)
+        if key.startswith("g:"):
+            add("day", day, "goal_events", int(completions.sum()), "goal", key)
+        visits = np.flatnonzero(hit)
+        goal_ids[key] = visits
+        p_of = profile[visits]
+        cell = {"sessions": np.bincount(p_of, minlength=PROFILES),
+                "visitors": np.bincount(np.unique(p_of * n_visitors + owner[visits]) // n_visitors, minlength=PROFILES),
+                "pageviews": np.bincount(p_of, views[visits], PROFILES),
+                "bounces": np.bincount(p_of, bounce[visits], PROFILES),
+                "duration_ms": np.bincount(p_of, duration[visits], PROFILES),
+                "conversions": np.bincount(p_of, completions[visits], PROFILES)}
+        if key in (conversion_key("purchase"), ANY_CONVERSION):
+            bought = reached[conversion_key("purchase")][1][visits]
+            cell["conversion_value"] = np.bincount(p_of, bought * purchase_value, PROFILES)
+        for p in np.flatnonzero(cell["sessions"]).tolist():
+            value = goal_cube(cat.sessions[p], key)
+            for metric, counts in cell.items():
+                add("day", day, metric, float(counts[p]), "goal_cube", value)
+
+    # Clicks: some leave for another site, some download a file.
+    click_visits = visit_of[clicks]
+    kind = rng.random(len(click_visits))
+    out = kind < OUTBOUND_SHARE
+    down = (kind >= OUTBOUND_SHARE) & (kind < OUTBOUND_SHARE + DOWNLOAD_SHARE)
+    host_of = rng.choice(len(OUTBOUND), int(out.sum()), p=_zipf(len(OUTBOUND)))
+    file_clicked = rng.choice(len(FILES), int(down.sum()), p=_zipf(len(FILES)))
+    for h, n in enumerate(np.bincount(host_of, minlength=len(OUTBOUND)).tolist()):
+        add("day", day, "outbound", n, "host", OUTBOUND[h])
+        add("day", day, "outbound", n, "url", f"https://{OUTBOUND[h]}/")
+    for f, n in enumerate(np.bincount(file_clicked, minlength=len(FILES)).tolist()):
+        add("day", day, "downloads", n, "file", f"https://{DOMAIN}/files/{FILES[f]}")
+
+    # Visitor ids per day and value: the site, each session dimension value, entry, page, goal,
+    # outbound host, downloaded file.
     uniques: dict[UniqueKey, set[str]] = {UniqueKey(site_id, day, "", ""): set(user_ids.tolist())}
+    for key, visits in goal_ids.items():
+        if len(visits):
+            uniques[UniqueKey(site_id, day, "goal", key)] = set(user_ids[owner[visits]].tolist())
+    for h in np.unique(host_of).tolist():
+        uniques[UniqueKey(site_id, day, "outbound", OUTBOUND[h])] = set(
+            user_ids[owner[click_visits[out][host_of == h]]].tolist())
+    for f in np.unique(file_clicked).tolist():
+        uniques[UniqueKey(site_id, day, "download", f"https://{DOMAIN}/files/{FILES[f]}")] = set(
+            user_ids[owner[click_visits[down][file_clicked == f]]].tolist())
     by_profile = {p: user_ids[members].tolist() for p, members in _groups(profile, owner).items()}
     for dimension, values in cat.values.items():
         ids: dict[str, set[str]] = defaultdict(set)
@@ -472,8 +559,10 @@ def build(path: Path, now_ms: int, days: int = DAYS, log=_log) -> dict:
     store.create_schema()
     today = day_number(local_today(TIMEZONE, now_ms))
     first = today - days + 1
-    create_site(store, SITE_NAME, [DOMAIN], day_start_ms(TIMEZONE, day_from_number(first)),
-                TIMEZONE, SITE_ID)
+    site = create_site(store, SITE_NAME, [DOMAIN], day_start_ms(TIMEZONE, day_from_number(first)),
+                       TIMEZONE, SITE_ID)
+    site.goals = [{**goal, "created_ms": site.created_ms} for goal in GOALS]  # counted from the first day
+    store.update_site(site)
     log(f"generating {days} days ({day_from_number(first)} .. {day_from_number(today)}) of site "
         f"{SITE_ID!r} ({TIMEZONE}) through SQLiteStore.apply, one day per call")
     started = time.monotonic()
