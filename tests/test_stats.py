@@ -25,6 +25,7 @@ def test_top_metrics_over_a_week(store, paris):
         "bounce_rate": 40.0,  # v2 and v3
         "visit_duration_s": 54.0,  # (120 + 0 + 30 + 100 + 20) / 5
         "conversion_rate": 20.0,  # v5 converted: 1 of 5 visits
+        "conversions": 1, "conversion_value": 29.0,
     }
     assert summary["visitors_approximate"] is False
     assert summary["metrics"]["visits"]["previous"] == 0 and summary["metrics"]["visits"]["change"] is None

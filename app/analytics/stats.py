@@ -139,12 +139,14 @@ def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
         visitors, approximate = int(sums["visitors"]), period.days > 1
         if filters.goal is not None and not filters.session:  # the goal's converters, deduplicated
             visitors, approximate = _visitors(store, site, "goal", period, [filters.goal]).get(filters.goal, 0), False
-        converted = None if filters.goal is not None else sum(n for _, n in _cube_rows(
-            store, site, "sessions", period, "goal_cube", GOAL_CUBE, {"goal": ANY_CONVERSION, **filters.session}))
+        converting = _conversions(store, site, period, filters)
     else:
         sums = {m: _sum_by_value(store, site, m, "", period).get("", 0) for m in SESSION_METRICS}
         visitors, approximate = _visitors(store, site, "", period).get("", 0), False
-        converted = _sum_by_value(store, site, "goal_visits", "goal", period).get(ANY_CONVERSION, 0)
+        converting = {"visits": _sum_by_value(store, site, "goal_visits", "goal", period).get(ANY_CONVERSION, 0),
+                      "of": sums["sessions"],
+                      "conversions": sum(_sum_by_value(store, site, "conversions", "name", period).values()),
+                      "value": sum(_sum_by_value(store, site, "conversion_value", "name", period).values())}
     visits = sums["sessions"]
     return {
         "visitors": visitors,
@@ -153,10 +155,28 @@ def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
         "views_per_visit": _round(_ratio(sums["pageviews"], visits), 2),
         "bounce_rate": _round(_percent(sums["bounces"], visits), 1),
         "visit_duration_s": _round(_ratio(sums["duration_ms"], visits * 1000), 1),
-        # Visits with any conversion / all visits (product definitions), in percent.
-        "conversion_rate": None if converted is None else _round(_percent(converted, visits), 2),
+        # Visits with any conversion (with a goal filter: that goal) / all visits, in percent.
+        "conversion_rate": _round(_percent(converting["visits"], converting["of"]), 2),
+        "conversions": int(converting["conversions"]),  # conversion events (with a goal filter: its completions)
+        "conversion_value": _round(converting["value"], 2),
         "visitors_approximate": approximate,
     }
+
+
+def _conversions(store: Store, site: Site, period: Period, filters: Filters) -> dict[str, float]:
+    """For visits matching session filters, from the goal cube: the visits that reached the
+    filter's goal (or any conversion), the visits they are a share of, and the completions
+    and value."""
+    goal = filters.goal if filters.goal is not None else ANY_CONVERSION
+    cells = {m: sum(n for _, n in _cube_rows(store, site, m, period, "goal_cube", GOAL_CUBE,
+                                             {"goal": goal, **filters.session}))
+             for m in ("sessions", "conversions", "conversion_value")}
+    if filters.session:
+        of = sum(n for _, n in _cube_rows(store, site, "sessions", period, "session", SESSION_CUBE, filters.session))
+    else:
+        of = _sum_by_value(store, site, "sessions", "", period).get("", 0)
+    return {"visits": cells["sessions"], "of": of, "conversions": cells["conversions"],
+            "value": cells["conversion_value"]}
 
 
 def _page_totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
@@ -169,7 +189,7 @@ def _page_totals(store: Store, site: Site, period: Period, filters: Filters) -> 
     return {"visitors": visitors, "visits": None, "pageviews": int(pageviews), "views_per_visit": None,
             "bounce_rate": None, "visit_duration_s": None,
             "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1), "conversion_rate": None,
-            "visitors_approximate": False}
+            "conversions": None, "conversion_value": None, "visitors_approximate": False}
 
 
 def _percent(part: float, whole: float) -> float | None:

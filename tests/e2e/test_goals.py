@@ -1,7 +1,8 @@
 """Goals in a real browser: an admin adds a page goal in Settings; a visitor sees a page marked
 not found (data-404), buys something (liveinsight.conversion) and follows a link out; the
-reports show the goal, the conversion with its value, the missing page and the link, at a
-phone's and a desk's size, with nothing wider than its card and no error in the console."""
+reports show the goal, the conversion with its value, the missing page and the link, and the
+live view the conversion and the feed in words, at a phone's and a desk's size, with nothing
+wider than its card and no error in the console."""
 from __future__ import annotations
 
 from playwright.sync_api import expect
@@ -76,5 +77,19 @@ def test_goals_conversions_and_missing_pages_reach_the_reports(context, browser,
         page.click("#r-goals a.label >> text=Saw the shop")
         expect(page.locator(".chips")).to_contain_text("Saw the shop")
         page.wait_for_function("() => [...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))")
+        expect(page.locator('[data-metric="conversion_rate"] .value')).to_have_text("100.0%")
+
+        # The live view: the conversion, its value, and the feed in words.
+        page.goto(f"{live_server.url}/sites/{site_id}")
+        expect(page.get_by_test_id("conversions-30m")).to_have_text("1")
+        expect(page.get_by_test_id("conversions-today")).to_contain_text("29.00 EUR")
+        expect(page.locator("#w-live-feed")).to_contain_text("Purchase (29.00 EUR) on /shop/old-hat")
+        expect(page.locator("#w-live-feed")).to_contain_text("Left for github.com")
+        expect(page.locator("#w-live-feed")).to_contain_text("Page not found: /shop/old-hat")
+        wider = page.evaluate("""() => ['w-conversions', 'w-live-feed'].filter(id => {
+            const card = document.getElementById(id);
+            return card.scrollWidth > card.clientWidth + 1; })""")
+        assert wider == [], f"wider than their cards at {size}: {wider}"
+        page.screenshot(path=str(artifacts_dir / f"live-conversions-{size}.png"), full_page=True)
         assert errors == [], f"console errors at {size}: {errors}"
         page.close()
