@@ -173,6 +173,19 @@ def test_counter_totals_per_value_over_a_bucket_range(store):
     assert store.sum_counters("s1", "pageviews", "page", 103, 200, "day") == {}
 
 
+def test_counter_totals_of_the_values_with_a_prefix(store):
+    store.apply(Changes(counters={
+        CounterKey("s1", 100, "sessions", "goal_cube", '["c:","x"]', "day"): 2,
+        CounterKey("s1", 101, "sessions", "goal_cube", '["c:","y"]', "day"): 3,
+        CounterKey("s1", 101, "sessions", "goal_cube", '["c:Buy","x"]', "day"): 5,  # another goal
+        CounterKey("s1", 101, "sessions", "goal_cube", '["e:😀","x"]', "day"): 7}))
+    assert store.sum_counters("s1", "sessions", "goal_cube", 100, 102, "day", '["c:",') == {
+        '["c:","x"]': 2, '["c:","y"]': 3}
+    assert store.sum_counters("s1", "sessions", "goal_cube", 100, 102, "day", '["e:😀",') == {
+        '["e:😀","x"]': 7}
+    assert len(store.sum_counters("s1", "sessions", "goal_cube", 100, 102, "day")) == 4
+
+
 def test_rollups_are_written_whole_and_kept_apart_from_days(store):
     from app.store.hll import add_visitors, count_visitors
     month, day = 24_322, 20_400

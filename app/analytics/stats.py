@@ -116,9 +116,17 @@ def _visitors(store: Store, site: Site, dimension: str, period: Period, values=N
 
 def _cube_rows(store: Store, site: Site, metric: str, period: Period, cube: str, names: tuple[str, ...],
                filters: dict[str, str]) -> list[tuple[dict[str, str], float]]:
-    """Cube cells matching the filters, decoded: [(dimension -> value, n)]."""
+    """Cube cells matching the filters, decoded: [(dimension -> value, n)]. A cell's value is
+    a JSON array led by the cube's first dimension (a goal, a page): with a filter on that one,
+    the store sums only the cells that begin with it (most of a goal cube is other goals')."""
+    first = filters.get(names[0])
+    prefix = "" if first is None else f"[{json.dumps(first, ensure_ascii=False)},"
+    totals: dict[str, float] = defaultdict(float)
+    for grain, start, end in _spans(site, period):
+        for value, n in store.sum_counters(site.site_id, metric, cube, start, end, grain, prefix).items():
+            totals[value] += n
     rows = []
-    for value, n in _sum_by_value(store, site, metric, cube, period).items():
+    for value, n in totals.items():
         cell = dict(zip(names, json.loads(value)))
         if n and all(cell.get(k) == v for k, v in filters.items()):
             rows.append((cell, n))
@@ -139,7 +147,7 @@ def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
         visitors, approximate = int(sums["visitors"]), period.days > 1
         if filters.goal is not None and not filters.session:  # the goal's converters, deduplicated
             visitors, approximate = _visitors(store, site, "goal", period, [filters.goal]).get(filters.goal, 0), False
-        converting = _conversions(store, site, period, filters)
+        converting = _conversions(store, site, period, filters, None if filters.goal is not None else sums["sessions"])
     else:
         sums = {m: _sum_by_value(store, site, m, "", period).get("", 0) for m in SESSION_METRICS}
         visitors, approximate = _visitors(store, site, "", period).get("", 0), False
@@ -163,17 +171,17 @@ def _totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
     }
 
 
-def _conversions(store: Store, site: Site, period: Period, filters: Filters) -> dict[str, float]:
+def _conversions(store: Store, site: Site, period: Period, filters: Filters, of: float | None) -> dict[str, float]:
     """For visits matching session filters, from the goal cube: the visits that reached the
-    filter's goal (or any conversion), the visits they are a share of, and the completions
-    and value."""
+    filter's goal (or any conversion), the visits they are a share of (`of`, when the caller
+    has them), and the completions and value."""
     goal = filters.goal if filters.goal is not None else ANY_CONVERSION
     cells = {m: sum(n for _, n in _cube_rows(store, site, m, period, "goal_cube", GOAL_CUBE,
                                              {"goal": goal, **filters.session}))
              for m in ("sessions", "conversions", "conversion_value")}
-    if filters.session:
+    if of is None and filters.session:
         of = sum(n for _, n in _cube_rows(store, site, "sessions", period, "session", SESSION_CUBE, filters.session))
-    else:
+    elif of is None:
         of = _sum_by_value(store, site, "sessions", "", period).get("", 0)
     return {"visits": cells["sessions"], "of": of, "conversions": cells["conversions"],
             "value": cells["conversion_value"]}

@@ -219,8 +219,9 @@ class TrafficStore(ABC):
 
     @abstractmethod
     def sum_counters(self, site_id: str, metric: str, dimension: str,
-                     start: int, end: int, grain: str = "day") -> dict[str, float]:
-        """Counter totals per value over the buckets start <= bucket < end of a grain."""
+                     start: int, end: int, grain: str = "day", prefix: str = "") -> dict[str, float]:
+        """Counter totals per value over the buckets start <= bucket < end of a grain, of the
+        values that begin with `prefix`."""
 
     @abstractmethod
     def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,

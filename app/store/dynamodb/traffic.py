@@ -260,10 +260,12 @@ class TrafficMixin:
         return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
 
     def sum_counters(self, site_id: str, metric: str, dimension: str,
-                     start: int, end: int, grain: str = "day") -> dict[str, float]:
+                     start: int, end: int, grain: str = "day", prefix: str = "") -> dict[str, float]:
+        """The prefix narrows what is summed, not what is read (items are sorted by bucket)."""
         totals: dict[str, float] = defaultdict(float)
         for row in self.read_counters(site_id, metric, dimension, start, end, grain):
-            totals[row.value] += row.n
+            if row.value.startswith(prefix):
+                totals[row.value] += row.n
         return dict(totals)
 
     def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,
