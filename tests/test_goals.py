@@ -207,6 +207,9 @@ def test_an_admin_adds_renames_and_deletes_goals_in_settings(client, store, site
 
     client.post(f"/sites/example/goals/{goal['id']}/rename", data={"csrf_token": token, "name": "Purchased"})
     assert store.get_site("example").goals[0]["name"] == "Purchased"
+    blank = client.post(f"/sites/example/goals/{goal['id']}/rename", data={"csrf_token": token, "name": " "})
+    assert blank.status_code == 400 and store.get_site("example").goals[0]["name"] == "Purchased"
+    assert client.post("/sites/example/goals/nope/rename", data={"csrf_token": token, "name": "X"}).status_code == 404
     assert client.post("/sites/example/goals/nope/delete", data={"csrf_token": token}).status_code == 404
     client.post(f"/sites/example/goals/{goal['id']}/delete", data={"csrf_token": token})
     assert store.get_site("example").goals == []

@@ -43,6 +43,10 @@ class GoalError(ValueError):
     """A goal definition that cannot be kept; the message says why."""
 
 
+class NoSuchGoal(GoalError):
+    """The goal asked for is not (or no longer) one of the site's."""
+
+
 class Goal(NamedTuple):
     id: str
     name: str
@@ -212,7 +216,7 @@ def _goal(site, goal_id: str) -> Goal:
     for goal in goals_of(site):
         if goal.id == goal_id:
             return goal
-    raise GoalError("no such goal (deleted meanwhile?)")
+    raise NoSuchGoal("no such goal (deleted meanwhile?)")
 
 
 def set_counting(store, site, currency: str, outbound_links: bool, download_extensions: str) -> None:

@@ -6,7 +6,6 @@ raw events, so they cost one indexed read per widget whatever the traffic.
 from __future__ import annotations
 
 from collections import defaultdict
-
 from urllib.parse import urlsplit
 
 from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT

@@ -31,7 +31,7 @@ def rename_goal(site_id: str, goal_id: str):
     try:
         goal = goals.rename_goal(get_store(), g.site, goal_id, request.form.get("name", ""))
     except goals.GoalError as exc:
-        return render_settings(error=str(exc), status=400)
+        return render_settings(error=str(exc), status=404 if isinstance(exc, goals.NoSuchGoal) else 400)
     return settings_saved(f"Goal renamed to {goal.name!r}.", "goal.rename", goal.name, anchor="goals")
 
 
