@@ -298,8 +298,15 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
     work, run under moto, makes only calls its policy in template.yaml allows."""
     calls = Calls(store)
     bot = {"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)", "X-API-Key": site.tracker_key}
-    for headers in ({"User-Agent": CHROME_UA, "X-API-Key": site.tracker_key}, bot):
-        client.post("/api/events", data=json.dumps({"events": [make_event()]}), headers=headers,
+    # Every kind of event, so every path of folding runs (goals, properties, links).
+    site.goals = [{"id": "g1", "name": "Pricing", "kind": "page", "match": "/", "created_ms": 0}]
+    store.update_site(site)
+    events = [make_event(), make_event(type="custom", name="play", props={"video": "intro"}),
+              make_event(type="conversion", name="Purchase", value=29),
+              make_event(type="click", props={"href": "https://github.com/x"})]
+    for headers, batch in (({"User-Agent": CHROME_UA, "X-API-Key": site.tracker_key}, events),
+                           (bot, [make_event()])):
+        client.post("/api/events", data=json.dumps({"events": batch}), headers=headers,
                     content_type="text/plain")
     for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/reports", "/healthz",
                 f"/api/realtime?site={site.site_id}", f"/api/stats?site={site.site_id}"):
