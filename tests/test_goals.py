@@ -370,3 +370,32 @@ def test_a_page_goal_added_after_a_period_shows_that_period_from_page_views_only
     assert (pricing["conversions"], pricing["visits"], pricing["conversion_rate"]) == (2, 0, 0.0)
     assert pricing["counted_from"] == yesterday.first.isoformat()
     assert by_name(goal_reports.goals(store, site, today)["rows"])["Pricing"]["conversions"] == 0  # not yesterday's
+
+
+def test_an_event_reaches_at_most_five_goals_so_its_changes_fit_one_dynamodb_transaction(store, site, ingest,
+                                                                                      make_event, today):
+    site.goals = [new_goal(f"Goal {i}", "page", f"/{'*' * (i % 2) or 'pricing'}", now_ms=T0 - DAY,
+                           existing=[])._replace(id=f"g{i}")._asdict() for i in range(8)]
+    store.update_site(site)
+    assert ingest(make_event(url="https://example.com/pricing")).accepted == 1
+    rows = goal_reports.goals(store, site, today)["rows"]
+    assert [r["visits"] for r in rows] == [1, 1, 1, 1, 1, 0, 0, 0]  # the first five, in the order they were added
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("page_view", {}), ("custom", {"name": "n", "props": {f"k{i}": "v" for i in range(20)}}),
+    ("conversion", {"name": "n", "value": 9.0})])
+def test_one_event_with_many_goals_stays_within_one_dynamodb_transaction(kind, extra):
+    """The worst first event of a visit: every goal of the site matches it."""
+    from app.analytics.aggregate import SESSION_DIMENSIONS, aggregate
+    from app.analytics.goals import SiteGoals
+    from app.store.base import Site
+    from app.store.dynamodb.client import MAX_TRANSACTION_ACTIONS
+    goals = [{"id": f"p{i}", "name": "", "kind": "page", "match": "/**"} for i in range(50)] + [
+        {"id": f"e{i}", "name": "", "kind": "event", "match": "n"} for i in range(50)]
+    event = {"site_id": "s", "event_id": "e1", "type": kind, "ts": T0, "user_id": "u", "session_id": "v",
+             "path": "/a", "hostname": "h", "name": "", "value": None, "referrer": "", "props": {},
+             **{d: "x" for d in SESSION_DIMENSIONS}, **extra}
+    changes = aggregate([event], {}, {}, goals=SiteGoals.of(Site("s", "", "", [], goals=goals)))
+    actions = 1 + len(changes.sessions) + len(changes.visitors) + len(changes.counters)  # marker, records, counters
+    assert actions <= MAX_TRANSACTION_ACTIONS

@@ -63,6 +63,10 @@ GOAL_CUBE = ("goal",) + SESSION_DIMENSIONS
 # most this many distinct values a day, the rest count as OTHER (see PropValues).
 MAX_PROP_VALUES = 100
 OTHER = "(other)"
+# An event reaches at most this many goal keys (the first, in the order goals were added; a
+# conversion's name and "any conversion" are two): each new one adds ~7 counters, and one
+# event's changes must fit one DynamoDB transaction (100 actions; a first page view alone is ~51).
+MAX_KEYS_PER_EVENT = 5
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
 SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS, "goal", "outbound", "download")
 
@@ -254,7 +258,7 @@ def _apply_event(session: Session, visitor: Visitor, event: dict, tally: _Tally)
             tally.add("day", day, "sessions", -1, "exit", old_exit)
         tally.add("day", day, "sessions", 1, "exit", session.exit_path)
     if kind in REACHING and (kind != "page_view" or tally.goals.pages):
-        for key, defined in tally.goals.reached_by(event):
+        for key, defined in tally.goals.reached_by(event)[:MAX_KEYS_PER_EVENT]:
             if defined:  # conversions and events are counted by name, above
                 tally.add("day", event_day, "goal_events", 1, "goal", key)
             if _reach(session, visitor, key, tally, day):  # its completions and values, by the visit's dimensions
