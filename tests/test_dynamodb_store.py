@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -197,8 +198,17 @@ class Usage:
         self.requests: Counter[str] = Counter()
         self.write_units = 0.0
         self.read_units = 0.0
-        client.meta.events.register("before-parameter-build.dynamodb", self._before)
-        client.meta.events.register("after-call.dynamodb", self._after)
+        # The store sends requests from a thread pool (a Query a shard): each hook's += must not
+        # interleave with another's, or a count is lost (seen under `make stress`).
+        self._lock = threading.Lock()
+        client.meta.events.register("before-parameter-build.dynamodb", self._locked(self._before))
+        client.meta.events.register("after-call.dynamodb", self._locked(self._after))
+
+    def _locked(self, hook):
+        def locked(**kwargs):
+            with self._lock:
+                hook(**kwargs)
+        return locked
 
     def _before(self, model, params, **_):
         self.requests[model.name] += 1
