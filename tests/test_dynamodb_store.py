@@ -352,7 +352,7 @@ def test_what_a_goals_report_costs(store, usage, period_name, record_property):
     goals defined before the period: six reads a period (goal visits, goal events, conversions
     and values by name, all visits, the goal sketches), each one Query per write shard for
     days and one for month rollups."""
-    from app.analytics import goal_reports
+    from app.analytics import goal_reports, stats
     from app.analytics.goals import add_goal
     from app.analytics.periods import month_number, parse_period
     period = parse_period(period_name, "UTC", T0)
@@ -375,6 +375,6 @@ def test_what_a_goals_report_costs(store, usage, period_name, record_property):
           f"{requests} at {store.shards} shards ({reads['month'] + reads['other'] * 16} Queries at "
           f"production's 16), {read_units:.1f} read units")
     record_property(f"goals_report_{period_name}_requests", dict(requests))
-    assert reads["month"] + reads["other"] == 6 * len(goal_reports._spans(site, period)) + 6 * len(
-        goal_reports._spans(site, period.previous()))
+    assert reads["month"] + reads["other"] == 6 * len(stats._spans(site, period)) + 6 * len(
+        stats._spans(site, period.previous()))
     assert requests == {"Query": reads["month"] + reads["other"] * store.shards}

@@ -24,7 +24,7 @@ from app.analytics.aggregate import GOAL_CUBE
 from app.analytics.goals import ANY_CONVERSION, Goal, conversion_key, event_key, goals_of, page_matches
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import (
-    DEFAULT_LIMIT, Filters, StatsError, _change, _cube_rows, _percent, _ratio, _round, _spans, _sum_by_value,
+    DEFAULT_LIMIT, Filters, StatsError, _change, _cube_rows, _percent, _ratio, _round, _sketches, _sum_by_value,
     _visitors,
 )
 from app.store import hll
@@ -101,11 +101,11 @@ def _counter_figures(store: Store, site: Site, period: Period, defined: list[Goa
     value = {conversion_key(n): v for n, v in values.items()}
     keys = [g.key for g in defined] + [conversion_key(n) for n in by_name] + [
         k for k in visits if k.startswith("c:") and k != ANY_CONVERSION]
-    sketches = _sketches(store, site, "goal", period, set(keys))
+    sketches = _sketches(store, site, "goal", period, sorted(set(keys)))
     sessions_of = lambda part: _sum_by_value(store, site, "sessions", "", part).get("", 0)  # noqa: E731
     created_day, sessions_since = _counted_days(site, period, defined, sessions_of)
     for goal in defined:
-        made = local_day_number(site.timezone, goal.created_ms)
+        made = created_day[goal.key]
         if goal.kind == "page" and made >= period.first_day:
             # Up to and including the day it was added (counted only from that moment): the
             # page views of its pages, which are what it counts, instead of its completions.
@@ -127,7 +127,7 @@ def _add_page_history(store: Store, site: Site, before: Period, goal: Goal, conv
     pages = [p for p in pageviews if page_matches(goal.match, p)]
     conversions[goal.key] = conversions.get(goal.key, 0) + sum(pageviews[p] for p in pages)
     if pages:
-        for blobs in _sketches(store, site, "page", before, set(pages)).values():
+        for blobs in _sketches(store, site, "page", before, pages).values():
             sketches.setdefault(goal.key, []).extend(blobs)
 
 
@@ -154,16 +154,6 @@ def _counted_days(site: Site, period: Period, defined: list[Goal], sessions_of) 
         if period.first_day < made <= period.last_day:
             sessions_since[goal.key] = sessions_of(_part(period, made, period.last_day))
     return created_day, sessions_since
-
-
-def _sketches(store: Store, site: Site, dimension: str, period: Period, values: set[str]) -> dict[str, list[bytes]]:
-    found: dict[str, list[bytes]] = defaultdict(list)
-    if not values:
-        return found
-    for grain, start, end in _spans(site, period):
-        for row in store.read_sketches(site.site_id, dimension, start, end, sorted(values), grain):
-            found[row.value].append(row.sketch)
-    return found
 
 
 def _part(period: Period, first_day: int, last_day: int) -> Period:

@@ -105,13 +105,21 @@ def _sum_by_value(store: Store, site: Site, metric: str, dimension: str, period:
     return totals
 
 
-def _visitors(store: Store, site: Site, dimension: str, period: Period, values=None) -> dict[str, int]:
-    """Deduplicated visitors per value over the period, from the daily (and month) sketches."""
+def _sketches(store: Store, site: Site, dimension: str, period: Period, values=None) -> dict[str, list[bytes]]:
+    """The period's daily (and month) sketches per value, of the given values (all when None)."""
     sketches: dict[str, list[bytes]] = defaultdict(list)
+    if values is not None and not values:
+        return sketches
     for grain, start, end in _spans(site, period):
         for row in store.read_sketches(site.site_id, dimension, start, end, values, grain):
             sketches[row.value].append(row.sketch)
-    return {value: hll.count_visitors(blobs) for value, blobs in sketches.items()}
+    return sketches
+
+
+def _visitors(store: Store, site: Site, dimension: str, period: Period, values=None) -> dict[str, int]:
+    """Deduplicated visitors per value over the period, from the daily (and month) sketches."""
+    return {value: hll.count_visitors(blobs) for value, blobs in _sketches(store, site, dimension, period,
+                                                                            values).items()}
 
 
 def _cube_rows(store: Store, site: Site, metric: str, period: Period, cube: str, names: tuple[str, ...],
