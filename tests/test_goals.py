@@ -322,6 +322,7 @@ def test_the_live_view_shows_conversions_rate_events_and_how_long_active_visits_
     ({"type": "click", "props": {"text": "Download PDF", "href": "https://example.com/a.pdf"}}, "Clicked 'Download PDF' on /pricing"),
     ({"type": "click", "props": {"text": "GitHub", "href": "https://github.com/x"}}, "Left for github.com"),
     ({"type": "click", "props": {}}, "Clicked on /pricing"),
+    ({"type": "click", "props": {"text": "x", "href": "http://[broken/"}}, "Clicked 'x' on /pricing"),
     ({"type": "heartbeat"}, "Still on /pricing")])
 def test_the_live_feed_says_what_happened_in_words(site, event, words):
     from app.analytics.realtime import what_happened

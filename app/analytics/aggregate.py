@@ -35,9 +35,8 @@ from collections import defaultdict
 from copy import copy
 from functools import lru_cache
 from typing import Iterable
-from urllib.parse import urlsplit
 
-from app.analytics.goals import MAX_REACHED, NOT_FOUND_EVENT, SiteGoals, prop_text
+from app.analytics.goals import MAX_REACHED, NOT_FOUND_EVENT, SiteGoals, leaves_site, prop_text, split_link
 from app.analytics.periods import local_day_number
 from app.store.base import (
     FIVE_MINUTES_MS, HOUR_MS, KEY_SEPARATOR, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
@@ -321,25 +320,18 @@ def _custom_event(session: Session, event: dict, tally: _Tally, day: int) -> Non
 def _click(session: Session, event: dict, tally: _Tally, day: int) -> None:
     """A click on a link to a file (a download) or to another site (an outbound link)."""
     href = (event.get("props") or {}).get("href")
-    if not isinstance(href, str) or not href.startswith(("http://", "https://")):
+    parts = split_link(href)
+    if parts is None:
         return
-    try:
-        parts = urlsplit(href)
-        host = (parts.hostname or "").lower()
-    except ValueError:
-        return
+    host = (parts.hostname or "").lower()
     extension = parts.path.rsplit("/", 1)[-1].rpartition(".")[2].lower() if "." in parts.path else ""
     if extension and extension in tally.goals.download_extensions:
         tally.add("day", day, "downloads", 1, "file", _link(href))
         tally.seen(day, session.user_id, "download", _link(href))
-    elif tally.goals.outbound_links and host and _bare(host) != _bare(event.get("hostname") or ""):
+    elif tally.goals.outbound_links and leaves_site(host, event.get("hostname") or ""):
         tally.add("day", day, "outbound", 1, "host", host)
         tally.add("day", day, "outbound", 1, "url", _link(href))
         tally.seen(day, session.user_id, "outbound", host)
-
-
-def _bare(host: str) -> str:
-    return host.lower().removeprefix("www.")
 
 
 def _link(url: str) -> str:

@@ -26,7 +26,7 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 GOAL_KINDS = ("page", "event")
 MAX_GOALS = 100  # per site: each is matched against every event
@@ -135,6 +135,23 @@ def _pattern(match: str) -> re.Pattern:
 
 def page_matches(match: str, path: str) -> bool:
     return _pattern(match).match(path) is not None
+
+
+def split_link(href) -> SplitResult | None:
+    """A clicked link's parts, when it is an absolute http(s) URL that parses."""
+    if not isinstance(href, str) or not href.startswith(("http://", "https://")):
+        return None
+    try:
+        parts = urlsplit(href)
+        parts.hostname  # noqa: B018  (a bad port or bracket raises only here)
+    except ValueError:
+        return None
+    return parts
+
+
+def leaves_site(host: str, page_host: str) -> bool:
+    """A link to `host` from a page on `page_host` goes to another site (www. aside)."""
+    return bool(host) and host.lower().removeprefix("www.") != page_host.lower().removeprefix("www.")
 
 
 @dataclass(frozen=True)

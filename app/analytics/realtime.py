@@ -6,9 +6,8 @@ raw events, so they cost one indexed read per widget whatever the traffic.
 from __future__ import annotations
 
 from collections import defaultdict
-from urllib.parse import urlsplit
 
-from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT
+from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT, leaves_site, split_link
 from app.analytics.periods import local_day_number
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, LiveSession, Site, Store
 
@@ -67,10 +66,9 @@ def what_happened(event: dict, site: Site) -> str:
     if kind == "custom":
         return f"Page not found: {path}" if event["name"] == NOT_FOUND_EVENT else f"{event['name']} on {path}"
     if kind == "click":
-        href, text = props.get("href"), str(props.get("text") or "").strip()
-        host = urlsplit(href).hostname if isinstance(href, str) and href.startswith("http") else None
-        if host and host.removeprefix("www.") != (event.get("hostname") or "").removeprefix("www."):
-            return f"Left for {host}"
+        link, text = split_link(props.get("href")), str(props.get("text") or "").strip()
+        if link and leaves_site(link.hostname or "", event.get("hostname") or ""):
+            return f"Left for {link.hostname}"
         return f"Clicked '{text[:60]}' on {path}" if text else f"Clicked on {path}"
     return f"Still on {path}"  # a heartbeat
 
