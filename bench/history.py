@@ -60,7 +60,8 @@ from app.store.base import HOUR_MS, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 3  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals
+GENERATOR_VERSION = 4  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+# 4: the visits that viewed each page (page-cube "sessions")
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -378,12 +379,17 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
     keys, inverse = np.unique(view_key, return_inverse=True)
     cube_views = np.bincount(inverse, minlength=len(keys)).tolist()
     cube_time = np.bincount(inverse, on_page, len(keys)).astype(np.int64).tolist()
+    # The visits that viewed each page, once a visit (the aggregator's page-cube "sessions").
+    visit_pages = np.unique(visit_of.astype(np.int64) * PAGES + page)
+    seen_key = profile[visit_pages // PAGES] * PAGES + visit_pages % PAGES
+    cube_visits = dict(zip(*(a.tolist() for a in np.unique(seen_key, return_counts=True))))
     for k, n, ms in zip(keys.tolist(), cube_views, cube_time):
         p, pg = divmod(k, PAGES)
         path = cat.pages[pg]
         cube = cat.page_cube(p, pg)
         add("day", day, "pageviews", n, "page_cube", cube)
         add("day", day, "time_on_page_ms", ms, "page_cube", cube)
+        add("day", day, "sessions", cube_visits[k], "page_cube", cube)
         add("day", day, "pageviews", n, "page", path)
         add("day", day, "time_on_page_ms", ms, "page", path)
 

@@ -1,4 +1,5 @@
 """Sessions and rollups, built through the real pipeline with an injected clock."""
+import json
 from collections import defaultdict
 
 from app.analytics.aggregate import aggregate
@@ -164,3 +165,46 @@ def test_month_rollups_know_every_daily_counter_aggregation_writes(make_event, s
     written = {(k.metric, k.dimension) for k in aggregate([process(e, request) for e in raw], {}, {}).counters
                if k.grain == "day"}
     assert written <= set(DAY_COUNTERS) and len(written) > 40
+
+
+def page_visits(store):
+    """The visits that viewed each page, from the page cube's cells (page, session dimensions)."""
+    visits = defaultdict(float)
+    for cell, n in counts(store, "sessions", "page_cube").items():
+        visits[json.loads(cell)[0]] += n
+    return dict(visits)
+
+
+def test_a_visit_counts_once_for_each_page_it_viewed(ingest, make_event, store):
+    # Three batches: the visit's memory of its pages is kept by the store between them.
+    ingest(make_event(url="https://example.com/a"))
+    ingest(make_event(url="https://example.com/b", timestamp=T0 + MIN), at=T0 + MIN)
+    ingest(make_event(url="https://example.com/a", timestamp=T0 + 2 * MIN), at=T0 + 2 * MIN)
+    ingest(make_event(session_id="s2", user_id="visitor-2", url="https://example.com/a"))
+    assert page_visits(store) == {"/a": 2, "/b": 1}
+    assert counts(store, "pageviews", "page") == {"/a": 3, "/b": 1}
+
+
+def test_a_visit_over_midnight_counts_again_for_a_page_on_the_new_day(ingest, make_event, store):
+    before_midnight = T0 - T0 % (24 * HOUR_MS) + 24 * HOUR_MS - MIN  # 23:59 UTC, the site's zone
+    ingest(make_event(url="https://example.com/a", timestamp=before_midnight), at=before_midnight)
+    ingest(make_event(url="https://example.com/a", timestamp=before_midnight + 2 * MIN), at=before_midnight + 2 * MIN)
+    rows = store.read_counters("example", "sessions", "page_cube", 0, 10**9, grain="day")
+    assert sorted((r.hour, r.n) for r in rows) == [(before_midnight // (24 * HOUR_MS), 1),
+                                                    (before_midnight // (24 * HOUR_MS) + 1, 1)]
+
+
+def test_a_visit_remembers_a_bounded_number_of_pages_and_never_more_visits_than_views(make_event, site):
+    from app.analytics.aggregate import MAX_PAGES
+    from app.ingest.enrich import Client, Request
+    from app.ingest.pipeline import process
+    request = Request(site, Client("1.2.3.4", CHROME), T0)
+    paths = [f"/p{i}" for i in range(MAX_PAGES + 1)] + ["/p0", f"/p{MAX_PAGES}"]
+    events = [process(make_event(url=f"https://example.com{p}", timestamp=T0 - 100_000 + i * 1000), request)
+              for i, p in enumerate(paths)]
+    changes = aggregate(events, {}, {})
+    visits = {json.loads(k.value)[0]: n for k, n in changes.counters.items()
+              if (k.metric, k.dimension) == ("sessions", "page_cube")}
+    assert visits["/p0"] == 1  # remembered: counted once
+    assert visits[f"/p{MAX_PAGES}"] == 2  # past the bound: each view counts, as many as its views
+    assert len(changes.sessions[0].pages.split()) == MAX_PAGES

@@ -1,9 +1,9 @@
 """Report periods in the site's time zone, and the period each is compared with."""
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
-from app.analytics.periods import PeriodError, day_start_ms, parse_period
+from app.analytics.periods import PeriodError, day_from_number, day_start_ms, parse_period
 
 
 def at(day: str, tz="UTC", hour=12):
@@ -34,9 +34,40 @@ def test_today_is_the_sites_local_day():
     assert str(parse_period("today", "America/New_York", moment).first) == "2026-11-17"
 
 
-def test_one_day_is_hourly_longer_is_daily():
-    assert parse_period("today", "UTC", at("2026-11-18")).hourly
-    assert not parse_period("7d", "UTC", at("2026-11-18")).hourly
+def days_before(last: str, days: int) -> str:
+    return str(date.fromisoformat(last) - timedelta(days=days - 1))
+
+
+@pytest.mark.parametrize("days, interval", [(1, "hour"), (2, "day"), (62, "day"), (63, "week"), (190, "week"),
+                                            (191, "month")])
+def test_a_charts_interval_follows_the_periods_length(days, interval):
+    period = parse_period("custom", "UTC", at("2026-11-18"), days_before("2026-11-18", days), "2026-11-18")
+    assert period.days == days and period.chart_interval() == interval
+
+
+def test_twelve_months_are_charted_by_month_and_one_filtered_day_by_day():
+    assert parse_period("12mo", "UTC", at("2026-11-18")).chart_interval() == "month"
+    assert parse_period("today", "UTC", at("2026-11-18")).chart_interval(hours=False) == "day"
+
+
+def labelled(buckets):
+    return [(str(day_from_number(start)), (end - start)) for start, end in buckets]
+
+
+def test_weeks_start_on_monday_and_the_first_and_last_are_clipped():
+    period = parse_period("custom", "UTC", at("2026-11-18"), "2026-09-17", "2026-11-18")  # Thursday to Wednesday
+    weeks = labelled(period.day_buckets("week"))
+    assert weeks[0] == ("2026-09-17", 4)  # Thursday to Sunday
+    assert weeks[1] == ("2026-09-21", 7) and date.fromisoformat(weeks[1][0]).weekday() == 0
+    assert weeks[-1] == ("2026-11-16", 3)  # Monday to Wednesday
+    assert sum(n for _, n in weeks) == period.days
+
+
+def test_months_start_on_the_first_and_the_first_and_last_are_clipped():
+    period = parse_period("custom", "UTC", at("2026-11-18"), "2026-05-12", "2026-11-18")
+    months = labelled(period.day_buckets("month"))
+    assert months[0] == ("2026-05-12", 20) and months[1] == ("2026-06-01", 30)
+    assert months[-1] == ("2026-11-01", 18) and len(months) == 7
 
 
 def test_custom_range():

@@ -48,16 +48,18 @@ def test_comparison_with_the_previous_period(store, paris):
 
 
 def test_daily_and_hourly_charts(store, paris):
-    week = stats.timeseries(store, paris, period(paris, "7d"))
+    week = stats.timeseries(store, paris, period(paris, "7d"), now_ms=T0)
     assert week["interval"] == "day"
     assert week["labels"][-3:] == ["2026-11-16", "2026-11-17", "2026-11-18"]
     assert week["visitors"] == [0, 0, 0, 0, 2, 2, 1] and week["pageviews"] == [0, 0, 0, 0, 3, 3, 2]
     assert week["previous_visitors"] == [0] * 7
-    today = stats.timeseries(store, paris, period(paris, "today"))
+    assert (week["current"], week["visitors_summed_daily"], week["visitors_unavailable"]) == (6, False, None)
+    today = stats.timeseries(store, paris, period(paris, "today"), now_ms=T0)
     assert today["interval"] == "hour" and len(today["labels"]) == 24
-    assert today["labels"][9] == "09:00"
+    assert today["labels"][9] == "2026-11-18T09:00"
     assert today["visitors"][9] == 1 and today["pageviews"][9] == 2 and sum(today["pageviews"]) == 2
     assert today["previous_pageviews"][0] == 1 and today["previous_pageviews"][15] == 2
+    assert today["current"] == 12  # T0 is 11:06 UTC, 12:06 in Paris
 
 
 def test_pages_breakdown(store, paris):
@@ -122,12 +124,38 @@ def test_filter_by_a_session_dimension(store, paris):
 
 def test_filter_by_page(store, paris):
     week, pricing = period(paris, "7d"), stats.Filters({"page": "/pricing"})
-    values = metric_values(stats.summary(store, paris, week, pricing))
-    assert (values["visitors"], values["pageviews"], values["time_on_page_s"]) == (2, 2, 35.0)
+    summary = stats.summary(store, paris, week, pricing)
+    values = metric_values(summary)
+    assert (values["visitors"], values["visits"], values["pageviews"], values["time_on_page_s"]) == (2, 2, 2, 35.0)
+    assert values["views_per_visit"] == 1.0
     assert rows(stats.breakdown(store, paris, week, "source", pricing), "pageviews") == {
         "Google": (1,), "newsletter": (1,)}
-    by_day = stats.timeseries(store, paris, week, pricing)
+    by_day = stats.timeseries(store, paris, week, pricing, now_ms=T0)
     assert by_day["pageviews"][-3:] == [1, 0, 1] and by_day["visitors"][-3:] == [1, 0, 1]
+
+
+def test_a_page_filter_says_why_visit_figures_are_missing(store, paris):
+    summary = stats.summary(store, paris, period(paris, "7d"), stats.Filters({"page": "/pricing"}))
+    values = metric_values(summary)
+    assert values["bounce_rate"] is None and values["visit_duration_s"] is None
+    assert set(summary["unavailable"]) == {"bounce_rate", "visit_duration_s", "conversion_rate", "conversions",
+                                           "conversion_value"}
+    assert summary["unavailable"]["bounce_rate"].startswith("Not computed for a single page:")
+    assert stats.summary(store, paris, period(paris, "7d"))["unavailable"] == {}
+
+
+def test_a_page_with_other_filters_counts_its_visits_but_not_its_visitors(store, paris):
+    week, filters = period(paris, "7d"), stats.Filters({"page": "/", "country": "GB"})
+    summary = stats.summary(store, paris, week, filters)
+    values = metric_values(summary)
+    assert (values["visits"], values["pageviews"]) == (2, 2)  # v1 and v3, A's two visits from GB
+    assert values["visitors"] is None and "Remove the other filters" in summary["unavailable"]["visitors"]
+    assert metric_values(stats.summary(store, paris, week, stats.Filters({"page": "/", "country": "US"})))[
+        "visits"] == 0
+    chart = stats.timeseries(store, paris, week, filters, now_ms=T0)
+    assert chart["visitors"] is None and chart["previous_visitors"] is None
+    assert chart["visitors_unavailable"] == summary["unavailable"]["visitors"]
+    assert chart["pageviews"][-3:] == [1, 1, 0]
 
 
 def test_filtered_visitors_over_several_days_are_flagged_approximate(store, paris):
@@ -146,7 +174,7 @@ def test_last_100_minutes_in_five_minute_buckets(store, paris):
 
 
 def test_reports_still_work_from_rollups_after_raw_data_expires(store, paris):
-    before = stats.report(store, paris, period(paris, "7d"), breakdowns=("page", "source"))
+    before = stats.report(store, paris, period(paris, "7d"), breakdowns=("page", "source"), now_ms=T0)
     store.purge(utc("2026-11-20T12:00:00"))  # two days later: raw events and sessions are gone
     assert store.recent_events(paris.site_id, 10) == []
-    assert stats.report(store, paris, period(paris, "7d"), breakdowns=("page", "source")) == before
+    assert stats.report(store, paris, period(paris, "7d"), breakdowns=("page", "source"), now_ms=T0) == before

@@ -23,6 +23,8 @@ Counters (grain, metric, dimension):
   and by entry page; sessions by exit page; pageviews and time_on_page_ms by page;
   the same session metrics plus visitors by the "session" cube (every session dimension at
   once, the value encoded by `cube_value`), which is what filtered reports read;
+  pageviews, time_on_page_ms and sessions (the visits that viewed the page, once a page and
+  day) by the "page_cube" (the page and every session dimension): reports with a page filter;
   goals (analytics/goals.py): goal_visits and goal_events by goal key, and the "goal_cube"
   (the goal and every session dimension) with the visits' metrics, conversions and value;
   props by (event name, key, value); outbound by host and url; downloads by file; not_found
@@ -31,6 +33,7 @@ Counters (grain, metric, dimension):
 from __future__ import annotations
 
 import json
+import zlib
 from collections import defaultdict
 from copy import copy
 from functools import lru_cache
@@ -66,6 +69,10 @@ OTHER = "(other)"
 # conversion's name and "any conversion" are two): each new one adds ~7 counters, and one
 # event's changes must fit one DynamoDB transaction (100 actions; a first page view alone is ~51).
 MAX_KEYS_PER_EVENT = 5
+# A visit remembers the pages it viewed on its current day (to count it once per page and day)
+# as short hashes, at most this many: beyond, each view of a page not remembered counts the
+# visit again, so a page's visits never exceed its page views.
+MAX_PAGES = 64
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
 SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS, "goal", "outbound", "download")
 
@@ -362,12 +369,30 @@ def _page_view(session: Session, event: dict, tally: _Tally, event_day: int) -> 
     tally.add("5min", ts // FIVE_MINUTES_MS, "pageviews")
     tally.add("day", event_day, "pageviews")
     tally.add("day", event_day, "pageviews", 1, "page", path)
-    tally.add("day", event_day, "pageviews", 1, "page_cube", page_cube(session, path))
+    cell = page_cube(session, path)
+    tally.add("day", event_day, "pageviews", 1, "page_cube", cell)
+    if _first_view(session, path, event_day):  # what a report filtered by the page counts as visits
+        tally.add("day", event_day, "sessions", 1, "page_cube", cell)
     tally.seen(event_day, session.user_id, "page", path)
     if ts >= session.last_pageview_ms:
         if session.exit_path is not None:  # the previous page's time ends at this page view
             _add_page_time(session, tally, ts - session.last_pageview_ms - session.page_time_ms)
         session.exit_path, session.last_pageview_ms, session.page_time_ms = path, ts, 0
+
+
+def _first_view(session: Session, path: str, day: int) -> bool:
+    """The visit's first view of this page on this day (its page views' day, as the page's
+    counters). Remembers pages as 8-hex-digit CRC-32s: a collision among one visit's pages of a
+    day (about 1 in 2 million at MAX_PAGES) would miss one visit."""
+    if session.pages_day != day:
+        session.pages_day, session.pages = day, ""
+    token = f"{zlib.crc32(path.encode()):08x}"
+    seen = session.pages.split()
+    if token in seen:
+        return False
+    if len(seen) < MAX_PAGES:
+        session.pages = f"{session.pages} {token}" if seen else token
+    return True
 
 
 def _set_late_entry(session: Session, path: str, tally: _Tally, day: int,

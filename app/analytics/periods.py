@@ -14,6 +14,12 @@ from app.store.base import ROLLUP_RETENTION_DAYS, month_of_day, month_start_day
 EPOCH = date(1970, 1, 1)
 MAX_CUSTOM_DAYS = 400  # a custom range cannot reach past rollup retention
 
+# A chart's interval follows its period's length, so a year is 12 points, not 365: hours for one
+# day, days up to two months, weeks (from Monday) up to about six months, months beyond.
+INTERVALS = ("hour", "day", "week", "month")
+MAX_DAILY_DAYS = 62
+MAX_WEEKLY_DAYS = 190
+
 PERIODS = {
     "today": "Today",
     "yesterday": "Yesterday",
@@ -48,10 +54,22 @@ class Period:
     def last_day(self) -> int:
         return day_number(self.last)
 
-    @property
-    def hourly(self) -> bool:
-        """One day is charted by hour, anything longer by day."""
-        return self.days == 1
+    def chart_interval(self, hours: bool = True) -> str:
+        """How a chart of this period is cut: "hour" (one day, when `hours` are kept), "day",
+        "week" or "month", by the period's length (MAX_DAILY_DAYS, MAX_WEEKLY_DAYS)."""
+        if self.days == 1:
+            return "hour" if hours else "day"
+        if self.days <= MAX_DAILY_DAYS:
+            return "day"
+        return "week" if self.days <= MAX_WEEKLY_DAYS else "month"
+
+    def day_buckets(self, interval: str) -> list[tuple[int, int]]:
+        """The period's days cut into buckets of an interval ("day", "week" or "month"), as
+        day-number ranges [start, end): weeks start on Monday, months on the 1st, and the first
+        and last buckets are clipped to the period."""
+        first, end = self.first_day, self.last_day + 1
+        starts = [d for d in range(first, end) if d == first or _starts_bucket(d, interval)]
+        return list(zip(starts, starts[1:] + [end]))
 
     def previous(self) -> "Period":
         """The period of the same length just before this one."""
@@ -68,6 +86,12 @@ class Period:
         if self.first == self.last:
             return self.first.strftime("%a %-d %b %Y")
         return f"{self.first:%-d %b %Y} – {self.last:%-d %b %Y}"
+
+
+def _starts_bucket(day: int, interval: str) -> bool:
+    when = day_from_number(day)
+    return interval == "day" or (interval == "week" and when.weekday() == 0) or (
+        interval == "month" and when.day == 1)
 
 
 def day_number(day: date) -> int:

@@ -5,6 +5,9 @@ stay fast over 13 months. Filtered figures come from the cubes (see aggregate.py
 session cube answers filters on session dimensions, the page cube a filter on a page. Cubes
 count visitors once per day, so with a filter over several days "visitors" is the sum of daily
 visitors (flagged `visitors_approximate`); without filters visitors are always deduplicated.
+With a page filter, visits are the visits that viewed the page; what belongs to whole visits
+(bounces, duration, conversions), and visitors with other filters too, is None with a reason
+(`unavailable`). Charts are cut by hour, day, week or month by the period's length.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from app.analytics.aggregate import GOAL_CUBE, PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
 from app.analytics.goals import ANY_CONVERSION
-from app.analytics.periods import Period, day_from_number, day_start_ms, month_days
+from app.analytics.periods import Period, day_from_number, day_start_ms, local_day_number, month_days
 from app.ingest.enrich import DropReason
 from app.store import hll
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store, month_of_day
@@ -26,6 +29,18 @@ BREAKDOWNS = ("page", "entry", "exit") + SESSION_DIMENSIONS
 FILTERS = SESSION_DIMENSIONS + ("page", "goal")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
+# Why a figure is missing (None) under a page filter, as the report says it.
+PAGE_AND_FILTERS_VISITORS = ("Not counted for a page together with other filters: a page's visitors are "
+                             "counted for the page alone. Remove the other filters to see them.")
+SINGLE_PAGE_UNAVAILABLE = {
+    "bounce_rate": "Not computed for a single page: a bounce is a whole visit of one page view, "
+                   "so it belongs to the visit, not to a page. See the time on page instead.",
+    "visit_duration_s": "Not computed for a single page: a visit's duration covers every page of the "
+                        "visit. See the time on page instead.",
+    **dict.fromkeys(("conversion_rate", "conversions", "conversion_value"),
+                    "Not computed for a single page: conversions belong to whole visits. "
+                    "Filter by a goal to see its conversions."),
+}
 
 
 class StatsError(ValueError):
@@ -196,16 +211,26 @@ def _conversions(store: Store, site: Site, period: Period, filters: Filters, of:
 
 
 def _page_totals(store: Store, site: Site, period: Period, filters: Filters) -> dict:
-    """With a page filter: that page's page views, time and visitors."""
-    cells = lambda m: _cube_rows(store, site, m, period, *filters.cube)  # noqa: E731
-    pageviews = sum(n for _, n in cells("pageviews"))
-    time_ms = sum(n for _, n in cells("time_on_page_ms"))
+    """With a page filter: that page's page views and time, the visits that viewed it, and
+    (for the page alone) its visitors. What belongs to whole visits is None (see
+    `_unavailable_metrics`)."""
+    cells = lambda m: sum(n for _, n in _cube_rows(store, site, m, period, *filters.cube))  # noqa: E731
+    pageviews, time_ms, visits = cells("pageviews"), cells("time_on_page_ms"), cells("sessions")
     only_page = not filters.session
     visitors = _visitors(store, site, "page", period, [filters.page]).get(filters.page, 0) if only_page else None
-    return {"visitors": visitors, "visits": None, "pageviews": int(pageviews), "views_per_visit": None,
-            "bounce_rate": None, "visit_duration_s": None,
-            "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1), "conversion_rate": None,
-            "conversions": None, "conversion_value": None, "visitors_approximate": False}
+    return {"visitors": visitors, "visits": int(visits), "pageviews": int(pageviews),
+            "views_per_visit": _round(_ratio(pageviews, visits), 2), "bounce_rate": None,
+            "visit_duration_s": None, "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1),
+            "conversion_rate": None, "conversions": None, "conversion_value": None,
+            "visitors_approximate": False}
+
+
+def _unavailable_metrics(filters: Filters) -> dict[str, str]:
+    """The top metrics these filters leave out (None), each with a sentence saying why."""
+    if filters.page is None:
+        return {}
+    visitors = _visitors_unavailable(filters)
+    return {"visitors": visitors, **SINGLE_PAGE_UNAVAILABLE} if visitors else dict(SINGLE_PAGE_UNAVAILABLE)
 
 
 def _percent(part: float, whole: float) -> float | None:
@@ -230,44 +255,99 @@ def summary(store: Store, site: Site, period: Period, filters: Filters = Filters
     previous = _totals(store, site, period.previous(), filters)
     metrics = {name: {"value": value, "previous": previous[name], "change": _change(value, previous[name])}
                for name, value in current.items() if name != "visitors_approximate"}
-    return {"metrics": metrics, "visitors_approximate": current["visitors_approximate"]}
+    return {"metrics": metrics, "visitors_approximate": current["visitors_approximate"],
+            "unavailable": _unavailable_metrics(filters)}
 
 
 # -- charts
-def timeseries(store: Store, site: Site, period: Period, filters: Filters = Filters()) -> dict:
-    """Visitors and page views per hour (one-day periods) or per day, with the previous period
-    aligned point by point. Filtered charts are daily (cubes are daily)."""
-    hourly = period.hourly and not filters
-    current = _series(store, site, period, filters, hourly)
-    previous = _series(store, site, period.previous(), filters, hourly)
-    series = {"interval": "hour" if hourly else "day", "labels": current["labels"],
-              "visitors": current["visitors"], "pageviews": current["pageviews"],
-              "previous_visitors": _aligned(previous["visitors"], len(current["labels"])),
-              "previous_pageviews": _aligned(previous["pageviews"], len(current["labels"]))}
+def timeseries(store: Store, site: Site, period: Period, filters: Filters = Filters(), *,
+               now_ms: int | None = None) -> dict:
+    """Visitors and page views per bucket of the period's interval (Period.chart_interval:
+    hour, day, week or month), with the previous period cut the same way and aligned bucket
+    by bucket. Filtered charts of one day have one daily point (cubes are daily). `current`
+    is the index of the bucket holding now_ms (still incomplete), None once the period is over
+    (or without now_ms)."""
+    interval = period.chart_interval(hours=not filters)
+    unavailable = _visitors_unavailable(filters)
+    current = _series(store, site, period, filters, interval, unavailable is None)
+    previous = _series(store, site, period.previous(), filters, interval, unavailable is None)
+    length = len(current["labels"])
+    series = {"interval": interval, "labels": current["labels"],
+              "visitors": current["visitors"], "visitors_unavailable": unavailable,
+              # Visitors of a week or month bucket, with filters no sketch answers, are the sum
+              # of its days' visitors: one who came on two days counts twice.
+              "visitors_summed_daily": interval in ("week", "month") and _visitor_sketch(filters) is None
+                                       and unavailable is None,
+              "pageviews": current["pageviews"],
+              "previous_visitors": None if unavailable else _aligned(previous["visitors"], length),
+              "previous_pageviews": _aligned(previous["pageviews"], length),
+              "current": _current_bucket(site, interval, current["buckets"], now_ms)}
     if filters.goal is not None:  # the goal's own series: its conversions
         series["conversions"] = current["conversions"]
-        series["previous_conversions"] = _aligned(previous["conversions"], len(current["labels"]))
+        series["previous_conversions"] = _aligned(previous["conversions"], length)
     return series
+
+
+def _visitors_unavailable(filters: Filters) -> str | None:
+    """Why there are no visitors under these filters, if there are none: the page cube holds
+    no visitors."""
+    if filters.page is not None and filters.session:
+        return PAGE_AND_FILTERS_VISITORS
+    return None
+
+
+def _visitor_sketch(filters: Filters) -> tuple[str, str] | None:
+    """The (dimension, value) whose daily sketches count these filters' visitors without
+    counting one twice over several days, if there is one: the site's, a page's, a goal's."""
+    if not filters:
+        return "", ""
+    if filters.session:
+        return None
+    return ("page", filters.page) if filters.page is not None else ("goal", filters.goal)
 
 
 def _aligned(values: list[int], length: int) -> list[int | None]:
     return (values + [None] * length)[:length]
 
 
-def _series(store: Store, site: Site, period: Period, filters: Filters, hourly: bool) -> dict:
-    if hourly:
-        start = day_start_ms(site.timezone, period.first) // HOUR_MS
-        end = day_start_ms(site.timezone, period.first + timedelta(days=1)) // HOUR_MS
-        buckets = list(range(start, end))
-        zone = ZoneInfo(site.timezone)
-        labels = [datetime.fromtimestamp(h * HOUR_MS / 1000, zone).strftime("%H:00") for h in buckets]
-        values = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour"))
-                  for m in ("visitors", "pageviews")}
-    else:
-        buckets = list(range(*_days(period)))
-        labels = [day_from_number(d).isoformat() for d in buckets]
-        values = _daily_values(store, site, period, filters)
-    return {"labels": labels, **{m: [int(per_bucket.get(b, 0)) for b in buckets] for m, per_bucket in values.items()}}
+def _current_bucket(site: Site, interval: str, buckets: list[tuple[int, int]], now_ms: int | None) -> int | None:
+    if now_ms is None:
+        return None
+    now = now_ms // HOUR_MS if interval == "hour" else local_day_number(site.timezone, now_ms)
+    return next((i for i, (start, end) in enumerate(buckets) if start <= now < end), None)
+
+
+def _series(store: Store, site: Site, period: Period, filters: Filters, interval: str, with_visitors: bool) -> dict:
+    """Labels, bucket ranges (epoch hours or day numbers, [start, end)) and figures per bucket."""
+    if interval == "hour":
+        return _hourly_series(store, site, period)
+    buckets = period.day_buckets(interval)
+    labels = [day_from_number(start).isoformat() for start, _ in buckets]
+    slot = {day: i for i, (start, end) in enumerate(buckets) for day in range(start, end)}
+    # Month rollups stand only for month buckets: weeks and days read the days.
+    spans = _spans(site, period) if interval == "month" else [("day", *_days(period))]
+    count = lambda metric: _per_bucket(store, site, metric, filters, spans, slot, len(buckets))  # noqa: E731
+    series = {"labels": labels, "buckets": buckets, "pageviews": count("pageviews"), "visitors": None}
+    if filters.goal is not None:
+        series["conversions"] = count("conversions")
+    sketch = _visitor_sketch(filters)
+    if with_visitors and sketch is not None and (filters or interval != "day"):  # unique per bucket
+        series["visitors"] = _sketch_visitors(store, site, *sketch, spans, slot, len(buckets))
+    elif with_visitors:  # daily visitors: exact for a day bucket, summed over a longer one
+        series["visitors"] = count("visitors")
+    return series
+
+
+def _hourly_series(store: Store, site: Site, period: Period) -> dict:
+    start = day_start_ms(site.timezone, period.first) // HOUR_MS
+    end = day_start_ms(site.timezone, period.first + timedelta(days=1)) // HOUR_MS
+    hours = list(range(start, end))
+    zone = ZoneInfo(site.timezone)
+    labels = [datetime.fromtimestamp(h * HOUR_MS / 1000, zone).strftime("%Y-%m-%dT%H:00") for h in hours]
+    values = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour"))
+              for m in ("visitors", "pageviews")}
+    return {"labels": labels, "buckets": [(h, h + 1) for h in hours],
+            **{m: [int(per_hour.get(h, 0)) for h in hours] for m, per_hour in values.items()}}
 
 
 def _by_bucket(rows) -> dict[int, float]:
@@ -277,26 +357,37 @@ def _by_bucket(rows) -> dict[int, float]:
     return totals
 
 
-def _daily_values(store: Store, site: Site, period: Period, filters: Filters) -> dict[str, dict[int, float]]:
-    read = lambda metric, dimension: store.read_counters(  # noqa: E731
-        site.site_id, metric, dimension, *_days(period), grain="day")
-    if not filters:
-        return {"visitors": _by_bucket(read("visitors", "")), "pageviews": _by_bucket(read("pageviews", ""))}
-    cube, names, values = filters.cube
-    out = {}
-    for metric in ("visitors", "pageviews") + (("conversions",) if filters.goal is not None else ()):
-        per_day: dict[int, float] = defaultdict(float)
-        for row in read(metric, cube):
-            cell = dict(zip(names, json.loads(row.value)))
-            if all(cell.get(k) == v for k, v in values.items()):
-                per_day[row.hour] += row.n
-        out[metric] = per_day
-    only = (("page", filters.page) if filters.page is not None else ("goal", filters.goal)
-            if filters.goal is not None else None)
-    if only and not filters.session:  # a page's or a goal's daily visitors: its sketches
-        out["visitors"] = {row.day: hll.count_visitors([row.sketch]) for row in store.read_sketches(
-            site.site_id, only[0], *_days(period), [only[1]])}
-    return out
+def _first_day(grain: str, bucket: int) -> int:
+    return month_days(bucket)[0] if grain == "month" else bucket
+
+
+def _per_bucket(store: Store, site: Site, metric: str, filters: Filters, spans, slot: dict[int, int],
+                length: int) -> list[int]:
+    """A counter summed per chart bucket: the site's total, or the cells of the filters' cube."""
+    cube, names, values = filters.cube if filters else ("", (), {})
+    totals = [0.0] * length
+    for grain, start, end in spans:
+        for row in store.read_counters(site.site_id, metric, cube, start, end, grain=grain):
+            if filters and not _in_cell(row.value, names, values):
+                continue
+            totals[slot[_first_day(grain, row.hour)]] += row.n
+    return [int(n) for n in totals]
+
+
+def _in_cell(value: str, names: tuple[str, ...], filters: dict[str, str]) -> bool:
+    cell = dict(zip(names, json.loads(value)))
+    return all(cell.get(k) == v for k, v in filters.items())
+
+
+def _sketch_visitors(store: Store, site: Site, dimension: str, value: str, spans, slot: dict[int, int],
+                     length: int) -> list[int]:
+    """Unique visitors per chart bucket: the union of its days' (and months') sketches."""
+    blobs: list[list[bytes]] = [[] for _ in range(length)]
+    for grain, start, end in spans:
+        for row in store.read_sketches(site.site_id, dimension, start, end, None if not dimension else [value],
+                                       grain):
+            blobs[slot[_first_day(grain, row.day)]].append(row.sketch)
+    return [hll.count_visitors(sketches) for sketches in blobs]
 
 
 def last_100_minutes(store: Store, site: Site, now_ms: int) -> dict:
@@ -423,8 +514,9 @@ def filtered(store: Store, site: Site, period: Period) -> dict[str, int]:
 
 
 def report(store: Store, site: Site, period: Period, filters: Filters = Filters(),
-           breakdowns: tuple[str, ...] = (), limit: int = DEFAULT_LIMIT) -> dict:
-    """Everything GET /api/stats answers: the period, top metrics, chart and breakdowns."""
+           breakdowns: tuple[str, ...] = (), limit: int = DEFAULT_LIMIT, now_ms: int | None = None) -> dict:
+    """Everything GET /api/stats answers: the period, top metrics, chart and breakdowns.
+    `now_ms` marks the chart's current bucket (none without it)."""
     return {
         "site": site.site_id,
         "period": {"name": period.name, "from": period.first.isoformat(), "to": period.last.isoformat(),
@@ -432,7 +524,7 @@ def report(store: Store, site: Site, period: Period, filters: Filters = Filters(
                    "previous_to": period.previous().last.isoformat(), "timezone": site.timezone},
         "filters": filters.values,
         "summary": summary(store, site, period, filters),
-        "timeseries": timeseries(store, site, period, filters),
+        "timeseries": timeseries(store, site, period, filters, now_ms=now_ms),
         "breakdowns": {name: breakdown(store, site, period, name, filters, limit) for name in breakdowns},
         "filtered": filtered(store, site, period),
     }

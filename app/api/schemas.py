@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from app.analytics.periods import PERIODS, Period, PeriodError, parse_period
+from app.analytics.periods import INTERVALS, PERIODS, Period, PeriodError, parse_period
 from app.analytics.goal_reports import TABLES
 from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, Filters, StatsError
 from app.ingest.schema import EventSchema
@@ -119,14 +119,60 @@ class EventBatchSchema(Schema):
 
 
 class MetricSchema(Schema):
-    value = fields.Float(allow_none=True)
+    value = fields.Float(allow_none=True, metadata={"description": "null when not computed: see `unavailable`."})
     previous = fields.Float(allow_none=True)
     change = fields.Float(allow_none=True, metadata={"description": "Percent change; null without a base."})
 
 
+class SummarySchema(Schema):
+    metrics = fields.Dict(keys=fields.String(), values=fields.Nested(MetricSchema), metadata={
+        "description": "visitors, visits, pageviews, views_per_visit, bounce_rate, visit_duration_s, "
+                       "conversion_rate, conversions, conversion_value; with a page filter also time_on_page_s, "
+                       "and visits are the visits that viewed the page."})
+    visitors_approximate = fields.Boolean(metadata={
+        "description": "Visitors are the sum of daily visitors (filters over several days)."})
+    unavailable = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Metric name -> a sentence saying why its value is null under these filters "
+                       "(with a page filter: bounce rate, visit duration, conversions; with a page and other "
+                       "filters: visitors too). Empty when every metric is computed."})
+
+
+class TimeseriesSchema(Schema):
+    interval = fields.String(validate=validate.OneOf(INTERVALS), metadata={
+        "description": "hour for one day (day with filters: one point), day up to 62 days, week (from Monday) "
+                       "up to 190 days, month beyond; the first and last buckets are clipped to the period."})
+    labels = fields.List(fields.String(), metadata={
+        "description": "Bucket starts in the site's time zone: 2026-12-02T14:00 for hours, 2026-12-02 otherwise."})
+    visitors = fields.List(fields.Integer(), allow_none=True, metadata={
+        "description": "Visitors per bucket, unique over its days (unless visitors_summed_daily); null when "
+                       "not counted under these filters (see visitors_unavailable)."})
+    visitors_unavailable = fields.String(allow_none=True, metadata={
+        "description": "Why visitors is null, as a sentence; null when they are counted."})
+    visitors_summed_daily = fields.Boolean(metadata={
+        "description": "Visitors of a week or month bucket are the sum of its days' visitors (filters on "
+                       "session dimensions): a visitor who came on two days counts twice."})
+    pageviews = fields.List(fields.Integer())
+    previous_visitors = fields.List(fields.Integer(allow_none=True), allow_none=True, metadata={
+        "description": "The previous period cut in the same interval, bucket by bucket; null past its end."})
+    previous_pageviews = fields.List(fields.Integer(allow_none=True))
+    current = fields.Integer(allow_none=True, metadata={
+        "description": "Index of the bucket holding now (incomplete); null when the period is over."})
+    conversions = fields.List(fields.Integer(), metadata={"description": "With a goal filter: its completions."})
+    previous_conversions = fields.List(fields.Integer(allow_none=True))
+
+
+class StatsDataSchema(Schema):
+    site = fields.String()
+    period = fields.Dict(metadata={"description": "name, from, to, previous_from, previous_to, timezone"})
+    filters = fields.Dict(keys=fields.String(), values=fields.String())
+    summary = fields.Nested(SummarySchema, metadata={"description": "Top metrics with the previous period's."})
+    timeseries = fields.Nested(TimeseriesSchema)
+    breakdowns = fields.Dict(metadata={"description": "Each breakdown asked for: rows, total_rows, "
+                                                      "visitors_approximate, unavailable."})
+    filtered = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": "Events not counted, by reason: bot, spam, gpc, dnt."})
+
+
 class StatsAnswerSchema(Schema):
     status = fields.Constant("success")
-    data = fields.Dict(metadata={"description": "period, filters, summary (metrics with previous "
-                                                "period and change), timeseries, breakdowns, and "
-                                                "filtered (events not counted, by reason: bot, spam, "
-                                                "gpc, dnt)."})
+    data = fields.Nested(StatsDataSchema)

@@ -205,6 +205,8 @@ class Session:
     page_time_ms: int = 0  # time on the current (exit) page so far
     first_of_day: bool = False  # the visitor's first visit of its local day
     reached: str = ""  # the goal keys this visit reached (analytics/goals.py), KEY_SEPARATOR-joined
+    pages_day: int = -1  # the local day of `pages`
+    pages: str = ""  # hashes of the pages viewed that day, space-separated (analytics/aggregate.py)
 
     @property
     def is_bounce(self) -> bool:

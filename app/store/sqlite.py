@@ -168,7 +168,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
 MIGRATIONS = {
@@ -209,7 +209,8 @@ MIGRATIONS = {
     # 6 -> 7: goals and what else a site counts; visits and visitors remember the goals reached.
     # (A file older than schema 6 may have no sessions or visitors yet: make their schema-6 form.)
     6: f"""
-    CREATE TABLE IF NOT EXISTS sessions ({", ".join(SESSION_FIELDS[:-1])}, PRIMARY KEY (site_id, session_id))
+    CREATE TABLE IF NOT EXISTS sessions ({", ".join(SESSION_FIELDS[:SESSION_FIELDS.index("reached")])},
+        PRIMARY KEY (site_id, session_id))
         WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS visitors ({", ".join(VISITOR_FIELDS[:-2])}, PRIMARY KEY (site_id, user_id))
         WITHOUT ROWID;
@@ -220,6 +221,11 @@ MIGRATIONS = {
     ALTER TABLE sessions ADD COLUMN reached TEXT NOT NULL DEFAULT '';
     ALTER TABLE visitors ADD COLUMN reached_day INTEGER NOT NULL DEFAULT -1;
     ALTER TABLE visitors ADD COLUMN reached TEXT NOT NULL DEFAULT '';
+    """,
+    # 7 -> 8: visits remember the pages they viewed that day (a page's visits count once).
+    7: """
+    ALTER TABLE sessions ADD COLUMN pages_day INTEGER NOT NULL DEFAULT -1;
+    ALTER TABLE sessions ADD COLUMN pages TEXT NOT NULL DEFAULT '';
     """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))

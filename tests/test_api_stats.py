@@ -1,0 +1,37 @@
+"""GET /api/stats: the chart's interval and current bucket, what a page filter leaves out and
+why, and the OpenAPI document describing them."""
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.history import paris  # noqa: F401  (a fixture)
+
+ONE_BACKEND = pytest.mark.parametrize("backend", BACKENDS[:1])  # the view only; stores: test_stats.py
+
+
+@ONE_BACKEND
+def test_the_chart_marks_the_current_bucket_from_the_apps_clock(client, paris, clock):
+    chart = client.get("/api/stats?site=paris&period=today").json["data"]["timeseries"]
+    assert (chart["interval"], chart["labels"][12], chart["current"]) == ("hour", "2026-11-18T12:00", 12)
+    clock.advance(3_600_000)
+    assert client.get("/api/stats?site=paris&period=today").json["data"]["timeseries"]["current"] == 13
+    year = client.get("/api/stats?site=paris&period=12mo").json["data"]["timeseries"]
+    assert (year["interval"], len(year["labels"]), year["current"]) == ("month", 12, 11)
+    assert client.get("/api/stats?site=paris&period=last_month").json["data"]["timeseries"]["current"] is None
+
+
+@ONE_BACKEND
+def test_a_page_filter_answers_visits_and_says_why_the_rest_is_missing(client, paris):
+    data = client.get("/api/stats?site=paris&period=7d&page=/&country=GB").json["data"]
+    metrics, unavailable = data["summary"]["metrics"], data["summary"]["unavailable"]
+    assert metrics["visits"]["value"] == 2 and metrics["visitors"]["value"] is None
+    assert set(unavailable) >= {"visitors", "bounce_rate", "visit_duration_s"}
+    assert data["timeseries"]["visitors"] is None and data["timeseries"]["visitors_unavailable"]
+
+
+@ONE_BACKEND
+def test_the_openapi_document_describes_the_chart_and_the_missing_metrics(anon_client):
+    schemas = anon_client.get("/api/openapi.json").json["components"]["schemas"]
+    assert {"interval", "labels", "visitors", "visitors_unavailable", "visitors_summed_daily", "current",
+            "previous_visitors"} <= set(schemas["Timeseries"]["properties"])
+    assert schemas["Timeseries"]["properties"]["interval"]["enum"] == ["hour", "day", "week", "month"]
+    assert "unavailable" in schemas["Summary"]["properties"]
