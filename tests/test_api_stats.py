@@ -35,3 +35,16 @@ def test_the_openapi_document_describes_the_chart_and_the_missing_metrics(anon_c
             "previous_visitors"} <= set(schemas["Timeseries"]["properties"])
     assert schemas["Timeseries"]["properties"]["interval"]["enum"] == ["hour", "day", "week", "month"]
     assert "unavailable" in schemas["Summary"]["properties"]
+
+
+@ONE_BACKEND
+def test_the_chart_draws_a_metric_of_visits_when_asked(client, paris, anon_client):
+    chart = client.get("/api/stats?site=paris&period=7d&metric=bounce_rate").json["data"]["timeseries"]
+    assert len(chart["bounce_rate"]) == len(chart["labels"]) == len(chart["previous_bounce_rate"])
+    assert chart["bounce_rate_unavailable"] is None and any(v is not None for v in chart["bounce_rate"])
+    page = client.get("/api/stats?site=paris&period=7d&page=/&metric=visit_duration_s").json["data"]["timeseries"]
+    assert page["visit_duration_s"] is None and page["visit_duration_s_unavailable"]
+    wrong = client.get("/api/stats?site=paris&period=7d&metric=pageviews")
+    assert wrong.status_code == 400 and "metric" in wrong.json["message"]
+    schema = anon_client.get("/api/openapi.json").json["components"]["schemas"]["Timeseries"]["properties"]
+    assert {"visits", "previous_bounce_rate", "visit_duration_s_unavailable"} <= set(schema)

@@ -92,3 +92,41 @@ def test_a_filtered_day_is_one_daily_point(store, site, visit):
                              stats.Filters({"browser": "Chrome"}), now_ms=T0)
     assert (chart["interval"], chart["labels"], chart["visitors"], chart["current"]) == (
         "day", ["2026-11-18"], [1], 0)
+
+
+WEEK = ("2026-11-09", "2026-11-15")  # Monday to Sunday: charted by day
+
+
+def test_the_chart_draws_the_metrics_of_visits_when_asked(store, site, visit):
+    visit("A", "2026-11-09T10:00:00", "/", "/pricing", "/signup")  # 3 views, 2 minutes
+    visit("B", "2026-11-09T11:00:00", "/pricing")  # a bounce
+    visit("C", "2026-11-10T10:00:00", "/", "/docs")  # 2 views, 1 minute
+    period = custom(site, *WEEK)
+    expected = {"visits": [2, 1, 0], "views_per_visit": [2.0, 2.0, None], "bounce_rate": [50.0, 0.0, None],
+                "visit_duration_s": [60.0, 60.0, None]}  # an empty day has no rate: a gap, not a zero
+    for metric, first_days in expected.items():
+        chart = stats.timeseries(store, site, period, metric=metric, now_ms=T0)
+        assert chart[metric][:3] == first_days, metric
+        assert chart[f"{metric}_unavailable"] is None and len(chart[f"previous_{metric}"]) == 7
+    assert "bounce_rate" not in stats.timeseries(store, site, period, now_ms=T0)  # only when asked
+    filtered = stats.timeseries(store, site, period, stats.Filters({"browser": "Chrome"}), metric="bounce_rate")
+    assert filtered["bounce_rate"][:2] == [50.0, 0.0]  # from the session cube
+
+
+def test_one_day_draws_the_visits_of_each_hour(store, site, visit):
+    visit("A", "2026-11-09T10:00:00", "/", "/pricing")
+    visit("B", "2026-11-09T10:30:00", "/pricing")
+    chart = stats.timeseries(store, site, custom(site, "2026-11-09", "2026-11-09"), metric="bounce_rate")
+    assert chart["interval"] == "hour" and chart["bounce_rate"][10] == 50.0 and chart["bounce_rate"][9] is None
+
+
+def test_a_page_filter_charts_its_visits_and_says_why_not_its_bounces(store, site, visit):
+    visit("A", "2026-11-09T10:00:00", "/", "/pricing", "/pricing")
+    visit("B", "2026-11-09T11:00:00", "/pricing")
+    visit("C", "2026-11-09T12:00:00", "/docs")
+    period, page = custom(site, *WEEK), stats.Filters({"page": "/pricing"})
+    assert stats.timeseries(store, site, period, page, metric="visits")["visits"][0] == 2
+    assert stats.timeseries(store, site, period, page, metric="views_per_visit")["views_per_visit"][0] == 1.5
+    chart = stats.timeseries(store, site, period, page, metric="bounce_rate")
+    assert chart["bounce_rate"] is None and chart["previous_bounce_rate"] is None
+    assert chart["bounce_rate_unavailable"].startswith("Not computed for a single page")

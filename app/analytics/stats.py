@@ -261,12 +261,13 @@ def summary(store: Store, site: Site, period: Period, filters: Filters = Filters
 
 # -- charts
 def timeseries(store: Store, site: Site, period: Period, filters: Filters = Filters(), *,
-               now_ms: int | None = None) -> dict:
+               now_ms: int | None = None, metric: str | None = None) -> dict:
     """Visitors and page views per bucket of the period's interval (Period.chart_interval:
     hour, day, week or month), with the previous period cut the same way and aligned bucket
     by bucket. Filtered charts of one day have one daily point (cubes are daily). `current`
     is the index of the bucket holding now_ms (still incomplete), None once the period is over
-    (or without now_ms)."""
+    (or without now_ms). `metric`, one of VISIT_METRICS, adds its series (and the previous
+    period's), or None with `<metric>_unavailable` saying why."""
     interval = period.chart_interval(hours=not filters)
     unavailable = _visitors_unavailable(filters)
     current = _series(store, site, period, filters, interval, unavailable is None)
@@ -285,6 +286,11 @@ def timeseries(store: Store, site: Site, period: Period, filters: Filters = Filt
     if filters.goal is not None:  # the goal's own series: its conversions
         series["conversions"] = current["conversions"]
         series["previous_conversions"] = _aligned(previous["conversions"], length)
+    if metric in VISIT_METRICS:
+        values, why = _visit_series(store, site, period, filters, interval, metric)
+        before, _ = _visit_series(store, site, period.previous(), filters, interval, metric)
+        series.update({metric: values, f"previous_{metric}": None if before is None else _aligned(before, length),
+                       f"{metric}_unavailable": why})
     return series
 
 
@@ -317,15 +323,21 @@ def _current_bucket(site: Site, interval: str, buckets: list[tuple[int, int]], n
     return next((i for i, (start, end) in enumerate(buckets) if start <= now < end), None)
 
 
+def _day_plan(site: Site, period: Period, interval: str) -> tuple[list[tuple[int, int]], dict[int, int], list]:
+    """A day, week or month chart's buckets (day numbers, [start, end)), each day's bucket, and
+    the (grain, start, end) ranges to read: month rollups stand only for month buckets."""
+    buckets = period.day_buckets(interval)
+    slot = {day: i for i, (start, end) in enumerate(buckets) for day in range(start, end)}
+    spans = _spans(site, period) if interval == "month" else [("day", *_days(period))]
+    return buckets, slot, spans
+
+
 def _series(store: Store, site: Site, period: Period, filters: Filters, interval: str, with_visitors: bool) -> dict:
     """Labels, bucket ranges (epoch hours or day numbers, [start, end)) and figures per bucket."""
     if interval == "hour":
         return _hourly_series(store, site, period)
-    buckets = period.day_buckets(interval)
+    buckets, slot, spans = _day_plan(site, period, interval)
     labels = [day_from_number(start).isoformat() for start, _ in buckets]
-    slot = {day: i for i, (start, end) in enumerate(buckets) for day in range(start, end)}
-    # Month rollups stand only for month buckets: weeks and days read the days.
-    spans = _spans(site, period) if interval == "month" else [("day", *_days(period))]
     count = lambda metric: _per_bucket(store, site, metric, filters, spans, slot, len(buckets))  # noqa: E731
     series = {"labels": labels, "buckets": buckets, "pageviews": count("pageviews"), "visitors": None}
     if filters.goal is not None:
@@ -338,9 +350,14 @@ def _series(store: Store, site: Site, period: Period, filters: Filters, interval
     return series
 
 
+def _day_hours(site: Site, period: Period) -> tuple[int, int]:
+    """The epoch hours [start, end) of a one-day period's day."""
+    return (day_start_ms(site.timezone, period.first) // HOUR_MS,
+            day_start_ms(site.timezone, period.first + timedelta(days=1)) // HOUR_MS)
+
+
 def _hourly_series(store: Store, site: Site, period: Period) -> dict:
-    start = day_start_ms(site.timezone, period.first) // HOUR_MS
-    end = day_start_ms(site.timezone, period.first + timedelta(days=1)) // HOUR_MS
+    start, end = _day_hours(site, period)
     hours = list(range(start, end))
     zone = ZoneInfo(site.timezone)
     labels = [datetime.fromtimestamp(h * HOUR_MS / 1000, zone).strftime("%Y-%m-%dT%H:00") for h in hours]
@@ -348,6 +365,34 @@ def _hourly_series(store: Store, site: Site, period: Period) -> dict:
               for m in ("visitors", "pageviews")}
     return {"labels": labels, "buckets": [(h, h + 1) for h in hours],
             **{m: [int(per_hour.get(h, 0)) for h in hours] for m, per_hour in values.items()}}
+
+
+# Chart metrics of visits (besides visitors and page views), drawn when asked for: what each
+# is made of, and how.
+VISIT_METRICS = {
+    "visits": (("sessions",), lambda f: int(f["sessions"])),
+    "views_per_visit": (("sessions", "pageviews"), lambda f: _round(_ratio(f["pageviews"], f["sessions"]), 2)),
+    "bounce_rate": (("sessions", "bounces"), lambda f: _round(_percent(f["bounces"], f["sessions"]), 1)),
+    "visit_duration_s": (("sessions", "duration_ms"), lambda f: _round(_ratio(f["duration_ms"], f["sessions"] * 1000), 1)),
+}
+
+
+def _visit_series(store: Store, site: Site, period: Period, filters: Filters, interval: str,
+                  metric: str) -> tuple[list | None, str | None]:
+    """One of VISIT_METRICS per bucket (a ratio is None where a bucket has no visit), or None and why
+    these filters cannot give it (a page filter: what belongs to whole visits)."""
+    if filters.page is not None and metric in SINGLE_PAGE_UNAVAILABLE:
+        return None, SINGLE_PAGE_UNAVAILABLE[metric]
+    parts, combine = VISIT_METRICS[metric]
+    if interval == "hour":
+        start, end = _day_hours(site, period)
+        sums = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour")) for m in parts}
+        figures = [{m: sums[m].get(h, 0) for m in parts} for h in range(start, end)]
+    else:
+        buckets, slot, spans = _day_plan(site, period, interval)
+        sums = {m: _per_bucket(store, site, m, filters, spans, slot, len(buckets)) for m in parts}
+        figures = [{m: sums[m][i] for m in parts} for i in range(len(buckets))]
+    return [combine(f) for f in figures], None  # a ratio of a bucket without visits is None: a gap
 
 
 def _by_bucket(rows) -> dict[int, float]:
@@ -514,9 +559,10 @@ def filtered(store: Store, site: Site, period: Period) -> dict[str, int]:
 
 
 def report(store: Store, site: Site, period: Period, filters: Filters = Filters(),
-           breakdowns: tuple[str, ...] = (), limit: int = DEFAULT_LIMIT, now_ms: int | None = None) -> dict:
+           breakdowns: tuple[str, ...] = (), limit: int = DEFAULT_LIMIT, now_ms: int | None = None,
+           metric: str | None = None) -> dict:
     """Everything GET /api/stats answers: the period, top metrics, chart and breakdowns.
-    `now_ms` marks the chart's current bucket (none without it)."""
+    `now_ms` marks the chart's current bucket (none without it); `metric` adds a chart series."""
     return {
         "site": site.site_id,
         "period": {"name": period.name, "from": period.first.isoformat(), "to": period.last.isoformat(),
@@ -524,7 +570,7 @@ def report(store: Store, site: Site, period: Period, filters: Filters = Filters(
                    "previous_to": period.previous().last.isoformat(), "timezone": site.timezone},
         "filters": filters.values,
         "summary": summary(store, site, period, filters),
-        "timeseries": timeseries(store, site, period, filters, now_ms=now_ms),
+        "timeseries": timeseries(store, site, period, filters, now_ms=now_ms, metric=metric),
         "breakdowns": {name: breakdown(store, site, period, name, filters, limit) for name in breakdowns},
         "filtered": filtered(store, site, period),
     }

@@ -12,7 +12,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from app.analytics.periods import INTERVALS, PERIODS, Period, PeriodError, parse_period
 from app.analytics.goal_reports import TABLES
-from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, Filters, StatsError
+from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, VISIT_METRICS, Filters, StatsError
 from app.ingest.schema import EventSchema
 from app.store.base import Site
 
@@ -27,6 +27,7 @@ class ReportQuery:
     breakdowns: tuple[str, ...]
     limit: int
     event: str | None = None  # the custom event whose properties the "props" breakdown lists
+    metric: str | None = None  # a metric of visits the chart draws too (stats.VISIT_METRICS)
 
     def args(self, **changes) -> dict:
         """The query string of this report (with changes: None removes a filter)."""
@@ -62,6 +63,9 @@ class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
                        "outbound, outbound_url, downloads, not_found: link clicks and missing pages."})
     event = fields.String(load_default=None, validate=validate.Length(min=1, max=128), metadata={
         "description": "The custom event whose properties the props breakdown lists."})
+    metric = fields.String(load_default=None, validate=validate.OneOf(VISIT_METRICS), metadata={
+        "description": f"A metric of visits the chart (timeseries) draws too, with its previous period: "
+                       f"{', '.join(VISIT_METRICS)}."})
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
                            metadata={"description": "Rows per breakdown."})
 
@@ -89,7 +93,7 @@ def parse_report_query(args: dict, site: Site, now_ms: int, default_breakdowns=(
         filters = Filters.parse({k: data[k] for k in FILTERS if data.get(k) is not None})
     except StatsError as error:
         raise ValidationError({"filters": [str(error)]}) from error
-    return ReportQuery(period, filters, breakdowns, data["limit"], data["event"])
+    return ReportQuery(period, filters, breakdowns, data["limit"], data["event"], data["metric"])
 
 
 # -- answers, for the OpenAPI document
@@ -137,7 +141,16 @@ class SummarySchema(Schema):
                        "filters: visitors too). Empty when every metric is computed."})
 
 
-class TimeseriesSchema(Schema):
+# With metric=<one of VISIT_METRICS>, the chart has its series, the previous period's, and why it is missing.
+_VISIT_SERIES = {field: kind for name in VISIT_METRICS for field, kind in (
+    (name, fields.List(fields.Float(allow_none=True), allow_none=True, metadata={
+        "description": f"With metric={name}: per bucket (a rate is null in a bucket without visits); null "
+                       f"when not computed under these filters ({name}_unavailable says why)."})),
+    (f"previous_{name}", fields.List(fields.Float(allow_none=True), allow_none=True)),
+    (f"{name}_unavailable", fields.String(allow_none=True)))}
+
+
+class TimeseriesSchema(Schema.from_dict(_VISIT_SERIES)):  # type: ignore[misc]
     interval = fields.String(validate=validate.OneOf(INTERVALS), metadata={
         "description": "hour for one day (day with filters: one point), day up to 62 days, week (from Monday) "
                        "up to 190 days, month beyond; the first and last buckets are clipped to the period."})

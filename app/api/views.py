@@ -194,7 +194,7 @@ def stats_json():
         raise BadRequest(describe(error)) from error
     store = get_store()
     data = stats.report(store, site, query.period, query.filters,
-                        tuple(b for b in query.breakdowns if b in stats.BREAKDOWNS), query.limit, now_ms())
+                        tuple(b for b in query.breakdowns if b in stats.BREAKDOWNS), query.limit, now_ms(), query.metric)
     data["breakdowns"].update({b: goal_reports.table(store, site, query.period, b, query.filters, query.limit,
                                                      query.event)
                                for b in query.breakdowns if b in goal_reports.TABLES})
