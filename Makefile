@@ -70,12 +70,24 @@ bench: $(VENV)/.installed-dev
 tracker:
 	bash tracker/build.sh
 
-# Refresh the vendored front-end libraries from npm at the versions pinned in vendor/package.json.
+# Refresh the vendored front-end libraries from npm at the versions pinned in vendor/package.json
+# (the map: chartjs-chart-geo and world-atlas's countries; axe-core for the browser tests).
 vendor:
 	cd vendor && npm ci --silent --no-audit --no-fund
 	cp vendor/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx-$$(node -p "require('./vendor/node_modules/htmx.org/package.json').version").min.js
-	cp vendor/node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart-$$(node -p "require('./vendor/node_modules/chart.js/package.json').version").umd.min.js
-	sed -i "/sourceMappingURL/d" static/vendor/chart-*.umd.min.js
+	# Chart.js and chartjs-chart-geo: one tree-shaken bundle of only what dashboard.js and map.js use
+	# (vendor/charts-entry.js; d3-scale-chromatic's named schemes stubbed, see vendor/d3-scale-chromatic-lite.js).
+	rm -f static/vendor/chart-*.umd.min.js static/vendor/chartjs-chart-geo-*.umd.min.js static/vendor/charts-*.min.js
+	cd vendor && ./node_modules/.bin/esbuild charts-entry.js --bundle --minify --format=iife \
+		--target=chrome108,firefox108,safari16 --alias:d3-scale-chromatic=./d3-scale-chromatic-lite.js --log-level=warning \
+		--outfile=../static/vendor/charts-$$(node -p "require('./node_modules/chart.js/package.json').version")-geo-$$(node -p "require('./node_modules/chartjs-chart-geo/package.json').version").min.js
+	! grep -l "eval(\|new Function\|sourceMappingURL" static/vendor/charts-*.min.js  # the CSP has no unsafe-eval
+	# The map's countries, shrunk (vendor/shrink-atlas.js: no Antarctica, ids and names only, coarser steps).
+	rm -f static/vendor/world-atlas-*.json
+	node vendor/shrink-atlas.js vendor/node_modules/world-atlas/countries-110m.json static/vendor/world-atlas-$$(node -p "require('./vendor/node_modules/world-atlas/package.json').version")-countries-110m.json
+	# axe-core only runs in the browser tests (accessibility checks): it is never served.
+	mkdir -p tests/e2e/vendor
+	cp vendor/node_modules/axe-core/axe.min.js tests/e2e/vendor/axe-core-$$(node -p "require('./vendor/node_modules/axe-core/package.json').version").min.js
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam instance .pytest_cache

@@ -58,6 +58,11 @@ def _set_up_sessions(app: Flask) -> None:
                                  csrf_field=access.csrf_field)
 
 
+ERROR_TITLES = {400: "That request did not make sense", 403: "You cannot open this page",
+                404: "Page not found", 405: "That is not allowed here", 429: "Too many requests",
+                500: "Something went wrong on our side"}
+
+
 def _register_error_handlers(app: Flask) -> None:
     from app.store.base import StoreError
 
@@ -69,7 +74,10 @@ def _register_error_handlers(app: Flask) -> None:
         if error.code == 429:
             return too_many_requests(error)
         if not wants_json():
-            return error
+            page = render_template("pages/error.html", status=error.code, message=error.description,
+                                   title=ERROR_TITLES.get(error.code, error.name))
+            headers = [h for h in error.get_headers() if h[0] != "Content-Type"]  # Allow: on a 405
+            return app.response_class(page, status=error.code, headers=headers, mimetype="text/html")
         response = jsonify(status="error", message=error.description)
         return response, error.code
 
@@ -78,7 +86,8 @@ def _register_error_handlers(app: Flask) -> None:
         # the description is the limit itself ("10 per 1 minute")
         message = f"too many requests (at most {error.description}): retry in {wait} s"
         response = jsonify(status="error", message=message) if wants_json() else \
-            app.response_class(render_template("pages/error.html", status=429, message=message), mimetype="text/html")
+            app.response_class(render_template("pages/error.html", status=429, message=message,
+                                               title=ERROR_TITLES[429]), mimetype="text/html")
         response.status_code = 429
         response.headers["Retry-After"] = str(wait)
         return response

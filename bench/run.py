@@ -45,7 +45,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from bench import history, loadgen
@@ -585,6 +585,8 @@ def read_endpoints(wrk: str, server: Server, site_id: str, seconds: float, cooki
     endpoints = {
         "current-visitors (HX)": (f"/sites/{site_id}/widgets/current-visitors", ("HX-Request: true", cookie)),
         "live-pages (HX)": (f"/sites/{site_id}/widgets/live-pages", ("HX-Request: true", cookie)),
+        # the realtime page's one refresh: every live widget from one moment
+        "live snapshot (HX)": (f"/sites/{site_id}/live", ("HX-Request: true", cookie)),
         "/api/realtime": (f"/api/realtime?site={site_id}", (api_key,)),  # as an API client reads it
     }
     results = {}
@@ -616,22 +618,24 @@ def count_stored(db_path: Path, site_id: str, runs: list[IngestRun]) -> int:
 # --------------------------------------------------------------------------- (f) 13 months
 
 def history_endpoints(site_id: str, cookie: str) -> dict[str, tuple[str, tuple, str]]:
-    """name -> (path, headers, period): the reports read for 7 days, 30 days and 12 months,
-    and one filtered 12-month report (its period is "12mo filtered": no target)."""
+    """name -> (path, headers, period): the overview's widgets for 7 days, 30 days and 12
+    months, the whole overview page, one filtered 12-month report and one filtered by a page
+    (periods "12mo filtered", "<p> overview" and "30d page filter": no target)."""
     hx = ("HX-Request: true", cookie)
     endpoints = {}
     for period in HISTORY_PERIODS:
-        endpoints[f"metrics (HX) {period}"] = (
-            f"/sites/{site_id}/reports/widgets/metrics?period={period}", hx, period)
-        endpoints[f"pages (HX) {period}"] = (
-            f"/sites/{site_id}/reports/widgets/pages?period={period}", hx, period)
+        endpoints[f"metrics (HX) {period}"] = (f"/sites/{site_id}/widgets/metrics?period={period}", hx, period)
+        endpoints[f"chart (HX) {period}"] = (f"/sites/{site_id}/widgets/chart?period={period}", hx, period)
+        endpoints[f"pages (HX) {period}"] = (f"/sites/{site_id}/widgets/pages?period={period}", hx, period)
+        endpoints[f"overview page {period}"] = (f"/sites/{site_id}?period={period}", (cookie,), f"{period} overview")
         endpoints[f"/api/stats page,source {period}"] = (
             f"/api/stats?site={site_id}&period={period}&breakdown=page,source", (cookie,), period)
         for panel in ("goals", "events"):  # the goals and custom events panels (issue 12: their own targets)
             endpoints[f"{panel} (HX) {period}"] = (
-                f"/sites/{site_id}/reports/widgets/{panel}?period={period}", hx, f"{period} {panel}")
+                f"/sites/{site_id}/widgets/{panel}?period={period}", hx, f"{period} {panel}")
     endpoints[f"metrics (HX) 12mo {HISTORY_FILTER}"] = (
-        f"/sites/{site_id}/reports/widgets/metrics?period=12mo&{HISTORY_FILTER}", hx, "12mo filtered")
+        f"/sites/{site_id}/widgets/metrics?period=12mo&{HISTORY_FILTER}", hx, "12mo filtered")
+    endpoints["metrics (HX) 30d page=/"] = (f"/sites/{site_id}/widgets/metrics?period=30d&page=/", hx, "30d page filter")
     return endpoints
 
 
@@ -704,7 +708,8 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
                 r["figures"] = {"visitors": metrics["visitors"]["value"], "visits": metrics["visits"]["value"],
                                 "pageviews": metrics["pageviews"]["value"],
                                 "top_page": (data["breakdowns"]["page"]["rows"] or [{}])[0].get("value"),
-                                "days": len(data["timeseries"]["labels"])}
+                                "days": (date.fromisoformat(data["period"]["to"])
+                                         - date.fromisoformat(data["period"]["from"])).days + 1}
             out["endpoints"][name] = r
             log(f"    {name}: p50 {ms(r['latency_us']['p50'])} ms, p95 {ms(r['latency_us']['p95'])} ms "
                 f"({r['requests']} requests in {seconds:g} s)")
@@ -912,7 +917,7 @@ def history_rows(h: dict, cpus: int) -> list[Row]:
                       f"page views {fmt(figures['pageviews'])} over {figures['days']} days"
                       if figures else "")),
             Row(f"  {name} p95", ms(r["latency_us"]["p95"]), "ms", target, False,
-                note=note + ("; filtered: no target" if r["period"] == "12mo filtered" else "")),
+                note=note + ("; no target" if r["period"].endswith(("filtered", "overview", "page filter")) else "")),
         ]
     loads = list(h["endpoints"].values())
     other = max(((x.get("cores") or {}).get("other", 0.0) for x in loads), default=0.0)

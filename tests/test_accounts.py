@@ -78,15 +78,15 @@ def test_setup_url_command_says_when_accounts_exist(app, admin):
 
 # -- login and logout
 def test_login_checks_the_password_and_returns_to_the_page_asked_for(anon_client, admin, site):
-    assert anon_client.get("/sites/example/reports").headers["Location"] == "/login?next=/sites/example/reports?"
+    assert anon_client.get("/sites/example/realtime").headers["Location"] == "/login?next=/sites/example/realtime?"
     wrong = login(anon_client, "admin@example.com", "not the password")
     assert wrong.status_code == 401 and "Wrong email or password." in wrong.get_data(as_text=True)
     unknown = login(anon_client, "nobody@example.com", ADMIN_PASSWORD)
     assert unknown.status_code == 401 and "Wrong email or password." in unknown.get_data(as_text=True)
     assert anon_client.get("/sites/example").status_code == 302
-    ok = login(anon_client, "ADMIN@example.com ", ADMIN_PASSWORD, next_url="/sites/example/reports")
-    assert ok.status_code == 302 and ok.headers["Location"] == "/sites/example/reports"
-    assert anon_client.get("/sites/example/reports").status_code == 200
+    ok = login(anon_client, "ADMIN@example.com ", ADMIN_PASSWORD, next_url="/sites/example/realtime")
+    assert ok.status_code == 302 and ok.headers["Location"] == "/sites/example/realtime"
+    assert anon_client.get("/sites/example/realtime").status_code == 200
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example"])
@@ -204,7 +204,7 @@ def test_what_each_role_may_open(store, site, log_in):
     viewer = log_in(member(store, site, "viewer"))
     admin = log_in(member(store, site, "admin"))
     assert viewer.get("/sites/example").status_code == 200
-    assert viewer.get("/sites/example/reports/widgets/pages", headers={"HX-Request": "true"}).status_code == 200
+    assert viewer.get("/sites/example/widgets/pages", headers={"HX-Request": "true"}).status_code == 200
     assert viewer.get("/sites/example/settings").status_code == 403
     assert "Settings</a>" not in viewer.get("/sites/example").get_data(as_text=True)
     assert admin.get("/sites/example/settings").status_code == 200
@@ -349,15 +349,15 @@ def test_only_instance_admins_create_users(client, store, site, log_in):
 def test_a_public_link_shows_the_dashboards_read_only_until_revoked(store, site, log_in, anon_client):
     owner = log_in(member(store, site, "owner"))
     created = owner.post("/sites/example/links", data={"label": "Office TV", "csrf_token": csrf_token(owner)})
-    url = re.search(r'<code class="secret">http://localhost(/share/[^<]+)</code>', created.get_data(as_text=True)).group(1)
+    url = re.search(r'<code class="secret" id="new-link">http://localhost(/share/[^<]+)</code>', created.get_data(as_text=True)).group(1)
     [link] = store.list_public_links("example")
     assert link.label == "Office TV" and url.split("/")[-1] not in link.token_hash  # only the hash is kept
     page = anon_client.get(url)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert f'hx-get="{url}/widgets/current-visitors"' in html and 'href="/sites/example' not in html
-    reports = anon_client.get(f"{url}/reports").get_data(as_text=True)
-    assert f'hx-get="{url}/reports/widgets/pages' in reports and "Settings</a>" not in reports
+    assert f'hx-get="{url}/widgets/pages' in html and 'href="/sites/example' not in html and "Settings</a>" not in html
+    live = anon_client.get(f"{url}/realtime").get_data(as_text=True)
+    assert f'hx-get="{url}/live"' in live and 'href="/sites/example' not in live
     assert anon_client.get(f"{url}/reports/pages.csv").status_code == 200
     assert anon_client.get(f"{url}/settings").status_code == 404  # not a view links open
     assert anon_client.get("/sites/example").status_code == 302  # the link grants nothing else

@@ -92,13 +92,13 @@ def test_admins_create_rotate_and_revoke_keys_on_the_settings_page(store, site, 
     admin = log_in(member(store, site, "admin"))
     created = admin.post("/sites/example/keys", data={"name": "Grafana", "csrf_token": csrf_token(admin)})
     clock.advance(1)
-    secret = re.search(r'<code class="secret">(sk_[^<]+)</code>', created.get_data(as_text=True)).group(1)
+    secret = re.search(r'<code class="secret" id="new-api-key">(sk_[^<]+)</code>', created.get_data(as_text=True)).group(1)
     assert admin.get("/api/stats?site=example", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
     page = admin.get("/sites/example/settings").get_data(as_text=True)
     assert secret not in page and "Grafana" in page and "api_key.create" in page  # listed, audited
     [key] = store.list_api_keys("example")
     rotated = admin.post(f"/sites/example/keys/{key.key_hash}/rotate", data={"csrf_token": csrf_token(admin)})
-    new_secret = re.search(r'<code class="secret">(sk_[^<]+)</code>', rotated.get_data(as_text=True)).group(1)
+    new_secret = re.search(r'<code class="secret" id="new-api-key">(sk_[^<]+)</code>', rotated.get_data(as_text=True)).group(1)
     assert "expiring" in rotated.get_data(as_text=True)
     clock.advance(1)
     for one in (secret, new_secret):  # the grace period

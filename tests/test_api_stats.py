@@ -44,7 +44,8 @@ def test_the_chart_draws_a_metric_of_visits_when_asked(client, paris, anon_clien
     assert chart["bounce_rate_unavailable"] is None and any(v is not None for v in chart["bounce_rate"])
     page = client.get("/api/stats?site=paris&period=7d&page=/&metric=visit_duration_s").json["data"]["timeseries"]
     assert page["visit_duration_s"] is None and page["visit_duration_s_unavailable"]
-    wrong = client.get("/api/stats?site=paris&period=7d&metric=pageviews")
+    assert "bounce_rate" not in client.get("/api/stats?site=paris&period=7d&metric=pageviews").json["data"]["timeseries"]
+    wrong = client.get("/api/stats?site=paris&period=7d&metric=sessions")
     assert wrong.status_code == 400 and "metric" in wrong.json["message"]
     schema = anon_client.get("/api/openapi.json").json["components"]["schemas"]["Timeseries"]["properties"]
     assert {"visits", "previous_bounce_rate", "visit_duration_s_unavailable"} <= set(schema)

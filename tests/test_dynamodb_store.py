@@ -302,13 +302,18 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
     store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
     store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
     viewer = log_in(store.get_user("viewer-1"))
-    dashboard = usage(lambda: viewer.get(f"/sites/{site.site_id}"))
-    print(f"dashboard page: {dashboard}")
+    dashboard = usage(lambda: viewer.get(f"/sites/{site.site_id}/realtime"))
+    tick = usage(lambda: viewer.get(f"/sites/{site.site_id}/live", headers={"HX-Request": "true"}))
+    overview = usage(lambda: viewer.get(f"/sites/{site.site_id}?period=7d"))
+    print(f"realtime page: {dashboard}; its refresh: {tick}; overview: {overview}")
     # Who asks (the user, its role, the site), the viewer's sites for the switcher (a Query and
-    # the site), then 7 reads (3 of live sessions, the feed, 3 of counters) and the conversions
-    # widget's 8 (2 of 5-minute counters, 4 of today's, 1 of hours, 1 of live sessions), one
-    # Query a shard; and the active visits' start times, one BatchGetItem a 100 visits.
+    # the site), then one moment read for every widget, one Query a shard each: the live
+    # sessions (once), the feed, 5 of counters (24 hours: 2, today's top pages, the last 100
+    # minutes: 2) and the conversions widget's 8 (2 of 5-minute counters, 4 of today's, 1 of
+    # hours, 1 of live sessions); and the active visits' start times, one BatchGetItem a 100 visits.
     assert dashboard[0] == {"GetItem": 4, "Query": 1 + 15 * store.shards, "BatchGetItem": 1}
+    # Each 5-second refresh of the page is one request: the same reads, without the switcher.
+    assert tick[0] == {"GetItem": 3, "Query": 15 * store.shards, "BatchGetItem": 1}
 
 
 def test_what_a_twelve_month_report_costs(store, usage, record_property):

@@ -235,7 +235,7 @@ def test_a_viewer_cannot_change_goals(log_in, store, site, clock):
     store.create_user(viewer)
     store.put_membership(Membership("example", "viewer-1", "viewer", clock.now_ms()))
     client = log_in(viewer)
-    response = client.post("/sites/example/goals", data={"csrf_token": csrf_token(client, "/sites/example/reports"),
+    response = client.post("/sites/example/goals", data={"csrf_token": csrf_token(client, "/sites/example/realtime"),
                                                          "kind": "page", "match": "/a"})
     assert response.status_code in (403, 404) and store.get_site("example").goals == []
 
@@ -244,17 +244,21 @@ def test_a_viewer_cannot_change_goals(log_in, store, site, clock):
 def test_reports_show_goals_events_and_links_and_filter_by_a_goal(client, store, site, ingest, make_event):
     define_goals(store, site, T0 - DAY)
     send_visits(ingest, make_event, T0 - 3_600_000)
-    html = client.get("/sites/example/reports?period=today").get_data(as_text=True)
-    for text in ("Goals and conversions", "Pro signup", "Sent event signup with plan = pro", "Purchase",
-                 "44.00", "Custom events", "github.com", "https://example.com/files/guide.pdf", "/missing",
+    html = client.get("/sites/example?period=today").get_data(as_text=True)
+    for text in ("Goals and conversions", "Pro signup", "Sent event signup with plan = pro", "Purchase", "44.00",
                  "Conversion rate"):
         assert text in html, text
+    tabs = {name: client.get(f"/sites/example/widgets/{name}?period=today", headers={"HX-Request": "true"})
+            .get_data(as_text=True) for name in ("events", "outbound", "downloads", "not_found")}
+    for name, text in (("events", "Custom events"), ("outbound", "github.com"),
+                       ("downloads", "https://example.com/files/guide.pdf"), ("not_found", "/missing")):
+        assert text in tabs[name], text
     key = store.get_site("example").goals[0]["id"]
-    filtered = client.get(f"/sites/example/reports?period=today&goal=g:{key}").get_data(as_text=True)
-    assert "goal: <strong>Pricing</strong>" in filtered and '"label": "Conversions"' in filtered
-    props = client.get("/sites/example/reports?period=today&goal=e:signup").get_data(as_text=True)
+    filtered = client.get(f"/sites/example?period=today&goal=g:{key}").get_data(as_text=True)
+    assert "Goal: <strong>Pricing</strong>" in filtered and '"label": "Conversions"' in filtered
+    props = client.get("/sites/example?period=today&goal=e:signup&goals_tab=events").get_data(as_text=True)
     assert "Properties of “signup”" in props and ">pro<" in props
-    both = client.get(f"/sites/example/reports?period=today&goal=g:{key}&page=/")
+    both = client.get(f"/sites/example?period=today&goal=g:{key}&page=/")
     assert both.status_code == 400
 
 
@@ -323,6 +327,7 @@ def test_the_live_view_shows_conversions_rate_events_and_how_long_active_visits_
     ({"type": "click", "props": {"text": "GitHub", "href": "https://github.com/x"}}, "Left for github.com"),
     ({"type": "click", "props": {}}, "Clicked on /pricing"),
     ({"type": "click", "props": {"text": "x", "href": "http://[broken/"}}, "Clicked 'x' on /pricing"),
+    ({"type": "click", "props": {"text": "", "href": "https://example.com/docs"}}, "Clicked a link to /docs on /pricing"),
     ({"type": "heartbeat"}, "Still on /pricing")])
 def test_the_live_feed_says_what_happened_in_words(site, event, words):
     from app.analytics.realtime import what_happened
@@ -332,7 +337,7 @@ def test_the_live_feed_says_what_happened_in_words(site, event, words):
 @PAGES_ONE_BACKEND
 def test_the_live_dashboard_shows_the_conversions_widget_and_feed_words(client, site, ingest, make_event):
     ingest(make_event(type="conversion", name="Purchase", value=29, timestamp=T0 - MINUTE))
-    html = client.get("/sites/example").get_data(as_text=True)
+    html = client.get("/sites/example/realtime").get_data(as_text=True)
     assert 'data-testid="conversions-30m">1<' in html and "29.00 EUR" in html and "Purchase (29.00 EUR) on /" in html
 
 
@@ -353,9 +358,11 @@ def test_a_public_link_shows_goals_and_their_csv_but_no_settings(anon_client, st
     define_goals(store, site, T0 - DAY)
     send_visits(ingest, make_event, T0 - 3_600_000)
     _, token = create_link(store, "example", "Team", "admin-1", T0)
-    html = anon_client.get(f"/share/{token}/reports?period=today").get_data(as_text=True)
-    assert "Pro signup" in html and "Custom events" in html and "/settings" not in html
-    widget = anon_client.get(f"/share/{token}/reports/widgets/goals?period=today&goal=c:Purchase",
+    html = anon_client.get(f"/share/{token}?period=today").get_data(as_text=True)
+    assert "Pro signup" in html and "Custom events" in anon_client.get(
+        f"/share/{token}/widgets/events?period=today", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "/settings" not in html
+    widget = anon_client.get(f"/share/{token}/widgets/goals?period=today&goal=c:Purchase",
                              headers={"HX-Request": "true"})
     assert widget.status_code == 200 and "44.00" in widget.get_data(as_text=True)
     rows = anon_client.get(f"/share/{token}/reports/goals.csv?period=today").get_data(as_text=True)

@@ -12,8 +12,7 @@ from urllib.parse import quote
 import pytest
 from markupsafe import escape
 
-from app.dashboard.reports import BREAKDOWN_WIDGETS, WIDGETS as REPORT_WIDGETS
-from app.dashboard.views import WIDGETS as LIVE_WIDGETS
+from app.dashboard.widgets import BREAKDOWNS, WIDGETS
 from tests.conftest import CHROME_UA
 from tests.test_privacy import everything_stored
 
@@ -49,12 +48,11 @@ def hostile_events(make_event, payload: str) -> list[dict]:
 def every_surface(client, site) -> dict[str, object]:
     """Every page, widget, CSV and API answer that shows ingested strings."""
     base = f"/sites/{site.site_id}"
-    pages = {"dashboard": client.get(base), "reports": client.get(f"{base}/reports?period=today")}
-    for name in LIVE_WIDGETS:
-        pages[f"widget {name}"] = client.get(f"{base}/widgets/{name}", headers={"HX-Request": "true"})
-    for name in REPORT_WIDGETS:
-        pages[f"report {name}"] = client.get(f"{base}/reports/widgets/{name}?period=today", headers={"HX-Request": "true"})
-    for name in BREAKDOWN_WIDGETS:
+    pages = {"overview": client.get(f"{base}?period=today"), "realtime": client.get(f"{base}/realtime"),
+             "live": client.get(f"{base}/live", headers={"HX-Request": "true"})}
+    for name in WIDGETS:
+        pages[f"widget {name}"] = client.get(f"{base}/widgets/{name}?period=today", headers={"HX-Request": "true"})
+    for name in BREAKDOWNS:
         pages[f"csv {name}"] = client.get(f"{base}/reports/{name}.csv?period=today")
     pages["api stats"] = client.get(f"/api/stats?site={site.site_id}&period=today&breakdown=page,source,utm_campaign")
     pages["api realtime"] = client.get(f"/api/realtime?site={site.site_id}")

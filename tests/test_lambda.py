@@ -174,6 +174,45 @@ def test_the_handler_module_imports_only_the_app_package(built):
     assert not [name for name in LAZY_MODULES if name in imported]
 
 
+# What the app asks of Babel, run on the built package, whose Babel keeps the root and en
+# locale data only, and on the venv's whole Babel.
+BABEL_SCRIPT = """
+import json
+from babel import Locale
+import babel
+from app.dashboard import charts, countries
+
+codes = sorted(c for c in Locale.parse("en").territories if len(c) == 2 and c.isalpha())
+print(json.dumps({
+    "babel": babel.__file__,
+    "charts": [charts.axis_label("2026-03-01", "day"), charts.title("2026-03-01T14:00", "hour"),
+               charts.title("2026-03-01", "week"), charts.axis_label("2026-03-01", "month"),
+               charts.hour_labels([1772373600000], "Asia/Seoul")],
+    "countries": {code: countries.country(code) for code in codes},
+    "from_numeric": {n: countries.alpha2_from_numeric(n) for n in ("410", "36", "276", "278", "999")},
+}))
+"""
+
+
+@pytest.mark.sam
+def test_the_pruned_babel_names_countries_and_dates_as_the_whole_one_does(built, tmp_path):
+    assert sorted(p.name for p in (built / "babel" / "locale-data").iterdir()) == ["en.dat", "root.dat"]
+    assert not (built / "babel" / "messages").exists() and not (built / "pycountry").exists()
+    done = run(sys.executable, "-c", BABEL_SCRIPT, cwd=tmp_path, env={"PYTHONPATH": str(built)})
+    assert done.returncode == 0, done.stderr
+    packaged = json.loads(done.stdout)
+    assert packaged.pop("babel").startswith(str(built))
+    assert packaged["charts"] == ["Mar 1", "Sun, Mar 1, 14:00", "Week of Mar 1, 2026", "Mar 2026", ["23:00"]]
+    assert packaged["countries"]["KR"] == ["KR", "South Korea", "\U0001F1F0\U0001F1F7", "410"]
+    assert packaged["countries"]["ZZ"] == ["", "Unknown", "", None]
+    assert packaged["from_numeric"] == {"410": "KR", "36": "AU", "276": "DE", "278": None, "999": None}
+    done = run(sys.executable, "-c", BABEL_SCRIPT, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    whole = json.loads(done.stdout)
+    assert whole.pop("babel").startswith(sys.prefix)
+    assert packaged == whole
+
+
 def _requirements(path: Path) -> list[str]:
     lines = (line.split("#")[0].strip() for line in path.read_text().splitlines())
     return [line for line in lines if line]
@@ -308,8 +347,8 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
                            (bot, [make_event()])):
         client.post("/api/events", data=json.dumps({"events": batch}), headers=headers,
                     content_type="text/plain")
-    for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/reports", "/healthz",
-                f"/api/realtime?site={site.site_id}", f"/api/stats?site={site.site_id}"):
+    for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/realtime", f"/sites/{site.site_id}/live",
+                "/healthz", f"/api/realtime?site={site.site_id}", f"/api/stats?site={site.site_id}"):
         assert client.get(url).status_code in (200, 302), url
     web = calls.take()
     records = stream_records(store)

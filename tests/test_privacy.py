@@ -73,7 +73,7 @@ def test_referrer_spam_is_dropped_and_counted_for_the_owner(client, store, site,
     assert [e["source"] for e in store.recent_events(site.site_id, 10)] == ["Hacker News"]
     report = client.get("/api/stats?site=example&period=today").json["data"]
     assert report["filtered"] == {"spam": 2, "bot": 1}
-    widget = client.get("/sites/example/reports/widgets/filtered?period=today", headers={"HX-Request": "true"})
+    widget = client.get("/sites/example/widgets/filtered?period=today", headers={"HX-Request": "true"})
     html = widget.get_data(as_text=True)
     assert "Referrer spam" in html and "Bots" in html and "Not counted" in html
 

@@ -49,8 +49,15 @@ def test_live_feed_is_newest_first(ingest, make_event, store, site):
     feed = rt.live_feed(store, site)
     assert len(feed) == rt.LIVE_FEED_SIZE
     assert [e["path"] for e in feed[:2]] == ["/p24", "/p23"]
-    assert set(feed[0]) == {"event_id", "type", "ts", "path", "name", "source", "browser", "os", "device", "what"}
+    assert set(feed[0]) == {"event_id", "type", "ts", "path", "name", "source", "browser", "os", "device", "country", "what"}
     assert feed[0]["what"] == "Viewed /p24"
+
+
+def test_the_live_feed_leaves_heartbeats_out(ingest, make_event, store, site):
+    ingest(make_event(url="https://example.com/read", timestamp=T0 - 60_000), at=T0 - 60_000)
+    ingest(*[make_event(type="heartbeat", url="https://example.com/read", timestamp=T0 - 50_000 + i * 1000)
+             for i in range(30)], at=T0)  # a tab left open: more heartbeats than the feed's size
+    assert [e["what"] for e in rt.live_feed(store, site)] == ["Viewed /read"]
 
 
 def test_last_24_hours_has_one_point_per_hour(ingest, make_event, store, site):
@@ -97,15 +104,29 @@ def test_realtime_json_errors(client, site, query, status):
     assert response.status_code == status and response.json["status"] == "error"
 
 
-def test_dashboard_page_has_every_widget_polling(client, live_traffic, site):
-    html = client.get(f"/sites/{site.site_id}").get_data(as_text=True)
-    for name, seconds in [("current-visitors", 3), ("live-pages", 5), ("live-sources", 5),
-                          ("live-feed", 3), ("visitors-24h", 30), ("top-pages", 30)]:
+LIVE_WIDGETS = ("current-visitors", "conversions", "live-pages", "visitors-24h", "live-sources", "recent",
+                "top-pages", "live-feed")
+
+
+def test_the_realtime_page_refreshes_every_widget_with_one_request(client, live_traffic, site):
+    html = client.get(f"/sites/{site.site_id}/realtime").get_data(as_text=True)
+    for name in LIVE_WIDGETS:
         root = re.search(rf'<section id="w-{name}"[^>]*>', html, re.S).group(0)
-        assert f'hx-get="/sites/{site.site_id}/widgets/{name}"' in root
-        assert f'hx-trigger="every {seconds}s' in root and 'hx-swap="outerHTML"' in root
+        assert "hx-get" not in root  # no poll of its own: the page's one tick refreshes it
+    tick = re.search(r'<div class="live-tick"[^>]*>', html).group(0)
+    assert f'hx-get="/sites/{site.site_id}/live"' in tick and 'hx-trigger="every 5s' in tick and 'hx-swap="none"' in tick
     assert 'data-testid="current-visitors">2<' in html
     assert "/pricing" in html and "Google" in html
+
+
+def test_the_live_snapshot_renders_every_widget_from_one_read(client, live_traffic, site, store, monkeypatch):
+    reads = []
+    live_sessions = store.live_sessions
+    monkeypatch.setattr(store, "live_sessions", lambda *a, **k: reads.append(a) or live_sessions(*a, **k))
+    html = client.get(f"/sites/{site.site_id}/live", headers={"HX-Request": "true"}).get_data(as_text=True)
+    for name in LIVE_WIDGETS:  # each swapped into the page by its id
+        assert re.search(rf'<section id="w-{name}"[^>]*hx-swap-oob="true"', html), name
+    assert len(reads) == 1  # one moment: the visits of the last 30 minutes, read once for every widget
 
 
 def test_fragment_is_a_partial_for_htmx_and_the_full_page_otherwise(client, live_traffic, site):
@@ -116,7 +137,7 @@ def test_fragment_is_a_partial_for_htmx_and_the_full_page_otherwise(client, live
     assert "<html" not in partial.get_data(as_text=True)
     assert "HX-Request" in partial.headers["Vary"]
     full = client.get(url)
-    assert "<html" in full.get_data(as_text=True) and 'id="w-top-pages"' in full.get_data(as_text=True)
+    assert "<html" in full.get_data(as_text=True) and 'id="w-top-pages"' in full.get_data(as_text=True)  # the realtime page
     assert "HX-Request" in full.headers["Vary"]
 
 
@@ -124,7 +145,7 @@ def test_charts_carry_their_data_without_inline_script(client, live_traffic, sit
     html = client.get(f"/sites/{site.site_id}/widgets/visitors-24h",
                       headers={"HX-Request": "true"}).get_data(as_text=True)
     assert 'data-chart="line"' in html and "<script" not in html
-    html = client.get(f"/sites/{site.site_id}").get_data(as_text=True)
+    html = client.get(f"/sites/{site.site_id}/realtime").get_data(as_text=True)
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script would break a strict CSP"
     assert "cdn" not in html.lower()
 

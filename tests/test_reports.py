@@ -7,7 +7,7 @@ import pytest
 
 from tests.history import paris  # noqa: F401  (a fixture)
 
-BASE = "/sites/paris/reports"
+BASE = "/sites/paris"
 
 
 def test_stats_api_answers_the_report(client, paris):
@@ -61,30 +61,44 @@ def test_openapi_document_describes_the_api(client):
     assert "milliseconds" in event["properties"]["timestamp"]["description"]  # seconds are 50 years old
 
 
-def test_reports_page_shows_metrics_charts_and_every_breakdown(client, paris):
+def test_the_overview_shows_metrics_the_chart_and_a_tab_of_each_panel(client, paris):
     html = client.get(f"{BASE}?period=7d").get_data(as_text=True)
-    assert re.search(r'data-metric="visitors">\s*<dt>Unique visitors</dt>\s*<dd class="value">3</dd>', html)
-    for widget in ("metrics", "chart", "recent", "pages", "entry", "exit", "sources", "channels",
-                   "utm_source", "utm_medium", "utm_campaign", "browsers", "os", "devices", "countries"):
-        assert f'id="r-{widget}"' in html
-    assert 'data-chart="line"' in html and "Visitors, previous period" in html
+    assert re.search(r'data-metric="visitors">\s*<dt><a class="metric-pick"[^>]*>Visitors</a>.*?<dd class="value">3', html, re.S)
+    for widget in ("live-strip", "metrics", "chart", "sources", "pages", "countries", "devices", "goals"):
+        assert f'id="w-{widget}"' in html
+    for tab in ("channels", "utm_campaign", "utm_source", "utm_medium", "entry", "exit", "browsers", "os", "events",
+                "outbound", "downloads", "not_found"):  # drawn when chosen: a tab that fetches its widget
+        assert f'id="w-{tab}"' not in html and f'hx-get="{BASE}/widgets/{tab}?period=7d"' in html
+    assert 'data-chart="main"' in html and 'data-chart="donut"' in html and 'data-chart="map"' in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html)
+
+
+def test_a_tab_chosen_in_the_url_is_the_one_drawn(client, paris):
+    html = client.get(f"{BASE}?period=7d&sources_tab=channels&pages_tab=nope").get_data(as_text=True)
+    assert 'id="w-channels"' in html and 'id="w-sources"' not in html
+    assert 'id="w-pages"' in html  # an unknown tab: the panel's first
+
+
+def test_reports_moved_to_the_overview_and_old_links_follow(client, paris):
+    response = client.get(f"{BASE}/reports?period=7d&source=Direct")
+    assert response.status_code == 301 and response.headers["Location"] == f"{BASE}?period=7d&source=Direct"
 
 
 def test_rows_link_to_a_filtered_view_and_filters_show_as_removable_chips(client, paris):
     html = client.get(f"{BASE}?period=7d").get_data(as_text=True)
     assert f'href="{BASE}?period=7d&amp;source=Google"' in html
-    assert f'href="{BASE}?period=7d&amp;page=/docs"' in html  # an entry page filters by page
+    entry = client.get(f"{BASE}/widgets/entry?period=7d", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert f'href="{BASE}?period=7d&amp;page=/docs"' in entry  # an entry page filters by page
     filtered = client.get(f"{BASE}?period=7d&source=Direct&country=GB").get_data(as_text=True)
-    assert "source: <strong>Direct</strong>" in filtered and "country: <strong>GB</strong>" in filtered
-    assert f'href="{BASE}?period=7d&amp;country=GB" aria-label="Remove filter source"' in filtered
+    assert "Source: <strong>Direct</strong>" in filtered and "Country: <strong>United Kingdom</strong>" in filtered
+    assert f'href="{BASE}?period=7d&amp;country=GB" aria-label="Remove the source filter"' in filtered
 
 
 def test_a_widget_is_a_partial_for_htmx_and_the_page_otherwise(client, paris):
     url = f"{BASE}/widgets/pages?period=7d&source=Direct"
     partial = client.get(url, headers={"HX-Request": "true"})
     text = partial.get_data(as_text=True)
-    assert text.lstrip().startswith('<section id="r-pages"') and "<html" not in text
+    assert text.lstrip().startswith('<section id="w-pages"') and "<html" not in text
     assert f'hx-get="{BASE}/widgets/pages?period=7d&amp;source=Direct"' in text
     assert "HX-Request" in partial.headers["Vary"]
     assert "<html" in client.get(url).get_data(as_text=True)
@@ -98,18 +112,18 @@ def test_bad_period_on_the_page_is_400(client, paris, store):
     assert client.get(f"{BASE}/widgets/metrics{ancient}", headers={"HX-Request": "true"}).status_code == 400
     from app.auth import links
     token = links.create_link(store, "paris", "tv", "admin-1", 0)[1]
-    assert client.get(f"/share/{token}/reports{ancient}").status_code == 400
+    assert client.get(f"/share/{token}{ancient}").status_code == 400
 
 
 def test_breakdown_downloads_as_csv(client, paris):
-    response = client.get(f"{BASE}/pages.csv?period=7d")
+    response = client.get(f"{BASE}/reports/pages.csv?period=7d")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="paris-pages-2026-11-12-2026-11-18.csv"' in response.headers["Content-Disposition"]
     table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [r["page"] for r in table] == ["/", "/pricing", "/blog", "/docs", "/docs/install", "/signup"]
     assert table[0] == {"page": "/", "visitors": "1", "pageviews": "2", "time_on_page_s": "45.0",
                         "entries": "2", "exits": "1", "exit_rate": "50.0"}
-    assert client.get(f"{BASE}/nope.csv").status_code == 404
+    assert client.get(f"{BASE}/reports/nope.csv").status_code == 404
 
 
 def test_csv_neutralises_spreadsheet_formulas(client, ingest, make_event, site):
@@ -121,6 +135,6 @@ def test_csv_neutralises_spreadsheet_formulas(client, ingest, make_event, site):
 
 def test_hostile_values_are_inert_in_reports(client, ingest, make_event, site):
     ingest(make_event(url="https://example.com/%3Cscript%3Ealert(1)%3C/script%3E?utm_campaign=<img src=x onerror=alert(1)>"))
-    html = client.get("/sites/example/reports?period=today").get_data(as_text=True)
+    html = client.get("/sites/example?period=today&sources_tab=utm_campaign").get_data(as_text=True)
     assert "<img src=x" not in html and "<script>alert" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -16,7 +16,7 @@ def policy(response) -> dict[str, str]:
     return {part.split()[0]: part.partition(" ")[2] for part in response.headers["Content-Security-Policy"].split("; ")}
 
 
-@pytest.mark.parametrize("path", ["/sites/example", "/sites/example/reports", "/sites/example/settings",
+@pytest.mark.parametrize("path", ["/sites/example", "/sites/example/realtime", "/sites/example/settings",
                                   "/account", "/api/stats?site=example"])
 def test_every_page_has_a_strict_policy_and_cannot_be_framed(client, site, path):
     response = client.get(path)
@@ -31,7 +31,7 @@ def test_every_page_has_a_strict_policy_and_cannot_be_framed(client, site, path)
 
 
 @pytest.mark.parametrize("path", [
-    "/sites/example", "/sites/example/reports", "/sites/example/settings", "/account",
+    "/sites/example", "/sites/example/realtime", "/sites/example/settings", "/account",
     "/sites/example/widgets/current-visitors", "/sites/example/reports/pages.csv",
     "/api/stats?site=example", "/api/realtime?site=example"])
 def test_no_answer_about_a_site_or_an_account_is_kept_by_a_cache(client, site, path):
@@ -53,7 +53,7 @@ def test_static_files_and_the_tracker_stay_cacheable(anon_client):
 
 
 def test_pages_have_no_inline_script_or_style(client, site):
-    for path in ("/sites/example", "/sites/example/reports", "/sites/example/settings"):
+    for path in ("/sites/example", "/sites/example/realtime", "/sites/example/settings"):
         html = client.get(path).get_data(as_text=True)
         assert "<script>" not in html and "<style" not in html and " style=" not in html
         assert "<script " not in html.replace('<script defer src="/static/', "")

@@ -14,6 +14,7 @@ from app.store.base import FIVE_MINUTES_MS, HOUR_MS, LiveSession, Site, Store
 CURRENT_WINDOW_MS = 5 * 60_000
 RECENT_WINDOW_MS = 30 * 60_000
 LIVE_FEED_SIZE = 20
+FEED_READ_FACTOR = 5  # heartbeats are most events of a quiet site: read enough to fill the feed
 TOP_PAGES_SIZE = 10
 
 
@@ -48,10 +49,11 @@ def live_sources(store: Store, site: Site, now_ms: int, current: list[LiveSessio
 
 
 def live_feed(store: Store, site: Site, limit: int = LIVE_FEED_SIZE) -> list[dict]:
-    """The latest events, newest first, with only what the feed shows, and what happened in words."""
-    keep = ("event_id", "type", "ts", "path", "name", "source", "browser", "os", "device")
-    return [{**{k: e[k] for k in keep}, "what": what_happened(e, site)}
-            for e in store.recent_events(site.site_id, limit)]
+    """The latest events a person did, newest first, with only what the feed shows, and what
+    happened in words. Heartbeats (a tab still open) are left out: they are not an action."""
+    keep = ("event_id", "type", "ts", "path", "name", "source", "browser", "os", "device", "country")
+    done = [e for e in store.recent_events(site.site_id, limit * FEED_READ_FACTOR) if e["type"] != "heartbeat"]
+    return [{**{k: e.get(k) for k in keep}, "what": what_happened(e, site)} for e in done[:limit]]
 
 
 def what_happened(event: dict, site: Site) -> str:
@@ -69,7 +71,9 @@ def what_happened(event: dict, site: Site) -> str:
         link, text = split_link(props.get("href")), str(props.get("text") or "").strip()
         if link and leaves_site(link.hostname or "", event.get("hostname") or ""):
             return f"Left for {link.hostname}"
-        return f"Clicked '{text[:60]}' on {path}" if text else f"Clicked on {path}"
+        if text:
+            return f"Clicked '{text[:60]}' on {path}"
+        return f"Clicked a link to {link.path or '/'} on {path}" if link else f"Clicked on {path}"
     return f"Still on {path}"  # a heartbeat
 
 
@@ -119,6 +123,14 @@ def top_pages_today(store: Store, site: Site, now_ms: int, limit: int = TOP_PAGE
         views[row.value] += row.n
     ranked = sorted(((int(n), page) for page, n in views.items() if n > 0), key=lambda r: (-r[0], r[1]))
     return [{"page": page, "pageviews": n} for n, page in ranked[:limit]]
+
+
+def at_a_glance(store: Store, site: Site, now_ms: int) -> dict:
+    """What the sites list shows of each site: visitors now, today, and per hour of the last day."""
+    today = local_day_number(site.timezone, now_ms)
+    visitors_today = store.sum_counters(site.site_id, "visitors", "", today, today + 1, "day").get("", 0)
+    return {"current": current_visitors(store, site, now_ms)["last_5_minutes"],
+            "today": int(visitors_today), "last_24_hours": last_24_hours(store, site, now_ms)["visitors"]}
 
 
 def realtime(store: Store, site: Site, now_ms: int) -> dict:

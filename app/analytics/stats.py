@@ -377,6 +377,11 @@ VISIT_METRICS = {
 }
 
 
+# What a chart can be asked to draw: visitors and page views are always there (conversions
+# under a goal filter), a metric of visits when asked.
+CHART_METRICS = ("visitors", "pageviews", "conversions", *VISIT_METRICS)
+
+
 def _visit_series(store: Store, site: Site, period: Period, filters: Filters, interval: str,
                   metric: str) -> tuple[list | None, str | None]:
     """One of VISIT_METRICS per bucket (a ratio is None where a bucket has no visit), or None and why

@@ -12,7 +12,8 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from app.analytics.periods import INTERVALS, PERIODS, Period, PeriodError, parse_period
 from app.analytics.goal_reports import TABLES
-from app.analytics.stats import BREAKDOWNS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, VISIT_METRICS, Filters, StatsError
+from app.analytics.stats import (BREAKDOWNS, CHART_METRICS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, VISIT_METRICS, Filters,
+                                 StatsError)
 from app.ingest.schema import EventSchema
 from app.store.base import Site
 
@@ -27,7 +28,7 @@ class ReportQuery:
     breakdowns: tuple[str, ...]
     limit: int
     event: str | None = None  # the custom event whose properties the "props" breakdown lists
-    metric: str | None = None  # a metric of visits the chart draws too (stats.VISIT_METRICS)
+    metric: str | None = None  # what the chart is asked to draw (stats.CHART_METRICS)
 
     def args(self, **changes) -> dict:
         """The query string of this report (with changes: None removes a filter)."""
@@ -35,6 +36,8 @@ class ReportQuery:
         if self.period.name == "custom":
             args.update({"from": self.period.first.isoformat(), "to": self.period.last.isoformat()})
         args.update(self.filters.values)
+        if self.metric:
+            args["metric"] = self.metric
         args.update(changes)
         return {k: v for k, v in args.items() if v is not None}
 
@@ -63,9 +66,10 @@ class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
                        "outbound, outbound_url, downloads, not_found: link clicks and missing pages."})
     event = fields.String(load_default=None, validate=validate.Length(min=1, max=128), metadata={
         "description": "The custom event whose properties the props breakdown lists."})
-    metric = fields.String(load_default=None, validate=validate.OneOf(VISIT_METRICS), metadata={
-        "description": f"A metric of visits the chart (timeseries) draws too, with its previous period: "
-                       f"{', '.join(VISIT_METRICS)}."})
+    metric = fields.String(load_default=None, validate=validate.OneOf(CHART_METRICS), metadata={
+        "description": f"What the chart (timeseries) is asked to draw: {', '.join(CHART_METRICS)}. Visitors and "
+                       f"page views are always there (conversions with a goal filter); a metric of visits is "
+                       f"added, with its previous period."})
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
                            metadata={"description": "Rows per breakdown."})
 

@@ -138,7 +138,7 @@ def accept_invitation(site_id: str):
     except AccountError as exc:
         abort(404, str(exc))
     audit.record(get_store(), site_id, current_user().email, "member.join", "accepted an invitation", now_ms())
-    return redirect(url_for("dashboard.site_dashboard", site_id=site_id))
+    return redirect(url_for("dashboard.overview", site_id=site_id))
 
 
 @bp.post("/invitations/<site_id>/decline")

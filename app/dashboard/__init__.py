@@ -1,6 +1,8 @@
-"""The dashboard blueprint: the live view (views.py), historical reports (reports.py) and
-site management (settings.py, with its API keys in keys.py and privacy in privacy.py)."""
-from . import goals, keys, privacy, reports, settings  # noqa: F401  (they register their routes on bp)
+"""The dashboard blueprint: its pages (views.py) made of widgets (widgets.py), the words and
+formats they use (words.py, formatting.py, charts.py, countries.py), a new site's first run
+(first_run.py), exports (reports.py), and site management (settings.py, goals.py, keys.py,
+privacy.py)."""
+from . import formatting, goals, keys, privacy, reports, settings, words  # noqa: F401  (they register on bp)
 from .views import bp
 
 __all__ = ["bp"]

@@ -20,6 +20,7 @@ from app.auth.users import AccountError, at_least
 from app.context import get_store, now_ms
 from app.store.base import ROLES, Membership
 
+from . import first_run
 from .views import bp
 
 TIMEZONES = sorted(available_timezones())
@@ -75,7 +76,7 @@ def render_settings(error: str | None = None, status: int = 200, **shown_once):
         links=store.list_public_links(g.site.site_id) if at_least(g.role, "owner") else [],
         keys=[(k, api_keys.state(k, now)) for k in store.list_api_keys(g.site.site_id)],
         audit_log=store.list_audit(g.site.site_id, audit.SHOWN),
-        tracker_url=url_for("dashboard.tracker_js", _external=True), goals=goals_of(g.site),
+        snippet=first_run.snippet(g.site), goals=goals_of(g.site),
         goal_kinds=GOAL_KINDS, **shown_once,
     ), status
 
@@ -159,7 +160,7 @@ def create_public_link(site_id: str):
                                     current_user().user_id, now_ms())
     audit.record(get_store(), site_id, actor(), "link.create", link.label, now_ms())
     # Shown once, in this answer only: the store keeps only the token's hash.
-    return render_settings(new_link_url=url_for("dashboard.site_dashboard", token=token, _external=True))
+    return render_settings(new_link_url=url_for("dashboard.overview", token=token, _external=True))
 
 
 @bp.post("/sites/<site_id>/links/<token_hash>/revoke")

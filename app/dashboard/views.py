@@ -1,24 +1,29 @@
-"""The dashboard: a page of widgets, each also served alone as an htmx-polled fragment.
+"""The dashboard's pages: the sites list, each site's overview and realtime page, and every
+widget alone as the fragment htmx fetches to refresh it.
 
-Every widget URL answers with the whole page when the request is not from htmx, so each
-works without JavaScript (and can be bookmarked).
+A widget URL answers with its page when the request is not from htmx, so each works without
+JavaScript and can be bookmarked.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from marshmallow import ValidationError
 
 from app.analytics import realtime as rt
-from app.auth.access import check_site_access, current_user, login_required, open_public_link
+from app.analytics.periods import PERIODS
+from app.api.schemas import ReportQuery, parse_report_query
+from app.auth.access import check_site_access, current_user, login_required, open_public_link, site_url
 from app.auth.users import sites_of
 from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
-from app.store.base import Site, Store
+from app.ingest.schema import describe
+from app.store.base import Site
+
+from . import first_run
+from .widgets import OVERVIEW, PANELS, REALTIME, WIDGETS, Ask, panel_tab, render_data
 
 bp = Blueprint("dashboard", __name__)
 # Site pages (any URL with a site_id, or a /share/<token> one) check who asks before the view.
@@ -29,65 +34,10 @@ TRACKER_FILE = Path(__file__).resolve().parents[2] / "tracker" / "dist" / "livei
 TRACKER_MAX_AGE_S = 3600  # short enough that a tracker update reaches sites within the hour
 
 
-@dataclass(frozen=True)
-class Widget:
-    template: str
-    poll_seconds: int
-    data: Callable[[Store, Site, int], dict]
-
-
-def _chart_24h(store: Store, site: Site, now: int) -> dict:
-    series = rt.last_24_hours(store, site, now)
-    zone = ZoneInfo(site.timezone)
-    series["labels"] = [datetime.fromtimestamp(h / 1000, zone).strftime("%H:00") for h in series["hours"]]
-    return {"series": series}
-
-
-WIDGETS: dict[str, Widget] = {
-    "current-visitors": Widget("partials/_current_visitors.html", 3,
-                               lambda s, site, now: {"current": rt.current_visitors(s, site, now)}),
-    "live-pages": Widget("partials/_live_pages.html", 5,
-                         lambda s, site, now: {"pages": rt.live_pages(s, site, now)}),
-    "live-sources": Widget("partials/_live_sources.html", 5,
-                           lambda s, site, now: {"sources": rt.live_sources(s, site, now)}),
-    "live-feed": Widget("partials/_live_feed.html", 3,
-                        lambda s, site, now: {"feed": rt.live_feed(s, site)}),
-    "conversions": Widget("partials/_live_conversions.html", 5,
-                          lambda s, site, now: {"live": rt.conversions_live(s, site, now)}),
-    "visitors-24h": Widget("partials/_visitors_24h.html", 30, _chart_24h),
-    "top-pages": Widget("partials/_top_pages.html", 30,
-                        lambda s, site, now: {"top_pages": rt.top_pages_today(s, site, now)}),
-}
-
-
 def switchable_sites() -> list[Site]:
     """The other sites the top bar offers: the user's, none through a public link."""
     user = current_user()
     return sites_of(get_store(), user) if user and g.get("public_link") is None else []
-
-
-def _widget_context(site: Site, name: str, now: int) -> dict:
-    widget = WIDGETS[name]
-    return {"widget_name": name, "poll_seconds": widget.poll_seconds, "now": now,
-            **widget.data(get_store(), site, now)}
-
-
-def _render_dashboard(site: Site):
-    now = now_ms()
-    widgets = {name: _widget_context(site, name, now) for name in WIDGETS}
-    return render_template("pages/dashboard.html", site=site, widgets=widgets, WIDGETS=WIDGETS,
-                           now=now, sites=switchable_sites())
-
-
-@bp.app_template_filter("ago")
-def ago(elapsed_ms: int) -> str:
-    """A short, human "how long ago": 4s ago, 12m ago, 3h ago."""
-    seconds = max(0, int(elapsed_ms) // 1000)
-    if seconds < 60:
-        return f"{seconds}s ago"
-    if seconds < 3600:
-        return f"{seconds // 60}m ago"
-    return f"{seconds // 3600}h ago"
 
 
 @bp.get("/")
@@ -103,14 +53,61 @@ def _sites():
     sites = sites_of(store, user)
     invitations = [(i, site) for i in store.email_invitations(user.email) if (site := store.get_site(i.site_id))]
     if len(sites) == 1 and not invitations:
-        return redirect(url_for("dashboard.site_dashboard", site_id=sites[0].site_id))
-    return render_template("pages/sites.html", sites=sites, invitations=invitations)
+        return redirect(url_for("dashboard.overview", site_id=sites[0].site_id))
+    now = now_ms()
+    glance = {site.site_id: rt.at_a_glance(store, site, now) for site in sites}
+    return render_template("pages/sites.html", sites=sites, glance=glance, invitations=invitations)
+
+
+# -- a site's pages
+def report_query(site: Site) -> ReportQuery:
+    try:
+        return parse_report_query(request.args.to_dict(), site, now_ms())
+    except ValidationError as error:
+        abort(400, describe(error))
+
+
+def _ask(site: Site, with_query: bool) -> Ask:
+    return Ask(get_store(), site, now_ms(), report_query(site) if with_query else None)
+
+
+def _render_overview(site: Site):
+    ask = _ask(site, with_query=True)
+    # A site with no data yet teaches its members how to install the snippet; a public link
+    # shows the (empty) reports.
+    setup = first_run.status(ask.store, site, ask.now) if g.get("public_link") is None else None
+    tabs = {panel.id: panel_tab(panel, request.args.get(f"{panel.id}_tab")) for panel in PANELS}
+    shown = ("live-strip",) if setup and not setup.receiving else \
+        ("live-strip", "metrics", "chart", *tabs.values(), "filtered")
+    widgets = {name: render_data(WIDGETS[name], ask) for name in shown}
+    return render_template("pages/overview.html", site=site, q=ask.query, widgets=widgets, WIDGETS=WIDGETS,
+                           panels=PANELS, tabs=tabs, periods=PERIODS, setup=setup, sites=switchable_sites())
+
+
+def _render_realtime(site: Site):
+    ask = _ask(site, with_query=False)
+    widgets = {name: render_data(WIDGETS[name], ask) for name in REALTIME}
+    return render_template("pages/realtime.html", site=site, widgets=widgets, WIDGETS=WIDGETS,
+                           sites=switchable_sites())
 
 
 @bp.get("/sites/<site_id>")
 @bp.get("/share/<token>")
-def site_dashboard(site_id: str):
-    return _render_dashboard(g.site)
+def overview(site_id: str):
+    return _render_overview(g.site)
+
+
+@bp.get("/sites/<site_id>/realtime")
+@bp.get("/share/<token>/realtime")
+def realtime(site_id: str):
+    return _render_realtime(g.site)
+
+
+@bp.get("/sites/<site_id>/reports")
+@bp.get("/share/<token>/reports")
+def reports(site_id: str):
+    """Where reports used to be: bookmarks keep their period and filters."""
+    return redirect(site_url("dashboard.overview", **request.args.to_dict()), 301)
 
 
 def partial_or_page(render_partial: Callable[[], str], render_page: Callable[[], str]):
@@ -126,12 +123,41 @@ def partial_or_page(render_partial: Callable[[], str], render_page: Callable[[],
 @bp.get("/sites/<site_id>/widgets/<name>")
 @bp.get("/share/<token>/widgets/<name>")
 def widget(site_id: str, name: str):
-    site = g.site
-    if name not in WIDGETS:
+    site, widget = g.site, WIDGETS.get(name)
+    if widget is None:
         abort(404, f"no widget {name!r}")
+    if widget.live:
+        return partial_or_page(lambda: _render_widget(name, _ask(site, with_query=False)),
+                               lambda: _render_realtime(site))
+    return partial_or_page(lambda: _render_widget(name, _ask(site, with_query=True)),
+                           lambda: _render_overview(site))
+
+
+def _render_widget(name: str, ask: Ask) -> str:
+    return render_template(WIDGETS[name].template, site=ask.site, q=ask.query, w=render_data(WIDGETS[name], ask))
+
+
+@bp.get("/sites/<site_id>/live")
+@bp.get("/share/<token>/live")
+def live(site_id: str):
+    """Every live widget at once, from one moment, each swapped into its place by id."""
+    site = g.site
+    ask = _ask(site, with_query=False)
     return partial_or_page(
-        lambda: render_template(WIDGETS[name].template, site=site, w=_widget_context(site, name, now_ms())),
-        lambda: _render_dashboard(site))
+        lambda: render_template("pages/live_snapshot.html", site=site, WIDGETS=WIDGETS,
+                                widgets={name: {**render_data(WIDGETS[name], ask), "oob": True} for name in REALTIME}),
+        lambda: _render_realtime(site))
+
+
+@bp.get("/sites/<site_id>/install-check")
+@bp.get("/share/<token>/install-check")
+def install_check(site_id: str):
+    """The first run's "waiting for the first page view" line, polled until events arrive."""
+    site = g.site
+    return partial_or_page(
+        lambda: render_template("widgets/install_check.html", site=site,
+                                setup=first_run.status(get_store(), site, now_ms())),
+        lambda: _render_overview(site))
 
 
 @bp.get("/tracker.js")
@@ -151,39 +177,3 @@ def demo(page: str):
     if site is None:
         abort(404, "no demo site yet: run `flask --app app seed-demo` (make run does it)")
     return render_template("pages/demo.html", site=site, page=page)
-
-
-@bp.app_template_filter("duration")
-def duration(seconds: float | None) -> str:
-    """127.4 -> "2m 7s"; None -> "—"."""
-    if seconds is None:
-        return "—"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
-
-
-@bp.app_template_filter("number")
-def number(value: float | None) -> str:
-    """12345 -> "12,345"; None -> "—"."""
-    if value is None:
-        return "—"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-EMPTY_LABELS = {"source": "Direct", "country": "Unknown"}
-
-
-@bp.app_template_filter("dimension_label")
-def dimension_label(value: str, dimension: str) -> str:
-    """What an empty dimension value means to a reader."""
-    return value if value else EMPTY_LABELS.get(dimension, "(none)")
-
-
-@bp.app_template_filter("datetime")
-def local_datetime(ms: int, timezone: str) -> str:
-    """Epoch milliseconds as the site's local date and time."""
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")

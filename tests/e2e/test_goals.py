@@ -11,7 +11,6 @@ from .conftest import log_in, wait_until
 
 FLUSH_MS = 300
 SIZES = {"phone": (390, 844), "desktop": (1440, 900)}
-NEW_WIDGETS = ("r-goals", "r-events", "r-outbound", "r-downloads", "r-not_found")
 
 
 def _shop_page(key: str, api: str) -> str:
@@ -56,31 +55,33 @@ def test_goals_conversions_and_missing_pages_reach_the_reports(context, browser,
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
         wait_until(lambda: "Saw the shop" in context.request.get(
-            f"{live_server.url}/sites/{site_id}/reports/widgets/goals?period=today").text()
+            f"{live_server.url}/sites/{site_id}/widgets/goals?period=today").text()
             and "Purchase" in context.request.get(
-            f"{live_server.url}/sites/{site_id}/reports/widgets/goals?period=today").text(), 10,
+            f"{live_server.url}/sites/{site_id}/widgets/goals?period=today").text(), 10,
             "the aggregator never folded the visit")
-        page.goto(f"{live_server.url}/sites/{site_id}/reports?period=today")
-        goals = page.locator("#r-goals tbody tr")
+        page.goto(f"{live_server.url}/sites/{site_id}?period=today")
+        goals = page.locator("#w-goals tbody tr")
         expect(goals).to_have_count(2)
         texts = [" ".join(t.split()) for t in goals.all_inner_texts()]
         assert any(t.startswith("Saw the shop") and " 1 100.0%" in t for t in texts), texts
         assert any(t.startswith("Purchase") and "29.00" in t for t in texts), texts
-        expect(page.locator("#r-not_found")).to_contain_text("/shop/old-hat")
-        expect(page.locator("#r-outbound")).to_contain_text("github.com")
-        wider = page.evaluate("""ids => ids.filter(id => {
-            const card = document.getElementById(id);
-            return card.scrollWidth > card.clientWidth + 1; })""", list(NEW_WIDGETS))
+        wider = []
+        for tab, text in (("not_found", "/shop/old-hat"), ("outbound", "github.com"), ("events", "404")):
+            page.click(f"#tab-{tab}")  # the tab fetches its widget into the panel
+            expect(page.locator(f"#w-{tab}")).to_contain_text(text)
+            wider += page.evaluate("""id => { const card = document.getElementById(id);
+                return card.scrollWidth > card.clientWidth + 1 ? [id] : []; }""", f"w-{tab}")
         assert wider == [], f"wider than their cards at {size}: {wider}"
+        page.click("#tab-goals")
         page.screenshot(path=str(artifacts_dir / f"reports-goals-{size}.png"), full_page=True)
         # Filtering by the goal: the chart draws its conversions.
-        page.click("#r-goals a.label >> text=Saw the shop")
+        page.click("#w-goals a.label >> text=Saw the shop")
         expect(page.locator(".chips")).to_contain_text("Saw the shop")
         page.wait_for_function("() => [...document.querySelectorAll('canvas[data-chart]')].every(c => Chart.getChart(c))")
         expect(page.locator('[data-metric="conversion_rate"] .value')).to_have_text("100.0%")
 
         # The live view: the conversion, its value, and the feed in words.
-        page.goto(f"{live_server.url}/sites/{site_id}")
+        page.goto(f"{live_server.url}/sites/{site_id}/realtime")
         expect(page.get_by_test_id("conversions-30m")).to_have_text("1")
         expect(page.get_by_test_id("conversions-today")).to_contain_text("29.00 EUR")
         expect(page.locator("#w-live-feed")).to_contain_text("Purchase (29.00 EUR) on /shop/old-hat")

@@ -43,7 +43,7 @@ def test_hostile_strings_are_shown_as_text_and_never_run(context, live_server, a
     log_in(context, live_server)
     context.add_init_script(WATCH)
     base = f"{live_server.url}/sites/{live_server.site.site_id}"
-    for name, path in (("dashboard", base), ("reports", f"{base}/reports?period=today"),
+    for name, path in (("realtime", f"{base}/realtime"), ("overview", f"{base}?period=today&sources_tab=utm_campaign"),
                        ("settings", f"{base}/settings")):
         page = context.new_page()
         dialogs: list[str] = []
@@ -54,7 +54,7 @@ def test_hostile_strings_are_shown_as_text_and_never_run(context, live_server, a
         if name != "settings":
             # Text, not markup: the payload is on the page as the characters it is.
             expect(page.get_by_text(PAYLOADS[0], exact=False).first).to_be_visible()
-            page.wait_for_timeout(3_500)  # let htmx swap the 3-second widgets in once
+            page.wait_for_timeout(5_500)  # let htmx swap the live widgets in once (a 5-second tick)
             page.wait_for_function(
                 "() => [...document.querySelectorAll('canvas[data-chart]')].every(c => window.Chart && Chart.getChart(c))")
         assert page.evaluate("window.__xss") is None, f"{name}: a payload ran"

@@ -1,0 +1,171 @@
+"""The dashboard's widgets: one type for every page (overview, realtime, public links).
+
+A widget is an id, a title, the template that draws it, the data it shows and how often it
+refreshes. Its template is both its piece of the page and the fragment htmx fetches again, so
+the two never differ. Live widgets (the realtime page's) are refreshed together by one request
+that renders them all from one moment (`Ask.live`), so two widgets never show different times.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Callable
+
+from app.analytics import goal_reports, realtime as rt, stats
+from app.analytics.periods import local_today
+from app.api.schemas import ReportQuery
+from app.store.base import Site, Store
+
+from . import charts
+
+LIVE_REFRESH_S = 5      # the realtime page's one tick
+STRIP_REFRESH_S = 5     # the overview's "visitors now"
+REPORT_REFRESH_S = 60   # reports move slowly: a minute is fresh enough and cheap
+
+
+@dataclass
+class Ask:
+    """What a widget is asked for: the site, the moment, and the report's query if any."""
+    store: Store
+    site: Site
+    now: int
+    query: ReportQuery | None = None
+
+    @property
+    def metric(self) -> str:
+        """What the overview's chart draws (`metric=`): visitors unless asked."""
+        return self.query.metric if self.query and self.query.metric else "visitors"
+
+    @property
+    def running(self) -> bool:
+        """Whether the period is still going on (it holds today): its figures are not final."""
+        return self.query is not None and self.query.period.last >= local_today(self.site.timezone, self.now)
+
+    @cached_property
+    def live(self) -> dict:
+        """Everything the live widgets show, read once for all of them."""
+        return rt.realtime(self.store, self.site, self.now)
+
+
+@dataclass(frozen=True)
+class Widget:
+    id: str
+    title: str
+    template: str
+    data: Callable[[Ask], dict]
+    refresh_s: int = REPORT_REFRESH_S
+    live: bool = False  # refreshed with the other live widgets, by the live snapshot
+    options: dict = field(default_factory=dict)
+
+
+# -- report widgets: a period and filters
+def _breakdown(dimension: str, filter_key: str | None = None, chart: str | None = None) -> Callable[[Ask], dict]:
+    def data(ask: Ask) -> dict:
+        q = ask.query
+        return {"dimension": dimension, "filter_key": filter_key or dimension, "chart": chart,
+                "table": stats.breakdown(ask.store, ask.site, q.period, dimension, q.filters, q.limit)}
+    return data
+
+
+def _goal_table(name: str) -> Callable[[Ask], dict]:
+    def data(ask: Ask) -> dict:
+        q = ask.query
+        context = {"table": goal_reports.table(ask.store, ask.site, q.period, name, q.filters, q.limit)}
+        if name == "events" and (q.filters.goal or "").startswith("e:"):
+            context["properties"] = goal_reports.event_properties(
+                ask.store, ask.site, q.period, q.filters.goal[2:], q.limit)
+        return context
+    return data
+
+
+def _report(widget_id: str, title: str, template: str, data: Callable[[Ask], dict], **options) -> Widget:
+    return Widget(widget_id, title, f"widgets/{template}.html", data, options=options)
+
+
+def _live(widget_id: str, title: str, template: str, data: Callable[[Ask], dict]) -> Widget:
+    return Widget(widget_id, title, f"widgets/{template}.html", data, LIVE_REFRESH_S, live=True)
+
+
+BREAKDOWNS = {  # id: (title, tab label, dimension, filter it sets, chart)
+    "pages": ("Top pages", "Pages", "page", None, None),
+    "entry": ("Entry pages", "Entry", "entry", "page", None),
+    "exit": ("Exit pages", "Exit", "exit", "page", None),
+    "sources": ("Sources", "Sources", "source", None, "donut"),
+    "channels": ("Channels", "Channels", "channel", None, "donut"),
+    "utm_campaign": ("Campaigns", "Campaigns", "utm_campaign", None, None),
+    "utm_source": ("UTM sources", "UTM source", "utm_source", None, None),
+    "utm_medium": ("UTM mediums", "UTM medium", "utm_medium", None, None),
+    "countries": ("Countries", "Countries", "country", None, "map"),
+    "devices": ("Devices", "Devices", "device", None, "donut"),
+    "browsers": ("Browsers", "Browsers", "browser", None, None),
+    "os": ("Operating systems", "OS", "os", None, None),
+}
+GOAL_TABLES = {  # id: (title, tab label, template)
+    "goals": ("Goals and conversions", "Goals", "goals"),
+    "events": ("Custom events", "Events", "events"),
+    "outbound": ("Outbound links", "Outbound links", "links"),
+    "downloads": ("File downloads", "Downloads", "links"),
+    "not_found": ("Pages not found", "Not found", "links"),
+}
+
+WIDGETS: dict[str, Widget] = {
+    # the overview
+    "live-strip": Widget("live-strip", "Visitors now", "widgets/live_strip.html",
+                         lambda a: {"current": rt.current_visitors(a.store, a.site, a.now)}, STRIP_REFRESH_S),
+    "metrics": _report("metrics", "Top metrics", "metrics",
+                       lambda a: {"summary": stats.summary(a.store, a.site, a.query.period, a.query.filters),
+                                  "metric": a.metric, "chartable": charts.CHARTABLE, "running": a.running}),
+    "chart": _report("chart", "Chart", "chart", lambda a: {"chart": charts.main_chart(
+        stats.timeseries(a.store, a.site, a.query.period, a.query.filters, now_ms=a.now, metric=a.metric), a.metric)}),
+    **{name: _report(name, title, "breakdown", _breakdown(dimension, filter_key, chart), tab=tab)
+       for name, (title, tab, dimension, filter_key, chart) in BREAKDOWNS.items()},
+    **{name: _report(name, title, template, _goal_table(name), tab=tab)
+       for name, (title, tab, template) in GOAL_TABLES.items()},
+    "filtered": _report("filtered", "Not counted", "filtered",
+                        lambda a: {"filtered": stats.filtered(a.store, a.site, a.query.period),
+                                   "reasons": stats.DROP_REASONS}),
+    # the realtime page
+    "current-visitors": _live("current-visitors", "Visitors now", "current_visitors",
+                              lambda a: {"current": a.live["current_visitors"]}),
+    "conversions": _live("conversions", "Conversions", "conversions_live", lambda a: {"live": a.live["conversions"]}),
+    "visitors-24h": _live("visitors-24h", "Last 24 hours", "visitors_24h", lambda a: {"series": {
+        **a.live["last_24_hours"], "labels": charts.hour_labels(a.live["last_24_hours"]["hours"], a.site.timezone)}}),
+    "recent": _live("recent", "Last 100 minutes", "recent",
+                    lambda a: {"series": stats.last_100_minutes(a.store, a.site, a.now)}),
+    "live-pages": _live("live-pages", "Pages being viewed now", "live_pages", lambda a: {"pages": a.live["live_pages"]}),
+    "live-sources": _live("live-sources", "Where current visitors came from", "live_sources",
+                          lambda a: {"sources": a.live["live_sources"]}),
+    "top-pages": _live("top-pages", "Top pages today", "top_pages", lambda a: {"top_pages": a.live["top_pages_today"]}),
+    "live-feed": _live("live-feed", "What visitors are doing", "live_feed", lambda a: {"feed": a.live["live_feed"]}),
+}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A card of tabs on the overview, each tab a widget; one is drawn at a time."""
+    id: str
+    label: str
+    tabs: tuple[str, ...]
+
+
+PANELS = (
+    Panel("sources", "Traffic sources", ("sources", "channels", "utm_campaign", "utm_source", "utm_medium")),
+    Panel("pages", "Pages", ("pages", "entry", "exit")),
+    Panel("locations", "Locations", ("countries",)),
+    Panel("devices", "Devices", ("devices", "browsers", "os")),
+    Panel("goals", "Goals and events", ("goals", "events", "outbound", "downloads", "not_found")),
+)
+OVERVIEW = ("live-strip", "metrics", "chart", *(tab for p in PANELS for tab in p.tabs), "filtered")
+REALTIME = ("current-visitors", "conversions", "live-pages", "visitors-24h", "live-sources", "recent",
+            "top-pages", "live-feed")
+
+
+def panel_tab(panel: Panel, asked: str | None) -> str:
+    """The tab a panel shows: the one asked for (`<panel>_tab=`), else its first."""
+    return asked if asked in panel.tabs else panel.tabs[0]
+
+
+def render_data(widget: Widget, ask: Ask) -> dict:
+    """What a widget's template receives as `w`."""
+    return {"id": widget.id, "title": widget.title, "refresh_s": widget.refresh_s, "live": widget.live,
+            "now": ask.now, **widget.options, **widget.data(ask)}
