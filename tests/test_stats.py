@@ -1,8 +1,12 @@
 """Reports over a known history (tests/history.py), ingested through the real pipeline:
 exact figures, each worked out by hand from that history."""
+import sqlite3
+
+import pytest
+
 from app.analytics import stats
 from app.analytics.periods import parse_period
-from tests.conftest import T0
+from tests.conftest import BACKENDS, T0
 from tests.history import paris, utc  # noqa: F401  (paris is a fixture)
 
 def period(site, name, **kw):
@@ -178,3 +182,17 @@ def test_reports_still_work_from_rollups_after_raw_data_expires(store, paris):
     store.purge(utc("2026-11-20T12:00:00"))  # two days later: raw events and sessions are gone
     assert store.recent_events(paris.site_id, 10) == []
     assert stats.report(store, paris, period(paris, "7d"), breakdowns=("page", "source"), now_ms=T0) == before
+
+
+@pytest.mark.parametrize("backend", BACKENDS[:1])  # SQLite: its file stands for one a schema-7 aggregator folded
+def test_a_page_filter_over_days_folded_before_page_visits_were_counted_says_so(store, paris, tmp_path):
+    """A store upgraded from schema 7 has the page views of its earlier days, not their visits:
+    those days show no visits (and say why), never zero visits beside page views."""
+    with sqlite3.connect(tmp_path / "liveinsight.db") as db:  # conftest's SQLite file
+        db.execute("DELETE FROM counters WHERE dimension = 'page_cube' AND metric = 'sessions'")
+    week, page = period(paris, "7d"), stats.Filters({"page": "/"})
+    summary = stats.summary(store, paris, week, page)
+    assert summary["metrics"]["pageviews"]["value"] > 0
+    assert summary["metrics"]["visits"]["value"] is None and summary["unavailable"]["visits"].startswith("Not counted")
+    chart = stats.timeseries(store, paris, week, page, metric="visits")
+    assert all(v is None for v, n in zip(chart["visits"], chart["pageviews"]) if n)

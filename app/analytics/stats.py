@@ -41,6 +41,9 @@ SINGLE_PAGE_UNAVAILABLE = {
                     "Not computed for a single page: conversions belong to whole visits. "
                     "Filter by a goal to see its conversions."),
 }
+# A page's visits are counted from schema 8 on: days folded before have its page views only.
+PAGE_VISITS_NOT_COUNTED = ("Not counted for these days: the visits of a page are counted since "
+                           "LiveInsight started counting them (its page views were counted before).")
 
 
 class StatsError(ValueError):
@@ -218,7 +221,8 @@ def _page_totals(store: Store, site: Site, period: Period, filters: Filters) -> 
     pageviews, time_ms, visits = cells("pageviews"), cells("time_on_page_ms"), cells("sessions")
     only_page = not filters.session
     visitors = _visitors(store, site, "page", period, [filters.page]).get(filters.page, 0) if only_page else None
-    return {"visitors": visitors, "visits": int(visits), "pageviews": int(pageviews),
+    counted = visits or not pageviews  # page views without visits: days folded before visits were counted
+    return {"visitors": visitors, "visits": int(visits) if counted else None, "pageviews": int(pageviews),
             "views_per_visit": _round(_ratio(pageviews, visits), 2), "bounce_rate": None,
             "visit_duration_s": None, "time_on_page_s": _round(_ratio(time_ms, pageviews * 1000), 1),
             "conversion_rate": None, "conversions": None, "conversion_value": None,
@@ -255,8 +259,10 @@ def summary(store: Store, site: Site, period: Period, filters: Filters = Filters
     previous = _totals(store, site, period.previous(), filters)
     metrics = {name: {"value": value, "previous": previous[name], "change": _change(value, previous[name])}
                for name, value in current.items() if name != "visitors_approximate"}
-    return {"metrics": metrics, "visitors_approximate": current["visitors_approximate"],
-            "unavailable": _unavailable_metrics(filters)}
+    unavailable = _unavailable_metrics(filters)
+    if filters.page is not None and current["visits"] is None:
+        unavailable.update(visits=PAGE_VISITS_NOT_COUNTED, views_per_visit=PAGE_VISITS_NOT_COUNTED)
+    return {"metrics": metrics, "visitors_approximate": current["visitors_approximate"], "unavailable": unavailable}
 
 
 # -- charts
@@ -389,6 +395,8 @@ def _visit_series(store: Store, site: Site, period: Period, filters: Filters, in
     if filters.page is not None and metric in SINGLE_PAGE_UNAVAILABLE:
         return None, SINGLE_PAGE_UNAVAILABLE[metric]
     parts, combine = VISIT_METRICS[metric]
+    if filters.page is not None:  # to tell a bucket folded before page visits were counted
+        parts = tuple(dict.fromkeys(parts + ("pageviews",)))
     if interval == "hour":
         start, end = _day_hours(site, period)
         sums = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour")) for m in parts}
@@ -397,7 +405,10 @@ def _visit_series(store: Store, site: Site, period: Period, filters: Filters, in
         buckets, slot, spans = _day_plan(site, period, interval)
         sums = {m: _per_bucket(store, site, m, filters, spans, slot, len(buckets)) for m in parts}
         figures = [{m: sums[m][i] for m in parts} for i in range(len(buckets))]
-    return [combine(f) for f in figures], None  # a ratio of a bucket without visits is None: a gap
+    # A ratio of a bucket without visits is None (a gap), and so is any figure of a bucket with a
+    # page's views but not its visits (folded before they were counted).
+    return [None if filters.page is not None and f["pageviews"] and not f["sessions"] else combine(f)
+            for f in figures], None
 
 
 def _by_bucket(rows) -> dict[int, float]:
