@@ -367,10 +367,20 @@ def _hourly_series(store: Store, site: Site, period: Period) -> dict:
     hours = list(range(start, end))
     zone = ZoneInfo(site.timezone)
     labels = [datetime.fromtimestamp(h * HOUR_MS / 1000, zone).strftime("%Y-%m-%dT%H:00") for h in hours]
-    values = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour"))
-              for m in ("visitors", "pageviews")}
     return {"labels": labels, "buckets": [(h, h + 1) for h in hours],
-            **{m: [int(per_hour.get(h, 0)) for h in hours] for m, per_hour in values.items()}}
+            **_bucket_sums(store, site, period, Filters(), "hour", ("visitors", "pageviews"))}
+
+
+def _bucket_sums(store: Store, site: Site, period: Period, filters: Filters, interval: str,
+                 metrics: tuple[str, ...]) -> dict[str, list[int]]:
+    """Counters summed per chart bucket: the site's hourly counters for an hour chart (which
+    has no filters), else the day (and month) counters, of the filters' cube when filtered."""
+    if interval == "hour":
+        start, end = _day_hours(site, period)
+        per_hour = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour")) for m in metrics}
+        return {m: [int(per_hour[m].get(h, 0)) for h in range(start, end)] for m in metrics}
+    buckets, slot, spans = _day_plan(site, period, interval)
+    return {m: _per_bucket(store, site, m, filters, spans, slot, len(buckets)) for m in metrics}
 
 
 # Chart metrics of visits (besides visitors and page views), drawn when asked for: what each
@@ -397,14 +407,8 @@ def _visit_series(store: Store, site: Site, period: Period, filters: Filters, in
     parts, combine = VISIT_METRICS[metric]
     if filters.page is not None:  # to tell a bucket folded before page visits were counted
         parts = tuple(dict.fromkeys(parts + ("pageviews",)))
-    if interval == "hour":
-        start, end = _day_hours(site, period)
-        sums = {m: _by_bucket(store.read_counters(site.site_id, m, "", start, end, grain="hour")) for m in parts}
-        figures = [{m: sums[m].get(h, 0) for m in parts} for h in range(start, end)]
-    else:
-        buckets, slot, spans = _day_plan(site, period, interval)
-        sums = {m: _per_bucket(store, site, m, filters, spans, slot, len(buckets)) for m in parts}
-        figures = [{m: sums[m][i] for m in parts} for i in range(len(buckets))]
+    sums = _bucket_sums(store, site, period, filters, interval, parts)
+    figures = [dict(zip(parts, values)) for values in zip(*(sums[m] for m in parts))]
     # A ratio of a bucket without visits is None (a gap), and so is any figure of a bucket with a
     # page's views but not its visits (folded before they were counted).
     return [None if filters.page is not None and f["pageviews"] and not f["sessions"] else combine(f)
