@@ -7,11 +7,13 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton
 
+from app.analytics.stats import CHART_METRICS
+
+from .words import GLOSSARY
+
 LOCALE = "en"
-# What the chart can draw (a top metric's tile puts it there), and how its figures read.
-CHARTABLE = {"visitors": ("Visitors", "count"), "visits": ("Visits", "count"), "pageviews": ("Page views", "count"),
-             "views_per_visit": ("Views per visit", "ratio"), "bounce_rate": ("Bounce rate", "percent"),
-             "visit_duration_s": ("Visit duration", "seconds"), "conversions": ("Conversions", "count")}
+# How the figures of a chartable metric (stats.CHART_METRICS) read, when not a count.
+UNITS = {"views_per_visit": "ratio", "bounce_rate": "percent", "visit_duration_s": "seconds"}
 AXIS_SKELETON = {"hour": "Hm", "day": "MMMd", "week": "MMMd", "month": "yMMM"}
 TITLE_SKELETON = {"hour": "MMMEd", "day": "yMMMEd", "week": "yMMMd", "month": "yMMMM"}
 
@@ -43,9 +45,9 @@ def main_chart(series: dict, selected: str) -> dict:
     between them without a request; another is fetched), each with its previous period."""
     interval = series["interval"]
     metrics = {}
-    for name, (label, unit) in CHARTABLE.items():
+    for name in CHART_METRICS:
         if name in series:
-            metrics[name] = {"label": label, "unit": unit, "data": series[name],
+            metrics[name] = {"label": GLOSSARY[name].label, "unit": UNITS.get(name, "count"), "data": series[name],
                              "previous": series.get(f"previous_{name}"), "unavailable": series.get(f"{name}_unavailable")}
     return {"labels": [axis_label(x, interval) for x in series["labels"]],
             "titles": [title(x, interval) for x in series["labels"]],

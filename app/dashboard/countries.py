@@ -104,14 +104,19 @@ def _known() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def atlas_file() -> Path | None:
+    """The vendored world-atlas countries, which the dashboard's map draws; None if missing."""
+    return next(VENDOR.glob(WORLD_ATLAS_GLOB), None)
+
+
+@lru_cache(maxsize=1)
 def _map_feature_ids() -> frozenset[str]:
     """The numeric feature ids of the vendored world-atlas countries ("410"); empty (and no
     numeric ids) if the file is missing or unreadable."""
     try:
-        atlas = next(VENDOR.glob(WORLD_ATLAS_GLOB))
-        features = json.loads(atlas.read_text(encoding="utf-8"))["objects"]["countries"]["geometries"]
+        features = json.loads(atlas_file().read_text(encoding="utf-8"))["objects"]["countries"]["geometries"]
         return frozenset(str(f["id"]) for f in features if str(f.get("id", "")).isdigit())
-    except (StopIteration, OSError, ValueError, KeyError, TypeError):
+    except (AttributeError, OSError, ValueError, KeyError, TypeError):  # AttributeError: no file
         return frozenset()
 
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from . import countries
 from .views import bp
+from .words import GLOSSARY, Term
 
 EMPTY_LABELS = {"source": "Direct / none", "country": "Unknown", "channel": "Direct"}
 
@@ -67,12 +67,16 @@ def local_datetime(ms: int, timezone: str) -> str:
 FILTER_NAMES = {"page": "Page", "entry": "Entry page", "source": "Source", "channel": "Channel",
                 "utm_source": "UTM source", "utm_medium": "UTM medium", "utm_campaign": "Campaign",
                 "country": "Country", "device": "Device", "browser": "Browser", "os": "OS", "goal": "Goal"}
-WORLD_ATLAS = next(p.name for p in (Path(bp.root_path).parents[1] / "static" / "vendor").glob("world-atlas-*.json"))
 
 
 @bp.app_context_processor
 def names() -> dict:
-    return {"filter_names": FILTER_NAMES, "world_atlas": f"vendor/{WORLD_ATLAS}"}
+    return {"filter_names": FILTER_NAMES, "world_atlas": f"vendor/{countries.atlas_file().name}"}
+
+
+@bp.app_template_global()
+def glossary(term: str) -> Term | None:
+    return GLOSSARY.get(term)
 
 
 @bp.app_template_global()

@@ -126,11 +126,9 @@ def widget(site_id: str, name: str):
     site, widget = g.site, WIDGETS.get(name)
     if widget is None:
         abort(404, f"no widget {name!r}")
-    if widget.live:
-        return partial_or_page(lambda: _render_widget(name, _ask(site, with_query=False)),
-                               lambda: _render_realtime(site))
-    return partial_or_page(lambda: _render_widget(name, _ask(site, with_query=True)),
-                           lambda: _render_overview(site))
+    page = _render_realtime if widget.live else _render_overview  # live widgets read no report query
+    return partial_or_page(lambda: _render_widget(name, _ask(site, with_query=not widget.live)),
+                           lambda: page(site))
 
 
 def _render_widget(name: str, ask: Ask) -> str:

@@ -114,7 +114,7 @@ WIDGETS: dict[str, Widget] = {
                          lambda a: {"current": rt.current_visitors(a.store, a.site, a.now)}, STRIP_REFRESH_S),
     "metrics": _report("metrics", "Top metrics", "metrics",
                        lambda a: {"summary": stats.summary(a.store, a.site, a.query.period, a.query.filters),
-                                  "metric": a.metric, "chartable": charts.CHARTABLE, "running": a.running}),
+                                  "metric": a.metric, "chartable": stats.CHART_METRICS, "running": a.running}),
     "chart": _report("chart", "Chart", "chart", lambda a: {"chart": charts.main_chart(
         stats.timeseries(a.store, a.site, a.query.period, a.query.filters, now_ms=a.now, metric=a.metric), a.metric)}),
     **{name: _report(name, title, "breakdown", _breakdown(dimension, filter_key, chart), tab=tab)

@@ -1,10 +1,9 @@
 """The dashboard's words for its metrics: a label and a definition a site owner understands,
-shown where the figure stands (open by tap or keyboard)."""
+shown where the figure stands (open by tap or keyboard; the `glossary` template global in
+formatting.py) and naming the chart's metrics (charts.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from .views import bp
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,3 @@ GLOSSARY = {
                             "day by day and added up: a person who came back on another day counts once for each day."),
     "current": Term("Visitors now", "People with the site open in the last 5 minutes."),
 }
-
-
-@bp.app_template_global()
-def glossary(term: str) -> Term | None:
-    return GLOSSARY.get(term)

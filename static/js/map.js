@@ -1,9 +1,8 @@
 // World map of a figure by country: a chartjs-chart-geo choropleth drawn from data attributes
 // (no inline script, no eval: it runs under the app's strict Content-Security-Policy).
 //
-// Needs, loaded before it: static/vendor/chart-*.umd.min.js, then
-// static/vendor/chartjs-chart-geo-*.umd.min.js (which registers the choropleth controller and
-// exposes window.ChartGeo, with ChartGeo.topojson.feature).
+// Needs, loaded before it: static/vendor/charts-*.min.js (vendor/charts-entry.js: Chart.js with
+// the choropleth controller registered, and window.ChartGeo with ChartGeo.topojson.feature).
 //
 //   <canvas data-chart="map" data-chart-data='{"label": "Visitors",
 //     "rows": [{"id": "410", "name": "South Korea", "value": 12}],
@@ -196,12 +195,7 @@
     state.chart.update("none");
   }
 
+  // dashboard.js calls these: it draws every chart of a page, and hands a drawn map over to the
+  // widget htmx brings in its place (update).
   window.LiveInsightMap = { draw: draw, update: update };
-
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { draw(document); });
-  } else {
-    draw(document);
-  }
-  // htmx swaps are dashboard.js's: it hands a drawn map over to the refreshed widget (update).
 })();
