@@ -18,16 +18,16 @@ ANDROID_TABLET_UA = ("Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.3
 SITE = Site("example", "Example", "pk_example", ["example.com"])
 
 
-def run(url="https://example.com/", referrer="", ua=CHROME_UA, ip="198.51.100.23", site=SITE, **client):
+def run(url="https://example.com/", referrer="", ua=CHROME_UA, ip="198.51.100.23", site=SITE, extra=None, **client):
     event = {"event_id": "event-0001", "type": "page_view", "timestamp": T0, "user_id": "u1",
-             "session_id": "s1", "url": url, "referrer": referrer}
+             "session_id": "s1", "url": url, "referrer": referrer, **(extra or {})}
     return process(event, Request(site, Client(ip, ua, **client), T0))
 
 
 def test_the_pipeline_is_one_list_of_named_steps():
     assert [step.__name__ for step in STEPS] == [
         "honour_privacy_signals", "validate", "drop_bots", "lookup_country", "mask_ip", "parse_user_agent",
-        "split_url", "classify_referrer", "page_on_site", "drop_referrer_spam", "stored_record"]
+        "split_url", "classify_referrer", "first_visit", "page_on_site", "drop_referrer_spam", "stored_record"]
 
 
 @pytest.mark.parametrize("honour, client, reason", [
@@ -113,3 +113,32 @@ def test_url_is_split_into_host_and_path():
     event = run(url="https://shop.example.com/a/b?q=1#frag")
     assert (event["hostname"], event["path"]) == ("shop.example.com", "/a/b")
     assert run(url="https://example.com")["path"] == "/"
+
+
+@pytest.mark.parametrize("landing, referrer, source, channel", [
+    ("https://example.com/", "https://www.google.com/", "Google", "search"),
+    ("https://example.com/?utm_source=news&utm_medium=email", "", "news", "campaign"),
+    ("https://example.com/a", "https://example.com/b", "Direct", "direct"),  # from the site itself
+    ("not a url", "", "Direct", "direct"),
+])
+def test_the_first_visit_is_classified_as_any_visit(landing, referrer, source, channel):
+    event = run(extra={"first": [T0 - 86_400_000, landing, referrer], "prev": T0 - 1000})
+    assert (event["first_ms"], event["first_source"], event["first_channel"]) == (T0 - 86_400_000, source, channel)
+    assert event["prev_ms"] == T0 - 1000
+    assert "first" not in event and "prev" not in event  # the landing page itself is not kept
+
+
+def test_without_a_first_visit_the_cohort_is_unknown():
+    event = run()
+    assert (event["first_ms"], event["first_source"], event["first_channel"], event["prev_ms"]) == (None,) * 4
+
+
+def test_a_first_visit_after_the_event_counts_at_the_event():
+    assert run(extra={"first": [T0 + 60_000, "https://example.com/", ""]})["first_ms"] == T0
+
+
+@pytest.mark.parametrize("first", [[1, 2], "x", [-1, "https://example.com/", ""], [1, "u", "r", 4]])
+def test_a_malformed_first_visit_is_rejected(first):
+    from marshmallow import ValidationError
+    with pytest.raises(ValidationError):
+        run(extra={"first": first})

@@ -28,7 +28,12 @@ Counters (grain, metric, dimension):
   goals (analytics/goals.py): goal_visits and goal_events by goal key, and the "goal_cube"
   (the goal and every session dimension) with the visits' metrics, conversions and value;
   props by (event name, key, value); outbound by host and url; downloads by file; not_found
-  by page and by (page, referrer).
+  by page and by (page, referrer);
+- day, journeys (analytics/journeys.py): visits by their summary (dimension "journey": the
+  visit's channel, source, device, country and ordered steps with their offsets), counted on
+  the visit's day and moved (-1/+1) as the visit takes steps;
+- day, cohorts (analytics/cohorts.py): visitors by the week or month the tracker made their id,
+  counted once in each week or month they come back (bucket: its first day).
 """
 from __future__ import annotations
 
@@ -39,10 +44,13 @@ from copy import copy
 from functools import lru_cache
 from typing import Iterable
 
-from app.analytics.goals import MAX_REACHED, NOT_FOUND_EVENT, SiteGoals, leaves_site, prop_text, split_link
+from app.analytics.goals import (
+    MAX_REACHED, NOT_FOUND_EVENT, SiteGoals, conversion_key, event_key, leaves_site, prop_text, split_link,
+)
 from app.analytics.periods import local_day_number
 from app.store.base import (
-    FIVE_MINUTES_MS, HOUR_MS, KEY_SEPARATOR, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
+    FIVE_MINUTES_MS, HOUR_MS, JOURNEY, KEY_SEPARATOR, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
+    month_of_day, month_start_day,
 )
 
 SESSION_GAP_MS = 30 * 60_000
@@ -73,6 +81,14 @@ MAX_KEYS_PER_EVENT = 5
 # as short hashes, at most this many: beyond, each view of a page not remembered counts the
 # visit again, so a page's visits never exceed its page views.
 MAX_PAGES = 64
+# A visit's summary (JOURNEY): its first steps (pages, and the names of its custom events and
+# conversions), each with its offset from the visit's start in seconds; a page longer than
+# MAX_STEP_TEXT is cut there. Only the summary's dimensions here are kept with it.
+JOURNEY_DIMENSIONS = ("channel", "source", "device", "country")
+MAX_STEPS = 24
+MAX_STEP_TEXT = 200
+# Cohort counters: dimension -> the period it counts in (analytics/cohorts.py).
+COHORT_PERIODS = ("week", "month")
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
 SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS, "goal", "outbound", "download")
 
@@ -202,7 +218,60 @@ def _start_session(event: dict, previous: Session | None, visitor: Visitor, tall
     cube = session_cube(session)
     tally.add("day", day, "sessions", 1, "session", cube)
     tally.add("day", day, "visitors", int(session.first_of_day), "session", cube)
+    _count_cohort(event, tally, day)
     return session
+
+
+def period_start(period: str, day: int) -> int:
+    """The first local day of the week (from Monday) or month holding a local day."""
+    if period == "week":
+        return day - (day + 3) % 7  # day 0, 1970-01-01, was a Thursday
+    return month_start_day(month_of_day(day))
+
+
+def cohort_dimension(period: str, by: str = "", value: str = "") -> str:
+    """The counter dimension of a period's cohorts, all of them or those whose first visit
+    came from one channel or source ("#" never appears: DynamoDB keys join on it)."""
+    return f"cohort_{period}" + (f":{by}:{value.replace('#', '')}" if by else "")
+
+
+def _count_cohort(event: dict, tally: _Tally, day: int) -> None:
+    """A visit of a visitor whose id the tracker made at `first_ms`: count them in their
+    cohort for this week and this month, unless this browser's previous event (`prev_ms`) fell
+    in the same week or month already. Without a creation time the cohort is unknown."""
+    first_ms, prev_ms = event.get("first_ms"), event.get("prev_ms")
+    if first_ms is None:
+        return
+    first_day, prev_day = min(tally.day(first_ms), day), None if prev_ms is None else tally.day(prev_ms)
+    for period in COHORT_PERIODS:
+        start = period_start(period, day)
+        if prev_day is not None and prev_day >= start:
+            continue
+        cohort = str(period_start(period, first_day))
+        tally.add("day", start, "visitors", 1, cohort_dimension(period), cohort)
+        for by in ("channel", "source"):
+            tally.add("day", start, "visitors", 1, cohort_dimension(period, by, event.get(f"first_{by}") or ""),
+                      cohort)
+
+
+def _journey_value(session: Session, steps: str) -> str:
+    dims = _cube_value(tuple(getattr(session, d) for d in JOURNEY_DIMENSIONS))
+    return f"{dims[:-1]},{steps}]"
+
+
+def _take_step(session: Session, step: str, ts: int, tally: _Tally) -> None:
+    """The visit took a step (a page, or a named event): move it to its new summary. A step
+    that repeats the one before (a reload) is not a new one; past MAX_STEPS the summary stays."""
+    steps = json.loads(session.journey) if session.journey else []
+    step = step[:MAX_STEP_TEXT]
+    if len(steps) >= MAX_STEPS or (steps and steps[-1][0] == step):
+        return
+    day = tally.day(session.started_ms)
+    if steps:
+        tally.add("day", day, "visits", -1, JOURNEY, _journey_value(session, session.journey))
+    steps.append([step, max(0, ts - session.started_ms) // 1000])
+    session.journey = json.dumps(steps, separators=(",", ":"), ensure_ascii=False)
+    tally.add("day", day, "visits", 1, JOURNEY, _journey_value(session, session.journey))
 
 
 def _session_figures(session: Session) -> dict[str, int]:
@@ -222,12 +291,14 @@ def _apply_event(session: Session, visitor: Visitor, event: dict, tally: _Tally)
         if session.entry_path is None:  # the visit began with another event: this is its entry
             _set_late_entry(session, event["path"], tally, day, before)
         _page_view(session, event, tally, event_day)
+        _take_step(session, event["path"], ts, tally)
     elif session.exit_path is not None and ts >= session.last_pageview_ms:
         _stay_on_page(session, ts, tally)
     if kind in INTERACTIONS:
         session.interactions += 1
     if kind in NAMED:
         tally.add("day", event_day, f"{kind}s", 1, "name", event["name"])
+        _take_step(session, (conversion_key if kind == "conversion" else event_key)(event["name"]), ts, tally)
         if kind == "conversion":  # the live view's conversions of the last 30 minutes, with value
             tally.add("5min", ts // FIVE_MINUTES_MS, "conversions")
             if event.get("value") is not None:
@@ -267,6 +338,8 @@ def _apply_event(session: Session, visitor: Visitor, event: dict, tally: _Tally)
         for key, defined in tally.goals.reached_by(event)[:MAX_KEYS_PER_EVENT]:
             if defined:  # conversions and events are counted by name, above
                 tally.add("day", event_day, "goal_events", 1, "goal", key)
+                if kind != "page_view":  # an event goal (its property condition): a step of its own
+                    _take_step(session, key, ts, tally)
             if _reach(session, visitor, key, tally, day):  # its completions and values, by the visit's dimensions
                 cell = _cube_value((key, *values))
                 tally.add("day", day, "conversions", 1, "goal_cube", cell)
@@ -455,5 +528,11 @@ def _day_counters_written() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(written))
 
 
-# What month rollups sum (analytics/rollups.py): every daily counter aggregate() writes.
-DAY_COUNTERS = _day_counters_written()
+# What month rollups sum (analytics/rollups.py): every daily counter aggregate() writes, but
+# visit summaries (few are alike: a month's would be as large as its days; journeys.py reads
+# days) and cohorts (their buckets are weeks and months already).
+def rolled_up(dimension: str) -> bool:
+    return dimension != JOURNEY and not dimension.startswith("cohort_")
+
+
+DAY_COUNTERS = tuple((metric, dimension) for metric, dimension in _day_counters_written() if rolled_up(dimension))

@@ -212,6 +212,25 @@ def classify_referrer(event: dict, request: Request) -> None:
         event["channel"], event["source"] = "direct", "Direct"
 
 
+def first_visit(event: dict, request: Request) -> None:
+    """The visitor's cohort: when the tracker made their id (`first`), and the source and
+    channel of that first visit, classified from its landing page and referrer as any visit's
+    are; and when this browser's previous event was (`prev`). Neither names the visitor."""
+    event["prev_ms"] = event.get("prev")
+    first = event.get("first")
+    if not first:
+        return
+    created_ms, url, referrer = first
+    landing = {"url": url, "referrer": referrer}
+    try:
+        split_url(landing, request)
+    except ValueError:  # not a URL: its host and UTM parameters are unknown
+        landing.update(dict.fromkeys(UTM_FIELDS, ""), hostname="")
+    classify_referrer(landing, request)
+    event["first_ms"] = min(created_ms, event["timestamp"])
+    event["first_source"], event["first_channel"] = landing["source"], landing["channel"]
+
+
 def warm_up() -> None:
     """Compile the parsers' patterns (about 0.15 s) before the first request needs them."""
     probe = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"

@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 from app.store.base import EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Site, Store
 
 from .enrich import (
-    Client, Dropped, Request, classify_referrer, drop_bots, drop_referrer_spam, honour_privacy_signals,
+    Client, Dropped, Request, classify_referrer, drop_bots, drop_referrer_spam, first_visit, honour_privacy_signals,
     lookup_country, mask_ip, page_on_site, parse_user_agent, split_url,
 )
 from .schema import describe, load_event
@@ -44,6 +44,7 @@ STEPS = (
     parse_user_agent,
     split_url,               # host, path, UTM parameters
     classify_referrer,       # source and channel
+    first_visit,             # the visitor's cohort and where their first visit came from
     page_on_site,            # a page off the site's domains: rejected
     drop_referrer_spam,      # known spammers and the site's own list: dropped
     stored_record,

@@ -72,6 +72,17 @@ class EventSchema(Schema):
                             "description": f"Up to {MAX_PROPS} properties: strings (at most {MAX_PROP_VALUE} "
                                            "characters), numbers or booleans."})
 
+    first = fields.Tuple((fields.Integer(strict=True, validate=validate.Range(min=0)),
+                          Text(validate=validate.Length(max=2048)), Text(validate=validate.Length(max=2048))),
+                         load_default=None, allow_none=True, metadata={
+        "description": "The visitor's first visit, which the tracker recorded when it made the visitor's "
+                       "id: [when (ms since 1970), the landing page's URL, its referrer]. Gives the visitor's "
+                       "cohort and the source of their first visit; unknown when missing."})
+    prev = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=0),
+                          metadata={"description": "When this browser sent its previous event to the site "
+                                                   "(ms since 1970): a visitor comes back in a week or month "
+                                                   "once, however many visits they make in it."})
+
     @validates("url")
     def _absolute_http_url(self, url: str, **_) -> None:
         try:

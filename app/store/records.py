@@ -19,6 +19,9 @@ EVENT_FIELDS = (
     "url", "path", "hostname", "title", "referrer", "name", "value", "props",
     "source", "channel", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
     "browser", "os", "device", "country", "ip",
+    # Cohorts (analytics/cohorts.py): when the tracker made the visitor's id, where that first
+    # visit came from, and when this browser sent its previous event (the tracker's li_f, li_l).
+    "first_ms", "first_source", "first_channel", "prev_ms",
 )
 
 
@@ -69,10 +72,13 @@ class Site:
     outbound_links: bool = True  # count clicks on links to other sites
     # Clicks on links to files with these extensions count as downloads; empty: none.
     download_extensions: list[str] = field(default_factory=lambda: list(DOWNLOAD_EXTENSIONS))
+    # Funnels an admin defined (analytics/funnels.py reads them): dicts of id, name, steps
+    # (each a dict of kind and match), and how many days a visitor has to go through them.
+    funnels: list[dict] = field(default_factory=list)
 
     # What an owner may change (update_site); the id, key, creation and rollup state stay.
     EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers", "goals",
-                "currency", "outbound_links", "download_extensions")
+                "currency", "outbound_links", "download_extensions", "funnels")
 
 
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
@@ -207,6 +213,7 @@ class Session:
     reached: str = ""  # the goal keys this visit reached (analytics/goals.py), KEY_SEPARATOR-joined
     pages_day: int = -1  # the local day of `pages`
     pages: str = ""  # hashes of the pages viewed that day, space-separated (analytics/aggregate.py)
+    journey: str = ""  # the visit's steps so far, a JSON list of [page or key, seconds] (analytics/journeys.py)
 
     @property
     def is_bounce(self) -> bool:
@@ -241,6 +248,9 @@ class LiveSession(NamedTuple):
 # Counters and sketches are kept per bucket of a grain: the epoch hour, the epoch 5 minutes,
 # the local day number, or the local month number (written by analytics/rollups.py).
 GRAINS = ("hour", "5min", "day", "month")
+# The counter dimension of visit summaries (analytics/aggregate.py): a visit's row moves as it
+# takes steps, so SQLite deletes the row a visit left, and DynamoDB keeps it at zero.
+JOURNEY = "journey"
 
 
 class CounterKey(NamedTuple):

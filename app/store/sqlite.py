@@ -31,7 +31,7 @@ from typing import Iterable, Iterator
 from . import hll
 from .base import Fold, Store
 from .records import (
-    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
+    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, JOURNEY, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
     DOWNLOAD_EXTENSIONS, ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
     LiveSession, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User,
     Visitor, VisitorData, month_of_day,
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS sites (
     goals TEXT NOT NULL DEFAULT '[]',
     currency TEXT NOT NULL DEFAULT 'EUR',
     outbound_links INTEGER NOT NULL DEFAULT 1,
-    download_extensions TEXT NOT NULL DEFAULT '{json.dumps(DOWNLOAD_EXTENSIONS)}'
+    download_extensions TEXT NOT NULL DEFAULT '{json.dumps(DOWNLOAD_EXTENSIONS)}',
+    funnels TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,
@@ -168,7 +169,8 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+EVENT_FIELDS_V5 = EVENT_FIELDS[:EVENT_FIELDS.index("first_ms")]  # the events' columns until schema 9
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
 MIGRATIONS = {
@@ -198,9 +200,9 @@ MIGRATIONS = {
     # 5 -> 6: the events table becomes the event log (a seq per row); every event stored so
     # far was aggregated when it was appended, so the checkpoint starts past them all.
     5: f"""
-    CREATE TABLE events_v6 (seq INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(EVENT_FIELDS)});
-    INSERT INTO events_v6 ({", ".join(EVENT_FIELDS)})
-        SELECT {", ".join(EVENT_FIELDS)} FROM events ORDER BY received_ms, ts;
+    CREATE TABLE events_v6 (seq INTEGER PRIMARY KEY AUTOINCREMENT, {", ".join(EVENT_FIELDS_V5)});
+    INSERT INTO events_v6 ({", ".join(EVENT_FIELDS_V5)})
+        SELECT {", ".join(EVENT_FIELDS_V5)} FROM events ORDER BY received_ms, ts;
     DROP TABLE events;
     ALTER TABLE events_v6 RENAME TO events;
     {LOG_STATE}
@@ -227,9 +229,19 @@ MIGRATIONS = {
     ALTER TABLE sessions ADD COLUMN pages_day INTEGER NOT NULL DEFAULT -1;
     ALTER TABLE sessions ADD COLUMN pages TEXT NOT NULL DEFAULT '';
     """,
+    # 8 -> 9: funnels, journeys and cohorts: a site's funnels, a visit's steps so far, and what
+    # events say of the visitor's first visit and of the browser's previous event.
+    8: """
+    ALTER TABLE sites ADD COLUMN funnels TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN journey TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN first_ms;
+    ALTER TABLE events ADD COLUMN first_source;
+    ALTER TABLE events ADD COLUMN first_channel;
+    ALTER TABLE events ADD COLUMN prev_ms;
+    """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))
-JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions")
+JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions", "funnels")
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
 USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins"
@@ -711,6 +723,12 @@ class SQLiteStore(Store):
             "DO UPDATE SET n = n + excluded.n",
             [(k.site_id, k.grain, k.metric, k.dimension, k.hour, k.value, n)
              for k, n in changes.counters.items()])
+        # A visit's summary moves to a new row at each step (aggregate.py): drop the emptied one.
+        db.executemany(
+            "DELETE FROM counters WHERE site_id = ? AND grain = ? AND metric = ? AND dimension = ? "
+            "AND bucket = ? AND value = ? AND n = 0",
+            [(k.site_id, k.grain, k.metric, k.dimension, k.hour, k.value)
+             for k, n in changes.counters.items() if n < 0 and k.dimension == JOURNEY])
         if changes.uniques:
             self._add_uniques(changes.uniques)
 

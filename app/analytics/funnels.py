@@ -1,0 +1,252 @@
+"""Funnels: ordered steps a visit goes through, each a page (pattern), a custom event, a
+conversion or a goal, and how many visits reach each step, in that order, within the visit.
+
+A funnel is worked out from visit summaries (summaries.py), so it covers every day kept, also
+those before it was defined. A visit reaches step k when it reached step k - 1 and then a step
+matching k (the earliest such: other steps in between are allowed, a step may repeat). The
+time between two steps is the difference of their offsets in the visit, kept to the second
+below 100 seconds and to two significant figures above (a day's digest holds one counter per
+distinct time), so medians above 100 s are within 5 %.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections import defaultdict
+from typing import Callable, Iterable, NamedTuple
+
+from app.analytics.goals import goals_of, page_matches
+from app.analytics.periods import Period
+from app.analytics.summaries import Digest, Summary, digest, digest_name, key, matches
+from app.store.base import Site, Store
+
+MIN_STEPS, MAX_STEPS = 2, 8
+MAX_FUNNELS = 50
+MAX_NAME = 120
+STEP_KINDS = {"page": "Visited a page", "event": "Sent a custom event", "conversion": "Converted",
+              "goal": "Reached a goal"}
+# What a funnel can be broken down and filtered by: the dimensions a visit summary keeps.
+FUNNEL_DIMENSIONS = ("channel", "source", "device", "country")
+
+
+class FunnelError(ValueError):
+    """A funnel that cannot be kept or reported as asked; the message says why."""
+
+
+class Funnel(NamedTuple):
+    id: str
+    name: str
+    steps: tuple[dict, ...]  # each {"kind": one of STEP_KINDS, "match": path pattern, name or goal id}
+    created_ms: int = 0
+
+    @classmethod
+    def of(cls, record: dict) -> "Funnel":
+        return cls(record["id"], record["name"], tuple(record["steps"]), record.get("created_ms", 0))
+
+    def record(self) -> dict:
+        return {"id": self.id, "name": self.name, "steps": [dict(s) for s in self.steps],
+                "created_ms": self.created_ms}
+
+
+def funnels_of(site: Site) -> list[Funnel]:
+    return [Funnel.of(f) for f in site.funnels]
+
+
+def get_funnel(site: Site, funnel_id: str) -> Funnel:
+    for funnel in funnels_of(site):
+        if funnel.id == funnel_id:
+            return funnel
+    raise FunnelError(f"no funnel {funnel_id!r} on this site")
+
+
+def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: int) -> Funnel:
+    """A funnel from an admin's form: (kind, match) per step, blank steps left out; checked."""
+    name = name.strip()
+    if not name:
+        raise FunnelError("a funnel needs a name")
+    if len(name) > MAX_NAME:
+        raise FunnelError(f"a funnel's name is at most {MAX_NAME} characters")
+    goals = {g.id for g in goals_of(site)}
+    checked = []
+    for kind, match in steps:
+        match = (match or "").strip()
+        if not match:
+            continue
+        if kind not in STEP_KINDS:
+            raise FunnelError(f"a step is one of {', '.join(STEP_KINDS)}, not {kind!r}")
+        if kind == "page" and not match.startswith("/"):
+            raise FunnelError(f"a page step is a path beginning with /, such as /pricing or /blog/*: {match!r}")
+        if kind == "goal" and match not in goals:
+            raise FunnelError(f"there is no goal {match!r}")
+        if len(match) > 512:
+            raise FunnelError("a step's page or name is at most 512 characters")
+        checked.append({"kind": kind, "match": match})
+    if not MIN_STEPS <= len(checked) <= MAX_STEPS:
+        raise FunnelError(f"a funnel has {MIN_STEPS} to {MAX_STEPS} steps, not {len(checked)}")
+    if len(site.funnels) >= MAX_FUNNELS:
+        raise FunnelError(f"a site has at most {MAX_FUNNELS} funnels")
+    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms)
+
+
+def add_funnel(store: Store, site: Site, funnel: Funnel) -> None:
+    site.funnels = [*site.funnels, funnel.record()]
+    store.update_site(site)
+
+
+def delete_funnel(store: Store, site: Site, funnel_id: str) -> Funnel:
+    funnel = get_funnel(site, funnel_id)
+    site.funnels = [f for f in site.funnels if f["id"] != funnel_id]
+    store.update_site(site)
+    return funnel
+
+
+def step_label(site: Site, step: dict) -> str:
+    kind, match = step["kind"], step["match"]
+    if kind == "goal":
+        goal = next((g for g in goals_of(site) if g.id == match), None)
+        return goal.name if goal else "(a deleted goal)"
+    return {"page": "Visited {}", "event": "Sent {}", "conversion": "Converted: {}"}[kind].format(match)
+
+
+def _matcher(site: Site, step: dict) -> Callable[[str], bool]:
+    """Whether a summary's step (a path, or a key: e:name, c:name, g:id) is this funnel step.
+    A page goal matches its pages (so its history before it was defined counts too); an event
+    goal its event's key, or its own key when it has a property condition."""
+    kind, match = step["kind"], step["match"]
+    if kind == "goal":
+        goal = next((g for g in goals_of(site) if g.id == match), None)
+        if goal is None:
+            return lambda s: False
+        if goal.kind == "page":
+            kind, match = "page", goal.match
+        elif goal.prop:
+            return lambda s: s == goal.key
+        else:
+            kind, match = "event", goal.match
+    if kind == "page":
+        return lambda s: s.startswith("/") and page_matches(match, s)
+    wanted = ("e:" if kind == "event" else "c:") + match
+    return lambda s: s == wanted
+
+
+def _time_bucket(seconds: int) -> int:
+    """Seconds kept exactly below 100, to two significant figures above."""
+    if seconds < 100:
+        return max(0, seconds)
+    scale = 10 ** (len(str(seconds)) - 2)
+    return round(seconds / scale) * scale
+
+
+def _compute(site: Site, funnel: Funnel, filters: dict[str, str]) -> Callable[[Iterable[Summary]], Digest]:
+    matchers = [_matcher(site, step) for step in funnel.steps]
+    known: dict[str, tuple[bool, ...]] = {}  # a step text -> which funnel steps it is
+
+    def walk(summary: Summary) -> list[int]:
+        """The offsets at which the visit reached each funnel step it reached, in order."""
+        times: list[int] = []
+        for text, seconds in summary.steps:
+            hits = known.get(text)
+            if hits is None:
+                hits = known[text] = tuple(m(text) for m in matchers)
+            if hits[len(times)]:
+                times.append(seconds)
+                if len(times) == len(matchers):
+                    break
+        return times
+
+    def compute(day: Iterable[Summary]) -> Digest:
+        out: Digest = defaultdict(float)
+        for summary in day:
+            if filters and not matches(summary, filters):
+                continue
+            times = walk(summary)
+            for i, seconds in enumerate(times):
+                out[key("v", i)] += summary.visits
+                for dimension in FUNNEL_DIMENSIONS:
+                    out[key("b", dimension, getattr(summary, dimension), i)] += summary.visits
+                if i:
+                    out[key("t", i, _time_bucket(seconds - times[i - 1]))] += summary.visits
+        return out
+    return compute
+
+
+def _median(counts: dict[int, float]) -> float | None:
+    """The median of values given as value -> how many times (the mean of the two middle ones
+    when their number is even)."""
+    total = int(sum(counts.values()))
+    if not total:
+        return None
+    low_index, high_index, seen, low = (total - 1) // 2, total // 2, 0, None
+    for value in sorted(counts):
+        seen += int(counts[value])
+        if low is None and seen > low_index:
+            low = value
+        if seen > high_index:
+            return (low + value) / 2
+    return None
+
+
+def _percent(part: float, whole: float) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
+                  filters: dict[str, str] | None = None, breakdown: str | None = None) -> dict:
+    """Visits entering each step, continuing and dropping off, each step's conversion from the
+    one before and from the first, the median time from the step before; with `breakdown`, the
+    same per value of a dimension (visits per step, no times)."""
+    filters = {k: v for k, v in (filters or {}).items() if v is not None}
+    unknown = set(filters) - set(FUNNEL_DIMENSIONS)
+    if unknown:
+        raise FunnelError(f"a funnel can be filtered by {', '.join(FUNNEL_DIMENSIONS)}, not by "
+                          f"{', '.join(sorted(unknown))}")
+    if breakdown is not None and breakdown not in FUNNEL_DIMENSIONS:
+        raise FunnelError(f"a funnel can be broken down by {', '.join(FUNNEL_DIMENSIONS)}")
+    totals = digest(store, site, funnel_digest(site, funnel, filters), period.first_day, period.last_day + 1,
+                    today, _compute(site, funnel, filters))
+    visits = [totals.get(key("v", i), 0) for i in range(len(funnel.steps))]
+    times: list[dict[int, float]] = [defaultdict(float) for _ in funnel.steps]
+    by_value: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(funnel.steps))
+    for value, n in totals.items():
+        parts = json.loads(value)
+        if parts[0] == "t":
+            times[parts[1]][parts[2]] += n
+        elif parts[0] == "b" and parts[1] == breakdown:
+            by_value[parts[2]][parts[3]] += n
+    steps = []
+    for i, step in enumerate(funnel.steps):
+        nxt = visits[i + 1] if i + 1 < len(visits) else None
+        steps.append({
+            "step": i + 1, "label": step_label(site, step), "kind": step["kind"], "match": step["match"],
+            "visits": int(visits[i]),
+            "continued": None if nxt is None else int(nxt),
+            "dropped": None if nxt is None else int(visits[i] - nxt),
+            "conversion_from_previous": 100.0 if i == 0 and visits[0] else (_percent(visits[i], visits[i - 1]) if i else None),
+            "conversion_from_first": _percent(visits[i], visits[0]),
+            "median_seconds_from_previous": _median(times[i]) if i else None,
+        })
+    report = {"funnel": {"id": funnel.id, "name": funnel.name}, "steps": steps,
+              "entered": int(visits[0]), "completed": int(visits[-1]),
+              "conversion_rate": _percent(visits[-1], visits[0])}
+    if breakdown is not None:
+        rows = sorted(by_value.items(), key=lambda item: (-item[1][0], item[0]))
+        report["breakdown"] = {"dimension": breakdown, "rows": [
+            {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0])}
+            for value, counts in rows]}
+    return report
+
+
+def funnel_digest(site: Site, funnel: Funnel, filters: dict[str, str]) -> str:
+    """The name of a funnel's daily digests: its steps as they match now, and the filters."""
+    return digest_name("funnel", [[s["kind"], s["match"], _goal_of(site, s)] for s in funnel.steps],
+                       sorted(filters.items()))
+
+
+def _goal_of(site: Site, step: dict) -> list | None:
+    """What a goal step stands for now (its kind, match, property), so a digest made for it
+    is not read after the goal changed."""
+    if step["kind"] != "goal":
+        return None
+    goal = next((g for g in goals_of(site) if g.id == step["match"]), None)
+    return None if goal is None else [goal.kind, goal.match, goal.prop, goal.value]
+

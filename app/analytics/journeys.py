@@ -1,0 +1,116 @@
+"""Journeys: the paths visits take through a site, worked out from visit summaries.
+
+- Top paths: visits by their first N pages (N up to MAX_PATH_PAGES); a visit with fewer pages
+  ends its path early. Reloads and pages cut by events are one step (aggregate.py, summaries.py).
+  A day keeps its MAX_DAY_PATHS most common paths of each length; the visits of the others
+  count as "other paths" that day, so a period's paths are exact unless a path falls outside a
+  day's top list (the bench measures how often).
+- Next and previous pages: for a page, the pages viewed right after and right before it, each
+  with its share of the page's views, where visits ended on it (EXIT) and began on it (ENTRANCE).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Iterable
+
+from app.analytics.funnels import FUNNEL_DIMENSIONS
+from app.analytics.periods import Period
+from app.analytics.summaries import Digest, Summary, digest, digest_name, key, key_prefix, matches
+from app.store.base import Site, Store
+
+MAX_PATH_PAGES = 5
+MAX_DAY_PATHS = 1000
+OTHER_PATHS = "(other paths)"
+ENTRANCE, EXIT = "(entrance)", "(exit)"
+
+
+class JourneyError(ValueError):
+    """A journey report that cannot be made as asked; the message says why."""
+
+
+def pages_of(summary: Summary) -> list[str]:
+    """A visit's pages in order, a page repeated right after itself once."""
+    pages: list[str] = []
+    for page in summary.pages():
+        if not pages or pages[-1] != page:
+            pages.append(page)
+    return pages
+
+
+def _check(filters: dict[str, str]) -> dict[str, str]:
+    filters = {k: v for k, v in filters.items() if v is not None}
+    unknown = set(filters) - set(FUNNEL_DIMENSIONS)
+    if unknown:
+        raise JourneyError(f"journeys can be filtered by {', '.join(FUNNEL_DIMENSIONS)}, not by "
+                           f"{', '.join(sorted(unknown))}")
+    return filters
+
+
+def _paths(length: int, filters: dict[str, str]):
+    def compute(day: Iterable[Summary]) -> Digest:
+        counts: Digest = defaultdict(float)
+        for summary in day:
+            if not filters or matches(summary, filters):
+                pages = pages_of(summary)[:length]
+                if pages:
+                    counts[key(*pages)] += summary.visits
+        if len(counts) <= MAX_DAY_PATHS:
+            return counts
+        ranked = sorted(counts.items(), key=lambda item: -item[1])
+        kept = dict(ranked[:MAX_DAY_PATHS])
+        kept[key(OTHER_PATHS)] = sum(n for _, n in ranked[MAX_DAY_PATHS:])
+        return kept
+    return compute
+
+
+def top_paths(store: Store, site: Site, period: Period, today: int, length: int = 3,
+              filters: dict[str, str] | None = None, limit: int = 20) -> dict:
+    """The most common paths of the visits' first `length` pages, with their share of visits."""
+    if not 1 <= length <= MAX_PATH_PAGES:
+        raise JourneyError(f"a path has 1 to {MAX_PATH_PAGES} pages")
+    filters = _check(filters or {})
+    name = digest_name("paths", length, sorted(filters.items()))
+    totals = digest(store, site, name, period.first_day, period.last_day + 1, today, _paths(length, filters))
+    visits = sum(totals.values())
+    other = totals.pop(key(OTHER_PATHS), 0)
+    ranked = sorted(((json.loads(v), n) for v, n in totals.items()), key=lambda item: (-item[1], item[0]))
+    return {"length": length, "visits": int(visits), "other_paths": int(other), "paths": [
+        {"pages": pages, "visits": int(n), "ended": len(pages) < length, "share": _share(n, visits)}
+        for pages, n in ranked[:limit]]}
+
+
+def _transitions(filters: dict[str, str]):
+    def compute(day: Iterable[Summary]) -> Digest:
+        counts: Digest = defaultdict(float)
+        for summary in day:
+            if filters and not matches(summary, filters):
+                continue
+            pages = pages_of(summary)
+            for i, page in enumerate(pages):
+                counts[key("n", page, pages[i + 1] if i + 1 < len(pages) else EXIT)] += summary.visits
+                counts[key("p", page, pages[i - 1] if i else ENTRANCE)] += summary.visits
+        return counts
+    return compute
+
+
+def next_and_previous(store: Store, site: Site, period: Period, today: int, page: str,
+                      filters: dict[str, str] | None = None, limit: int = 20) -> dict:
+    """For a page: where its views went next (or EXIT) and came from (or ENTRANCE)."""
+    if not page:
+        raise JourneyError("say which page (page=/path)")
+    filters = _check(filters or {})
+    name = digest_name("transitions", sorted(filters.items()))
+    answer: dict = {"page": page}
+    for direction, label in (("n", "next"), ("p", "previous")):
+        totals = digest(store, site, name, period.first_day, period.last_day + 1, today,
+                        _transitions(filters), prefix=key_prefix(direction, page))
+        views = sum(totals.values())
+        ranked = sorted(((json.loads(v)[2], n) for v, n in totals.items()), key=lambda item: (-item[1], item[0]))
+        answer["views"] = int(views)
+        answer[label] = [{"page": other, "views": int(n), "share": _share(n, views)} for other, n in ranked[:limit]]
+    return answer
+
+
+def _share(part: float, whole: float) -> float | None:
+    return round(100 * part / whole, 1) if whole else None

@@ -1,0 +1,158 @@
+"""Visit summaries, and the daily digests reports make of them.
+
+A visit's summary (aggregate.py, dimension JOURNEY) is its channel, source, device and country
+and its ordered steps (pages, and the keys of its custom events, conversions and event goals),
+each with its offset from the visit's start in seconds. It is a counter like any other: visits
+alike share a row, and no row names a visitor or a visit (docs/privacy.md).
+
+Funnels and journeys are worked out from summaries when asked, so a funnel defined today covers
+the past. A busy site has ~10,000 summaries a day, too many to read again for every report, so
+each report keeps a digest per day: its own few counters (metric "digest"), written once the
+day is sealed and read from then on. A day is sealed when it ended more than a day ago: until
+then a late event (the tracker sends events up to 24 hours old) can still change its visits.
+The days not sealed yet are worked out afresh on each request. A digest's name says all it
+depends on (a funnel's steps and the filters), so a changed funnel never reads a stale digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Callable, Iterable, NamedTuple
+
+from app.store.base import JOURNEY, CounterKey, Site, Store, month_of_day, month_start_day
+
+DIGEST, DONE = "digest", "digest_done"  # a digest's counters, and a mark per day it was made
+SEALED_AFTER_DAYS = 2  # day D is sealed from local day D + 2 on
+# Digests of months: a whole sealed month, summed from its days once, then read as one bucket.
+MONTH = "month"
+
+
+class Summary(NamedTuple):
+    channel: str
+    source: str
+    device: str
+    country: str
+    steps: tuple[tuple[str, int], ...]  # (page or key, seconds since the visit began)
+    visits: int  # how many visits had exactly this summary
+
+    def pages(self) -> list[str]:
+        return [step for step, _ in self.steps if step.startswith("/")]
+
+
+Digest = dict[str, float]  # a digest's counters: value -> n
+Compute = Callable[[Iterable[Summary]], Digest]
+
+_parsed: dict[str, tuple] = {}  # a summary's stored value -> its fields: the same rows are read again and again
+_MAX_PARSED = 200_000
+
+
+def _parse(value: str) -> tuple:
+    fields = _parsed.get(value)
+    if fields is None:
+        *dims, steps = json.loads(value)
+        fields = (*dims, tuple((step, seconds) for step, seconds in steps))
+        if len(_parsed) >= _MAX_PARSED:
+            _parsed.clear()
+        _parsed[value] = fields
+    return fields
+
+
+def summaries(store: Store, site_id: str, start_day: int, end_day: int) -> dict[int, list[Summary]]:
+    """The visit summaries of the days start_day <= day < end_day, by day."""
+    by_day: dict[int, list[Summary]] = defaultdict(list)
+    for row in store.read_counters(site_id, "visits", JOURNEY, start_day, end_day, grain="day"):
+        if row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
+            by_day[row.hour].append(Summary(*_parse(row.value), int(row.n)))
+    return by_day
+
+
+def matches(summary: Summary, filters: dict[str, str]) -> bool:
+    return all(getattr(summary, name) == value for name, value in filters.items())
+
+
+def digest(store: Store, site: Site, name: str, start_day: int, end_day: int, today: int,
+           compute: Compute, prefix: str = "") -> Digest:
+    """The sum over start_day <= day < end_day of `compute` applied to each day's summaries
+    (the values beginning with `prefix`): kept digests for sealed days (made now for those that
+    have none), fresh ones for the others. Whole sealed months are read as one month digest."""
+    totals: Digest = defaultdict(float)
+    sealed_end = min(end_day, today - SEALED_AFTER_DAYS + 1)
+    day = start_day
+    while day < sealed_end:
+        month = month_of_day(day)
+        month_start, month_end = month_start_day(month), month_start_day(month + 1)
+        if day == month_start and month_end <= sealed_end:
+            _add(totals, _month_digest(store, site, name, month, compute, prefix))
+            day = month_end
+        else:
+            stop = min(sealed_end, month_end)
+            _add(totals, _kept(store, site, name, "day", day, stop, prefix,
+                               lambda days: _made(store, site, days, compute)))
+            day = stop
+    if day < end_day:
+        for fresh in _made(store, site, range(max(day, start_day), end_day), compute).values():
+            _add(totals, {v: n for v, n in fresh.items() if v.startswith(prefix)})
+    return dict(totals)
+
+
+def _add(totals: Digest, more: Digest) -> None:
+    for value, n in more.items():
+        totals[value] += n
+
+
+def _made(store: Store, site: Site, days: Iterable[int], compute: Compute) -> dict[int, Digest]:
+    """Digests of the given days, worked out from their summaries."""
+    days = list(days)
+    if not days:
+        return {}
+    by_day = summaries(store, site.site_id, min(days), max(days) + 1)
+    return {day: compute(by_day.get(day, ())) for day in days}
+
+
+def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int, prefix: str,
+          make: Callable[[list[int]], dict[int, Digest]]) -> Digest:
+    """The summed digest of the buckets start <= bucket < end of a grain: those kept, and
+    those missing made by `make`, kept, and added."""
+    done = {row.hour for row in store.read_counters(site.site_id, DONE, name, start, end, grain=grain)}
+    missing = [bucket for bucket in range(start, end) if bucket not in done]
+    totals: Digest = defaultdict(float)
+    if len(missing) < end - start:
+        _add(totals, store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix))
+    if missing:
+        made = make(missing)
+        counters = {}
+        for bucket, values in made.items():
+            for value, n in values.items():
+                if n:
+                    counters[CounterKey(site.site_id, bucket, DIGEST, name, value, grain)] = n
+                    if value.startswith(prefix):
+                        totals[value] += n
+            counters[CounterKey(site.site_id, bucket, DONE, name, "", grain)] = 1
+        store.put_rollups(counters, {})
+    return totals
+
+
+def _month_digest(store: Store, site: Site, name: str, month: int, compute: Compute, prefix: str) -> Digest:
+    """A sealed month's digest: kept, or the sum of its days' (each kept or made)."""
+    def make(months: list[int]) -> dict[int, Digest]:
+        start, end = month_start_day(month), month_start_day(month + 1)
+        return {month: _kept(store, site, name, "day", start, end, "", lambda d: _made(store, site, d, compute))}
+    return _kept(store, site, name, MONTH, month, month + 1, prefix, make)
+
+
+def digest_name(kind: str, *parts: object) -> str:
+    """A digest's name from what it depends on ("#" never appears: DynamoDB keys join on it)."""
+    fingerprint = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return f"{kind}:{fingerprint}"
+
+
+def key(*parts: object) -> str:
+    """A digest counter's value: its parts as a compact JSON array."""
+    return json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_prefix(*parts: object) -> str:
+    """What the values of key(*parts, ...) begin with."""
+    return key(*parts)[:-1] + ","
+

@@ -1,0 +1,160 @@
+"""Funnels, journeys and cohorts from a known history sent through the real pipeline, on both
+backends, with exact expected figures; and the digests that keep reports fast."""
+from datetime import date, datetime, timezone
+
+import pytest
+
+from app.analytics import cohorts, funnels, journeys
+from app.analytics.periods import Period, day_number
+from app.analytics.summaries import DONE, summaries
+from app.auth.sites import create_site
+from app.ingest.enrich import Client
+from app.ingest.pipeline import record_batch
+from app.store.base import JOURNEY
+
+WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+          "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+
+
+def utc(text):
+    return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+GOOGLE, TWITTER = "https://www.google.com/", "https://t.co/x"
+# visitor -> the tracker's `first`: when it made the id, the landing page, the referrer
+FIRST = {
+    "A": [utc("2026-11-16T09:00:00"), "https://example.com/", GOOGLE],
+    "B": [utc("2026-11-10T12:00:00"), "https://example.com/blog", TWITTER],
+    "C": [utc("2026-11-16T13:00:00"), "https://example.com/", ""],
+    "D": None,  # a visitor from before the tracker recorded first visits
+}
+# (visitor, visit, referrer, client, [(UTC time, type, path, name)]); Monday 16 and Tuesday 17 November
+# in UTC (the site's zone); B's first visit a week before.
+HISTORY = [
+    ("B", "b0", TWITTER, IPHONE, [("2026-11-10T12:00:00", "page_view", "/blog", None)]),
+    ("A", "a1", GOOGLE, WINDOWS, [                      # every step, in order
+        ("2026-11-16T09:00:00", "page_view", "/", None),
+        ("2026-11-16T09:00:30", "page_view", "/pricing", None),
+        ("2026-11-16T09:00:31", "page_view", "/pricing", None),   # a reload: not a step
+        ("2026-11-16T09:01:30", "conversion", "/pricing", "signup")]),
+    ("B", "b1", "", IPHONE, [                           # steps out of order first
+        ("2026-11-16T10:00:00", "page_view", "/pricing", None),
+        ("2026-11-16T10:00:20", "page_view", "/", None),
+        ("2026-11-16T10:00:50", "page_view", "/pricing", None)]),
+    ("C", "c1", "", WINDOWS, [                          # a repeated step
+        ("2026-11-16T13:00:00", "page_view", "/", None),
+        ("2026-11-16T13:00:10", "page_view", "/blog", None),
+        ("2026-11-16T13:00:40", "page_view", "/", None),
+        ("2026-11-16T13:01:40", "page_view", "/pricing", None)]),
+    ("D", "d1", "", WINDOWS, [("2026-11-16T15:00:00", "page_view", "/", None)]),
+    ("A", "a2", "", WINDOWS, [                          # a later visit that skips the first step
+        ("2026-11-17T08:00:00", "page_view", "/pricing", None),
+        ("2026-11-17T08:00:45", "conversion", "/pricing", "signup")]),
+    ("B", "b2", "", IPHONE, [                           # the last step, reached in a later visit
+        ("2026-11-17T09:00:00", "conversion", "/pricing", "signup")]),
+]
+NOW = utc("2026-11-18T11:00:00")
+TODAY = day_number(date(2026, 11, 18))
+TWO_DAYS = Period("custom", date(2026, 11, 16), date(2026, 11, 17))
+
+
+@pytest.fixture
+def history(store, settle):
+    site = create_site(store, "Shop", ["example.com"], utc("2026-11-01T00:00:00"), site_id="shop")
+    last: dict[str, int] = {}  # visitor -> their browser's previous event (the tracker's li_l)
+    for visitor, visit, referrer, client, events in HISTORY:
+        for i, (when, kind, path, name) in enumerate(events):
+            event = {"event_id": f"event-{visit}-{i:04d}", "type": kind, "timestamp": utc(when), "user_id": visitor,
+                     "session_id": visit, "url": f"https://example.com{path}",
+                     "referrer": referrer if i == 0 else "https://example.com/", "name": name,
+                     "first": FIRST[visitor], "prev": last.get(visitor)}
+            last[visitor] = utc(when)
+            result = record_batch(store, site, [event], Client("81.2.69.1", client), utc(when) + 500)
+            assert result.accepted == 1, result
+            settle()  # one event a batch: summaries move as visits grow
+    return site
+
+
+def signup_funnel(site):
+    return funnels.new_funnel(site, "Signup", [("page", "/"), ("page", "/pricing"), ("conversion", "signup")], NOW)
+
+
+def test_a_visit_summary_names_no_one_and_moves_as_the_visit_grows(store, history):
+    days = summaries(store, "shop", day_number(date(2026, 11, 16)), TODAY + 1)
+    monday = {s.steps: s for s in days[day_number(date(2026, 11, 16))]}
+    assert sum(s.visits for s in monday.values()) == 4  # one row per visit: the rows they left are gone
+    a1 = monday[(("/", 0), ("/pricing", 30), ("c:signup", 90))]
+    assert (a1.channel, a1.source, a1.device, a1.visits) == ("search", "Google", "desktop", 1)
+    rows = store.read_counters("shop", "visits", JOURNEY, TODAY - 10, TODAY + 1, grain="day")
+    assert not any(v in row.value for row in rows if row.n for v in ("a1", "b1", '"A"', "81.2.69"))
+
+
+def test_funnel_steps_in_order_within_a_visit(store, history):
+    report = funnels.funnel_report(store, history, signup_funnel(history), TWO_DAYS, TODAY)
+    steps = report["steps"]
+    assert [s["visits"] for s in steps] == [4, 3, 1]  # a1 b1 c1 d1 / a1 b1 c1 / a1
+    assert [s["continued"] for s in steps] == [3, 1, None]
+    assert [s["dropped"] for s in steps] == [1, 2, None]
+    assert [s["conversion_from_previous"] for s in steps] == [100.0, 75.0, 33.3]
+    assert [s["conversion_from_first"] for s in steps] == [100.0, 75.0, 25.0]
+    # / -> /pricing: a1 30 s, b1 30 s (from its first /), c1 100 s (its first / counts); then 60 s
+    assert [s["median_seconds_from_previous"] for s in steps] == [None, 30.0, 60.0]
+    assert (report["entered"], report["completed"], report["conversion_rate"]) == (4, 1, 25.0)
+    assert steps[2]["label"] == "Converted: signup"
+
+
+def test_funnel_breakdown_and_filter(store, history):
+    funnel = signup_funnel(history)
+    report = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, breakdown="channel")
+    rows = {r["value"]: r["visits"] for r in report["breakdown"]["rows"]}
+    assert rows == {"direct": [3, 2, 0], "search": [1, 1, 1]}
+    phone = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, filters={"device": "mobile"})
+    assert [s["visits"] for s in phone["steps"]] == [1, 1, 0]  # b1
+    with pytest.raises(funnels.FunnelError):
+        funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, filters={"page": "/"})
+
+
+def test_a_funnel_covers_days_before_it_was_defined_and_keeps_a_digest_of_sealed_days(store, history):
+    funnel = signup_funnel(history)  # defined now, on the 18th
+    first = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY)
+    monday = day_number(date(2026, 11, 16))
+    name = funnels.funnel_digest(history, funnel, {})
+    marks = {row.hour for row in store.read_counters("shop", DONE, name, monday - 1, TODAY + 1, "day")}
+    assert marks == {monday}  # the 16th is sealed (over for more than a day); the 17th is not yet
+    assert funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY) == first
+    # Months later: November is sealed as a whole and read as one month digest.
+    later = day_number(date(2027, 1, 10))
+    november = Period("custom", date(2026, 11, 1), date(2026, 11, 30))
+    assert funnels.funnel_report(store, history, funnel, november, later)["steps"] == first["steps"]
+    assert funnels.funnel_report(store, history, funnel, november, later)["steps"] == first["steps"]
+
+
+def test_top_paths(store, history):
+    paths = journeys.top_paths(store, history, TWO_DAYS, TODAY, length=3)
+    assert paths["visits"] == 5  # b2 viewed no page
+    assert {tuple(p["pages"]): p["visits"] for p in paths["paths"]} == {
+        ("/", "/pricing"): 1, ("/pricing", "/", "/pricing"): 1, ("/", "/blog", "/"): 1, ("/",): 1, ("/pricing",): 1}
+    first = journeys.top_paths(store, history, TWO_DAYS, TODAY, length=1)
+    assert [(p["pages"], p["visits"], p["share"]) for p in first["paths"]] == [(["/"], 3, 60.0), (["/pricing"], 2, 40.0)]
+
+
+def test_next_and_previous_pages(store, history):
+    home = journeys.next_and_previous(store, history, TWO_DAYS, TODAY, "/")
+    assert home["views"] == 5
+    assert [(p["page"], p["views"]) for p in home["next"]] == [("/pricing", 3), ("(exit)", 1), ("/blog", 1)]
+    assert [(p["page"], p["views"]) for p in home["previous"]] == [("(entrance)", 3), ("/blog", 1), ("/pricing", 1)]
+    assert home["next"][0]["share"] == 60.0
+
+
+def test_weekly_and_monthly_cohorts(store, history):
+    weekly = cohorts.cohort_table(store, history, TODAY, "week", 2)
+    assert [(c["cohort"], c["visitors"]) for c in weekly["cohorts"]] == [("2026-11-09", 1), ("2026-11-16", 2)]
+    assert [(r["visitors"], r["share"]) for r in weekly["cohorts"][0]["retention"]] == [(1, 100.0), (1, 100.0)]
+    assert [(r["visitors"], r["share"]) for r in weekly["cohorts"][1]["retention"]] == [(2, 100.0)]
+    search = cohorts.cohort_table(store, history, TODAY, "week", 2, {"channel": "search"})
+    assert [c["visitors"] for c in search["cohorts"]] == [0, 1]  # A came from Google
+    social = cohorts.cohort_table(store, history, TODAY, "week", 2, {"source": "Twitter"})
+    assert [c["visitors"] for c in social["cohorts"]] == [1, 0]
+    monthly = cohorts.cohort_table(store, history, TODAY, "month", 1)
+    assert [(c["cohort"], c["visitors"]) for c in monthly["cohorts"]] == [("2026-11-01", 3)]  # A, B, C; D unknown
