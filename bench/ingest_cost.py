@@ -37,13 +37,18 @@ GOALS = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing
 def visits(count: int, seed: int = 7) -> list[list[dict]]:
     """`count` events in visits of about ten events each, all in the last hour before NOW_MS."""
     rng, out, n = random.Random(seed), [], 0
+    last: dict[str, int] = {}  # a visitor's previous event, as the tracker's li_l keeps it
     while n < count:
         v, ts, events = len(out), NOW_MS - 3_600_000 + rng.randrange(3_000_000), []
         for i in range(10):
             kind = rng.choices(["page_view", "heartbeat", "click", "custom", "conversion"], [30, 45, 12, 8, 5])[0]
             event = {"event_id": f"event-{v:06d}-{i:02d}", "type": kind, "timestamp": ts + i * 20_000, "user_id": f"u{v % 700}",
                      "session_id": f"s{v}", "url": f"https://example.com{rng.choice(PAGES)}",
-                     "referrer": "https://www.google.com/" if i == 0 else "https://example.com/"}
+                     "referrer": "https://www.google.com/" if i == 0 else "https://example.com/",
+                     # what the tracker knows of the visitor's first visit (an app before cohorts ignores it)
+                     "first": [NOW_MS - 30 * DAY_MS + v % 700 * 60_000, "https://example.com/", "https://www.google.com/"]}
+            event["prev"] = last.get(event["user_id"])
+            last[event["user_id"]] = event["timestamp"]
             if kind == "click":
                 event["props"] = {"text": "a link", "href": rng.choice(LINKS)}
             elif kind == "custom":

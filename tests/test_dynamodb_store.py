@@ -297,8 +297,10 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
         print(f"\n{len(batch)} events: ingest {ingest}\n{len(batch)} events: aggregation {aggregation}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
-    # Five visits take two transactions (a pack too big for one is split between visits).
-    assert aggregation[0]["TransactWriteItems"] == 2
+    # Five visits of five different pages take three transactions: a pack too big for one is
+    # split between visits, and each visit's summary (a counter of its own here) tips the
+    # second half over 100 actions (docs/dynamodb.md).
+    assert aggregation[0]["TransactWriteItems"] == 3
     store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
     store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
     viewer = log_in(store.get_user("viewer-1"))
@@ -382,3 +384,44 @@ def test_what_a_goals_report_costs(store, usage, period_name, record_property):
     assert reads["month"] + reads["other"] == 6 * len(stats._spans(site, period)) + 6 * len(
         stats._spans(site, period.previous()))
     assert requests == {"Query": reads["month"] + reads["other"] * store.shards}
+
+
+def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
+    """Bounded requests whatever the period (docs/dynamodb.md): a journey report reads the
+    marks and digests of whole sealed months (one Query each: shard 0), of the sealed days
+    around them (one Query a shard each), and the summaries of the days not sealed (one Query a
+    shard); the first time, it also reads the sealed days' summaries and writes their digests."""
+    from datetime import date
+
+    from app.analytics import cohorts, funnels, journeys
+    from app.analytics.periods import Period, day_number
+    from tests.test_journeys import HISTORY, TODAY, send_history, signup_funnel
+    site = send_history(store, lambda: aggregate_records(store, stream_records(store)))
+    counted = Usage(store.client)
+    later = day_number(date(2027, 1, 20))  # November and December sealed: read as months
+    period = Period("custom", date(2026, 11, 10), date(2027, 1, 20))
+    funnel = signup_funnel(site)
+    reports = {
+        "funnel": lambda today: funnels.funnel_report(store, site, funnel, period, today),
+        "paths": lambda today: journeys.top_paths(store, site, period, today, 3),
+        "page flow": lambda today: journeys.next_and_previous(store, site, period, today, "/"),
+    }
+    costs = {}
+    for name, report in reports.items():
+        for run in ("cold", "warm"):
+            counted.reset()
+            report(later)
+            costs[f"{name} {run}"] = dict(counted.requests)
+            assert "Scan" not in counted.requests
+    counted.reset()
+    cohorts.cohort_table(store, site, TODAY, "week", 53)
+    costs["cohorts 53 weeks"] = dict(counted.requests)
+    print(f"\n{len(HISTORY)} visits, {store.shards} shards: {costs}")
+    record_property("journey_report_requests", costs)
+    # Warm: the months' marks and digests (2), the days before and after them (2 reads, a shard
+    # each), the days not sealed yet (a shard each); the page flow reads both directions.
+    assert costs["funnel warm"] == {"Query": 2 + 2 * 2 * store.shards + store.shards}
+    assert costs["paths warm"] == costs["funnel warm"]
+    assert costs["page flow warm"] == {"Query": 2 * costs["funnel warm"]["Query"]}
+    assert costs["cohorts 53 weeks"] == {"Query": store.shards}
+    assert costs["funnel cold"]["BatchWriteItem"] >= 1

@@ -137,8 +137,14 @@ def test_a_first_visit_after_the_event_counts_at_the_event():
     assert run(extra={"first": [T0 + 60_000, "https://example.com/", ""]})["first_ms"] == T0
 
 
-@pytest.mark.parametrize("first", [[1, 2], "x", [-1, "https://example.com/", ""], [1, "u", "r", 4]])
-def test_a_malformed_first_visit_is_rejected(first):
-    from marshmallow import ValidationError
-    with pytest.raises(ValidationError):
-        run(extra={"first": first})
+@pytest.mark.parametrize("first, prev", [([1, 2], "x"), ("x", -1), ([-1, "https://example.com/", ""], 1.5),
+                                         ([1, "u", "r", 4], None)])
+def test_a_malformed_first_visit_or_previous_event_counts_as_unknown(first, prev):
+    """What the tracker keeps in the visitor's storage may be tampered with: never refuse the event."""
+    event = run(extra={"first": first, "prev": prev})
+    assert (event["first_ms"], event["first_source"], event["prev_ms"]) == (None, None, None)
+
+
+def test_a_long_landing_page_is_cut_not_refused():
+    event = run(extra={"first": [T0, "https://example.com/?utm_source=news&x=" + "a" * 5000, "b" * 5000]})
+    assert (event["first_source"], event["first_channel"]) == ("news", "campaign")

@@ -59,8 +59,9 @@ TODAY = day_number(date(2026, 11, 18))
 TWO_DAYS = Period("custom", date(2026, 11, 16), date(2026, 11, 17))
 
 
-@pytest.fixture
-def history(store, settle):
+def send_history(store, settle):
+    """HISTORY through the real pipeline, one event a batch, each settled (as the aggregator
+    would a moment later), so summaries move as visits grow."""
     site = create_site(store, "Shop", ["example.com"], utc("2026-11-01T00:00:00"), site_id="shop")
     last: dict[str, int] = {}  # visitor -> their browser's previous event (the tracker's li_l)
     for visitor, visit, referrer, client, events in HISTORY:
@@ -72,8 +73,13 @@ def history(store, settle):
             last[visitor] = utc(when)
             result = record_batch(store, site, [event], Client("81.2.69.1", client), utc(when) + 500)
             assert result.accepted == 1, result
-            settle()  # one event a batch: summaries move as visits grow
+            settle()
     return site
+
+
+@pytest.fixture
+def history(store, settle):
+    return send_history(store, settle)
 
 
 def signup_funnel(site):
@@ -127,6 +133,8 @@ def test_a_funnel_covers_days_before_it_was_defined_and_keeps_a_digest_of_sealed
     later = day_number(date(2027, 1, 10))
     november = Period("custom", date(2026, 11, 1), date(2026, 11, 30))
     assert funnels.funnel_report(store, history, funnel, november, later)["steps"] == first["steps"]
+    month = store.read_counters("shop", DONE, name, 0, 10**6, grain="month")
+    assert [row.hour for row in month] == [2026 * 12 + 10]
     assert funnels.funnel_report(store, history, funnel, november, later)["steps"] == first["steps"]
 
 

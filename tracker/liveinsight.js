@@ -4,17 +4,25 @@
  * page is a "not found" page: its path and referrer are reported; or call liveinsight.notFound()).
  * Opt-out: a page URL ending in #liveinsight-opt-out (or liveinsight.optOut()) stops it in this
  * browser until #liveinsight-opt-in (or liveinsight.optIn()) and the next page.
+ * Storage: localStorage li_uid (visitor id), li_f (the visitor's first visit, [ms, landing URL,
+ * referrer], written once with li_uid: every event's `first`), li_l (time of this browser's last
+ * event: the next event's `prev`), li_q (unsent events), li_out (opted out); sessionStorage
+ * li_sid (visit id). With `first` and `prev` the server counts cohort retention without keeping
+ * a visitor table. Opting out removes all but li_out (and li_sid, which ends with the tab).
  * Built by tracker/build.sh into tracker/dist/liveinsight.min.js (served at /tracker.js). */
 (() => {
-  // Never throw into the host page: every entry point goes through guard().
-  const guard = fn => function () { try { return fn.apply(this, arguments) } catch (err) {} };
+  // Never throw into the host page: every entry point goes through guard(). (No guarded
+  // function uses `this`: arrow functions and a spread are shorter than function/apply.)
+  const guard = fn => (...args) => { try { return fn(...args) } catch (err) {} };
   guard(() => {
     // Local aliases of globals: the minifier can shorten these, not the globals themselves.
-    const win = window, doc = document, nav = navigator, loc = location;
+    const win = window, doc = document, loc = location;
     const script = doc.currentScript || doc.querySelector('script[data-key]');
-    const options = script && script.dataset, key = options && options.key;
+    // No such script: script.dataset throws, and guard() ends the tracker quietly (shorter than a test).
+    const options = script.dataset, key = options.key;
     if (!key || win.liveinsight) return; // no key, or already loaded on this page
-    const endpoint = options.api || new URL(script.src).origin + '/api/events';
+    // The script's origin + /api/events; fetch and sendBeacon take a URL object as its string.
+    const endpoint = options.api || new URL('/api/events', script.src);
     const flushMs = +options.flushMs || 5e3, heartbeatMs = +options.heartbeatMs || 3e4;
 
     // Unsent events: localStorage 'li_q' (shared with other tabs, survives reloads),
@@ -22,56 +30,72 @@
     // queue when it is handed to a request; a failed request puts it back.
     let memoryQueue = [], storageFailed;
 
-    // Opt-out, kept in localStorage 'li_out'; opting out also forgets the id and unsent events.
-    const storage = (method, name, value) => { try { return localStorage[method](name, value) } catch (err) {} };
-    const optOut = () => { storage('setItem', 'li_out', 1); storage('removeItem', 'li_uid'); storage('removeItem', 'li_q'); memoryQueue = [] };
+    // Every localStorage call goes through storage(): it never throws, it answers undefined when
+    // storage does (disabled, full, sandboxed), and any such failure sends the queue to
+    // memoryQueue until a save of the queue succeeds (saveQueue below).
+    const storage = (method, name, value) => { try { return localStorage[method](name, value) } catch (err) { storageFailed = 1 } };
+    // An item's JSON value: null when missing, undefined when storage throws or the item is not JSON.
+    const load = name => { try { return JSON.parse(storage('getItem', name)) } catch (err) {} };
+
+    // Opt-out, kept in localStorage 'li_out'; opting out also forgets the visitor (id, first
+    // visit, time of the last event) and unsent events.
+    const optOut = () => { storage('setItem', 'li_out', 1); storage('removeItem', 'li_uid'); storage('removeItem', 'li_f'); storage('removeItem', 'li_l'); storage('removeItem', 'li_q'); memoryQueue = [] };
     const optIn = () => storage('removeItem', 'li_out');
     if (loc.hash == '#liveinsight-opt-out') optOut();
     if (loc.hash == '#liveinsight-opt-in') optIn();
     const optedOut = () => storage('getItem', 'li_out');
-    const api = win.liveinsight = { optOut: guard(optOut), optIn: guard(optIn), visitorId: () => optedOut() ? null : userId, track() {}, conversion() {}, notFound() {} };
+    // The page's API, whole from the start (no placeholders to replace). Opted out when the page
+    // loaded, the code below `return` never runs: track() stays undefined (a const never
+    // initialised), so track, conversion and notFound throw inside guard(), i.e. do nothing.
+    const api = win.liveinsight = {
+      optOut: guard(optOut), optIn: guard(optIn), visitorId: () => optedOut() ? null : userId,
+      track: guard((name, props) => track('custom', { name, props })),
+      conversion: guard((name, value) => track('conversion', { name, value })),
+      notFound: () => api.track('404')
+    };
     if (optedOut()) return;
 
     // Random UUID; the fallback covers insecure contexts where randomUUID is missing.
     const newId = () => {
       try { return crypto.randomUUID() } catch (err) {
-        return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, digit => (digit ^ Math.random() * 16 >> digit / 4).toString(16));
+        // [1e7]+-1e3+... is the template '10000000-1000-4000-8000-100000000000', shorter.
+        return ([1e7] + -1e3 + -4e3 + -8e3 + -1e11).replace(/[018]/g, digit => (digit ^ Math.random() * 16 >> digit / 4).toString(16));
       }
     };
-    // Id persisted in a storage; in-memory (this page only) when storage throws.
-    const persistentId = (storageName, itemName) => {
-      try {
-        const storage = win[storageName];
-        let id = storage.getItem(itemName);
-        if (!id) storage.setItem(itemName, id = newId());
-        return id;
-      } catch (err) { return newId() }
-    };
+    // The visitor id, localStorage 'li_uid' (this page only when storage throws). When the
+    // tracker makes it, it also records, once, 'li_f': the visitor's first visit [ms, landing
+    // URL, referrer], sent with every event as `first` so the server knows the visitor's cohort
+    // without a visitor table. A visitor from before li_f has none: `first` stays null
+    // (unknown), never invented; undefined (not sent) when storage throws. li_f is written
+    // first: should li_uid then fail to stick, the next page makes both again.
     // var: visitorId() above may be called before this line runs (opted out, then in).
-    var userId = persistentId('localStorage', 'li_uid'); const sessionId = persistentId('sessionStorage', 'li_sid');
+    var userId = storage('getItem', 'li_uid');
+    if (!userId) { storage('setItem', 'li_f', JSON.stringify([Date.now(), loc.href, doc.referrer])); storage('setItem', 'li_uid', userId = newId()) }
+    const first = load('li_f');
+    // The visit id, sessionStorage 'li_sid': a new one unless storage has one and keeps it
+    // (this page only when storage throws).
+    let sessionId = newId();
+    try { sessionId = sessionStorage.getItem('li_sid') || sessionStorage.setItem('li_sid', sessionId) || sessionId } catch (err) {}
 
-    const loadQueue = () => {
-      if (!storageFailed) try { return JSON.parse(localStorage.getItem('li_q') || '[]') } catch (err) { storageFailed = 1 }
-      return memoryQueue;
-    };
-    const saveQueue = queue => {
-      memoryQueue = queue.slice(-200);
-      try { localStorage.setItem('li_q', JSON.stringify(memoryQueue)); storageFailed = 0 } catch (err) { storageFailed = 1 }
-    };
-    const removeSent = batch => {
-      const sentIds = batch.map(event => event.event_id);
-      saveQueue(loadQueue().filter(event => !sentIds.includes(event.event_id)));
-    };
+    // Read first: a read that throws sets storageFailed, and memoryQueue is the answer.
+    const loadQueue = () => { const queue = load('li_q'); return storageFailed ? memoryQueue : queue || [] };
+    const saveQueue = queue => { storageFailed = 0; storage('setItem', 'li_q', JSON.stringify(memoryQueue = queue.slice(-200))) };
+    const removeSent = batch => saveQueue(loadQueue().filter(event => !batch.some(sent => sent.event_id == event.event_id)));
     const requestBody = batch => JSON.stringify({ key, events: batch });
 
+    // An event: no page title (nothing on the server reads it, and the bytes paid for li_f, li_l).
+    // prev: the time of this browser's previous event on this site, from any tab or page
+    // (localStorage 'li_l'; null for the first, undefined (not sent) when storage throws): the
+    // server sees a visitor come back without keeping a visitor table.
     const track = (type, fields) => {
       if (optedOut()) return;
-      const queue = loadQueue();
+      const queue = loadQueue(), timestamp = Date.now();
       // The JSON round trip snapshots props and rejects unserialisable ones (throws here, not at send time).
       queue.push(JSON.parse(JSON.stringify(Object.assign({
-        event_id: newId(), type, timestamp: Date.now(), user_id: userId, session_id: sessionId,
-        url: loc.href, referrer: doc.referrer, title: doc.title
+        event_id: newId(), type, timestamp, user_id: userId, session_id: sessionId,
+        url: loc.href, referrer: doc.referrer, first, prev: load('li_l')
       }, fields))));
+      storage('setItem', 'li_l', timestamp); // after the push: an event that threw is no event
       saveQueue(queue);
     };
 
@@ -94,20 +118,20 @@
       // Off the stored queue while in flight: another tab, or this page's exit, must not send them again.
       inFlight = batch; removeSent(batch);
       // A string body goes as text/plain: a "simple" request, no CORS preflight.
-      fetch(endpoint, { method: 'POST', body: requestBody(batch), keepalive: true, credentials: 'omit' }).then(response => {
-        const status = response.status;
-        if (status < 500 && status != 429) { inFlight = backoffMs = 0; flush() } else backOff(batch, +response.headers.get('Retry-After'));
-      }).catch(() => backOff(batch));
+      // then(answered, failed): neither handler can throw (flush is guarded), so no catch.
+      fetch(endpoint, { method: 'POST', body: requestBody(batch), keepalive: true, credentials: 'omit' }).then(({ status, headers }) => {
+        if (status < 500 && status != 429) { inFlight = backoffMs = 0; flush() } else backOff(batch, +headers.get('Retry-After'));
+      }, () => backOff(batch));
     });
     // Page hidden or going away: hand what is queued to sendBeacon, which the browser delivers
     // after the page is gone, and forget it (a request in flight is delivered the same way:
     // keepalive). Offline, or while the server fails, a beacon is likely lost: keep the events
     // queued too, for the next page (the server ignores an event it has already).
     const beaconAll = guard(() => {
-      const queue = loadQueue(), keep = !nav.onLine || backoffMs;
+      const queue = loadQueue(), keep = !navigator.onLine || backoffMs;
       for (let start = 0; start < queue.length; start += 50) {
         const batch = queue.slice(start, start + 50);
-        if (nav.sendBeacon(endpoint, requestBody(batch)) && !keep) removeSent(batch);
+        if (navigator.sendBeacon(endpoint, requestBody(batch)) && !keep) removeSent(batch);
       }
     });
 
@@ -121,17 +145,16 @@
     addEventListener('popstate', trackNavigation);
     addEventListener('pagehide', () => { leaving = 1; beaconAll() });
     addEventListener('pageshow', () => { leaving = 0 }); // back from the back-forward cache
-    doc.addEventListener('visibilitychange', guard(() => { if (doc.visibilityState == 'hidden') beaconAll() }));
-    doc.addEventListener('click', guard(event => {
+    // visibilitychange and click go from the document on to window, where these listen (the
+    // click in the capture phase: before any listener of the page's document or elements).
+    addEventListener('visibilitychange', guard(() => doc.hidden && beaconAll()));
+    addEventListener('click', guard(event => {
       const target = event.target.closest('a,button'), href = target && target.href; // an SVG <a> has href.baseVal
       if (target) track('click', { props: { text: (target.innerText || '').trim().slice(0, 100), href: href && href.baseVal || href } });
     }), true);
-    setInterval(guard(() => { if (doc.visibilityState == 'visible') track('heartbeat') }), heartbeatMs);
+    setInterval(guard(() => doc.hidden || track('heartbeat')), heartbeatMs); // doc.hidden: visibilityState != 'visible'
     setInterval(flush, flushMs);
 
-    api.track = guard((name, props) => track('custom', { name, props }));
-    api.conversion = guard((name, value) => track('conversion', { name, value }));
-    api.notFound = () => api.track('404');
     track('page_view');
     if ('404' in options) api.notFound();
     flush(); // sends this page view and whatever an earlier page left unsent

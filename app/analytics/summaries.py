@@ -75,23 +75,27 @@ def digest(store: Store, site: Site, name: str, start_day: int, end_day: int, to
            compute: Compute, prefix: str = "") -> Digest:
     """The sum over start_day <= day < end_day of `compute` applied to each day's summaries
     (the values beginning with `prefix`): kept digests for sealed days (made now for those that
-    have none), fresh ones for the others. Whole sealed months are read as one month digest."""
+    have none), fresh ones for the others. The sealed months that lie whole in the period are
+    read as month digests. A few reads whatever the period: the months, the sealed days before
+    and after them, the fresh days."""
     totals: Digest = defaultdict(float)
-    sealed_end = min(end_day, today - SEALED_AFTER_DAYS + 1)
-    day = start_day
-    while day < sealed_end:
-        month = month_of_day(day)
-        month_start, month_end = month_start_day(month), month_start_day(month + 1)
-        if day == month_start and month_end <= sealed_end:
-            _add(totals, _month_digest(store, site, name, month, compute, prefix))
-            day = month_end
-        else:
-            stop = min(sealed_end, month_end)
-            _add(totals, _kept(store, site, name, "day", day, stop, prefix,
-                               lambda days: _made(store, site, days, compute)))
-            day = stop
-    if day < end_day:
-        for fresh in _made(store, site, range(max(day, start_day), end_day), compute).values():
+    sealed_end = max(start_day, min(end_day, today - SEALED_AFTER_DAYS + 1))
+    first_month = month_of_day(start_day) + (month_start_day(month_of_day(start_day)) != start_day)
+    end_month = month_of_day(sealed_end)  # the month holding sealed_end is not whole before it
+    make_days = lambda days: _made(store, site, days, compute)  # noqa: E731
+    if first_month < end_month:
+        def make_months(months: list[int]) -> dict[int, Digest]:
+            return {month: _kept(store, site, name, "day", month_start_day(month), month_start_day(month + 1),
+                                 "", make_days) for month in months}
+        _add(totals, _kept(store, site, name, MONTH, first_month, end_month, prefix, make_months))
+        loose = [(start_day, month_start_day(first_month)), (month_start_day(end_month), sealed_end)]
+    else:
+        loose = [(start_day, sealed_end)]
+    for start, stop in loose:
+        if start < stop:
+            _add(totals, _kept(store, site, name, "day", start, stop, prefix, make_days))
+    if sealed_end < end_day:
+        for fresh in _made(store, site, range(sealed_end, end_day), compute).values():
             _add(totals, {v: n for v, n in fresh.items() if v.startswith(prefix)})
     return dict(totals)
 
@@ -131,14 +135,6 @@ def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int,
             counters[CounterKey(site.site_id, bucket, DONE, name, "", grain)] = 1
         store.put_rollups(counters, {})
     return totals
-
-
-def _month_digest(store: Store, site: Site, name: str, month: int, compute: Compute, prefix: str) -> Digest:
-    """A sealed month's digest: kept, or the sum of its days' (each kept or made)."""
-    def make(months: list[int]) -> dict[int, Digest]:
-        start, end = month_start_day(month), month_start_day(month + 1)
-        return {month: _kept(store, site, name, "day", start, end, "", lambda d: _made(store, site, d, compute))}
-    return _kept(store, site, name, MONTH, month, month + 1, prefix, make)
 
 
 def digest_name(kind: str, *parts: object) -> str:

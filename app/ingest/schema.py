@@ -43,6 +43,38 @@ class Text(fields.String):
         return clean_text(super()._deserialize(value, attr, data, **kwargs))
 
 
+class Lenient(fields.Field):
+    """A field whose malformed value counts as missing instead of refusing the event: what the
+    tracker keeps in the visitor's storage (first visit, previous event) may have been tampered
+    with, and must never make every later event of that visitor fail."""
+
+    def __init__(self, inner: fields.Field, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return self.inner.deserialize(value, attr, data, **kwargs)
+        except ValidationError:
+            return None
+
+
+class FirstVisit(Lenient):
+    """[created ms, landing URL, referrer]; texts longer than MAX_FIRST_TEXT are cut (only
+    their host and UTM parameters are used)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Tuple((fields.Integer(strict=True, validate=validate.Range(min=0)),
+                                       fields.String(), fields.String())), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        first = super()._deserialize(value, attr, data, **kwargs)
+        return first and (first[0], clean_text(first[1])[:MAX_FIRST_TEXT], clean_text(first[2])[:MAX_FIRST_TEXT])
+
+
+MAX_FIRST_TEXT = 2048
+
+
 class EventSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # newer trackers may send fields this server does not know yet
@@ -72,16 +104,14 @@ class EventSchema(Schema):
                             "description": f"Up to {MAX_PROPS} properties: strings (at most {MAX_PROP_VALUE} "
                                            "characters), numbers or booleans."})
 
-    first = fields.Tuple((fields.Integer(strict=True, validate=validate.Range(min=0)),
-                          Text(validate=validate.Length(max=2048)), Text(validate=validate.Length(max=2048))),
-                         load_default=None, allow_none=True, metadata={
+    first = FirstVisit(load_default=None, allow_none=True, metadata={
         "description": "The visitor's first visit, which the tracker recorded when it made the visitor's "
                        "id: [when (ms since 1970), the landing page's URL, its referrer]. Gives the visitor's "
-                       "cohort and the source of their first visit; unknown when missing."})
-    prev = fields.Integer(strict=True, load_default=None, allow_none=True, validate=validate.Range(min=0),
-                          metadata={"description": "When this browser sent its previous event to the site "
-                                                   "(ms since 1970): a visitor comes back in a week or month "
-                                                   "once, however many visits they make in it."})
+                       "cohort and the source of their first visit; unknown when missing or malformed."})
+    prev = Lenient(fields.Integer(strict=True, validate=validate.Range(min=0)), load_default=None, allow_none=True,
+                   metadata={"description": "When this browser sent its previous event to the site (ms since "
+                                            "1970): a visitor comes back in a week or month once, however many "
+                                            "visits they make in it. Ignored when malformed."})
 
     @validates("url")
     def _absolute_http_url(self, url: str, **_) -> None:
