@@ -2,6 +2,7 @@
 through the whole pipeline (pipeline.process)."""
 import pytest
 
+from app.analytics.aggregate import CHANNELS
 from app.ingest.enrich import Client, Dropped, DropReason, Request, masked_ip
 from app.ingest.pipeline import STEPS, process
 from app.store.base import Site
@@ -124,6 +125,7 @@ def test_url_is_split_into_host_and_path():
 def test_the_first_visit_is_classified_as_any_visit(landing, referrer, source, channel):
     event = run(extra={"first": [T0 - 86_400_000, landing, referrer], "prev": T0 - 1000})
     assert (event["first_ms"], event["first_source"], event["first_channel"]) == (T0 - 86_400_000, source, channel)
+    assert channel in CHANNELS  # a cohort table of all visitors sums these
     assert event["prev_ms"] == T0 - 1000
     assert "first" not in event and "prev" not in event  # the landing page itself is not kept
 

@@ -166,3 +166,14 @@ def test_weekly_and_monthly_cohorts(store, history):
     assert [c["visitors"] for c in social["cohorts"]] == [1, 0]
     monthly = cohorts.cohort_table(store, history, TODAY, "month", 1)
     assert [(c["cohort"], c["visitors"]) for c in monthly["cohorts"]] == [("2026-11-01", 3)]  # A, B, C; D unknown
+
+
+def test_summaries_digests_and_cohorts_go_after_13_months(store, history):
+    funnel = signup_funnel(history)
+    funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY)  # writes the 16th's digest
+    name = funnels.funnel_digest(history, funnel, {})
+    kept = [("visits", JOURNEY), (DONE, name), ("visitors", "cohort_week:channel:search")]
+    assert all(store.read_counters("shop", m, d, 0, 10**6, grain="day") for m, d in kept)
+    store.purge(NOW + 402 * 86_400_000)
+    assert not any(store.read_counters("shop", m, d, 0, 10**6, grain="day") for m, d in kept)
+    assert journeys.top_paths(store, history, TWO_DAYS, TODAY)["visits"] == 0

@@ -229,10 +229,15 @@ def period_start(period: str, day: int) -> int:
     return month_start_day(month_of_day(day))
 
 
-def cohort_dimension(period: str, by: str = "", value: str = "") -> str:
-    """The counter dimension of a period's cohorts, all of them or those whose first visit
-    came from one channel or source ("#" never appears: DynamoDB keys join on it)."""
-    return f"cohort_{period}" + (f":{by}:{value.replace('#', '')}" if by else "")
+# The channels classify_referrer gives (ingest/enrich.py): a cohort table of every visitor sums
+# its channels' counters, so a visit back counts two counters a period, not three.
+CHANNELS = ("campaign", "search", "social", "referral", "direct")
+
+
+def cohort_dimension(period: str, by: str, value: str) -> str:
+    """The counter dimension of a period's cohorts whose first visit came from one channel or
+    source ("#" never appears: DynamoDB keys join on it)."""
+    return f"cohort_{period}:{by}:{value.replace('#', '')}"
 
 
 def _count_cohort(event: dict, tally: _Tally, day: int) -> None:
@@ -248,7 +253,6 @@ def _count_cohort(event: dict, tally: _Tally, day: int) -> None:
         if prev_day is not None and prev_day >= start:
             continue
         cohort = str(period_start(period, first_day))
-        tally.add("day", start, "visitors", 1, cohort_dimension(period), cohort)
         for by in ("channel", "source"):
             tally.add("day", start, "visitors", 1, cohort_dimension(period, by, event.get(f"first_{by}") or ""),
                       cohort)

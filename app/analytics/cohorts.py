@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from app.analytics.aggregate import COHORT_PERIODS, cohort_dimension, period_start
+from app.analytics.aggregate import CHANNELS, COHORT_PERIODS, cohort_dimension, period_start
 from app.analytics.periods import day_from_number
 from app.store.base import Site, Store
 
@@ -45,13 +45,14 @@ def cohort_table(store: Store, site: Site, today: int, period: str = "week", cou
     unknown = set(filters) - set(COHORT_FILTERS)
     if unknown or len(filters) > 1:
         raise CohortError("cohorts can be filtered by the channel or the source of the first visit (one of them)")
-    by, value = next(iter(filters.items()), ("", ""))
     starts = _periods(period, today, count)
-    rows = store.read_counters(site.site_id, "visitors", cohort_dimension(period, by, value),
-                               starts[0], today + 1, grain="day")
+    # Every visitor is counted under their first visit's channel: all of them are the sum.
+    dimensions = [cohort_dimension(period, by, value) for by, value in filters.items()] or \
+        [cohort_dimension(period, "channel", channel) for channel in CHANNELS]
     seen: dict[int, dict[int, float]] = defaultdict(lambda: defaultdict(float))
-    for row in rows:
-        seen[int(row.value)][row.hour] += row.n
+    for dimension in dimensions:
+        for row in store.read_counters(site.site_id, "visitors", dimension, starts[0], today + 1, grain="day"):
+            seen[int(row.value)][row.hour] += row.n
     cohorts = []
     for i, start in enumerate(starts):
         size = seen[start][start]

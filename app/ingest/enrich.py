@@ -218,17 +218,21 @@ def first_visit(event: dict, request: Request) -> None:
     are; and when this browser's previous event was (`prev`). Neither names the visitor."""
     event["prev_ms"] = event.get("prev")
     first = event.get("first")
-    if not first:
-        return
-    created_ms, url, referrer = first
+    if first:
+        created_ms, url, referrer = first
+        event["first_ms"] = min(created_ms, event["timestamp"])
+        event["first_source"], event["first_channel"] = _first_source(url, referrer)
+
+
+@lru_cache(maxsize=4096)  # every event of a visitor carries the same first visit
+def _first_source(url: str, referrer: str) -> tuple[str, str]:
     landing = {"url": url, "referrer": referrer}
     try:
-        split_url(landing, request)
+        split_url(landing, None)
     except ValueError:  # not a URL: its host and UTM parameters are unknown
         landing.update(dict.fromkeys(UTM_FIELDS, ""), hostname="")
-    classify_referrer(landing, request)
-    event["first_ms"] = min(created_ms, event["timestamp"])
-    event["first_source"], event["first_channel"] = landing["source"], landing["channel"]
+    classify_referrer(landing, None)
+    return landing["source"], landing["channel"]
 
 
 def warm_up() -> None:

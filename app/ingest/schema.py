@@ -43,33 +43,29 @@ class Text(fields.String):
         return clean_text(super()._deserialize(value, attr, data, **kwargs))
 
 
-class Lenient(fields.Field):
-    """A field whose malformed value counts as missing instead of refusing the event: what the
-    tracker keeps in the visitor's storage (first visit, previous event) may have been tampered
-    with, and must never make every later event of that visitor fail."""
-
-    def __init__(self, inner: fields.Field, **kwargs):
-        super().__init__(**kwargs)
-        self.inner = inner
+class FirstVisit(fields.Field):
+    """[created ms, landing URL, referrer]. What the tracker keeps in the visitor's storage may
+    have been tampered with and must never make every later event of that visitor fail: a
+    malformed value counts as missing, a text longer than MAX_FIRST_TEXT is cut (only its host
+    and UTM parameters are used). Checked by hand: marshmallow's nested fields cost more than
+    the rest of an event's validation."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return self.inner.deserialize(value, attr, data, **kwargs)
-        except ValidationError:
-            return None
+        if (isinstance(value, list) and len(value) == 3 and _natural(value[0])
+                and isinstance(value[1], str) and isinstance(value[2], str)):
+            return value[0], clean_text(value[1])[:MAX_FIRST_TEXT], clean_text(value[2])[:MAX_FIRST_TEXT]
+        return None
 
 
-class FirstVisit(Lenient):
-    """[created ms, landing URL, referrer]; texts longer than MAX_FIRST_TEXT are cut (only
-    their host and UTM parameters are used)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(fields.Tuple((fields.Integer(strict=True, validate=validate.Range(min=0)),
-                                       fields.String(), fields.String())), **kwargs)
+class PreviousEvent(fields.Field):
+    """A time in ms; malformed counts as missing (see FirstVisit)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        first = super()._deserialize(value, attr, data, **kwargs)
-        return first and (first[0], clean_text(first[1])[:MAX_FIRST_TEXT], clean_text(first[2])[:MAX_FIRST_TEXT])
+        return value if _natural(value) else None
+
+
+def _natural(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 MAX_FIRST_TEXT = 2048
@@ -105,13 +101,14 @@ class EventSchema(Schema):
                                            "characters), numbers or booleans."})
 
     first = FirstVisit(load_default=None, allow_none=True, metadata={
+        "type": "array", "items": {}, "minItems": 3, "maxItems": 3,
         "description": "The visitor's first visit, which the tracker recorded when it made the visitor's "
                        "id: [when (ms since 1970), the landing page's URL, its referrer]. Gives the visitor's "
                        "cohort and the source of their first visit; unknown when missing or malformed."})
-    prev = Lenient(fields.Integer(strict=True, validate=validate.Range(min=0)), load_default=None, allow_none=True,
-                   metadata={"description": "When this browser sent its previous event to the site (ms since "
-                                            "1970): a visitor comes back in a week or month once, however many "
-                                            "visits they make in it. Ignored when malformed."})
+    prev = PreviousEvent(load_default=None, allow_none=True, metadata={
+        "type": "integer", "description": "When this browser sent its previous event to the site (ms since 1970): "
+                                          "a visitor comes back in a week or month once, however many visits they "
+                                          "make in it. Ignored when malformed."})
 
     @validates("url")
     def _absolute_http_url(self, url: str, **_) -> None:
