@@ -209,3 +209,23 @@ def test_a_visit_remembers_a_bounded_number_of_pages_and_never_more_visits_than_
     assert visits["/p0"] == 1  # remembered: counted once
     assert visits[f"/p{MAX_PAGES}"] == 2  # past the bound: each view counts, as many as its views
     assert len(changes.sessions[0].pages.split()) == MAX_PAGES
+
+
+def test_a_visit_summary_keeps_its_steps_in_order_whatever_their_text(ingest, make_event, store, clock):
+    """Steps are edited as JSON text: names with quotes and brackets, a repeated step, the
+    cap of MAX_STEPS."""
+    from app.analytics.aggregate import MAX_STEPS
+    from app.analytics.summaries import summaries
+    odd = 'say ["hi"], \\["'
+    events = [make_event(type="page_view", url="https://example.com/a", timestamp=T0 - 50_000),
+              make_event(type="custom", name=odd, timestamp=T0 - 40_000),
+              make_event(type="custom", name=odd, timestamp=T0 - 39_000),  # the same again: no new step
+              make_event(type="page_view", url="https://example.com/a", timestamp=T0 - 30_000)]
+    events += [make_event(type="page_view", url=f"https://example.com/p{i}", timestamp=T0 - 29_000 + i * 1000)
+               for i in range(MAX_STEPS)]
+    for event in events:
+        ingest(event)
+    (day,) = summaries(store, "example", 0, 10**6).values()
+    (summary,) = day
+    assert summary.steps[:4] == (("/a", 0), (f"e:{odd}", 10), ("/a", 20), ("/p0", 21))
+    assert len(summary.steps) == MAX_STEPS and summary.visits == 1

@@ -53,7 +53,8 @@ class FirstVisit(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if (isinstance(value, list) and len(value) == 3 and _natural(value[0])
                 and isinstance(value[1], str) and isinstance(value[2], str)):
-            return value[0], clean_text(value[1])[:MAX_FIRST_TEXT], clean_text(value[2])[:MAX_FIRST_TEXT]
+            # Not cleaned: only classified (ingest/enrich.py first_visit), whose parts are cleaned.
+            return value[0], value[1][:MAX_FIRST_TEXT], value[2][:MAX_FIRST_TEXT]
         return None
 
 
