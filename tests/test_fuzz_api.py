@@ -26,7 +26,7 @@ def test_no_request_makes_a_server_error_and_every_refusal_is_json(store, clock,
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     secret = api_keys.create_key(store, site.site_id, "fuzz", "cli", T0)[1]
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} == {"/api/events", "/api/stats", "/api/realtime"}
+    assert {op.path for op in operations} == {"/api/events", "/api/stats", "/api/realtime", "/api/funnels"}
     seen: dict[int, int] = {}
     for operation in operations:
         # Valid credentials, so the fuzzer gets past authentication to what it generates

@@ -52,9 +52,10 @@ def test_stats_api_unknown_site_is_404(client, paris):
 def test_openapi_document_describes_the_api(client):
     spec = client.get("/api/openapi.json").json
     assert spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/api/events", "/api/stats", "/api/realtime"}
+    assert set(spec["paths"]) == {"/api/events", "/api/stats", "/api/realtime", "/api/funnels"}
     params = {p["name"] for p in spec["paths"]["/api/stats"]["get"]["parameters"]}
-    assert {"site", "period", "from", "to", "breakdown", "limit", "source", "page", "country"} <= params
+    assert {"site", "period", "from", "to", "breakdown", "limit", "source", "page", "country", "funnel",
+            "funnel_breakdown", "paths", "page_flow", "cohorts", "cohort_periods"} <= params
     event = spec["components"]["schemas"]["Event"]
     assert {"event_id", "type", "timestamp", "user_id", "session_id", "url"} <= set(event["required"])
     assert event["properties"]["type"]["enum"] == ["page_view", "heartbeat", "click", "custom", "conversion"]

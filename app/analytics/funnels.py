@@ -15,6 +15,7 @@ import secrets
 from collections import defaultdict
 from typing import Callable, Iterable, NamedTuple
 
+from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.goals import goals_of, page_matches
 from app.analytics.periods import Period
 from app.analytics.summaries import Digest, Summary, digest, digest_name, key, matches
@@ -31,6 +32,10 @@ FUNNEL_DIMENSIONS = ("channel", "source", "device", "country")
 
 class FunnelError(ValueError):
     """A funnel that cannot be kept or reported as asked; the message says why."""
+
+
+class NoSuchFunnel(FunnelError):
+    """The funnel asked for is not (or no longer) one of the site's."""
 
 
 class Funnel(NamedTuple):
@@ -56,7 +61,7 @@ def get_funnel(site: Site, funnel_id: str) -> Funnel:
     for funnel in funnels_of(site):
         if funnel.id == funnel_id:
             return funnel
-    raise FunnelError(f"no funnel {funnel_id!r} on this site")
+    raise NoSuchFunnel(f"no funnel {funnel_id!r} on this site")
 
 
 def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: int) -> Funnel:
@@ -78,8 +83,8 @@ def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: 
             raise FunnelError(f"a page step is a path beginning with /, such as /pricing or /blog/*: {match!r}")
         if kind == "goal" and match not in goals:
             raise FunnelError(f"there is no goal {match!r}")
-        if len(match) > 512:
-            raise FunnelError("a step's page or name is at most 512 characters")
+        if len(match) > MAX_STEP_TEXT:  # what a visit summary keeps of a page or name
+            raise FunnelError(f"a step's page or name is at most {MAX_STEP_TEXT} characters")
         checked.append({"kind": kind, "match": match})
     if not MIN_STEPS <= len(checked) <= MAX_STEPS:
         raise FunnelError(f"a funnel has {MIN_STEPS} to {MAX_STEPS} steps, not {len(checked)}")

@@ -14,6 +14,7 @@ import json
 from collections import defaultdict
 from typing import Iterable
 
+from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS
 from app.analytics.periods import Period
 from app.analytics.summaries import Digest, Summary, digest, digest_name, key, key_prefix, matches
@@ -99,7 +100,7 @@ def next_and_previous(store: Store, site: Site, period: Period, today: int, page
     """For a page: where its views went next (or EXIT) and came from (or ENTRANCE)."""
     if not page:
         raise JourneyError("say which page (page=/path)")
-    filters = _check(filters or {})
+    page, filters = page[:MAX_STEP_TEXT], _check(filters or {})  # summaries keep that much of a path
     name = digest_name("transitions", sorted(filters.items()))
     answer: dict = {"page": page}
     for direction, label in (("n", "next"), ("p", "previous")):

@@ -7,7 +7,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from .schemas import (
-    ErrorSchema, EventBatchSchema, IngestAnswerSchema, StatsAnswerSchema, StatsQuerySchema,
+    ErrorSchema, EventBatchSchema, FunnelsAnswerSchema, IngestAnswerSchema, StatsAnswerSchema, StatsQuerySchema,
 )
 
 ERRORS = {str(code): {"description": text, "content": {"application/json": {"schema": "Error"}}}
@@ -17,6 +17,8 @@ ERRORS = {str(code): {"description": text, "content": {"application/json": {"sch
                              (429, "Too many requests: retry after the Retry-After header's seconds"),
                              (503, "Storage unavailable, retry"))}
 READ_SECURITY = [{"secretKey": []}, {"secretKeyHeader": []}, {"session": []}]
+SITE_PARAMETER = {"in": "query", "name": "site", "schema": {"type": "string"},
+                  "description": "The site id (optional with a secret key: the key's site)"}
 
 
 @lru_cache(maxsize=1)
@@ -28,6 +30,7 @@ def openapi_document() -> dict:
     spec.components.schema("EventBatch", schema=EventBatchSchema)
     spec.components.schema("IngestAnswer", schema=IngestAnswerSchema)
     spec.components.schema("StatsAnswer", schema=StatsAnswerSchema)
+    spec.components.schema("FunnelsAnswer", schema=FunnelsAnswerSchema)
     spec.components.security_scheme("trackerKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
     spec.components.security_scheme("secretKey", {"type": "http", "scheme": "bearer",
                                                   "description": "A secret API key (sk_...) of the site"})
@@ -46,16 +49,25 @@ def openapi_document() -> dict:
                       **{k: v for k, v in ERRORS.items() if k != "404"}}}})
     spec.path(path="/api/stats", operations={"get": {
         "summary": "Historical statistics: top metrics, chart and breakdowns of a period",
+        "description": "With any of funnel, paths, page_flow or cohorts, the answer holds only those reports "
+                       "(data.funnel, data.paths, data.page_flow, data.cohorts): they are reports of their own.",
         "security": READ_SECURITY,
         "parameters": [{"in": "query", "schema": StatsQuerySchema}],
         "responses": {"200": {"description": "The report",
                               "content": {"application/json": {"schema": "StatsAnswer"}}},
+                      **{k: ERRORS[k] for k in ("400", "401", "403", "429", "503")},
+                      "404": {**ERRORS["404"], "description": "Unknown site or funnel"}}}})
+    spec.path(path="/api/funnels", operations={"get": {
+        "summary": "The site's funnels, for ?funnel=<id> of /api/stats",
+        "security": READ_SECURITY,
+        "parameters": [SITE_PARAMETER],
+        "responses": {"200": {"description": "The funnels and their steps",
+                              "content": {"application/json": {"schema": "FunnelsAnswer"}}},
                       **{k: ERRORS[k] for k in ("400", "401", "403", "404", "429", "503")}}}})
     spec.path(path="/api/realtime", operations={"get": {
         "summary": "What the live dashboard shows",
         "security": READ_SECURITY,
-        "parameters": [{"in": "query", "name": "site", "schema": {"type": "string"},
-                        "description": "The site id (optional with a secret key: the key's site)"}],
+        "parameters": [SITE_PARAMETER],
         "responses": {"200": {"description": "Realtime figures"},
                       **{k: ERRORS[k] for k in ("400", "401", "403", "404", "429", "503")}}}})
     return spec.to_dict()

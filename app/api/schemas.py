@@ -1,8 +1,9 @@
 """Marshmallow schemas of the JSON API: what requests carry and what answers hold.
 
-The stats query schema is shared by GET /api/stats and the reports pages, so a bookmarked
-dashboard URL and an API call read the same parameters; the OpenAPI document at
-/api/openapi.json is generated from these schemas.
+The report query schema is shared by GET /api/stats and the reports pages, so a bookmarked
+dashboard URL and an API call read the same parameters; GET /api/stats adds its journey
+reports (StatsQuerySchema). The OpenAPI document at /api/openapi.json is generated from
+these schemas.
 """
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from dataclasses import dataclass
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from app.analytics.periods import INTERVALS, PERIODS, Period, PeriodError, parse_period
+from app.analytics.cohorts import COHORT_PERIODS, MAX_PERIODS
+from app.analytics.funnels import FUNNEL_DIMENSIONS, STEP_KINDS
 from app.analytics.goal_reports import TABLES
+from app.analytics.journeys import ENTRANCE, EXIT, MAX_DAY_PATHS, MAX_PATH_PAGES
+from app.analytics.periods import INTERVALS, PERIODS, Period, PeriodError, parse_period
 from app.analytics.stats import (BREAKDOWNS, CHART_METRICS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, VISIT_METRICS, Filters,
                                  StatsError)
 from app.ingest.schema import EventSchema
@@ -19,6 +23,7 @@ from app.store.base import Site
 
 
 ALL_BREAKDOWNS = BREAKDOWNS + TABLES
+DEFAULT_COHORT_PERIODS = 12
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,18 @@ class ReportQuery:
     limit: int
     event: str | None = None  # the custom event whose properties the "props" breakdown lists
     metric: str | None = None  # what the chart is asked to draw (stats.CHART_METRICS)
+    # Journey reports (GET /api/stats only): asking any of them replaces the usual report.
+    funnel: str | None = None
+    funnel_breakdown: str | None = None
+    paths: int | None = None
+    page_flow: str | None = None
+    cohorts: str | None = None
+    cohort_periods: int = DEFAULT_COHORT_PERIODS
+
+    @property
+    def journeys(self) -> bool:
+        """Whether any journey report is asked."""
+        return any((self.funnel, self.paths, self.page_flow, self.cohorts))
 
     def args(self, **changes) -> dict:
         """The query string of this report (with changes: None removes a filter)."""
@@ -49,7 +66,7 @@ _FILTER_FIELDS["goal"] = fields.String(load_default=None, metadata={
                    "g:<id> a defined goal, c:<name> a conversion name, c: any conversion, e:<name> a custom event."})
 
 
-class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
+class ReportQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
     class Meta:
         unknown = EXCLUDE
 
@@ -71,15 +88,45 @@ class StatsQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]
                        f"page views are always there (conversions with a goal filter); a metric of visits is "
                        f"added, with its previous period."})
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT),
-                           metadata={"description": "Rows per breakdown."})
+                           metadata={"description": "Rows per breakdown (and per list of paths and page flow)."})
 
 
-_stats_query = StatsQuerySchema()
+class StatsQuerySchema(ReportQuerySchema):
+    """GET /api/stats: the report's query, and the journey reports it can answer instead. The
+    dashboard's pages read these names their own way, so they are not in ReportQuerySchema."""
+    funnel = fields.String(load_default=None, validate=validate.Length(min=1), metadata={
+        "description": "A funnel's id (GET /api/funnels lists them): data.funnel is its report over the period. "
+                       f"Only these filters apply to it: {', '.join(FUNNEL_DIMENSIONS)}. With any of funnel, "
+                       "paths, page_flow or cohorts, data holds only those reports."})
+    funnel_breakdown = fields.String(load_default=None, validate=validate.OneOf(FUNNEL_DIMENSIONS), metadata={
+        "description": "With funnel: its visits per step for each value of this dimension."})
+    paths = fields.Integer(load_default=None, validate=validate.Range(1, MAX_PATH_PAGES), metadata={
+        "description": "data.paths: the most common paths of the visits' first N pages over the period (up to "
+                       f"`limit`). Only these filters apply: {', '.join(FUNNEL_DIMENSIONS)}."})
+    page_flow = fields.String(load_default=None, validate=[
+        validate.Length(min=1, max=2048),
+        validate.Regexp("^/", error="a page's path, beginning with /")], metadata={
+        "description": "A page's path: data.page_flow, the pages viewed right after and right before it over the "
+                       f"period (up to `limit` each). Only these filters apply: {', '.join(FUNNEL_DIMENSIONS)}."})
+    cohorts = fields.String(load_default=None, validate=validate.OneOf(COHORT_PERIODS), metadata={
+        "description": "data.cohorts: visitors grouped by the week or month of their first visit, and the share "
+                       "of each seen again in each later one, up to today (the period is ignored). Filters: the "
+                       "channel or the source of the first visit, one of them."})
+    cohort_periods = fields.Integer(load_default=DEFAULT_COHORT_PERIODS,
+                                    validate=validate.Range(1, max(MAX_PERIODS.values())), metadata={
+        "description": "With cohorts: how many weeks (at most {week}) or months (at most {month}) back, the "
+                       "current one included.".format(**MAX_PERIODS)})
 
 
-def parse_report_query(args: dict, site: Site, now_ms: int, default_breakdowns=()) -> ReportQuery:
-    """A ReportQuery from request arguments; raises ValidationError with a clear message."""
-    data = _stats_query.load({**args, "site": site.site_id})
+_report_query, _stats_query = ReportQuerySchema(), StatsQuerySchema()
+_JOURNEY_PARAMS = ("funnel", "funnel_breakdown", "paths", "page_flow", "cohorts", "cohort_periods")
+
+
+def parse_report_query(args: dict, site: Site, now_ms: int, default_breakdowns=(),
+                       journeys: bool = False) -> ReportQuery:
+    """A ReportQuery from request arguments (with `journeys`, GET /api/stats's journey reports
+    too); raises ValidationError with a clear message."""
+    data = (_stats_query if journeys else _report_query).load({**args, "site": site.site_id})
     try:
         period = parse_period(data["period"], site.timezone, now_ms,
                               data["from_"] and data["from_"].isoformat(),
@@ -97,7 +144,8 @@ def parse_report_query(args: dict, site: Site, now_ms: int, default_breakdowns=(
         filters = Filters.parse({k: data[k] for k in FILTERS if data.get(k) is not None})
     except StatsError as error:
         raise ValidationError({"filters": [str(error)]}) from error
-    return ReportQuery(period, filters, breakdowns, data["limit"], data["event"], data["metric"])
+    return ReportQuery(period, filters, breakdowns, data["limit"], data["event"], data["metric"],
+                       **{name: data[name] for name in _JOURNEY_PARAMS if name in data})
 
 
 # -- answers, for the OpenAPI document
@@ -178,6 +226,131 @@ class TimeseriesSchema(Schema.from_dict(_VISIT_SERIES)):  # type: ignore[misc]
     previous_conversions = fields.List(fields.Integer(allow_none=True))
 
 
+# Journey reports (analytics/funnels.py, journeys.py, cohorts.py): every field they return.
+class FunnelRefSchema(Schema):
+    id = fields.String(metadata={"description": "The funnel's id: ?funnel=<id>."})
+    name = fields.String()
+
+
+class FunnelStepSchema(Schema):
+    kind = fields.String(validate=validate.OneOf(STEP_KINDS), metadata={
+        "description": "page: a page view of a matching path; event: a custom event of that name; conversion: a "
+                       "conversion of that name; goal: an event reaching that goal."})
+    match = fields.String(metadata={
+        "description": "A path or path pattern (* any characters but /, ** anything), an event or conversion "
+                       "name, or a goal's id."})
+    label = fields.String(metadata={"description": "The step in words (a goal step: the goal's name)."})
+
+
+class FunnelDefinitionSchema(FunnelRefSchema):
+    steps = fields.List(fields.Nested(FunnelStepSchema), metadata={"description": "In order."})
+
+
+class FunnelStepFiguresSchema(FunnelStepSchema):
+    step = fields.Integer(metadata={"description": "Its place in the funnel, from 1."})
+    visits = fields.Integer(metadata={
+        "description": "Visits that reached it after every step before, in order, within the visit (other "
+                       "pages or events may come between, a step may repeat)."})
+    continued = fields.Integer(allow_none=True, metadata={
+        "description": "Of those, visits that reached the next step; null on the last step."})
+    dropped = fields.Integer(allow_none=True, metadata={
+        "description": "Of those, visits that did not reach the next step; null on the last step."})
+    conversion_from_previous = fields.Float(allow_none=True, metadata={
+        "description": "Percent of the previous step's visits (100 on the first); null without visits."})
+    conversion_from_first = fields.Float(allow_none=True, metadata={
+        "description": "Percent of the first step's visits; null without visits."})
+    median_seconds_from_previous = fields.Float(allow_none=True, metadata={
+        "description": "Median time from the previous step within the visit (exact below 100 s, within 5 % "
+                       "above); null on the first step and when no visit reached this one."})
+
+
+class FunnelBreakdownRowSchema(Schema):
+    value = fields.String(metadata={"description": "A value of the dimension."})
+    visits = fields.List(fields.Integer(), metadata={"description": "Its visits reaching each step, in order."})
+    conversion_rate = fields.Float(allow_none=True, metadata={
+        "description": "Percent of its first step's visits that reached the last step."})
+
+
+class FunnelBreakdownSchema(Schema):
+    dimension = fields.String(validate=validate.OneOf(FUNNEL_DIMENSIONS))
+    rows = fields.List(fields.Nested(FunnelBreakdownRowSchema), metadata={
+        "description": "Every value with visits on the first step, the most first."})
+
+
+class FunnelSchema(Schema):
+    funnel = fields.Nested(FunnelRefSchema)
+    steps = fields.List(fields.Nested(FunnelStepFiguresSchema))
+    entered = fields.Integer(metadata={"description": "Visits that reached the first step."})
+    completed = fields.Integer(metadata={"description": "Visits that reached the last step."})
+    conversion_rate = fields.Float(allow_none=True, metadata={
+        "description": "completed / entered, in percent; null when no visit entered."})
+    breakdown = fields.Nested(FunnelBreakdownSchema, metadata={"description": "With funnel_breakdown only."})
+
+
+class PathSchema(Schema):
+    pages = fields.List(fields.String(), metadata={
+        "description": "The visit's first pages in order (a page viewed again right after itself once)."})
+    visits = fields.Integer()
+    ended = fields.Boolean(metadata={"description": "The visits viewed fewer pages than `length`: the path ends."})
+    share = fields.Float(allow_none=True, metadata={"description": "Percent of `visits` of all paths."})
+
+
+class PathsSchema(Schema):
+    length = fields.Integer(metadata={"description": "Pages per path, as asked (paths=N)."})
+    visits = fields.Integer(metadata={"description": "Visits that viewed a page, other paths included."})
+    other_paths = fields.Integer(metadata={
+        "description": f"Visits whose path was not among its day's {MAX_DAY_PATHS} most common, so not listed."})
+    paths = fields.List(fields.Nested(PathSchema), metadata={"description": "The most visits first, up to `limit`."})
+
+
+class PageFlowRowSchema(Schema):
+    page = fields.String(metadata={
+        "description": f"A page, or {EXIT} (next: the visit ended) or {ENTRANCE} (previous: the visit began)."})
+    views = fields.Integer()
+    share = fields.Float(allow_none=True, metadata={"description": "Percent of the page's views."})
+
+
+class PageFlowSchema(Schema):
+    page = fields.String(metadata={"description": "The page asked for (page_flow=)."})
+    views = fields.Integer(metadata={"description": "Its views (viewed again right after itself: once)."})
+    next = fields.List(fields.Nested(PageFlowRowSchema), metadata={
+        "description": "What came right after each view, the most views first, up to `limit`."})
+    previous = fields.List(fields.Nested(PageFlowRowSchema), metadata={
+        "description": "What came right before each view, the most views first, up to `limit`."})
+
+
+class RetentionSchema(Schema):
+    offset = fields.Integer(metadata={"description": "Weeks or months after the cohort's own (0: its own)."})
+    visitors = fields.Integer(metadata={"description": "The cohort's visitors seen in that week or month."})
+    share = fields.Float(allow_none=True, metadata={"description": "Percent of the cohort; null if it is empty."})
+
+
+class CohortSchema(Schema):
+    cohort = fields.String(metadata={"description": "Its first day (YYYY-MM-DD): a Monday, or a month's 1st."})
+    visitors = fields.Integer(metadata={"description": "Visitors whose first visit fell in it."})
+    retention = fields.List(fields.Nested(RetentionSchema), metadata={
+        "description": "One entry per week or month from its own up to the current one."})
+
+
+class CohortsSchema(Schema):
+    period = fields.String(validate=validate.OneOf(COHORT_PERIODS))
+    periods = fields.Integer(metadata={"description": "Cohorts listed (cohort_periods)."})
+    filter = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "The first visit's channel or source the cohorts are limited to; empty for all."})
+    cohorts = fields.List(fields.Nested(CohortSchema), metadata={
+        "description": "The oldest first; the last is the current week or month. Visitors whose tracker did "
+                       "not record their first visit are in none."})
+
+
+class FunnelListSchema(Schema):
+    funnels = fields.List(fields.Nested(FunnelDefinitionSchema))
+
+
+class FunnelsAnswerSchema(Schema):
+    status = fields.Constant("success")
+    data = fields.Nested(FunnelListSchema)
+
+
 class StatsDataSchema(Schema):
     site = fields.String()
     period = fields.Dict(metadata={"description": "name, from, to, previous_from, previous_to, timezone"})
@@ -188,6 +361,11 @@ class StatsDataSchema(Schema):
                                                       "visitors_approximate, unavailable."})
     filtered = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
         "description": "Events not counted, by reason: bot, spam, gpc, dnt."})
+    # Journey reports: when any is asked, data holds only those asked.
+    funnel = fields.Nested(FunnelSchema, metadata={"description": "With funnel=<id>."})
+    paths = fields.Nested(PathsSchema, metadata={"description": "With paths=N."})
+    page_flow = fields.Nested(PageFlowSchema, metadata={"description": "With page_flow=<path>."})
+    cohorts = fields.Nested(CohortsSchema, metadata={"description": "With cohorts=week or month."})
 
 
 class StatsAnswerSchema(Schema):

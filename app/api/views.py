@@ -1,4 +1,4 @@
-"""The JSON API: POST /api/events (ingestion), GET /api/realtime and GET /api/stats."""
+"""The JSON API: POST /api/events (ingestion), GET /api/realtime, GET /api/stats and GET /api/funnels."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,8 @@ from marshmallow import ValidationError
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTooLarge, Unauthorized
 
-from app.analytics import goal_reports, stats
+from app.analytics import cohorts, funnels, goal_reports, journeys, stats
+from app.analytics.periods import local_day_number
 from app.analytics.realtime import realtime
 from app.api.schemas import parse_report_query
 from app.auth import api_keys
@@ -189,16 +190,54 @@ def realtime_json():
 def stats_json():
     site = _readable_site()
     try:
-        query = parse_report_query(request.args.to_dict(), site, now_ms())
+        query = parse_report_query(request.args.to_dict(), site, now_ms(), journeys=True)
     except ValidationError as error:
         raise BadRequest(describe(error)) from error
     store = get_store()
+    if query.journeys:
+        return jsonify(status="success", data=_journey_reports(store, site, query))
     data = stats.report(store, site, query.period, query.filters,
                         tuple(b for b in query.breakdowns if b in stats.BREAKDOWNS), query.limit, now_ms(), query.metric)
     data["breakdowns"].update({b: goal_reports.table(store, site, query.period, b, query.filters, query.limit,
                                                      query.event)
                                for b in query.breakdowns if b in goal_reports.TABLES})
     return jsonify(status="success", data=data)
+
+
+def _journey_reports(store, site, query) -> dict:
+    """The funnel, paths, page flow and cohort reports asked for, and nothing else: each is a
+    report of its own (the bench times them alone)."""
+    today = local_day_number(site.timezone, now_ms())
+    filters, data = query.filters.values, {}
+    try:
+        if query.funnel:
+            data["funnel"] = funnels.funnel_report(store, site, funnels.get_funnel(site, query.funnel), query.period,
+                                                   today, filters, query.funnel_breakdown)
+        if query.paths:
+            data["paths"] = journeys.top_paths(store, site, query.period, today, query.paths, filters, query.limit)
+        if query.page_flow:
+            data["page_flow"] = journeys.next_and_previous(store, site, query.period, today, query.page_flow,
+                                                           filters, query.limit)
+        if query.cohorts:
+            data["cohorts"] = cohorts.cohort_table(store, site, today, query.cohorts, query.cohort_periods, filters)
+    except funnels.NoSuchFunnel as error:
+        raise NotFound(str(error)) from error
+    except (funnels.FunnelError, journeys.JourneyError, cohorts.CohortError) as error:
+        raise BadRequest(str(error)) from error
+    return data
+
+
+
+
+@bp.get("/funnels")
+@rate_limited("RATE_LIMIT_API", _stats_limit_key)
+def funnels_json():
+    site = _readable_site()
+    return jsonify(status="success", data={"funnels": [
+        {"id": funnel.id, "name": funnel.name,
+         "steps": [{"kind": step["kind"], "match": step["match"], "label": funnels.step_label(site, step)}
+                   for step in funnel.steps]}
+        for funnel in funnels.funnels_of(site)]})
 
 
 @bp.get("/openapi.json")
