@@ -18,7 +18,7 @@ from typing import Callable, Iterable, NamedTuple
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.goals import goals_of, page_matches
 from app.analytics.periods import Period
-from app.analytics.summaries import Digest, Summary, digest, digest_name, key, matches
+from app.analytics.summaries import Digest, Summary, digest, digest_name, key, selected
 from app.store.base import Site, Store
 
 MIN_STEPS, MAX_STEPS = 2, 8
@@ -161,9 +161,7 @@ def _compute(site: Site, funnel: Funnel, filters: dict[str, str]) -> Callable[[I
 
     def compute(day: Iterable[Summary]) -> Digest:
         out: Digest = defaultdict(float)
-        for summary in day:
-            if filters and not matches(summary, filters):
-                continue
+        for summary in selected(day, filters):
             times = walk(summary)
             for i, seconds in enumerate(times):
                 out[key("v", i)] += summary.visits

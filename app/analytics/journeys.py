@@ -17,7 +17,7 @@ from typing import Iterable
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS
 from app.analytics.periods import Period
-from app.analytics.summaries import Digest, Summary, digest, digest_name, key, key_prefix, matches
+from app.analytics.summaries import Digest, Summary, digest, digest_name, key, key_prefix, selected
 from app.store.base import Site, Store
 
 MAX_PATH_PAGES = 5
@@ -51,11 +51,10 @@ def _check(filters: dict[str, str]) -> dict[str, str]:
 def _paths(length: int, filters: dict[str, str]):
     def compute(day: Iterable[Summary]) -> Digest:
         counts: Digest = defaultdict(float)
-        for summary in day:
-            if not filters or matches(summary, filters):
-                pages = pages_of(summary)[:length]
-                if pages:
-                    counts[key(*pages)] += summary.visits
+        for summary in selected(day, filters):
+            pages = pages_of(summary)[:length]
+            if pages:
+                counts[key(*pages)] += summary.visits
         if len(counts) <= MAX_DAY_PATHS:
             return counts
         ranked = sorted(counts.items(), key=lambda item: -item[1])
@@ -84,9 +83,7 @@ def top_paths(store: Store, site: Site, period: Period, today: int, length: int 
 def _transitions(filters: dict[str, str]):
     def compute(day: Iterable[Summary]) -> Digest:
         counts: Digest = defaultdict(float)
-        for summary in day:
-            if filters and not matches(summary, filters):
-                continue
+        for summary in selected(day, filters):
             pages = pages_of(summary)
             for i, page in enumerate(pages):
                 counts[key("n", page, pages[i + 1] if i + 1 < len(pages) else EXIT)] += summary.visits

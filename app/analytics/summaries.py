@@ -67,8 +67,11 @@ def summaries(store: Store, site_id: str, start_day: int, end_day: int) -> dict[
     return by_day
 
 
-def matches(summary: Summary, filters: dict[str, str]) -> bool:
-    return all(getattr(summary, name) == value for name, value in filters.items())
+def selected(day: Iterable[Summary], filters: dict[str, str]) -> Iterable[Summary]:
+    """The summaries whose dimensions have the filters' values."""
+    if not filters:
+        return day
+    return (s for s in day if all(getattr(s, name) == value for name, value in filters.items()))
 
 
 def digest(store: Store, site: Site, name: str, start_day: int, end_day: int, today: int,
