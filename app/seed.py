@@ -71,8 +71,7 @@ def _visit(rng: random.Random, site: Site, start_ms: int, user_id: str) -> Visit
         events.append({"event_id": uuid.UUID(int=rng.getrandbits(128)).hex, "type": kind,
                        "timestamp": ts, "user_id": user_id, "session_id": session_id,
                        "url": f"https://{host}{path}{query if not events else ''}",
-                       "referrer": referrer if not events else f"https://{host}/",
-                       "title": path.strip("/").title() or "Home", **extra})
+                       "referrer": referrer if not events else f"https://{host}/", **extra})
 
     path = rng.choices(PAGES, PAGE_WEIGHTS)[0]
     for _ in range(rng.choice([1, 1, 1, 2, 2, 3, 4, 6])):
@@ -104,6 +103,8 @@ def plan_visits(site: Site, days: float, end_ms: int, visits_per_day: int = 300,
     """Visits over `days` days ending at end_ms, in start order, with returning visitors."""
     rng = random.Random(seed)
     visits, known_users = [], []
+    first_visits: dict[str, list] = {}  # what each visitor's tracker keeps: li_f
+    last_events: dict[str, int] = {}  # and li_l
     start_ms = end_ms - int(days * DAY_MS)
     hour_ms = 3_600_000
     peak_per_hour = visits_per_day / sum(_hourly_rate(h) for h in range(24))
@@ -116,12 +117,23 @@ def plan_visits(site: Site, days: float, end_ms: int, visits_per_day: int = 300,
             returning = known_users and rng.random() < 0.3
             user_id = rng.choice(known_users) if returning else uuid.UUID(int=rng.getrandbits(128)).hex
             known_users.append(user_id)
-            visits.append(_visit(rng, site, at, user_id))
+            visits.append(_remembered(_visit(rng, site, at, user_id), first_visits, last_events))
     # A few bots, which ingestion must drop and count.
     for _ in range(max(1, int(days * 5))):
         bot = _visit(rng, site, start_ms + rng.randrange(max(1, end_ms - start_ms - 60_000)), "bot")
         visits.append(Visit(bot.start_ms, bot.events[:1], Client("66.249.66.1", BOT_USER_AGENT)))
     return sorted(visits, key=lambda v: v.start_ms)
+
+
+def _remembered(visit: Visit, first_visits: dict[str, list], last_events: dict[str, int]) -> Visit:
+    """What the tracker adds to each event from the visitor's storage: their first visit
+    (recorded with their id, at their first visit of the demo) and their previous event."""
+    for event in visit.events:
+        user_id = event["user_id"]
+        first = first_visits.setdefault(user_id, [event["timestamp"], event["url"], event["referrer"]])
+        event.update(first=first, prev=last_events.get(user_id))
+        last_events[user_id] = event["timestamp"]
+    return visit
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -177,3 +177,14 @@ def test_summaries_digests_and_cohorts_go_after_13_months(store, history):
     store.purge(NOW + 402 * 86_400_000)
     assert not any(store.read_counters("shop", m, d, 0, 10**6, grain="day") for m, d in kept)
     assert journeys.top_paths(store, history, TWO_DAYS, TODAY)["visits"] == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # what the demo sends does not depend on the store
+def test_the_demo_traffic_fills_the_retention_table(store, settle):
+    """make run's demo site: its visitors carry what the tracker keeps (first visit, previous event)."""
+    from app.seed import plan_visits, seed, tracker_batches
+    site = create_site(store, "Demo", ["demo.example"], NOW - 3 * 86_400_000, site_id="demo")
+    seed(store, site, tracker_batches(plan_visits(site, 3, NOW, visits_per_day=40), NOW))
+    settle()  # on AWS the stream function folds what the demo sends
+    weekly = cohorts.cohort_table(store, site, TODAY, "week", 2)
+    assert sum(c["visitors"] for c in weekly["cohorts"]) > 20

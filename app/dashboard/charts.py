@@ -16,6 +16,7 @@ LOCALE = "en"
 UNITS = {"views_per_visit": "ratio", "bounce_rate": "percent", "visit_duration_s": "seconds"}
 AXIS_SKELETON = {"hour": "Hm", "day": "MMMd", "week": "MMMd", "month": "yMMM"}
 TITLE_SKELETON = {"hour": "MMMEd", "day": "yMMMEd", "week": "yMMMd", "month": "yMMMM"}
+COHORT_SKELETON = {"week": "yMMMd", "month": "yMMMM"}
 
 
 def _parse(label: str) -> datetime:
@@ -32,6 +33,11 @@ def title(label: str, interval: str, locale: str = LOCALE) -> str:
     if interval == "hour":
         return f"{text}, {format_skeleton('Hm', moment, locale=locale)}"
     return f"Week of {text}" if interval == "week" else text
+
+
+def cohort_label(first_day: str, period: str, locale: str = LOCALE) -> str:
+    """A retention cohort by its first day: "Nov 16, 2026" (its week's Monday), "November 2026"."""
+    return format_skeleton(COHORT_SKELETON[period], _parse(first_day), locale=locale)
 
 
 def hour_labels(hours_ms: list[int], timezone: str, locale: str = LOCALE) -> list[str]:

@@ -50,6 +50,12 @@ def percent(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:.{digits}f}%"
 
 
+@bp.app_template_filter("rate")
+def rate(value: float | None) -> str:
+    """A share as a reader compares shares: 0.9%, 13%, 100% (a decimal only below 10%)."""
+    return percent(value, 1 if value and value < 10 else 0)
+
+
 @bp.app_template_filter("dimension_label")
 def dimension_label(value: str, dimension: str) -> str:
     """What a dimension value means to a reader: an empty one in words, a country by name."""

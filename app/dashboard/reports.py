@@ -1,4 +1,4 @@
-"""Reports as files (a breakdown or goals table as CSV) and the URL helpers of the overview.
+"""Reports as files (a breakdown or goals table as CSV) and the URL helpers of the report pages.
 
 The overview and every widget read their period and filters from the query string (the same one
 GET /api/stats reads), so a filtered view is a URL that can be bookmarked or shared.
@@ -18,7 +18,8 @@ from app.context import get_store
 from app.store.base import Site
 
 from .views import bp, report_query
-from .widgets import BREAKDOWNS
+from .widgets import BREAKDOWNS, PageQuery
+
 
 @bp.get("/sites/<site_id>/reports/<name>.csv")
 @bp.get("/share/<token>/reports/<name>.csv")
@@ -35,14 +36,20 @@ def report_csv(site_id: str, name: str):
             store, site, query.period, name, query.filters, stats.MAX_LIMIT, query.event)["rows"]]
     else:
         abort(404, f"no breakdown {name!r}")
+    return csv_download(rows, f"{site.site_id}-{name}-{query.period.first}-{query.period.last}.csv",
+                        {"value": dimension})
+
+
+def csv_download(rows: list[dict], filename: str, headers: dict[str, str] | None = None):
+    """Rows as a CSV file to download: a column per key, in the order keys first appear,
+    headed by its name (or `headers[key]`)."""
     out = io.StringIO()
     columns = list(dict.fromkeys(c for row in rows for c in row)) or ["value"]
     # Every field quoted, rows ended by CRLF (RFC 4180): a value holding a line break stays in its cell.
     writer = csv.DictWriter(out, fieldnames=columns, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow({c: dimension if c == "value" else c for c in columns})
+    writer.writerow({c: (headers or {}).get(c, c) for c in columns})
     for row in rows:
         writer.writerow({k: csv_safe(v) for k, v in row.items()})
-    filename = f"{site.site_id}-{name}-{query.period.first}-{query.period.last}.csv"
     response = current_app.response_class(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -92,6 +99,14 @@ def goal_label(site: Site, key: str) -> str:
 
 
 @bp.app_template_global()
-def report_url(endpoint: str, q: ReportQuery, **changes) -> str:
-    """A reports URL keeping the current period and filters, with changes applied."""
+def report_url(endpoint: str, q: ReportQuery | PageQuery, **changes) -> str:
+    """A reports URL keeping the current period and filters (and a page's own arguments), with
+    changes applied."""
     return site_url(endpoint, **q.args(**changes))
+
+
+@bp.app_template_global()
+def report_args(q: ReportQuery | PageQuery | None) -> dict:
+    """The period and filters a report page passes on to the other report pages."""
+    report = q.report if isinstance(q, PageQuery) else q
+    return report.args(metric=None) if report else {}

@@ -23,7 +23,7 @@ from app.ingest.schema import describe
 from app.store.base import Site
 
 from . import first_run
-from .widgets import OVERVIEW, PANELS, REALTIME, WIDGETS, Ask, panel_tab, render_data
+from .widgets import PANELS, REALTIME, WIDGETS, Ask, PageQuery, Widget, panel_tab, render_data
 
 bp = Blueprint("dashboard", __name__)
 # Site pages (any URL with a site_id, or a /share/<token> one) check who asks before the view.
@@ -69,6 +69,17 @@ def report_query(site: Site) -> ReportQuery:
 
 def _ask(site: Site, with_query: bool) -> Ask:
     return Ask(get_store(), site, now_ms(), report_query(site) if with_query else None)
+
+
+def widget_query(site: Site, widget: Widget) -> ReportQuery | PageQuery | None:
+    """What a widget reads from the URL: nothing (live widgets), the report's period and
+    filters, and its page's own arguments, which its refreshes keep."""
+    if widget.live:
+        return None
+    report = report_query(site) if widget.report else None
+    if not widget.params:
+        return report
+    return PageQuery(report, {name: request.args[name] for name in widget.params if request.args.get(name)})
 
 
 def _render_overview(site: Site):
@@ -126,9 +137,9 @@ def widget(site_id: str, name: str):
     site, widget = g.site, WIDGETS.get(name)
     if widget is None:
         abort(404, f"no widget {name!r}")
-    page = _render_realtime if widget.live else _render_overview  # live widgets read no report query
-    return partial_or_page(lambda: _render_widget(name, _ask(site, with_query=not widget.live)),
-                           lambda: page(site))
+    page = current_app.view_functions[f"dashboard.{widget.page}"]
+    return partial_or_page(lambda: _render_widget(name, Ask(get_store(), site, now_ms(), widget_query(site, widget))),
+                           lambda: page(site_id=site_id))
 
 
 def _render_widget(name: str, ask: Ask) -> str:

@@ -1,9 +1,10 @@
 """The dashboard's widgets: one type for every page (overview, realtime, public links).
 
-A widget is an id, a title, the template that draws it, the data it shows and how often it
-refreshes. Its template is both its piece of the page and the fragment htmx fetches again, so
-the two never differ. Live widgets (the realtime page's) are refreshed together by one request
-that renders them all from one moment (`Ask.live`), so two widgets never show different times.
+A widget is an id, a title, the template that draws it, the data it shows, how often it
+refreshes and the page it is on (with that page's own query arguments). Its template is both
+its piece of the page and the fragment htmx fetches again, so the two never differ. Live
+widgets (the realtime page's) are refreshed together by one request that renders them all from
+one moment (`Ask.live`), so two widgets never show different times.
 """
 from __future__ import annotations
 
@@ -12,15 +13,36 @@ from functools import cached_property
 from typing import Callable
 
 from app.analytics import goal_reports, realtime as rt, stats
-from app.analytics.periods import local_today
+from app.analytics.periods import Period, local_today
 from app.api.schemas import ReportQuery
 from app.store.base import Site, Store
 
-from . import charts
+from . import charts, journey_widgets as jw
 
 LIVE_REFRESH_S = 5      # the realtime page's one tick
 STRIP_REFRESH_S = 5     # the overview's "visitors now"
 REPORT_REFRESH_S = 60   # reports move slowly: a minute is fresh enough and cheap
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """The query of a page with arguments of its own (a funnel, a path length) beside the
+    report's period and filters (`report`; None on a page without them). Every link and
+    refresh built from it (report_url) keeps both."""
+    report: ReportQuery | None
+    own: dict[str, str]
+
+    @property
+    def period(self) -> Period | None:
+        return self.report.period if self.report else None
+
+    @property
+    def filters(self) -> stats.Filters:
+        return self.report.filters if self.report else stats.Filters()
+
+    def args(self, **changes) -> dict:
+        args = {**(self.report.args() if self.report else {}), **self.own, **changes}
+        return {k: v for k, v in args.items() if v is not None}
 
 
 @dataclass
@@ -29,7 +51,7 @@ class Ask:
     store: Store
     site: Site
     now: int
-    query: ReportQuery | None = None
+    query: ReportQuery | PageQuery | None = None
 
     @property
     def metric(self) -> str:
@@ -39,7 +61,8 @@ class Ask:
     @property
     def running(self) -> bool:
         """Whether the period is still going on (it holds today): its figures are not final."""
-        return self.query is not None and self.query.period.last >= local_today(self.site.timezone, self.now)
+        period = self.query.period if self.query else None
+        return period is not None and period.last >= local_today(self.site.timezone, self.now)
 
     @cached_property
     def live(self) -> dict:
@@ -56,6 +79,9 @@ class Widget:
     refresh_s: int = REPORT_REFRESH_S
     live: bool = False  # refreshed with the other live widgets, by the live snapshot
     options: dict = field(default_factory=dict)
+    page: str = "overview"  # the endpoint of the page it is on: its URL without htmx shows that page
+    params: tuple[str, ...] = ()  # the page's own query arguments, which it reads and keeps (PageQuery)
+    report: bool = True  # whether it reads the report's period and filters
 
 
 # -- report widgets: a period and filters
@@ -83,7 +109,13 @@ def _report(widget_id: str, title: str, template: str, data: Callable[[Ask], dic
 
 
 def _live(widget_id: str, title: str, template: str, data: Callable[[Ask], dict]) -> Widget:
-    return Widget(widget_id, title, f"widgets/{template}.html", data, LIVE_REFRESH_S, live=True)
+    return Widget(widget_id, title, f"widgets/{template}.html", data, LIVE_REFRESH_S, live=True, page="realtime")
+
+
+def _journey(widget_id: str, title: str, data: Callable[[Ask], dict], page: str, params: tuple[str, ...],
+             report: bool = True) -> Widget:
+    return Widget(widget_id, title, f"widgets/{widget_id.replace('-', '_')}.html", data, page=page,
+                  params=params, report=report)
 
 
 BREAKDOWNS = {  # id: (title, tab label, dimension, filter it sets, chart)
@@ -137,6 +169,12 @@ WIDGETS: dict[str, Widget] = {
                           lambda a: {"sources": a.live["live_sources"]}),
     "top-pages": _live("top-pages", "Top pages today", "top_pages", lambda a: {"top_pages": a.live["top_pages_today"]}),
     "live-feed": _live("live-feed", "What visitors are doing", "live_feed", lambda a: {"feed": a.live["live_feed"]}),
+    # the funnels, journeys and retention pages
+    "funnel": _journey("funnel", "Funnel", jw.funnel, "funnels", jw.FUNNEL_ARGS),
+    "paths": _journey("paths", "Top paths", jw.paths, "journeys", jw.JOURNEY_ARGS),
+    "page-flow": _journey("page-flow", "Before and after a page", jw.page_flow, "journeys", jw.JOURNEY_ARGS),
+    "cohorts": _journey("cohorts", "Visitors who came back", jw.cohorts, "retention", jw.RETENTION_ARGS,
+                        report=False),
 }
 
 
@@ -158,6 +196,8 @@ PANELS = (
 OVERVIEW = ("live-strip", "metrics", "chart", *(tab for p in PANELS for tab in p.tabs), "filtered")
 REALTIME = ("current-visitors", "conversions", "live-pages", "visitors-24h", "live-sources", "recent",
             "top-pages", "live-feed")
+# The widgets of each page of journeys.py, by the page's endpoint.
+JOURNEY_PAGES = {"funnels": ("funnel",), "journeys": ("paths", "page-flow"), "retention": ("cohorts",)}
 
 
 def panel_tab(panel: Panel, asked: str | None) -> str:

@@ -2,7 +2,8 @@
 
 For each page of PAGES at each size of VIEWPORTS, with a site that has three days of demo
 traffic sent through the real ingestion pipeline and folded by the server's own aggregator
-(plus the demo goals, a public link and a second site with no data yet):
+(with each visitor's first visit, as the tracker sends it, for the retention page; plus the demo
+goals, a funnel, a public link and a second site with no data yet):
 
 - a full-page screenshot, artifacts/page-<name>-<viewport>.png;
 - nothing wider than the window (document.documentElement.scrollWidth <= innerWidth); a
@@ -35,7 +36,7 @@ from playwright.sync_api import Error as PlaywrightError, expect
 
 from app import create_app, seed
 from app.aggregation import Background
-from app.analytics import goals
+from app.analytics import funnels, goals
 from app.auth import links
 from app.auth.sites import create_site
 from app.auth.views import setup_token
@@ -74,6 +75,13 @@ PAGES = [
     Page("account", lambda s: "/account", ADMIN),
     Page("users", lambda s: "/users", ADMIN),
     Page("share", lambda s: f"/share/{s.share_token}", ANONYMOUS),
+    Page("funnels", lambda s: f"/sites/{s.site_id}/funnels?period=7d", ADMIN),
+    Page("funnels-by-source", lambda s: f"/sites/{s.site_id}/funnels?period=7d&funnel_breakdown=source", ADMIN),
+    Page("funnels-none", lambda s: f"/sites/{s.empty_site_id}/funnels", ADMIN),  # what a funnel is, and the form
+    Page("journeys", lambda s: f"/sites/{s.site_id}/journeys?period=7d", ADMIN),
+    Page("retention", lambda s: f"/sites/{s.site_id}/retention", ADMIN),
+    Page("share-funnels", lambda s: f"/share/{s.share_token}/funnels?period=7d", ANONYMOUS),
+    Page("share-journeys", lambda s: f"/share/{s.share_token}/journeys?period=7d&paths=5", ANONYMOUS),
     Page("demo", lambda s: "/demo", ANONYMOUS),
     Page("not-found", lambda s: "/no-such-page", ADMIN, status=404),
     Page("empty-site", lambda s: f"/sites/{s.empty_site_id}", ADMIN),  # a new site: its first run
@@ -255,6 +263,27 @@ class Seeded:
     first_run: Callable[[], LiveServer]  # a server with no user yet, started on first use
 
 
+def demo_funnel(site) -> tuple[str, list[tuple[str, str]]]:
+    """A funnel of every kind of step but an event: a page, a goal (the demo's docs), a conversion."""
+    docs = next(g for g in goals.goals_of(site) if g.kind == "page")
+    return "From the home page to a purchase", [("page", "/"), ("goal", docs.id), ("page", "/pricing"),
+                                                ("conversion", "Purchase")]
+
+
+def with_first_visits(visits: list[seed.Visit]) -> list[seed.Visit]:
+    """The visits with what a tracker adds to each event: its visitor's first visit (when, where
+    it landed, from where) and when the browser sent its previous event, for the retention page."""
+    first: dict[str, list] = {}
+    last: dict[str, int] = {}
+    for visit in visits:  # in start order
+        for event in visit.events:
+            user = event["user_id"]
+            event["first"] = first.setdefault(user, [event["timestamp"], event["url"], event["referrer"]])
+            event["prev"] = last.get(user)
+            last[user] = event["timestamp"]
+    return visits
+
+
 def _serve(tmp: Path, with_admin: bool):
     store = SQLiteStore(str(tmp / "liveinsight.db"))
     store.create_schema()
@@ -273,6 +302,7 @@ def seeded(tmp_path_factory, browser):
     app, store, site, now = _serve(tmp_path_factory.mktemp("pages"), with_admin=True)
     for goal in seed.DEMO_GOALS:  # before the traffic, so they count all of it
         goals.add_goal(store, site, *goal, now - DAYS * DAY_MS - 60_000)
+    funnels.add_funnel(store, site, funnels.new_funnel(site, *demo_funnel(site), now))
     empty = create_site(store, "Side project (no data yet)", ["side.example"], now)
     _, share_token = links.create_link(store, site.site_id, "Team TV", "admin-1", now)
     with app.app_context():
@@ -285,7 +315,8 @@ def seeded(tmp_path_factory, browser):
     try:
         # Demo traffic through the real pipeline, at the times it would have arrived; the
         # server's aggregator folds it (seed.seed would fold it on this thread too).
-        for arrival_ms, client, events in seed.tracker_batches(seed.plan_visits(site, DAYS, now, VISITS_PER_DAY), now):
+        visits = with_first_visits(seed.plan_visits(site, DAYS, now, VISITS_PER_DAY))
+        for arrival_ms, client, events in seed.tracker_batches(visits, now):
             record_batch(store, site, events, client, arrival_ms)
         wait_until(lambda: not store.read_log(1), 60, "the aggregator never folded the seeded traffic")
 
@@ -470,7 +501,7 @@ def test_the_overview_is_light_and_paints_fast(seeded: Seeded, browser, record_p
 
 
 # -- the dark theme (the system's setting) and reduced motion
-@pytest.mark.parametrize("name", ["overview-30d", "realtime", "settings", "sites"])
+@pytest.mark.parametrize("name", ["overview-30d", "realtime", "settings", "sites", "funnels", "retention"])
 def test_the_dark_theme_follows_the_system_and_passes_the_audit(name, seeded: Seeded, browser, artifacts_dir):
     spec = next(p for p in PAGES if p.name == name)
     context = browser.new_context(user_agent=DESKTOP_CHROME_UA, **VIEWPORTS["phone"], color_scheme="dark",
