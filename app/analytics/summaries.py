@@ -43,8 +43,10 @@ class Summary(NamedTuple):
 Digest = dict[str, float]  # a digest's counters: value -> n
 Compute = Callable[[Iterable[Summary]], Digest]
 
-_parsed: dict[str, tuple] = {}  # a summary's stored value -> its fields: the same rows are read again and again
-_MAX_PARSED = 200_000
+# A summary's stored value -> its fields: the days not sealed are read again on every request.
+# ~500 bytes an entry: at most ~25 MB, two busy days.
+_parsed: dict[str, tuple] = {}
+_MAX_PARSED = 50_000
 
 
 def _parse(value: str) -> tuple:
@@ -124,19 +126,22 @@ def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int,
     done = {row.hour for row in store.read_counters(site.site_id, DONE, name, start, end, grain=grain)}
     missing = [bucket for bucket in range(start, end) if bucket not in done]
     totals: Digest = defaultdict(float)
-    if len(missing) < end - start:
-        _add(totals, store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix))
-    if missing:
-        made = make(missing)
-        counters = {}
-        for bucket, values in made.items():
-            for value, n in values.items():
-                if n:
-                    counters[CounterKey(site.site_id, bucket, DIGEST, name, value, grain)] = n
-                    if value.startswith(prefix):
-                        totals[value] += n
-            counters[CounterKey(site.site_id, bucket, DONE, name, "", grain)] = 1
-        store.put_rollups(counters, {})
+    if not missing:
+        return store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix)
+    if len(missing) < end - start:  # the kept ones only: a write cut short may have left part of a missing one
+        for row in store.read_counters(site.site_id, DIGEST, name, start, end, grain=grain):
+            if row.hour in done and row.value.startswith(prefix):
+                totals[row.value] += row.n
+    counters, marks = {}, {}
+    for bucket, values in make(missing).items():
+        for value, n in values.items():
+            if n:
+                counters[CounterKey(site.site_id, bucket, DIGEST, name, value, grain)] = n
+                if value.startswith(prefix):
+                    totals[value] += n
+        marks[CounterKey(site.site_id, bucket, DONE, name, "", grain)] = 1
+    store.put_rollups(counters, {})
+    store.put_rollups(marks, {})  # once every value is written: a mark is never read without them
     return totals
 
 
