@@ -18,7 +18,7 @@ from typing import Callable, Iterable, NamedTuple
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.goals import goals_of, page_matches
 from app.analytics.periods import Period
-from app.analytics.summaries import Digest, Summary, digest, digest_name, key, selected
+from app.analytics.summaries import Report, Summary, digest, digest_name, key, matches
 from app.store.base import Site, Store
 
 MIN_STEPS, MAX_STEPS = 2, 8
@@ -142,13 +142,16 @@ def _time_bucket(seconds: int) -> int:
     return round(seconds / scale) * scale
 
 
-def _compute(site: Site, funnel: Funnel, filters: dict[str, str]) -> Callable[[Iterable[Summary]], Digest]:
+def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
+    """A funnel's digest: per step, the visits that reached it ("v"), by each dimension's value
+    ("b"), and the time it took from the step before ("t")."""
     matchers = [_matcher(site, step) for step in funnel.steps]
     known: dict[str, tuple[bool, ...]] = {}  # a step text -> which funnel steps it is
 
-    def walk(summary: Summary) -> list[int]:
-        """The offsets at which the visit reached each funnel step it reached, in order."""
-        times: list[int] = []
+    def keys(summary: Summary) -> list[str]:
+        if filters and not matches(summary, filters):
+            return []
+        times: list[int] = []  # the offsets at which the visit reached each step, in order
         for text, seconds in summary.steps:
             hits = known.get(text)
             if hits is None:
@@ -157,20 +160,14 @@ def _compute(site: Site, funnel: Funnel, filters: dict[str, str]) -> Callable[[I
                 times.append(seconds)
                 if len(times) == len(matchers):
                     break
-        return times
-
-    def compute(day: Iterable[Summary]) -> Digest:
-        out: Digest = defaultdict(float)
-        for summary in selected(day, filters):
-            times = walk(summary)
-            for i, seconds in enumerate(times):
-                out[key("v", i)] += summary.visits
-                for dimension in FUNNEL_DIMENSIONS:
-                    out[key("b", dimension, getattr(summary, dimension), i)] += summary.visits
-                if i:
-                    out[key("t", i, _time_bucket(seconds - times[i - 1]))] += summary.visits
+        out = []
+        for i, seconds in enumerate(times):
+            out.append(key("v", i))
+            out += [key("b", dimension, getattr(summary, dimension), i) for dimension in FUNNEL_DIMENSIONS]
+            if i:
+                out.append(key("t", i, _time_bucket(seconds - times[i - 1])))
         return out
-    return compute
+    return Report(funnel_digest(site, funnel, filters), keys)
 
 
 def _median(counts: dict[int, float]) -> float | None:
@@ -205,8 +202,7 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
                           f"{', '.join(sorted(unknown))}")
     if breakdown is not None and breakdown not in FUNNEL_DIMENSIONS:
         raise FunnelError(f"a funnel can be broken down by {', '.join(FUNNEL_DIMENSIONS)}")
-    totals = digest(store, site, funnel_digest(site, funnel, filters), period.first_day, period.last_day + 1,
-                    today, _compute(site, funnel, filters))
+    totals = digest(store, site, _report(site, funnel, filters), period.first_day, period.last_day + 1, today)
     visits = [totals.get(key("v", i), 0) for i in range(len(funnel.steps))]
     times: list[dict[int, float]] = [defaultdict(float) for _ in funnel.steps]
     by_value: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(funnel.steps))

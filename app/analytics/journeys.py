@@ -11,13 +11,11 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from typing import Iterable
 
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS
 from app.analytics.periods import Period
-from app.analytics.summaries import Digest, Summary, digest, digest_name, key, key_prefix, selected
+from app.analytics.summaries import Digest, Report, Summary, digest, digest_name, key, key_prefix, matches
 from app.store.base import Site, Store
 
 MAX_PATH_PAGES = 5
@@ -48,20 +46,20 @@ def _check(filters: dict[str, str]) -> dict[str, str]:
     return filters
 
 
-def _paths(length: int, filters: dict[str, str]):
-    def compute(day: Iterable[Summary]) -> Digest:
-        counts: Digest = defaultdict(float)
-        for summary in selected(day, filters):
-            pages = pages_of(summary)[:length]
-            if pages:
-                counts[key(*pages)] += summary.visits
-        if len(counts) <= MAX_DAY_PATHS:
-            return counts
-        ranked = sorted(counts.items(), key=lambda item: -item[1])
+def _paths(length: int, filters: dict[str, str]) -> Report:
+    """Visits by their first `length` pages; a day keeps its MAX_DAY_PATHS most common."""
+    def keys(summary: Summary) -> list[str]:
+        pages = pages_of(summary)[:length] if not filters or matches(summary, filters) else []
+        return [key(*pages)] if pages else []
+
+    def finish(day: Digest) -> Digest:
+        if len(day) <= MAX_DAY_PATHS:
+            return day
+        ranked = sorted(day.items(), key=lambda item: -item[1])
         kept = dict(ranked[:MAX_DAY_PATHS])
         kept[key(OTHER_PATHS)] = sum(n for _, n in ranked[MAX_DAY_PATHS:])
         return kept
-    return compute
+    return Report(digest_name("paths", length, sorted(filters.items())), keys, finish)
 
 
 def top_paths(store: Store, site: Site, period: Period, today: int, length: int = 3,
@@ -70,8 +68,7 @@ def top_paths(store: Store, site: Site, period: Period, today: int, length: int 
     if not 1 <= length <= MAX_PATH_PAGES:
         raise JourneyError(f"a path has 1 to {MAX_PATH_PAGES} pages")
     filters = _check(filters or {})
-    name = digest_name("paths", length, sorted(filters.items()))
-    totals = digest(store, site, name, period.first_day, period.last_day + 1, today, _paths(length, filters))
+    totals = digest(store, site, _paths(length, filters), period.first_day, period.last_day + 1, today)
     visits = sum(totals.values())
     other = totals.pop(key(OTHER_PATHS), 0)
     ranked = sorted(((json.loads(v), n) for v, n in totals.items()), key=lambda item: (-item[1], item[0]))
@@ -80,16 +77,17 @@ def top_paths(store: Store, site: Site, period: Period, today: int, length: int 
         for pages, n in ranked[:limit]]}
 
 
-def _transitions(filters: dict[str, str]):
-    def compute(day: Iterable[Summary]) -> Digest:
-        counts: Digest = defaultdict(float)
-        for summary in selected(day, filters):
-            pages = pages_of(summary)
-            for i, page in enumerate(pages):
-                counts[key("n", page, pages[i + 1] if i + 1 < len(pages) else EXIT)] += summary.visits
-                counts[key("p", page, pages[i - 1] if i else ENTRANCE)] += summary.visits
-        return counts
-    return compute
+def _transitions(filters: dict[str, str]) -> Report:
+    """Per view of a page, [page, "n", next page or EXIT] and [page, "p", previous page or
+    ENTRANCE]: the page first, so one read by its prefix finds both."""
+    def keys(summary: Summary) -> list[str]:
+        if filters and not matches(summary, filters):
+            return []
+        pages = pages_of(summary)
+        return [k for i, page in enumerate(pages) for k in (
+            key(page, "n", pages[i + 1] if i + 1 < len(pages) else EXIT),
+            key(page, "p", pages[i - 1] if i else ENTRANCE))]
+    return Report(digest_name("transitions", sorted(filters.items())), keys)
 
 
 def next_and_previous(store: Store, site: Site, period: Period, today: int, page: str,
@@ -98,15 +96,17 @@ def next_and_previous(store: Store, site: Site, period: Period, today: int, page
     if not page:
         raise JourneyError("say which page (page=/path)")
     page, filters = page[:MAX_STEP_TEXT], _check(filters or {})  # summaries keep that much of a path
-    name = digest_name("transitions", sorted(filters.items()))
-    answer: dict = {"page": page}
+    totals = digest(store, site, _transitions(filters), period.first_day, period.last_day + 1, today,
+                    prefix=key_prefix(page))
+    by_direction: dict[str, list[tuple[str, float]]] = {"n": [], "p": []}
+    for value, n in totals.items():
+        _, direction, other = json.loads(value)
+        by_direction[direction].append((other, n))
+    answer: dict = {"page": page, "views": int(sum(n for _, n in by_direction["n"]))}
     for direction, label in (("n", "next"), ("p", "previous")):
-        totals = digest(store, site, name, period.first_day, period.last_day + 1, today,
-                        _transitions(filters), prefix=key_prefix(direction, page))
-        views = sum(totals.values())
-        ranked = sorted(((json.loads(v)[2], n) for v, n in totals.items()), key=lambda item: (-item[1], item[0]))
-        answer["views"] = int(views)
-        answer[label] = [{"page": other, "views": int(n), "share": _share(n, views)} for other, n in ranked[:limit]]
+        ranked = sorted(by_direction[direction], key=lambda item: (-item[1], item[0]))
+        answer[label] = [{"page": other, "views": int(n), "share": _share(n, answer["views"])}
+                         for other, n in ranked[:limit]]
     return answer
 
 

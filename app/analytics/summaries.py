@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, NamedTuple
 
 from app.store.base import JOURNEY, CounterKey, Site, Store, month_of_day, month_start_day
@@ -35,13 +36,30 @@ class Summary(NamedTuple):
     country: str
     steps: tuple[tuple[str, int], ...]  # (page or key, seconds since the visit began)
     visits: int  # how many visits had exactly this summary
+    text: str  # the stored value
 
     def pages(self) -> list[str]:
         return [step for step, _ in self.steps if step.startswith("/")]
 
 
 Digest = dict[str, float]  # a digest's counters: value -> n
-Compute = Callable[[Iterable[Summary]], Digest]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a digest is made of: its name (a hash of all it depends on: digest_name), the
+    digest keys one visit of a summary counts in (a key may come more than once), and what is
+    done to a day's sums before they are kept."""
+    name: str
+    keys: Callable[[Summary], Iterable[str]]
+    finish: Callable[[Digest], Digest] = field(default=lambda day: day)
+
+
+# (report name, summary) -> the keys its visits count in: the days not sealed are worked out on
+# every request, from mostly the same summaries. Keys are shared strings: ~200 bytes an entry.
+_keys: dict[tuple[str, str], tuple[str, ...]] = {}
+_shared: dict[str, str] = {}
+_MAX_KEYS = 100_000
 
 # A summary's stored value -> its fields: the days not sealed are read again on every request.
 # ~500 bytes an entry: at most ~25 MB, two busy days.
@@ -65,29 +83,43 @@ def summaries(store: Store, site_id: str, start_day: int, end_day: int) -> dict[
     by_day: dict[int, list[Summary]] = defaultdict(list)
     for row in store.read_counters(site_id, "visits", JOURNEY, start_day, end_day, grain="day"):
         if row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
-            by_day[row.hour].append(Summary(*_parse(row.value), int(row.n)))
+            by_day[row.hour].append(Summary(*_parse(row.value), int(row.n), row.value))
     return by_day
 
 
-def selected(day: Iterable[Summary], filters: dict[str, str]) -> Iterable[Summary]:
-    """The summaries whose dimensions have the filters' values."""
-    if not filters:
-        return day
-    return (s for s in day if all(getattr(s, name) == value for name, value in filters.items()))
+def matches(summary: Summary, filters: dict[str, str]) -> bool:
+    """Whether the summary's dimensions have the filters' values."""
+    return all(getattr(summary, name) == value for name, value in filters.items())
 
 
-def digest(store: Store, site: Site, name: str, start_day: int, end_day: int, today: int,
-           compute: Compute, prefix: str = "") -> Digest:
-    """The sum over start_day <= day < end_day of `compute` applied to each day's summaries
-    (the values beginning with `prefix`): kept digests for sealed days (made now for those that
-    have none), fresh ones for the others. The sealed months that lie whole in the period are
+def day_digest(report: Report, day: Iterable[Summary]) -> Digest:
+    """What a day's summaries add up to for a report."""
+    out: Digest = defaultdict(float)
+    for summary in day:
+        keys = _keys.get((report.name, summary.text))
+        if keys is None:
+            if len(_keys) >= _MAX_KEYS:
+                _keys.clear()
+                _shared.clear()
+            keys = _keys[report.name, summary.text] = tuple(_shared.setdefault(k, k) for k in report.keys(summary))
+        for k in keys:
+            out[k] += summary.visits
+    return report.finish(out)
+
+
+def digest(store: Store, site: Site, report: Report, start_day: int, end_day: int, today: int,
+           prefix: str = "") -> Digest:
+    """The sum over start_day <= day < end_day of each day's digest (the values beginning with
+    `prefix`): kept digests for sealed days (made now for those that have none), fresh ones for
+    the others. The sealed months that lie whole in the period are
     read as month digests. A few reads whatever the period: the months, the sealed days before
     and after them, the fresh days."""
     totals: Digest = defaultdict(float)
     sealed_end = max(start_day, min(end_day, today - SEALED_AFTER_DAYS + 1))
     first_month = month_of_day(start_day) + (month_start_day(month_of_day(start_day)) != start_day)
     end_month = month_of_day(sealed_end)  # the month holding sealed_end is not whole before it
-    make_days = lambda days: _made(store, site, days, compute)  # noqa: E731
+    name = report.name
+    make_days = lambda days: _made(store, site, days, report)  # noqa: E731
     if first_month < end_month:
         def make_months(months: list[int]) -> dict[int, Digest]:
             return {month: _kept(store, site, name, "day", month_start_day(month), month_start_day(month + 1),
@@ -100,7 +132,7 @@ def digest(store: Store, site: Site, name: str, start_day: int, end_day: int, to
         if start < stop:
             _add(totals, _kept(store, site, name, "day", start, stop, prefix, make_days))
     if sealed_end < end_day:
-        for fresh in _made(store, site, range(sealed_end, end_day), compute).values():
+        for fresh in _made(store, site, range(sealed_end, end_day), report).values():
             _add(totals, {v: n for v, n in fresh.items() if v.startswith(prefix)})
     return dict(totals)
 
@@ -110,13 +142,13 @@ def _add(totals: Digest, more: Digest) -> None:
         totals[value] += n
 
 
-def _made(store: Store, site: Site, days: Iterable[int], compute: Compute) -> dict[int, Digest]:
+def _made(store: Store, site: Site, days: Iterable[int], report: Report) -> dict[int, Digest]:
     """Digests of the given days, worked out from their summaries."""
     days = list(days)
     if not days:
         return {}
     by_day = summaries(store, site.site_id, min(days), max(days) + 1)
-    return {day: compute(by_day.get(day, ())) for day in days}
+    return {day: day_digest(report, by_day.get(day, ())) for day in days}
 
 
 def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int, prefix: str,
@@ -145,9 +177,13 @@ def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int,
     return totals
 
 
+DIGEST_VERSION = 2  # bump when a report's digest keys change: digests kept before are not read
+
+
 def digest_name(kind: str, *parts: object) -> str:
     """A digest's name from what it depends on ("#" never appears: DynamoDB keys join on it)."""
-    fingerprint = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(json.dumps([DIGEST_VERSION, *parts], sort_keys=True, default=str).encode())
+    fingerprint = fingerprint.hexdigest()[:16]
     return f"{kind}:{fingerprint}"
 
 
