@@ -1,4 +1,5 @@
-"""13 months of one busy site's rollups, ≈100 million events, for bench section (f).
+"""13 months of one busy site's rollups, ≈100 million events, its visit summaries and cohort
+counters, for bench section (f).
 
     .venv/bin/python -m bench.history            # build the cached history (or top it up) and print its size
     .venv/bin/python -m bench.history --force    # build it again from scratch
@@ -8,8 +9,9 @@ Raw events live 24 hours, so a year of history cannot be made by sending events:
 leaves behind is rollups. This module writes them THROUGH THE STORE, one local day at a time
 (`SQLiteStore.apply(Changes(counters=..., uniques=...))`, a day per call), in the shape
 `app.analytics.aggregate` gives them: the same CounterKeys (grain, metric, dimension, value),
-cube values made by the real `session_cube`/`page_cube`, and visitor-id sets per day and
-dimension value from which the store builds its HLL sketches. No SQL writes here.
+cube values made by the real `session_cube`/`page_cube`, summaries made by the real
+`_journey_value`, and visitor-id sets per day and dimension value from which the store builds its
+HLL sketches. No SQL writes here.
 
 The day is simulated from visits, not made up figure by figure, so every rollup agrees with
 every other (the page cube sums to the page counters, the session cube to each dimension...):
@@ -32,8 +34,30 @@ every other (the page cube sums to the page counters, the session cube to each d
   That is ~150,000 page views and ~253,000 events a day: ≈100 M events over 395 days.
 - 500 pages (Zipf), 40 sources in 4 channels plus campaigns (10 UTM sources, 5 mediums,
   20 campaigns), 10 browsers, 8 OS, 3 devices, 60 countries.
+- Visit summaries (dimension "journey", what funnels and journeys read) of a quarter of the
+  visits, drawn at random: ~10,000 visits a day, ~300,000 a month, in ~6,000 rows a day (one-page
+  visits of a profile alike share a row; visits of more pages are nearly all unique). A visit's
+  steps are its pages at the time spent on the pages before it, in whole seconds, a reload not
+  a step; its conversions at a random moment of its last page, its custom event ("download") at
+  a random moment of a random page, followed by the event goal's step for guide.pdf; at most
+  MAX_STEPS. (Only a quarter, so the summaries are those of the issue's busy site: the other
+  reports count all 40,000 visits, funnels and journeys 10,000 of them.)
+- Cohort counters (dimension cohort_week:... and cohort_month:..., by channel and by source of
+  the first visit), counted as aggregate._count_cohort counts them, for every visitor of the day.
+  A pool visitor's browser keeps an id for a lifetime between LIFETIME_DAYS (30 and 365 days,
+  hashed from the visitor's number, with a hashed phase), then makes a new one. An id's cohort
+  is the first day the visitor was drawn in its life, and a visitor is counted in a week or a
+  month unless drawn before in that week or month with the same id: both exact, from the draws
+  of earlier days (`Returns` replays the 365 days before the first day it is asked for, ~15 s,
+  then keeps up day by day), so nothing is approximated but the first visit's channel and
+  source: those of a profile hashed from the visitor and the id (not the profile of the visit
+  that made the id). About 10,000 of a day's ~30,000 visitors are new (~60,000 a week, ~260,000
+  a month); a week's cohort keeps ~9 % the week after and ~5 % three months on, a month's ~21 %
+  the month after and ~1 % ten months on.
+- A funnel (FUNNEL_STEPS: /, /pricing, /docs/**, the signup conversion), defined from the start.
 
-Each day's content depends only on GENERATOR_VERSION and the day, so a cached history can be
+Each day's content depends only on GENERATOR_VERSION and the day (cohort counters included: the
+draws they depend on are replayed, not remembered from the days written), so a cached history can be
 topped up day by day (`ensure`) and is the same as one generated fresh. Change anything that
 changes the data: bump GENERATOR_VERSION (the cache is keyed by it).
 """
@@ -45,6 +69,7 @@ import multiprocessing
 import os
 import sqlite3
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -52,16 +77,20 @@ from pathlib import Path
 
 import numpy as np
 
-from app.analytics.aggregate import SESSION_DIMENSIONS, goal_cube, page_cube, session_cube
+from app.analytics import funnels
+from app.analytics.aggregate import (
+    COHORT_PERIODS, MAX_STEPS, SESSION_DIMENSIONS, _journey_value, cohort_dimension, goal_cube, page_cube,
+    period_start, session_cube,
+)
 from app.analytics.goals import ANY_CONVERSION, conversion_key, event_key, page_matches
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
-from app.store.base import HOUR_MS, Changes, CounterKey, Session, UniqueKey
+from app.store.base import HOUR_MS, JOURNEY, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 4  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
-# 4: the visits that viewed each page (page-cube "sessions")
+GENERATOR_VERSION = 5  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+# 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -97,6 +126,20 @@ OUTBOUND = ["github.com", "twitter.com", "linkedin.com", "youtube.com", "stackov
             "pypi.org", "docs.python.org", "developer.mozilla.org", "news.ycombinator.com", "reddit.com",
             "medium.com", "dev.to", "producthunt.com", "g2.com", "wikipedia.org", "aws.amazon.com",
             "cloud.google.com", "azure.microsoft.com", "status.history.example"]
+# Visit summaries (aggregate.py, dimension JOURNEY) are written for this share of the visits:
+# ~10,000 a day, ~300,000 a month, the busy site the funnels and journeys are specified for.
+SUMMARY_SHARE = 0.25
+# Cohorts: a visitor's id lives a while, then their browser makes a new one (storage cleared, a
+# new device); each pool visitor's ids live a number of days between these two (per visitor).
+LIFETIME_DAYS = (30, 365)
+NEVER = -(2 ** 30)  # "drawn last on": never
+# The site's funnel (Site.funnels): steps the simulated visits take: the home page (the most
+# viewed page, the second most common entry), the page most often viewed right after it, a page
+# goal's pattern (the docs), the signup conversion. Over 30 days: ~81,000 visits enter, ~18,500
+# go on to /pricing, ~1,500 to the docs, ~13 sign up after that (signups are drawn regardless of
+# the pages a visit saw). A fixed id: the bench asks for it by id, and a top-up keeps it.
+FUNNEL_ID, FUNNEL_NAME = "signup", "Docs to signup"
+FUNNEL_STEPS = (("page", "/"), ("page", "/pricing"), ("page", "/docs/**"), ("conversion", "signup"))
 # Local hour of a visit's start (Berlin: quiet nights, busy office hours and evenings).
 HOURS = np.array([2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8, 8, 7, 5, 3], float)
 WEEKDAYS = np.array([1.06, 1.08, 1.07, 1.05, 0.98, 0.84, 0.92])  # Monday first
@@ -208,6 +251,7 @@ class Catalog:
         self.values = {d: [getattr(s, d) for s in sessions] for d in SESSION_DIMENSIONS}
         self.values["entry"] = [s.entry_path for s in sessions]
         self.profile_p = _zipf(PROFILES, 1.0)
+        self.profile_cdf = np.cumsum(self.profile_p)
         # dimension -> (its values, each profile's value as an index into them)
         self.dimension_index = {}
         for dimension, values in self.values.items():
@@ -255,6 +299,14 @@ def draw_visitors(rng: np.random.Generator, count: int) -> np.ndarray:
     return rng.permutation(seen)[:count]
 
 
+def day_visitors(day: int) -> tuple[np.random.Generator, float, np.ndarray]:
+    """The day's random stream, its traffic relative to the average and its visitors (numbers
+    in the pool): how generate_day begins, also replayed alone for earlier days (Returns)."""
+    rng = np.random.default_rng([GENERATOR_VERSION, 1, day])
+    scale = day_scale(day) * (1 + 0.03 * rng.standard_normal())
+    return rng, scale, draw_visitors(rng, int(round(VISITORS_PER_DAY * scale)))
+
+
 def _groups(keys: np.ndarray, members: np.ndarray) -> dict[int, np.ndarray]:
     """Distinct members per key: {key: members...}."""
     pairs = np.unique(keys.astype(np.int64) * (int(members.max()) + 1) + members)
@@ -263,17 +315,149 @@ def _groups(keys: np.ndarray, members: np.ndarray) -> dict[int, np.ndarray]:
     return {int(kk[0]): mm for kk, mm in zip(np.split(k, bounds), np.split(m, bounds))}
 
 
+def _hash(x: np.ndarray, salt: int) -> np.ndarray:
+    """A well-mixed 64-bit hash of non-negative integers (splitmix64), the same on every run."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def id_born(ids: np.ndarray, day: int) -> np.ndarray:
+    """The day the current id of each pool visitor began its life, as of `day`: a visitor's ids
+    follow one another, each living the visitor's lifetime (hashed from the visitor's number,
+    within LIFETIME_DAYS), from a phase also hashed from it (so lives do not all end together)."""
+    low, high = LIFETIME_DAYS
+    life = low + (_hash(ids, 1) % np.uint64(high - low + 1)).astype(np.int64)
+    phase = (_hash(ids, 2) % life.astype(np.uint64)).astype(np.int64)
+    return (day + phase) // life * life - phase
+
+
+class Returns:
+    """Who came before, for cohorts: per pool visitor, the last day they were drawn and the
+    first day their current id was drawn (the day the tracker made it: their cohort).
+
+    Kept in the process that generates days, which asks for them in order: each day adds its
+    visitors. A day asked for out of order replays the draws (`day_visitors`) of the
+    LIFETIME_DAYS[1] days before it first: nothing older changes what a day counts (an id is
+    younger than that), so a day's counters are the same however the history is made."""
+
+    def __init__(self):
+        self.last = np.full(VISITOR_POOL, NEVER, np.int32)
+        self.first = np.zeros(VISITOR_POOL, np.int32)
+        self.next_day: int | None = None
+
+    def visit(self, day: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The day's visitors come: (the first day of each one's id, the day the id was born,
+        the day they were drawn last before today, or NEVER)."""
+        if self.next_day is None or not day - LIFETIME_DAYS[1] <= self.next_day <= day:
+            self.last.fill(NEVER)
+            self.next_day = day - LIFETIME_DAYS[1]
+        while self.next_day < day:
+            self._note(self.next_day, day_visitors(self.next_day)[2])
+        return self._note(day, ids)
+
+    def _note(self, day: int, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        born = id_born(ids, day)
+        before = self.last[ids].astype(np.int64)
+        first = np.where(before >= born, self.first[ids], day)  # drawn already in this id's life, or new today
+        self.first[ids], self.last[ids] = first, day
+        self.next_day = day + 1
+        return first, born, before
+
+
+_returns: Returns | None = None
+
+
+def returns() -> Returns:
+    global _returns
+    if _returns is None:
+        _returns = Returns()
+    return _returns
+
+
+def visit_summaries(day: int, profile: np.ndarray, views: np.ndarray, starts: np.ndarray, page: np.ndarray,
+                    on_page: np.ndarray, events: list[tuple[tuple[str, ...], np.ndarray, bool]]) -> dict[str, int]:
+    """The summaries (aggregate.py's JOURNEY values) of SUMMARY_SHARE of the day's visits, each
+    with how many visits have it.
+
+    A visit's steps are its pages in order, each at the time spent on the pages before it
+    (whole seconds from the visit's start, as the aggregator counts them), and its events:
+    `events` holds (the steps an event is, the visits that sent it, whether on the last page).
+    An event comes at a random moment of its page's time: a conversion on the last page (what
+    the visit came for), a custom event on any. As in aggregate._take_step, a step repeating
+    the one before it is no new step (a reload) and a summary keeps its first MAX_STEPS."""
+    cat = catalog()
+    rng = np.random.default_rng([GENERATOR_VERSION, 2, day])  # a stream of its own: the other figures stay put
+    n_visits = len(views)
+    chosen = np.flatnonzero(rng.random(n_visits) < SUMMARY_SHARE)
+    offset = np.cumsum(on_page) - on_page  # each page view's start, from the day's first visit's...
+    offset -= offset[np.repeat(starts, views)]  # ...then from its own visit's
+    # Steps sort by place (2k: the visit's k-th page, 2k + 1: an event on it), then time.
+    extra: dict[int, list[tuple]] = defaultdict(list)
+    for order, (steps, hit, on_last) in enumerate(events):
+        view = starts + views - 1 if on_last else starts + (rng.random(n_visits) * views).astype(np.int64)
+        ms = offset[view] + (rng.random(n_visits) * on_page[view]).astype(np.int64)
+        place = 2 * (view - starts) + 1
+        for v in np.intersect1d(np.flatnonzero(hit), chosen, assume_unique=True).tolist():
+            extra[v] += [(int(place[v]), int(ms[v]), (order, i), step) for i, step in enumerate(steps)]
+    pages, offsets = page.tolist(), offset.tolist()
+    first_view, n_views, profiles = starts.tolist(), views.tolist(), profile.tolist()
+    counts: dict[str, int] = defaultdict(int)
+    for v in chosen.tolist():
+        s = first_view[v]
+        timeline = [(2 * k, offsets[s + k], (), cat.pages[pages[s + k]]) for k in range(n_views[v])]
+        if v in extra:
+            timeline = sorted(timeline + extra[v])
+        steps: list[list] = []
+        for _, ms, _, step in timeline:
+            if steps and steps[-1][0] == step:
+                continue
+            if len(steps) == MAX_STEPS:
+                break
+            steps.append([step, ms // 1000])
+        counts[_journey_value(cat.sessions[profiles[v]],
+                              json.dumps(steps, separators=(",", ":"), ensure_ascii=False))] += 1
+    return counts
+
+
+def cohort_counts(day: int, pool_ids: np.ndarray) -> dict[tuple[int, str, str], int]:
+    """The day's cohort counters (aggregate._count_cohort): (bucket, dimension, cohort) -> visitors.
+
+    Each visitor drawn today is counted in this week's and this month's bucket unless drawn
+    earlier in that week or month in the same id's life (exact, from Returns), under the week
+    or month of the first day their id was drawn, by the channel and by the source of that
+    first visit: those of a profile hashed from the visitor and the id's birth (what the tracker
+    kept of the first visit; drawn as visits' profiles are, not the profile of a visit that day)."""
+    cat = catalog()
+    first, born, before = returns().visit(day, pool_ids)
+    u = (_hash(born * (1 << 22) + pool_ids, 3) >> np.uint64(11)).astype(np.float64) / 2.0 ** 53
+    first_profile = np.minimum(np.searchsorted(cat.profile_cdf, u, side="right"), PROFILES - 1)
+    days, inverse = np.unique(first, return_inverse=True)
+    counts: dict[tuple[int, str, str], int] = {}
+    for period in COHORT_PERIODS:
+        bucket = period_start(period, day)
+        counted = before < np.maximum(born, bucket)  # not seen yet this period, with this id
+        cohort = np.array([period_start(period, d) for d in days.tolist()])[inverse][counted]
+        for by in ("channel", "source"):  # as _count_cohort: a table of every visitor sums the channels
+            names, index = cat.dimension_index[by]
+            keys, n = np.unique(cohort * len(names) + index[first_profile[counted]], return_counts=True)
+            for k, visitors in zip(keys.tolist(), n.tolist()):
+                start, value = divmod(k, len(names))
+                counts[(bucket, cohort_dimension(period, by, names[value]), str(start))] = visitors
+    return counts
+
+
 def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, dict]:
     """The rollups one local day of the site leaves behind, as aggregate() shapes them, and
     what the day held (visits, page views, events...)."""
     cat = catalog()
-    rng = np.random.default_rng([GENERATOR_VERSION, 1, day])
-    scale = day_scale(day) * (1 + 0.03 * rng.standard_normal())
+    rng, scale, pool_ids = day_visitors(day)
     n_visits = int(round(VISITS_PER_DAY * scale))
-    n_visitors = int(round(VISITORS_PER_DAY * scale))
+    n_visitors = len(pool_ids)
 
     # Visitors and their visits: one each, the rest to visitors already drawn.
-    pool_ids = draw_visitors(rng, n_visitors)
     owner = np.concatenate([np.arange(n_visitors), rng.integers(0, n_visitors, n_visits - n_visitors)])
     first_visit = np.zeros(n_visits, bool)
     first_visit[:n_visitors] = True  # a visitor's first visit of the day: the cube's visitor
@@ -434,6 +618,19 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
             for metric, counts in cell.items():
                 add("day", day, metric, float(counts[p]), "goal_cube", value)
 
+    # Visit summaries of a quarter of the visits: conversions, then the custom event (the guide's
+    # download also the event goal's step: a goal with a property condition is a step of its own).
+    download = reached[event_key("download")][0]
+    summary_events = [((conversion_key(name),), reached[conversion_key(name)][0], True) for name, _, _ in CONVERSIONS]
+    summary_events += [((event_key("download"),), download & ~guide, False),
+                       ((event_key("download"), "g:guide"), guide, False)]
+    summaries = visit_summaries(day, profile, views, starts, page, on_page, summary_events)
+    for value, n in summaries.items():
+        add("day", day, "visits", n, JOURNEY, value)
+    cohorts = cohort_counts(day, pool_ids)
+    for (bucket, dimension, cohort), n in cohorts.items():
+        add("day", bucket, "visitors", n, dimension, cohort)
+
     # Clicks: some leave for another site, some download a file.
     click_visits = visit_of[clicks]
     kind = rng.random(len(click_visits))
@@ -471,6 +668,7 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
 
     session_cells = sum(1 for k in counters if k.dimension == "session" and k.metric == "sessions")
     page_cells = sum(1 for k in counters if k.dimension == "page_cube" and k.metric == "pageviews")
+    figures.update(summary_rows=len(summaries), summary_visits=sum(summaries.values()), cohort_rows=len(cohorts))
     figures.update(visitors=n_visitors, events=sum(events.values()), session_cube_cells=session_cells,
                    page_cube_cells=page_cells, counter_rows=len(counters), sketches=len(uniques),
                    visitor_ids=sum(len(s) for s in uniques.values()))
@@ -482,9 +680,7 @@ def visitor_overlap(days: int = 30, end_day: int = 20_000) -> dict:
     seen: set[int] = set()
     total = 0
     for day in range(end_day - days + 1, end_day + 1):
-        rng = np.random.default_rng([GENERATOR_VERSION, 1, day])
-        scale = day_scale(day) * (1 + 0.03 * rng.standard_normal())
-        ids = draw_visitors(rng, int(round(VISITORS_PER_DAY * scale)))
+        ids = day_visitors(day)[2]
         total += len(ids)
         seen.update(ids.tolist())
     return {"days": days, "distinct": len(seen), "sum_of_daily": total}
@@ -548,13 +744,53 @@ def measure(path: Path, site_id: str) -> dict:
                                 (site_id,)).fetchone()[0]
         month_sketches = db.execute("SELECT COUNT(*) FROM sketches WHERE site_id = ? AND grain = 'month'",
                                     (site_id,)).fetchone()[0]
+        summary_rows, summary_visits, summary_days = db.execute(
+            "SELECT COUNT(*), SUM(n), COUNT(DISTINCT bucket) FROM counters WHERE site_id = ? AND grain = 'day' "
+            "AND metric = 'visits' AND dimension = ?", (site_id, JOURNEY)).fetchone()
+        cohort_rows = db.execute(  # the dimensions cohort_week:... and cohort_month:... ('`' follows '_')
+            "SELECT COUNT(*) FROM counters WHERE site_id = ? AND grain = 'day' AND metric = 'visitors' "
+            "AND dimension >= 'cohort_' AND dimension < 'cohort`'", (site_id,)).fetchone()[0]
     finally:
         db.close()
     return {"counter_rows": sum(counters.values()), "counter_rows_by_grain": counters,
             "month_counter_rows": month_rows, "month_sketches": month_sketches,
             "cube_rows": cubes, "distinct_cube_values": distinct,
             "sketches": sketches, "sketch_bytes": sketch_bytes, "first_day": first, "last_day": last,
+            "summary_rows": summary_rows, "summary_visits": int(summary_visits or 0), "summary_days": summary_days,
+            "summary_storage": summary_storage(path, site_id, last), "cohort_rows": cohort_rows,
             "db_bytes": path.stat().st_size}
+
+
+def summary_storage(path: Path, site_id: str, last_day: int, days: int = 30) -> dict:
+    """What a month of visit summaries takes in a store: those of the `days` days up to
+    last_day, read through the store and written into an empty one a day per apply(), as the
+    generator writes them; the growth of its file, per visit summarised. (The counters table
+    is one b-tree, so that is all they take. The aggregator writes a summary at each step of a
+    visit and deletes the row it left, which may leave pages less full than this.)"""
+    source = SQLiteStore(str(path))
+    try:
+        rows = source.read_counters(site_id, "visits", JOURNEY, last_day - days + 1, last_day + 1, grain="day")
+    finally:
+        source.close()
+    by_day: dict[int, dict[CounterKey, float]] = defaultdict(dict)
+    for row in rows:
+        by_day[row.hour][CounterKey(site_id, row.hour, "visits", JOURNEY, row.value, "day")] = row.n
+    with tempfile.TemporaryDirectory(prefix="liveinsight-summaries-") as tmp:
+        copy = Path(tmp) / "summaries.db"
+        store = SQLiteStore(str(copy))
+        store.create_schema()
+        store.close()  # the last connection: SQLite checkpoints into the file and removes the WAL
+        empty = copy.stat().st_size
+        store = SQLiteStore(str(copy))
+        for day in sorted(by_day):
+            store.apply(Changes(counters=by_day[day]))
+        store.close()
+        grown = copy.stat().st_size - empty
+    visits = int(sum(row.n for row in rows))
+    return {"days": len(by_day), "rows": len(rows), "visits": visits, "bytes": grown,
+            "bytes_per_visit": round(grown / visits, 1) if visits else None,
+            "bytes_per_row": round(grown / len(rows), 1) if rows else None,
+            "value_bytes_per_row": round(sum(len(row.value.encode()) for row in rows) / len(rows), 1) if rows else None}
 
 
 def build(path: Path, now_ms: int, days: int = DAYS, log=_log) -> dict:
@@ -569,6 +805,8 @@ def build(path: Path, now_ms: int, days: int = DAYS, log=_log) -> dict:
                        TIMEZONE, SITE_ID)
     site.goals = [{**goal, "created_ms": site.created_ms} for goal in GOALS]  # counted from the first day
     store.update_site(site)
+    funnel = funnels.new_funnel(site, FUNNEL_NAME, FUNNEL_STEPS, site.created_ms)
+    funnels.add_funnel(store, site, funnel._replace(id=FUNNEL_ID))
     log(f"generating {days} days ({day_from_number(first)} .. {day_from_number(today)}) of site "
         f"{SITE_ID!r} ({TIMEZONE}) through SQLiteStore.apply, one day per call")
     started = time.monotonic()
@@ -665,6 +903,16 @@ def describe(meta: dict) -> list[str]:
         f"sketches" + (f", {meta['rollup']['months']} months rolled up in {meta['rollup']['seconds']:,.0f} s"
                        if meta.get("rollup") else ""),
     ]
+    if s.get("summary_days"):
+        st = s["summary_storage"]
+        lines.append(
+            f"visit summaries: {s['summary_rows'] // s['summary_days']:,} rows a day for "
+            f"{s['summary_visits'] // s['summary_days']:,} visits ({SUMMARY_SHARE:.0%} of the visits); "
+            f"{st['days']} days ({st['visits']:,} visits, {st['rows']:,} rows) take "
+            f"{st['bytes'] / 2**20:,.1f} MiB in a store: {st['bytes_per_visit']:,.0f} B a visit, "
+            f"{st['bytes_per_row']:,.0f} B a row (its value {st['value_bytes_per_row']:,.0f} B)")
+        lines.append(f"cohort counters: {s['cohort_rows']:,} rows; funnel {FUNNEL_ID!r}: "
+                     + " > ".join(f"{kind} {match}" for kind, match in FUNNEL_STEPS))
     if "generate_s" in meta:
         lines.append(f"generated in {meta['generate_s']:,.0f} s (store.apply {g.get('apply_s', 0):,.0f} s of it; "
                      "visits simulated meanwhile in a second process)"

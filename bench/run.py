@@ -15,7 +15,9 @@ gunicorn.conf.py) on a free 127.0.0.1 port with a fresh SQLite file, and measure
   (d) realtime reads with 1,000 visitors live: two HTMX fragments and /api/realtime (wrk)
   (e) the tracker's gzipped size and the server's memory (RSS) after the loads
   (f) reports over 13 months (≈100M events): the report fragments and GET /api/stats for 7d,
-      30d and 12mo on a generated history (bench/history.py, cached in bench/results/), wrk
+      30d and 12mo on a generated history (bench/history.py, cached in bench/results/), wrk;
+      and the journey reports over its visit summaries and cohort counters (funnel, top paths,
+      next/previous pages, cohort tables: GET /api/stats, and in-process, bench/journey_reports.py)
 
 and prints a table (each figure beside its target, PASS/MISS) and writes
 bench/results/latest.json. Every load is bounded in count and time; the server is stopped at
@@ -48,7 +50,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from bench import history, loadgen
+from app.analytics.journeys import MAX_DAY_PATHS
+from app.analytics.summaries import DONE
+from bench import history, journey_reports, loadgen
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -85,6 +89,11 @@ HISTORY_READ_S = 3
 HISTORY_MAX_READ_S = 20  # slow endpoints get longer (6 x one request), up to this
 HISTORY_PERIODS = ("7d", "30d", "12mo")
 HISTORY_FILTER = "country=DE"  # the filtered 12-month report: read from the session cube
+# A journey report's first request makes the digests of every sealed day of its period: it can
+# outlast gunicorn's worker timeout (30 s), which kills the worker; the digests of the months
+# finished before are kept, so a request again goes further. Tried this many times.
+HISTORY_COLD_ATTEMPTS = 6
+HISTORY_COLD_TIMEOUT_S = 300
 
 # Targets (2-core machine, see the brief in bench/README.md).
 TARGET_SINGLE_RPS = 3_000
@@ -651,7 +660,8 @@ def timed_get(server: Server, path: str, headers: tuple, timeout: float = 120) -
 
 def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler") -> dict:
     """Section (f): the cached 13-month history (made or topped up first), served by gunicorn
-    like the other sections, each report endpoint read with wrk after two timed probes."""
+    like the other sections, each report endpoint read with wrk after two timed probes; then
+    the journey reports, in-process first (rolled back), then over HTTP."""
     started = time.monotonic()
     if args.history_db:
         db_path = args.history_db.resolve()
@@ -665,22 +675,36 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
         log("(f) the 13-month history: cached, topped up or generated (bench/history.py)")
         meta = history.ensure(time.time_ns() // 1_000_000, RESULTS, log=log)
         db_path = Path(meta["path"])
-    prepare_s = time.monotonic() - started
     for line in history.describe(meta) if "store" in meta else []:
         log(f"    {line}")
     workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-history-"))
-    if APP_ROOT != ROOT and not args.history_db:
-        # A scratch copy of the app may change the schema: let it change a copy, not the cache.
-        log(f"(f) --app-root: serving a copy of the history in {workdir}")
+    if not args.history_db:
+        # Journey reports write digests into the file they read (and a scratch copy of the app
+        # may change the schema): serve a copy, so the cache keeps none and every run's first
+        # requests are cold. A few seconds (the file is in the page cache).
         shutil.copy2(db_path, workdir / db_path.name)
         db_path = workdir / db_path.name
+        log(f"(f) serving a scratch copy of the history: {db_path}")
+    prepare_s = time.monotonic() - started
     env = server_env(db_path)
     server = Server(workdir, env)
     site_id = meta["site_id"]
     out = {"db": str(db_path), "cached": meta.get("cached"), "prepare_s": round(prepare_s, 1),
            "history": {k: meta.get(k) for k in ("version", "timezone", "generated", "store",
                                                 "generate_s", "topped_up_days", "top_up_s")},
-           "connections": HISTORY_CONNECTIONS, "endpoints": {}}
+           "connections": HISTORY_CONNECTIONS, "endpoints": {}, "journeys": {}}
+    out["digests_before"] = digest_marks(db_path, site_id)
+    if out["digests_before"]:
+        log(f"(f) the file holds digests of {out['digests_before']} days or months already: "
+            "the journey reports' first requests are not cold")
+    log("(f) journey reports in-process (one transaction, rolled back): cold call, then "
+        f"{journey_reports.WARM_CALLS} warm")
+    try:
+        out["in_process"] = journey_reports.in_process(db_path, site_id, time.time_ns() // 1_000_000, log=log)
+    except Exception as exc:  # the reports are being built meanwhile: say what broke, time the rest
+        log(f"(f) the in-process check failed: {type(exc).__name__}: {exc}")
+        out["in_process"] = {"error": f"{type(exc).__name__}: {exc}",
+                             "page": journey_reports.most_viewed_page(db_path, site_id, time.time_ns() // 1_000_000)}
     try:
         server.start("/tracker.js")
         log(f"(f) gunicorn up on {server.base} over {db_path.name}; reports for "
@@ -688,20 +712,7 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
         cookie = log_in(server, env)
         for name, (path, headers, period) in history_endpoints(site_id, cookie).items():
             probes = [timed_get(server, path, headers) for _ in range(2)]  # warm-up: caches, pages
-            one = min(ms for ms, _ in probes)
-            # wrk takes whole seconds
-            seconds = min(HISTORY_MAX_READ_S, max(HISTORY_READ_S, math.ceil(6 * one / 1000)))
-            timeout = min(60, max(5, math.ceil(4 * max(ms for ms, _ in probes) / 1000)))
-            if period.startswith("12mo"):  # the 12-month ones, panels and filtered included
-                profiler.start("f_" + "".join(c if c.isalnum() else "_" for c in name).strip("_"),
-                               server.workers(), seconds)
-            with CpuMeter(server) as cpu:
-                r = run_wrk(wrk, "read.lua", server.base + path, seconds=seconds,
-                            connections=HISTORY_CONNECTIONS, threads=1, headers=headers,
-                            timeout_s=timeout)
-            profiler.wait()
-            r.update(path=path, period=period, cores=cpu.cores, seconds=seconds,
-                     probe_ms=[round(ms, 1) for ms, _ in probes], bytes_per_answer=len(probes[-1][1]))
+            r = read_endpoint(wrk, server, profiler, name, path, headers, period, probes)
             if path.startswith("/api/stats"):
                 data = json.loads(probes[-1][1])["data"]
                 metrics = data["summary"]["metrics"]
@@ -711,8 +722,13 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
                                 "days": (date.fromisoformat(data["period"]["to"])
                                          - date.fromisoformat(data["period"]["from"])).days + 1}
             out["endpoints"][name] = r
-            log(f"    {name}: p50 {ms(r['latency_us']['p50'])} ms, p95 {ms(r['latency_us']['p95'])} ms "
-                f"({r['requests']} requests in {seconds:g} s)")
+        for report in journey_reports.reports(out["in_process"]["page"]):
+            try:
+                out["journeys"][report.name] = journey_endpoint(wrk, server, profiler, site_id, cookie, report)
+            except (BenchError, ValueError, KeyError, TypeError) as exc:  # an answer of another shape
+                log(f"    {report.name}: {type(exc).__name__}: {exc}")
+                out["journeys"][report.name] = {"error": f"{type(exc).__name__}: {exc}", "first": report.first,
+                                                "target_ms": report.target_ms}
     except BaseException:
         log("server log (tail):\n" + server.log_tail())
         raise
@@ -723,6 +739,94 @@ def reports_over_history(args: argparse.Namespace, wrk: str, profiler: "Profiler
             shutil.rmtree(workdir, ignore_errors=True)
     out["seconds"] = round(time.monotonic() - started, 1)
     return out
+
+
+def read_endpoint(wrk: str, server: Server, profiler: "Profiler", name: str, path: str, headers: tuple,
+                  period: str, probes: list[tuple[float, bytes]]) -> dict:
+    """wrk on one report endpoint, one connection per worker, for longer when its probes were
+    slow (6 x one request, up to HISTORY_MAX_READ_S); py-spy meanwhile on the 12-month ones."""
+    one = min(ms for ms, _ in probes)
+    # wrk takes whole seconds
+    seconds = min(HISTORY_MAX_READ_S, max(HISTORY_READ_S, math.ceil(6 * one / 1000)))
+    timeout = min(60, max(5, math.ceil(4 * max(ms for ms, _ in probes) / 1000)))
+    if period.startswith("12mo") or period == "journey":  # the 12-month ones (panels, filtered) and journeys
+        profiler.start("f_" + "".join(c if c.isalnum() else "_" for c in name).strip("_"),
+                       server.workers(), seconds)
+    with CpuMeter(server) as cpu:
+        r = run_wrk(wrk, "read.lua", server.base + path, seconds=seconds,
+                    connections=HISTORY_CONNECTIONS, threads=1, headers=headers,
+                    timeout_s=timeout)
+    profiler.wait()
+    r.update(path=path, period=period, cores=cpu.cores, seconds=seconds,
+             probe_ms=[round(ms, 1) for ms, _ in probes], bytes_per_answer=len(probes[-1][1]))
+    log(f"    {name}: p50 {ms(r['latency_us']['p50'])} ms, p95 {ms(r['latency_us']['p95'])} ms "
+        f"({r['requests']} requests in {seconds:g} s)")
+    return r
+
+
+def journey_endpoint(wrk: str, server: Server, profiler: "Profiler", site_id: str, cookie: str,
+                     report: "journey_reports.Report") -> dict:
+    """A journey report over HTTP: its first request alone (cold: it makes the digests of the
+    sealed days; tried again if it fails, as when gunicorn kills a worker past its timeout),
+    a second one, then wrk like the other endpoints. A server without the report (data lacks
+    it) is noted, not timed."""
+    path = f"/api/stats?site={site_id}&{report.query}"
+    headers = (cookie,)
+    wait_idle(server)  # wrk's last requests of the endpoint before may still run
+    attempts: list[dict] = []
+    for _ in range(HISTORY_COLD_ATTEMPTS):
+        started = time.monotonic()
+        try:
+            status, body = get(server.port, path, dict(h.split(": ", 1) for h in headers),
+                               timeout=HISTORY_COLD_TIMEOUT_S)
+            error = None if status == 200 else f"HTTP {status}: {body[:200]!r}"
+        except (OSError, http.client.HTTPException) as exc:
+            status, body, error = None, b"", f"{type(exc).__name__}: {exc}"
+        attempts.append({"ms": round((time.monotonic() - started) * 1000, 1), "status": status, "error": error})
+        if status is not None and status < 500:
+            break
+        log(f"    {report.name}: first request failed after {attempts[-1]['ms']:,.0f} ms ({error}); again")
+    # The first request's time; when it failed first, the time until one answered, tries included.
+    out = {"path": path, "target_ms": report.target_ms, "first": report.first, "cold_attempts": attempts,
+           "cold_ms": round(sum(a["ms"] for a in attempts), 1)}
+    if attempts[-1]["error"] is not None:
+        out["error"] = attempts[-1]["error"]
+        log(f"    {report.name}: not timed: {out['error']}")
+        return out
+    data = json.loads(body).get("data") or {}
+    if report.answer not in data:
+        out["error"] = f"not served: data holds {sorted(data)[:6]}, no {report.answer!r}"
+        log(f"    {report.name}: {out['error']}")
+        return out
+    out["figures"] = journey_reports.figures(report.answer, data[report.answer])
+    second = timed_get(server, path, headers)
+    r = read_endpoint(wrk, server, profiler, report.name, path, headers, "journey", [second])
+    r.update(out)
+    r["probe_ms"] = [attempts[-1]["ms"], r["probe_ms"][0]]
+    log(f"    {report.name}: first request {attempts[0]['ms']:,.0f} ms"
+        + (f" ({len(attempts)} attempts)" if len(attempts) > 1 else "") + f", second {second[0]:,.0f} ms")
+    return r
+
+
+def wait_idle(server: Server, timeout_s: float = 60) -> None:
+    """Until the server's processes use next to no CPU (0.2 s at a time), at most timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        before = server.cpu_s()
+        time.sleep(0.2)
+        if server.cpu_s() - before < 0.02:
+            return
+
+
+def digest_marks(db_path: Path, site_id: str) -> int:
+    """How many days and months the file holds digests of already (summaries.py's DONE marks),
+    counted by SQLite itself, read-only."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        return db.execute("SELECT COUNT(*) FROM counters WHERE site_id = ? AND grain IN ('day', 'month') "
+                          "AND metric = ?", (site_id, DONE)).fetchone()[0]
+    finally:
+        db.close()
 
 
 # --------------------------------------------------------------------------- profiling
@@ -903,6 +1007,16 @@ def history_rows(h: dict, cpus: int) -> list[Row]:
                 note=f"{st['sketch_bytes'] / 2**20:,.0f} MiB of sketches"),
             Row("  history: SQLite file", round(st["db_bytes"] / 2**20), "MiB", note=h["db"]),
         ]
+        if st.get("summary_days"):
+            sto = st["summary_storage"]
+            rows += [
+                Row("  history: visit summaries, bytes per visit", sto["bytes_per_visit"], "B",
+                    note=f"{st['summary_rows'] // st['summary_days']:,} rows a day for "
+                         f"{st['summary_visits'] // st['summary_days']:,} visits a day; {sto['days']} days: "
+                         f"{sto['bytes'] / 2**20:,.1f} MiB for {sto['visits']:,} visits ({sto['rows']:,} rows, "
+                         f"{sto['bytes_per_row']:,.0f} B a row)"),
+                Row("  history: cohort counters", st["cohort_rows"], "rows", note="weeks and months, by channel and source"),
+            ]
     for name, r in h["endpoints"].items():
         target = {"12mo": TARGET_HISTORY_12MO_P95_MS, "12mo goals": TARGET_PANEL_12MO_P95_MS,
                   "12mo events": TARGET_PANEL_12MO_P95_MS, "30d goals": TARGET_PANEL_30D_P95_MS,
@@ -919,12 +1033,58 @@ def history_rows(h: dict, cpus: int) -> list[Row]:
             Row(f"  {name} p95", ms(r["latency_us"]["p95"]), "ms", target, False,
                 note=note + ("; no target" if r["period"].endswith(("filtered", "overview", "page filter")) else "")),
         ]
-    loads = list(h["endpoints"].values())
+    rows += journey_rows(h)
+    loads = list(h["endpoints"].values()) + [r for r in h.get("journeys", {}).values() if "cores" in r]
     other = max(((x.get("cores") or {}).get("other", 0.0) for x in loads), default=0.0)
     rows.append(Row("  other processes' CPU during (f) (max)", other, "cores",
                     label="NOISY" if other > NOISE_CORES else "quiet",
                     note=(f"> {NOISE_CORES} cores: other work shared the {cpus} CPUs"
                           if other > NOISE_CORES else "nothing else ran")))
+    return rows
+
+
+def journey_rows(h: dict) -> list[Row]:
+    """Section (f)'s journey reports: the first request (cold), p50 and p95 (against the
+    target), the in-process times beside them, and how exact top paths are."""
+    inproc = (h.get("in_process") or {}).get("reports", {})
+    if not h.get("journeys") and not inproc:
+        return []
+    rows = [Row("# (f) journey reports over the visit summaries and cohort counters (GET /api/stats; "
+                "in-process: the same call without HTTP, cold then warm p50)")]
+    if h.get("digests_before"):
+        rows.append(Row("  digests in the file before the first requests", h["digests_before"], "days",
+                        label="WARM", note="first requests are not cold"))
+    for name, r in h.get("journeys", {}).items():
+        mine = inproc.get(name, {})
+        in_note = (f"in-process: cold {fmt(mine.get('cold_ms'))} ms, warm p50 {fmt(mine.get('warm_p50_ms'))} ms "
+                   f"(max {fmt(mine.get('warm_max_ms'))})" if mine else "")
+        attempts = r.get("cold_attempts") or []
+        failed = ", ".join(f"{fmt(a['ms'])} ms" for a in attempts if a["error"])
+        cold_note = (r.get("first") or "") + (
+            f"; {len(attempts)} tries, failed after {failed} (gunicorn's worker timeout?): time in all" if failed else "")
+        rows.append(Row(f"  {name} first request (cold)", r.get("cold_ms"), "ms", higher_is_better=False,
+                        note=cold_note + (f"; {in_note}" if in_note else "")))
+        if "latency_us" not in r:
+            not_served = r.get("error", "").startswith("not served")
+            rows.append(Row(f"  {name} p95", None, "ms", r.get("target_ms"), False,
+                            label="n/a" if not_served else None, ok=None if not_served else False,
+                            note=f"{r.get('error')}; {in_note}"))
+            continue
+        note = f"{r['requests']} req in {r['seconds']:g} s; {cores(r)}"
+        if r["non2xx"] or r["socket_errors"]:
+            note += f"; {r['non2xx']} non-2xx {r['non2xx_codes']}, {r['socket_errors']} socket errors"
+        rows += [
+            Row(f"  {name} p50", ms(r["latency_us"]["p50"]), "ms", higher_is_better=False,
+                note=", ".join(f"{k} {v}" for k, v in (r.get("figures") or {}).items())),
+            Row(f"  {name} p95", ms(r["latency_us"]["p95"]), "ms", r.get("target_ms"), False,
+                note=note + (f"; {in_note}" if in_note else "") + ("" if r.get("target_ms") else "; no target")),
+        ]
+    for length, acc in ((h.get("in_process") or {}).get("paths_accuracy") or {}).items():
+        rows.append(Row(f"  top paths ({length} pages, 30d) vs exact: max error of the top {acc['compared']}",
+                        acc["max_relative_error_pct"], "%",
+                        note=f"{acc['exact']} of {acc['compared']} exact, same order as exact: {acc['same_order']}; "
+                             f"{fmt(acc['distinct_paths'])} distinct paths, {fmt(acc['visits'])} visits "
+                             f"(a day keeps its {MAX_DAY_PATHS:,} most common)"))
     return rows
 
 
