@@ -188,3 +188,14 @@ def test_the_demo_traffic_fills_the_retention_table(store, settle):
     settle()  # on AWS the stream function folds what the demo sends
     weekly = cohorts.cohort_table(store, site, TODAY, "week", 2)
     assert sum(c["visitors"] for c in weekly["cohorts"]) > 20
+
+
+def test_the_retention_job_makes_the_digests_no_request_has_made_yet(store, history):
+    from app.retention import run_retention
+    funnel = signup_funnel(history)
+    funnels.add_funnel(store, history, funnel)
+    done = run_retention(store, NOW)
+    assert done["journey_reports"]["shop"] == 1 + 5 + 1  # the funnel, paths of 1 to 5 pages, the page flow
+    monday = day_number(date(2026, 11, 16))
+    marks = store.read_counters("shop", DONE, funnels.funnel_digest(history, funnel, {}), 0, 10**6, grain="day")
+    assert monday in {row.hour for row in marks} and max(row.hour for row in marks) == TODAY - 2

@@ -112,3 +112,20 @@ def next_and_previous(store: Store, site: Site, period: Period, today: int, page
 
 def _share(part: float, whole: float) -> float | None:
     return round(100 * part / whole, 1) if whole else None
+
+
+def keep_digests(store: Store, site: Site, now_ms: int) -> int:
+    """Make now what the journey pages read first over the last 12 months (each funnel, top
+    paths of every length, the page flow), so that no request has to make a year of digests:
+    the retention job calls this every hour, which leaves it a newly sealed day a time. Digests
+    are kept as they are made, so a run cut short goes on where it stopped. Returns how many
+    reports it went through."""
+    from app.analytics import funnels
+    from app.analytics.periods import local_day_number, parse_period
+    year, today = parse_period("12mo", site.timezone, now_ms), local_day_number(site.timezone, now_ms)
+    reports = [lambda f=f: funnels.funnel_report(store, site, f, year, today) for f in funnels.funnels_of(site)]
+    reports += [lambda n=n: top_paths(store, site, year, today, n) for n in range(1, MAX_PATH_PAGES + 1)]
+    reports.append(lambda: next_and_previous(store, site, year, today, "/"))  # any page: the digest has them all
+    for report in reports:
+        report()
+    return len(reports)
