@@ -71,7 +71,10 @@ def top_paths(store: Store, site: Site, period: Period, today: int, length: int 
     totals = digest(store, site, _paths(length, filters), period.first_day, period.last_day + 1, today)
     visits = sum(totals.values())
     other = totals.pop(key(OTHER_PATHS), 0)
-    ranked = sorted(((json.loads(v), n) for v, n in totals.items()), key=lambda item: (-item[1], item[0]))
+    # Only the paths that can be shown are decoded (a month holds tens of thousands).
+    counts = sorted(totals.values(), reverse=True)
+    least = counts[limit - 1] if len(counts) >= limit else 0
+    ranked = sorted(((json.loads(v), n) for v, n in totals.items() if n >= least), key=lambda item: (-item[1], item[0]))
     return {"length": length, "visits": int(visits), "other_paths": int(other), "paths": [
         {"pages": pages, "visits": int(n), "ended": len(pages) < length, "share": _share(n, visits)}
         for pages, n in ranked[:limit]]}

@@ -36,7 +36,6 @@ class Summary(NamedTuple):
     country: str
     steps: tuple[tuple[str, int], ...]  # (page or key, seconds since the visit began)
     visits: int  # how many visits had exactly this summary
-    text: str  # the stored value
 
     def pages(self) -> list[str]:
         return [step for step, _ in self.steps if step.startswith("/")]
@@ -55,27 +54,16 @@ class Report:
     finish: Callable[[Digest], Digest] = field(default=lambda day: day)
 
 
-# (report name, summary) -> the keys its visits count in: the days not sealed are worked out on
-# every request, from mostly the same summaries. Keys are shared strings: ~200 bytes an entry.
+# (report name, stored summary) -> the keys its visits count in: the days not sealed are worked
+# out on every request, from mostly the same summaries. Keys are shared strings: ~200 bytes an
+# entry, ~20 MB at most.
 _keys: dict[tuple[str, str], tuple[str, ...]] = {}
 _shared: dict[str, str] = {}
 _MAX_KEYS = 100_000
 
-# A summary's stored value -> its fields: the days not sealed are read again on every request.
-# ~500 bytes an entry: at most ~25 MB, two busy days.
-_parsed: dict[str, tuple] = {}
-_MAX_PARSED = 50_000
-
-
 def _parse(value: str) -> tuple:
-    fields = _parsed.get(value)
-    if fields is None:
-        *dims, steps = json.loads(value)
-        fields = (*dims, tuple((step, seconds) for step, seconds in steps))
-        if len(_parsed) >= _MAX_PARSED:
-            _parsed.clear()
-        _parsed[value] = fields
-    return fields
+    *dims, steps = json.loads(value)
+    return (*dims, tuple((step, seconds) for step, seconds in steps))
 
 
 def summaries(store: Store, site_id: str, start_day: int, end_day: int) -> dict[int, list[Summary]]:
@@ -83,7 +71,7 @@ def summaries(store: Store, site_id: str, start_day: int, end_day: int) -> dict[
     by_day: dict[int, list[Summary]] = defaultdict(list)
     for row in store.read_counters(site_id, "visits", JOURNEY, start_day, end_day, grain="day"):
         if row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
-            by_day[row.hour].append(Summary(*_parse(row.value), int(row.n), row.value))
+            by_day[row.hour].append(Summary(*_parse(row.value), int(row.n)))
     return by_day
 
 
@@ -92,19 +80,16 @@ def matches(summary: Summary, filters: dict[str, str]) -> bool:
     return all(getattr(summary, name) == value for name, value in filters.items())
 
 
-def day_digest(report: Report, day: Iterable[Summary]) -> Digest:
-    """What a day's summaries add up to for a report."""
-    out: Digest = defaultdict(float)
-    for summary in day:
-        keys = _keys.get((report.name, summary.text))
-        if keys is None:
-            if len(_keys) >= _MAX_KEYS:
-                _keys.clear()
-                _shared.clear()
-            keys = _keys[report.name, summary.text] = tuple(_shared.setdefault(k, k) for k in report.keys(summary))
-        for k in keys:
-            out[k] += summary.visits
-    return report.finish(out)
+def _keys_of(report: Report, value: str) -> tuple[str, ...]:
+    """The digest keys a visit with this stored summary counts in, remembered."""
+    keys = _keys.get((report.name, value))
+    if keys is None:
+        if len(_keys) >= _MAX_KEYS:
+            _keys.clear()
+            _shared.clear()
+        keys = _keys[report.name, value] = tuple(_shared.setdefault(k, k)
+                                                  for k in report.keys(Summary(*_parse(value), 1)))
+    return keys
 
 
 def digest(store: Store, site: Site, report: Report, start_day: int, end_day: int, today: int,
@@ -143,12 +128,17 @@ def _add(totals: Digest, more: Digest) -> None:
 
 
 def _made(store: Store, site: Site, days: Iterable[int], report: Report) -> dict[int, Digest]:
-    """Digests of the given days, worked out from their summaries."""
-    days = list(days)
-    if not days:
+    """Digests of the given days, worked out from their summaries (read as rows: a summary is
+    parsed only the first time a report meets it)."""
+    sums: dict[int, Digest] = {day: defaultdict(float) for day in days}
+    if not sums:
         return {}
-    by_day = summaries(store, site.site_id, min(days), max(days) + 1)
-    return {day: day_digest(report, by_day.get(day, ())) for day in days}
+    for row in store.read_counters(site.site_id, "visits", JOURNEY, min(sums), max(sums) + 1, grain="day"):
+        day = sums.get(row.hour)
+        if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
+            for k in _keys_of(report, row.value):
+                day[k] += row.n
+    return {day: report.finish(values) for day, values in sums.items()}
 
 
 def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int, prefix: str,
