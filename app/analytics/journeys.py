@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 
 from app.analytics.aggregate import MAX_STEP_TEXT
-from app.analytics.funnels import FUNNEL_DIMENSIONS
-from app.analytics.periods import Period
+from app.analytics.funnels import FUNNEL_DIMENSIONS, funnel_report, funnels_of
+from app.analytics.periods import Period, local_day_number, parse_period
 from app.analytics.summaries import Digest, Report, Summary, digest, digest_name, key, key_prefix, matches
 from app.store.base import Site, Store
 
@@ -123,10 +123,8 @@ def keep_digests(store: Store, site: Site, now_ms: int) -> int:
     the retention job calls this every hour, which leaves it a newly sealed day a time. Digests
     are kept as they are made, so a run cut short goes on where it stopped. Returns how many
     reports it went through."""
-    from app.analytics import funnels
-    from app.analytics.periods import local_day_number, parse_period
     year, today = parse_period("12mo", site.timezone, now_ms), local_day_number(site.timezone, now_ms)
-    reports = [lambda f=f: funnels.funnel_report(store, site, f, year, today) for f in funnels.funnels_of(site)]
+    reports = [lambda f=f: funnel_report(store, site, f, year, today) for f in funnels_of(site)]
     reports += [lambda n=n: top_paths(store, site, year, today, n) for n in range(1, MAX_PATH_PAGES + 1)]
     reports.append(lambda: next_and_previous(store, site, year, today, "/"))  # any page: the digest has them all
     for report in reports:
