@@ -199,3 +199,16 @@ def test_the_retention_job_makes_the_digests_no_request_has_made_yet(store, hist
     monday = day_number(date(2026, 11, 16))
     marks = store.read_counters("shop", DONE, funnels.funnel_digest(history, funnel, {}), 0, 10**6, grain="day")
     assert monday in {row.hour for row in marks} and max(row.hour for row in marks) == TODAY - 2
+
+
+def test_the_retention_job_reads_each_days_summaries_once_for_all_reports(store, history, monkeypatch):
+    funnels.add_funnel(store, history, signup_funnel(history))
+    reads, read_counters = [], store.read_counters
+
+    def counting(site_id, metric, dimension, start, end, *args, **kwargs):
+        if dimension == JOURNEY:
+            reads.append((start, end))
+        return read_counters(site_id, metric, dimension, start, end, *args, **kwargs)
+    monkeypatch.setattr(store, "read_counters", counting)
+    assert journeys.keep_digests(store, history, NOW) == 7
+    assert reads and len(reads) == len(set(reads)), reads  # seven reports, one read of each month's days

@@ -206,6 +206,18 @@ def test_rollups_are_written_whole_and_kept_apart_from_days(store):
     assert store.read_sketches("s1", "page", day, day + 1, grain="month") == []
 
 
+def test_counters_only_put_rollups_writes_read_back_as_rollups(store):
+    """Any grain: what put_rollups wrote reads the same with rollups=True (which lets DynamoDB
+    read one shard)."""
+    written = {CounterKey("s1", day, "digest", "report", value, "day"): n
+               for day, value, n in ((20_400, '["/a"]', 3), (20_400, '["/b"]', 1), (20_401, '["/a"]', 2))}
+    store.put_rollups(written, {})
+    rows = store.read_counters("s1", "digest", "report", 20_400, 20_402, grain="day", rollups=True)
+    assert sorted((r.hour, r.value, r.n) for r in rows) == [(20_400, '["/a"]', 3), (20_400, '["/b"]', 1),
+                                                            (20_401, '["/a"]', 2)]
+    assert store.sum_counters("s1", "digest", "report", 20_400, 20_402, prefix='["/a', rollups=True) == {'["/a"]': 5}
+
+
 def test_sites_remember_their_last_rolled_up_month(store):
     store.create_site(Site("s1", "One", "pk_one", ["one.example"]))
     assert store.get_site("s1").rolled_up_month == -1

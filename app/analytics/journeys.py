@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import json
+from typing import Callable
 
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS, funnel_report, funnels_of
-from app.analytics.periods import Period, local_day_number, parse_period
-from app.analytics.summaries import Digest, Report, Summary, digest, digest_name, key, key_prefix, matches
+from app.analytics.periods import (Period, day_from_number, local_day_number, month_days, month_number,
+                                   parse_period)
+from app.analytics.summaries import (Digest, Report, Summary, digest, digest_name, key, key_prefix, matches,
+                                     sharing_summaries)
 from app.store.base import Site, Store
 
 MAX_PATH_PAGES = 5
@@ -120,13 +123,24 @@ def _share(part: float, whole: float) -> float | None:
 def keep_digests(store: Store, site: Site, now_ms: int) -> int:
     """Make now what the journey pages read first over the last 12 months (each funnel, top
     paths of every length, the page flow), so that no request has to make a year of digests:
-    the retention job calls this every hour, which leaves it a newly sealed day a time. Digests
-    are kept as they are made, so a run cut short goes on where it stopped. Returns how many
-    reports it went through."""
+    the retention job calls this every hour, which leaves it a newly sealed day a time. It goes
+    a month at a time (what a report over the year reads: the month digests, the days of the
+    months at either end), every report on the month's summaries read once. Digests are kept
+    as they are made, so a run cut short goes on where it stopped. Returns how many reports
+    it went through."""
     year, today = parse_period("12mo", site.timezone, now_ms), local_day_number(site.timezone, now_ms)
-    reports = [lambda f=f: funnel_report(store, site, f, year, today) for f in funnels_of(site)]
-    reports += [lambda n=n: top_paths(store, site, year, today, n) for n in range(1, MAX_PATH_PAGES + 1)]
-    reports.append(lambda: next_and_previous(store, site, year, today, "/"))  # any page: the digest has them all
-    for report in reports:
-        report()
+    for month in range(month_number(year.first), month_number(year.last) + 1):
+        first, end = month_days(month)
+        part = Period(year.name, max(year.first, day_from_number(first)), min(year.last, day_from_number(end - 1)))
+        reports = _kept_reports(store, site, part, today)
+        with sharing_summaries():
+            for report in reports:
+                report()
     return len(reports)
+
+
+def _kept_reports(store: Store, site: Site, period: Period, today: int) -> list[Callable[[], object]]:
+    reports = [lambda f=f: funnel_report(store, site, f, period, today) for f in funnels_of(site)]
+    reports += [lambda n=n: top_paths(store, site, period, today, n) for n in range(1, MAX_PATH_PAGES + 1)]
+    reports.append(lambda: next_and_previous(store, site, period, today, "/"))  # any page: the digest has them all
+    return reports

@@ -18,15 +18,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple
 
-from app.store.base import JOURNEY, CounterKey, Site, Store, month_of_day, month_start_day
+from app.store.base import JOURNEY, CounterKey, CounterRow, Site, Store, month_of_day, month_start_day
 
 DIGEST, DONE = "digest", "digest_done"  # a digest's counters, and a mark per day it was made
 SEALED_AFTER_DAYS = 2  # day D is sealed from local day D + 2 on
 # Digests of months: a whole sealed month, summed from its days once, then read as one bucket.
 MONTH = "month"
+READ_DAYS = 31  # the most days of summaries read at once (a busy site's month: ~300,000 rows)
 
 
 class Summary(NamedTuple):
@@ -107,8 +110,14 @@ def digest(store: Store, site: Site, report: Report, start_day: int, end_day: in
     make_days = lambda days: _made(store, site, days, report)  # noqa: E731
     if first_month < end_month:
         def make_months(months: list[int]) -> dict[int, Digest]:
-            return {month: _kept(store, site, name, "day", month_start_day(month), month_start_day(month + 1),
-                                 "", make_days) for month in months}
+            # The days of all the missing months at once: a few reads, not a few per month.
+            days = _kept_each(store, site, name, "day", month_start_day(months[0]),
+                              month_start_day(months[-1] + 1), make_days)
+            sums: dict[int, Digest] = {month: defaultdict(float) for month in months}
+            for day, values in days.items():
+                if (month := month_of_day(day)) in sums:
+                    _add(sums[month], values)
+            return sums
         _add(totals, _kept(store, site, name, MONTH, first_month, end_month, prefix, make_months))
         loose = [(start_day, month_start_day(first_month)), (month_start_day(end_month), sealed_end)]
     else:
@@ -129,42 +138,82 @@ def _add(totals: Digest, more: Digest) -> None:
 
 def _made(store: Store, site: Site, days: Iterable[int], report: Report) -> dict[int, Digest]:
     """Digests of the given days, worked out from their summaries (read as rows: a summary is
-    parsed only the first time a report meets it)."""
+    parsed only the first time a report meets it), at most READ_DAYS days' rows at a time."""
     sums: dict[int, Digest] = {day: defaultdict(float) for day in days}
-    if not sums:
-        return {}
-    for row in store.read_counters(site.site_id, "visits", JOURNEY, min(sums), max(sums) + 1, grain="day"):
-        day = sums.get(row.hour)
-        if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
-            for k in _keys_of(report, row.value):
-                day[k] += row.n
+    ordered = sorted(sums)
+    for first in range(0, len(ordered), READ_DAYS):
+        chunk = ordered[first:first + READ_DAYS]
+        for row in _summary_rows(store, site.site_id, chunk[0], chunk[-1] + 1):
+            day = sums.get(row.hour)
+            if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
+                for k in _keys_of(report, row.value):
+                    day[k] += row.n
     return {day: report.finish(values) for day, values in sums.items()}
+
+
+# Within sharing_summaries(), the summaries read are kept for the next report that reads the
+# same days.
+_shared_reads: ContextVar[dict | None] = ContextVar("shared_reads", default=None)
+
+
+@contextmanager
+def sharing_summaries() -> Iterator[None]:
+    """Reports made within it read each run of days' summaries once (all are kept till it
+    ends: use it around the reports of a month, not a year)."""
+    token = _shared_reads.set({})
+    try:
+        yield
+    finally:
+        _shared_reads.reset(token)
+
+
+def _summary_rows(store: Store, site_id: str, start_day: int, end_day: int) -> list[CounterRow]:
+    shared, days = _shared_reads.get(), (site_id, start_day, end_day)
+    if shared is not None and days in shared:
+        return shared[days]
+    rows = store.read_counters(site_id, "visits", JOURNEY, start_day, end_day, grain="day")
+    if shared is not None:
+        shared[days] = rows
+    return rows
 
 
 def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int, prefix: str,
           make: Callable[[list[int]], dict[int, Digest]]) -> Digest:
-    """The summed digest of the buckets start <= bucket < end of a grain: those kept, and
-    those missing made by `make`, kept, and added."""
-    done = {row.hour for row in store.read_counters(site.site_id, DONE, name, start, end, grain=grain)}
-    missing = [bucket for bucket in range(start, end) if bucket not in done]
+    """The summed digest of the buckets start <= bucket < end of a grain (the values beginning
+    with `prefix`): those kept, and those missing made by `make`, kept, and added."""
+    done = _done(store, site, name, grain, start, end)
+    if len(done) == end - start:
+        return store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix, rollups=True)
     totals: Digest = defaultdict(float)
-    if not missing:
-        return store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix)
-    if len(missing) < end - start:  # the kept ones only: a write cut short may have left part of a missing one
-        for row in store.read_counters(site.site_id, DIGEST, name, start, end, grain=grain):
-            if row.hour in done and row.value.startswith(prefix):
-                totals[row.value] += row.n
+    for values in _kept_each(store, site, name, grain, start, end, make, done).values():
+        _add(totals, {v: n for v, n in values.items() if v.startswith(prefix)})
+    return totals
+
+
+def _done(store: Store, site: Site, name: str, grain: str, start: int, end: int) -> set[int]:
+    return {row.hour for row in store.read_counters(site.site_id, DONE, name, start, end, grain=grain, rollups=True)}
+
+
+def _kept_each(store: Store, site: Site, name: str, grain: str, start: int, end: int,
+               make: Callable[[list[int]], dict[int, Digest]], done: set[int] | None = None) -> dict[int, Digest]:
+    """The digest of each bucket start <= bucket < end of a grain: those kept, and those
+    missing made by `make` and kept."""
+    done = _done(store, site, name, grain, start, end) if done is None else done
+    missing = [bucket for bucket in range(start, end) if bucket not in done]
+    each: dict[int, Digest] = defaultdict(dict)
+    if done:  # the kept ones only: a write cut short may have left part of a missing one
+        for row in store.read_counters(site.site_id, DIGEST, name, start, end, grain=grain, rollups=True):
+            if row.hour in done:
+                each[row.hour][row.value] = row.n
     counters, marks = {}, {}
     for bucket, values in make(missing).items():
-        for value, n in values.items():
-            if n:
-                counters[CounterKey(site.site_id, bucket, DIGEST, name, value, grain)] = n
-                if value.startswith(prefix):
-                    totals[value] += n
+        each[bucket] = {value: n for value, n in values.items() if n}
+        counters.update({CounterKey(site.site_id, bucket, DIGEST, name, value, grain): n
+                         for value, n in each[bucket].items()})
         marks[CounterKey(site.site_id, bucket, DONE, name, "", grain)] = 1
     store.put_rollups(counters, {})
     store.put_rollups(marks, {})  # once every value is written: a mark is never read without them
-    return totals
+    return each
 
 
 DIGEST_VERSION = 2  # bump when a report's digest keys change: digests kept before are not read

@@ -214,14 +214,16 @@ class TrafficStore(ABC):
 
     @abstractmethod
     def read_counters(self, site_id: str, metric: str, dimension: str,
-                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
-        """Counter rows of a grain with start <= bucket < end, any value."""
+                      start_hour: int, end_hour: int, grain: str = "hour",
+                      rollups: bool = False) -> list[CounterRow]:
+        """Counter rows of a grain with start <= bucket < end, any value. `rollups` says the
+        counters are ones only put_rollups writes, which lets a backend read less."""
 
     @abstractmethod
-    def sum_counters(self, site_id: str, metric: str, dimension: str,
-                     start: int, end: int, grain: str = "day", prefix: str = "") -> dict[str, float]:
+    def sum_counters(self, site_id: str, metric: str, dimension: str, start: int, end: int,
+                     grain: str = "day", prefix: str = "", rollups: bool = False) -> dict[str, float]:
         """Counter totals per value over the buckets start <= bucket < end of a grain, of the
-        values that begin with `prefix`."""
+        values that begin with `prefix` (`rollups`: as read_counters)."""
 
     @abstractmethod
     def read_sketches(self, site_id: str, dimension: str, start_day: int, end_day: int,

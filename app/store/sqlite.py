@@ -780,15 +780,16 @@ class SQLiteStore(Store):
         return [self._event(row) for row in rows]
 
     def read_counters(self, site_id: str, metric: str, dimension: str,
-                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
+                      start_hour: int, end_hour: int, grain: str = "hour",
+                      rollups: bool = False) -> list[CounterRow]:
         rows = self._read(
             "SELECT bucket, value, n FROM counters WHERE site_id = ? AND grain = ? AND metric = ? "
             "AND dimension = ? AND bucket >= ? AND bucket < ?",
             (site_id, grain, metric, dimension, start_hour, end_hour))
         return [CounterRow(*r) for r in rows]
 
-    def sum_counters(self, site_id: str, metric: str, dimension: str,
-                     start: int, end: int, grain: str = "day", prefix: str = "") -> dict[str, float]:
+    def sum_counters(self, site_id: str, metric: str, dimension: str, start: int, end: int,
+                     grain: str = "day", prefix: str = "", rollups: bool = False) -> dict[str, float]:
         # Summed here rather than in Python: a year of a page breakdown is ~200,000 rows. Text
         # compares by code point, so the values with a prefix lie between it and it + U+10FFFF
         # (a condition only when there is a prefix: it costs every row it looks at).

@@ -232,9 +232,11 @@ class TrafficMixin:
         items.sort(key=lambda item: item["time_key"]["S"], reverse=True)
         return [event_from_item(item) for item in items[:limit]]
 
-    def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int, grain: str) -> list[dict]:
+    def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int, grain: str,
+                 rollups: bool = False) -> list[dict]:
         """Items of every shard with start <= bucket < end (sort keys begin with the bucket).
-        Month rollups have one writer, which puts them on shard 0: only that one is read."""
+        Rollups (every month, and what callers say put_rollups wrote) have one writer, which
+        puts them on shard 0: only that one is read."""
         def shard_items(shard: int) -> list[dict]:
             return self._query(
                 TableName=self.aggregates_table,
@@ -244,26 +246,27 @@ class TrafficMixin:
         if start >= end:
             return []
         with self._errors():
-            return self._fan_out(shard_items, 1 if grain == "month" else None)
+            return self._fan_out(shard_items, 1 if rollups or grain == "month" else None)
 
     @staticmethod
     def _bucket_of(item: dict) -> int:
         return int(item["sk"]["S"][:10])
 
     def read_counters(self, site_id: str, metric: str, dimension: str,
-                      start_hour: int, end_hour: int, grain: str = "hour") -> list[CounterRow]:
+                      start_hour: int, end_hour: int, grain: str = "hour",
+                      rollups: bool = False) -> list[CounterRow]:
         items = self._buckets(lambda shard: self._counter_pk(site_id, grain, metric, dimension, shard),
-                              start_hour, end_hour, grain)
+                              start_hour, end_hour, grain, rollups)
         totals: dict[tuple[int, str], float] = defaultdict(float)
         for item in items:
             totals[self._bucket_of(item), item["value"]["S"]] += float(item["n"]["N"])
         return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
 
-    def sum_counters(self, site_id: str, metric: str, dimension: str,
-                     start: int, end: int, grain: str = "day", prefix: str = "") -> dict[str, float]:
+    def sum_counters(self, site_id: str, metric: str, dimension: str, start: int, end: int,
+                     grain: str = "day", prefix: str = "", rollups: bool = False) -> dict[str, float]:
         """The prefix narrows what is summed, not what is read (items are sorted by bucket)."""
         totals: dict[str, float] = defaultdict(float)
-        for row in self.read_counters(site_id, metric, dimension, start, end, grain):
+        for row in self.read_counters(site_id, metric, dimension, start, end, grain, rollups):
             if row.value.startswith(prefix):
                 totals[row.value] += row.n
         return dict(totals)
