@@ -29,7 +29,6 @@ DIGEST, DONE = "digest", "digest_done"  # a digest's counters, and a mark per da
 SEALED_AFTER_DAYS = 2  # day D is sealed from local day D + 2 on
 # Digests of months: a whole sealed month, summed from its days once, then read as one bucket.
 MONTH = "month"
-READ_DAYS = 31  # the most days of summaries read at once (a busy site's month: ~300,000 rows)
 
 
 class Summary(NamedTuple):
@@ -110,14 +109,9 @@ def digest(store: Store, site: Site, report: Report, start_day: int, end_day: in
     make_days = lambda days: _made(store, site, days, report)  # noqa: E731
     if first_month < end_month:
         def make_months(months: list[int]) -> dict[int, Digest]:
-            # The days of all the missing months at once: a few reads, not a few per month.
-            days = _kept_each(store, site, name, "day", month_start_day(months[0]),
-                              month_start_day(months[-1] + 1), make_days)
-            sums: dict[int, Digest] = {month: defaultdict(float) for month in months}
-            for day, values in days.items():
-                if (month := month_of_day(day)) in sums:
-                    _add(sums[month], values)
-            return sums
+            # A month at a time: what is made is kept as it goes, should the request be cut short.
+            return {month: _kept(store, site, name, "day", month_start_day(month), month_start_day(month + 1),
+                                 "", make_days) for month in months}
         _add(totals, _kept(store, site, name, MONTH, first_month, end_month, prefix, make_months))
         loose = [(start_day, month_start_day(first_month)), (month_start_day(end_month), sealed_end)]
     else:
@@ -138,16 +132,15 @@ def _add(totals: Digest, more: Digest) -> None:
 
 def _made(store: Store, site: Site, days: Iterable[int], report: Report) -> dict[int, Digest]:
     """Digests of the given days, worked out from their summaries (read as rows: a summary is
-    parsed only the first time a report meets it), at most READ_DAYS days' rows at a time."""
+    parsed only the first time a report meets it)."""
     sums: dict[int, Digest] = {day: defaultdict(float) for day in days}
-    ordered = sorted(sums)
-    for first in range(0, len(ordered), READ_DAYS):
-        chunk = ordered[first:first + READ_DAYS]
-        for row in _summary_rows(store, site.site_id, chunk[0], chunk[-1] + 1):
-            day = sums.get(row.hour)
-            if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
-                for k in _keys_of(report, row.value):
-                    day[k] += row.n
+    if not sums:
+        return {}
+    for row in _summary_rows(store, site.site_id, min(sums), max(sums) + 1):
+        day = sums.get(row.hour)
+        if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
+            for k in _keys_of(report, row.value):
+                day[k] += row.n
     return {day: report.finish(values) for day, values in sums.items()}
 
 
@@ -179,41 +172,29 @@ def _summary_rows(store: Store, site_id: str, start_day: int, end_day: int) -> l
 
 def _kept(store: Store, site: Site, name: str, grain: str, start: int, end: int, prefix: str,
           make: Callable[[list[int]], dict[int, Digest]]) -> Digest:
-    """The summed digest of the buckets start <= bucket < end of a grain (the values beginning
-    with `prefix`): those kept, and those missing made by `make`, kept, and added."""
-    done = _done(store, site, name, grain, start, end)
-    if len(done) == end - start:
-        return store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix, rollups=True)
-    totals: Digest = defaultdict(float)
-    for values in _kept_each(store, site, name, grain, start, end, make, done).values():
-        _add(totals, {v: n for v, n in values.items() if v.startswith(prefix)})
-    return totals
-
-
-def _done(store: Store, site: Site, name: str, grain: str, start: int, end: int) -> set[int]:
-    return {row.hour for row in store.read_counters(site.site_id, DONE, name, start, end, grain=grain, rollups=True)}
-
-
-def _kept_each(store: Store, site: Site, name: str, grain: str, start: int, end: int,
-               make: Callable[[list[int]], dict[int, Digest]], done: set[int] | None = None) -> dict[int, Digest]:
-    """The digest of each bucket start <= bucket < end of a grain: those kept, and those
-    missing made by `make` and kept."""
-    done = _done(store, site, name, grain, start, end) if done is None else done
+    """The summed digest of the buckets start <= bucket < end of a grain: those kept, and
+    those missing made by `make`, kept, and added. Digests and marks are only ever written by
+    put_rollups (rollups=True: DynamoDB reads them from one shard)."""
+    done = {row.hour for row in store.read_counters(site.site_id, DONE, name, start, end, grain=grain, rollups=True)}
     missing = [bucket for bucket in range(start, end) if bucket not in done]
-    each: dict[int, Digest] = defaultdict(dict)
-    if done:  # the kept ones only: a write cut short may have left part of a missing one
+    totals: Digest = defaultdict(float)
+    if not missing:
+        return store.sum_counters(site.site_id, DIGEST, name, start, end, grain=grain, prefix=prefix, rollups=True)
+    if len(missing) < end - start:  # the kept ones only: a write cut short may have left part of a missing one
         for row in store.read_counters(site.site_id, DIGEST, name, start, end, grain=grain, rollups=True):
-            if row.hour in done:
-                each[row.hour][row.value] = row.n
+            if row.hour in done and row.value.startswith(prefix):
+                totals[row.value] += row.n
     counters, marks = {}, {}
     for bucket, values in make(missing).items():
-        each[bucket] = {value: n for value, n in values.items() if n}
-        counters.update({CounterKey(site.site_id, bucket, DIGEST, name, value, grain): n
-                         for value, n in each[bucket].items()})
+        for value, n in values.items():
+            if n:
+                counters[CounterKey(site.site_id, bucket, DIGEST, name, value, grain)] = n
+                if value.startswith(prefix):
+                    totals[value] += n
         marks[CounterKey(site.site_id, bucket, DONE, name, "", grain)] = 1
     store.put_rollups(counters, {})
     store.put_rollups(marks, {})  # once every value is written: a mark is never read without them
-    return each
+    return totals
 
 
 DIGEST_VERSION = 2  # bump when a report's digest keys change: digests kept before are not read
