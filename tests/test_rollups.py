@@ -52,8 +52,8 @@ def store(store, backend):
 def months(store, backend, settle):
     """40 visits of 12 visitors from 2026-08-20 to 2026-11-17, in Paris's time zone.
 
-    Ingesting and aggregating them takes moto ~15 s (each counter update of each transaction
-    is slow there), so on DynamoDB the history is built through the pipeline once and each
+    Ingesting and aggregating them takes moto 25 to 60 s on a 2-core machine (each counter
+    update of each transaction is slow there), so on DynamoDB the history is built through the pipeline once and each
     later test starts from a copy of the tables as they were then."""
     if backend == "dynamodb" and _dynamodb_history:
         _moto_backend().tables = copy.deepcopy(_dynamodb_history["tables"])
@@ -126,7 +126,7 @@ def reading_each_range_once(store, monkeypatch) -> list[str]:
     return grains
 
 
-@pytest.mark.timeout(240)  # building the history under moto: 25 to 60 s on this 2-core machine
+@pytest.mark.timeout(240)  # it builds the DynamoDB history (see `months`)
 def test_the_history_is_counted_whole(store, months):
     """First in the module: on DynamoDB it builds the history the later tests copy, so that
     none of them pays for it on top of its own work (each stays well within the time limit)."""
