@@ -16,12 +16,13 @@ import hashlib
 import hmac
 import math
 import threading
-import time
 from functools import wraps
 from typing import Callable
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests
+
+from app.context import now_ms
 
 
 def client_id() -> str:
@@ -63,10 +64,11 @@ class MemoryWindows:
         self.lock = threading.Lock()
         self.counts: dict[int, dict[tuple, int]] = {}  # window length (s) -> (scope, key, start) -> hits
 
-    def hit(self, limit, scope: str, key: str) -> tuple[bool, float]:
-        """Count one request; returns whether it is within the limit and when its window ends."""
+    def hit(self, limit, scope: str, key: str, now: float) -> tuple[bool, float]:
+        """Count one request at `now` (epoch seconds, the app's clock); returns whether it is
+        within the limit and when its window ends."""
         length = limit.get_expiry()
-        start = time.time() // length * length
+        start = now // length * length
         with self.lock:
             counts = self.counts.setdefault(length, {})
             if counts and next(iter(counts))[2] != start:  # a new window: the old counts are over
@@ -84,7 +86,8 @@ class SharedWindows:
         from limits.strategies import FixedWindowRateLimiter
         self.counting = FixedWindowRateLimiter(storage_from_string(uri))
 
-    def hit(self, limit, scope: str, key: str) -> tuple[bool, float]:
+    def hit(self, limit, scope: str, key: str, now: float) -> tuple[bool, float]:
+        """As MemoryWindows.hit, but windows follow the storage's clock (the `limits` library's)."""
         allowed = self.counting.hit(limit, scope, key)
         return allowed, self.counting.get_window_stats(limit, scope, key).reset_time
 
@@ -96,10 +99,10 @@ def _limited(view: Callable, scope: str, limits: list, key: Callable[[], str], m
     @wraps(view)
     def limited(*args, **kwargs):
         if methods is None or request.method in methods:
-            identity = key()
+            identity, now = key(), now_ms() / 1000
             for limit in limits:
-                allowed, reset_at = counting.hit(limit, scope, identity)
+                allowed, reset_at = counting.hit(limit, scope, identity, now)
                 if not allowed:
-                    raise TooManyRequests(str(limit), retry_after=max(1, math.ceil(reset_at - time.time())))
+                    raise TooManyRequests(str(limit), retry_after=max(1, math.ceil(reset_at - now)))
         return view(*args, **kwargs)
     return limited
