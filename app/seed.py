@@ -25,10 +25,13 @@ LINKS = [("Learn more", "https://{host}/docs"), ("GitHub", "https://github.com/l
          ("Download the guide", "https://{host}/files/guide.pdf")]
 # The demo site's goals (make run): a page goal and an event goal with a property condition.
 DEMO_GOALS = [("Read the docs", "page", "/docs/**", "", ""), ("Pro sign-up", "event", "Signed up", "plan", "pro")]
-REFERRERS = [("", 40), ("https://www.google.com/", 25), ("https://duckduckgo.com/", 5),
-             ("https://news.ycombinator.com/item?id=1", 6), ("https://t.co/abc", 5),
-             ("https://www.reddit.com/r/analytics/", 4), ("https://blog.example.org/post", 5),
-             ("https://www.linkedin.com/feed/", 3), ("campaign", 7)]
+REFERRERS = [("", 40), ("https://www.google.com/", 22), ("https://search.naver.com/search.naver?query=x", 6),
+             ("https://duckduckgo.com/", 4), ("https://news.ycombinator.com/item?id=1", 5), ("https://t.co/abc", 4),
+             ("https://www.reddit.com/r/analytics/", 3), ("https://m.blog.naver.com/someone/1", 2),
+             ("https://blog.example.org/post", 4), ("https://www.linkedin.com/feed/", 3), ("https://chatgpt.com/", 3),
+             ("https://mail.google.com/", 2), ("campaign", 5), ("ad", 3)]
+# The landing pages' parameters of a tagged link and of a click on a search ad.
+LANDING_QUERIES = {"campaign": "?utm_source=newsletter&utm_medium=email&utm_campaign=autumn", "ad": "?gclid=demo"}
 USER_AGENTS = [
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36", 35),
     ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", 15),
@@ -61,9 +64,9 @@ def _hourly_rate(hour_of_day: int) -> float:
 def _visit(rng: random.Random, site: Site, start_ms: int, user_id: str) -> Visit:
     host = site.domains[0] if site.domains else "example.com"
     referrer = _pick(rng, REFERRERS)
-    query = ""
-    if referrer == "campaign":
-        referrer, query = "", "?utm_source=newsletter&utm_medium=email&utm_campaign=autumn"
+    query = LANDING_QUERIES.get(referrer, "")
+    if query:
+        referrer = ""
     session_id = uuid.UUID(int=rng.getrandbits(128)).hex
     ts, events = start_ms, []
 

@@ -7,7 +7,8 @@ Callgrind counts the instructions the process runs ("Collected" on its last line
 unlike time does not drift with the machine; the difference between the two runs divided by
 the difference in events is the cost of one event, without Python's start and the imports.
 The events are a fixed, seeded mix of what trackers send (page views, heartbeats, clicks on
-internal, outbound and file links, custom events with properties, conversions with a value),
+internal, outbound and file links, custom events with properties, conversions with a value;
+visits from search engines, social networks, webmail, other sites, tagged links and ad clicks),
 made here so that two versions of the app fold the very same events (`--app-root` runs
 another checkout's app). With `--goals` the site has three goals.
 """
@@ -28,6 +29,13 @@ CLIENTS = [("203.0.113.9", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKi
                             "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")]
 PAGES = ["/", "/pricing", "/blog/a", "/blog/b", "/docs/install", "/signup"]
 LINKS = ["https://example.com/docs", "https://github.com/x", "https://example.com/files/guide.pdf"]
+# Where visits come from: search engines, social networks, webmail, an AI assistant, a tagged
+# link, an ad click, a long tail of other sites and nothing at all (a visit's first page only).
+REFERRERS = ["https://www.google.com/", "https://www.google.co.kr/", "https://search.naver.com/search.naver?query=x",
+             "https://m.search.daum.net/search?q=x", "https://t.co/abc", "https://l.facebook.com/",
+             "https://m.blog.naver.com/someone/1", "https://mail.google.com/", "https://chatgpt.com/",
+             "https://news.ycombinator.com/", "", "", ""]
+LANDINGS = ["", "", "", "", "?utm_source=newsletter&utm_medium=email&utm_campaign=may", "?gclid=Cj0KCQ"]
 GOALS = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing", "created_ms": 0},
          {"id": "blog", "name": "Blog", "kind": "event", "match": "play", "prop": "", "value": "", "created_ms": 0},
          {"id": "pro", "name": "Pro", "kind": "event", "match": "signup", "prop": "plan", "value": "pro",
@@ -40,11 +48,13 @@ def visits(count: int, seed: int = 7) -> list[list[dict]]:
     last: dict[str, int] = {}  # a visitor's previous event, as the tracker's li_l keeps it
     while n < count:
         v, ts, events = len(out), NOW_MS - 3_600_000 + rng.randrange(3_000_000), []
+        referrer = rng.choice(REFERRERS) if v % 4 else f"https://blog{v % 300}.example.net/post/{v}"
+        landing = rng.choice(LANDINGS)
         for i in range(10):
             kind = rng.choices(["page_view", "heartbeat", "click", "custom", "conversion"], [30, 45, 12, 8, 5])[0]
             event = {"event_id": f"event-{v:06d}-{i:02d}", "type": kind, "timestamp": ts + i * 20_000, "user_id": f"u{v % 700}",
-                     "session_id": f"s{v}", "url": f"https://example.com{rng.choice(PAGES)}",
-                     "referrer": "https://www.google.com/" if i == 0 else "https://example.com/",
+                     "session_id": f"s{v}", "url": f"https://example.com{rng.choice(PAGES)}{landing if i == 0 else ''}",
+                     "referrer": referrer if i == 0 else "https://example.com/",
                      # what the tracker knows of the visitor's first visit (an app before cohorts ignores it)
                      "first": [NOW_MS - 30 * DAY_MS + v % 700 * 60_000, "https://example.com/", "https://www.google.com/"]}
             event["prev"] = last.get(event["user_id"])

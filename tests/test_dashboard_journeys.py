@@ -57,7 +57,7 @@ def test_a_funnel_broken_down_by_channel_and_filtered(shop, client):
     html = client.get(f"{BASE}/funnels?{WEEK}&funnel_breakdown=channel").get_data(as_text=True)
     table = html[html.index('class="breakdown funnel-breakdown"'):]
     rows = [text_of(row).split() for row in re.findall(r"<tr><td>(.*?)</tr>", table, re.S)]
-    assert rows == [["direct", "3", "2", "0", "0%"], ["search", "1", "1", "1", "100%"]]
+    assert rows == [["Direct", "3", "2", "0", "0%"], ["Organic", "search", "1", "1", "1", "100%"]]  # channels by name
     assert '<option value="channel" selected>' in html
     phone = text_of(client.get(f"{BASE}/funnels?{WEEK}&device=mobile").get_data(as_text=True))
     assert "0% of the visits that entered this funnel went through every step: 0 of 1." in phone

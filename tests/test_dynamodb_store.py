@@ -397,7 +397,7 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
     from datetime import date
 
     from app.analytics import cohorts, funnels, journeys
-    from app.analytics.aggregate import CHANNELS
+    from app.ingest.sources import CHANNELS
     from app.analytics.periods import Period, day_number
     from tests.test_journeys import HISTORY, TODAY, send_history, signup_funnel
     site = send_history(store, lambda: aggregate_records(store, stream_records(store)))

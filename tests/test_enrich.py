@@ -2,7 +2,7 @@
 through the whole pipeline (pipeline.process)."""
 import pytest
 
-from app.analytics.aggregate import CHANNELS
+from app.ingest.sources import CHANNELS
 from app.ingest.enrich import Client, Dropped, DropReason, Request, masked_ip
 from app.ingest.pipeline import STEPS, process
 from app.store.base import Site
@@ -100,14 +100,14 @@ def test_referrer_is_classified(referrer, source, channel):
     assert (event["source"], event["channel"]) == (source, channel)
 
 
-def test_utm_parameters_make_a_campaign():
+def test_utm_parameters_are_kept_and_name_the_source():
     event = run(url="https://example.com/landing?utm_source=newsletter&utm_medium=email"
                     "&utm_campaign=autumn&utm_term=t&utm_content=c&x=1",
                 referrer="https://www.google.com/")
     assert event["path"] == "/landing"
     assert (event["utm_source"], event["utm_medium"], event["utm_campaign"],
             event["utm_term"], event["utm_content"]) == ("newsletter", "email", "autumn", "t", "c")
-    assert (event["source"], event["channel"]) == ("newsletter", "campaign")
+    assert (event["source"], event["channel"]) == ("newsletter", "email")
 
 
 def test_url_is_split_into_host_and_path():
@@ -118,7 +118,8 @@ def test_url_is_split_into_host_and_path():
 
 @pytest.mark.parametrize("landing, referrer, source, channel", [
     ("https://example.com/", "https://www.google.com/", "Google", "search"),
-    ("https://example.com/?utm_source=news&utm_medium=email", "", "news", "campaign"),
+    ("https://example.com/?utm_source=news&utm_medium=email", "", "news", "email"),
+    ("https://example.com/?utm_source=news&utm_campaign=may", "", "news", "campaign"),
     ("https://example.com/a", "https://example.com/b", "Direct", "direct"),  # from the site itself
     ("not a url", "", "Direct", "direct"),
 ])

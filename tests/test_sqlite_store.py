@@ -1,5 +1,6 @@
 """What only the SQLite backend does: upgrading a file made by an earlier version."""
 import sqlite3
+import time
 
 from app.store.hll import add_visitors, count_visitors
 from app.store.base import EVENT_FIELDS, User
@@ -35,6 +36,8 @@ def test_a_schema_2_file_is_upgraded_and_keeps_its_data(tmp_path):
     store.create_schema()
     site = store.get_site("s1")
     assert (site.name, site.created_ms, site.rolled_up_month) == ("One", 5, -1)
+    # Its sources were counted in the older channels until now, the upgrade (schema 10).
+    assert site.sources == [] and abs(site.sources_changed_ms - time.time() * 1000) < 60_000
     rows = store.read_sketches("s1", "page", 20400, 20401)
     assert [(r.value, count_visitors([r.sketch])) for r in rows] == [("/a", 2)]
     assert store.get_user("u1") == User("u1", "ada@example.com", "hash", 3, is_admin=True, logins=[])

@@ -94,7 +94,7 @@ def test_sources_channels_and_campaigns(store, paris):
         "Direct": (2, 2, 3, 50.0, 65.0), "Google": (1, 1, 2, 0.0, 120.0),
         "Twitter": (1, 1, 1, 100.0, 0.0), "newsletter": (1, 1, 2, 0.0, 20.0)}
     assert rows(stats.breakdown(store, paris, week, "channel"), "visits") == {
-        "direct": (2,), "search": (1,), "social": (1,), "campaign": (1,)}
+        "direct": (2,), "search": (1,), "social": (1,), "email": (1,)}  # utm_medium=email
     assert rows(stats.breakdown(store, paris, week, "utm_source"), "visits") == {"": (4,), "newsletter": (1,)}
     assert rows(stats.breakdown(store, paris, week, "utm_medium"), "visits") == {"": (4,), "email": (1,)}
     assert rows(stats.breakdown(store, paris, week, "utm_campaign"), "visitors", "visits") == {

@@ -362,6 +362,12 @@ def test_a_sites_editable_fields_are_saved_and_the_rest_kept(store):
     saved = store.get_site("s1")
     assert (saved.goals, saved.currency, saved.outbound_links, saved.download_extensions) == (goals, "KRW", False, ["pdf"])
     assert type(saved.goals[0]["created_ms"]) is int
+    # The site's own traffic sources, and when they changed.
+    site.sources = [{"host": "letter.example", "name": "Our letter", "channel": "email"}]
+    site.sources_changed_ms = T0 + 3
+    store.update_site(site)
+    saved = store.get_site("s1")
+    assert (saved.sources, saved.sources_changed_ms) == (site.sources, T0 + 3)
 
 
 def test_api_keys_are_found_by_hash_listed_and_updated(store):

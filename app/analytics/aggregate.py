@@ -229,11 +229,6 @@ def period_start(period: str, day: int) -> int:
     return month_start_day(month_of_day(day))
 
 
-# The channels classify_referrer gives (ingest/enrich.py): a cohort table of every visitor sums
-# its channels' counters, so a visit back counts two counters a period, not three.
-CHANNELS = ("campaign", "search", "social", "referral", "direct")
-
-
 def cohort_dimension(period: str, by: str, value: str) -> str:
     """The counter dimension of a period's cohorts whose first visit came from one channel or
     source ("#" never appears: DynamoDB keys join on it)."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from app.analytics.aggregate import CHANNELS, COHORT_PERIODS, cohort_dimension, period_start
+from app.analytics.aggregate import COHORT_PERIODS, cohort_dimension, period_start
 from app.analytics.periods import day_from_number
+from app.ingest.sources import CHANNELS
 from app.store.base import Site, Store
 
 MAX_PERIODS = {"week": 53, "month": 13}  # 12 months back

@@ -19,6 +19,7 @@ from app.analytics.periods import INTERVALS, PERIODS, Period, PeriodError, parse
 from app.analytics.stats import (BREAKDOWNS, CHART_METRICS, DEFAULT_LIMIT, FILTERS, MAX_LIMIT, VISIT_METRICS, Filters,
                                  StatsError)
 from app.ingest.schema import EventSchema
+from app.ingest.sources import CHANNELS
 from app.store.base import Site
 
 
@@ -64,6 +65,9 @@ _FILTER_FIELDS = {name: fields.String(load_default=None, metadata={
 _FILTER_FIELDS["goal"] = fields.String(load_default=None, metadata={
     "description": "Filter: only visits that reached this goal, by its key (the goals breakdown's `key`): "
                    "g:<id> a defined goal, c:<name> a conversion name, c: any conversion, e:<name> a custom event."})
+_FILTER_FIELDS["channel"] = fields.String(load_default=None, metadata={
+    "description": f"Filter: only visits of this channel, one of {', '.join(CHANNELS)} (their rules: docs/reports.md; "
+                   "visits counted before 2026-12-03 had no paid, email or ai channel)."})
 
 
 class ReportQuerySchema(Schema.from_dict(_FILTER_FIELDS)):  # type: ignore[misc]

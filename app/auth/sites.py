@@ -59,7 +59,7 @@ def create_site(store: Store, name: str, domains: list[str], now_ms: int,
     if store.get_site(site_id):
         raise SiteError(f"site {site_id!r} exists already")
     site = Site(site_id=site_id, name=name, tracker_key="pk_" + secrets.token_urlsafe(16),
-                domains=domains, timezone=timezone, created_ms=now_ms)
+                domains=domains, timezone=timezone, created_ms=now_ms, sources_changed_ms=0)
     store.create_site(site)
     return site
 

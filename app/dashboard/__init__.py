@@ -2,7 +2,7 @@
 made of widgets (widgets.py, journey_widgets.py), the words and formats they use (words.py,
 formatting.py, charts.py, countries.py), a new site's first run (first_run.py), exports
 (reports.py), and site management (settings.py, goals.py, keys.py, privacy.py)."""
-from . import formatting, goals, journeys, keys, privacy, reports, settings, words  # noqa: F401  (they register on bp)
+from . import formatting, goals, journeys, keys, privacy, reports, settings, sources, words  # noqa: F401  (they register on bp)
 from .views import bp
 
 __all__ = ["bp"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from app.ingest.sources import CHANNELS
+
 from . import countries
 from .views import bp
 from .words import GLOSSARY, Term
@@ -58,9 +60,11 @@ def rate(value: float | None) -> str:
 
 @bp.app_template_filter("dimension_label")
 def dimension_label(value: str, dimension: str) -> str:
-    """What a dimension value means to a reader: an empty one in words, a country by name."""
+    """What a dimension value means to a reader: an empty one in words, a country or channel by name."""
     if dimension == "country":
         return countries.country(value).name
+    if dimension == "channel" and value in CHANNELS:
+        return CHANNELS[value]
     return value if value else EMPTY_LABELS.get(dimension, "(none)")
 
 

@@ -12,13 +12,13 @@ from flask import abort, flash, g, redirect, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from app.analytics import funnels as funnel_reports
-from app.analytics.aggregate import CHANNELS
 from app.analytics.goals import goals_of
 from app.analytics.periods import PERIODS, local_today
 from app.analytics.stats import MAX_LIMIT
 from app.auth import audit
 from app.auth.access import needs_role, site_url
 from app.context import get_store, now_ms
+from app.ingest.sources import CHANNELS
 
 from . import journey_widgets as jw
 from .reports import csv_download
@@ -27,10 +27,6 @@ from .views import bp, switchable_sites, widget_query
 from .widgets import JOURNEY_PAGES, WIDGETS, Ask, render_data
 
 STEP_ROWS_SHOWN = 4  # the funnel form's step rows before "more steps" (up to MAX_STEPS)
-# The channels a first visit is classed in (analytics.aggregate.CHANNELS), as the retention filter offers them.
-CHANNEL_NAMES = {"direct": "Direct", "search": "Search engines", "social": "Social networks",
-                 "referral": "Other sites", "campaign": "Campaigns"}
-assert set(CHANNEL_NAMES) == set(CHANNELS)
 
 
 def _ask(page: str) -> Ask:
@@ -77,7 +73,7 @@ def journeys(site_id: str):
 @bp.get("/sites/<site_id>/retention")
 @bp.get("/share/<token>/retention")
 def retention(site_id: str):
-    return _render("retention", channels=CHANNEL_NAMES)
+    return _render("retention", channels=CHANNELS)
 
 
 # -- the admin's funnel forms

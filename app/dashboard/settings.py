@@ -18,6 +18,7 @@ from app.auth.access import current_user, login_required, needs_role
 from app.auth.sites import SiteError, create_site, edit_site
 from app.auth.users import AccountError, at_least
 from app.context import get_store, now_ms
+from app.ingest.sources import CHANNELS
 from app.store.base import ROLES, Membership
 
 from . import first_run
@@ -77,7 +78,7 @@ def render_settings(error: str | None = None, status: int = 200, **shown_once):
         keys=[(k, api_keys.state(k, now)) for k in store.list_api_keys(g.site.site_id)],
         audit_log=store.list_audit(g.site.site_id, audit.SHOWN),
         snippet=first_run.snippet(g.site), goals=goals_of(g.site),
-        goal_kinds=GOAL_KINDS, **shown_once,
+        goal_kinds=GOAL_KINDS, channels=CHANNELS, **shown_once,
     ), status
 
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Callable
 
 from app.analytics import goal_reports, realtime as rt, stats
-from app.analytics.periods import Period, local_today
+from app.analytics.periods import Period, local_day_number, local_today
 from app.api.schemas import ReportQuery
 from app.store.base import Site, Store
 
@@ -89,8 +89,21 @@ def _breakdown(dimension: str, filter_key: str | None = None, chart: str | None 
     def data(ask: Ask) -> dict:
         q = ask.query
         return {"dimension": dimension, "filter_key": filter_key or dimension, "chart": chart,
-                "table": stats.breakdown(ask.store, ask.site, q.period, dimension, q.filters, q.limit)}
+                "table": stats.breakdown(ask.store, ask.site, q.period, dimension, q.filters, q.limit),
+                "sources_changed_ms": sources_changed_within(ask.site, q.period) if dimension in NAMED_SOURCES else None}
     return data
+
+
+NAMED_SOURCES = ("source", "channel")  # what ingest/sources.py names, by rules that may change
+
+
+def sources_changed_within(site: Site, period: Period) -> int | None:
+    """When the rules naming the site's sources changed, if the period holds days on both sides
+    of it: visits counted before were named, and put in channels, by the older rules."""
+    changed = site.sources_changed_ms
+    if changed and period.first_day < local_day_number(site.timezone, changed) <= period.last_day:
+        return changed
+    return None
 
 
 def _goal_table(name: str) -> Callable[[Ask], dict]:

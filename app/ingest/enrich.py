@@ -25,25 +25,10 @@ from app.auth.sites import origin_allowed
 from app.store.base import Site
 
 from .schema import clean_text
+from .sources import CLICK_IDS, NO_SITE_SOURCES, classify, site_sources
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 MAX_DIMENSION = 256  # longest value kept for a dimension (source, campaign, path...)
-
-SEARCH_ENGINES = {
-    "google": "Google", "bing.com": "Bing", "duckduckgo.com": "DuckDuckGo",
-    "search.yahoo.com": "Yahoo", "yandex": "Yandex", "baidu.com": "Baidu",
-    "ecosia.org": "Ecosia", "search.brave.com": "Brave", "startpage.com": "Startpage",
-    "qwant.com": "Qwant", "kagi.com": "Kagi",
-}
-SOCIAL_NETWORKS = {
-    "facebook.com": "Facebook", "fb.com": "Facebook", "instagram.com": "Instagram",
-    "t.co": "Twitter", "twitter.com": "Twitter", "x.com": "Twitter",
-    "linkedin.com": "LinkedIn", "lnkd.in": "LinkedIn", "reddit.com": "Reddit",
-    "news.ycombinator.com": "Hacker News", "youtube.com": "YouTube", "pinterest.com": "Pinterest",
-    "tiktok.com": "TikTok", "mastodon.social": "Mastodon", "bsky.app": "Bluesky",
-    "threads.net": "Threads", "vk.com": "VK",
-}
-
 
 class DropReason(str, Enum):
     """Why an event was deliberately not kept (or, for FAILED, not counted)."""
@@ -175,41 +160,34 @@ def split_url(event: dict, request: Request) -> None:
     query = parse_qs(parts.query)
     for name in UTM_FIELDS:  # percent-decoded here: cleaned like any other text (%0D, %00, %E2%80%AE)
         event[name] = clean_text(query.get(name, [""])[0])[:MAX_DIMENSION]
-
-
-def _known(host: str, table: dict[str, str]) -> str | None:
-    for domain, label in table.items():
-        if "." not in domain:  # a brand on many TLDs: google.com, google.de, ...
-            if domain in host.split("."):
-                return label
-        elif host == domain or host.endswith("." + domain):
-            return label
-    return None
+    # Which ad's click id the landing page carries (its value names a click: never kept).
+    event["click_id"] = next((name for name in CLICK_IDS if name in query), "") if query else ""
 
 
 def classify_referrer(event: dict, request: Request) -> None:
-    """Source and channel (campaign, search, social, referral, direct) of the event."""
+    """Source and channel of the event (sources.py), by the site's own rules when it has some."""
+    _classify(event, _rules(request.site))
+
+
+def _rules(site: Site) -> tuple:
+    return tuple((rule["host"], rule["name"], rule["channel"]) for rule in site.sources)
+
+
+def _classify(event: dict, rules: tuple) -> None:
     try:
-        host = (urlsplit(event["referrer"]).hostname or "") if event["referrer"] else ""
+        referrer = urlsplit(event["referrer"]) if event["referrer"] else None
+        host = (referrer.hostname or "") if referrer else ""
     except ValueError:
         host = ""
     host = host.removeprefix("www.")
     if host and host == event["hostname"].removeprefix("www."):
         host = ""  # navigation inside the site is not a source
     event["referrer_host"] = host  # for the site's rules; not stored
-    search, social = _known(host, SEARCH_ENGINES), _known(host, SOCIAL_NETWORKS)
     event["referrer"] = event["referrer"] if host else ""
-    if event["utm_source"] or event["utm_medium"] or event["utm_campaign"]:
-        event["channel"] = "campaign"
-        event["source"] = event["utm_source"] or search or social or host or "Direct"
-    elif search:
-        event["channel"], event["source"] = "search", search
-    elif social:
-        event["channel"], event["source"] = "social", social
-    elif host:
-        event["channel"], event["source"] = "referral", host[:MAX_DIMENSION]
-    else:
-        event["channel"], event["source"] = "direct", "Direct"
+    source, event["channel"] = classify(
+        host, referrer.path if host else "", event["utm_source"], event["utm_medium"], event["utm_campaign"],
+        event["click_id"], site_sources(rules) if rules else NO_SITE_SOURCES)
+    event["source"] = source[:MAX_DIMENSION]
 
 
 def first_visit(event: dict, request: Request) -> None:
@@ -221,17 +199,17 @@ def first_visit(event: dict, request: Request) -> None:
     if first:
         created_ms, url, referrer = first
         event["first_ms"] = min(created_ms, event["timestamp"])
-        event["first_source"], event["first_channel"] = _first_source(url, referrer)
+        event["first_source"], event["first_channel"] = _first_source(url, referrer, _rules(request.site))
 
 
 @lru_cache(maxsize=4096)  # every event of a visitor carries the same first visit
-def _first_source(url: str, referrer: str) -> tuple[str, str]:
+def _first_source(url: str, referrer: str, rules: tuple) -> tuple[str, str]:
     landing = {"url": url, "referrer": referrer}
     try:
         split_url(landing, None)
-    except ValueError:  # not a URL: its host and UTM parameters are unknown
-        landing.update(dict.fromkeys(UTM_FIELDS, ""), hostname="")
-    classify_referrer(landing, None)
+    except ValueError:  # not a URL: its host, UTM parameters and click id are unknown
+        landing.update(dict.fromkeys(UTM_FIELDS, ""), hostname="", click_id="")
+    _classify(landing, rules)
     return landing["source"], landing["channel"]
 
 

@@ -44,6 +44,10 @@ class Conflict(StoreError):
     """A record that must be unique exists already (a user's email, a site id)."""
 
 
+# When LiveInsight began to name sources from maintained referrer data (ingest/sources.py):
+# a site stored before then (on DynamoDB; SQLite records its upgrade) counted in older channels.
+SOURCES_RELEASED_MS = 1_796_256_000_000  # 2026-12-03 00:00 UTC
+
 # What a new site counts as a download (Site.download_extensions).
 DOWNLOAD_EXTENSIONS = ("pdf", "zip", "dmg", "exe", "msi", "pkg", "deb", "rpm", "apk", "csv", "xlsx", "docx",
                        "pptx", "epub", "mp3", "mp4", "gz", "7z", "iso")
@@ -75,10 +79,15 @@ class Site:
     # Funnels an admin defined (analytics/funnels.py reads them): dicts of id, name, steps
     # (each a dict of kind and match), and how many days a visitor has to go through them.
     funnels: list[dict] = field(default_factory=list)
+    # Hosts the site names as sources itself (ingest/sources.py): dicts of host, name, channel.
+    sources: list[dict] = field(default_factory=list)
+    # When the rules that name this site's sources and channels last changed (its own rules, or
+    # LiveInsight's on upgrading): reports of periods across it say so. 0: never since created.
+    sources_changed_ms: int = SOURCES_RELEASED_MS
 
     # What an owner may change (update_site); the id, key, creation and rollup state stay.
     EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers", "goals",
-                "currency", "outbound_links", "download_extensions", "funnels")
+                "currency", "outbound_links", "download_extensions", "funnels", "sources", "sources_changed_ms")
 
 
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can

@@ -67,7 +67,9 @@ CREATE TABLE IF NOT EXISTS sites (
     currency TEXT NOT NULL DEFAULT 'EUR',
     outbound_links INTEGER NOT NULL DEFAULT 1,
     download_extensions TEXT NOT NULL DEFAULT '{json.dumps(DOWNLOAD_EXTENSIONS)}',
-    funnels TEXT NOT NULL DEFAULT '[]'
+    funnels TEXT NOT NULL DEFAULT '[]',
+    sources TEXT NOT NULL DEFAULT '[]',
+    sources_changed_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,
@@ -169,7 +171,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 EVENT_FIELDS_V5 = EVENT_FIELDS[:EVENT_FIELDS.index("first_ms")]  # the events' columns until schema 9
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
@@ -239,9 +241,15 @@ MIGRATIONS = {
     ALTER TABLE events ADD COLUMN first_channel;
     ALTER TABLE events ADD COLUMN prev_ms;
     """,
+    # 9 -> 10: a site's own traffic sources, and when sources began to be named otherwise: now.
+    9: """
+    ALTER TABLE sites ADD COLUMN sources TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sites ADD COLUMN sources_changed_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE sites SET sources_changed_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+    """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))
-JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions", "funnels")
+JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions", "funnels", "sources")
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
 USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins"
