@@ -91,13 +91,18 @@ def _suffixes(host: str):
         dot = host.find(".")
 
 
+def _by_suffix(host: str, table: dict[str, Source]) -> Source | None:
+    """The source of the longest suffix of `host` that `table` holds."""
+    for suffix in _suffixes(host):
+        if suffix in table:
+            return table[suffix]
+    return None
+
+
 @lru_cache(maxsize=8192)  # referrers repeat: google.com, t.co, ...
 def known_host(host: str) -> Source | None:
     """The listed source a host (without www.) belongs to, the longest listed suffix winning."""
-    for suffix in _suffixes(host):
-        if suffix in KNOWN_HOSTS:
-            return KNOWN_HOSTS[suffix]
-    return None
+    return _by_suffix(host, KNOWN_HOSTS)
 
 
 def known_referrer(host: str, path: str) -> Source | None:
@@ -118,11 +123,7 @@ class SiteSources(NamedTuple):
     hosts: dict[str, Source]
 
     def referrer(self, host: str) -> Source | None:
-        if self.hosts:
-            for suffix in _suffixes(host):
-                if suffix in self.hosts:
-                    return self.hosts[suffix]
-        return None
+        return _by_suffix(host, self.hosts) if self.hosts else None
 
 
 NO_SITE_SOURCES = SiteSources({})
