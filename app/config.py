@@ -40,3 +40,5 @@ class Config:
     # How many reverse proxies (nginx, a load balancer) stand in front of the app and set
     # X-Forwarded-For/-Proto/-Host: 0 trusts none of those headers.
     PROXIES = int(os.environ.get("LIVEINSIGHT_PROXIES", 0))
+    # One line per request in the server's log (app/request_log.py); "off" keeps errors only.
+    ACCESS_LOG = os.environ.get("LIVEINSIGHT_ACCESS_LOG", "on") != "off"

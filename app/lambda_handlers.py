@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 @functools.cache
 def _flask_app():
     from app import create_app
-    return create_app()
+    app = create_app()
+    # The app's log handler writes to stderr, which Lambda sends to CloudWatch: without this the
+    # runtime's own root handler would write every line a second time.
+    logging.getLogger("app").propagate = False
+    return app
 
 
 @functools.cache
