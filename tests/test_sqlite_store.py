@@ -51,6 +51,51 @@ def test_a_schema_2_file_is_upgraded_and_keeps_its_data(tmp_path):
     assert store.get_site("s1").rolled_up_month == -1
 
 
+def schema_2_file(path) -> str:
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA_2)
+    db.close()
+    return str(path)
+
+
+def test_an_upgrade_keeps_a_copy_of_the_file_as_it_was_first(tmp_path, caplog):
+    path = schema_2_file(tmp_path / "old.db")
+    SQLiteStore(path).create_schema()
+    copy, = tmp_path.glob("old.db.schema-2-*.backup")
+    old = sqlite3.connect(copy)
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 2  # the older release opens it as it was
+    assert old.execute("SELECT name FROM sites").fetchall() == [("One",)]
+    assert str(copy) in caplog.text and "from schema 2 to" in caplog.text
+    assert copy.stat().st_mode & 0o777 == 0o600
+    SQLiteStore(path).create_schema()  # up to date: no second copy
+    assert len(list(tmp_path.glob("*.backup"))) == 1
+
+
+def test_processes_starting_together_upgrade_once(tmp_path):
+    """An upgrade's restart starts several processes on the old file at once: the writer lock
+    lets one upgrade (and copy) while the others wait, then find nothing to do."""
+    import threading
+
+    path = schema_2_file(tmp_path / "old.db")
+    stores = [SQLiteStore(path) for _ in range(4)]
+    start, errors = threading.Barrier(len(stores)), []
+
+    def upgrade(store):
+        start.wait(timeout=10)
+        try:
+            store.create_schema()
+        except Exception as error:  # noqa: BLE001 - collected, then asserted empty
+            errors.append(error)
+    threads = [threading.Thread(target=upgrade, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    assert len(list(tmp_path.glob("*.backup"))) == 1
+    assert stores[0].get_site("s1").name == "One"
+
+
 def test_writers_take_turns_on_the_writer_lock(tmp_path):
     """Every write transaction holds an exclusive lock of <file>.writer-lock, which the kernel
     hands to the next writer (process or thread) as soon as it is free."""

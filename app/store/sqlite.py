@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from contextlib import contextmanager
 from dataclasses import astuple, fields
@@ -36,6 +38,8 @@ from .records import (
     LiveSession, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User,
     Visitor, VisitorData, month_of_day,
 )
+
+log = logging.getLogger(__name__)
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
 EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
@@ -356,16 +360,31 @@ class SQLiteStore(Store):
             raise StoreError(f"sqlite: {exc}") from exc
 
     def create_schema(self) -> None:
+        """Under the writer lock, so that of several processes started at once (an upgrade's
+        restart) one upgrades and the others find it done."""
         with self._errors():
-            db = self._db
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            has_tables = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sites'").fetchone()
-            if version != SCHEMA_VERSION and (version or has_tables):
-                self._migrate(version)
-            # WAL is a property of the file: set it once here, never per connection.
-            db.execute("PRAGMA journal_mode = WAL")
-            db.executescript(SCHEMA)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db = self._db  # opened first: it makes the file's folder, where the lock lives
+            with self._writer_lock():
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                has_tables = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sites'").fetchone()
+                if version != SCHEMA_VERSION and (version or has_tables):
+                    self._back_up_before_upgrade(version)
+                    self._migrate(version)
+                # WAL is a property of the file: set it once here, never per connection.
+                db.execute("PRAGMA journal_mode = WAL")
+                db.executescript(SCHEMA)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _back_up_before_upgrade(self, version: int) -> None:
+        """A copy of the file as the older release left it, beside it, before any step runs:
+        what to go back to (with the older release) if an upgrade goes wrong."""
+        if self.path == ":memory:" or version > SCHEMA_VERSION:
+            return  # nothing to keep, or a newer file that _migrate refuses untouched
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        copy = f"{self.path}.schema-{version}-{stamp}.backup"
+        self.backup(copy)
+        log.warning("upgrading %s from schema %d to %d; a copy of it as it was: %s",
+                    self.path, version, SCHEMA_VERSION, copy)
 
     def _migrate(self, version: int) -> None:
         """Upgrade a file of an older schema step by step, each step in one transaction."""
