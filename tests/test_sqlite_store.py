@@ -1,5 +1,9 @@
-"""What only the SQLite backend does: upgrading a file made by an earlier version."""
+"""What only the SQLite backend does: upgrading a file made by an earlier version, sharing the
+file between threads and processes."""
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
 
 from app.store.hll import add_visitors, count_visitors
@@ -74,8 +78,6 @@ def test_an_upgrade_keeps_a_copy_of_the_file_as_it_was_first(tmp_path, caplog):
 def test_processes_starting_together_upgrade_once(tmp_path):
     """An upgrade's restart starts several processes on the old file at once: the writer lock
     lets one upgrade (and copy) while the others wait, then find nothing to do."""
-    import threading
-
     path = schema_2_file(tmp_path / "old.db")
     stores = [SQLiteStore(path) for _ in range(4)]
     start, errors = threading.Barrier(len(stores)), []
@@ -94,6 +96,30 @@ def test_processes_starting_together_upgrade_once(tmp_path):
     assert errors == [] and not any(thread.is_alive() for thread in threads)
     assert len(list(tmp_path.glob("*.backup"))) == 1
     assert stores[0].get_site("s1").name == "One"
+
+
+def test_a_command_run_beside_the_server_leaves_the_servers_writes_visible(tmp_path):
+    """A server process whose second thread opens its connection, then a command (another
+    process) that opens the file and closes it, as `bin/liveinsight create-site` does. POSIX
+    locks belong to a process and closing any descriptor of a file drops them all: opening and
+    closing the file by hand beside SQLite dropped the server's lock, so the command, closing
+    last as it thought, deleted the WAL under the running server, and everything the server
+    wrote after that was lost to every other process (seen in the crash test behind Caddy)."""
+    path = str(tmp_path / "shared.db")
+    server = SQLiteStore(path)
+    server.create_schema()
+    server.create_user(User("u1", "one@example.com", "hash", 1))
+    second_thread = threading.Thread(target=server.check)
+    second_thread.start()
+    second_thread.join(timeout=10)
+    command = ("import sys; from app.store.sqlite import SQLiteStore; store = SQLiteStore(sys.argv[1]); "
+               "print(len(store.list_users())); store.close()")
+    run = lambda: subprocess.run([sys.executable, "-c", command, path], capture_output=True, text=True,  # noqa: E731
+                                 timeout=60, check=True).stdout.strip()
+    assert run() == "1"
+    server.create_user(User("u2", "two@example.com", "hash", 2))
+    assert run() == "2"
+    server.close()
 
 
 def test_writers_take_turns_on_the_writer_lock(tmp_path):

@@ -330,11 +330,20 @@ class SQLiteStore(Store):
     def _make_private(self) -> None:
         """The file holds password hashes and visitors' data: readable by this user only. A
         missing folder is made 0700; the file is made (or tightened to) 0600, and SQLite gives
-        its -wal and -shm files the mode of the file."""
+        its -wal and -shm files the mode of the file.
+
+        The file is opened here only when it does not exist yet: a process's POSIX locks on a
+        file are all dropped when it closes any descriptor of it, so opening and closing an
+        existing file beside this process's connections would drop their locks, and another
+        process closing its last connection would then delete the WAL they are writing to."""
         folder = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(folder):
             os.makedirs(folder, mode=0o700)
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        if not os.path.exists(self.path):
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass  # another process made it meanwhile (0600 too)
         for path in (self.path, f"{self.path}-wal", f"{self.path}-shm"):
             if os.path.exists(path) and os.stat(path).st_mode & 0o077:
                 os.chmod(path, 0o600)
