@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test stress bench install install-dev install-aws chromium sam tracker vendor clean
+.PHONY: run test stress bench install install-dev install-aws chromium caddy sam tracker vendor clean
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -46,6 +46,19 @@ chromium:
 	  fi; \
 	fi
 
+# The production tests put Debian's Caddy in front of the app (tests/test_behind_caddy.py);
+# install it when missing if we may. Without it they skip, and say why.
+caddy:
+	@if ! command -v caddy >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's caddy for the production tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq caddy >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq caddy >/dev/null; }; \
+	  else \
+	    echo "note: without Caddy the production tests skip: 'sudo apt-get install caddy' (Debian) runs them"; \
+	  fi; \
+	fi
+
 # gunicorn reads the rest (what it serves, how) from gunicorn.conf.py, here.
 run: $(VENV)/.installed
 	$(VENV)/bin/flask --app app demo-setup --host $(HOST) --port $(PORT)
@@ -54,7 +67,7 @@ run: $(VENV)/.installed
 # The suite's files are shared between TEST_WORKERS processes (pytest-xdist), each file whole
 # on one of them: 9 minutes on 2 cores instead of 17.
 TEST_WORKERS ?= 2
-test: $(VENV)/.installed-dev $(SAM_VENV)/.installed chromium
+test: $(VENV)/.installed-dev $(SAM_VENV)/.installed chromium caddy
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The DynamoDB part of the suite RUNS times over, Python switching threads every microsecond
