@@ -53,6 +53,7 @@ from pathlib import Path
 from app.analytics.journeys import MAX_DAY_PATHS
 from app.analytics.summaries import DONE
 from bench import history, journey_reports, loadgen
+from bench.caddy import Caddy, find_caddy, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -125,12 +126,6 @@ class BenchError(Exception):
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def find_wrk() -> str:
@@ -984,6 +979,8 @@ def build_rows(res: dict) -> list[Row]:
     rows = ingestion_rows(res) if "ingest" in res else []
     if "history" in res:
         rows += history_rows(res["history"], res["machine"]["cpus"])
+    if "proxy" in res:
+        rows += proxy_rows(res["proxy"])
     return rows
 
 
@@ -1211,15 +1208,80 @@ def bench(args: argparse.Namespace) -> dict:
                    "wrk_threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
                    "seconds": args.seconds, "warmup_s": WARMUP_S, "visitors": VISITORS, "batch": BATCH,
                    "store": "sqlite (WAL), fresh file", "profiled": args.profile,
-                   "sections": ("" if args.only_history else "abcde") + ("" if args.no_history else "f")},
+                   "sections": ("" if args.only_history else "abcde") + ("" if args.no_history else "f")
+                                + ("g" if args.proxy else "")},
         "app_root": str(APP_ROOT),
     }
     if not args.only_history:
         ingestion_and_realtime(args, wrk, profiler, res)
     if not args.no_history:
         res["history"] = reports_over_history(args, wrk, profiler)
+    if args.proxy:
+        res["proxy"] = behind_caddy(args, wrk)
     res["profile"] = profiler.summary()
     return res
+
+
+def behind_caddy(args: argparse.Namespace, wrk: str) -> dict:
+    """(g) single-event ingestion through Caddy over HTTPS (deploy/Caddyfile, bench/caddy.py)
+    and straight to the server over HTTP, in one run, on a fresh SQLite file: direct, through
+    Caddy, direct again (the machine drifts; the two direct runs show by how much). Then the
+    memory of the whole stack, the server's processes and Caddy's."""
+    if find_caddy() is None:
+        raise BenchError("--proxy caddy needs Caddy: apt-get install caddy")
+    workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-proxy-"))
+    env = {**server_env(workdir / "bench.db"), "LIVEINSIGHT_PROXIES": "1"}
+    server = Server(workdir, env)
+    caddy = None
+    try:
+        _, key = create_site(env, "Bench proxy")
+        server.start("/tracker.js")
+        caddy = Caddy(workdir, server.port).start()
+        runs = {}
+        for name, url in (("direct", server.base), ("caddy", caddy.origin), ("direct_again", server.base)):
+            log(f"(g) {name}: warm-up {WARMUP_S} s, then single-event requests for {args.seconds:g} s to {url}")
+            run_wrk(wrk, "ingest.lua", url, seconds=WARMUP_S, connections=WRK_CONNECTIONS, threads=WRK_THREADS,
+                    args=(key, 1, f"{secrets.token_hex(4)}w{name}", VISITORS))
+            caddy_cpu = caddy.cpu_s()
+            with CpuMeter(server) as cpu:
+                stats = run_wrk(wrk, "ingest.lua", url, seconds=args.seconds, connections=WRK_CONNECTIONS,
+                                threads=WRK_THREADS, args=(key, 1, f"{secrets.token_hex(4)}{name}", VISITORS))
+            stats["cores"] = cpu.cores
+            stats["caddy_cores"] = round((caddy.cpu_s() - caddy_cpu) / (time.monotonic() - cpu.wall), 2)
+            runs[name] = stats
+        runs["memory_kb"] = {
+            "server_rss": sum(server.memory_kb().values()),
+            "server_pss": sum(server.memory_kb("Pss", "smaps_rollup").values()),
+            "caddy_rss": caddy.memory_kb(), "caddy_pss": caddy.memory_kb("Pss", "smaps_rollup")}
+        return runs
+    finally:
+        if caddy is not None:
+            caddy.stop()
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def proxy_rows(g: dict) -> list[Row]:
+    direct = (g["direct"]["rps"] + g["direct_again"]["rps"]) / 2
+    caddy, memory = g["caddy"], g["memory_kb"]
+    rows = [Row(f"# (g) ingestion through Caddy over HTTPS, 1 event per request, {WRK_CONNECTIONS} connections")]
+    for name, label in (("direct", "direct HTTP"), ("caddy", "through Caddy, HTTPS"), ("direct_again", "direct HTTP again")):
+        r = g[name]
+        note = cores(r) + (f", Caddy {r['caddy_cores']}" if name == "caddy" else "")
+        if r["non2xx"] or r["socket_errors"]:
+            note += f"; {r['non2xx']} non-2xx, {r['socket_errors']} socket errors"
+        rows += [Row(f"  {label}: requests/s", round(r["rps"]), "req/s", note=note),
+                 Row(f"  {label}: latency p95", ms(r["latency_us"]["p95"]), "ms", note="at saturation")]
+    rows += [
+        Row("  through Caddy / direct (mean of both), requests/s", round(caddy["rps"] / direct, 2), "x"),
+        Row("  Caddy CPU per request", round(1e6 * caddy["caddy_cores"] / caddy["rps"]), "us"),
+        Row("  memory of the stack, PSS", round((memory["server_pss"] + memory["caddy_pss"]) / 1024), "MB",
+            note=f"server (master and {WORKERS} workers) {memory['server_pss'] / 1024:.0f} MB, "
+                 f"Caddy {memory['caddy_pss'] / 1024:.0f} MB; RSS {memory['server_rss'] / 1024:.0f} + "
+                 f"{memory['caddy_rss'] / 1024:.0f} MB"),
+    ]
+    return rows
 
 
 def gunicorn_setting(name: str, default):
@@ -1369,6 +1431,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-db", type=Path,
                         help="run (f) on this SQLite file (a copy of the cached history that a "
                              "scratch copy of the app has prepared) instead of the cache")
+    parser.add_argument("--proxy", choices=["caddy"],
+                        help="also (g): single-event ingestion through Caddy over HTTPS against direct HTTP "
+                             "(needs Debian's caddy)")
     args = parser.parse_args(argv)
     global APP_ROOT
     APP_ROOT = args.app_root.resolve()

@@ -1,44 +1,32 @@
 """The single box as deploy/ sets it up in production, for tests: Debian's Caddy running the
-repository's Caddyfile in front of the app, and the app started with the commands of the
-repository's systemd unit. Loopback only; every wait is bounded; everything is stopped whatever
-happens."""
+repository's Caddyfile in front of the app (bench/caddy.py), and the app started with the
+commands of the repository's systemd unit. Loopback only; every wait is bounded; everything is
+stopped whatever happens."""
 from __future__ import annotations
 
 import http.client
 import os
 import shlex
-import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.server import ROOT, free_port
+import bench.caddy
+from bench.caddy import DOMAIN, find_caddy, unverified_tls
+from tests.server import ROOT
 
-CADDY = shutil.which("caddy")
-CADDYFILE = ROOT / "deploy" / "Caddyfile"
 UNIT = ROOT / "deploy" / "liveinsight.service"
-DOMAIN = "localhost"  # Caddy's internal authority issues it a certificate, as `tls internal` does for a trial
+_TLS = unverified_tls()  # made once: a context costs tens of ms
 
 
 def need_caddy() -> None:
-    if CADDY is None:
+    if find_caddy() is None:
         pytest.skip("Caddy is not installed: `make test` installs Debian's caddy when run as root "
                     "(apt-get install caddy)")
-
-
-def unverified_tls() -> ssl.SSLContext:
-    """TLS that takes Caddy's internal authority's certificate (it is not in any trust store)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return context
-
-
-_TLS = unverified_tls()  # made once: a context loads the system's authorities in tens of ms
 
 
 class _LoopbackHTTPS(http.client.HTTPSConnection):
@@ -54,59 +42,12 @@ class _LoopbackHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=DOMAIN)
 
 
-class Caddy:
-    """`caddy run` with deploy/Caddyfile, its settings in the environment as on a server, but
-    unprivileged ports, no admin endpoint and its data in `folder`."""
-
-    def __init__(self, folder: Path, upstream_port: int):
-        self.folder, self.upstream_port = folder, upstream_port
-        self.https_port = self.http_port = 0
-        self.proc: subprocess.Popen | None = None
-        self.log_path = folder / "caddy.log"
-
-    @property
-    def origin(self) -> str:
-        return f"https://{DOMAIN}:{self.https_port}"
+class Caddy(bench.caddy.Caddy):
+    """bench/caddy.py's Caddy, which a test can send requests through."""
 
     def start(self, timeout_s: float = 30) -> "Caddy":
         need_caddy()
-        self.https_port, self.http_port = free_port(), free_port()
-        home = self.folder / "caddy-home"
-        home.mkdir(parents=True, exist_ok=True)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-               "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
-               "LIVEINSIGHT_DOMAIN": DOMAIN, "LIVEINSIGHT_TLS": "internal",
-               "LIVEINSIGHT_CADDY_ADMIN": "off", "LIVEINSIGHT_HTTP_PORT": str(self.http_port),
-               "LIVEINSIGHT_HTTPS_PORT": str(self.https_port),
-               "LIVEINSIGHT_UPSTREAM": f"127.0.0.1:{self.upstream_port}"}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([CADDY, "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
-                                         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"caddy exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                self.request("GET", "/healthz", timeout=2)
-                return self  # it answers over HTTPS (whatever the app behind it says)
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise AssertionError(f"caddy did not answer over HTTPS within {timeout_s:.0f} s:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+        return super().start(timeout_s)
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
                 source: str = "127.0.0.1", timeout: float = 10) -> tuple[int, dict, bytes]:

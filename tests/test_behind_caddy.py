@@ -18,7 +18,8 @@ import pytest
 
 from app.store.sqlite import SQLiteStore
 from tests.conftest import CHROME_UA
-from tests.production import UNIT, Caddy, Service, need_caddy, unverified_tls
+from bench.caddy import unverified_tls
+from tests.production import UNIT, Caddy, Service, need_caddy
 from tests.server import ROOT, free_port
 
 
