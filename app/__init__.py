@@ -33,7 +33,7 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     from app.request_log import set_up_request_log
     from app.security import set_up_security
 
-    set_up_request_log(app)  # first: its id and clock start before any other check can answer
+    set_up_request_log(app)  # its id and clock start before any other check can answer
     _set_up_sessions(app)
     set_up_security(app)
     app.register_blueprint(api_bp)

@@ -54,8 +54,10 @@ def set_up_request_log(app: Flask) -> None:
     trust_forwarded_id = app.config["PROXIES"] > 0
     access_log = app.config["ACCESS_LOG"]
 
-    @app.before_request
-    def start() -> None:
+    # A URL value preprocessor of the app runs before anything else that may answer: a
+    # blueprint's preprocessor refusing an unknown public link, or any before_request.
+    @app.url_value_preprocessor
+    def start(endpoint, values) -> None:
         g.request_started = time.perf_counter()
         forwarded = request.headers.get("X-Request-Id", "") if trust_forwarded_id else ""
         g.request_id = forwarded if FORWARDED_ID.fullmatch(forwarded) else secrets.token_hex(8)
@@ -63,7 +65,7 @@ def set_up_request_log(app: Flask) -> None:
     @app.after_request
     def finish(response: Response) -> Response:
         request_id = g.get("request_id")
-        if request_id is None:  # answered before start() ran (a request Flask refused first)
+        if request_id is None:  # answered before start() ran (none of the app's ways does)
             return response
         response.headers["X-Request-Id"] = request_id
         if access_log and not (request.endpoint in QUIET_ENDPOINTS and response.status_code < 400):

@@ -45,9 +45,10 @@ def test_a_public_links_token_is_logged_as_its_pattern(anon_client, store, site,
     _, token = create_link(store, site.site_id, "Board", admin.user_id, clock.now_ms())
     caplog.set_level(logging.INFO, logger="app")
     assert anon_client.get(f"/share/{token}").status_code == 200
-    (_, message), = request_lines(caplog)
-    assert message.startswith("GET /share/<token> 200 ")
-    assert token not in caplog.text
+    assert anon_client.get("/share/not-a-link-of-anyone").status_code == 404  # refused before any view
+    (_, seen), (missing_id, unknown) = request_lines(caplog)
+    assert seen.startswith("GET /share/<token> 200 ") and unknown.startswith("GET /share/<token> 404 ")
+    assert token not in caplog.text and "not-a-link" not in caplog.text and missing_id != "-"
 
 
 def test_a_crash_logs_its_traceback_under_the_id_the_error_page_shows(app, anon_client, store, monkeypatch,
