@@ -100,13 +100,15 @@ class Service:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the service exited with {self.proc.returncode}:\n{self.log()}")
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 connection.request("GET", "/healthz")
                 if connection.getresponse().status == 200:
                     return self
             except OSError:
                 pass
+            finally:
+                connection.close()
             time.sleep(0.1)
         self.kill()
         raise AssertionError(f"the service did not answer within {timeout_s:.0f} s:\n{self.log()}")

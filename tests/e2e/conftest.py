@@ -157,7 +157,7 @@ class LiveServer:
 
     def start(self) -> None:
         assert self._server is None, "already running"
-        server = make_server(HOST, self.port, self._record_ingest_answers, threaded=True,
+        server = make_server(HOST, self.port, self._serve_whole, threaded=True,
                              request_handler=_QuietHandler)
         _track_connections(server)
         self.port = server.server_port
@@ -186,21 +186,23 @@ class LiveServer:
             if thread is not None:
                 thread.join(timeout=5)
 
-    def _record_ingest_answers(self, environ, start_response):
-        """The app, plus a note of what ingestion answered (accepted, duplicates...): the
-        browser may never read an answer, for a page that has gone away."""
-        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/api/events":
-            return self.app(environ, start_response)
+    def _serve_whole(self, environ, start_response):
+        """The app, its whole answer read and closed here, plus a note of what ingestion
+        answered (accepted, duplicates...): the browser may never read an answer, for a page
+        that has gone away. Closed here because werkzeug's server skips closing an answer when
+        the browser has reset the connection (it reads the socket first in a `finally`), and a
+        static file left open is a ResourceWarning in whatever test runs next."""
         answer = self.app(environ, start_response)
         try:
             body = b"".join(answer)
         finally:
             if hasattr(answer, "close"):
                 answer.close()
-        try:
-            self.ingest_answers.append(json.loads(body)["data"])
-        except (ValueError, KeyError, TypeError):
-            pass  # an error answer: nothing was ingested
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/api/events":
+            try:
+                self.ingest_answers.append(json.loads(body)["data"])
+            except (ValueError, KeyError, TypeError):
+                pass  # an error answer: nothing was ingested
         return [body]
 
     def accepted(self) -> int:
