@@ -37,9 +37,20 @@ def _site(site_id: str):
     return site
 
 
+def _ready_store():
+    """The store, ready for a command that uses it (Store.open_schema): on DynamoDB the stack's
+    tables must be there, so that a wrong name or region never makes new ones."""
+    store = get_store()
+    try:
+        store.open_schema()
+    except StoreError as error:
+        raise click.ClickException(str(error)) from error
+    return store
+
+
 @click.command("init-db")
 def init_db() -> None:
-    """Create the store's tables (safe to run again)."""
+    """Create the store's tables, or upgrade them (safe to run again)."""
     get_store().create_schema()
     click.echo(f"store ready: {current_app.config['STORE_URL']}")
 
@@ -74,9 +85,9 @@ def setup_url(base: str) -> None:
 @click.option("--id", "site_id", default=None, help="A site id of your choice (default: random).")
 def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site_id: str | None) -> None:
     """Create a site; the last line printed is "SITE_ID TRACKER_KEY"."""
-    get_store().create_schema()
+    store = _ready_store()
     try:
-        site = create_site(get_store(), name, list(domains), now_ms(), timezone, site_id)
+        site = create_site(store, name, list(domains), now_ms(), timezone, site_id)
     except SiteError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"created site {site.name!r} for {', '.join(site.domains)}")
@@ -92,8 +103,7 @@ def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site
 @click.password_option(help="The password (asked for when not given; 10 characters or more).")
 def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: str, password: str) -> None:
     """Create a user who logs in with EMAIL and the password."""
-    store = get_store()
-    store.create_schema()
+    store = _ready_store()
     try:
         user = create_user(store, email, password, now_ms(), is_admin=admin)
         for site_id in sites:
@@ -130,9 +140,8 @@ def seed_demo(site_id: str, days: float, visits_per_day: int) -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--days", default=3.0, show_default=True)
 def demo_setup(host: str, port: int, days: float) -> None:
-    """Create the store and a demo site with traffic (once), and print how to use it."""
-    store = get_store()
-    store.create_schema()
+    """Create the store (a SQLite file) and a demo site with traffic (once), and print how to use it."""
+    store = _ready_store()
     site_id = current_app.config["DEMO_SITE_ID"]
     site = store.get_site(site_id)
     if site is None:

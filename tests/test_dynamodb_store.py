@@ -428,3 +428,24 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
     assert costs["paths warm"] == costs["page flow warm"] == costs["funnel warm"]
     assert costs["cohorts 53 weeks"] == {"Query": len(CHANNELS) * store.shards}  # one read a first channel
     assert costs["funnel cold"]["BatchWriteItem"] >= 1
+
+
+def test_commands_refuse_a_store_whose_tables_the_stack_did_not_make(store, clock):
+    """A wrong table prefix or region in LIVEINSIGHT_STORE: create-site says so and makes no
+    table (it used to make four new, empty ones outside the stack); the stack's store works."""
+    from app import create_app
+    from app.store.dynamodb import DynamoDBStore
+
+    def create_site_with(some_store):
+        app = create_app({"TESTING": True, "SECRET_KEY": "x"}, store=some_store, clock=clock)
+        with app.app_context():  # as `flask` gives every command
+            return app.test_cli_runner().invoke(args=["create-site", "Blog", "--domain", "blog.example"])
+
+    wrong = create_site_with(DynamoDBStore("typo", shards=4))
+    assert wrong.exit_code == 1
+    assert "no table typo-accounts, typo-aggregates, typo-events, typo-sites in us-east-1" in wrong.output
+    assert not [name for name in store.client.list_tables()["TableNames"] if name.startswith("typo")]
+    right = create_site_with(store)
+    assert right.exit_code == 0, right.output
+    site_id = right.output.strip().splitlines()[-1].split()[0]
+    assert store.get_site(site_id).name == "Blog"

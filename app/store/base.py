@@ -259,6 +259,13 @@ class Store(AccountStore, TrafficStore):
         """Create what is missing (tables, indexes) and upgrade what is old; safe to repeat."""
 
     @abstractmethod
+    def open_schema(self) -> None:
+        """Make the store ready for a command that uses it (create-site, create-user, ...): where
+        the store is one file, as create_schema; where a deployment made the tables (DynamoDB: the
+        stack), a StoreError unless they are there, so that a wrong name or region never makes
+        new, empty ones."""
+
+    @abstractmethod
     def check(self) -> None:
         """Raise StoreError unless the store answers (a health check: one cheap read)."""
 

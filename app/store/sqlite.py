@@ -384,6 +384,9 @@ class SQLiteStore(Store):
                 db.executescript(SCHEMA)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def open_schema(self) -> None:
+        self.create_schema()  # the file is the store: making it is all there is to set up
+
     def _back_up_before_upgrade(self, version: int) -> None:
         """A copy of the file as the older release left it, beside it, before any step runs:
         what to go back to (with the older release) if an upgrade goes wrong."""

@@ -61,16 +61,32 @@ class TablesMixin:
         with self._errors():
             for spec in self._table_specs():
                 name = spec["TableName"]
-                try:
-                    self.client.describe_table(TableName=name)
-                except ClientError as exc:
-                    if _code(exc) != "ResourceNotFoundException":
-                        raise
+                if not self._table_exists(name):
                     self.client.create_table(**spec)
                     self.client.get_waiter("table_exists").wait(
                         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
                 if name not in (self.sites_table, self.accounts_table):
                     self._enable_ttl(name)
+
+    def open_schema(self) -> None:
+        """The stack (template.yaml) makes the tables; init-db makes those of a store outside one."""
+        with self._errors():
+            names = {spec["TableName"] for spec in self._table_specs()}
+            missing = sorted(name for name in names if not self._table_exists(name))
+        if missing:
+            region = self.client.meta.region_name
+            raise StoreError(f"no table {', '.join(missing)} in {region}: LIVEINSIGHT_STORE (the stack's StoreUrl "
+                             f"output) or AWS_REGION names another store than the stack's; `init-db` makes the "
+                             f"tables of a store outside a stack")
+
+    def _table_exists(self, name: str) -> bool:
+        try:
+            self.client.describe_table(TableName=name)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
 
     def _enable_ttl(self, table: str) -> None:
         status = self.client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
