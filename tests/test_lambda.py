@@ -449,3 +449,18 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
     gaps = {dist for module in out["outside"] for dist in owners.get(module, [])
             if canonicalize_name(dist) in needed}
     assert not gaps, f"the Lambda package lacks {sorted(gaps)}"
+
+
+def test_api_gateways_own_errors_are_json_the_tracker_can_read():
+    """API Gateway answers some requests itself (its throttle's 429, a failed function's 502):
+    with CORS headers, the tracker (which sends without credentials) sees the status and the
+    Retry-After and backs off as the app's 429 asks; without them it saw a network error."""
+    responses = load_template()["Resources"]["Api"]["Properties"]["GatewayResponses"]
+    throttled = responses["THROTTLED"]
+    assert throttled["StatusCode"] == "429"
+    assert throttled["ResponseParameters"]["Headers"] == {
+        "Access-Control-Allow-Origin": "'*'", "Access-Control-Expose-Headers": "'Retry-After'", "Retry-After": "'2'"}
+    for name in ("THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"):
+        assert responses[name]["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'"
+        body = responses[name]["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"x"')
+        assert json.loads(body)["status"] == "error"
