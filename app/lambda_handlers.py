@@ -8,14 +8,56 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import time
 
 log = logging.getLogger(__name__)
+
+
+# How soon after a rotation of the session secret a container signs with the new value.
+SECRET_REFRESH_S = 300
+
+
+class SessionSecret:
+    """The key that signs logins and CSRF tokens, read at run time from Secrets Manager
+    (LIVEINSIGHT_SECRET_ARN), not resolved into the function's environment, where whoever may
+    read its configuration reads the key. Read once per container and again every
+    SECRET_REFRESH_S: after a rotation, logins are signed with the new value, and those signed
+    with the previous one still open (SECRET_KEY_FALLBACKS), so nobody is logged out."""
+
+    def __init__(self, arn: str):
+        self.arn, self.read_at = arn, -float("inf")
+
+    def settings(self) -> dict:
+        import boto3
+        from botocore.exceptions import ClientError
+        client = boto3.client("secretsmanager")
+        current = client.get_secret_value(SecretId=self.arn, VersionStage="AWSCURRENT")["SecretString"]
+        try:
+            previous = [client.get_secret_value(SecretId=self.arn, VersionStage="AWSPREVIOUS")["SecretString"]]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            previous = []  # never rotated
+        self.read_at = time.monotonic()
+        return {"SECRET_KEY": current, "SECRET_KEY_FALLBACKS": previous}
+
+    def refresh(self, app) -> None:
+        if time.monotonic() - self.read_at >= SECRET_REFRESH_S:
+            app.config.update(self.settings())
+
+
+@functools.cache
+def _session_secret() -> SessionSecret | None:
+    arn = os.environ.get("LIVEINSIGHT_SECRET_ARN")
+    return SessionSecret(arn) if arn else None
 
 
 @functools.cache
 def _flask_app():
     from app import create_app
-    app = create_app()
+    secret = _session_secret()
+    app = create_app(secret.settings() if secret else None)
     # The app's log handler writes to stderr, which Lambda sends to CloudWatch: without this the
     # runtime's own root handler would write every line a second time.
     logging.getLogger("app").propagate = False
@@ -32,7 +74,10 @@ def _store():
 def web(event, context):
     """API Gateway (REST, v1 proxy) -> the Flask app."""
     import serverless_wsgi
-    return serverless_wsgi.handle_request(_flask_app(), event, context)
+    app = _flask_app()
+    if (secret := _session_secret()) is not None:
+        secret.refresh(app)
+    return serverless_wsgi.handle_request(app, event, context)
 
 
 def stream(event, context):

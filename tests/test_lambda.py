@@ -387,6 +387,9 @@ with mock_aws():
 
     store = open_store("dynamodb://liveinsight-test")
     store.create_schema()
+    import boto3  # the stack's session secret, which the web function reads at run time
+    os.environ["LIVEINSIGHT_SECRET_ARN"] = boto3.client("secretsmanager").create_secret(
+        Name="liveinsight-session", SecretString="sample-secret-key")["ARN"]
     now = int(time.time() * 1000)
     store.create_site(Site("sample", "Sample", "pk_sample_tracker_key", ["example.com"], "UTC", now))
     # The sample fragment GET opens the dashboard through this public link (no login cookie).
@@ -426,8 +429,7 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
         "local-env.json"}, "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), str(ROOT / "tests" / "dynamodb_stream.py"), cwd=tmp_path,
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
-                    "AWS_LAMBDA_FUNCTION_NAME": "liveinsight-web",  # as on Lambda: the key must be set
-                    "LIVEINSIGHT_SECRET_KEY": "sample-secret-key"})
+                    "AWS_LAMBDA_FUNCTION_NAME": "liveinsight-web"})  # as on Lambda: the key must be set
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
     print(f"\nfirst web request (cold app, moto): {out['first_request_ms']:.0f} ms")
@@ -464,3 +466,49 @@ def test_api_gateways_own_errors_are_json_the_tracker_can_read():
         assert responses[name]["ResponseParameters"]["Headers"]["Access-Control-Allow-Origin"] == "'*'"
         body = responses[name]["ResponseTemplates"]["application/json"].replace("$context.error.messageString", '"x"')
         assert json.loads(body)["status"] == "error"
+
+
+def test_the_session_secret_is_read_at_run_time_and_a_rotation_logs_nobody_out(monkeypatch):
+    """The web function reads the stack's secret from Secrets Manager, not from its environment,
+    and again every SECRET_REFRESH_S: after a rotation it signs with the new value and still
+    opens what the previous one signed."""
+    import moto
+
+    from app import lambda_handlers
+
+    for name, value in MOTO_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("LIVEINSIGHT_SECRET_KEY", raising=False)
+    with moto.mock_aws():
+        import boto3
+        secrets = boto3.client("secretsmanager")
+        arn = secrets.create_secret(Name="liveinsight-session", SecretString="first-secret")["ARN"]
+        monkeypatch.setenv("LIVEINSIGHT_SECRET_ARN", arn)
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "liveinsight-web")  # as on Lambda: a key is required
+        monkeypatch.setenv("LIVEINSIGHT_STORE", "dynamodb://unused")
+        for cached in (lambda_handlers._session_secret, lambda_handlers._flask_app):
+            cached.cache_clear()
+        try:
+            app = lambda_handlers._flask_app()
+            assert (app.secret_key, app.config["SECRET_KEY_FALLBACKS"]) == ("first-secret", [])
+            signed_before = app.session_interface.get_signing_serializer(app).dumps({"uid": "u1"})
+
+            secrets.put_secret_value(SecretId=arn, SecretString="second-secret")  # a rotation
+            secret = lambda_handlers._session_secret()
+            secret.refresh(app)
+            assert app.secret_key == "first-secret"  # read again only after SECRET_REFRESH_S
+            secret.read_at -= lambda_handlers.SECRET_REFRESH_S
+            secret.refresh(app)
+            assert (app.secret_key, app.config["SECRET_KEY_FALLBACKS"]) == ("second-secret", ["first-secret"])
+            serializer = app.session_interface.get_signing_serializer(app)
+            assert serializer.loads(signed_before) == {"uid": "u1"}  # still logged in
+            assert serializer.loads(serializer.dumps({"uid": "u2"})) == {"uid": "u2"}
+        finally:
+            for cached in (lambda_handlers._session_secret, lambda_handlers._flask_app):
+                cached.cache_clear()
+
+    web = load_template()["Resources"]["WebFunction"]["Properties"]
+    assert web["Environment"]["Variables"]["LIVEINSIGHT_SECRET_KEY"] == ""  # never in its configuration
+    assert web["Environment"]["Variables"]["LIVEINSIGHT_SECRET_ARN"] == "SessionSecret"
+    granted = [s for s in web["Policies"][0]["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
+    assert [s["Resource"] for s in granted] == ["SessionSecret"]

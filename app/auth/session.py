@@ -32,7 +32,8 @@ def ensure_secret_key(app: Flask) -> None:
         return
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         # Each Lambda container would make its own key and log everyone out: refuse.
-        raise RuntimeError("set LIVEINSIGHT_SECRET_KEY (the SecretKey parameter of template.yaml)")
+        raise RuntimeError("set LIVEINSIGHT_SECRET_ARN (template.yaml sets it to the stack's secret) "
+                           "or LIVEINSIGHT_SECRET_KEY")
     app.config["SECRET_KEY"] = _kept_key(Path(app.instance_path) / "secret_key")
 
 
