@@ -512,3 +512,29 @@ def test_the_session_secret_is_read_at_run_time_and_a_rotation_logs_nobody_out(m
     assert web["Environment"]["Variables"]["LIVEINSIGHT_SECRET_ARN"] == "SessionSecret"
     granted = [s for s in web["Policies"][0]["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
     assert [s["Resource"] for s in granted] == ["SessionSecret"]
+
+
+def test_logs_are_kept_a_bounded_time_and_alarms_watch_what_users_see():
+    """Each function logs into a group of the stack kept LogRetentionDays (Lambda's default
+    groups keep everything forever, and cost for it); alarms watch the API's 5xx (the app's own
+    500 and 503 included, which no function metric counts), its 4xx share (429s first), its
+    p99 latency, and throttling on every table."""
+    resources = load_template()["Resources"]
+    functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) == 3
+    for name, function in functions.items():
+        group = resources[function["Properties"]["LoggingConfig"]["LogGroup"]]
+        assert group["Type"] == "AWS::Logs::LogGroup", name
+        assert group["Properties"]["RetentionInDays"] == "LogRetentionDays", name
+
+    def metric(alarm: str) -> tuple:
+        properties = resources[alarm]["Properties"]
+        return properties.get("Namespace"), properties.get("MetricName")
+    assert metric("ApiServerErrorsAlarm") == ("AWS/ApiGateway", "5XXError")
+    assert metric("ApiRefusalsAlarm") == ("AWS/ApiGateway", "4XXError")
+    assert metric("ApiLatencyAlarm") == ("AWS/ApiGateway", "Latency")
+    assert resources["Api"]["Properties"]["Name"] == "AWS::StackName"  # the ApiName dimension
+    watched = {(m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Metric"]["Dimensions"][0]["Value"])
+               for m in resources["DynamoDBThrottlesAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}
+    tables = {name for name, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
+    assert watched == {(kind, table) for kind in ("ReadThrottleEvents", "WriteThrottleEvents") for table in tables}
