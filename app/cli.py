@@ -1,5 +1,6 @@
 """flask commands: init-db, backup, setup-url, create-site, create-user, seed-demo, demo-setup, purge; API keys
-(create-api-key, list-api-keys, rotate-key, revoke-key); GDPR (export-visitor, erase-visitor)."""
+(create-api-key, list-api-keys, rotate-key, revoke-key); GDPR (export-visitor, erase-visitor); AWS
+(replay-dead-letters)."""
 from __future__ import annotations
 
 import json
@@ -23,7 +24,8 @@ from app.store.base import DAY_MS, ROLES, Conflict, StoreError
 
 def register_commands(app: Flask) -> None:
     for command in (init_db, backup, setup_url, create_site_command, create_user_command, seed_demo, demo_setup, purge,
-                    create_api_key, list_api_keys, rotate_key, revoke_key, export_visitor, erase_visitor):
+                    create_api_key, list_api_keys, rotate_key, revoke_key, export_visitor, erase_visitor,
+                    replay_dead_letters):
         app.cli.add_command(command)
 
 
@@ -282,3 +284,14 @@ def erase_visitor(site_id: str, visitor_id: str) -> None:
     except privacy.PrivacyError as error:
         raise click.ClickException(str(error)) from error
     click.echo("erased: " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
+
+
+@click.command("replay-dead-letters")
+@click.argument("queue_url")
+def replay_dead_letters(queue_url: str) -> None:
+    """AWS: fold again the stream batches in the dead-letter queue QUEUE_URL (the stack's
+    DeadLetterQueueUrl output) while the stream still has them (24 hours)."""
+    from app.lambda_handlers import replay_dead_letters as replay
+    done = replay(get_store(), queue_url)
+    click.echo(f"{done['replayed']} batches ({done['records']} records) folded; "
+               f"{done['still_failing']} failed again, {done['gone']} no longer in the stream: left in the queue")

@@ -7,6 +7,7 @@ only for what its function needs, and tests can start moto before any boto3 clie
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import time
@@ -121,3 +122,64 @@ def aggregate_records(store, records: list[dict]) -> dict:
             failed.append(number)
     failed += [entry.position for entry in fold_log(store, entries).unapplied]
     return {"batchItemFailures": [{"itemIdentifier": number} for number in failed]}
+
+
+MAX_STREAM_PAGES = 1_000  # get_records pages one dead batch may take (bounded: a stream can hand out empty pages)
+
+
+def replay_dead_letters(store, queue_url: str, max_messages: int = 1_000) -> dict:
+    """Fold again the stream batches the aggregator gave up on (`bin/liveinsight
+    replay-dead-letters`, docs/aws.md). Each message of the dead-letter queue says where its
+    batch is (Lambda's DDBStreamBatchInfo: the stream, the shard, the first and last sequence
+    numbers), not what it held: the records are read back from the stream, which keeps them 24
+    hours, and folded exactly once as the stream function folds them (what was applied is
+    skipped). A message is deleted once all of its batch is folded; one that fails again stays,
+    to be looked at. At most `max_messages` are read."""
+    import boto3
+    from botocore.exceptions import ClientError
+    sqs, streams = boto3.client("sqs"), boto3.client("dynamodbstreams")
+    done = {"replayed": 0, "records": 0, "still_failing": 0, "gone": 0}
+    seen = 0
+    while seen < max_messages:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                       VisibilityTimeout=300).get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            seen += 1
+            batch = json.loads(message["Body"])["DDBStreamBatchInfo"]
+            try:
+                records = _stream_batch(streams, batch)
+            except ClientError as error:  # past the stream's 24 hours, or the stream was replaced
+                log.error("dead-letter batch %s of shard %s cannot be read back: %s",
+                          batch["startSequenceNumber"], batch["shardId"], error)
+                done["gone"] += 1
+                continue
+            if aggregate_records(store, records)["batchItemFailures"]:
+                done["still_failing"] += 1
+                continue
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            done["replayed"] += 1
+            done["records"] += len(records)
+    return done
+
+
+def _stream_batch(streams, batch: dict) -> list[dict]:
+    """The records of a dead-letter batch, from its first sequence number to its last."""
+    first, last = int(batch["startSequenceNumber"]), int(batch["endSequenceNumber"])
+    iterator = streams.get_shard_iterator(StreamArn=batch["streamArn"], ShardId=batch["shardId"],
+                                          ShardIteratorType="AT_SEQUENCE_NUMBER",
+                                          SequenceNumber=batch["startSequenceNumber"])["ShardIterator"]
+    records: list[dict] = []
+    for _ in range(MAX_STREAM_PAGES):
+        page = streams.get_records(ShardIterator=iterator)
+        for record in page["Records"]:
+            number = int(record["dynamodb"]["SequenceNumber"])
+            if number > last:
+                return records
+            if number >= first:
+                records.append(record)
+        iterator = page.get("NextShardIterator")
+        if iterator is None or (records and not page["Records"]):
+            return records  # the shard ended, or it is read up to now
+    raise RuntimeError(f"shard {batch['shardId']} still had records after {MAX_STREAM_PAGES} pages")

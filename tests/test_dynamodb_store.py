@@ -449,3 +449,49 @@ def test_commands_refuse_a_store_whose_tables_the_stack_did_not_make(store, cloc
     assert right.exit_code == 0, right.output
     site_id = right.output.strip().splitlines()[-1].split()[0]
     assert store.get_site(site_id).name == "Blog"
+
+
+def test_a_dead_letter_batch_is_read_back_from_the_stream_and_folded_once(store, site, clock, make_event):
+    """The aggregator gave up on a batch (say, DynamoDB failed every retry): Lambda put where it
+    was in the dead-letter queue. replay-dead-letters reads its records back from the stream and
+    folds them, once however often it runs, and empties the queue."""
+    import boto3
+
+    from app import create_app
+
+    events = [make_event(event_id=f"dead-letter-{n}", user_id=f"v{n}", session_id=f"s{n}") for n in range(3)]
+    result = record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), clock.now_ms())
+    assert result.accepted == 3, result
+    records = stream_records(store)  # what Lambda read, and then failed to fold
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+    batch_info = {"shardId": _only_shard(store), "startSequenceNumber": numbers[0],
+                  "endSequenceNumber": numbers[-1], "batchSize": len(records),
+                  "streamArn": records[0]["eventSourceARN"]}
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="liveinsight-test-aggregate-dead-letters")["QueueUrl"]
+    app = create_app({"TESTING": True, "SECRET_KEY": "x"}, store=store, clock=clock)
+
+    def replay() -> str:
+        with app.app_context():
+            result = app.test_cli_runner().invoke(args=["replay-dead-letters", queue])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def page_views() -> float:
+        return store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6).get("page_view", 0)
+
+    assert page_views() == 0
+    for _ in range(2):  # the same batch dead twice (a replay that was interrupted): folded once
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"version": "1.0", "DDBStreamBatchInfo": batch_info}))
+        assert replay().startswith("1 batches (3 records) folded; 0 failed again, 0 no longer in the stream")
+        assert page_views() == 3
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def _only_shard(store) -> str:
+    import boto3
+    arn = store.client.describe_table(TableName=store.events_table)["Table"]["LatestStreamArn"]
+    shards = boto3.client("dynamodbstreams").describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    assert len(shards) == 1  # moto: one shard a table
+    return shards[0]["ShardId"]
