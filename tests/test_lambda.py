@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -395,11 +396,10 @@ with mock_aws():
     # The sample fragment GET opens the dashboard through this public link (no login cookie).
     store.create_public_link(PublicLink(token_hash("sample-public-link-token-0123456789"), "sample",
                                         "Sample", now, "sample-owner"))
-    post = sample("api-post-events.json")
-    body = json.loads(post["body"])
-    for i, event in enumerate(body["events"]):  # the schema refuses events over 24 hours old
-        event["timestamp"] = now - (len(body["events"]) - i) * 1000
-    post["body"] = json.dumps(body)
+    spec = importlib.util.spec_from_file_location("fresh", events / "fresh.py")  # the schema refuses a stale sample
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    post = fresh.fresh_post(sample("api-post-events.json"), now)
 
     started = time.perf_counter()
     posted = handlers.web(post, None)
@@ -538,3 +538,13 @@ def test_logs_are_kept_a_bounded_time_and_alarms_watch_what_users_see():
                for m in resources["DynamoDBThrottlesAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}
     tables = {name for name, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
     assert watched == {(kind, table) for kind in ("ReadThrottleEvents", "WriteThrottleEvents") for table in tables}
+
+
+def test_fresh_sample_events_are_within_the_last_minute_and_keep_their_spacing():
+    """`python3 events/fresh.py` gives the sample POST with today's timestamps (sam local)."""
+    done = run(sys.executable, str(EVENTS / "fresh.py"), cwd=ROOT)
+    now = time.time() * 1000
+    stamps = [e["timestamp"] for e in json.loads(json.loads(done.stdout)["body"])["events"]]
+    committed = [e["timestamp"] for e in json.loads(json.loads((EVENTS / "api-post-events.json").read_text())["body"])["events"]]
+    assert now - 60_000 < max(stamps) < now
+    assert [b - a for a, b in zip(stamps, stamps[1:])] == [b - a for a, b in zip(committed, committed[1:])]
