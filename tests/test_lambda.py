@@ -290,10 +290,12 @@ def test_sam_local_env_vars_are_declared_in_the_template():
 
 
 class Calls:
-    """(action, table's logical id, whether on an index) of every request a store makes, the
-    actions a transaction holds counted as what IAM checks them as."""
+    """(action, table's logical id, whether on an index, the item's partition key or None) of
+    every request a store makes, the actions a transaction or a batch holds counted as what IAM
+    checks them as, each with the key IAM's dynamodb:LeadingKeys condition sees."""
     TABLES = {"sites": "SitesTable", "events": "EventsTable", "aggregates": "AggregatesTable",
               "accounts": "AccountsTable"}
+    PARTITION_KEYS = {"SitesTable": "site_id", "EventsTable": "pk", "AggregatesTable": "pk", "AccountsTable": "pk"}
     TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem",
                         "Delete": "DeleteItem"}
 
@@ -304,15 +306,30 @@ class Calls:
     def _table(self, name: str) -> str:
         return self.TABLES[name.removeprefix(f"{self.prefix}-")]
 
+    def _key(self, table: str, item: dict | None) -> str | None:
+        value = (item or {}).get(self.PARTITION_KEYS[table])
+        return value.get("S") if isinstance(value, dict) else None
+
     def _record(self, model, params, **_):
         if model.name == "TransactWriteItems":
             for action in params["TransactItems"]:
                 (kind, request), = action.items()
-                self.seen.add((self.TRANSACT_ACTIONS[kind], self._table(request["TableName"]), False))
-        elif "RequestItems" in params:
-            self.seen |= {(model.name, self._table(t), False) for t in params["RequestItems"]}
+                table = self._table(request["TableName"])
+                self.seen.add((self.TRANSACT_ACTIONS[kind], table, False,
+                               self._key(table, request.get("Item") or request.get("Key"))))
+        elif model.name == "BatchWriteItem":
+            for name, requests in params["RequestItems"].items():
+                table = self._table(name)
+                self.seen |= {(model.name, table, False, self._key(table, (r.get("PutRequest") or {}).get("Item")
+                                                                   or (r.get("DeleteRequest") or {}).get("Key")))
+                              for r in requests}
+        elif "RequestItems" in params:  # BatchGetItem: IAM checks each key too
+            for name, request in params["RequestItems"].items():
+                table = self._table(name)
+                self.seen |= {(model.name, table, False, self._key(table, key)) for key in request["Keys"]}
         elif "TableName" in params:
-            self.seen.add((model.name, self._table(params["TableName"]), "IndexName" in params))
+            table = self._table(params["TableName"])
+            self.seen.add((model.name, table, "IndexName" in params, self._key(table, params.get("Item") or params.get("Key"))))
 
     def take(self) -> set:
         seen, self.seen = self.seen, set()
@@ -320,16 +337,29 @@ class Calls:
 
 
 def _denied(function: str, calls: set) -> list:
-    """The calls the function's policy in template.yaml does not allow."""
+    """The calls the function's policy in template.yaml does not allow, its conditions on the
+    items' partition keys (dynamodb:LeadingKeys) included."""
+    import fnmatch
     statements = [s for policy in load_template()["Resources"][function]["Properties"]["Policies"]
                   for s in policy["Statement"]]
 
-    def allowed(action, table, on_index):
+    def listed(value) -> list:
+        return value if isinstance(value, list) else [value]
+
+    def allowed(action, table, on_index, key):
         resource = f"${{{table}.Arn}}/index/*" if on_index else f"{table}.Arn"
-        return any(f"dynamodb:{action}" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
-                   and resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
-                   for s in statements)
-    return sorted(call for call in calls if not allowed(*call))
+        for statement in statements:
+            if f"dynamodb:{action}" not in listed(statement["Action"]) or resource not in listed(statement["Resource"]):
+                continue
+            condition = statement.get("Condition")
+            if condition is None:
+                return True
+            (operator, tests), = condition.items()
+            assert operator == "ForAllValues:StringLike" and list(tests) == ["dynamodb:LeadingKeys"], condition
+            if key is not None and any(fnmatch.fnmatchcase(key, pattern) for pattern in tests["dynamodb:LeadingKeys"]):
+                return True
+        return False
+    return sorted((call for call in calls if not allowed(*call)), key=str)
 
 
 @pytest.mark.parametrize("backend", ["dynamodb"])
@@ -358,7 +388,7 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
     aggregator = calls.take()
     store.purge(clock.now_ms() + 2 * 86_400_000)
     retention = calls.take()
-    assert {"PutItem", "UpdateItem"} <= {action for action, _, _ in aggregator}
+    assert {"PutItem", "UpdateItem"} <= {action for action, _, _, _ in aggregator}
     for function, made in (("WebFunction", web), ("AggregateFunction", aggregator),
                            ("RetentionFunction", retention)):
         assert _denied(function, made) == [], function
