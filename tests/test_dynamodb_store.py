@@ -495,3 +495,24 @@ def _only_shard(store) -> str:
     shards = boto3.client("dynamodbstreams").describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
     assert len(shards) == 1  # moto: one shard a table
     return shards[0]["ShardId"]
+
+
+def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(store, site, clock, make_event):
+    """On AWS the web function deletes the site and marks its traffic; the hourly purge deletes
+    the traffic. Another container still taking the site's events meanwhile keeps the mark, and
+    the id cannot be taken again before the purge (the new site would inherit the traffic)."""
+    from app.store.dynamodb import DynamoDBStore
+
+    record_batch(store, site, [make_event()], Client("198.51.100.23", CHROME_UA), clock.now_ms())
+    aggregate_records(store, stream_records(store))
+    store.delete_site(site.site_id)
+    assert store.get_site(site.site_id) is None
+    other_container = DynamoDBStore("test", shards=4)  # its events were on their way
+    other_container.append_events([{**store.recent_events(site.site_id, 1)[0], "event_id": "late-event-0001"}])
+    with pytest.raises(StoreError, match="still being deleted"):
+        store.create_site(site)
+    deleted = store.purge(clock.now_ms())
+    assert deleted["events"] == 2 and deleted["sessions"] == 1 and deleted["counters"] > 0
+    assert store.recent_events(site.site_id, 10) == [] and store.live_sessions(site.site_id, 0) == []
+    store.create_site(site)  # free again
+    assert store.get_site(site.site_id) == site

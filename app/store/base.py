@@ -51,7 +51,8 @@ class AccountStore(ABC):
 
     @abstractmethod
     def delete_site(self, site_id: str) -> None:
-        """The site, its memberships, invitations and links, and everything stored of its traffic."""
+        """The site, its memberships, invitations and links at once, and everything stored of its
+        traffic: at once, or (DynamoDB) at the next purge at the latest."""
 
     # -- users and their logins
     @abstractmethod

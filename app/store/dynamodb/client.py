@@ -36,7 +36,8 @@ MAX_TRANSACTION_ACTIONS = 100
 ATTEMPTS = 6  # tries for unprocessed batch items and conflicting transactions
 BACKOFF_BASE_S = 0.05
 EVENT_REQUIRED = ("site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id")
-REGISTRY_PK = "REGISTRY"  # one item per site id with stored data: what purge walks
+REGISTRY_PK = "REGISTRY"  # one item per site id with stored data: what purge walks (`deleting`: all of it goes)
+FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
 MAX_PLAIN_SORT_VALUE = 400  # bytes of a value kept readable in a sort key (limit: 1,024)
 # When a bucket of each grain is past retention, as SQLite's purge decides it (days keep a
 # day of margin for time zones): the TTL of counter and sketch items.

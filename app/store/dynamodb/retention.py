@@ -6,7 +6,7 @@ from collections import Counter
 from operator import itemgetter
 
 from ..records import RAW_RETENTION_MS, Session, VisitorData
-from .client import REGISTRY_PK, event_from_item
+from .client import FAR_FUTURE_MS, REGISTRY_PK, event_from_item
 
 EXPIRING_KINDS = {"V#": "visitors", "C#": "counters", "U#": "sketches"}  # in the expiry index
 
@@ -46,23 +46,28 @@ class RetentionMixin:
                 TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": self._session_pk(site_id, s.session_id)}})]
             visitor = self.get_visitors(site_id, [user_id])
-            self._delete(self.events_table, events)
-            self._delete(self.aggregates_table, visits + [
-                self._key(self._visitor_pk(site_id, user_id), "visitor") for _ in visitor])
+            # One DeleteItem each: the web function may delete traffic items, not batch-write them.
+            keys = [(self.events_table, item) for item in events] + [(self.aggregates_table, item) for item in visits + [
+                self._key(self._visitor_pk(site_id, user_id), "visitor") for _ in visitor]]
+            self._map(lambda key: self.client.delete_item(TableName=key[0], Key={"pk": key[1]["pk"], "sk": key[1]["sk"]}),
+                      keys)
         return {"events": len(events), "sessions": len(sessions), "visitors": len(visitor)}
 
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:
-        """Delete what TTL would have deleted by now, found through the time-ordered indexes."""
+        """Delete what TTL would have deleted by now, found through the time-ordered indexes, and
+        all the traffic of the sites deleted since the last purge (their registry items say so)."""
         deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0)
         with self._errors():
-            site_ids = [item["sk"]["S"] for item in self._query(
-                TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
-                ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})]
-            for site_id in site_ids:
-                per_shard = self._map(lambda shard: self._purge_shard(site_id, shard, now_ms), range(self.shards))
-                for counts in per_shard:
+            registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
+                                   ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
+            for item in registry:
+                site_id, gone = item["sk"]["S"], "deleting" in item
+                until = FAR_FUTURE_MS if gone else now_ms  # a deleted site's traffic: all, as if expired
+                for counts in self._map(lambda shard: self._purge_shard(site_id, shard, until), range(self.shards)):
                     deleted.update(counts)
+                if gone:
+                    self.client.delete_item(TableName=self.aggregates_table, Key={"pk": item["pk"], "sk": item["sk"]})
         return dict(deleted)
 
     def _purge_shard(self, site_id: str, shard: int, now_ms: int) -> Counter[str]:

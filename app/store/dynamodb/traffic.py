@@ -56,8 +56,10 @@ class TrafficMixin:
     def _register_sites(self, site_ids: Iterable[str]) -> None:
         """Remember which sites have data (once per process), so purge can find them without a Scan."""
         for site_id in set(site_ids) - self._registered:
-            self.client.put_item(TableName=self.aggregates_table,
-                                 Item={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}})
+            # An update, not a put: a put would wipe the `deleting` mark of a site deleted a
+            # moment ago (another container may still take its events), and its traffic would stay.
+            self.client.update_item(TableName=self.aggregates_table, Key={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}},
+                                    UpdateExpression="SET registered = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
             self._registered.add(site_id)
 
     # -- the aggregates table: sessions, visitors, counters, sketches
