@@ -65,7 +65,7 @@ def set_up_request_log(app: Flask) -> None:
     @app.after_request
     def finish(response: Response) -> Response:
         request_id = g.get("request_id")
-        if request_id is None:  # answered before start() ran (none of the app's ways does)
+        if request_id is None:  # answered before start() could run: nothing in the app does that
             return response
         response.headers["X-Request-Id"] = request_id
         if access_log and not (request.endpoint in QUIET_ENDPOINTS and response.status_code < 400):
