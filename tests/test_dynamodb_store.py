@@ -516,3 +516,20 @@ def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(
     assert store.recent_events(site.site_id, 10) == [] and store.live_sessions(site.site_id, 0) == []
     store.create_site(site)  # free again
     assert store.get_site(site.site_id) == site
+
+
+def test_a_visit_swept_by_the_visitors_clock_keeps_its_markers_until_its_records_expire(store, site, clock,
+                                                                                        make_event):
+    """A browser whose clock is 23.5 hours slow: its visit is swept an hour later by its events'
+    time, while Lambda may still deliver its stream records again (they stay 24 hours from their
+    arrival). Its markers stay until then, so a redelivery is skipped, not counted twice."""
+    slow = clock.now_ms() - int(23.5 * HOUR_MS)
+    events = [make_event(event_id=f"slow-clock-{n}", timestamp=slow + n * 1000) for n in range(3)]
+    assert record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), clock.now_ms()).accepted == 3
+    records = stream_records(store)
+    aggregate_records(store, records)
+    counted = store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6)
+    assert counted == {"page_view": 3.0}
+    assert store.purge(clock.now_ms() + HOUR_MS)["sessions"] == 1  # swept by the visitor's clock
+    assert aggregate_records(store, records) == {"batchItemFailures": []}  # Lambda delivers the batch again
+    assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == counted

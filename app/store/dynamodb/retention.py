@@ -79,10 +79,15 @@ class RetentionMixin:
         sessions = self._query(TableName=self.aggregates_table, IndexName="live", ProjectionExpression="pk",
                                KeyConditionExpression="live_pk = :p AND last_seen_ms < :cut",
                                ExpressionAttributeValues={**partition, ":cut": {"N": str(cutoff)}})
-        # A session goes with its markers: they share its partition key.
+        # A session goes with its markers (they share its partition key), but each marker stays
+        # until its own expiry, its event's arrival + 24 h: sessions are swept by their events'
+        # time, which is the visitor's clock, and Lambda may still deliver a skewed visit's stream
+        # records again, which must find their markers to be skipped. TTL removes those left.
+        now_s = now_ms // 1000
         session_items = [item for session in sessions for item in self._query(
-            TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": session["pk"]})]
+            TableName=self.aggregates_table, ProjectionExpression="pk, sk, expires_at", KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": session["pk"]})
+            if not item["sk"]["S"].startswith("event#") or int(item["expires_at"]["N"]) <= now_s]
         expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
                               KeyConditionExpression="xpk = :p AND expires_at <= :now",
                               ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
