@@ -591,3 +591,20 @@ def test_fresh_sample_events_are_within_the_last_minute_and_keep_their_spacing()
     committed = [e["timestamp"] for e in json.loads(json.loads((EVENTS / "api-post-events.json").read_text())["body"])["events"]]
     assert now - 60_000 < max(stamps) < now
     assert [b - a for a, b in zip(stamps, stamps[1:])] == [b - a for a, b in zip(committed, committed[1:])]
+
+
+def test_the_spend_alarm_prices_an_hours_requests():
+    """One public tracker key can run up the bill: an alarm prices each hour's DynamoDB request
+    units and API requests (us-east-1 on-demand) against SpendAlarmDollarsPerHour."""
+    alarm = load_template()["Resources"]["SpendAlarm"]["Properties"]
+    assert alarm["Threshold"] == "SpendAlarmDollarsPerHour"
+    metrics = {m["Id"]: m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m}
+    tables = {m["Dimensions"][0]["Value"] for m in metrics.values() if m["Namespace"] == "AWS/DynamoDB"}
+    assert tables == {"SitesTable", "AccountsTable", "EventsTable", "AggregatesTable"}
+    expression, = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+    # A million write units, two million read units and a million requests in the hour:
+    # $1.25 + $0.50 + $3.50.
+    sums = {name: 0.0 for name in metrics}
+    sums.update(aw=1_000_000, ar=2_000_000, requests=1_000_000)
+    plain = re.sub(r"FILL\((\w+), 0\)", r"\1", expression)
+    assert abs(eval(plain, {}, sums) - 5.25) < 1e-9  # noqa: S307 - the template's own arithmetic
