@@ -371,6 +371,29 @@ def test_page(spec: Page, viewport: str, seeded: Seeded, browser, artifacts_dir)
         pytest.fail(f"{len(problems)} problems on {url} ({viewport}):\n" + "\n".join(problems), pytrace=False)
 
 
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_a_server_error_page_quotes_its_reference(viewport: str, seeded: Seeded, browser, artifacts_dir,
+                                                 monkeypatch):
+    """A crash (here the health check's store call raising) gives the error page, which quotes
+    the request's id so that a user's report leads to its lines in the server's log."""
+    def broken():
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(seeded.server.store, "check", broken)
+    context = browser.new_context(user_agent=DESKTOP_CHROME_UA, **VIEWPORTS[viewport])
+    try:
+        prepare(context)
+        page = context.new_page()
+        response = page.goto(seeded.server.url + "/healthz")
+        settle(page)
+        page.screenshot(path=str(artifacts_dir / f"page-server-error-{viewport}.png"), full_page=True)
+        reference = page.locator(".error-page code").inner_text()
+        problems = audit(page)
+    finally:
+        context.close()
+    assert response.status == 500 and reference == response.headers["x-request-id"]
+    assert problems == []
+
+
 # -- the overview, used: a metric charted, a tab chosen, a widget refreshed in place
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_the_overview_charts_a_metric_switches_tabs_and_refreshes_in_place(viewport, seeded: Seeded, browser):
