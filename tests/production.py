@@ -17,7 +17,7 @@ import pytest
 
 import bench.caddy
 from bench.caddy import DOMAIN, find_caddy, unverified_tls
-from tests.server import ROOT
+from tests.server import ROOT, wait_until_healthy
 
 UNIT = ROOT / "deploy" / "liveinsight.service"
 _TLS = unverified_tls()  # made once: a context costs tens of ms
@@ -96,20 +96,8 @@ class Service:
                            check=True, timeout=120)
             self.proc = subprocess.Popen(self.command, cwd=self.cwd, env=self.env, stdout=log,
                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the service exited with {self.proc.returncode}:\n{self.log()}")
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            try:
-                connection.request("GET", "/healthz")
-                if connection.getresponse().status == 200:
-                    return self
-            except OSError:
-                pass
-            finally:
-                connection.close()
-            time.sleep(0.1)
+        if wait_until_healthy(self.proc, self.port, timeout_s, "the service", self.log):
+            return self
         self.kill()
         raise AssertionError(f"the service did not answer within {timeout_s:.0f} s:\n{self.log()}")
 

@@ -28,6 +28,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_healthy(proc: subprocess.Popen, port: int, timeout_s: float, what: str, log) -> bool:
+    """Whether GET /healthz on 127.0.0.1:port answers 200 within timeout_s; an AssertionError
+    with `log()` if `proc` exits meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited with {proc.returncode}:\n{log()}")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return True
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    return False
+
+
 class Server:
     def __init__(self, folder: Path, workers: int = 2, **env: str):
         self.folder, self.workers = folder, workers
@@ -54,16 +74,8 @@ class Server:
                 [str(GUNICORN), "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                if self.request("GET", "/healthz", timeout=2)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
+        if wait_until_healthy(self.proc, self.port, timeout_s, "gunicorn", self.log):
+            return self
         self.stop()
         raise AssertionError(f"gunicorn did not answer /healthz within {timeout_s:.0f} s:\n{self.log()}")
 

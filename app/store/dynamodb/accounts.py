@@ -27,7 +27,7 @@ class AccountsMixin:
     def create_site(self, site: Site) -> None:
         with self._errors():
             pending = self.client.get_item(TableName=self.aggregates_table, ConsistentRead=True,
-                                           Key={"pk": {"S": REGISTRY_PK}, "sk": {"S": site.site_id}}).get("Item")
+                                           Key=self._key(REGISTRY_PK, site.site_id)).get("Item")
             if pending and "deleting" in pending:  # its traffic would be the new site's, then purged with it
                 raise StoreError(f"site {site.site_id!r} is still being deleted (its data goes within the "
                                  f"hour): choose another id, or try again then")
@@ -85,8 +85,7 @@ class AccountsMixin:
         a request's 15 s can delete, and the web function may not write the traffic tables in
         bulk (template.yaml: BatchWriteItem could put any item there, not only delete)."""
         with self._errors():
-            self.client.update_item(TableName=self.aggregates_table,
-                                    Key={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}},
+            self.client.update_item(TableName=self.aggregates_table, Key=self._key(REGISTRY_PK, site_id),
                                     UpdateExpression="SET deleting = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
             self._registered.discard(site_id)
             self._delete(self.accounts_table, self._query(

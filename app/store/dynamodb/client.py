@@ -251,6 +251,12 @@ class DynamoDBBase:
     def _key(pk: str, sk: str) -> dict:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
 
+    def _delete_each(self, table: str, items: list[dict]) -> None:
+        """One DeleteItem per item, in parallel: what the web function may do to the traffic
+        tables (BatchWriteItem could also put any item, which IAM cannot tell apart)."""
+        self._map(lambda item: self.client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]}),
+                  items)
+
     def _delete(self, table: str, items: list[dict]) -> None:
         self._batch_write(table, [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}}
                                   for item in items])

@@ -46,11 +46,9 @@ class RetentionMixin:
                 TableName=self.aggregates_table, ProjectionExpression="pk, sk", KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": {"S": self._session_pk(site_id, s.session_id)}})]
             visitor = self.get_visitors(site_id, [user_id])
-            # One DeleteItem each: the web function may delete traffic items, not batch-write them.
-            keys = [(self.events_table, item) for item in events] + [(self.aggregates_table, item) for item in visits + [
-                self._key(self._visitor_pk(site_id, user_id), "visitor") for _ in visitor]]
-            self._map(lambda key: self.client.delete_item(TableName=key[0], Key={"pk": key[1]["pk"], "sk": key[1]["sk"]}),
-                      keys)
+            self._delete_each(self.events_table, events)
+            self._delete_each(self.aggregates_table, visits + [
+                self._key(self._visitor_pk(site_id, user_id), "visitor") for _ in visitor])
         return {"events": len(events), "sessions": len(sessions), "visitors": len(visitor)}
 
     # -- retention
@@ -90,7 +88,7 @@ class RetentionMixin:
             if not item["sk"]["S"].startswith("event#") or int(item["expires_at"]["N"]) <= now_s]
         expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
                               KeyConditionExpression="xpk = :p AND expires_at <= :now",
-                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
+                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_s)}})
         self._delete(self.events_table, events)
         self._delete(self.aggregates_table, session_items + expired)
         kinds = Counter(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)

@@ -58,7 +58,7 @@ class TrafficMixin:
         for site_id in set(site_ids) - self._registered:
             # An update, not a put: a put would wipe the `deleting` mark of a site deleted a
             # moment ago (another container may still take its events), and its traffic would stay.
-            self.client.update_item(TableName=self.aggregates_table, Key={"pk": {"S": REGISTRY_PK}, "sk": {"S": site_id}},
+            self.client.update_item(TableName=self.aggregates_table, Key=self._key(REGISTRY_PK, site_id),
                                     UpdateExpression="SET registered = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
             self._registered.add(site_id)
 
