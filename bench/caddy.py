@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench import procfs
+
 ROOT = Path(__file__).resolve().parents[1]
 CADDYFILE = ROOT / "deploy" / "Caddyfile"
 DOMAIN = "localhost"  # Caddy's internal authority issues it a certificate, as `tls internal` does for a trial
@@ -93,15 +95,11 @@ class Caddy:
             self.proc.wait(timeout=5)
 
     def memory_kb(self, field: str = "VmRSS", source: str = "status") -> int:
-        """Caddy's VmRSS (/proc/PID/status) or Pss (/proc/PID/smaps_rollup), in kB."""
-        for line in Path(f"/proc/{self.proc.pid}/{source}").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-        return 0
+        """Caddy's VmRSS or Pss in kB (bench/procfs.py)."""
+        return procfs.memory_kb(self.proc.pid, field, source) or 0
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return procfs.cpu_s(self.proc.pid)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""

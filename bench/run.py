@@ -38,7 +38,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from pathlib import Path
 
 from app.analytics.journeys import MAX_DAY_PATHS
 from app.analytics.summaries import DONE
-from bench import history, journey_reports, loadgen
+from bench import history, journey_reports, loadgen, procfs
 from bench.caddy import Caddy, find_caddy, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,9 +112,6 @@ TARGET_HISTORY_12MO_P95_MS = 100.0  # unfiltered 12-month reports on SQLite (iss
 TARGET_PANEL_12MO_P95_MS, TARGET_PANEL_30D_P95_MS = 50.0, 25.0  # goals and events panels (issue 12)
 NOISE_CORES = 0.25  # other processes using more CPU than this during a load: figures unreliable
 STEAL_CORES = 0.10  # the same for CPU time the hypervisor gave to other guests
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(Exception):
@@ -203,28 +199,13 @@ class Server:
         return children
 
     def memory_kb(self, field: str = "VmRSS", source: str = "status") -> dict[int, int]:
-        """A memory figure (kB) of the master and each worker: VmRSS from /proc/PID/status,
-        or Pss from /proc/PID/smaps_rollup (shared pages divided among their users)."""
-        sizes = {}
-        for pid in [self.proc.pid, *self.workers()] if self.proc else []:
-            try:
-                for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
-                    if line.startswith(field + ":"):
-                        sizes[pid] = int(line.split()[1])
-            except OSError:
-                pass
-        return sizes
+        """A memory figure (kB) of the master and each worker (bench/procfs.py)."""
+        sizes = {pid: procfs.memory_kb(pid, field, source) for pid in [self.proc.pid, *self.workers()]} if self.proc else {}
+        return {pid: size for pid, size in sizes.items() if size is not None}
 
     def cpu_s(self) -> float:
         """CPU seconds (user + system) used so far by the master and the workers."""
-        total = 0
-        for pid in [self.proc.pid, *self.workers()] if self.proc else []:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-            except (OSError, IndexError, ValueError):
-                pass
-        return total / CLOCK_TICKS
+        return sum(procfs.cpu_s(pid) for pid in [self.proc.pid, *self.workers()]) if self.proc else 0.0
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -344,7 +325,7 @@ class CpuMeter:
             user, nice, system, _idle, _iowait, irq, softirq, steal = (values + [0] * 8)[:8]
         except (OSError, ValueError):
             return 0.0, 0.0
-        return (user + nice + system + irq + softirq) / CLOCK_TICKS, steal / CLOCK_TICKS
+        return (user + nice + system + irq + softirq) / procfs.CLOCK_TICKS, steal / procfs.CLOCK_TICKS
 
     @staticmethod
     def _client_cpu() -> float:
