@@ -368,6 +368,13 @@ def test_a_sites_editable_fields_are_saved_and_the_rest_kept(store):
     store.update_site(site)
     saved = store.get_site("s1")
     assert (saved.sources, saved.sources_changed_ms) == (site.sources, T0 + 3)
+    # What its alerts watch and where they go: maps in a map.
+    assert saved.alerts == {}
+    site.alerts = {"traffic": {"enabled": True, "sensitivity": "high", "min_volume": 20},
+                   "webhooks": [{"id": "w1", "url": "https://hooks.example/x", "format": "slack", "secret": "s"}],
+                   "recipients": ["u1"], "muted_until_ms": T0}
+    store.update_site(site)
+    assert store.get_site("s1").alerts == site.alerts
 
 
 def test_api_keys_are_found_by_hash_listed_and_updated(store):
@@ -393,6 +400,35 @@ def test_audit_entries_newest_first_per_site(store):
     assert [e.detail for e in store.list_audit("s1")] == ["", "n3", "n1", "n0"]
     assert [e.entry_id for e in store.list_audit("s1", limit=2)] == ["id9", "id3"]
     assert store.list_audit("s2")[0] == AuditEntry("s2", T0 + 2, "id2", "ada@example.com", "visitor.erase", "n2")
+
+
+def alert(key="spike@1", site_id="s1", fired_ms=T0, **fields):
+    from app.store.base import Alert
+    fields = {"rule_id": "traffic", "kind": "spike", "title": "Traffic is up", "text": "3x the usual", **fields}
+    return Alert(site_id, key, fired_ms, **fields)
+
+
+def test_an_alerts_key_is_added_once_and_alerts_are_listed_newest_first(store):
+    first = alert("spike@1", details={"observed": 61, "expected": 20.5, "pages": [["/", 40]]})
+    assert store.add_alert(first) is True
+    assert store.add_alert(alert("spike@1", fired_ms=T0 + 9, title="again")) is False  # taken: nothing written
+    assert store.add_alert(alert("drop@2", fired_ms=T0 + 5, kind="drop")) is True
+    assert store.add_alert(alert("spike@1", site_id="s2")) is True  # keys are per site
+    assert [a.key for a in store.list_alerts("s1")] == ["drop@2", "spike@1"]
+    assert store.list_alerts("s1")[1] == first
+    assert [a.key for a in store.list_alerts("s1", limit=1)] == ["drop@2"]
+    first.deliveries = [{"channel": "email to ada@example.com", "ok": True, "detail": "sent", "attempts": 1}]
+    store.update_alert(first)
+    assert store.list_alerts("s1")[1].deliveries == first.deliveries
+    assert store.list_alerts("s9") == []
+
+
+def test_of_processes_adding_one_alert_at_once_one_adds_it(store):
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        added = list(pool.map(lambda i: store.add_alert(alert("goal@20425", fired_ms=T0 + i)), range(4)))
+    assert sorted(added) == [False, False, False, True]
+    assert len(store.list_alerts("s1")) == 1
 
 
 def test_a_visitors_data_is_read_and_erased_and_nobody_elses(store, site, ingest, make_event):
@@ -422,6 +458,7 @@ def test_delete_site_deletes_its_records_and_traffic_only(store):
         store.put_invitation(Invitation(site_id, "ada@example.com", "viewer", "cli", T0))
         store.create_api_key(ApiKey(f"k-{site_id}", site_id, "", "sk_", T0, "cli"))
         store.add_audit(AuditEntry(site_id, T0, "a", "cli", "site.create"))
+        store.add_alert(alert(site_id=site_id))
         store.append_events([record(f"e-{site_id}", site_id=site_id)])
         store.apply(Changes(sessions=[session(site_id=site_id)],
                             counters={CounterKey(site_id, TODAY, "pageviews", "", "", "day"): 1}))
@@ -430,12 +467,13 @@ def test_delete_site_deletes_its_records_and_traffic_only(store):
     assert store.get_site("s1") is None and store.get_site_by_key("pk_s1") is None
     assert store.site_members("s1") == [] and store.get_public_link("h-s1") is None
     assert [i.site_id for i in store.email_invitations("ada@example.com")] == ["s2"]
-    assert store.get_api_key("k-s1") is None and store.list_audit("s1") == []
+    assert store.get_api_key("k-s1") is None and store.list_audit("s1") == [] and store.list_alerts("s1") == []
     assert store.recent_events("s1", 10) == [] and store.live_sessions("s1", 0) == []
     assert store.read_counters("s1", "pageviews", "", TODAY, TODAY + 1, grain="day") == []
     # the other site keeps everything
     assert store.get_site("s2") is not None and store.get_public_link("h-s2") is not None
     assert store.get_api_key("k-s2") is not None and len(store.list_audit("s2")) == 1
+    assert store.add_alert(alert(site_id="s2")) is False  # still taken: its history is kept
     assert len(store.recent_events("s2", 10)) == 1 and len(store.live_sessions("s2", 0)) == 1
     assert [r.n for r in store.read_counters("s2", "pageviews", "", TODAY, TODAY + 1, grain="day")] == [1]
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from .records import *  # noqa: F401,F403  (the records every store trades in)
 from .records import (
-    ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation, LiveSession,
+    Alert, ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation, LiveSession,
     LogEntry, Membership, PublicLink, Session, Site, SketchRow, UniqueKey, User, Visitor, VisitorData,
 )
 
@@ -143,6 +143,21 @@ class AccountStore(ABC):
     @abstractmethod
     def list_audit(self, site_id: str, limit: int = 100) -> list[AuditEntry]:
         """Newest first."""
+
+    # -- alerts that fired
+    @abstractmethod
+    def add_alert(self, alert: Alert) -> bool:
+        """Keep an alert unless the site has one of its key already: True when it was added. Of
+        several processes that find the same alert due at once, one adds it, and only that one
+        sends it."""
+
+    @abstractmethod
+    def update_alert(self, alert: Alert) -> None:
+        """Save an added alert's deliveries."""
+
+    @abstractmethod
+    def list_alerts(self, site_id: str, limit: int = 50) -> list[Alert]:
+        """Newest first (by fired_ms)."""
 
 
 class TrafficStore(ABC):

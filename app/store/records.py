@@ -84,10 +84,15 @@ class Site:
     # When the rules that name this site's sources and channels last changed (its own rules, or
     # LiveInsight's on upgrading): reports of periods across it say so. 0: never since created.
     sources_changed_ms: int = SOURCES_RELEASED_MS
+    # What the site's alerts watch and where they go (app/alerts/settings.py reads it): the
+    # traffic rule, goal rules, webhooks (their signing secrets too: never shown again), who
+    # gets emails, and until when alerts are muted.
+    alerts: dict = field(default_factory=dict)
 
     # What an owner may change (update_site); the id, key, creation and rollup state stay.
     EDITABLE = ("name", "domains", "timezone", "honour_dnt", "honour_gpc", "blocked_referrers", "goals",
-                "currency", "outbound_links", "download_extensions", "funnels", "sources", "sources_changed_ms")
+                "currency", "outbound_links", "download_extensions", "funnels", "sources", "sources_changed_ms",
+                "alerts")
 
 
 ROLES = ("viewer", "admin", "owner")  # each can do what the ones before it can
@@ -174,6 +179,20 @@ class AuditEntry:
     actor: str  # a user's email, or "cli"
     action: str  # e.g. "visitor.erase", "api_key.rotate"
     detail: str = ""
+
+
+@dataclass
+class Alert:
+    """An alert that fired on a site: what its owners were told, and how each channel took it."""
+    site_id: str
+    key: str  # the rule and the period it speaks of: a site's alert of one key fires once
+    fired_ms: int
+    rule_id: str
+    kind: str  # "spike", "drop", "goal", "silence" or "test"
+    title: str
+    text: str  # the message, plain text
+    details: dict = field(default_factory=dict)  # the figures behind it, the dashboard link
+    deliveries: list[dict] = field(default_factory=list)  # channels.Delivery.as_dict() each
 
 
 @dataclass

@@ -34,7 +34,7 @@ from . import hll
 from .base import Fold, Store
 from .records import (
     DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, JOURNEY, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    DOWNLOAD_EXTENSIONS, ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
+    DOWNLOAD_EXTENSIONS, Alert, ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
     LiveSession, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User,
     Visitor, VisitorData, month_of_day,
 )
@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS sites (
     download_extensions TEXT NOT NULL DEFAULT '{json.dumps(DOWNLOAD_EXTENSIONS)}',
     funnels TEXT NOT NULL DEFAULT '[]',
     sources TEXT NOT NULL DEFAULT '[]',
-    sources_changed_ms INTEGER NOT NULL DEFAULT 0
+    sources_changed_ms INTEGER NOT NULL DEFAULT 0,
+    alerts TEXT NOT NULL DEFAULT '{{}}'
 );
 CREATE TABLE IF NOT EXISTS users (
     user_id TEXT PRIMARY KEY,
@@ -130,6 +131,21 @@ CREATE TABLE IF NOT EXISTS audit_log (
     detail TEXT NOT NULL,
     PRIMARY KEY (site_id, ts_ms, entry_id)
 ) WITHOUT ROWID;
+-- Alerts that fired (app/alerts/): a key fires once per site, which is what keeps two
+-- processes that wake together from sending one alert twice.
+CREATE TABLE IF NOT EXISTS alerts (
+    site_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fired_ms INTEGER NOT NULL,
+    rule_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    details TEXT NOT NULL,
+    deliveries TEXT NOT NULL,
+    PRIMARY KEY (site_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alerts_by_time ON alerts (site_id, fired_ms);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- the place in the event log
     {", ".join(EVENT_FIELDS)}
@@ -175,7 +191,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 EVENT_FIELDS_V5 = EVENT_FIELDS[:EVENT_FIELDS.index("first_ms")]  # the events' columns until schema 9
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
@@ -251,13 +267,18 @@ MIGRATIONS = {
     ALTER TABLE sites ADD COLUMN sources_changed_ms INTEGER NOT NULL DEFAULT 0;
     UPDATE sites SET sources_changed_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
     """,
+    # 10 -> 11: a site's alert settings (the alerts that fired are a new table, which SCHEMA creates).
+    10: """
+    ALTER TABLE sites ADD COLUMN alerts TEXT NOT NULL DEFAULT '{}';
+    """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))
-JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions", "funnels", "sources")
+JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions", "funnels", "sources", "alerts")
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
 USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins"
 AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
+ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
 
 def _placeholders(names: Iterable[str]) -> str:
@@ -495,7 +516,7 @@ class SQLiteStore(Store):
                     [(*self._site_row(site, Site.EDITABLE), site.site_id)])
 
     # Every table with a site_id column: what deleting a site deletes.
-    SITE_TABLES = ("memberships", "invitations", "public_links", "api_keys", "audit_log", "events", "set_aside",
+    SITE_TABLES = ("memberships", "invitations", "public_links", "api_keys", "audit_log", "alerts", "events", "set_aside",
                    "sessions", "visitors", "counters", "sketches", "sites")
 
     def delete_site(self, site_id: str) -> None:
@@ -623,6 +644,22 @@ class SQLiteStore(Store):
         rows = self._read(f"SELECT {', '.join(AUDIT_FIELDS)} FROM audit_log WHERE site_id = ? "
                           "ORDER BY ts_ms DESC, entry_id DESC LIMIT ?", (site_id, limit))
         return [AuditEntry(*r) for r in rows]
+
+    # -- alerts that fired
+    def add_alert(self, alert: Alert) -> bool:
+        row = (*astuple(alert)[:-2], json.dumps(alert.details), json.dumps(alert.deliveries))
+        with self._errors(), self.transaction():
+            return bool(self._db.execute(f"INSERT OR IGNORE INTO alerts ({', '.join(ALERT_FIELDS)}) "
+                                         f"VALUES ({_placeholders(ALERT_FIELDS)})", row).rowcount)
+
+    def update_alert(self, alert: Alert) -> None:
+        self._write("UPDATE alerts SET deliveries = ? WHERE site_id = ? AND key = ?",
+                    [(json.dumps(alert.deliveries), alert.site_id, alert.key)])
+
+    def list_alerts(self, site_id: str, limit: int = 50) -> list[Alert]:
+        rows = self._read(f"SELECT {', '.join(ALERT_FIELDS)} FROM alerts WHERE site_id = ? "
+                          "ORDER BY fired_ms DESC, key DESC LIMIT ?", (site_id, limit))
+        return [Alert(*r[:-2], details=json.loads(r[-2]), deliveries=json.loads(r[-1])) for r in rows]
 
     # -- the event log
     def append_events(self, events: list[dict]) -> list[dict]:

@@ -3,13 +3,15 @@ invitations, public links, API keys and the audit log."""
 from __future__ import annotations
 
 import json
+import random
+import time
 from dataclasses import asdict, fields
 from typing import Iterable
 
 from botocore.exceptions import ClientError
 
-from ..records import ApiKey, AuditEntry, Conflict, Invitation, Login, Membership, PublicLink, Site, StoreError, User
-from .client import REGISTRY_PK, _code, from_item, to_item
+from ..records import Alert, ApiKey, AuditEntry, Conflict, Invitation, Login, Membership, PublicLink, Site, StoreError, User
+from .client import ATTEMPTS, REGISTRY_PK, _code, from_item, to_item
 
 SITE_FIELDS = tuple(f.name for f in fields(Site))
 USER_FIELDS = tuple(f.name for f in fields(User))
@@ -18,6 +20,7 @@ LINK_FIELDS = tuple(f.name for f in fields(PublicLink))
 INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
+ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
 
 class AccountsMixin:
@@ -281,3 +284,51 @@ class AccountsMixin:
                                 ExpressionAttributeValues={":site": {"S": f"SITE#{site_id}"},
                                                            ":audit": {"S": "AUDIT#"}})
         return [AuditEntry(**{name: data[name] for name in AUDIT_FIELDS}) for data in map(from_item, items)]
+
+    # SITE#site/FIRED#key (the key, taken once) and SITE#site/ALERT#fired_ms#key (the alert, in time
+    # order), written together; details and deliveries as JSON (their figures may be floats).
+    def add_alert(self, alert: Alert) -> bool:
+        pk, new = f"SITE#{alert.site_id}", "attribute_not_exists(pk)"
+        actions = [{"Put": {"TableName": self.accounts_table, "ConditionExpression": new,
+                            "Item": to_item({"pk": pk, "sk": f"FIRED#{alert.key}", "fired_ms": alert.fired_ms})}},
+                   {"Put": {"TableName": self.accounts_table, "ConditionExpression": new,
+                            "Item": self._alert_item(alert)}}]
+        for attempt in range(ATTEMPTS):
+            with self._errors():
+                try:
+                    self.client.transact_write_items(TransactItems=actions)
+                    return True
+                except ClientError as exc:
+                    reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                    if _code(exc) != "TransactionCanceledException":
+                        raise
+                    if "ConditionalCheckFailed" in reasons:
+                        return False  # another process added it
+            time.sleep(0.05 * 2 ** attempt * random.random())  # a conflict with a concurrent add: again
+        raise StoreError(f"dynamodb: alert {alert.key!r} could not be added after {ATTEMPTS} attempts")
+
+    @staticmethod
+    def _alert_item(alert: Alert) -> dict:
+        record = {**asdict(alert), "details": json.dumps(alert.details), "deliveries": json.dumps(alert.deliveries)}
+        return to_item({**record, "pk": f"SITE#{alert.site_id}", "sk": f"ALERT#{alert.fired_ms:015d}#{alert.key}"})
+
+    def update_alert(self, alert: Alert) -> None:
+        with self._errors():
+            self.client.update_item(
+                TableName=self.accounts_table, ConditionExpression="attribute_exists(pk)",
+                Key=self._key(f"SITE#{alert.site_id}", f"ALERT#{alert.fired_ms:015d}#{alert.key}"),
+                UpdateExpression="SET deliveries = :d",
+                ExpressionAttributeValues={":d": {"S": json.dumps(alert.deliveries)}})
+
+    def list_alerts(self, site_id: str, limit: int = 50) -> list[Alert]:
+        with self._errors():
+            items = self._query(TableName=self.accounts_table, ScanIndexForward=False, Limit=limit,
+                                KeyConditionExpression="pk = :site AND begins_with(sk, :alert)",
+                                ExpressionAttributeValues={":site": {"S": f"SITE#{site_id}"},
+                                                           ":alert": {"S": "ALERT#"}})
+        alerts = []
+        for data in map(from_item, items):
+            record = {name: data[name] for name in ALERT_FIELDS}
+            alerts.append(Alert(**{**record, "details": json.loads(record["details"]),
+                                   "deliveries": json.loads(record["deliveries"])}))
+        return alerts
