@@ -10,7 +10,8 @@ fold rather than stop everyone's figures behind it.
 On the single box every server process starts `Background`: one of them leads (the store's
 `lead()`: a lock the kernel frees if that process dies, when another takes over at once) and
 runs the aggregator, reading the log continuously and folding up to BATCH events at a time,
-and the retention job. Events are on the dashboard about IDLE_WAIT_S after they are stored
+the retention job, and the alerts (app/alerts/evaluate.py: every minute, and for the sites each
+fold touched). Events are on the dashboard about IDLE_WAIT_S after they are stored
 when the server is idle, sooner under load.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from functools import lru_cache
 
 from flask import Flask
 
+from app.alerts.evaluate import AlertLoop
 from app.analytics.aggregate import PropValues, aggregate
 from app.analytics.goals import SiteGoals
 from app.analytics.periods import local_day_number
@@ -159,6 +161,7 @@ class Background:
         self.run_retention = app.config["RUN_RETENTION_THREAD"]
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.alerts = AlertLoop(self.store, self.clock, app.extensions["liveinsight.notifier"], self.stop)
 
     def start(self) -> "Background":
         if self.store.reads_own_log:
@@ -184,6 +187,8 @@ class Background:
             return
         if self.run_retention:
             self._thread(self._retention, "liveinsight-retention")
+        self._thread(self.alerts.run, "liveinsight-alerts")
+        self._thread(self.alerts.send_forever, "liveinsight-alerts-send")
         self._aggregate()
 
     def _aggregate(self) -> None:
@@ -192,6 +197,7 @@ class Background:
                 entries = self.store.read_log(BATCH)
                 if entries:
                     fold_log(self.store, entries)
+                    self.alerts.touched({entry.event["site_id"] for entry in entries})
                     continue  # straight on while there is a backlog
             except Exception:  # noqa: BLE001  (storage unavailable: nothing was folded, try again)
                 log.exception("aggregation failed; the batch will be read again")

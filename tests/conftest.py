@@ -17,6 +17,10 @@ from app.store.base import User
 from app.store.sqlite import SQLiteStore
 from tests.dynamodb_stream import serialise_stream_numbering
 
+# The real mail and webhook servers alerts go to (smtp_server, receiver).
+pytest_plugins = ["tests.mail_and_hooks"]
+
+
 def pytest_addoption(parser):
     parser.addoption("--switch-interval", type=float, default=None, metavar="SECONDS",
                      help="how often Python switches threads (sys.setswitchinterval; default 0.005): "

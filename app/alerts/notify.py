@@ -1,0 +1,85 @@
+"""Sending an alert that fired: an email to each member who chose this site's alerts, and a
+signed request to each of its webhooks; what each channel did is saved with the alert.
+
+Settings (Config): LIVEINSIGHT_SMTP_URL and LIVEINSIGHT_MAIL_FROM (email; unset: no email),
+LIVEINSIGHT_PUBLIC_URL (what links in alerts begin with), LIVEINSIGHT_WEBHOOKS_PRIVATE=on (let
+webhooks reach private addresses: a LAN, the tests).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from jinja2 import Environment
+
+from app.store.base import Alert, Site, Store
+
+from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body
+from .settings import AlertSettings, Webhook
+
+
+@dataclass
+class Notifier:
+    smtp: SmtpSettings | None
+    public_url: str
+    allow_private: bool
+    templates: Environment  # the app's: the email's HTML
+    webhook_backoff_s: float = 1.0
+    sleep = staticmethod(time.sleep)
+
+    @classmethod
+    def from_config(cls, config: dict, templates: Environment) -> "Notifier":
+        return cls(SmtpSettings.from_url(config["SMTP_URL"], config["MAIL_FROM"]), config["PUBLIC_URL"].rstrip("/"),
+                   config["WEBHOOKS_PRIVATE"], templates)
+
+    def link(self, path: str) -> str:
+        return self.public_url + path
+
+    def alerts_page(self, site: Site) -> str:
+        return self.link(f"/sites/{site.site_id}/alerts")
+
+    def message(self, site: Site, alert: Alert) -> dict:
+        """What a webhook carries (channels.webhook_body formats it)."""
+        fired = datetime.fromtimestamp(alert.fired_ms / 1000, timezone.utc).isoformat(timespec="seconds")
+        details = {k: v for k, v in alert.details.items() if k != "path"}
+        return {"title": alert.title, "text": alert.text, "url": self.link(alert.details.get("path", "")),
+                "site": site.site_id, "kind": alert.kind, "fired_at": fired, "details": details}
+
+    def email(self, site: Site, alert: Alert, to: str) -> Delivery:
+        if self.smtp is None:
+            return Delivery(f"email to {to}", False, "email is not set up on this server (LIVEINSIGHT_SMTP_URL)", 0)
+        url, settings_url = self.link(alert.details.get("path", "")), self.alerts_page(site)
+        text = (f"{alert.text}\n\nOpen the dashboard: {url}\n\n"
+                f"You get this because you chose to receive alerts of {site.name}. "
+                f"Change that, or mute alerts, here: {settings_url}\n")
+        html = self.templates.get_template("emails/alert.html").render(
+            alert=alert, site=site, url=url, settings_url=settings_url)
+        return send_email(self.smtp, [to], alert.title, text, html)
+
+    def webhook(self, site: Site, alert: Alert, hook: Webhook) -> Delivery:
+        body = webhook_body(hook.format, self.message(site, alert))
+        return post_webhook(hook.url, hook.secret, body, allow_private=self.allow_private,
+                            backoff_s=self.webhook_backoff_s, sleep=self.sleep)
+
+    def recipients(self, store: Store, site: Site, settings: AlertSettings) -> list[str]:
+        """The emails of the chosen recipients who may still see the site."""
+        emails = []
+        for user_id in settings.recipients:
+            user = store.get_user(user_id)
+            if user and (user.is_admin or store.get_membership(site.site_id, user_id)):
+                emails.append(user.email)
+        return emails
+
+    def deliver(self, store: Store, site: Site, alert: Alert) -> list[Delivery]:
+        """Send the alert everywhere it goes (nothing while the site's alerts are muted), and
+        save what each channel did."""
+        settings = AlertSettings.of(site)
+        if alert.details.get("muted_until_ms"):
+            return []
+        done = [self.email(site, alert, to) for to in self.recipients(store, site, settings)]
+        done += [self.webhook(site, alert, hook) for hook in settings.webhooks]
+        alert.deliveries = [d.as_dict() for d in done]
+        store.update_alert(alert)
+        return done
+
