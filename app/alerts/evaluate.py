@@ -19,7 +19,7 @@ from app.store.base import Alert, Site, Store
 from . import messages
 from .goal_rules import check_reached, check_silence
 from .notify import Notifier
-from .settings import AlertSettings, goal_choices
+from .settings import AlertSettings, goal_name
 from .traffic import WINDOW_MS, check_traffic
 
 log = logging.getLogger(__name__)
@@ -34,10 +34,9 @@ def site_alerts(store: Store, site: Site, now_ms: int, *, every_minute: bool = T
     due: list[Alert] = []
     if every_minute and settings.traffic.enabled:
         due += _traffic(store, site, settings, now_ms)
-    names = goal_choices(site, [])
     for rule in settings.goal_rules:
         if rule.kind == "reached":
-            name = names.get(rule.goal) or (f"Conversion {rule.goal[2:]}" if rule.goal.startswith("c:") else None)
+            name = goal_name(site, rule.goal)
             check = check_reached(store, site, rule, now_ms) if name else None  # None: its goal was deleted
             if check and check.due:
                 due.append(messages.goal_alert(site, rule, name, check, now_ms))

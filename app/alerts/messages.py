@@ -71,9 +71,8 @@ def traffic_alert(site: Site, check: TrafficCheck, live: list[LiveSession], now_
 def goal_alert(site: Site, rule: GoalRule, goal_name: str, check: GoalCheck, now_ms: int) -> Alert:
     at, any_conversion = local_time(site, now_ms), rule.goal == ANY_CONVERSION
     if rule.threshold == 1:
-        what = "conversion" if any_conversion else goal_name
-        title = f"First {what} of the day on {site.name}"
-        text = f"The first {what} of today came in by {at}."
+        title = f"First {goal_name} of the day on {site.name}"
+        text = f"The first {goal_name} of today came in by {at}."
     else:
         title = (f"{rule.threshold} conversions today on {site.name}" if any_conversion
                  else f"{goal_name}: {rule.threshold} today on {site.name}")

@@ -57,9 +57,10 @@ class Notifier:
             alert=alert, site=site, url=url, settings_url=settings_url)
         return send_email(self.smtp, [to], alert.title, text, html)
 
-    def webhook(self, site: Site, alert: Alert, hook: Webhook) -> Delivery:
+    def webhook(self, site: Site, alert: Alert, hook: Webhook, attempts: int = 4) -> Delivery:
+        """`attempts`: 1 for a test from the page, whose answer says at once whether it arrived."""
         body = webhook_body(hook.format, self.message(site, alert))
-        return post_webhook(hook.url, hook.secret, body, allow_private=self.allow_private,
+        return post_webhook(hook.url, hook.secret, body, allow_private=self.allow_private, attempts=attempts,
                             backoff_s=self.webhook_backoff_s, sleep=self.sleep)
 
     def recipients(self, store: Store, site: Site, settings: AlertSettings) -> list[str]:

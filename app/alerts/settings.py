@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 from app.analytics.goals import ANY_CONVERSION, conversion_key, goals_of
 
@@ -21,12 +22,11 @@ class AlertSettingsError(ValueError):
     """A setting that cannot be kept; the message says why (shown to the owner)."""
 
 
-class Threshold:
+class Threshold(NamedTuple):
     """How far from normal a window must be to fire: `ratio` times the baseline (or a
     `ratio`-th of it for a drop), and `z` standard deviations away."""
-
-    def __init__(self, ratio: float, z: float):
-        self.ratio, self.z = ratio, z
+    ratio: float
+    z: float
 
 
 SENSITIVITIES = {"low": Threshold(3.0, 5.0), "normal": Threshold(2.0, 4.0), "high": Threshold(1.5, 3.0)}
@@ -111,11 +111,20 @@ def set_traffic(store, site, enabled: bool, sensitivity: str, min_volume: str, c
 
 
 def goal_choices(site, conversion_names: list[str]) -> dict[str, str]:
-    """What a goal rule can watch: key -> name."""
+    """What a goal rule can watch, as the form lists it: key -> label."""
     choices = {ANY_CONVERSION: "Any conversion"}
     choices.update({g.key: g.name for g in goals_of(site)})
-    choices.update({conversion_key(n): f"Conversion {n}" for n in conversion_names})
+    choices.update({conversion_key(n): f"{n} (conversion)" for n in conversion_names})
     return choices
+
+
+def goal_name(site, key: str) -> str | None:
+    """What an alert calls the goal a rule watches; None for a goal deleted since."""
+    if key == ANY_CONVERSION:
+        return "conversion"
+    if key.startswith("c:"):
+        return key[2:]
+    return next((g.name for g in goals_of(site) if g.key == key), None)
 
 
 def add_goal_rule(store, site, kind: str, goal: str, threshold: str, hours: str, from_h: str, to_h: str,

@@ -71,6 +71,7 @@ PAGES = [
     Page("overview-page", lambda s: f"/sites/{s.site_id}?period=30d&page=/pricing", ADMIN),
     Page("realtime", lambda s: f"/sites/{s.site_id}/realtime", ADMIN),
     Page("settings", lambda s: f"/sites/{s.site_id}/settings", ADMIN),
+    Page("alerts", lambda s: f"/sites/{s.site_id}/alerts", ADMIN),  # rules, a webhook, what fired
     Page("new-site", lambda s: "/sites/new", ADMIN),
     Page("account", lambda s: "/account", ADMIN),
     Page("users", lambda s: "/users", ADMIN),
@@ -284,6 +285,30 @@ def with_first_visits(visits: list[seed.Visit]) -> list[seed.Visit]:
     return visits
 
 
+def with_alerts(store, site, now: int) -> None:
+    """Alert rules, a webhook, and a history of what fired, as the rules would have said it."""
+    from app.alerts import messages, settings as alert_settings
+    from app.alerts.goal_rules import GoalCheck
+    from app.alerts.traffic import TrafficCheck
+    from app.store.base import LiveSession
+    alert_settings.set_traffic(store, site, True, "normal", "20", "3")
+    choices = alert_settings.goal_choices(site, ["Purchase"])
+    sale = alert_settings.add_goal_rule(store, site, "reached", "c:Purchase", "1", "", "", "", choices)
+    alert_settings.add_goal_rule(store, site, "silence", "", "", "2", "9", "18", choices)
+    alert_settings.add_webhook(store, site, "https://hooks.slack.com/services/T0/B0/abcdef", "slack", now,
+                               allow_private=False)
+    live = [LiveSession(f"v{i}", now, "/blog/a-very-long-article-title-that-someone-shared-on-a-news-site",
+                        "Hacker News") for i in range(40)] + [LiveSession("w", now, "/", "Google")]
+    spike = messages.traffic_alert(site, TrafficCheck(122, 31.5, 4, "spike", now - 85 * 60_000), live, now - 3_600_000)
+    spike.deliveries = [{"channel": "webhook hooks.slack.com", "ok": True, "detail": "HTTP 200", "attempts": 1}]
+    store.add_alert(spike)
+    first = messages.goal_alert(site, sale, "Purchase", GoalCheck(True, 0, count=1), now - 7_200_000)
+    first.deliveries = [{"channel": "webhook hooks.slack.com", "ok": False, "attempts": 4,
+                         "detail": "HTTP 503 after 4 attempts"}]
+    store.add_alert(first)
+    alert_settings.mute(store, site, "168", now)  # what fires while the tests run is listed, and sent nowhere
+
+
 def _serve(tmp: Path, with_admin: bool):
     store = SQLiteStore(str(tmp / "liveinsight.db"))
     store.create_schema()
@@ -304,6 +329,8 @@ def seeded(tmp_path_factory, browser):
         goals.add_goal(store, site, *goal, now - DAYS * DAY_MS - 60_000)
     funnels.add_funnel(store, site, funnels.new_funnel(site, *demo_funnel(site), now))
     empty = create_site(store, "Side project (no data yet)", ["side.example"], now)
+    with app.app_context():
+        with_alerts(store, site, now)
     _, share_token = links.create_link(store, site.site_id, "Team TV", "admin-1", now)
     with app.app_context():
         token = setup_token()  # the same SECRET_KEY as the first-run server's
