@@ -5,7 +5,6 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from app.alerts.notify import Notifier
 from app.auth.sites import SitesByKey
 from app.clock import SystemClock
 from app.config import Config
@@ -24,7 +23,6 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     app.extensions["liveinsight.store"] = store or open_store(app.config["STORE_URL"])
     app.extensions["liveinsight.clock"] = clock or SystemClock()
     app.extensions["liveinsight.sites_by_key"] = SitesByKey()
-    app.extensions["liveinsight.notifier"] = Notifier.from_config(app.config, app.jinja_env)
 
     from app.api.views import bp as api_bp
     from app.auth.views import bp as auth_bp

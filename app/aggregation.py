@@ -27,6 +27,7 @@ from flask import Flask
 from app.alerts.evaluate import AlertLoop
 from app.analytics.aggregate import PropValues, aggregate
 from app.analytics.goals import SiteGoals
+from app.context import notifier_of
 from app.analytics.periods import local_day_number
 from app.ingest.enrich import DropReason
 from app.retention import run_retention
@@ -161,7 +162,7 @@ class Background:
         self.run_retention = app.config["RUN_RETENTION_THREAD"]
         self.stop = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.alerts = AlertLoop(self.store, self.clock, app.extensions["liveinsight.notifier"], self.stop)
+        self.alerts = AlertLoop(self.store, self.clock, notifier_of(app), self.stop)
 
     def start(self) -> "Background":
         if self.store.reads_own_log:

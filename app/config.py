@@ -43,8 +43,9 @@ class Config:
     # One line per request in the server's log (app/request_log.py); "off" keeps errors only.
     ACCESS_LOG = os.environ.get("LIVEINSIGHT_ACCESS_LOG", "on") != "off"
     # Alerts (app/alerts/): email through this SMTP server (smtp://host:25, smtp+starttls://user:pass@host:587
-    # or smtps://user:pass@host:465; unset: no email), from this sender; links in alerts begin with the
-    # public URL; webhooks may reach private addresses (a LAN) only when allowed.
+    # or smtps://user:pass@host:465; unset: no email), from this sender (on AWS: through Amazon SES, from
+    # this sender, which SES has verified); links in alerts begin with the public URL; webhooks may
+    # reach private addresses (a LAN) only when allowed.
     SMTP_URL = os.environ.get("LIVEINSIGHT_SMTP_URL", "")
     MAIL_FROM = os.environ.get("LIVEINSIGHT_MAIL_FROM", "")
     PUBLIC_URL = os.environ.get("LIVEINSIGHT_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -1,5 +1,6 @@
-"""AWS Lambda entry points (template.yaml): the web app, the events-stream aggregator and the
-hourly schedule.
+"""AWS Lambda entry points (template.yaml): the web app, the events-stream aggregator (and the
+goal alerts its batches reach), the hourly schedule and the every-minute alerts; and Amazon SES,
+which sends their email.
 
 Everything heavy is imported and built on first use, once per container, so a cold start pays
 only for what its function needs, and tests can start moto before any boto3 client exists.
@@ -59,6 +60,7 @@ def _flask_app():
     from app import create_app
     secret = _session_secret()
     app = create_app(secret.settings() if secret else None)
+    app.extensions["liveinsight.notifier"] = _notifier()  # the page's test email goes through SES too
     # The app's log handler writes to stderr, which Lambda sends to CloudWatch: without this the
     # runtime's own root handler would write every line a second time.
     logging.getLogger("app").propagate = False
@@ -72,6 +74,34 @@ def _store():
     return open_store(Config.STORE_URL)
 
 
+@functools.cache
+def _notifier():
+    """What sends alerts: webhooks, and email through Amazon SES from LIVEINSIGHT_MAIL_FROM (an
+    identity SES has verified; unset: no email)."""
+    from app.alerts.notify import Notifier
+    from app.config import Config
+    notifier = Notifier.from_config({name: getattr(Config, name) for name in dir(Config) if name.isupper()})
+    notifier.mailer = _ses_mailer(Config.MAIL_FROM) if Config.MAIL_FROM else None
+    return notifier
+
+
+def _ses_mailer(sender: str):
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+    from app.alerts.channels import Delivery, email_message
+    ses = boto3.client("ses")
+
+    def send(to: list[str], subject: str, text: str, html: str) -> Delivery:
+        channel = "email to " + ", ".join(to)
+        try:
+            message = email_message(sender, to, subject, text, html)
+            ses.send_raw_email(Source=sender, RawMessage={"Data": message.as_bytes()})  # to: its To header
+        except (BotoCoreError, ClientError, ValueError) as error:
+            return Delivery(channel, False, f"Amazon SES: {error}"[:200], 1)
+        return Delivery(channel, True, "sent", 1)
+    return send
+
+
 def web(event, context):
     """API Gateway (REST, v1 proxy) -> the Flask app."""
     import serverless_wsgi
@@ -82,8 +112,27 @@ def web(event, context):
 
 
 def stream(event, context):
-    """A batch of the events table's stream -> sessions and counters (ReportBatchItemFailures)."""
-    return aggregate_records(_store(), event["Records"])
+    """A batch of the events table's stream -> sessions and counters (ReportBatchItemFailures),
+    then the goal alerts the batch reached, sent within seconds of their events."""
+    store = _store()
+    done = aggregate_records(store, event["Records"])
+    sites = {image["site_id"]["S"] for r in event["Records"] if (image := r.get("dynamodb", {}).get("NewImage"))
+             and "S" in image.get("site_id", {})}
+    try:
+        from app.alerts.evaluate import deliver_all, fold_alerts
+        deliver_all(store, _notifier(), fold_alerts(store, sites, int(time.time() * 1000)))
+    except Exception:  # noqa: BLE001  (counted already; the every-minute schedule evaluates them again)
+        log.exception("goal alerts after a stream batch failed")
+    return done
+
+
+def alerts(event, context):
+    """EventBridge, every minute: every site's alert rules (app/alerts/evaluate.py)."""
+    from app.alerts.evaluate import deliver_all, minute_alerts
+    store = _store()
+    fired = minute_alerts(store, int(time.time() * 1000))
+    deliver_all(store, _notifier(), fired)
+    return {"fired": [f"{site.site_id}: {alert.title}" for site, alert in fired]}
 
 
 def schedule(event, context):

@@ -166,6 +166,7 @@ def test_an_alert_goes_by_email_to_the_members_who_chose_it_and_to_signed_webhoo
 
     from app import create_app
     from app.alerts.evaluate import deliver_all
+    from app.context import notifier_of
     from app.auth.members import add_member
     from app.auth.users import create_user
     from app.store.base import Membership
@@ -174,7 +175,7 @@ def test_an_alert_goes_by_email_to_the_members_who_chose_it_and_to_signed_webhoo
     app = create_app({"TESTING": True, "SECRET_KEY": "t", "SMTP_URL": f"smtp://127.0.0.1:{controller.port}",
                       "MAIL_FROM": "LiveInsight <alerts@liveinsight.example>", "WEBHOOKS_PRIVATE": True,
                       "PUBLIC_URL": "https://stats.example/"}, store=store, clock=clock)
-    notifier = app.extensions["liveinsight.notifier"]
+    notifier = notifier_of(app)
     viewer = create_user(store, "vi@example.com", "a long password 1", clock.now_ms())
     gone = create_user(store, "gone@example.com", "a long password 2", clock.now_ms())
     add_member(store, site.site_id, viewer.email, "viewer", clock.now_ms())

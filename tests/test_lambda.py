@@ -291,7 +291,7 @@ def test_sam_local_env_vars_are_declared_in_the_template():
 
 
 class Calls:
-    """(action, table's logical id, whether on an index, the item's partition key or None) of
+    """(action, table's logical id, the index or None, the item's partition key or None) of
     every request a store makes, the actions a transaction or a batch holds counted as what IAM
     checks them as, each with the key IAM's dynamodb:LeadingKeys condition sees."""
     TABLES = {"sites": "SitesTable", "events": "EventsTable", "aggregates": "AggregatesTable",
@@ -316,21 +316,25 @@ class Calls:
             for action in params["TransactItems"]:
                 (kind, request), = action.items()
                 table = self._table(request["TableName"])
-                self.seen.add((self.TRANSACT_ACTIONS[kind], table, False,
+                self.seen.add((self.TRANSACT_ACTIONS[kind], table, None,
                                self._key(table, request.get("Item") or request.get("Key"))))
         elif model.name == "BatchWriteItem":
             for name, requests in params["RequestItems"].items():
                 table = self._table(name)
-                self.seen |= {(model.name, table, False, self._key(table, (r.get("PutRequest") or {}).get("Item")
+                self.seen |= {(model.name, table, None, self._key(table, (r.get("PutRequest") or {}).get("Item")
                                                                    or (r.get("DeleteRequest") or {}).get("Key")))
                               for r in requests}
         elif "RequestItems" in params:  # BatchGetItem: IAM checks each key too
             for name, request in params["RequestItems"].items():
                 table = self._table(name)
-                self.seen |= {(model.name, table, False, self._key(table, key)) for key in request["Keys"]}
+                self.seen |= {(model.name, table, None, self._key(table, key)) for key in request["Keys"]}
         elif "TableName" in params:
             table = self._table(params["TableName"])
-            self.seen.add((model.name, table, "IndexName" in params, self._key(table, params.get("Item") or params.get("Key"))))
+            key = self._key(table, params.get("Item") or params.get("Key"))
+            if model.name == "Query" and "IndexName" not in params:  # the partition its condition names
+                found = re.search(rf"\b{self.PARTITION_KEYS[table]} = (:\w+)", params["KeyConditionExpression"])
+                key = params["ExpressionAttributeValues"][found.group(1)].get("S") if found else None
+            self.seen.add((model.name, table, params.get("IndexName"), key))
 
     def take(self) -> set:
         seen, self.seen = self.seen, set()
@@ -347,10 +351,11 @@ def _denied(function: str, calls: set) -> list:
     def listed(value) -> list:
         return value if isinstance(value, list) else [value]
 
-    def allowed(action, table, on_index, key):
-        resource = f"${{{table}.Arn}}/index/*" if on_index else f"{table}.Arn"
+    def allowed(action, table, index, key):
+        resource = f"${{{table}.Arn}}/index/{index}" if index else f"{table}.Arn"
         for statement in statements:
-            if f"dynamodb:{action}" not in listed(statement["Action"]) or resource not in listed(statement["Resource"]):
+            if f"dynamodb:{action}" not in listed(statement["Action"]) or not any(
+                    fnmatch.fnmatchcase(resource, granted) for granted in listed(statement["Resource"])):
                 continue
             condition = statement.get("Condition")
             if condition is None:
@@ -439,6 +444,15 @@ with mock_aws():
     # The sample fragment GET opens the dashboard through this public link (no login cookie).
     store.create_public_link(PublicLink(token_hash("sample-public-link-token-0123456789"), "sample",
                                         "Sample", now, "sample-owner"))
+    # Its owner wants an email at the day's first conversion (the sample POST sends one), through SES.
+    from app.alerts import settings as alert_settings
+    from app.store.base import Membership, User
+    boto3.client("ses").verify_email_identity(EmailAddress=os.environ["LIVEINSIGHT_MAIL_FROM"])
+    store.create_user(User("owner-1", "owner@example.com", "x", now))
+    store.put_membership(Membership("sample", "owner-1", "owner", now))
+    site = store.get_site("sample")
+    alert_settings.add_goal_rule(store, site, "reached", "c:", "1", "", "", "", alert_settings.goal_choices(site, []))
+    alert_settings.subscribe(store, site, "owner-1", True)
     spec = importlib.util.spec_from_file_location("fresh", events / "fresh.py")  # the schema refuses a stale sample
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
@@ -457,6 +471,9 @@ with mock_aws():
     fragment = handlers.web(sample("api-get-fragment.json"), None)
     out["fragment"] = [fragment["statusCode"], fragment["body"]]
     out["schedule"] = handlers.schedule(sample("schedule.json"), None)
+    out["alerts"] = handlers.alerts(sample("schedule.json"), None)  # every minute: nothing new is due
+    out["fired"] = [(a.title, a.deliveries) for a in store.list_alerts("sample")]
+    out["sent"] = boto3.client("ses").get_send_quota()["SentLast24Hours"]
     # Modules found outside the package: the runtime's boto3, this script's moto, or a gap.
     out["outside"] = sorted({name.split(".")[0] for name, module in list(sys.modules.items())
                              if "site-packages" in (getattr(module, "__file__", None) or "")
@@ -472,6 +489,7 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
         "local-env.json"}, "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), str(ROOT / "tests" / "dynamodb_stream.py"), cwd=tmp_path,
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
+                    "LIVEINSIGHT_MAIL_FROM": "alerts@liveinsight.example",
                     "AWS_LAMBDA_FUNCTION_NAME": "liveinsight-web"})  # as on Lambda: the key must be set
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
@@ -487,6 +505,10 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert status == 200 and html.lstrip().startswith('<section id="w-current-visitors"')
     assert 'data-testid="current-visitors">1<' in html
     assert set(out["schedule"]["deleted"]) >= {"events", "sessions", "visitors", "counters"}
+    # The stream function sent the goal alert its batch reached, through SES; the minute's run, nothing more.
+    assert out["fired"] == [["First conversion of the day on Sample",
+                             [{"channel": "email to owner@example.com", "ok": True, "detail": "sent", "attempts": 1}]]]
+    assert out["sent"] == 1 and out["alerts"] == {"fired": []}
 
     # Nothing the handlers imported came from outside the package (the venv running the test).
     needed = _distributions_needed(_requirements(ROOT / "requirements-lambda.txt")) - NOT_PACKAGED
@@ -564,7 +586,7 @@ def test_logs_are_kept_a_bounded_time_and_alarms_watch_what_users_see():
     p99 latency, and throttling on every table."""
     resources = load_template()["Resources"]
     functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert len(functions) == 3
+    assert sorted(functions) == ["AggregateFunction", "AlertsFunction", "RetentionFunction", "WebFunction"]
     for name, function in functions.items():
         group = resources[function["Properties"]["LoggingConfig"]["LogGroup"]]
         assert group["Type"] == "AWS::Logs::LogGroup", name
@@ -608,3 +630,40 @@ def test_the_spend_alarm_prices_an_hours_requests():
     sums.update(aw=1_000_000, ar=2_000_000, requests=1_000_000)
     plain = re.sub(r"FILL\((\w+), 0\)", r"\1", expression)
     assert abs(eval(plain, {}, sums) - 5.25) < 1e-9  # noqa: S307 - the template's own arithmetic
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_the_alerts_policies_allow_the_calls_alerts_make(store, make_event, clock, admin):
+    """What the stream function does after a batch (goal alerts) and the every-minute alerts
+    function (traffic and silence rules), run under moto, against their policies."""
+    from app.alerts import settings as alert_settings
+    from app.alerts.evaluate import deliver_all, fold_alerts, minute_alerts
+    from app.alerts.notify import Notifier
+    from app.store.base import Site
+    now = clock.now_ms()
+    site = Site("old", "Old", "pk_old", ["example.com"], "UTC", now - 60 * 86_400_000)  # it has a baseline
+    store.create_site(site)
+    choices = alert_settings.goal_choices(site, [])
+    alert_settings.add_goal_rule(store, site, "reached", "c:", "1", "", "", "", choices)
+    alert_settings.add_goal_rule(store, site, "silence", "", "", "1", "0", "24", choices)
+    alert_settings.set_traffic(store, site, True, "normal", "1", "1")
+    alert_settings.subscribe(store, site, admin.user_id, True)
+    notifier = Notifier(None, "https://stats.example", False)  # email through SES: not DynamoDB's
+    events = [make_event(session_id=f"s{i}", user_id=f"v{i}", url=f"https://example.com/p{i}") for i in range(30)]
+    record_batch(store, site, events + [make_event(type="conversion", name="Purchase")],
+                 Client("198.51.100.23", CHROME_UA), now)
+    calls = Calls(store)
+    assert aggregate_records(store, stream_records(store)) == NO_FAILURES
+    calls.take()  # the fold: the other test
+    fired = fold_alerts(store, [site.site_id], now)
+    deliver_all(store, notifier, fired)
+    stream = calls.take()
+    assert [alert.kind for _, alert in fired] == ["goal"]
+    fired = minute_alerts(store, now + 5 * 60_000) + minute_alerts(store, now + 90 * 60_000)  # a spike, then silence
+    deliver_all(store, notifier, fired)
+    every_minute = calls.take()
+    assert sorted(alert.kind for _, alert in fired) == ["silence", "spike"]
+    assert {"PutItem", "UpdateItem", "GetItem"} <= {action for action, table, _, _ in stream if table == "AccountsTable"}
+    assert ("Query", "AggregatesTable", "live") in {call[:3] for call in every_minute}
+    for function, made in (("AggregateFunction", stream), ("AlertsFunction", every_minute)):
+        assert _denied(function, made) == [], function

@@ -87,25 +87,23 @@ class SmtpSettings:
                    sender=sender.strip() or f"LiveInsight <alerts@{parts.hostname}>")
 
 
-def _email_message(settings: SmtpSettings, to: list[str], subject: str, text: str, html: str | None,
-                   headers: dict[str, str] | None) -> EmailMessage:
+def email_message(sender: str, to: list[str], subject: str, text: str, html: str | None,
+                  headers: dict[str, str] | None = None, host: str = "localhost") -> EmailMessage:
+    """The message every mail channel sends (SMTP here; Amazon SES on AWS, app/lambda_handlers.py).
+    A header with a line break raises ValueError."""
     message = EmailMessage()
-    message["From"] = settings.sender
+    message["From"] = sender
     message["To"] = ", ".join(to)
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
     # A domain of our own: make_msgid would otherwise ask for this machine's FQDN.
-    message["Message-ID"] = make_msgid(domain=_sender_domain(settings))
+    message["Message-ID"] = make_msgid(domain=parseaddr(sender)[1].rpartition("@")[2] or host)
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
     return message
-
-
-def _sender_domain(settings: SmtpSettings) -> str:
-    return parseaddr(settings.sender)[1].rpartition("@")[2] or settings.host
 
 
 def _smtp_connection(settings: SmtpSettings, timeout_s: float) -> smtplib.SMTP:
@@ -131,7 +129,7 @@ def send_email(settings: SmtpSettings, to: list[str], subject: str, text: str, h
         return Delivery(channel, False, "no recipients", 0)
     try:
         # Built inside the try: a header with a line break (say, in a rule's name) is a ValueError.
-        message = _email_message(settings, to, subject, text, html, headers)
+        message = email_message(settings.sender, to, subject, text, html, headers, settings.host)
         with _smtp_connection(settings, timeout_s) as connection:
             if settings.username:
                 connection.login(settings.username, settings.password)

@@ -1,37 +1,48 @@
 """Sending an alert that fired: an email to each member who chose this site's alerts, and a
 signed request to each of its webhooks; what each channel did is saved with the alert.
 
-Settings (Config): LIVEINSIGHT_SMTP_URL and LIVEINSIGHT_MAIL_FROM (email; unset: no email),
-LIVEINSIGHT_PUBLIC_URL (what links in alerts begin with), LIVEINSIGHT_WEBHOOKS_PRIVATE=on (let
-webhooks reach private addresses: a LAN, the tests).
+Settings (Config): LIVEINSIGHT_SMTP_URL and LIVEINSIGHT_MAIL_FROM (email; unset: no email; on AWS
+the Lambda entry points send through Amazon SES instead: `mailer`), LIVEINSIGHT_PUBLIC_URL (what
+links in alerts begin with), LIVEINSIGHT_WEBHOOKS_PRIVATE=on (let webhooks reach private
+addresses: a LAN, the tests).
 """
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
+from typing import Callable
 
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.store.base import Alert, Site, Store
 
 from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body
 from .settings import AlertSettings, Webhook
 
+# (to, subject, text, html) -> what the mail server did; None: no email on this server.
+Mailer = Callable[[list[str], str, str, str], Delivery]
+TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "templates")
+
 
 @dataclass
 class Notifier:
-    smtp: SmtpSettings | None
+    mailer: Mailer | None
     public_url: str
     allow_private: bool
-    templates: Environment  # the app's: the email's HTML
     webhook_backoff_s: float = 1.0
-    sleep = staticmethod(time.sleep)
+    sleep: Callable[[float], None] = time.sleep
+    # The emails' HTML, from templates/emails/: no Flask app needed (the stream function has none).
+    templates: Environment = field(default_factory=lambda: Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])))
 
     @classmethod
-    def from_config(cls, config: dict, templates: Environment) -> "Notifier":
-        return cls(SmtpSettings.from_url(config["SMTP_URL"], config["MAIL_FROM"]), config["PUBLIC_URL"].rstrip("/"),
-                   config["WEBHOOKS_PRIVATE"], templates)
+    def from_config(cls, config: dict) -> "Notifier":
+        smtp = SmtpSettings.from_url(config["SMTP_URL"], config["MAIL_FROM"])
+        return cls(partial(send_email, smtp) if smtp else None, config["PUBLIC_URL"].rstrip("/"),
+                   config["WEBHOOKS_PRIVATE"])
 
     def link(self, path: str) -> str:
         return self.public_url + path
@@ -47,7 +58,7 @@ class Notifier:
                 "site": site.site_id, "kind": alert.kind, "fired_at": fired, "details": details}
 
     def email(self, site: Site, alert: Alert, to: str) -> Delivery:
-        if self.smtp is None:
+        if self.mailer is None:
             return Delivery(f"email to {to}", False, "email is not set up on this server (LIVEINSIGHT_SMTP_URL)", 0)
         url, settings_url = self.link(alert.details.get("path", "")), self.alerts_page(site)
         text = (f"{alert.text}\n\nOpen the dashboard: {url}\n\n"
@@ -55,7 +66,7 @@ class Notifier:
                 f"Change that, or mute alerts, here: {settings_url}\n")
         html = self.templates.get_template("emails/alert.html").render(
             alert=alert, site=site, url=url, settings_url=settings_url)
-        return send_email(self.smtp, [to], alert.title, text, html)
+        return self.mailer([to], alert.title, text, html)
 
     def webhook(self, site: Site, alert: Alert, hook: Webhook, attempts: int = 4) -> Delivery:
         """`attempts`: 1 for a test from the page, whose answer says at once whether it arrived."""

@@ -3,6 +3,7 @@ for themself), and, for admins, the rules, the webhooks, a mute, and a test of e
 Public links never reach it: it has no /share/ route. Each change is written to the audit log."""
 from __future__ import annotations
 
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
@@ -15,7 +16,7 @@ from app.alerts.traffic import BASELINE_WEEKS, MIN_WEEKS
 from app.analytics.periods import local_day_number
 from app.auth import audit
 from app.auth.access import current_user, needs_role
-from app.context import get_store, now_ms
+from app.context import get_store, notifier_of, now_ms
 
 from .formatting import local_datetime
 from .settings import actor
@@ -26,7 +27,12 @@ WEEK_MS = 7 * 24 * 3_600_000
 
 
 def _notifier():
-    return current_app.extensions["liveinsight.notifier"]
+    """The app's, linking from this request's address where no public URL is set (on AWS the web
+    function cannot be told its own API's URL)."""
+    notifier = notifier_of(current_app)
+    if notifier.public_url:
+        return notifier
+    return replace(notifier, public_url=request.host_url.rstrip("/") + request.script_root)
 
 
 def render_alerts(error: str | None = None, status: int = 200, new_webhook=None):
@@ -40,7 +46,7 @@ def render_alerts(error: str | None = None, status: int = 200, new_webhook=None)
         "pages/alerts.html", site=site, role=g.role, settings=settings, error=error, new_webhook=new_webhook,
         alerts=store.list_alerts(site.site_id, HISTORY), now=now, formats=FORMATS,
         sensitivities=rules.SENSITIVITIES, choices=rules.goal_choices(site, names),
-        me=current_user(), email_ready=_notifier().smtp is not None,
+        me=current_user(), email_ready=_notifier().mailer is not None,
         learning_until=learning_until if learning_until > now else None, baseline_weeks=BASELINE_WEEKS,
         recipients=[u.email for u in map(store.get_user, settings.recipients) if u],
         hosts={hook.id: webhook_host(hook.url) for hook in settings.webhooks}, describe=describe_rule,
