@@ -92,6 +92,9 @@ tracker:
 vendor:
 	cd vendor && npm ci --silent --no-audit --no-fund
 	cp vendor/node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx-$$(node -p "require('./vendor/node_modules/htmx.org/package.json').version").min.js
+	# htmx's Server-Sent Events extension: the realtime page's live push (app/live_push.py).
+	rm -f static/vendor/htmx-ext-sse-*.min.js
+	cp vendor/node_modules/htmx-ext-sse/dist/sse.min.js static/vendor/htmx-ext-sse-$$(node -p "require('./vendor/node_modules/htmx-ext-sse/package.json').version").min.js
 	# Chart.js and chartjs-chart-geo: one tree-shaken bundle of only what dashboard.js and map.js use
 	# (vendor/charts-entry.js; d3-scale-chromatic's named schemes stubbed, see vendor/d3-scale-chromatic-lite.js).
 	rm -f static/vendor/chart-*.umd.min.js static/vendor/chartjs-chart-geo-*.umd.min.js static/vendor/charts-*.min.js

@@ -24,3 +24,10 @@ secure_scheme_headers: dict = {}
 # gunicorn 27 opens a control socket at ~/.gunicorn/gunicorn.ctl: one path for every instance
 # the same user runs on the machine. LiveInsight does not use it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """The live push hub ends its streams once this worker is told to stop: a restart would
+    otherwise wait graceful_timeout for the open realtime pages (app/live_push.py)."""
+    from app.server import hub
+    hub.running = lambda: worker.alive

@@ -16,6 +16,11 @@ The app runs one request at a time per process, as a sync worker does, so SQLite
 not queue up inside one process. The body is read up to the app's MAX_CONTENT_LENGTH and a byte
 more: past it, the app answers 413 itself (werkzeug sees the length), and nothing more of an
 oversized body is ever read into memory.
+
+One kind of answer stays open: an event stream (app/live_push.py). The app answers the stream's
+request as any other (access checks, the first event) and names the stream in a header of its
+own; the bridge strips it, sends the answer without ending it, and hands the connection to the
+`LiveHub`, which writes the next events as the aggregator folds new ones.
 """
 from __future__ import annotations
 
@@ -23,12 +28,14 @@ import io
 import sys
 from typing import Callable, Iterable
 
+from app.live_push import STREAM_HEADER, LiveHub, stream_key
+
 Answer = tuple[int, list[tuple[str, str]], bytes]
 
 
 class ASGIBridge:
-    def __init__(self, wsgi_app: Callable, max_body: int):
-        self.wsgi_app, self.max_body = wsgi_app, max_body
+    def __init__(self, wsgi_app: Callable, max_body: int, hub: LiveHub | None = None):
+        self.wsgi_app, self.max_body, self.hub = wsgi_app, max_body, hub
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -39,9 +46,16 @@ class ASGIBridge:
         body, declared = await self._read_body(scope, receive)
         environ = wsgi_environ(scope, body, declared)
         status, headers, content = self._call_app(environ)
+        stream = next((value for name, value in headers if name == STREAM_HEADER), None)
+        if stream is not None:  # no length: the answer goes on (and its key is ours alone)
+            headers = [(name, value) for name, value in headers if name not in (STREAM_HEADER, "Content-Length")]
         await send({"type": "http.response.start", "status": status,
                     "headers": [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]})
-        await send({"type": "http.response.body", "body": content})
+        if stream is None or self.hub is None:
+            await send({"type": "http.response.body", "body": content})
+            return
+        await send({"type": "http.response.body", "body": content, "more_body": True})
+        await self.hub.serve(stream_key(stream), receive, send)
 
     async def _read_body(self, scope: dict, receive: Callable) -> tuple[bytes, int]:
         """The request's body, and its length as the client declared it (or as read): at most

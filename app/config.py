@@ -40,6 +40,9 @@ class Config:
     # How many reverse proxies (nginx, a load balancer) stand in front of the app and set
     # X-Forwarded-For/-Proto/-Host: 0 trusts none of those headers.
     PROXIES = int(os.environ.get("LIVEINSIGHT_PROXIES", 0))
+    # Whether the server pushes the realtime page's widgets over Server-Sent Events: app/server.py
+    # (gunicorn, the single box) turns it on; elsewhere (Lambda, tests' WSGI servers) the page polls.
+    LIVE_PUSH = False
     # One line per request in the server's log (app/request_log.py); "off" keeps errors only.
     ACCESS_LOG = os.environ.get("LIVEINSIGHT_ACCESS_LOG", "on") != "off"
     # Alerts (app/alerts/): email through this SMTP server (smtp://host:25, smtp+starttls://user:pass@host:587

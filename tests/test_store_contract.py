@@ -123,6 +123,23 @@ def test_purge_drops_raw_data_after_a_day_and_counters_after_retention(store, se
     assert T0 // HOUR_MS in hours and (now - 401 * DAY_MS) // HOUR_MS not in hours
 
 
+def test_what_was_folded_since_a_position_names_its_sites(store, settle):
+    from app.store.base import StoreError
+    if not store.reads_own_log:  # DynamoDB: the stream function folds; live push is the single box's
+        with pytest.raises(StoreError):
+            store.folded_since(None)
+        return
+    store.append_events([record("e1", site_id="s1"), record("e2", site_id="s2")])
+    settle()
+    position, sites = store.folded_since(None)  # from now on
+    assert sites == set() and store.folded_since(position) == (position, set())
+    store.append_events([record("e3", site_id="s2"), record("e4", site_id="s2")])
+    assert store.folded_since(position) == (position, set())  # appended, not folded yet
+    settle()
+    later, sites = store.folded_since(position)
+    assert later > position and sites == {"s2"}
+
+
 def test_transaction_context_wraps_writes(store):
     with store.transaction():
         new = store.append_events([record("t1")])

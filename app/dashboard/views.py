@@ -15,11 +15,13 @@ from marshmallow import ValidationError
 from app.analytics import realtime as rt
 from app.analytics.periods import PERIODS
 from app.api.schemas import ReportQuery, parse_report_query
+from app.auth import links
 from app.auth.access import check_site_access, current_user, login_required, open_public_link, site_url
 from app.auth.users import sites_of
 from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
 from app.ingest.schema import describe
+from app.live_push import STREAM_HEADER, sse_event, stream_header
 from app.store.base import Site
 
 from . import first_run
@@ -95,6 +97,9 @@ def _render_overview(site: Site):
                            panels=PANELS, tabs=tabs, periods=PERIODS, setup=setup, sites=switchable_sites())
 
 
+STREAM_RETRY_MS = 2_000  # how soon a browser reconnects a stream that ended
+
+
 def _render_realtime(site: Site):
     ask = _ask(site, with_query=False)
     widgets = {name: render_data(WIDGETS[name], ask) for name in REALTIME}
@@ -150,12 +155,41 @@ def _render_widget(name: str, ask: Ask) -> str:
 @bp.get("/share/<token>/live")
 def live(site_id: str):
     """Every live widget at once, from one moment, each swapped into its place by id."""
-    site = g.site
+    return partial_or_page(lambda: _live_snapshot(g.site), lambda: _render_realtime(g.site))
+
+
+def _live_snapshot(site: Site) -> str:
     ask = _ask(site, with_query=False)
-    return partial_or_page(
-        lambda: render_template("pages/live_snapshot.html", site=site, WIDGETS=WIDGETS,
-                                widgets={name: {**render_data(WIDGETS[name], ask), "oob": True} for name in REALTIME}),
-        lambda: _render_realtime(site))
+    return render_template("pages/live_snapshot.html", site=site, WIDGETS=WIDGETS,
+                           widgets={name: {**render_data(WIDGETS[name], ask), "oob": True} for name in REALTIME})
+
+
+@bp.get("/sites/<site_id>/live/stream")
+@bp.get("/share/<token>/live/stream")
+def live_stream(site_id: str):
+    """The live snapshot now, as the first event of a stream the server then keeps open and
+    feeds as events are folded (app/live_push.py). Only where the server pushes (LIVE_PUSH: the
+    single box); elsewhere the page polls `live`."""
+    if not current_app.config.get("LIVE_PUSH"):
+        abort(404, "this server does not push: the page polls")
+    body = sse_event("snapshot", _live_snapshot(g.site), retry_ms=STREAM_RETRY_MS)
+    return current_app.response_class(body, mimetype="text/event-stream", headers={
+        "Cache-Control": "no-store", "X-Accel-Buffering": "no",
+        STREAM_HEADER: stream_header(g.site.site_id, g.get("share_token"))})
+
+
+def live_snapshot_for(app, site_id: str, token: str | None) -> str | None:
+    """What a stream pushes, rendered outside any viewer's request, as `live` renders it for a
+    member (token None) or through the public link `token`; None when the site or the link is
+    gone."""
+    path = f"/share/{token}/live" if token else f"/sites/{site_id}/live"
+    with app.test_request_context(path, headers={"HX-Request": "true"}):
+        site = get_store().get_site(site_id)
+        link = links.resolve(get_store(), token) if token else None
+        if site is None or (token and (link is None or link.site_id != site_id)):
+            return None
+        g.site, g.role, g.public_link, g.share_token = site, "viewer", link, token
+        return _live_snapshot(site)
 
 
 @bp.get("/sites/<site_id>/install-check")

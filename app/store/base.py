@@ -198,6 +198,12 @@ class TrafficStore(ABC):
         once whether this process leads. Stores that do not read their own log raise StoreError."""
 
     @abstractmethod
+    def folded_since(self, position: int | None) -> tuple[int, set[str]]:
+        """Where the checkpoint is now, and the sites with events folded after `position` up to
+        it (None: from now on, none yet): what live push asks many times a second, so it must be
+        cheap (stores that read their own log; the others raise StoreError)."""
+
+    @abstractmethod
     def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
         """Apply a batch of the log exactly once: load what its events touch, call `fold` per
         site, write the changes, record the events that failed as set aside, and move the

@@ -686,6 +686,15 @@ class SQLiteStore(Store):
                           (limit,))
         return [LogEntry(row[0], self._event(row[1:])) for row in rows]
 
+    def folded_since(self, position: int | None) -> tuple[int, set[str]]:
+        with self._errors():
+            checkpoint = self._db.execute("SELECT n FROM log_state WHERE name = 'checkpoint'").fetchone()[0]
+            if position is None or position >= checkpoint:
+                return checkpoint, set()
+            rows = self._db.execute("SELECT DISTINCT site_id FROM events WHERE seq > ? AND seq <= ?",
+                                    (position, checkpoint)).fetchall()
+        return checkpoint, {row[0] for row in rows}
+
     def lead(self, wait: bool = True) -> bool:
         """An exclusive lock of `<file>.aggregator-lock`, kept by this process: the kernel frees
         it when the process dies, and a reader blocked in `lead()` gets it at once."""

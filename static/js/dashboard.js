@@ -1,7 +1,8 @@
 // The dashboard's own script. Charts are drawn from data attributes (no inline script, so pages
 // run under a strict Content-Security-Policy) and updated in place when htmx brings a widget's
 // new version: the chart keeps its canvas, so it never blanks and an open tooltip stays.
-// Also: choosing a metric or a tab, copy buttons, "All columns", and no polling in hidden tabs.
+// Also: choosing a metric or a tab, copy buttons, "All columns", and no polling in hidden tabs
+// or while the server pushes.
 (function () {
   "use strict";
   // data-chart-id -> Chart, so a refreshed widget's canvas can take over the old chart. Not the
@@ -260,8 +261,11 @@
     url.searchParams.set("metric", metric);
     evt.detail.path = url.pathname + url.search;
   });
-  // Poll only while the tab is visible (a CSP without unsafe-eval rules out hx-trigger filters).
+  // Poll only while the tab is visible (a CSP without unsafe-eval rules out hx-trigger filters),
+  // and not while the server pushes to the element (its stream open): polling is the fallback.
+  document.addEventListener("htmx:sseOpen", function (evt) { evt.target.dataset.streaming = "1"; });
+  document.addEventListener("htmx:sseError", function (evt) { delete evt.target.dataset.streaming; });
   document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (document.visibilityState !== "visible") evt.preventDefault();
+    if (document.visibilityState !== "visible" || evt.detail.elt.dataset.streaming) evt.preventDefault();
   });
 })();

@@ -57,6 +57,9 @@ class FoldingMixin:
     def lead(self, wait: bool = True) -> bool:
         raise StoreError("on DynamoDB Lambda reads the events stream: one invocation per shard at a time")
 
+    def folded_since(self, position: int | None) -> tuple[int, set[str]]:
+        raise StoreError("on DynamoDB the stream function knows what it folded; the dashboard polls")
+
     def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
         """Fold stream records' events so that each counts once, however often Lambda delivers
         it. Events go in packs of one site, each pack in one transaction with a marker per event

@@ -1,0 +1,139 @@
+"""Live push on the single box: the realtime page's widgets over Server-Sent Events, sent the
+moment the aggregator has folded new events of the site; the page polls only while its stream
+is down (static/js/dashboard.js).
+
+Each server process has one `LiveHub`, in its event loop (app/asgi_bridge.py). While anyone
+watches, it asks the store every TICK_S which sites the aggregator folded events of since it
+last asked (`folded_since`: the aggregator may run in the other process); for each of those
+that is watched it renders the live snapshot once (`render`: the same HTML `GET .../live`
+answers, per site and public link) and queues it for every stream of the site, whose queue
+keeps only the newest. A stream ends after MAX_STREAM_S: the browser reconnects at once, through
+the access checks again, so a removed member or a revoked link stops seeing the site. Streams
+also end when the process is told to stop (`running`, from gunicorn.conf.py), which would
+otherwise wait for them before restarting.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Awaitable, Callable
+
+from app.store.base import Store
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.2  # how often a process asks what was folded (event -> screen: about this + the fold)
+KEEPALIVE_S = 15  # a comment line when idle: proxies keep the stream, a gone client is noticed
+MAX_STREAM_S = 300
+STREAM_HEADER = "X-LiveInsight-Stream"  # the app's answer opens a stream of this key (stripped)
+
+Key = tuple[str, "str | None"]  # (site id, public link token or None)
+Render = Callable[[str, "str | None"], "str | None"]  # the snapshot's HTML; None: no longer visible
+
+
+def sse_event(name: str, data: str, retry_ms: int | None = None) -> bytes:
+    """One Server-Sent Event: each line of data on a `data:` line of its own."""
+    lines = [f"retry: {retry_ms}"] if retry_ms is not None else []
+    lines.append(f"event: {name}")
+    lines += [f"data: {line}" for line in data.splitlines() or [""]]
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def stream_key(header: str) -> Key:
+    site, token = json.loads(header)
+    return site, token
+
+
+def stream_header(site_id: str, token: str | None) -> str:
+    return json.dumps([site_id, token])
+
+
+class LiveHub:
+    def __init__(self, store: Store, render: Render):
+        self.store, self.render = store, render
+        self.streams: dict[Key, set[asyncio.Queue]] = {}
+        self.position: int | None = None
+        self.watching: asyncio.Task | None = None
+        self.running: Callable[[], bool] = lambda: True  # False once the process is to stop
+
+    async def serve(self, key: Key, receive: Callable[[], Awaitable[dict]],
+                    send: Callable[[dict], Awaitable[None]]) -> None:
+        """Send this stream's snapshots until the client goes or MAX_STREAM_S pass (the answer's
+        headers and first event are sent already)."""
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self.streams.setdefault(key, set()).add(queue)
+        if self.watching is None:
+            self.watching = asyncio.get_running_loop().create_task(self._watch())
+        gone = asyncio.ensure_future(self._until_disconnect(receive))
+        ends = time.monotonic() + MAX_STREAM_S
+        try:
+            while not gone.done() and (left := ends - time.monotonic()) > 0:
+                getting = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getting, gone}, timeout=min(KEEPALIVE_S, left),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    if not gone.done():
+                        await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
+                    continue
+                event = getting.result()
+                if event is None:  # no longer visible: end it, the reconnection is refused
+                    break
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            if not gone.done():
+                await send({"type": "http.response.body", "body": b""})
+        except OSError:
+            pass  # the client went while we wrote
+        finally:
+            gone.cancel()
+            self._drop(key, queue)
+
+    @staticmethod
+    async def _until_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    def _drop(self, key: Key, queue: asyncio.Queue) -> None:
+        streams = self.streams.get(key, set())
+        streams.discard(queue)
+        if not streams:
+            self.streams.pop(key, None)
+
+    async def _watch(self) -> None:
+        """While anyone watches: what was folded since the last tick, rendered once per site."""
+        try:
+            while self.streams:
+                await asyncio.sleep(TICK_S)
+                if not self.running():
+                    self._send_all(list(self.streams), None)
+                    return
+                self.push()
+        finally:
+            self.watching, self.position = None, None
+
+    def push(self) -> None:
+        """Render and queue the sites folded since the last push; the first push of a watch
+        renders every watched site (events may have been folded since their first snapshot)."""
+        try:
+            first = self.position is None
+            self.position, sites = self.store.folded_since(self.position)
+        except Exception:  # noqa: BLE001  (storage unavailable now: the next tick asks again)
+            log.exception("live push: cannot read what was folded")
+            return
+        for key in [key for key in self.streams if first or key[0] in sites]:
+            try:
+                html = self.render(*key)
+            except Exception:  # noqa: BLE001  (this site's stream waits; polling is no better)
+                log.exception("live push: cannot render site %s", key[0])
+                continue
+            self._send_all([key], None if html is None else sse_event("snapshot", html))
+
+    def _send_all(self, keys: list[Key], event: bytes | None) -> None:
+        """Queue an event (None: the end) for every stream of the keys."""
+        for key in keys:
+            for queue in self.streams.get(key, ()):
+                if queue.full():
+                    queue.get_nowait()  # the newest snapshot replaces one not sent yet
+                queue.put_nowait(event)
