@@ -25,6 +25,9 @@ from app.store.base import Store
 log = logging.getLogger(__name__)
 
 TICK_S = 0.2  # how often a process asks what was folded (event -> screen: about this + the fold)
+# A busy site is rendered and sent at most this often: under a steady load every tick has new
+# events, and 1,000 pages of one site would be sent a snapshot five times a second.
+SITE_EVERY_S = 0.5
 KEEPALIVE_S = 15  # a comment line when idle: proxies keep the stream, a gone client is noticed
 MAX_STREAM_S = 300
 STREAM_HEADER = "X-LiveInsight-Stream"  # the app's answer opens a stream of this key (stripped)
@@ -55,45 +58,47 @@ class LiveHub:
         self.store, self.render = store, render
         self.streams: dict[Key, set[asyncio.Queue]] = {}
         self.position: int | None = None
+        self.folded: set[str] = set()  # sites with news not pushed yet (too soon after the last)
+        self.pushed_at: dict[str, float] = {}
         self.watching: asyncio.Task | None = None
         self.running: Callable[[], bool] = lambda: True  # False once the process is to stop
 
     async def serve(self, key: Key, receive: Callable[[], Awaitable[dict]],
                     send: Callable[[dict], Awaitable[None]]) -> None:
         """Send this stream's snapshots until the client goes or MAX_STREAM_S pass (the answer's
-        headers and first event are sent already)."""
+        headers and first event are sent already). Waiting costs no task per event: the client's
+        leaving is a None in the queue, as the end of the site is."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
         self.streams.setdefault(key, set()).add(queue)
         if self.watching is None:
             self.watching = asyncio.get_running_loop().create_task(self._watch())
-        gone = asyncio.ensure_future(self._until_disconnect(receive))
+        watcher = asyncio.ensure_future(self._until_disconnect(receive, queue))
         ends = time.monotonic() + MAX_STREAM_S
         try:
-            while not gone.done() and (left := ends - time.monotonic()) > 0:
-                getting = asyncio.ensure_future(queue.get())
-                await asyncio.wait({getting, gone}, timeout=min(KEEPALIVE_S, left),
-                                   return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
-                    if not gone.done():
-                        await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
-                    continue
-                event = getting.result()
-                if event is None:  # no longer visible: end it, the reconnection is refused
+            while (left := ends - time.monotonic()) > 0:
+                try:
+                    async with asyncio.timeout(min(KEEPALIVE_S, left)):
+                        event = await queue.get()
+                except TimeoutError:
+                    event = b": keepalive\n\n"
+                if event is None:  # the client went, or the site is no longer visible to it
                     break
                 await send({"type": "http.response.body", "body": event, "more_body": True})
-            if not gone.done():
+            if not watcher.done():
                 await send({"type": "http.response.body", "body": b""})
         except OSError:
             pass  # the client went while we wrote
         finally:
-            gone.cancel()
+            watcher.cancel()
             self._drop(key, queue)
 
     @staticmethod
-    async def _until_disconnect(receive: Callable[[], Awaitable[dict]]) -> None:
+    async def _until_disconnect(receive: Callable[[], Awaitable[dict]], queue: asyncio.Queue) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(None)
 
     def _drop(self, key: Key, queue: asyncio.Queue) -> None:
         streams = self.streams.get(key, set())
@@ -112,17 +117,25 @@ class LiveHub:
                 self.push()
         finally:
             self.watching, self.position = None, None
+            self.folded.clear()
+            self.pushed_at.clear()
 
     def push(self) -> None:
-        """Render and queue the sites folded since the last push; the first push of a watch
-        renders every watched site (events may have been folded since their first snapshot)."""
+        """Render and queue the watched sites folded since the last push, each at most every
+        SITE_EVERY_S; the first push of a watch renders every watched site (events may have been
+        folded since their first snapshot)."""
         try:
             first = self.position is None
             self.position, sites = self.store.folded_since(self.position)
         except Exception:  # noqa: BLE001  (storage unavailable now: the next tick asks again)
             log.exception("live push: cannot read what was folded")
             return
-        for key in [key for key in self.streams if first or key[0] in sites]:
+        self.folded |= {key[0] for key in self.streams} if first else sites
+        now = time.monotonic()
+        due = {site for site in self.folded if now - self.pushed_at.get(site, -SITE_EVERY_S) >= SITE_EVERY_S}
+        self.folded -= due
+        for key in [key for key in self.streams if key[0] in due]:
+            self.pushed_at[key[0]] = now
             try:
                 html = self.render(*key)
             except Exception:  # noqa: BLE001  (this site's stream waits; polling is no better)

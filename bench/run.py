@@ -18,6 +18,11 @@ gunicorn.conf.py) on a free 127.0.0.1 port with a fresh SQLite file, and measure
       30d and 12mo on a generated history (bench/history.py, cached in bench/results/), wrk;
       and the journey reports over its visit summaries and cohort counters (funnel, top paths,
       next/previous pages, cohort tables: GET /api/stats, and in-process, bench/journey_reports.py)
+  (h) live push: 1,000 realtime pages' event streams open on one site (bench/sse_clients.py):
+      the server's memory, each visit's delay to every stream, and (a)'s ingestion with and
+      without them
+  (i) alert rules: a minute's evaluation of 1,000 sites' rules, CPU on the single box, and the
+      DynamoDB requests of one site's (bench/alert_rules.py)
 
 and prints a table (each figure beside its target, PASS/MISS) and writes
 bench/results/latest.json. Every load is bounded in count and time; the server is stopped at
@@ -51,7 +56,7 @@ from pathlib import Path
 
 from app.analytics.journeys import MAX_DAY_PATHS
 from app.analytics.summaries import DONE
-from bench import history, journey_reports, loadgen, procfs
+from bench import alert_rules, history, journey_reports, loadgen, procfs, sse_clients
 from bench.caddy import Caddy, find_caddy, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +99,14 @@ HISTORY_FILTER = "country=DE"  # the filtered 12-month report: read from the ses
 # finished before are kept, so a request again goes further. Tried this many times.
 HISTORY_COLD_ATTEMPTS = 6
 HISTORY_COLD_TIMEOUT_S = 300
+
+# (h) live push: this many realtime pages open on the loaded site, this many visits timed.
+STREAMS = 1_000
+PUSHED_VISITS = 20
+PUSH_TARGET_S = 1.0  # p95, event -> snapshot on every stream
+PUSH_MEMORY_TARGET_MB = 300  # the server's PSS with the streams open
+PUSH_INGEST_DROP_TARGET = 0.10  # at most this share of (a)'s throughput lost to pushing
+ALERT_CPU_TARGET_S = 2.0  # a minute's evaluation of 1,000 sites' rules
 
 # Targets (2-core machine, see the brief in bench/README.md).
 TARGET_SINGLE_RPS = 3_000
@@ -962,6 +975,10 @@ def build_rows(res: dict) -> list[Row]:
         rows += history_rows(res["history"], res["machine"]["cpus"])
     if "proxy" in res:
         rows += proxy_rows(res["proxy"])
+    if "push" in res:
+        rows += push_rows(res["push"])
+    if "alerts" in res:
+        rows += alert_rows(res["alerts"])
     return rows
 
 
@@ -1190,7 +1207,7 @@ def bench(args: argparse.Namespace) -> dict:
                    "seconds": args.seconds, "warmup_s": WARMUP_S, "visitors": VISITORS, "batch": BATCH,
                    "store": "sqlite (WAL), fresh file", "profiled": args.profile,
                    "sections": ("" if args.only_history else "abcde") + ("" if args.no_history else "f")
-                                + ("g" if args.proxy else "")},
+                                + ("g" if args.proxy else "") + ("" if args.only_history else "hi")},
         "app_root": str(APP_ROOT),
     }
     if not args.only_history:
@@ -1199,6 +1216,10 @@ def bench(args: argparse.Namespace) -> dict:
         res["history"] = reports_over_history(args, wrk, profiler)
     if args.proxy:
         res["proxy"] = behind_caddy(args, wrk)
+    if not args.only_history:
+        res["push"] = live_push(args, wrk)
+        log(f"(i) alert rules of {alert_rules.SITES} sites, in-process; one site's DynamoDB requests under moto")
+        res["alerts"] = {"single_box": alert_rules.single_box(), "dynamodb": alert_rules.dynamodb_requests()}
     res["profile"] = profiler.summary()
     return res
 
@@ -1241,6 +1262,113 @@ def behind_caddy(args: argparse.Namespace, wrk: str) -> dict:
         server.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def live_push(args: argparse.Namespace, wrk: str) -> dict:
+    """(h) STREAMS realtime pages open on one site (through a public link: no login per stream):
+    single-event ingestion into that site without them, the server's memory once they are open,
+    PUSHED_VISITS visits each timed from its POST to every stream's snapshot naming it, then the
+    same ingestion with them open (each fold re-renders the site and sends it to every stream)."""
+    from app.auth import links
+    from app.store.sqlite import SQLiteStore
+    workdir = Path(tempfile.mkdtemp(prefix="liveinsight-bench-push-"))
+    env = server_env(workdir / "bench.db")
+    server, streams = Server(workdir, env), None
+    try:
+        site_id, key = create_site(env, "Bench push")
+        store = SQLiteStore(str(workdir / "bench.db"))
+        _, token = links.create_link(store, site_id, "bench", "bench", int(time.time() * 1000))
+        store.close()
+        server.start("/tracker.js")
+        out: dict = {"streams": STREAMS}
+        run_wrk(wrk, "ingest.lua", server.base, seconds=WARMUP_S, connections=WRK_CONNECTIONS, threads=WRK_THREADS,
+                args=(key, 1, f"{secrets.token_hex(4)}w", VISITORS))
+        ingest(wrk, server, key, args.seconds, "without", out)
+        log(f"(h) opening {STREAMS} event streams")
+        streams = sse_clients.Streams(server.port, f"/share/{token}/live/stream", STREAMS)
+        streams.start()
+        time.sleep(1)
+        out["open"], out["failed"] = streams.open, streams.failed
+        out["memory_kb"] = {"pss": sum(server.memory_kb("Pss", "smaps_rollup").values()),
+                            "rss": sum(server.memory_kb().values())}
+        log(f"(h) {PUSHED_VISITS} visits, each timed to every stream (the live feed names it)")
+        delays: list[float] = []
+        for n in range(PUSHED_VISITS):
+            marker = f"/pushed-{secrets.token_hex(4)}"
+            streams.watch(marker.encode())
+            sent = time.monotonic()
+            status, answer = post_events(server.port, key, [event(f"push-{marker[8:]}", n, int(time.time() * 1000), n, marker)])
+            if status != 202 or answer.get("data", {}).get("accepted") != 1:
+                raise BenchError(f"(h) a timed visit was not accepted: {status} {answer}")
+            deadline = sent + 5
+            while len(streams.arrivals(marker.encode())) < streams.open and time.monotonic() < deadline:
+                time.sleep(0.01)
+            arrived = streams.arrivals(marker.encode())
+            delays += [at - sent for at in arrived] + [math.inf] * (streams.open - len(arrived))
+            time.sleep(0.3)
+        out["delays_s"] = {"p50": round(statistics_quantile(delays, 0.5), 3),
+                           "p95": round(statistics_quantile(delays, 0.95), 3),
+                           "missed": sum(d == math.inf for d in delays), "samples": len(delays)}
+        ingest(wrk, server, key, args.seconds, "with", out)
+        out["still_open"] = streams.open - streams.failed
+        streams.close()
+        streams = None
+        ingest(wrk, server, key, args.seconds, "without_again", out)  # the machine drifts: by how much
+        return out
+    finally:
+        if streams is not None:
+            streams.close()
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def ingest(wrk: str, server: Server, key: str, seconds: float, name: str, out: dict) -> None:
+    """(a)'s single-event ingestion into the watched site, with the server's cores it took."""
+    log(f"(h) ingestion, {name.replace('_', ' ')} streams, {seconds:g} s")
+    with CpuMeter(server) as cpu:
+        stats = run_wrk(wrk, "ingest.lua", server.base, seconds=seconds, connections=WRK_CONNECTIONS,
+                        threads=WRK_THREADS, args=(key, 1, f"{secrets.token_hex(4)}{name}", VISITORS))
+    stats["cores"] = cpu.cores
+    out[f"ingest_{name}"] = stats
+
+
+def statistics_quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else math.nan
+
+
+def push_rows(h: dict) -> list[Row]:
+    runs = [h["ingest_without"], h["ingest_with"], h["ingest_without_again"]]
+    without, with_ = (runs[0]["rps"] + runs[2]["rps"]) / 2, runs[1]["rps"]
+    cpu = [r["cores"]["server"] / r["rps"] * 1e6 for r in runs]  # server CPU per request, us
+    delays, memory = h["delays_s"], h["memory_kb"]
+    return [
+        Row(f"# (h) live push: {h['open']} realtime pages' event streams open on the loaded site"),
+        Row("  streams opened", h["open"], "", note=f"{h['failed']} failed"),
+        Row("  event -> snapshot on every stream, p95", delays["p95"], "s", PUSH_TARGET_S, higher_is_better=False,
+            note=f"median {delays['p50']} s; {delays['missed']} of {delays['samples']} not within 5 s"),
+        Row("  server memory with the streams open, PSS", round(memory["pss"] / 1024), "MB", PUSH_MEMORY_TARGET_MB,
+            higher_is_better=False, note=f"RSS {memory['rss'] / 1024:.0f} MB, master and {WORKERS} workers"),
+        Row("  ingestion (a) without streams", round(runs[0]["rps"]), "req/s", note=cores(runs[0])),
+        Row("  ingestion (a) with the streams open", round(with_), "req/s", note=cores(runs[1])),
+        Row("  ingestion (a) without streams again", round(runs[2]["rps"]), "req/s", note=cores(runs[2])),
+        Row("  ingestion lost to pushing (requests/s)", round(1 - with_ / without, 3), "", PUSH_INGEST_DROP_TARGET,
+            higher_is_better=False, note="against the mean of both runs without: the machine drifts"),
+        Row("  server CPU per request, with / without", round(2 * cpu[1] / (cpu[0] + cpu[2]), 3), "x",
+            note=f"{cpu[1]:.0f} us with, {cpu[0]:.0f} and {cpu[2]:.0f} us without"),
+    ]
+
+
+def alert_rows(i: dict) -> list[Row]:
+    box, aws = i["single_box"], i["dynamodb"]
+    return [
+        Row(f"# (i) alert rules: {box['sites']} sites, each a traffic rule, a goal count and a silence rule"),
+        Row("  a minute's evaluation, CPU (single box)", box["cpu_s_median_steady"], "s", ALERT_CPU_TARGET_S,
+            higher_is_better=False, note=f"runs {box['cpu_s']}; the first fired {box['first_fired']} alerts"),
+        Row(f"  DynamoDB requests a site and minute ({aws['shards']} shards)", aws["total"], "",
+            note=", ".join(f"{name} {n}" for name, n in sorted(aws["requests"].items()))),
+    ]
 
 
 def proxy_rows(g: dict) -> list[Row]:

@@ -56,6 +56,7 @@ def run(coroutine):
 @pytest.fixture(autouse=True)
 def fast(monkeypatch):
     monkeypatch.setattr(live_push, "TICK_S", 0.01)
+    monkeypatch.setattr(live_push, "SITE_EVERY_S", 0.0)
 
 
 def test_a_site_is_rendered_once_per_fold_for_all_its_streams_and_others_wait():
@@ -86,6 +87,27 @@ def test_a_site_is_rendered_once_per_fold_for_all_its_streams_and_others_wait():
     for client in watchers:
         assert client.events()[-1] == sse_event("snapshot", "<p>s1 3</p>")
     assert other.events() == [sse_event("snapshot", "<p>s2 2</p>")]
+
+
+def test_a_busy_site_is_sent_at_most_every_interval_and_its_last_news_is_not_lost(monkeypatch):
+    monkeypatch.setattr(live_push, "SITE_EVERY_S", 0.2)
+    store, rendered = FoldedStore(), []
+
+    async def scenario():
+        hub = LiveHub(store, lambda site, token: rendered.append(site) or f"<p>{store.checkpoint}</p>")
+        client = Client()
+        serving = asyncio.ensure_future(hub.serve(("s1", None), client.receive, client.send))
+        await asyncio.sleep(0.03)  # the watch's first push
+        for _ in range(10):  # a fold every 10 ms: news at every tick
+            store.fold("s1")
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.4)
+        client.leaving.set()
+        await serving
+        return client
+    client = run(scenario())
+    assert len(rendered) == 2  # the first push, then once for all ten folds, when the interval allowed
+    assert client.events()[-1] == sse_event("snapshot", "<p>10</p>")  # the last fold is in what was sent
 
 
 def test_a_slow_stream_gets_the_newest_snapshot_not_a_backlog():
