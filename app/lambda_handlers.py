@@ -76,12 +76,14 @@ def _store():
 
 @functools.cache
 def _notifier():
-    """What sends alerts: webhooks, and email through Amazon SES from LIVEINSIGHT_MAIL_FROM (an
-    identity SES has verified; unset: no email)."""
+    """What sends alerts and reports: webhooks, and email through Amazon SES from
+    LIVEINSIGHT_MAIL_FROM (an identity SES has verified; unset: no email)."""
     from app.alerts.notify import Notifier
     from app.config import Config
     notifier = Notifier.from_config({name: getattr(Config, name) for name in dir(Config) if name.isupper()})
     notifier.mailer = _ses_mailer(Config.MAIL_FROM) if Config.MAIL_FROM else None
+    if (secret := _session_secret()) is not None:  # signs the reports' unsubscribe links, as the web app checks them
+        notifier.secret_key = secret.settings()["SECRET_KEY"]
     return notifier
 
 
@@ -91,10 +93,10 @@ def _ses_mailer(sender: str):
     from app.alerts.channels import Delivery, email_message
     ses = boto3.client("ses")
 
-    def send(to: list[str], subject: str, text: str, html: str) -> Delivery:
+    def send(to: list[str], subject: str, text: str, html: str, *, headers: dict[str, str] | None = None) -> Delivery:
         channel = "email to " + ", ".join(to)
         try:
-            message = email_message(sender, to, subject, text, html)
+            message = email_message(sender, to, subject, text, html, headers)
             ses.send_raw_email(Source=sender, RawMessage={"Data": message.as_bytes()})  # to: its To header
         except (BotoCoreError, ClientError, ValueError) as error:
             return Delivery(channel, False, f"Amazon SES: {error}"[:200], 1)

@@ -648,6 +648,7 @@ def test_the_alerts_policies_allow_the_calls_alerts_make(store, make_event, cloc
     alert_settings.add_goal_rule(store, site, "silence", "", "", "1", "0", "24", choices)
     alert_settings.set_traffic(store, site, True, "normal", "1", "1")
     alert_settings.subscribe(store, site, admin.user_id, True)
+    alert_settings.subscribe_report(store, site, admin.user_id, "weekly", True)  # last week's is due
     notifier = Notifier(None, "https://stats.example", False)  # email through SES: not DynamoDB's
     events = [make_event(session_id=f"s{i}", user_id=f"v{i}", url=f"https://example.com/p{i}") for i in range(30)]
     record_batch(store, site, events + [make_event(type="conversion", name="Purchase")],
@@ -662,7 +663,7 @@ def test_the_alerts_policies_allow_the_calls_alerts_make(store, make_event, cloc
     fired = minute_alerts(store, now + 5 * 60_000) + minute_alerts(store, now + 90 * 60_000)  # a spike, then silence
     deliver_all(store, notifier, fired)
     every_minute = calls.take()
-    assert sorted(alert.kind for _, alert in fired) == ["silence", "spike"]
+    assert sorted(alert.kind for _, alert in fired) == ["report", "silence", "spike"]
     assert {"PutItem", "UpdateItem", "GetItem"} <= {action for action, table, _, _ in stream if table == "AccountsTable"}
     assert ("Query", "AggregatesTable", "live") in {call[:3] for call in every_minute}
     for function, made in (("AggregateFunction", stream), ("AlertsFunction", every_minute)):

@@ -5,7 +5,8 @@ seconds of the event). An alert is kept with a key that names its rule and perio
 
 The single box runs `AlertLoop` in the process that leads the store; AWS runs
 `minute_alerts` from the every-minute schedule function and `fold_alerts` in the stream
-function after each batch (app/lambda_handlers.py).
+function after each batch (app/lambda_handlers.py). The weekly and monthly reports
+(reports.py) ride on the every-minute run, kept and sent the same way.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.store.base import Alert, Site, Store
 from . import messages
 from .goal_rules import check_reached, check_silence
 from .notify import Notifier
+from .reports import due_reports, send_report
 from .settings import AlertSettings, goal_name
 from .traffic import WINDOW_MS, check_traffic
 
@@ -44,6 +46,9 @@ def site_alerts(store: Store, site: Site, now_ms: int, *, every_minute: bool = T
             check = check_silence(store, site, rule, now_ms)
             if check.due:
                 due.append(messages.silence_alert(site, rule, check, now_ms))
+    if due:  # each fires once a period: what fired already is not tried again (a write each)
+        fired = {alert.key for alert in store.list_alerts(site.site_id, 50)}
+        due = [alert for alert in due if alert.key not in fired]
     added = []
     for alert in due:
         if settings.muted(now_ms):
@@ -65,8 +70,10 @@ def _traffic(store: Store, site: Site, settings: AlertSettings, now_ms: int) -> 
 
 
 def minute_alerts(store: Store, now_ms: int) -> list[tuple[Site, Alert]]:
-    """Every site's alerts due this minute (one site failing does not stop the others)."""
-    return _each_site(store, (s for s in store.list_sites() if AlertSettings.of(s).watches), now_ms, True)
+    """Every site's alerts and reports due this minute (one site failing does not stop the others)."""
+    sites = store.list_sites()
+    fired = _each_site(store, (s for s in sites if AlertSettings.of(s).watches), now_ms, True)
+    return fired + due_reports(store, now_ms, sites)
 
 
 def fold_alerts(store: Store, site_ids: Iterable[str], now_ms: int) -> list[tuple[Site, Alert]]:
@@ -89,7 +96,10 @@ def deliver_all(store: Store, notifier: Notifier, fired: list[tuple[Site, Alert]
     for site, alert in fired:
         log.warning("alert on site %s: %s", site.site_id, alert.title)
         try:
-            notifier.deliver(store, site, alert)
+            if alert.kind == "report":  # to its own recipients, muted or not
+                send_report(store, notifier, site, alert)
+            else:
+                notifier.deliver(store, site, alert)
         except Exception:  # noqa: BLE001  (kept in the history without deliveries; the rest go on)
             log.exception("alert %s of site %s could not be delivered", alert.key, site.site_id)
 

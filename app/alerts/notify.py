@@ -4,7 +4,7 @@ signed request to each of its webhooks; what each channel did is saved with the 
 Settings (Config): LIVEINSIGHT_SMTP_URL and LIVEINSIGHT_MAIL_FROM (email; unset: no email; on AWS
 the Lambda entry points send through Amazon SES instead: `mailer`), LIVEINSIGHT_PUBLIC_URL (what
 links in alerts begin with), LIVEINSIGHT_WEBHOOKS_PRIVATE=on (let webhooks reach private
-addresses: a LAN, the tests).
+addresses: a LAN, the tests), the app's SECRET_KEY (signs the reports' unsubscribe links).
 """
 from __future__ import annotations
 
@@ -13,17 +13,25 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
-from typing import Callable
+from typing import Callable, Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from app.store.base import Alert, Site, Store
+from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body
 from .settings import AlertSettings, Webhook
 
-# (to, subject, text, html) -> what the mail server did; None: no email on this server.
-Mailer = Callable[[list[str], str, str, str], Delivery]
+
+class Mailer(Protocol):
+    """Sends one message (plain text, an HTML alternative, extra headers such as List-Unsubscribe)
+    and says what the mail server did: SMTP on the single box (channels.send_email), Amazon SES on
+    AWS (app/lambda_handlers.py). A Notifier without one sends no email."""
+    def __call__(self, to: list[str], subject: str, text: str, html: str, *,
+                 headers: dict[str, str] | None = None) -> Delivery: ...
+
+
+NO_EMAIL = "email is not set up on this server (LIVEINSIGHT_SMTP_URL)"
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "templates")
 
 
@@ -34,6 +42,7 @@ class Notifier:
     allow_private: bool
     webhook_backoff_s: float = 1.0
     sleep: Callable[[float], None] = time.sleep
+    secret_key: str = field(default="", repr=False)  # signs unsubscribe links; "": reports go without one
     # The emails' HTML, from templates/emails/: no Flask app needed (the stream function has none).
     templates: Environment = field(default_factory=lambda: Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])))
@@ -42,7 +51,7 @@ class Notifier:
     def from_config(cls, config: dict) -> "Notifier":
         smtp = SmtpSettings.from_url(config["SMTP_URL"], config["MAIL_FROM"])
         return cls(partial(send_email, smtp) if smtp else None, config["PUBLIC_URL"].rstrip("/"),
-                   config["WEBHOOKS_PRIVATE"])
+                   config["WEBHOOKS_PRIVATE"], secret_key=config.get("SECRET_KEY") or "")
 
     def link(self, path: str) -> str:
         return self.public_url + path
@@ -59,7 +68,7 @@ class Notifier:
 
     def email(self, site: Site, alert: Alert, to: str) -> Delivery:
         if self.mailer is None:
-            return Delivery(f"email to {to}", False, "email is not set up on this server (LIVEINSIGHT_SMTP_URL)", 0)
+            return Delivery(f"email to {to}", False, NO_EMAIL, 0)
         url, settings_url = self.link(alert.details.get("path", "")), self.alerts_page(site)
         text = (f"{alert.text}\n\nOpen the dashboard: {url}\n\n"
                 f"You get this because you chose to receive alerts of {site.name}. "
@@ -76,12 +85,7 @@ class Notifier:
 
     def recipients(self, store: Store, site: Site, settings: AlertSettings) -> list[str]:
         """The emails of the chosen recipients who may still see the site."""
-        emails = []
-        for user_id in settings.recipients:
-            user = store.get_user(user_id)
-            if user and (user.is_admin or store.get_membership(site.site_id, user_id)):
-                emails.append(user.email)
-        return emails
+        return [user.email for user in readers(store, site, settings.recipients)]
 
     def deliver(self, store: Store, site: Site, alert: Alert) -> list[Delivery]:
         """Send the alert everywhere it goes (nothing while the site's alerts are muted), and
@@ -95,3 +99,12 @@ class Notifier:
         store.update_alert(alert)
         return done
 
+
+def readers(store: Store, site: Site, user_ids: list[str]) -> list[User]:
+    """Of these users, those who may still see the site: its members and the instance admins."""
+    users = []
+    for user_id in user_ids:
+        user = store.get_user(user_id)
+        if user and (user.is_admin or store.get_membership(site.site_id, user_id)):
+            users.append(user)
+    return users

@@ -6,6 +6,7 @@ dataclasses and checked when an owner changes them (the Alerts page, app/dashboa
 - Goal rules: a goal (or any conversion) reached N times in a local day ("first sale of the
   day" is N = 1), or no conversion for H hours between two local hours.
 - Webhooks, each with its own signing secret; the members who get emails; a mute.
+- The members who get the weekly and the monthly report (app/alerts/reports.py).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ GOAL_RULE_KINDS = ("reached", "silence")
 MAX_GOAL_RULES = 20
 MAX_WEBHOOKS = 5
 MAX_MUTE_HOURS = 7 * 24
+REPORT_KINDS = ("weekly", "monthly")
 
 
 @dataclass
@@ -76,13 +78,16 @@ class AlertSettings:
     webhooks: list[Webhook] = field(default_factory=list)
     recipients: list[str] = field(default_factory=list)  # ids of the members who get emails
     muted_until_ms: int = 0
+    # kind (REPORT_KINDS) -> ids of the members who get that report; not alerts: a mute leaves them be
+    reports: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in REPORT_KINDS})
 
     @classmethod
     def of(cls, site) -> "AlertSettings":
         data = site.alerts or {}
+        reports = data.get("reports", {})
         return cls(TrafficRule(**data.get("traffic", {})), [GoalRule(**r) for r in data.get("goal_rules", [])],
                    [Webhook(**w) for w in data.get("webhooks", [])], list(data.get("recipients", [])),
-                   int(data.get("muted_until_ms", 0)))
+                   int(data.get("muted_until_ms", 0)), {kind: list(reports.get(kind, [])) for kind in REPORT_KINDS})
 
     @property
     def watches(self) -> bool:
@@ -198,6 +203,15 @@ def subscribe(store, site, user_id: str, on: bool) -> None:
     """Whether a member gets this site's alerts by email (each member chooses for themself)."""
     settings = AlertSettings.of(site)
     settings.recipients = [u for u in settings.recipients if u != user_id] + ([user_id] if on else [])
+    settings.save(store, site)
+
+
+def subscribe_report(store, site, user_id: str, kind: str, on: bool) -> None:
+    """Whether a member gets the site's weekly or monthly report (each member chooses for themself)."""
+    if kind not in REPORT_KINDS:
+        raise AlertSettingsError(f"a report is one of {', '.join(REPORT_KINDS)}")
+    settings = AlertSettings.of(site)
+    settings.reports[kind] = [u for u in settings.reports[kind] if u != user_id] + ([user_id] if on else [])
     settings.save(store, site)
 
 

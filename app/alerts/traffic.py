@@ -18,6 +18,7 @@ is counted once an hour, of the 5-minute one once every 5 minutes).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -121,14 +122,31 @@ class Baseline:
         if week not in self.counts:
             first = self._shift(self.earliest, week) // HOUR_MS
             end = self._shift(self.now_ms, week) // HOUR_MS + 1
-            rows = self.store.read_counters(self.site_id, "pageviews", "", first, end, grain="hour")
-            self.counts[week] = {row.hour: row.n for row in rows}
+            self.counts[week] = _past_hours(self.store, self.site_id, first, end)
         return self.counts[week]
 
     def views(self, start: int, end: int) -> list[float]:
         """For each week of the baseline, the page views of [start, end) moved to that week."""
         return [_overlapping(self._hours(w), HOUR_MS, self._shift(start, w), self._shift(end, w))
                 for w in self.weeks]
+
+
+_PAST: OrderedDict[tuple, dict[int, float]] = OrderedDict()  # (store, site, first, end) -> hours
+PAST_KEPT = 20_000  # a week's hours of 5,000 sites (four weeks each), a few hundred bytes each
+
+
+def _past_hours(store: Store, site_id: str, first: int, end: int) -> dict[int, float]:
+    """Page views of hours a week old or more, which no longer change (events are taken at most
+    24 hours late): read once per process and hour of the window, not every minute."""
+    key = (id(store), site_id, first, end)
+    if key in _PAST:
+        _PAST.move_to_end(key)
+        return _PAST[key]
+    rows = store.read_counters(site_id, "pageviews", "", first, end, grain="hour")
+    _PAST[key] = {row.hour: row.n for row in rows}
+    if len(_PAST) > PAST_KEPT:
+        _PAST.popitem(last=False)
+    return _PAST[key]
 
 
 def _overlapping(counts: dict[int, float], size: int, start: int, end: int, now_ms: int | None = None) -> float:

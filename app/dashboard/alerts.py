@@ -1,6 +1,7 @@
-"""A site's Alerts page: what fired (for every member), whether I get them by email (each member
-for themself), and, for admins, the rules, the webhooks, a mute, and a test of each channel.
-Public links never reach it: it has no /share/ route. Each change is written to the audit log."""
+"""A site's Alerts page: what fired (for every member), whether I get alerts and the weekly and
+monthly reports by email (each member for themself), and, for admins, the rules, the webhooks, a
+mute, and a test of each channel. Public links never reach it: it has no /share/ route. Each
+change is written to the audit log."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,7 +12,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from app.alerts import settings as rules
 from app.alerts.channels import FORMATS
 from app.alerts.messages import test_alert
-from app.alerts.settings import AlertSettings, AlertSettingsError
+from app.alerts.settings import REPORT_KINDS, AlertSettings, AlertSettingsError
 from app.alerts.traffic import BASELINE_WEEKS, MIN_WEEKS
 from app.analytics.periods import local_day_number
 from app.auth import audit
@@ -49,6 +50,9 @@ def render_alerts(error: str | None = None, status: int = 200, new_webhook=None)
         me=current_user(), email_ready=_notifier().mailer is not None,
         learning_until=learning_until if learning_until > now else None, baseline_weeks=BASELINE_WEEKS,
         recipients=[u.email for u in map(store.get_user, settings.recipients) if u],
+        report_kinds=REPORT_KINDS,
+        report_recipients={kind: [u.email for u in map(store.get_user, ids) if u]
+                           for kind, ids in settings.reports.items()},
         hosts={hook.id: webhook_host(hook.url) for hook in settings.webhooks}, describe=describe_rule,
     ), status
 
@@ -85,6 +89,17 @@ def subscribe(site_id: str):
     rules.subscribe(get_store(), g.site, current_user().user_id, on)
     return _saved("You will get this site's alerts by email." if on else "You no longer get this site's alerts by email.",
                   "alerts.subscribe", f"{current_user().email}: {'on' if on else 'off'}", "me")
+
+
+@bp.post("/sites/<site_id>/alerts/reports")
+def subscribe_reports(site_id: str):
+    me, chosen = current_user(), [kind for kind in REPORT_KINDS if request.form.get(kind) == "on"]
+    for kind in REPORT_KINDS:
+        rules.subscribe_report(get_store(), g.site, me.user_id, kind, kind in chosen)
+    said = " and the ".join(chosen)
+    return _saved(f"You will get the {said} report by email." if chosen else "You get no report by email.",
+                  "alerts.reports", f"{me.email}: " + ", ".join(f"{kind} {'on' if kind in chosen else 'off'}"
+                                                                 for kind in REPORT_KINDS), "reports")
 
 
 @bp.post("/sites/<site_id>/alerts/traffic")

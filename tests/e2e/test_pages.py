@@ -72,6 +72,7 @@ PAGES = [
     Page("realtime", lambda s: f"/sites/{s.site_id}/realtime", ADMIN),
     Page("settings", lambda s: f"/sites/{s.site_id}/settings", ADMIN),
     Page("alerts", lambda s: f"/sites/{s.site_id}/alerts", ADMIN),  # rules, a webhook, what fired
+    Page("unsubscribe", lambda s: f"/unsubscribe/{s.unsubscribe_token}", ANONYMOUS),  # a report's link
     Page("new-site", lambda s: "/sites/new", ADMIN),
     Page("account", lambda s: "/account", ADMIN),
     Page("users", lambda s: "/users", ADMIN),
@@ -262,6 +263,7 @@ class Seeded:
     setup_token: str
     admin_state: dict  # the logged-in admin's cookies (a context's storage_state)
     first_run: Callable[[], LiveServer]  # a server with no user yet, started on first use
+    unsubscribe_token: str  # the admin's weekly report's
 
 
 def demo_funnel(site) -> tuple[str, list[tuple[str, str]]]:
@@ -307,6 +309,7 @@ def with_alerts(store, site, now: int) -> None:
                          "detail": "HTTP 503 after 4 attempts"}]
     store.add_alert(first)
     alert_settings.mute(store, site, "168", now)  # what fires while the tests run is listed, and sent nowhere
+    alert_settings.subscribe_report(store, site, "admin-1", "weekly", True)
 
 
 def _serve(tmp: Path, with_admin: bool):
@@ -362,7 +365,9 @@ def seeded(tmp_path_factory, browser):
                 first_run.append(fresh)
             return first_run[0]
 
-        yield Seeded(server, site.site_id, empty.site_id, share_token, token, admin_state, start_first_run)
+        from app.alerts.reports import unsubscribe_token
+        stop = unsubscribe_token(app.config["SECRET_KEY"], site.site_id, "admin-1", "weekly")
+        yield Seeded(server, site.site_id, empty.site_id, share_token, token, admin_state, start_first_run, stop)
     finally:
         for fresh in first_run:
             fresh.stop()
