@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from weakref import WeakKeyDictionary
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -131,22 +132,24 @@ class Baseline:
                 for w in self.weeks]
 
 
-_PAST: OrderedDict[tuple, dict[int, float]] = OrderedDict()  # (store, site, first, end) -> hours
+# store -> (site, first hour, end hour) -> page views by hour; per store object, so that no
+# other store (a test's, say) ever answers from it
+_PAST: WeakKeyDictionary[Store, OrderedDict[tuple, dict[int, float]]] = WeakKeyDictionary()
 PAST_KEPT = 20_000  # a week's hours of 5,000 sites (four weeks each), a few hundred bytes each
 
 
 def _past_hours(store: Store, site_id: str, first: int, end: int) -> dict[int, float]:
     """Page views of hours a week old or more, which no longer change (events are taken at most
     24 hours late): read once per process and hour of the window, not every minute."""
-    key = (id(store), site_id, first, end)
-    if key in _PAST:
-        _PAST.move_to_end(key)
-        return _PAST[key]
+    kept, key = _PAST.setdefault(store, OrderedDict()), (site_id, first, end)
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
     rows = store.read_counters(site_id, "pageviews", "", first, end, grain="hour")
-    _PAST[key] = {row.hour: row.n for row in rows}
-    if len(_PAST) > PAST_KEPT:
-        _PAST.popitem(last=False)
-    return _PAST[key]
+    kept[key] = {row.hour: row.n for row in rows}
+    if len(kept) > PAST_KEPT:
+        kept.popitem(last=False)
+    return kept[key]
 
 
 def _overlapping(counts: dict[int, float], size: int, start: int, end: int, now_ms: int | None = None) -> float:
