@@ -82,6 +82,7 @@ def _notifier():
     from app.config import Config
     notifier = Notifier.from_config({name: getattr(Config, name) for name in dir(Config) if name.isupper()})
     notifier.mailer = _ses_mailer(Config.MAIL_FROM) if Config.MAIL_FROM else None
+    notifier.texter = _sns_texter() if os.environ.get("LIVEINSIGHT_SMS") == "sns" else None
     if (secret := _session_secret()) is not None:  # signs the reports' unsubscribe links, as the web app checks them
         notifier.secret_key = secret.settings()["SECRET_KEY"]
     return notifier
@@ -101,6 +102,24 @@ def _ses_mailer(sender: str):
         except (BotoCoreError, ClientError, ValueError) as error:
             return Delivery(channel, False, f"Amazon SES: {error}"[:200], 1)
         return Delivery(channel, True, "sent", 1)
+    return send
+
+
+def _sns_texter():
+    """Text messages through Amazon SNS (transactional: delivered even to numbers that opted out of
+    promotions), each with what SNS answered."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+    from app.alerts.channels import Delivery
+    sns = boto3.client("sns")
+
+    def send(phone: str, message: str) -> Delivery:
+        try:
+            sns.publish(PhoneNumber=phone, Message=message, MessageAttributes={
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}})
+        except (BotoCoreError, ClientError) as error:
+            return Delivery(f"text to {phone}", False, f"Amazon SNS: {error}"[:200], 1)
+        return Delivery(f"text to {phone}", True, "sent", 1)
     return send
 
 

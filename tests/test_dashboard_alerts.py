@@ -134,3 +134,47 @@ def test_a_member_sends_themself_a_test_email(servers_app, store, site, log_in, 
     assert envelope.rcpt_tos == ["viewer@example.com"]
     assert b"Subject: Test alert from Example" in envelope.content
     assert "Test sent: email to viewer@example.com took it." in client.get(PAGE).get_data(as_text=True)
+
+
+def test_without_text_messages_a_number_is_refused_and_the_page_says_what_to_do(client, store, site):
+    response = post(client, f"{PAGE}/phones", phone="+82 10 1234 5678")
+    assert response.status_code == 400 and "Amazon SNS on AWS only" in response.get_data(as_text=True)
+    assert "point" in client.get(PAGE).get_data(as_text=True) and AlertSettings.of(store.get_site("example")).phones == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_alerts_are_texted_through_amazon_sns(store, site, clock, admin, monkeypatch, ingest, make_event):
+    """On AWS (LIVEINSIGHT_SMS=sns) the functions text through SNS: here under moto."""
+    import moto
+    from moto.sns.models import sns_backends
+
+    from app.alerts.evaluate import deliver_all, fold_alerts
+    from app.auth.users import start_login
+    from app.lambda_handlers import _sns_texter
+    from app.alerts import settings as alert_settings
+    from app.context import notifier_of
+    from tests.conftest import MOTO_ENV
+    for name, value in MOTO_ENV.items():
+        monkeypatch.setenv(name, value)
+    with moto.mock_aws():
+        app = create_app({"TESTING": True, "SECRET_KEY": "t", "PUBLIC_URL": "https://stats.example"},
+                         store=store, clock=clock)
+        notifier_of(app).texter = _sns_texter()
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session.update(uid=admin.user_id, login=start_login(store, admin, T0, 10**9))
+        assert post(client, f"{PAGE}/phones", phone="+82 (10) 1234-5678").status_code == 302
+        assert post(client, f"{PAGE}/phones", phone="010-1234-5678").status_code == 400  # no country code
+        assert AlertSettings.of(store.get_site("example")).phones == ["+821012345678"]
+        assert post(client, f"{PAGE}/phones/test", phone="+821012345678").status_code == 302
+        site = store.get_site("example")
+        alert_settings.add_goal_rule(store, site, "reached", "c:", "1", "", "", "", alert_settings.goal_choices(site, []))
+        ingest(make_event(type="conversion", name="Purchase", value=5))
+        deliver_all(store, notifier_of(app), fold_alerts(store, ["example"], clock.now_ms()))
+        texts = sns_backends[MOTO_ENV.get("MOTO_ACCOUNT_ID", "123456789012")][MOTO_ENV["AWS_DEFAULT_REGION"]].sms_messages
+        sent = [(number, message) for _, (number, message, *_) in texts.items()]
+        assert [number for number, _ in sent] == ["+821012345678", "+821012345678"]
+        assert sent[1][1] == "First conversion of the day on Example\nhttps://stats.example/sites/example?period=today"
+        assert "Test sent: a text to +821012345678 took it." in client.get(PAGE).get_data(as_text=True)
+        assert post(client, f"{PAGE}/phones/remove", phone="+821012345678").status_code == 302
+        assert AlertSettings.of(store.get_site("example")).phones == []

@@ -32,6 +32,9 @@ class Mailer(Protocol):
 
 
 NO_EMAIL = "email is not set up on this server (LIVEINSIGHT_SMTP_URL)"
+NO_SMS = "text messages are sent through Amazon SNS on AWS only"
+# (E.164 number, message) -> what the SMS service did; None: no text messages on this server.
+Texter = Callable[[str, str], Delivery]
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "templates")
 
 
@@ -43,6 +46,7 @@ class Notifier:
     webhook_backoff_s: float = 1.0
     sleep: Callable[[float], None] = time.sleep
     secret_key: str = field(default="", repr=False)  # signs unsubscribe links; "": reports go without one
+    texter: Texter | None = None  # Amazon SNS on AWS (app/lambda_handlers.py)
     # The emails' HTML, from templates/emails/: no Flask app needed (the stream function has none).
     templates: Environment = field(default_factory=lambda: Environment(
         loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])))
@@ -83,6 +87,12 @@ class Notifier:
         return post_webhook(hook.url, hook.secret, body, allow_private=self.allow_private, attempts=attempts,
                             backoff_s=self.webhook_backoff_s, sleep=self.sleep)
 
+    def text(self, site: Site, alert: Alert, phone: str) -> Delivery:
+        """A text message: the title and the link (a phone shows a few lines, not the figures)."""
+        if self.texter is None:
+            return Delivery(f"text to {phone}", False, NO_SMS, 0)
+        return self.texter(phone, f"{alert.title}\n{self.link(alert.details.get('path', ''))}")
+
     def recipients(self, store: Store, site: Site, settings: AlertSettings) -> list[str]:
         """The emails of the chosen recipients who may still see the site."""
         return [user.email for user in readers(store, site, settings.recipients)]
@@ -95,6 +105,7 @@ class Notifier:
             return []
         done = [self.email(site, alert, to) for to in self.recipients(store, site, settings)]
         done += [self.webhook(site, alert, hook) for hook in settings.webhooks]
+        done += [self.text(site, alert, phone) for phone in settings.phones]
         alert.deliveries = [d.as_dict() for d in done]
         store.update_alert(alert)
         return done

@@ -5,11 +5,13 @@ dataclasses and checked when an owner changes them (the Alerts page, app/dashboa
   sensitivity, above a minimum volume, then quiet for a cool-down.
 - Goal rules: a goal (or any conversion) reached N times in a local day ("first sale of the
   day" is N = 1), or no conversion for H hours between two local hours.
-- Webhooks, each with its own signing secret; the members who get emails; a mute.
+- Webhooks, each with its own signing secret; phone numbers for text messages (Amazon SNS, on
+  AWS); the members who get emails; a mute.
 - The members who get the weekly and the monthly report (app/alerts/reports.py).
 """
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
@@ -35,6 +37,8 @@ GOAL_RULE_KINDS = ("reached", "silence")
 MAX_GOAL_RULES = 20
 MAX_WEBHOOKS = 5
 MAX_MUTE_HOURS = 7 * 24
+MAX_PHONES = 5
+PHONE = re.compile(r"\+[1-9][0-9]{6,14}\Z")  # E.164: what Amazon SNS takes
 REPORT_KINDS = ("weekly", "monthly")
 
 
@@ -80,6 +84,7 @@ class AlertSettings:
     muted_until_ms: int = 0
     # kind (REPORT_KINDS) -> ids of the members who get that report; not alerts: a mute leaves them be
     reports: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in REPORT_KINDS})
+    phones: list[str] = field(default_factory=list)  # E.164 numbers alerts are texted to (where SMS is set up)
 
     @classmethod
     def of(cls, site) -> "AlertSettings":
@@ -87,7 +92,8 @@ class AlertSettings:
         reports = data.get("reports", {})
         return cls(TrafficRule(**data.get("traffic", {})), [GoalRule(**r) for r in data.get("goal_rules", [])],
                    [Webhook(**w) for w in data.get("webhooks", [])], list(data.get("recipients", [])),
-                   int(data.get("muted_until_ms", 0)), {kind: list(reports.get(kind, [])) for kind in REPORT_KINDS})
+                   int(data.get("muted_until_ms", 0)), {kind: list(reports.get(kind, [])) for kind in REPORT_KINDS},
+                   list(data.get("phones", [])))
 
     @property
     def watches(self) -> bool:
@@ -197,6 +203,29 @@ def find_webhook(settings: AlertSettings, webhook_id: str) -> Webhook:
         if webhook.id == webhook_id:
             return webhook
     raise AlertSettingsError("no such webhook (deleted meanwhile?)")
+
+
+def add_phone(store, site, number: str) -> str:
+    """A number alerts are texted to, as E.164 (+82 10-1234-5678 -> +821012345678)."""
+    phone = re.sub(r"[\s().-]", "", number)
+    if not PHONE.match(phone):
+        raise AlertSettingsError("a phone number begins with + and its country code, such as +82 10 1234 5678")
+    settings = AlertSettings.of(site)
+    if phone in settings.phones:
+        raise AlertSettingsError("that number gets this site's alerts already")
+    if len(settings.phones) >= MAX_PHONES:
+        raise AlertSettingsError(f"a site texts at most {MAX_PHONES} numbers")
+    settings.phones.append(phone)
+    settings.save(store, site)
+    return phone
+
+
+def remove_phone(store, site, phone: str) -> None:
+    settings = AlertSettings.of(site)
+    if phone not in settings.phones:
+        raise AlertSettingsError("no such number (removed meanwhile?)")
+    settings.phones.remove(phone)
+    settings.save(store, site)
 
 
 def subscribe(store, site, user_id: str, on: bool) -> None:

@@ -12,6 +12,7 @@ from flask import current_app, flash, g, redirect, render_template, request, url
 from app.alerts import settings as rules
 from app.alerts.channels import FORMATS
 from app.alerts.messages import test_alert
+from app.alerts.notify import NO_SMS
 from app.alerts.settings import REPORT_KINDS, AlertSettings, AlertSettingsError
 from app.alerts.traffic import BASELINE_WEEKS, MIN_WEEKS
 from app.analytics.periods import local_day_number
@@ -47,7 +48,7 @@ def render_alerts(error: str | None = None, status: int = 200, new_webhook=None)
         "pages/alerts.html", site=site, role=g.role, settings=settings, error=error, new_webhook=new_webhook,
         alerts=store.list_alerts(site.site_id, HISTORY), now=now, formats=FORMATS,
         sensitivities=rules.SENSITIVITIES, choices=rules.goal_choices(site, names),
-        me=current_user(), email_ready=_notifier().mailer is not None,
+        me=current_user(), email_ready=_notifier().mailer is not None, sms_ready=_notifier().texter is not None,
         learning_until=learning_until if learning_until > now else None, baseline_weeks=BASELINE_WEEKS,
         recipients=[u.email for u in map(store.get_user, settings.recipients) if u],
         report_kinds=REPORT_KINDS,
@@ -165,6 +166,37 @@ def test_webhook(site_id: str, webhook_id: str):
         return _tested(lambda alert: _notifier().webhook(g.site, alert, hook, attempts=1),
                        f"the webhook {webhook_host(hook.url)}", "webhooks")
     return _checked(send)
+
+
+@bp.post("/sites/<site_id>/alerts/phones")
+@needs_role("admin")
+def add_phone(site_id: str):
+    def add():
+        if _notifier().texter is None:
+            raise AlertSettingsError(NO_SMS)
+        phone = rules.add_phone(get_store(), g.site, request.form.get("phone", ""))
+        return _saved(f"{phone} will get this site's alerts as text messages.", "alerts.phone_add", phone, "phones")
+    return _checked(add)
+
+
+@bp.post("/sites/<site_id>/alerts/phones/remove")
+@needs_role("admin")
+def remove_phone(site_id: str):
+    phone = request.form.get("phone", "")
+
+    def remove():
+        rules.remove_phone(get_store(), g.site, phone)
+        return _saved(f"{phone} removed.", "alerts.phone_remove", phone, "phones")
+    return _checked(remove)
+
+
+@bp.post("/sites/<site_id>/alerts/phones/test")
+@needs_role("admin")
+def test_phone(site_id: str):
+    phone = request.form.get("phone", "")
+    if phone not in AlertSettings.of(g.site).phones:
+        return render_alerts(error="no such number (removed meanwhile?)", status=400)
+    return _tested(lambda alert: _notifier().text(g.site, alert, phone), f"a text to {phone}", "phones")
 
 
 @bp.post("/sites/<site_id>/alerts/test-email")
