@@ -240,4 +240,4 @@ def test_the_report_tabs_pass_the_period_and_filters_on(shop, client):
     assert {name: url for url, name in tabs.items()} == {
         "Overview": f"{BASE}?period=7d&amp;device=mobile", "Realtime": f"{BASE}/realtime",
         "Funnels": f"{BASE}/funnels?period=7d&amp;device=mobile", "Journeys": f"{BASE}/journeys?period=7d&amp;device=mobile",
-        "Retention": f"{BASE}/retention", "Settings": f"{BASE}/settings"}
+        "Retention": f"{BASE}/retention", "Alerts": f"{BASE}/alerts", "Settings": f"{BASE}/settings"}
