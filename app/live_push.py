@@ -5,7 +5,7 @@ is down (static/js/dashboard.js).
 Each server process has one `LiveHub`, in its event loop (app/asgi_bridge.py). While anyone
 watches, it asks the store every TICK_S which sites the aggregator folded events of since it
 last asked (`folded_since`: the aggregator may run in the other process); for each of those
-that is watched it renders the live snapshot once (`render`: the same HTML `GET .../live`
+that is watched, as often as its streams allow (SENDS_PER_S), it renders the live snapshot once (`render`: the same HTML `GET .../live`
 answers, per site and public link) and queues it for every stream of the site, whose queue
 keeps only the newest. A stream ends after MAX_STREAM_S: the browser reconnects at once, through
 the access checks again, so a removed member or a revoked link stops seeing the site. Streams
@@ -25,9 +25,13 @@ from app.store.base import Store
 log = logging.getLogger(__name__)
 
 TICK_S = 0.2  # how often a process asks what was folded (event -> screen: about this + the fold)
-# A busy site is rendered and sent at most this often: under a steady load every tick has new
-# events, and 1,000 pages of one site would be sent a snapshot five times a second.
-SITE_EVERY_S = 0.5
+# Sending a snapshot to a stream costs about 0.1 ms of a worker: a site is pushed at most so
+# often that its streams in this process take SENDS_PER_S sends a second (each tick when few
+# watch it; every second for 500 and more). Measured (`make bench`, (h): 1,000 streams on the loaded site,
+# 500 a worker): a snapshot every 0.5 s cost 17 % of the ingestion throughput (p95 event ->
+# screen 0.32 s); every 1 s, 9-11 % (0.72 s).
+SENDS_PER_S = 500
+MOST_EVERY_S = 1.0  # however many watch: a screen is never more than this behind (p95 <= 1 s)
 KEEPALIVE_S = 15  # a comment line when idle: proxies keep the stream, a gone client is noticed
 MAX_STREAM_S = 300
 STREAM_HEADER = "X-LiveInsight-Stream"  # the app's answer opens a stream of this key (stripped)
@@ -42,6 +46,12 @@ def sse_event(name: str, data: str, retry_ms: int | None = None) -> bytes:
     lines.append(f"event: {name}")
     lines += [f"data: {line}" for line in data.splitlines() or [""]]
     return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def snapshot_event(html: str, retry_ms: int | None = None) -> bytes:
+    """The live snapshot as an event, its white space collapsed as a browser would show it: one
+    `data:` line, a sixth fewer bytes to write to every stream."""
+    return sse_event("snapshot", " ".join(html.split()), retry_ms)
 
 
 def stream_key(header: str) -> Key:
@@ -121,9 +131,9 @@ class LiveHub:
             self.pushed_at.clear()
 
     def push(self) -> None:
-        """Render and queue the watched sites folded since the last push, each at most every
-        SITE_EVERY_S; the first push of a watch renders every watched site (events may have been
-        folded since their first snapshot)."""
+        """Render and queue the watched sites folded since the last push, each as often as its
+        streams allow (`_every`); the first push of a watch renders every watched site (events may
+        have been folded since their first snapshot)."""
         try:
             first = self.position is None
             self.position, sites = self.store.folded_since(self.position)
@@ -132,7 +142,7 @@ class LiveHub:
             return
         self.folded |= {key[0] for key in self.streams} if first else sites
         now = time.monotonic()
-        due = {site for site in self.folded if now - self.pushed_at.get(site, -SITE_EVERY_S) >= SITE_EVERY_S}
+        due = {site for site in self.folded if now - self.pushed_at.get(site, -1e9) >= self._every(site)}
         self.folded -= due
         for key in [key for key in self.streams if key[0] in due]:
             self.pushed_at[key[0]] = now
@@ -141,7 +151,12 @@ class LiveHub:
             except Exception:  # noqa: BLE001  (this site's stream waits; polling is no better)
                 log.exception("live push: cannot render site %s", key[0])
                 continue
-            self._send_all([key], None if html is None else sse_event("snapshot", html))
+            self._send_all([key], None if html is None else snapshot_event(html))
+
+    def _every(self, site: str) -> float:
+        """How long a site waits between pushes: its streams here times the cost of one send."""
+        watching = sum(len(queues) for key, queues in self.streams.items() if key[0] == site)
+        return min(MOST_EVERY_S, max(TICK_S, watching / SENDS_PER_S))
 
     def _send_all(self, keys: list[Key], event: bytes | None) -> None:
         """Queue an event (None: the end) for every stream of the keys."""

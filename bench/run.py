@@ -103,6 +103,7 @@ HISTORY_COLD_TIMEOUT_S = 300
 # (h) live push: this many realtime pages open on the loaded site, this many visits timed.
 STREAMS = 1_000
 PUSHED_VISITS = 20
+PUSH_ROUNDS = 2  # runs with the streams open, each between two without
 PUSH_TARGET_S = 1.0  # p95, event -> snapshot on every stream
 PUSH_MEMORY_TARGET_MB = 300  # the server's PSS with the streams open
 PUSH_INGEST_DROP_TARGET = 0.10  # at most this share of (a)'s throughput lost to pushing
@@ -1280,40 +1281,26 @@ def live_push(args: argparse.Namespace, wrk: str) -> dict:
         _, token = links.create_link(store, site_id, "bench", "bench", int(time.time() * 1000))
         store.close()
         server.start("/tracker.js")
-        out: dict = {"streams": STREAMS}
+        out: dict = {"streams": STREAMS, "without": [], "with": []}
         run_wrk(wrk, "ingest.lua", server.base, seconds=WARMUP_S, connections=WRK_CONNECTIONS, threads=WRK_THREADS,
                 args=(key, 1, f"{secrets.token_hex(4)}w", VISITORS))
-        ingest(wrk, server, key, args.seconds, "without", out)
-        log(f"(h) opening {STREAMS} event streams")
-        streams = sse_clients.Streams(server.port, f"/share/{token}/live/stream", STREAMS)
-        streams.start()
-        time.sleep(1)
-        out["open"], out["failed"] = streams.open, streams.failed
-        out["memory_kb"] = {"pss": sum(server.memory_kb("Pss", "smaps_rollup").values()),
-                            "rss": sum(server.memory_kb().values())}
-        log(f"(h) {PUSHED_VISITS} visits, each timed to every stream (the live feed names it)")
-        delays: list[float] = []
-        for n in range(PUSHED_VISITS):
-            marker = f"/pushed-{secrets.token_hex(4)}"
-            streams.watch(marker.encode())
-            sent = time.monotonic()
-            status, answer = post_events(server.port, key, [event(f"push-{marker[8:]}", n, int(time.time() * 1000), n, marker)])
-            if status != 202 or answer.get("data", {}).get("accepted") != 1:
-                raise BenchError(f"(h) a timed visit was not accepted: {status} {answer}")
-            deadline = sent + 5
-            while len(streams.arrivals(marker.encode())) < streams.open and time.monotonic() < deadline:
-                time.sleep(0.01)
-            arrived = streams.arrivals(marker.encode())
-            delays += [at - sent for at in arrived] + [math.inf] * (streams.open - len(arrived))
-            time.sleep(0.3)
-        out["delays_s"] = {"p50": round(statistics_quantile(delays, 0.5), 3),
-                           "p95": round(statistics_quantile(delays, 0.95), 3),
-                           "missed": sum(d == math.inf for d in delays), "samples": len(delays)}
-        ingest(wrk, server, key, args.seconds, "with", out)
-        out["still_open"] = streams.open - streams.failed
-        streams.close()
-        streams = None
-        ingest(wrk, server, key, args.seconds, "without_again", out)  # the machine drifts: by how much
+        # Runs without and with the streams alternate (the machine drifts by 10 % and more within
+        # a minute): without, with, without, with, without.
+        out["without"].append(ingest(wrk, server, key, args.seconds, "without streams"))
+        for round_ in range(PUSH_ROUNDS):
+            log(f"(h) opening {STREAMS} event streams")
+            streams = sse_clients.Streams(server.port, f"/share/{token}/live/stream", STREAMS)
+            streams.start()
+            time.sleep(1)
+            if round_ == 0:
+                out["open"], out["failed"] = streams.open, streams.failed
+                out["memory_kb"] = {"pss": sum(server.memory_kb("Pss", "smaps_rollup").values()),
+                                    "rss": sum(server.memory_kb().values())}
+                out["delays_s"] = timed_visits(server, key, streams)
+            out["with"].append(ingest(wrk, server, key, args.seconds, f"with {streams.open} streams"))
+            streams.close()
+            streams = None
+            out["without"].append(ingest(wrk, server, key, args.seconds, "without streams"))
         return out
     finally:
         if streams is not None:
@@ -1323,14 +1310,35 @@ def live_push(args: argparse.Namespace, wrk: str) -> dict:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def ingest(wrk: str, server: Server, key: str, seconds: float, name: str, out: dict) -> None:
+def ingest(wrk: str, server: Server, key: str, seconds: float, name: str) -> dict:
     """(a)'s single-event ingestion into the watched site, with the server's cores it took."""
-    log(f"(h) ingestion, {name.replace('_', ' ')} streams, {seconds:g} s")
+    log(f"(h) ingestion, {name}, {seconds:g} s")
     with CpuMeter(server) as cpu:
         stats = run_wrk(wrk, "ingest.lua", server.base, seconds=seconds, connections=WRK_CONNECTIONS,
-                        threads=WRK_THREADS, args=(key, 1, f"{secrets.token_hex(4)}{name}", VISITORS))
+                        threads=WRK_THREADS, args=(key, 1, f"{secrets.token_hex(4)}h", VISITORS))
     stats["cores"] = cpu.cores
-    out[f"ingest_{name}"] = stats
+    return stats
+
+
+def timed_visits(server: Server, key: str, streams: "sse_clients.Streams") -> dict:
+    """PUSHED_VISITS visits, each timed from its POST to every stream's snapshot naming it (the
+    live feed does)."""
+    log(f"(h) {PUSHED_VISITS} visits, each timed to every stream")
+    delays: list[float] = []
+    for n in range(PUSHED_VISITS):
+        marker = f"/pushed-{secrets.token_hex(4)}"
+        streams.watch(marker.encode())
+        sent = time.monotonic()
+        status, answer = post_events(server.port, key, [event(f"push-{marker[8:]}", n, int(time.time() * 1000), n, marker)])
+        if status != 202 or answer.get("data", {}).get("accepted") != 1:
+            raise BenchError(f"(h) a timed visit was not accepted: {status} {answer}")
+        while len(streams.arrivals(marker.encode())) < streams.open and time.monotonic() < sent + 5:
+            time.sleep(0.01)
+        arrived = streams.arrivals(marker.encode())
+        delays += [at - sent for at in arrived] + [math.inf] * (streams.open - len(arrived))
+        time.sleep(0.3)
+    return {"p50": round(statistics_quantile(delays, 0.5), 3), "p95": round(statistics_quantile(delays, 0.95), 3),
+            "missed": sum(d == math.inf for d in delays), "samples": len(delays)}
 
 
 def statistics_quantile(values: list[float], q: float) -> float:
@@ -1339,10 +1347,13 @@ def statistics_quantile(values: list[float], q: float) -> float:
 
 
 def push_rows(h: dict) -> list[Row]:
-    runs = [h["ingest_without"], h["ingest_with"], h["ingest_without_again"]]
-    without, with_ = (runs[0]["rps"] + runs[2]["rps"]) / 2, runs[1]["rps"]
-    cpu = [r["cores"]["server"] / r["rps"] * 1e6 for r in runs]  # server CPU per request, us
+    def mean(runs: list[dict], of) -> float:
+        return sum(map(of, runs)) / len(runs)
+    rps = lambda r: r["rps"]  # noqa: E731
+    cpu = lambda r: r["cores"]["server"] / r["rps"] * 1e6  # noqa: E731  (server CPU per request, us)
+    without, with_ = mean(h["without"], rps), mean(h["with"], rps)
     delays, memory = h["delays_s"], h["memory_kb"]
+    runs = lambda key: ", ".join(f"{r['rps']:.0f}" for r in h[key])  # noqa: E731
     return [
         Row(f"# (h) live push: {h['open']} realtime pages' event streams open on the loaded site"),
         Row("  streams opened", h["open"], "", note=f"{h['failed']} failed"),
@@ -1350,13 +1361,12 @@ def push_rows(h: dict) -> list[Row]:
             note=f"median {delays['p50']} s; {delays['missed']} of {delays['samples']} not within 5 s"),
         Row("  server memory with the streams open, PSS", round(memory["pss"] / 1024), "MB", PUSH_MEMORY_TARGET_MB,
             higher_is_better=False, note=f"RSS {memory['rss'] / 1024:.0f} MB, master and {WORKERS} workers"),
-        Row("  ingestion (a) without streams", round(runs[0]["rps"]), "req/s", note=cores(runs[0])),
-        Row("  ingestion (a) with the streams open", round(with_), "req/s", note=cores(runs[1])),
-        Row("  ingestion (a) without streams again", round(runs[2]["rps"]), "req/s", note=cores(runs[2])),
+        Row("  ingestion (a) without streams, mean", round(without), "req/s", note=f"runs {runs('without')}"),
+        Row("  ingestion (a) with the streams open, mean", round(with_), "req/s", note=f"runs {runs('with')}"),
         Row("  ingestion lost to pushing (requests/s)", round(1 - with_ / without, 3), "", PUSH_INGEST_DROP_TARGET,
-            higher_is_better=False, note="against the mean of both runs without: the machine drifts"),
-        Row("  server CPU per request, with / without", round(2 * cpu[1] / (cpu[0] + cpu[2]), 3), "x",
-            note=f"{cpu[1]:.0f} us with, {cpu[0]:.0f} and {cpu[2]:.0f} us without"),
+            higher_is_better=False, note="runs alternate, without first and last: the machine drifts"),
+        Row("  server CPU per request, with / without", round(mean(h["with"], cpu) / mean(h["without"], cpu), 3), "x",
+            note=f"{mean(h['with'], cpu):.0f} us with, {mean(h['without'], cpu):.0f} us without"),
     ]
 
 

@@ -21,7 +21,7 @@ from app.auth.users import sites_of
 from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
 from app.ingest.schema import describe
-from app.live_push import STREAM_HEADER, sse_event, stream_header
+from app.live_push import STREAM_HEADER, snapshot_event, stream_header
 from app.store.base import Site
 
 from . import first_run
@@ -172,7 +172,7 @@ def live_stream(site_id: str):
     single box); elsewhere the page polls `live`."""
     if not current_app.config.get("LIVE_PUSH"):
         abort(404, "this server does not push: the page polls")
-    body = sse_event("snapshot", _live_snapshot(g.site), retry_ms=STREAM_RETRY_MS)
+    body = snapshot_event(_live_snapshot(g.site), retry_ms=STREAM_RETRY_MS)
     return current_app.response_class(body, mimetype="text/event-stream", headers={
         "Cache-Control": "no-store", "X-Accel-Buffering": "no",
         STREAM_HEADER: stream_header(g.site.site_id, g.get("share_token"))})
