@@ -59,6 +59,7 @@ def test_an_admin_sets_the_rules_and_each_change_is_audited(client, store, site)
     ("goals", {"kind": "reached", "goal": "g:nosuch", "threshold": "1"}, "choose one of the site"),
     ("goals", {"kind": "silence", "hours": "5", "from_h": "9", "to_h": "12"}, "5 hours do not fit between 9:00 and 12:00"),
     ("goals", {"kind": "silence", "hours": "1", "from_h": "18", "to_h": "9"}, "end after they begin"),
+    ("goals", {"kind": "sometimes"}, "a goal alert is one of reached, silence"),
     ("webhooks", {"url": "http://169.254.169.254/latest/meta-data", "format": "json"}, "private"),
     ("webhooks", {"url": "ftp://hooks.example/x", "format": "json"}, "http"),
     ("webhooks", {"url": "https://hooks.example/x", "format": "teams"}, "format is one of"),

@@ -157,7 +157,7 @@ def add_goal_rule(store, site, kind: str, goal: str, threshold: str, hours: str,
             raise AlertSettingsError(f"{length} hours do not fit between {start}:00 and {end}:00")
         rule = GoalRule(rule_id, kind, ANY_CONVERSION, hours=length, from_h=start, to_h=end)
     else:
-        raise AlertSettingsError("a goal alert is 'reached' or 'silence'")
+        raise AlertSettingsError(f"a goal alert is one of {', '.join(GOAL_RULE_KINDS)}")
     settings.goal_rules.append(rule)
     settings.save(store, site)
     return rule
