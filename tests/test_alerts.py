@@ -222,21 +222,25 @@ def test_an_alert_goes_by_email_to_the_members_who_chose_it_and_to_signed_webhoo
 def test_a_minute_reads_past_weeks_once_an_hour_and_tries_no_alert_fired_already(tmp_path, monkeypatch):
     """What keeps a minute's evaluation cheap on DynamoDB: the baseline's hours (a week old or
     more: they no longer change) are read once per process and hour, and an alert of its period
-    already added is not added again (a conditional write each minute, on AWS)."""
+    already added is not added again (a conditional write each minute, on AWS), nor looked for
+    in the history when this process added it (a read each minute or fold)."""
     store = SQLiteStore(str(tmp_path / "cheap.db"))
     store.create_schema()
     site = create_site(store, "Example", ["example.com"], DAY0 - 5 * WEEK, site_id="example")
     alert_settings.set_traffic(store, site, True, "normal", "20", "3")
     alert_settings.add_goal_rule(store, site, "silence", "", "", "1", "0", "24", alert_settings.goal_choices(site, []))
-    reads, adds = [], []
-    real_read, real_add = store.read_counters, store.add_alert
+    reads, adds, histories = [], [], []
+    real_read, real_add, real_list = store.read_counters, store.add_alert, store.list_alerts
     monkeypatch.setattr(store, "read_counters", lambda *a, **k: reads.append(k.get("grain")) or real_read(*a, **k))
     monkeypatch.setattr(store, "add_alert", lambda alert: adds.append(alert.key) or real_add(alert))
+    monkeypatch.setattr(store, "list_alerts", lambda *a, **k: histories.append(a) or real_list(*a, **k))
     now = DAY0 + 10 * HOUR + 5 * MINUTE
     assert [alert.kind for _, alert in minute_alerts(store, now)] == ["silence"]  # none since midnight
     first = reads.count("hour")
     reads.clear()
+    histories.clear()
     assert minute_alerts(store, now + MINUTE) == []
     assert reads.count("hour") == 0 < first  # the same hours of the same weeks: kept
     assert adds == [adds[0]]  # the silence alert of the day: added once, not tried again
+    assert histories == []  # nor looked for: this process added it
     store.close()

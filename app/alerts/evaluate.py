@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 from typing import Iterable
+from weakref import WeakKeyDictionary
 
 from app.store.base import Alert, Site, Store
 
@@ -46,16 +47,28 @@ def site_alerts(store: Store, site: Site, now_ms: int, *, every_minute: bool = T
             check = check_silence(store, site, rule, now_ms)
             if check.due:
                 due.append(messages.silence_alert(site, rule, check, now_ms))
-    if due:  # each fires once a period: what fired already is not tried again (a write each)
-        fired = {alert.key for alert in store.list_alerts(site.site_id, 50)}
-        due = [alert for alert in due if alert.key not in fired]
+    # Each fires once a period, and stays due all of it: what fired already is not tried again
+    # (a conditional write each time on DynamoDB), and what this process knows fired is not even
+    # looked for (a read each fold or minute).
+    known = _fired.setdefault(store, set())
+    due = [alert for alert in due if (site.site_id, alert.key) not in known]
+    if due:
+        known |= {(site.site_id, alert.key) for alert in store.list_alerts(site.site_id, 50)}
     added = []
     for alert in due:
+        if (site.site_id, alert.key) in known:
+            continue
         if settings.muted(now_ms):
             alert.details["muted_until_ms"] = settings.muted_until_ms
         if store.add_alert(alert):
             added.append(alert)
+        known.add((site.site_id, alert.key))
     return added
+
+
+# store -> the (site, alert key)s this process knows are taken (per store object: no other
+# store, a test's say, answers from it); a few a site a day
+_fired: WeakKeyDictionary[Store, set[tuple[str, str]]] = WeakKeyDictionary()
 
 
 def _traffic(store: Store, site: Site, settings: AlertSettings, now_ms: int) -> list[Alert]:
