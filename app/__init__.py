@@ -14,7 +14,7 @@ csrf = CSRFProtect()
 
 
 def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
-    settings = {**{k: getattr(Config, k) for k in dir(Config) if k.isupper()}, **(config or {})}
+    settings = {**Config.settings(), **(config or {})}
     app = Flask(__name__, template_folder="../templates", static_folder="../static",
                 instance_path=settings["INSTANCE_PATH"])
     app.config.update(settings)

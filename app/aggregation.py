@@ -27,8 +27,8 @@ from flask import Flask
 from app.alerts.evaluate import AlertLoop
 from app.analytics.aggregate import PropValues, aggregate
 from app.analytics.goals import SiteGoals
-from app.context import notifier_of
 from app.analytics.periods import local_day_number
+from app.context import notifier_of
 from app.ingest.enrich import DropReason
 from app.retention import run_retention
 from app.store.base import HOUR_MS, Changes, CounterKey, Fold, FoldOutcome, FoldResult, LogEntry, Session, Store, Visitor

@@ -5,6 +5,12 @@ import os
 
 
 class Config:
+    @classmethod
+    def settings(cls) -> dict:
+        """Every setting by name: what an app starts from (create_app), or, on Lambda, what a
+        function without one reads."""
+        return {name: getattr(cls, name) for name in dir(cls) if name.isupper()}
+
     # The instance folder (the secret key, the demo login): made 0700. Default: instance/ here.
     INSTANCE_PATH = os.path.abspath(os.environ.get("LIVEINSIGHT_INSTANCE",
                                                    os.path.join(os.path.dirname(__file__), "..", "instance")))

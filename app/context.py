@@ -16,8 +16,11 @@ def now_ms() -> int:
 
 def notifier_of(app: Flask):
     """What sends the app's alerts (app/alerts/notify.py), made on first use: a Lambda cold
-    start, which imports the app package, loads no alert code."""
+    start, which imports the app package, loads no alert code. A deployment may add channels
+    of its own ("liveinsight.notifier_channels": app/lambda_handlers.py adds SES and SNS)."""
     if "liveinsight.notifier" not in app.extensions:
         from app.alerts.notify import Notifier
-        app.extensions["liveinsight.notifier"] = Notifier.from_config(app.config)
+        notifier = Notifier.from_config(app.config)
+        with_channels = app.extensions.get("liveinsight.notifier_channels")
+        app.extensions["liveinsight.notifier"] = with_channels(notifier) if with_channels else notifier
     return app.extensions["liveinsight.notifier"]

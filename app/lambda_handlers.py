@@ -60,7 +60,8 @@ def _flask_app():
     from app import create_app
     secret = _session_secret()
     app = create_app(secret.settings() if secret else None)
-    app.extensions["liveinsight.notifier"] = _notifier()  # the page's test email goes through SES too
+    # The Alerts page's test sends go through SES and SNS too (its notifier is made on first use).
+    app.extensions["liveinsight.notifier_channels"] = _with_aws_channels
     # The app's log handler writes to stderr, which Lambda sends to CloudWatch: without this the
     # runtime's own root handler would write every line a second time.
     logging.getLogger("app").propagate = False
@@ -76,15 +77,21 @@ def _store():
 
 @functools.cache
 def _notifier():
-    """What sends alerts and reports: webhooks, and email through Amazon SES from
-    LIVEINSIGHT_MAIL_FROM (an identity SES has verified; unset: no email)."""
+    """What the stream and alerts functions send alerts and reports with (they have no Flask app)."""
     from app.alerts.notify import Notifier
     from app.config import Config
-    notifier = Notifier.from_config({name: getattr(Config, name) for name in dir(Config) if name.isupper()})
-    notifier.mailer = _ses_mailer(Config.MAIL_FROM) if Config.MAIL_FROM else None
-    notifier.texter = _sns_texter() if os.environ.get("LIVEINSIGHT_SMS") == "sns" else None
+    notifier = _with_aws_channels(Notifier.from_config(Config.settings()))
     if (secret := _session_secret()) is not None:  # signs the reports' unsubscribe links, as the web app checks them
         notifier.secret_key = secret.settings()["SECRET_KEY"]
+    return notifier
+
+
+def _with_aws_channels(notifier):
+    """Email through Amazon SES from LIVEINSIGHT_MAIL_FROM (an identity SES has verified; unset:
+    no email), text messages through Amazon SNS where LIVEINSIGHT_SMS=sns; webhooks as anywhere."""
+    from app.config import Config
+    notifier.mailer = _ses_mailer(Config.MAIL_FROM) if Config.MAIL_FROM else None
+    notifier.texter = _sns_texter() if os.environ.get("LIVEINSIGHT_SMS") == "sns" else None
     return notifier
 
 
@@ -136,9 +143,9 @@ def stream(event, context):
     """A batch of the events table's stream -> sessions and counters (ReportBatchItemFailures),
     then the goal alerts the batch reached, sent within seconds of their events."""
     store = _store()
-    done = aggregate_records(store, event["Records"])
-    sites = {image["site_id"]["S"] for r in event["Records"] if (image := r.get("dynamodb", {}).get("NewImage"))
-             and "S" in image.get("site_id", {})}
+    entries, not_events = _stream_entries(event["Records"])
+    done = _fold_entries(store, entries, not_events)
+    sites = {entry.event["site_id"] for entry in entries}
     try:
         from app.alerts.evaluate import deliver_all, fold_alerts
         deliver_all(store, _notifier(), fold_alerts(store, sites, int(time.time() * 1000)))
@@ -175,12 +182,17 @@ def aggregate_records(store, records: list[dict]) -> dict:
     too; Lambda retries from the lowest sequence number, and what was applied is skipped then.
     An event that cannot be aggregated is set aside and counted by the fold, not retried.
     """
-    from app.aggregation import fold_log
+    return _fold_entries(store, *_stream_entries(records))
+
+
+def _stream_entries(records: list[dict]) -> tuple[list, list[str]]:
+    """The INSERT records' events as log entries, and the sequence numbers of those that are no
+    event."""
     from app.store.base import LogEntry
     from app.store.dynamodb import event_from_item
 
-    failed: list[str] = []
     entries: list[LogEntry] = []
+    not_events: list[str] = []
     for record in records:
         if record.get("eventName") != "INSERT":
             continue
@@ -189,8 +201,14 @@ def aggregate_records(store, records: list[dict]) -> dict:
             entries.append(LogEntry(number, event_from_item(record["dynamodb"]["NewImage"])))
         except (KeyError, TypeError, ValueError) as exc:
             log.error("stream record %s is not an event: %s", number, exc)
-            failed.append(number)
-    failed += [entry.position for entry in fold_log(store, entries).unapplied]
+            not_events.append(number)
+    return entries, not_events
+
+
+def _fold_entries(store, entries: list, not_events: list[str]) -> dict:
+    """Fold the entries; Lambda delivers again what is no event and what could not be applied."""
+    from app.aggregation import fold_log
+    failed = not_events + [entry.position for entry in fold_log(store, entries).unapplied]
     return {"batchItemFailures": [{"itemIdentifier": number} for number in failed]}
 
 

@@ -2,21 +2,15 @@
 keeps what it receives, and an HTTP server that records each request and answers from a script."""
 from __future__ import annotations
 
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.server import free_port
+
 PATH = "/hooks/PATHPART?token=QUERYPART"
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, read, released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class RecordingHandler:

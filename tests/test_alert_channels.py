@@ -14,7 +14,8 @@ import pytest
 
 from app.alerts.channels import (FORMATS, ChannelError, Delivery, SmtpSettings, check_webhook_url,
                                  post_webhook, send_email, sign, webhook_body)
-from tests.mail_and_hooks import PATH, free_port
+from tests.mail_and_hooks import PATH
+from tests.server import free_port
 
 SECRET = "whsec-very-secret-1234"
 

@@ -10,15 +10,16 @@ function after each batch (app/lambda_handlers.py). The weekly and monthly repor
 """
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
-from typing import Iterable
-from weakref import WeakKeyDictionary
+from typing import Callable, Iterable
 
 from app.store.base import Alert, Site, Store
 
 from . import messages
+from .fired import not_added, remember
 from .goal_rules import check_reached, check_silence
 from .notify import Notifier
 from .reports import due_reports, send_report
@@ -34,9 +35,14 @@ def site_alerts(store: Store, site: Site, now_ms: int, *, every_minute: bool = T
     """The site's alerts due now that no one has added yet: added, for the caller to deliver.
     Without `every_minute`, only the "reached" goal rules (after a fold)."""
     settings = AlertSettings.of(site)
+
+    @functools.cache
+    def fired() -> list[Alert]:
+        """What fired on the site lately: read once, and only when something is due."""
+        return store.list_alerts(site.site_id, 50)
     due: list[Alert] = []
     if every_minute and settings.traffic.enabled:
-        due += _traffic(store, site, settings, now_ms)
+        due += _traffic(store, site, settings, now_ms, fired)
     for rule in settings.goal_rules:
         if rule.kind == "reached":
             name = goal_name(site, rule.goal)
@@ -47,36 +53,24 @@ def site_alerts(store: Store, site: Site, now_ms: int, *, every_minute: bool = T
             check = check_silence(store, site, rule, now_ms)
             if check.due:
                 due.append(messages.silence_alert(site, rule, check, now_ms))
-    # Each fires once a period, and stays due all of it: what fired already is not tried again
-    # (a conditional write each time on DynamoDB), and what this process knows fired is not even
-    # looked for (a read each fold or minute).
-    known = _fired.setdefault(store, set())
-    due = [alert for alert in due if (site.site_id, alert.key) not in known]
-    if due:
-        known |= {(site.site_id, alert.key) for alert in store.list_alerts(site.site_id, 50)}
+    new = not_added(store, site.site_id, [alert.key for alert in due], fired)
     added = []
-    for alert in due:
-        if (site.site_id, alert.key) in known:
-            continue
+    for alert in (alert for alert in due if alert.key in new):
         if settings.muted(now_ms):
             alert.details["muted_until_ms"] = settings.muted_until_ms
         if store.add_alert(alert):
             added.append(alert)
-        known.add((site.site_id, alert.key))
+        remember(store, site.site_id, alert.key)
     return added
 
 
-# store -> the (site, alert key)s this process knows are taken (per store object: no other
-# store, a test's say, answers from it); a few a site a day
-_fired: WeakKeyDictionary[Store, set[tuple[str, str]]] = WeakKeyDictionary()
-
-
-def _traffic(store: Store, site: Site, settings: AlertSettings, now_ms: int) -> list[Alert]:
+def _traffic(store: Store, site: Site, settings: AlertSettings, now_ms: int,
+             fired: Callable[[], list[Alert]]) -> list[Alert]:
     check = check_traffic(store, site, settings.traffic, now_ms)
     if check.direction is None:
         return []
     cooling = now_ms - settings.traffic.cooldown_h * 3_600_000
-    if any(a.kind == check.direction and a.fired_ms > cooling for a in store.list_alerts(site.site_id, 20)):
+    if any(a.kind == check.direction and a.fired_ms > cooling for a in fired()):
         return []
     live = store.live_sessions(site.site_id, now_ms - WINDOW_MS)
     return [messages.traffic_alert(site, check, live, now_ms)]

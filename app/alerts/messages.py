@@ -4,6 +4,7 @@ site's time zone."""
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from datetime import datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -27,7 +28,7 @@ def dashboard_path(site: Site, **filters: str) -> str:
     return f"/sites/{site.site_id}?" + urlencode({"period": "today", **filters})
 
 
-def _top(counts: dict[str, int]) -> list[list]:
+def _top(counts: Counter) -> list[list]:
     return [[name, n] for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]]
 
 
@@ -36,31 +37,26 @@ def _named(rows: list[list]) -> str:
 
 
 def traffic_alert(site: Site, check: TrafficCheck, live: list[LiveSession], now_ms: int) -> Alert:
-    """A spike or a drop, with the pages and sources of the visits active in the window."""
-    pages: dict[str, int] = {}
-    sources: dict[str, int] = {}
-    for visit in live:
-        if visit.page:
-            pages[visit.page] = pages.get(visit.page, 0) + 1
-        sources[visit.source or "Direct / None"] = sources.get(visit.source or "Direct / None", 0) + 1
-    top_pages, top_sources = _top(pages), _top(sources)
-    minutes = WINDOW_MS // 60_000
-    usual = f"{check.expected:.0f} usually at this time of the week (the last {check.weeks} weeks)"
-    since = local_time(site, check.since_ms)
+    """A spike or a drop, with the pages and sources of the visits active in the window, and a
+    spike's link filtered by the source that brings half of them, if one does."""
+    from app.dashboard.formatting import dimension_label  # here: app.dashboard imports app.alerts
+    pages, sources = Counter(v.page for v in live if v.page), Counter(v.source for v in live)
+    top_pages, ranked = _top(pages), _top(sources)
+    top_sources = [[dimension_label(source, "source"), n] for source, n in ranked]
     if check.direction == "spike":
         times = f"{check.ratio:.1f}x" if check.expected >= 1 else "far above"
         title = f"Traffic spike on {site.name}: {times} the usual"
-        text = f"{check.observed:.0f} page views in the last {minutes} minutes, against {usual}; since {since}."
     else:
-        share = f"{100 * check.ratio:.0f}%"
-        title = f"Traffic drop on {site.name}: {share} of the usual"
-        text = f"{check.observed:.0f} page views in the last {minutes} minutes, against {usual}; since {since}."
+        title = f"Traffic drop on {site.name}: {100 * check.ratio:.0f}% of the usual"
+    text = (f"{check.observed:.0f} page views in the last {WINDOW_MS // 60_000} minutes, against "
+            f"{check.expected:.0f} usually at this time of the week (the last {check.weeks} weeks); "
+            f"since {local_time(site, check.since_ms)}.")
     if top_pages:
         text += f" Visits now by page: {_named(top_pages)}."
     if top_sources:
         text += f" By source: {_named(top_sources)}."
-    leading = top_sources[0][0] if top_sources and 2 * top_sources[0][1] >= len(live) else None
-    filters = {"source": leading} if check.direction == "spike" and leading else {}
+    leading, visits = ranked[0] if ranked else ("", 0)
+    filters = {"source": leading} if check.direction == "spike" and leading and 2 * visits >= len(live) else {}
     details = {"observed": round(check.observed, 1), "expected": round(check.expected, 1), "weeks": check.weeks,
                "since_ms": check.since_ms, "pages": top_pages, "sources": top_sources,
                "path": dashboard_path(site, **filters)}

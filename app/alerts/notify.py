@@ -17,6 +17,7 @@ from typing import Callable, Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from app.auth.users import role_on
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body
@@ -60,6 +61,10 @@ class Notifier:
     def link(self, path: str) -> str:
         return self.public_url + path
 
+    def alert_url(self, alert: Alert) -> str:
+        """Where the alert's figures are on the dashboard."""
+        return self.link(alert.details.get("path", ""))
+
     def alerts_page(self, site: Site) -> str:
         return self.link(f"/sites/{site.site_id}/alerts")
 
@@ -67,13 +72,13 @@ class Notifier:
         """What a webhook carries (channels.webhook_body formats it)."""
         fired = datetime.fromtimestamp(alert.fired_ms / 1000, timezone.utc).isoformat(timespec="seconds")
         details = {k: v for k, v in alert.details.items() if k != "path"}
-        return {"title": alert.title, "text": alert.text, "url": self.link(alert.details.get("path", "")),
+        return {"title": alert.title, "text": alert.text, "url": self.alert_url(alert),
                 "site": site.site_id, "kind": alert.kind, "fired_at": fired, "details": details}
 
     def email(self, site: Site, alert: Alert, to: str) -> Delivery:
         if self.mailer is None:
             return Delivery(f"email to {to}", False, NO_EMAIL, 0)
-        url, settings_url = self.link(alert.details.get("path", "")), self.alerts_page(site)
+        url, settings_url = self.alert_url(alert), self.alerts_page(site)
         text = (f"{alert.text}\n\nOpen the dashboard: {url}\n\n"
                 f"You get this because you chose to receive alerts of {site.name}. "
                 f"Change that, or mute alerts, here: {settings_url}\n")
@@ -91,11 +96,7 @@ class Notifier:
         """A text message: the title and the link (a phone shows a few lines, not the figures)."""
         if self.texter is None:
             return Delivery(f"text to {phone}", False, NO_SMS, 0)
-        return self.texter(phone, f"{alert.title}\n{self.link(alert.details.get('path', ''))}")
-
-    def recipients(self, store: Store, site: Site, settings: AlertSettings) -> list[str]:
-        """The emails of the chosen recipients who may still see the site."""
-        return [user.email for user in readers(store, site, settings.recipients)]
+        return self.texter(phone, f"{alert.title}\n{self.alert_url(alert)}")
 
     def deliver(self, store: Store, site: Site, alert: Alert) -> list[Delivery]:
         """Send the alert everywhere it goes (nothing while the site's alerts are muted), and
@@ -103,7 +104,7 @@ class Notifier:
         settings = AlertSettings.of(site)
         if alert.details.get("muted_until_ms"):
             return []
-        done = [self.email(site, alert, to) for to in self.recipients(store, site, settings)]
+        done = [self.email(site, alert, user.email) for user in readers(store, site, settings.recipients)]
         done += [self.webhook(site, alert, hook) for hook in settings.webhooks]
         done += [self.text(site, alert, phone) for phone in settings.phones]
         alert.deliveries = [d.as_dict() for d in done]
@@ -113,9 +114,4 @@ class Notifier:
 
 def readers(store: Store, site: Site, user_ids: list[str]) -> list[User]:
     """Of these users, those who may still see the site: its members and the instance admins."""
-    users = []
-    for user_id in user_ids:
-        user = store.get_user(user_id)
-        if user and (user.is_admin or store.get_membership(site.site_id, user_id)):
-            users.append(user)
-    return users
+    return [user for user in map(store.get_user, user_ids) if user and role_on(store, user, site.site_id)]

@@ -18,7 +18,6 @@ import logging
 from datetime import date, datetime, timedelta
 from typing import Iterable
 from urllib.parse import urlencode
-from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -28,6 +27,7 @@ from app.analytics.periods import Period, day_start_ms
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery
+from .fired import not_added, remember
 from .notify import NO_EMAIL, Notifier, readers
 from .settings import REPORT_KINDS, AlertSettings
 
@@ -75,19 +75,6 @@ def report_key(kind: str, period: Period) -> str:
     return f"report:{kind}@{period.first.isoformat()}"
 
 
-# The (site id, report key)s this process knows are taken, per store: a report stays due all
-# week (or month), and this spares every minute of it a read of the history (or a rebuild, when a
-# busy history has pushed the report out of the recent alerts).
-_taken_keys: WeakKeyDictionary[Store, set[tuple[str, str]]] = WeakKeyDictionary()
-
-
-def _taken(store: Store, site_id: str, key: str) -> bool:
-    known = _taken_keys.setdefault(store, set())
-    if (site_id, key) not in known and any(alert.key == key for alert in store.list_alerts(site_id, HISTORY)):
-        known.add((site_id, key))
-    return (site_id, key) in known
-
-
 def due_reports(store: Store, now_ms: int, sites: Iterable[Site] | None = None) -> list[tuple[Site, Alert]]:
     """The reports due now that no one has added yet: built and added, for the caller to send
     (`deliver_all`). One site failing does not stop the others."""
@@ -100,7 +87,7 @@ def due_reports(store: Store, now_ms: int, sites: Iterable[Site] | None = None) 
                 if alert is not None:
                     if store.add_alert(alert):
                         added.append((site, alert))
-                    _taken_keys.setdefault(store, set()).add((site.site_id, alert.key))
+                    remember(store, site.site_id, alert.key)
             except Exception:  # noqa: BLE001  (the next minute tries again)
                 log.exception("the %s report of site %s could not be made", kind, site.site_id)
     return added
@@ -111,7 +98,10 @@ def _due(store: Store, site: Site, kind: str, user_ids: list[str], now_ms: int) 
     period = report_period(kind, site.timezone, now_ms) if user_ids else None
     if period is None or day_start_ms(site.timezone, period.last + timedelta(days=1)) <= site.created_ms:
         return None
-    if _taken(store, site.site_id, report_key(kind, period)) or not readers(store, site, user_ids):
+    # A report stays due all its week or month: once known added, not built (nor looked for) again.
+    key = report_key(kind, period)
+    if not not_added(store, site.site_id, [key], lambda: store.list_alerts(site.site_id, HISTORY)) \
+            or not readers(store, site, user_ids):
         return None
     return build_report(store, site, kind, period, now_ms)
 
@@ -188,7 +178,7 @@ def _email(notifier: Notifier, site: Site, alert: Alert, user: User) -> Delivery
         stop_url = notifier.link("/unsubscribe/" + unsubscribe_token(notifier.secret_key, site.site_id,
                                                                       user.user_id, kind))
     page = {"alert": alert, "site": site, "kind": kind, "details": alert.details, "stop_url": stop_url,
-            "url": notifier.link(alert.details["path"]), "alerts_url": notifier.alerts_page(site)}
+            "url": notifier.alert_url(alert), "alerts_url": notifier.alerts_page(site)}
     text = notifier.templates.get_template("emails/report.txt").render(page)
     html = notifier.templates.get_template("emails/report.html").render(page)
     # RFC 8058: a mail client's own "Unsubscribe" button POSTs List-Unsubscribe=One-Click there.

@@ -16,7 +16,9 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from app.analytics import goal_reports
 from app.analytics.goals import ANY_CONVERSION, conversion_key, goals_of
+from app.analytics.stats import StatsError
 
 from .channels import FORMATS, check_webhook_url
 
@@ -130,12 +132,14 @@ def goal_choices(site, conversion_names: list[str]) -> dict[str, str]:
 
 
 def goal_name(site, key: str) -> str | None:
-    """What an alert calls the goal a rule watches; None for a goal deleted since."""
+    """What an alert calls the goal a rule watches (as the reports do; any conversion is
+    "conversion"); None for a goal deleted since."""
     if key == ANY_CONVERSION:
         return "conversion"
-    if key.startswith("c:"):
-        return key[2:]
-    return next((g.name for g in goals_of(site) if g.key == key), None)
+    try:
+        return goal_reports.goal_name(site, key)
+    except StatsError:
+        return None
 
 
 def add_goal_rule(store, site, kind: str, goal: str, threshold: str, hours: str, from_h: str, to_h: str,

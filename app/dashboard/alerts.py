@@ -40,22 +40,30 @@ def _notifier():
 def render_alerts(error: str | None = None, status: int = 200, new_webhook=None):
     """The page; `new_webhook` is one just made, whose secret this answer shows once."""
     store, site, now = get_store(), g.site, now_ms()
-    settings = AlertSettings.of(site)
-    today = local_day_number(site.timezone, now)
-    names = sorted(store.sum_counters(site.site_id, "conversions", "name", today - 29, today + 1))
+    settings, notifier = AlertSettings.of(site), _notifier()
+
+    def emails(user_ids: list[str]) -> list[str]:  # who chose emails (or a report), for admins to see
+        return [user.email for user in map(store.get_user, user_ids) if user]
+
     learning_until = site.created_ms + MIN_WEEKS * WEEK_MS
     return render_template(
         "pages/alerts.html", site=site, role=g.role, settings=settings, error=error, new_webhook=new_webhook,
         alerts=store.list_alerts(site.site_id, HISTORY), now=now, formats=FORMATS,
-        sensitivities=rules.SENSITIVITIES, choices=rules.goal_choices(site, names),
-        me=current_user(), email_ready=_notifier().mailer is not None, sms_ready=_notifier().texter is not None,
+        sensitivities=rules.SENSITIVITIES, choices=_goal_choices(),
+        me=current_user(), email_ready=notifier.mailer is not None, sms_ready=notifier.texter is not None,
         learning_until=learning_until if learning_until > now else None, baseline_weeks=BASELINE_WEEKS,
-        recipients=[u.email for u in map(store.get_user, settings.recipients) if u],
-        report_kinds=REPORT_KINDS,
-        report_recipients={kind: [u.email for u in map(store.get_user, ids) if u]
-                           for kind, ids in settings.reports.items()},
+        recipients=emails(settings.recipients), report_kinds=REPORT_KINDS,
+        report_recipients={kind: emails(ids) for kind, ids in settings.reports.items()},
         hosts={hook.id: webhook_host(hook.url) for hook in settings.webhooks}, describe=describe_rule,
     ), status
+
+
+def _goal_choices() -> dict[str, str]:
+    """What a goal alert can watch: the site's goals and the conversions of its last 30 days."""
+    store, site = get_store(), g.site
+    today = local_day_number(site.timezone, now_ms())
+    names = store.sum_counters(site.site_id, "conversions", "name", today - 29, today + 1)
+    return rules.goal_choices(site, sorted(names))
 
 
 def webhook_host(url: str) -> str:
@@ -118,13 +126,10 @@ def add_goal_rule(site_id: str):
     form = request.form
 
     def add():
-        store, site = get_store(), g.site
-        today = local_day_number(site.timezone, now_ms())
-        names = store.sum_counters(site.site_id, "conversions", "name", today - 29, today + 1)
-        rule = rules.add_goal_rule(store, site, form.get("kind", ""), form.get("goal", ""), form.get("threshold", "1"),
-                                   form.get("hours", "2"), form.get("from_h", "9"), form.get("to_h", "18"),
-                                   rules.goal_choices(site, list(names)))
-        return _saved("Goal alert added.", "alerts.goal_add", describe_rule(rule, site), "goals")
+        rule = rules.add_goal_rule(get_store(), g.site, form.get("kind", ""), form.get("goal", ""),
+                                   form.get("threshold", "1"), form.get("hours", "2"), form.get("from_h", "9"),
+                                   form.get("to_h", "18"), _goal_choices())
+        return _saved("Goal alert added.", "alerts.goal_add", describe_rule(rule, g.site), "goals")
     return _checked(add)
 
 
