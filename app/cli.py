@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 
-from app import privacy, seed
+from app import privacy
 from app.analytics import goals
 from app.auth import api_keys
 from app.auth.sites import SiteError, create_site
@@ -117,6 +117,7 @@ def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: s
 
 
 def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
+    from app import seed  # the single box's demo (not in the Lambda package)
     store, site = get_store(), _site(site_id)
     end = now_ms()
     visits = seed.plan_visits(site, days, end, visits_per_day)
@@ -149,7 +150,8 @@ def demo_setup(host: str, port: int, days: float) -> None:
     if site is None:
         site = create_site(store, "Demo site", sorted({"localhost", "127.0.0.1", host}), now_ms(),
                            site_id=site_id)
-        for goal in seed.DEMO_GOALS:  # defined before the demo's traffic, so they count all of it
+        from app.seed import DEMO_GOALS
+        for goal in DEMO_GOALS:  # defined before the demo's traffic, so they count all of it
             goals.add_goal(store, site, *goal, now_ms() - int(days * DAY_MS) - 60_000)
         _seed(site.site_id, days, 300)
     login = _demo_login(store, site.site_id)

@@ -49,6 +49,9 @@ class Config:
     # Whether the server pushes the realtime page's widgets over Server-Sent Events: app/server.py
     # (gunicorn, the single box) turns it on; elsewhere (Lambda, tests' WSGI servers) the page polls.
     LIVE_PUSH = False
+    # On AWS: the WebSocket API the realtime page connects to for pushes (app/live_sockets.py),
+    # wss://<id>.execute-api.<region>.amazonaws.com/<stage>; template.yaml sets it. Empty: no socket.
+    LIVE_SOCKET_URL = os.environ.get("LIVEINSIGHT_LIVE_SOCKET_URL", "")
     # One line per request in the server's log (app/request_log.py); "off" keeps errors only.
     ACCESS_LOG = os.environ.get("LIVEINSIGHT_ACCESS_LOG", "on") != "off"
     # Alerts (app/alerts/): email through this SMTP server (smtp://host:25, smtp+starttls://user:pass@host:587

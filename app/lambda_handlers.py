@@ -1,5 +1,6 @@
 """AWS Lambda entry points (template.yaml): the web app, the events-stream aggregator (and the
-goal alerts its batches reach), the hourly schedule and the every-minute alerts; and Amazon SES,
+goal alerts its batches reach, and the live pushes to the dashboards watching its sites), the
+WebSocket API's connections, the hourly schedule and the every-minute alerts; and Amazon SES,
 which sends their email.
 
 Everything heavy is imported and built on first use, once per container, so a cold start pays
@@ -141,7 +142,8 @@ def web(event, context):
 
 def stream(event, context):
     """A batch of the events table's stream -> sessions and counters (ReportBatchItemFailures),
-    then the goal alerts the batch reached, sent within seconds of their events."""
+    then the goal alerts the batch reached, sent within seconds of their events, and the new
+    snapshot of each site to the dashboards watching it."""
     store = _store()
     entries, not_events = _stream_entries(event["Records"])
     done = _fold_entries(store, entries, not_events)
@@ -151,7 +153,85 @@ def stream(event, context):
         deliver_all(store, _notifier(), fold_alerts(store, sites, int(time.time() * 1000)))
     except Exception:  # noqa: BLE001  (counted already; the every-minute schedule evaluates them again)
         log.exception("goal alerts after a stream batch failed")
+    if os.environ.get("LIVEINSIGHT_LIVE_SOCKET_URL"):
+        try:
+            from app.live_sockets import push
+            push(store, sites, _render_snapshot, _socket_send, _socket_close, int(time.time() * 1000))
+        except Exception:  # noqa: BLE001  (counted already; the pages poll while no push comes)
+            log.exception("live push after a stream batch failed")
     return done
+
+
+def live_socket(event, context):
+    """The WebSocket API's $connect (a realtime page with its ticket: app/live_sockets.py) and
+    $disconnect. A refused $connect is a 403 the page sees as a closed socket (it polls)."""
+    from app.live_sockets import connect
+    request = event["requestContext"]
+    store, connection_id = _store(), request["connectionId"]
+    if request["routeKey"] == "$connect":
+        secret = _session_secret()
+        if secret is None:
+            return {"statusCode": 500, "body": "LIVEINSIGHT_SECRET_ARN is not set"}
+        keys = secret.settings()
+        token = (event.get("queryStringParameters") or {}).get("ticket", "")
+        allowed = connect(store, [*keys["SECRET_KEY_FALLBACKS"], keys["SECRET_KEY"]], connection_id, token,
+                          int(time.time() * 1000))
+        return {"statusCode": 200} if allowed else {"statusCode": 403, "body": "no valid ticket"}
+    if request["routeKey"] == "$disconnect":
+        store.drop_live_socket(connection_id)
+        return {"statusCode": 200}
+    return {"statusCode": 400, "body": "the page sends nothing"}  # $default
+
+
+@functools.cache
+def _render_app():
+    """The app the stream function renders snapshots with: it signs nothing, so its key is any."""
+    import secrets
+    from app import create_app
+    logging.getLogger("app").propagate = False
+    return create_app({"SECRET_KEY": secrets.token_hex(32)}, store=_store())
+
+
+def _render_snapshot(site_id: str) -> str | None:
+    from app.dashboard.views import live_snapshot_for
+    return live_snapshot_for(_render_app(), site_id, None)
+
+
+@functools.cache
+def _connections():
+    """API Gateway's management API of the WebSocket API: https://<id>.execute-api.../<stage>."""
+    import boto3
+    url = os.environ["LIVEINSIGHT_LIVE_SOCKET_URL"]
+    return boto3.client("apigatewaymanagementapi", endpoint_url="https://" + url.split("://", 1)[1])
+
+
+SOCKET_THREADS = 16  # posts to a site's sockets at once (each is an HTTPS request)
+
+
+def _each_connection(call, connection_ids: list[str]) -> list[str]:
+    """Call API Gateway for each connection, some at once; the connections it no longer has."""
+    from concurrent.futures import ThreadPoolExecutor
+    from botocore.exceptions import ClientError
+
+    def gone(connection_id: str) -> bool:
+        try:
+            call(connection_id)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "GoneException":
+                return True
+            log.warning("live push to %s failed: %s", connection_id, error)
+        return False
+    with ThreadPoolExecutor(min(SOCKET_THREADS, len(connection_ids))) as pool:
+        return [c for c, went in zip(connection_ids, pool.map(gone, connection_ids)) if went]
+
+
+def _socket_send(connection_ids: list[str], data: str) -> list[str]:
+    body = data.encode("utf-8")
+    return _each_connection(lambda c: _connections().post_to_connection(ConnectionId=c, Data=body), connection_ids)
+
+
+def _socket_close(connection_ids: list[str]) -> list[str]:
+    return _each_connection(lambda c: _connections().delete_connection(ConnectionId=c), connection_ids)
 
 
 def alerts(event, context):

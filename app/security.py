@@ -1,6 +1,7 @@
 """Headers that make browsers enforce what the app promises, and trusting a reverse proxy.
 
-- Content-Security-Policy: scripts, styles, images and requests from this origin only, no
+- Content-Security-Policy: scripts, styles, images and requests from this origin only (and, on
+  AWS, the realtime page's WebSocket API: LIVE_SOCKET_URL), no
   inline script or style (the dashboard has none: charts read data attributes), no plugins, no
   <base> rewriting, forms post here. So even a string a stranger sent that escaped escaping
   could not run.
@@ -14,14 +15,16 @@
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-          "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+          "connect-src 'self'{sockets}; font-src 'self'; object-src 'none'; base-uri 'none'; "
           "form-action 'self'; frame-ancestors {ancestors}")
 HSTS = "max-age=31536000; includeSubDomains"
 EMBEDDABLE_PREFIX = "/share/"  # public links (app/auth/access.py)
@@ -32,11 +35,21 @@ EMBEDDABLE_PREFIX = "/share/"  # public links (app/auth/access.py)
 CACHEABLE_ENDPOINTS = ("static", "dashboard.tracker_js", "api.openapi_json")
 
 
+@functools.cache
+def _socket_origin(url: str | None) -> str:
+    """The WebSocket API's origin, which the realtime page may connect to (AWS: app/live_sockets.py)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return f" {parts.scheme}://{parts.netloc}"
+
+
 def security_headers(response: Response) -> Response:
     if "Cache-Control" not in response.headers and request.endpoint not in CACHEABLE_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     embeddable = request.path.startswith(EMBEDDABLE_PREFIX)
-    response.headers["Content-Security-Policy"] = POLICY.format(ancestors="*" if embeddable else "'none'")
+    response.headers["Content-Security-Policy"] = POLICY.format(
+        ancestors="*" if embeddable else "'none'", sockets=_socket_origin(current_app.config.get("LIVE_SOCKET_URL")))
     if not embeddable:
         response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"

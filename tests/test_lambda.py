@@ -458,6 +458,12 @@ with mock_aws():
     spec.loader.exec_module(fresh)
     post = fresh.fresh_post(sample("api-post-events.json"), now)
 
+    # The owner watches the realtime page: its socket connects with the ticket the web app signed.
+    from app.live_sockets import ticket
+    connect = sample("socket-connect.json")
+    connect["queryStringParameters"]["ticket"] = ticket("sample-secret-key", "sample", "owner-1")
+    connected = handlers.live_socket(connect, None)
+
     started = time.perf_counter()
     posted = handlers.web(post, None)
     first_request_ms = (time.perf_counter() - started) * 1000
@@ -468,6 +474,14 @@ with mock_aws():
         "stream": handlers.stream({"Records": dynamodb_stream.stream_records(store)}, None),
         "stream_sample": handlers.stream(sample("stream-batch.json"), None),
     }
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from urllib.parse import unquote  # moto keeps the id as it was in the URL path
+    pushed = b"".join(c.data for id, c in apigatewaymanagementapi_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].connections.items()
+                      if unquote(id) == "sample-connection=")
+    out["socket"] = [connected["statusCode"], pushed.decode()[:200],
+                     handlers.live_socket(sample("socket-disconnect.json"), None)["statusCode"],
+                     len(store.live_sockets("sample"))]
     fragment = handlers.web(sample("api-get-fragment.json"), None)
     out["fragment"] = [fragment["statusCode"], fragment["body"]]
     out["schedule"] = handlers.schedule(sample("schedule.json"), None)
@@ -486,10 +500,11 @@ with mock_aws():
 def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert {p.name for p in EVENTS.glob("*.json")} == {
         "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json",
-        "local-env.json"}, "a new sample event needs its place in this test"
+        "socket-connect.json", "socket-disconnect.json", "local-env.json"}, "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), str(ROOT / "tests" / "dynamodb_stream.py"), cwd=tmp_path,
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
                     "LIVEINSIGHT_MAIL_FROM": "alerts@liveinsight.example",
+                    "LIVEINSIGHT_LIVE_SOCKET_URL": "wss://abc123.execute-api.us-east-1.amazonaws.com/prod",
                     "AWS_LAMBDA_FUNCTION_NAME": "liveinsight-web"})  # as on Lambda: the key must be set
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
@@ -499,6 +514,10 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
     status, body = out["post"]
     assert (status, body["data"]["accepted"], body["data"]["rejected"]) == (202, 5, [])
     assert out["stream"] == NO_FAILURES
+    # The socket connected, the stream function pushed it the snapshot, and it disconnected.
+    connected, pushed, disconnected, left = out["socket"]
+    assert (connected, disconnected, left) == (200, 200, 0)
+    assert pushed.startswith('<section id="w-current-visitors"')
     # The sample batch repeats the events just posted: already applied, so skipped.
     assert out["stream_sample"] == NO_FAILURES
     status, html = out["fragment"]
@@ -586,7 +605,8 @@ def test_logs_are_kept_a_bounded_time_and_alarms_watch_what_users_see():
     p99 latency, and throttling on every table."""
     resources = load_template()["Resources"]
     functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
-    assert sorted(functions) == ["AggregateFunction", "AlertsFunction", "RetentionFunction", "WebFunction"]
+    assert sorted(functions) == ["AggregateFunction", "AlertsFunction", "LiveSocketFunction", "RetentionFunction",
+                                 "WebFunction"]
     for name, function in functions.items():
         group = resources[function["Properties"]["LoggingConfig"]["LogGroup"]]
         assert group["Type"] == "AWS::Logs::LogGroup", name
@@ -668,3 +688,47 @@ def test_the_alerts_policies_allow_the_calls_alerts_make(store, make_event, cloc
     assert ("Query", "AggregatesTable", "live") in {call[:3] for call in every_minute}
     for function, made in (("AggregateFunction", stream), ("AlertsFunction", every_minute)):
         assert _denied(function, made) == [], function
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_the_live_push_policies_allow_the_calls_pushing_makes(store, site, admin, make_event, monkeypatch):
+    """The socket function's $connect and $disconnect, and the stream function's push (the
+    sockets, the claim, the snapshot's reads, forgetting a gone socket), against their policies;
+    and the WebSocket API's routes lead to the socket function, whose pushes the stream's may post."""
+    from app import lambda_handlers, live_sockets
+    from app.store.base import LiveSocket
+    import boto3
+    arn = boto3.client("secretsmanager").create_secret(Name="session", SecretString="key")["ARN"]
+    monkeypatch.setattr(lambda_handlers, "_store", lambda: store)
+    monkeypatch.setattr(lambda_handlers, "_session_secret", lambda: lambda_handlers.SessionSecret(arn))
+    lambda_handlers._render_app.cache_clear()
+    now = int(time.time() * 1000)
+    record_batch(store, site, [make_event(timestamp=now)], Client("198.51.100.23", CHROME_UA), now)
+    assert aggregate_records(store, stream_records(store)) == NO_FAILURES
+    calls = Calls(store)
+    context = {"routeKey": "$connect", "connectionId": "c1"}
+    ticket = live_sockets.ticket("key", site.site_id, admin.user_id)
+    assert lambda_handlers.live_socket({"requestContext": context, "queryStringParameters": {"ticket": ticket}},
+                                       None)["statusCode"] == 200
+    store.add_live_socket(LiveSocket("c2", site.site_id, admin.user_id, now))
+    assert lambda_handlers.live_socket({"requestContext": {**context, "routeKey": "$disconnect"}}, None)["statusCode"] == 200
+    socket = calls.take()
+    done = live_sockets.push(store, [site.site_id], lambda_handlers._render_snapshot, lambda ids, data: ids,
+                             lambda ids: [], now)
+    assert done == {"sites": 1, "sent": 1, "closed": 0, "gone": 1}
+    push = calls.take()
+    lambda_handlers._render_app.cache_clear()
+    assert {"BatchWriteItem", "GetItem"} <= {action for action, table, _, _ in socket if table == "AccountsTable"}
+    assert ("Query", "AggregatesTable", "live") in {call[:3] for call in push}
+    for function, made in (("LiveSocketFunction", socket), ("AggregateFunction", push)):
+        assert _denied(function, made) == [], function
+
+    resources = load_template()["Resources"]
+    routes = {r["Properties"]["RouteKey"]: r["Properties"]["Target"] for r in resources.values()
+              if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert routes == {"$connect": "integrations/${LiveSocketIntegration}",
+                      "$disconnect": "integrations/${LiveSocketIntegration}"}
+    assert "${LiveSocketFunction.Arn}" in resources["LiveSocketIntegration"]["Properties"]["IntegrationUri"]
+    posting = [s for s in resources["AggregateFunction"]["Properties"]["Policies"][0]["Statement"]
+               if s["Action"] == "execute-api:ManageConnections"]
+    assert len(posting) == 1 and "${LiveSocketApi}/${Stage}/*/@connections/*" in posting[0]["Resource"]

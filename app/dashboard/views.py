@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
 from marshmallow import ValidationError
+from werkzeug.test import EnvironBuilder
 
 from app.analytics import realtime as rt
 from app.analytics.periods import PERIODS
@@ -21,7 +22,6 @@ from app.auth.users import sites_of
 from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
 from app.ingest.schema import describe
-from app.live_push import STREAM_HEADER, snapshot_event, stream_header
 from app.store.base import Site
 
 from . import first_run
@@ -172,10 +172,24 @@ def live_stream(site_id: str):
     single box); elsewhere the page polls `live`."""
     if not current_app.config.get("LIVE_PUSH"):
         abort(404, "this server does not push: the page polls")
+    from app.live_push import STREAM_HEADER, snapshot_event, stream_header  # the single box's (not on Lambda)
     body = snapshot_event(_live_snapshot(g.site), retry_ms=STREAM_RETRY_MS)
     return current_app.response_class(body, mimetype="text/event-stream", headers={
         "Cache-Control": "no-store", "X-Accel-Buffering": "no",
         STREAM_HEADER: stream_header(g.site.site_id, g.get("share_token"))})
+
+
+@bp.get("/sites/<site_id>/live/socket")
+def live_socket(site_id: str):
+    """Where the realtime page connects for pushes on AWS (app/live_sockets.py): the WebSocket
+    API's URL with a ticket that lets this member in for a minute. Members only: public links
+    poll."""
+    from app.live_sockets import ticket
+    url = current_app.config.get("LIVE_SOCKET_URL")
+    if not url:
+        abort(404, "this server has no WebSocket API: the page polls")
+    signed = ticket(current_app.config["SECRET_KEY"], g.site.site_id, current_user().user_id)
+    return jsonify({"url": f"{url}?ticket={signed}"})
 
 
 def live_snapshot_for(app, site_id: str, token: str | None) -> str | None:
@@ -183,7 +197,9 @@ def live_snapshot_for(app, site_id: str, token: str | None) -> str | None:
     member (token None) or through the public link `token`; None when the site or the link is
     gone."""
     path = f"/share/{token}/live" if token else f"/sites/{site_id}/live"
-    with app.test_request_context(path, headers={"HX-Request": "true"}):
+    # Werkzeug's builder, not app.test_request_context's: Flask's imports click.testing, which
+    # the Lambda package leaves out.
+    with app.request_context(EnvironBuilder(path, headers={"HX-Request": "true"}).get_environ()):
         site = get_store().get_site(site_id)
         link = links.resolve(get_store(), token) if token else None
         if site is None or (token and (link is None or link.site_id != site_id)):

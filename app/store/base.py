@@ -17,8 +17,10 @@ from typing import Callable, Iterable
 from .records import *  # noqa: F401,F403  (the records every store trades in)
 from .records import (
     Alert, ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation, LiveSession,
-    LogEntry, Membership, PublicLink, Session, Site, SketchRow, UniqueKey, User, Visitor, VisitorData,
+    LiveSocket, LogEntry, Membership, PublicLink, Session, Site, SketchRow, UniqueKey, StoreError, User, Visitor, VisitorData,
 )
+
+NO_SOCKETS = "this store keeps no WebSocket connections (the server pushes over its event streams)"
 
 # The pure part of folding: (site_id, new events of that site, the sessions and visitors they
 # touch as stored) -> the changes and the events that failed. app/aggregation.py provides it.
@@ -158,6 +160,24 @@ class AccountStore(ABC):
     @abstractmethod
     def list_alerts(self, site_id: str, limit: int = 50) -> list[Alert]:
         """Newest first (by fired_ms)."""
+
+    # Dashboards watching a site through a WebSocket API (the AWS deployment's live push,
+    # app/live_sockets.py). The single box pushes over its own event streams instead: its store
+    # keeps no sockets and raises StoreError.
+    def add_live_socket(self, socket: LiveSocket) -> None:
+        raise StoreError(NO_SOCKETS)
+
+    def drop_live_socket(self, connection_id: str) -> LiveSocket | None:
+        """Forget a connection; what it was, or None if unknown."""
+        raise StoreError(NO_SOCKETS)
+
+    def live_sockets(self, site_id: str) -> list[LiveSocket]:
+        raise StoreError(NO_SOCKETS)
+
+    def claim_live_push(self, site_id: str, now_ms: int, every_ms: int) -> bool:
+        """Whether the caller may push the site's snapshot now: True at most once every
+        `every_ms` however many functions ask at once."""
+        raise StoreError(NO_SOCKETS)
 
 
 class TrafficStore(ABC):

@@ -196,6 +196,16 @@ class Alert:
 
 
 @dataclass
+class LiveSocket:
+    """A dashboard connected to the AWS deployment's WebSocket API, watching a site's realtime
+    page (app/live_sockets.py): whom to push the site's snapshots to."""
+    connection_id: str  # API Gateway's
+    site_id: str
+    user_id: str
+    connected_ms: int
+
+
+@dataclass
 class VisitorData:
     """Everything stored about one visitor of one site that names them (GDPR access and
     erasure): raw events and visits, kept 24 hours, and the visitor record. Counters and

@@ -262,10 +262,47 @@
     evt.detail.path = url.pathname + url.search;
   });
   // Poll only while the tab is visible (a CSP without unsafe-eval rules out hx-trigger filters),
-  // and not while the server pushes to the element (its stream open): polling is the fallback.
-  document.addEventListener("htmx:sseOpen", function (evt) { evt.target.dataset.streaming = "1"; });
+  // and not while the server pushes to the element (its stream or socket open): polling is the
+  // fallback. A push comes when events are folded; with none for IDLE_MS the page asks anyway,
+  // since "visitors now" also falls as time passes.
+  var IDLE_MS = 30000;
+  function fresh(elt) { elt.dataset.freshAt = String(Date.now()); }
+  document.addEventListener("htmx:sseOpen", function (evt) { evt.target.dataset.streaming = "1"; fresh(evt.target); });
+  document.addEventListener("htmx:sseMessage", function (evt) { fresh(evt.target); });
   document.addEventListener("htmx:sseError", function (evt) { delete evt.target.dataset.streaming; });
   document.addEventListener("htmx:beforeRequest", function (evt) {
-    if (document.visibilityState !== "visible" || evt.detail.elt.dataset.streaming) evt.preventDefault();
+    var elt = evt.detail.elt;
+    var pushed = elt.dataset.streaming && Date.now() - Number(elt.dataset.freshAt || 0) < IDLE_MS;
+    if (document.visibilityState !== "visible" || pushed) evt.preventDefault();
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    if (evt.detail.successful) fresh(evt.detail.elt);
+  });
+
+  // AWS: a member's realtime page connects to the WebSocket API (app/live_sockets.py) with a
+  // ticket the app signs for each connection; each message is a snapshot, swapped as a poll's.
+  // The server closes a socket after some minutes: the page connects again at once.
+  function liveSocket(elt) {
+    var wait = 1000;
+    function again() {
+      delete elt.dataset.streaming;
+      setTimeout(open, wait);
+      wait = Math.min(wait * 2, 60000);
+    }
+    function open() {
+      fetch(elt.dataset.liveSocket, {credentials: "same-origin"}).then(function (answer) {
+        if (!answer.ok) throw new Error("no ticket: " + answer.status);
+        return answer.json();
+      }).then(function (data) {
+        var socket = new WebSocket(data.url);
+        socket.onopen = function () { wait = 1000; elt.dataset.streaming = "1"; fresh(elt); };
+        socket.onmessage = function (evt) { htmx.swap(elt, evt.data, {swapStyle: "none"}); fresh(elt); };
+        socket.onclose = again;
+      }).catch(again);
+    }
+    open();
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-live-socket]").forEach(liveSocket);
   });
 })();

@@ -19,6 +19,7 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
 - `traffic.py`: appending events; sessions, visitors, counters and sketches, written and read.
 - `folding.py`: the event log: `fold`, exactly once, in transactions with markers.
 - `retention.py`: `purge`, and a visitor's data shown (`visitor_data`) or erased.
+- `sockets.py`: the dashboards watching a site through the WebSocket API (live push on AWS).
 
 Clients are created on first use, never at import: moto must be active before one exists.
 """
@@ -29,11 +30,12 @@ from .accounts import AccountsMixin
 from .client import MAX_BATCH_WRITE, DynamoDBBase, event_from_item, from_item, to_item
 from .folding import FoldingMixin
 from .retention import RetentionMixin
+from .sockets import LiveSocketsMixin
 from .tables import TablesMixin
 from .traffic import TrafficMixin
 
 
-class DynamoDBStore(AccountsMixin, TrafficMixin, FoldingMixin, RetentionMixin, TablesMixin, DynamoDBBase, Store):
+class DynamoDBStore(AccountsMixin, LiveSocketsMixin, TrafficMixin, FoldingMixin, RetentionMixin, TablesMixin, DynamoDBBase, Store):
     """The store on DynamoDB. The mixins come before `Store`, whose abstract methods they implement."""
 
 

@@ -1,0 +1,89 @@
+"""Live push on AWS: the realtime page's widgets over an API Gateway WebSocket API, sent once the
+stream function has folded a batch of the site's events. The page polls while its socket is down
+(static/js/dashboard.js), as it does on the single box while its event stream is down
+(app/live_push.py).
+
+1. The page asks the web app for a ticket (`GET /sites/<id>/live/socket`, behind the member's
+   login like any page): the socket's URL with a `ticket`, signed with the session key, good
+   for TICKET_MAX_AGE_S.
+2. It connects. The socket function's $connect checks the ticket and that its user may still
+   see the site, then keeps the connection (`store.add_live_socket`); $disconnect forgets it.
+3. After each batch the stream function pushes the watched sites it folded (`push`): at most
+   once every PUSH_EVERY_MS per site however many functions fold it (`store.claim_live_push`),
+   rendered once and posted to each socket. A socket older than MAX_SOCKET_MS is closed
+   instead: the page reconnects with a new ticket, through the access checks again, so a
+   removed member stops seeing the site. A connection API Gateway no longer has is forgotten.
+
+Public links poll: a snapshot's links carry the link's token, which the store keeps only hashed,
+so a function could not render them. This module holds no boto3: the Lambda entry points post.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+
+from app.auth.users import role_on
+from app.store.base import LiveSocket, Store
+
+log = logging.getLogger(__name__)
+
+TICKET_SALT = "liveinsight.live-socket"
+TICKET_MAX_AGE_S = 60  # time enough to connect: every (re)connection asks for a new one
+PUSH_EVERY_MS = 1_000  # a site's snapshot at most this often (each costs its reads)
+MAX_SOCKET_MS = 300_000  # then the page connects again, through the checks (as the event streams)
+
+Render = Callable[[str], "str | None"]  # a site's snapshot (None: the site is gone)
+Send = Callable[[list[str], str], list[str]]  # post data to connections -> those gone
+Close = Callable[[list[str]], list[str]]  # close connections -> those already gone
+
+
+def ticket(secret_key: str, site_id: str, user_id: str) -> str:
+    return URLSafeTimedSerializer(secret_key, salt=TICKET_SALT).dumps([site_id, user_id])
+
+
+def ticket_holder(keys: list[str], token: str) -> tuple[str, str] | None:
+    """(site id, user id) of a ticket signed with one of `keys` within TICKET_MAX_AGE_S, or None."""
+    try:
+        site_id, user_id = URLSafeTimedSerializer(keys, salt=TICKET_SALT).loads(token, max_age=TICKET_MAX_AGE_S)
+    except (BadData, ValueError, TypeError):
+        return None
+    return str(site_id), str(user_id)
+
+
+def connect(store: Store, keys: list[str], connection_id: str, token: str, now_ms: int) -> bool:
+    """$connect: keep the connection if its ticket is good and its user may see the site."""
+    holder = ticket_holder(keys, token)
+    if holder is None:
+        return False
+    site_id, user_id = holder
+    user = store.get_user(user_id)
+    if user is None or role_on(store, user, site_id) is None or store.get_site(site_id) is None:
+        return False
+    store.add_live_socket(LiveSocket(connection_id, site_id, user_id, now_ms))
+    return True
+
+
+def push(store: Store, site_ids: Iterable[str], render: Render, send: Send, close: Close, now_ms: int) -> dict:
+    """Push each watched site's snapshot to its sockets; what was done, counted."""
+    done = {"sites": 0, "sent": 0, "closed": 0, "gone": 0}
+    for site_id in sorted(set(site_ids)):
+        sockets = store.live_sockets(site_id)
+        if not sockets or not store.claim_live_push(site_id, now_ms, PUSH_EVERY_MS):
+            continue
+        fresh = [s.connection_id for s in sockets if now_ms - s.connected_ms < MAX_SOCKET_MS]
+        stale = [s.connection_id for s in sockets if now_ms - s.connected_ms >= MAX_SOCKET_MS]
+        html = render(site_id) if fresh else None
+        if html is None:  # nobody fresh, or the site is gone
+            stale, fresh = stale + fresh, []
+        gone = close(stale) if stale else []
+        if fresh:
+            gone += send(fresh, " ".join(html.split()))  # white space collapsed, as a browser shows it
+            done["sites"] += 1
+        for connection_id in gone:
+            store.drop_live_socket(connection_id)
+        done["sent"] += len(fresh)
+        done["closed"] += len(stale)
+        done["gone"] += len(gone)
+    return done

@@ -1,0 +1,132 @@
+"""The realtime page's WebSocket client (AWS's live push, app/live_sockets.py) in Chromium. A
+WebSocket server on loopback stands in for API Gateway: it lets in a connection whose ticket the
+app signed (as the socket function's $connect does) and sends it the snapshot the stream function
+would post. The page swaps it in, does not poll while pushes come, asks anyway after a quiet
+spell, and connects again with a new ticket when the server closes the socket."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from websockets.sync.server import serve
+
+from app.dashboard.views import live_snapshot_for
+from app.ingest.enrich import Client
+from app.ingest.pipeline import record_batch
+from app.live_sockets import ticket_holder
+from tests.conftest import CHROME_UA
+
+from .conftest import log_in, wait_until
+from .test_pages import VIEWPORTS, audit, prepare
+
+
+class FakeSocketApi:
+    """API Gateway's WebSocket API as the page sees it: $connect checks the ticket; the test
+    posts to, or closes, the connections it let in."""
+
+    def __init__(self, keys: list[str]):
+        self.keys, self.holders = keys, []  # (site, user) of each connection let in
+        self.connections: queue.Queue = queue.Queue()
+        self.server = serve(self._connect, "127.0.0.1", 0)
+        self.port = self.server.socket.getsockname()[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _connect(self, connection) -> None:
+        token = parse_qs(urlsplit(connection.request.path).query).get("ticket", [""])[0]
+        holder = ticket_holder(self.keys, token)
+        if holder is None:
+            connection.close(1008, "no valid ticket")
+            return
+        self.holders.append(holder)
+        self.connections.put(connection)
+        for _ in connection:  # until it closes (the page sends nothing): the handler's end would close it
+            pass
+
+    def next_connection(self, timeout_s: float = 10):
+        return self.connections.get(timeout=timeout_s)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def socket_api(live_server):
+    api = FakeSocketApi([live_server.app.config["SECRET_KEY"]])
+    live_server.app.config["LIVE_SOCKET_URL"] = f"ws://127.0.0.1:{api.port}/prod"
+    yield api
+    api.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_them(
+        viewport, live_server, socket_api, browser, artifacts_dir):
+    site, app = live_server.site, live_server.app
+    context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS[viewport])
+    context.set_default_timeout(10_000)
+    prepare(context)
+    log_in(context, live_server)
+    polls: list[str] = []
+    page = context.new_page()
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/live") else None)
+    try:
+        page.clock.install()  # timers run as usual; fast_forward jumps over the quiet spells
+        page.goto(f"{live_server.url}/sites/{site.site_id}/realtime")
+        connection = socket_api.next_connection()
+        assert socket_api.holders == [(site.site_id, "admin-1")]
+        page.wait_for_selector(".live-tick[data-streaming]", state="attached")
+
+        now = int(time.time() * 1000)
+        event = {"event_id": uuid.uuid4().hex, "type": "page_view", "timestamp": now, "user_id": "v-socket",
+                 "session_id": uuid.uuid4().hex, "url": "http://127.0.0.1/pushed-by-socket"}
+        record_batch(live_server.store, site, [event], Client("198.51.100.23", CHROME_UA), now)
+        snapshot = {}
+
+        def folded() -> bool:
+            snapshot["html"] = live_snapshot_for(app, site.site_id, None)
+            return 'data-testid="current-visitors">1<' in snapshot["html"]  # the feed shows it before
+        wait_until(folded, 10, "the aggregator never folded the visit")
+        connection.send(" ".join(snapshot["html"].split()))  # as the stream function posts it
+        page.wait_for_selector("#w-live-pages :text('/pushed-by-socket')", timeout=3_000)
+        assert page.locator("[data-testid=current-visitors]").inner_text() == "1"
+
+        page.clock.fast_forward(12_000)  # two poll ticks: held back, a push came under 30 s ago
+        page.wait_for_timeout(300)
+        assert polls == []
+        page.clock.fast_forward(20_000)  # no push for over 30 s: "visitors now" is asked for anyway
+        wait_until(lambda: len(polls) == 1, 5, "the page never asked after a quiet spell", page=page)
+        page.screenshot(path=str(artifacts_dir / f"page-realtime-socket-{viewport}.png"), full_page=True)
+        assert audit(page) == []
+
+        connection.close()  # as the stream function closes sockets after MAX_SOCKET_MS
+        page.wait_for_selector(".live-tick:not([data-streaming])", state="attached")
+        page.clock.fast_forward(1_500)  # the page waits a second, then asks for a new ticket
+        socket_api.next_connection()
+        page.wait_for_selector(".live-tick[data-streaming]", state="attached")
+        assert socket_api.holders == [(site.site_id, "admin-1")] * 2
+    finally:
+        context.close()
+
+
+def test_a_refused_socket_leaves_the_page_polling(live_server, browser):
+    api = FakeSocketApi(["not-the-apps-key"])  # every ticket is refused
+    live_server.app.config["LIVE_SOCKET_URL"] = f"ws://127.0.0.1:{api.port}/prod"
+    context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS["desktop"])
+    context.set_default_timeout(10_000)
+    prepare(context)
+    log_in(context, live_server)
+    polls: list[str] = []
+    page = context.new_page()
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/live") else None)
+    try:
+        page.goto(f"{live_server.url}/sites/{live_server.site.site_id}/realtime")
+        wait_until(lambda: len(polls) >= 1, 12, "the page never polled", page=page)
+        assert api.holders == [] and page.evaluate("document.querySelector('.live-tick').dataset.streaming") is None
+    finally:
+        context.close()
+        api.close()
