@@ -148,17 +148,17 @@ def stream(event, context):
     entries, not_events = _stream_entries(event["Records"])
     done = _fold_entries(store, entries, not_events)
     sites = {entry.event["site_id"] for entry in entries}
-    try:
-        from app.alerts.evaluate import deliver_all, fold_alerts
-        deliver_all(store, _notifier(), fold_alerts(store, sites, int(time.time() * 1000)))
-    except Exception:  # noqa: BLE001  (counted already; the every-minute schedule evaluates them again)
-        log.exception("goal alerts after a stream batch failed")
-    if os.environ.get("LIVEINSIGHT_LIVE_SOCKET_URL"):
+    if os.environ.get("LIVEINSIGHT_LIVE_SOCKET_URL"):  # first: a webhook's retries may take seconds
         try:
             from app.live_sockets import push
             push(store, sites, _render_snapshot, _socket_send, _socket_close, int(time.time() * 1000))
         except Exception:  # noqa: BLE001  (counted already; the pages poll while no push comes)
             log.exception("live push after a stream batch failed")
+    try:
+        from app.alerts.evaluate import deliver_all, fold_alerts
+        deliver_all(store, _notifier(), fold_alerts(store, sites, int(time.time() * 1000)))
+    except Exception:  # noqa: BLE001  (counted already; the every-minute schedule evaluates them again)
+        log.exception("goal alerts after a stream batch failed")
     return done
 
 

@@ -1,28 +1,57 @@
 """Rate limits: ingestion per tracker key and client, login per client, the current-password
 check per user, the stats API per key or user. A view asks for a limit with
-`@rate_limited(SETTING, key)`; `set_up_rate_limits` applies them when the app is made: the
-`limits` library (flask-limiter's engine) parses them and, with a shared storage, counts them;
-in memory a dict does. flask-limiter's own per-request machinery cost about a fifth of a
-single-event ingestion request; a check here is one counter increment.
+`@rate_limited(SETTING, key)`; `set_up_rate_limits` applies them when the app is made, parsed
+by `parse_rates` ("1000 per minute; 20000 per day"). A check is one counter increment:
+flask-limiter's own per-request machinery cost about a fifth of a single-event ingestion request.
 
-Counters live in each process's memory (`LIVEINSIGHT_RATE_LIMIT_STORAGE=memory://`), so with
-several gunicorn workers a client may get up to workers x the limit; a shared storage
-(`redis://...`, `memcached://...`) makes it exact. On Lambda they are off: every container would
-count on its own, so API Gateway's throttling limits there (see README).
+Where the counters live (`LIVEINSIGHT_RATE_LIMIT_STORAGE`):
+- `memory://` (the single box's default): each process's memory, so with several gunicorn
+  workers a client may get up to workers x the limit;
+- `redis://...`, `memcached://...`: a shared storage, through the `limits` library: exact;
+- `store://`: the app's store (DynamoDB: a counter item a window, `hit_window`), which the
+  AWS stack uses: every Lambda container counts in the same items, so a limit holds however
+  many containers serve a client.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import math
+import re
 import threading
 from functools import wraps
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import TooManyRequests
 
-from app.context import now_ms
+from app.context import get_store, now_ms
+
+
+class Rate(NamedTuple):
+    """So many requests a window of so many seconds, as the setting wrote it."""
+    amount: int
+    seconds: int
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+UNIT_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+RATE = re.compile(r"(\d+)\s*(?:per|/)\s*(\d+)?\s*(second|minute|hour|day)s?")
+
+
+def parse_rates(setting: str) -> list[Rate]:
+    """"10 per minute; 50 per hour" (also "10/minute", "100 per 5 minutes") -> its rates."""
+    rates = []
+    for part in filter(None, (p.strip() for p in re.split(r"[;,]", setting))):
+        found = RATE.fullmatch(part.lower())
+        if found is None:
+            raise ValueError(f"not a rate limit: {part!r} (e.g. '1000 per minute')")
+        amount, count, unit = found.groups()
+        rates.append(Rate(int(amount), int(count or 1) * UNIT_S[unit], part))
+    return rates
 
 
 def client_id() -> str:
@@ -44,13 +73,13 @@ def rate_limited(setting: str, key: Callable[[], str] | None = None, methods: li
 def set_up_rate_limits(app: Flask) -> None:
     if not app.config["RATE_LIMITS"]:
         return
-    from limits import parse_many  # not in the Lambda package, where limits are off
     uri = app.config["RATE_LIMIT_STORAGE"]
-    counting = MemoryWindows() if uri.startswith("memory://") else SharedWindows(uri)
+    counting = (MemoryWindows() if uri.startswith("memory://") else StoreWindows() if uri == "store://"
+                else SharedWindows(uri))
     for endpoint, view in list(app.view_functions.items()):
         if hasattr(view, "rate_limit"):
             setting, key, methods = view.rate_limit
-            app.view_functions[endpoint] = _limited(view, endpoint, parse_many(app.config[setting]),
+            app.view_functions[endpoint] = _limited(view, endpoint, parse_rates(app.config[setting]),
                                                     key or client_id, methods, counting)
 
 
@@ -64,17 +93,27 @@ class MemoryWindows:
         self.lock = threading.Lock()
         self.counts: dict[int, dict[tuple, int]] = {}  # window length (s) -> (scope, key, start) -> hits
 
-    def hit(self, limit, scope: str, key: str, now: float) -> tuple[bool, float]:
+    def hit(self, rate: Rate, scope: str, key: str, now: float) -> tuple[bool, float]:
         """Count one request at `now` (epoch seconds, the app's clock); returns whether it is
-        within the limit and when its window ends."""
-        length = limit.get_expiry()
+        within the rate and when its window ends."""
+        length = rate.seconds
         start = now // length * length
         with self.lock:
             counts = self.counts.setdefault(length, {})
             if counts and next(iter(counts))[2] != start:  # a new window: the old counts are over
                 counts = self.counts[length] = {k: n for k, n in counts.items() if k[2] == start}
             n = counts[scope, key, start] = counts.get((scope, key, start), 0) + 1
-        return n <= limit.amount, start + length
+        return n <= rate.amount, start + length
+
+
+class StoreWindows:
+    """Fixed-window counters in the app's store (`store.hit_window`): on AWS, one count for all
+    of a stage's Lambda containers. A window's item expires by itself."""
+
+    def hit(self, rate: Rate, scope: str, key: str, now: float) -> tuple[bool, float]:
+        start = int(now // rate.seconds * rate.seconds)
+        n = get_store().hit_window(f"{scope}#{rate.seconds}#{key}", start, rate.seconds)
+        return n <= rate.amount, start + rate.seconds
 
 
 class SharedWindows:
@@ -82,18 +121,20 @@ class SharedWindows:
     library's URLs), exact across processes and machines."""
 
     def __init__(self, uri: str):
-        from limits.storage import storage_from_string
+        from limits.storage import storage_from_string  # the single box's only (not on Lambda)
         from limits.strategies import FixedWindowRateLimiter
         self.counting = FixedWindowRateLimiter(storage_from_string(uri))
 
-    def hit(self, limit, scope: str, key: str, now: float) -> tuple[bool, float]:
+    def hit(self, rate: Rate, scope: str, key: str, now: float) -> tuple[bool, float]:
         """As MemoryWindows.hit, but windows follow the storage's clock (the `limits` library's)."""
+        from limits import RateLimitItemPerSecond
+        limit = RateLimitItemPerSecond(rate.amount, rate.seconds)
         allowed = self.counting.hit(limit, scope, key)
         return allowed, self.counting.get_window_stats(limit, scope, key).reset_time
 
 
-def _limited(view: Callable, scope: str, limits: list, key: Callable[[], str], methods: list[str] | None,
-             counting: MemoryWindows | SharedWindows) -> Callable:
+def _limited(view: Callable, scope: str, limits: list[Rate], key: Callable[[], str], methods: list[str] | None,
+             counting: MemoryWindows | StoreWindows | SharedWindows) -> Callable:
     """The view, refusing with 429 (TooManyRequests with the limit and Retry-After) a request
     over any of its limits, counted per scope (the view) and key()."""
     @wraps(view)

@@ -505,6 +505,7 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
                     "LIVEINSIGHT_MAIL_FROM": "alerts@liveinsight.example",
                     "LIVEINSIGHT_LIVE_SOCKET_URL": "wss://abc123.execute-api.us-east-1.amazonaws.com/prod",
+                    "LIVEINSIGHT_RATE_LIMITS": "on", "LIVEINSIGHT_RATE_LIMIT_STORAGE": "store://",  # the web function's
                     "AWS_LAMBDA_FUNCTION_NAME": "liveinsight-web"})  # as on Lambda: the key must be set
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout.splitlines()[-1])
@@ -732,3 +733,20 @@ def test_the_live_push_policies_allow_the_calls_pushing_makes(store, site, admin
     posting = [s for s in resources["AggregateFunction"]["Properties"]["Policies"][0]["Statement"]
                if s["Action"] == "execute-api:ManageConnections"]
     assert len(posting) == 1 and "${LiveSocketApi}/${Stage}/*/@connections/*" in posting[0]["Resource"]
+
+
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_the_web_function_counts_rate_limits_in_dynamodb_within_its_policy(store, site, make_event, clock):
+    """As the stack configures it, the web function's limits count in the aggregates table (so
+    they hold across containers: tests/test_rate_limit_windows.py), which its policy allows."""
+    from app import create_app
+    env = load_template()["Resources"]["WebFunction"]["Properties"]["Environment"]["Variables"]
+    assert (env["LIVEINSIGHT_RATE_LIMITS"], env["LIVEINSIGHT_RATE_LIMIT_STORAGE"]) == ("on", "store://")
+    client = create_app({"TESTING": True, "SECRET_KEY": "k", "RATE_LIMITS": True, "RATE_LIMIT_STORAGE": "store://"},
+                        store=store, clock=clock).test_client()
+    calls = Calls(store)
+    assert client.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": [make_event()]}),
+                       content_type="text/plain", headers={"User-Agent": CHROME_UA}).status_code == 202
+    made = calls.take()
+    assert any(action == "UpdateItem" and (key or "").startswith("RATE#api.") for action, _, _, key in made)
+    assert _denied("WebFunction", made) == []

@@ -17,7 +17,8 @@ from typing import Callable, Iterable
 from .records import *  # noqa: F401,F403  (the records every store trades in)
 from .records import (
     Alert, ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation, LiveSession,
-    LiveSocket, LogEntry, Membership, PublicLink, Session, Site, SketchRow, UniqueKey, StoreError, User, Visitor, VisitorData,
+    LiveSocket, LogEntry, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor,
+    VisitorData,
 )
 
 NO_SOCKETS = "this store keeps no WebSocket connections (the server pushes over its event streams)"
@@ -178,6 +179,12 @@ class AccountStore(ABC):
         """Whether the caller may push the site's snapshot now: True at most once every
         `every_ms` however many functions ask at once."""
         raise StoreError(NO_SOCKETS)
+
+    def hit_window(self, key: str, start_s: int, length_s: int) -> int:
+        """Count one request in the rate window of `key` that began at `start_s`; how many it
+        holds now (app/limits.py's `store://`: AWS's containers count together). Stores whose
+        servers count in memory raise StoreError."""
+        raise StoreError("this store keeps no rate windows: use LIVEINSIGHT_RATE_LIMIT_STORAGE=memory:// or redis://")
 
 
 class TrafficStore(ABC):

@@ -63,10 +63,8 @@ def socket_api(live_server):
     api.close()
 
 
-@pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_them(
-        viewport, live_server, socket_api, browser, artifacts_dir):
-    site, app = live_server.site, live_server.app
+def logged_in_page(browser, live_server, viewport: str):
+    """A new page of a browser logged in as the admin, and the realtime polls it will make."""
     context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS[viewport])
     context.set_default_timeout(10_000)
     prepare(context)
@@ -74,6 +72,14 @@ def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_t
     polls: list[str] = []
     page = context.new_page()
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/live") else None)
+    return context, page, polls
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_them(
+        viewport, live_server, socket_api, browser, artifacts_dir):
+    site, app = live_server.site, live_server.app
+    context, page, polls = logged_in_page(browser, live_server, viewport)
     try:
         page.clock.install()  # timers run as usual; fast_forward jumps over the quiet spells
         page.goto(f"{live_server.url}/sites/{site.site_id}/realtime")
@@ -116,13 +122,7 @@ def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_t
 def test_a_refused_socket_leaves_the_page_polling(live_server, browser):
     api = FakeSocketApi(["not-the-apps-key"])  # every ticket is refused
     live_server.app.config["LIVE_SOCKET_URL"] = f"ws://127.0.0.1:{api.port}/prod"
-    context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS["desktop"])
-    context.set_default_timeout(10_000)
-    prepare(context)
-    log_in(context, live_server)
-    polls: list[str] = []
-    page = context.new_page()
-    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/live") else None)
+    context, page, polls = logged_in_page(browser, live_server, "desktop")
     try:
         page.goto(f"{live_server.url}/sites/{live_server.site.site_id}/realtime")
         wait_until(lambda: len(polls) >= 1, 12, "the page never polled", page=page)

@@ -20,6 +20,7 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
 - `folding.py`: the event log: `fold`, exactly once, in transactions with markers.
 - `retention.py`: `purge`, and a visitor's data shown (`visitor_data`) or erased.
 - `sockets.py`: the dashboards watching a site through the WebSocket API (live push on AWS).
+- `rate_windows.py`: rate limit counters every Lambda container shares.
 
 Clients are created on first use, never at import: moto must be active before one exists.
 """
@@ -29,13 +30,15 @@ from ..base import Store
 from .accounts import AccountsMixin
 from .client import MAX_BATCH_WRITE, DynamoDBBase, event_from_item, from_item, to_item
 from .folding import FoldingMixin
+from .rate_windows import RateWindowsMixin
 from .retention import RetentionMixin
 from .sockets import LiveSocketsMixin
 from .tables import TablesMixin
 from .traffic import TrafficMixin
 
 
-class DynamoDBStore(AccountsMixin, LiveSocketsMixin, TrafficMixin, FoldingMixin, RetentionMixin, TablesMixin, DynamoDBBase, Store):
+class DynamoDBStore(AccountsMixin, LiveSocketsMixin, RateWindowsMixin, TrafficMixin, FoldingMixin, RetentionMixin,
+                    TablesMixin, DynamoDBBase, Store):
     """The store on DynamoDB. The mixins come before `Store`, whose abstract methods they implement."""
 
 
