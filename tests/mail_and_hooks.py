@@ -1,8 +1,13 @@
 """Real servers on loopback that alerts are sent to in tests: an SMTP server (aiosmtpd) that
-keeps what it receives, and an HTTP server that records each request and answers from a script."""
+keeps what it receives, and an HTTP server that records each request and answers from a script;
+and a certificate authority of the test's own, so that both can speak real TLS."""
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import ssl
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -35,7 +40,7 @@ class Receiver:
     """A local HTTP server that records each request and answers from a scripted list of
     statuses (the last one repeats)."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.requests: list[dict] = []
         self.statuses: list[int] = [204]
         self.extra_headers: dict[str, str] = {}
@@ -64,10 +69,14 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
+        self.scheme = "http"
+        if tls is not None:  # HTTPS: each accepted connection's handshake, then HTTP as before
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def url(self, path: str = PATH, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
 
 @pytest.fixture
@@ -80,3 +89,52 @@ def receiver():
     receiver.thread.join(timeout=5)
 
 
+
+
+class LoopbackAuthority:
+    """A certificate authority made for one test, and a certificate it signed for "localhost"
+    (and 127.0.0.1): `server_context()` serves it; a client trusts it when SSL_CERT_FILE names
+    `ca_file` (what ssl.create_default_context, and so the app, reads)."""
+
+    def __init__(self, folder: Path):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        def name(text: str) -> x509.Name:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+        def certificate(subject: str, key, issuer: str, issuer_key, *, ca: bool) -> x509.Certificate:
+            now = datetime.datetime.now(datetime.timezone.utc)
+            builder = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+                       .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                       .not_valid_before(now - datetime.timedelta(minutes=5))
+                       .not_valid_after(now + datetime.timedelta(days=1))
+                       .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+            if ca:
+                builder = builder.add_extension(x509.KeyUsage(
+                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                    key_encipherment=False, data_encipherment=False, key_agreement=False,
+                    encipher_only=False, decipher_only=False), critical=True)
+            else:
+                builder = builder.add_extension(x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+                builder = builder.add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                                                critical=False)
+            return builder.sign(issuer_key, hashes.SHA256())
+
+        ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+        ca = certificate("LiveInsight test CA", ca_key, "LiveInsight test CA", ca_key, ca=True)
+        server = certificate("localhost", server_key, "LiveInsight test CA", ca_key, ca=False)
+        pem = serialization.Encoding.PEM
+        self.ca_file, self.cert_file, self.key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+        self.ca_file.write_bytes(ca.public_bytes(pem))
+        self.cert_file.write_bytes(server.public_bytes(pem))
+        self.key_file.write_bytes(server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
