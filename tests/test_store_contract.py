@@ -440,6 +440,20 @@ def test_an_alerts_key_is_added_once_and_alerts_are_listed_newest_first(store):
     assert store.list_alerts("s9") == []
 
 
+def test_purge_drops_alerts_past_retention_and_their_keys(store):
+    """Alerts are statistics of a site: kept 13 months (ROLLUP_RETENTION_DAYS) like counters."""
+    from app.store.base import ROLLUP_RETENTION_DAYS
+    store.create_site(Site("s1", "S1", "pk_s1", ["example.com"], "UTC", T0))
+    now = T0 + (ROLLUP_RETENTION_DAYS + 30) * DAY_MS
+    cutoff = now - ROLLUP_RETENTION_DAYS * DAY_MS
+    for key, fired_ms in (("old@1", cutoff - 1), ("kept@1", cutoff), ("new@1", now)):
+        assert store.add_alert(alert(key, fired_ms=fired_ms))
+    assert store.purge(now)["alerts"] == 1
+    assert sorted(a.key for a in store.list_alerts("s1")) == ["kept@1", "new@1"]
+    assert store.add_alert(alert("kept@1", fired_ms=now)) is False  # a kept key is still taken
+    assert store.add_alert(alert("old@1", fired_ms=now)) is True  # the purged one's claim went with it
+
+
 def test_of_processes_adding_one_alert_at_once_one_adds_it(store):
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(4) as pool:

@@ -945,6 +945,7 @@ class SQLiteStore(Store):
             deleted["sketches"] = sum(
                 db.execute("DELETE FROM sketches WHERE grain = ? AND bucket < ?", (grain, cutoffs[grain])).rowcount
                 for grain in ("day", "month"))
+            deleted["alerts"] = db.execute("DELETE FROM alerts WHERE fired_ms < ?", (rollup_cutoff,)).rowcount
         return deleted
 
     # -- operations

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from operator import itemgetter
 
-from ..records import RAW_RETENTION_MS, Session, VisitorData
+from ..records import DAY_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS, Session, VisitorData
 from .client import FAR_FUTURE_MS, REGISTRY_PK, event_from_item
 
 EXPIRING_KINDS = {"V#": "visitors", "C#": "counters", "U#": "sketches"}  # in the expiry index
@@ -55,7 +55,7 @@ class RetentionMixin:
     def purge(self, now_ms: int) -> dict[str, int]:
         """Delete what TTL would have deleted by now, found through the time-ordered indexes, and
         all the traffic of the sites deleted since the last purge (their registry items say so)."""
-        deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0)
+        deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0, alerts=0)
         with self._errors():
             registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
                                    ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
@@ -66,7 +66,25 @@ class RetentionMixin:
                     deleted.update(counts)
                 if gone:
                     self.client.delete_item(TableName=self.aggregates_table, Key={"pk": item["pk"], "sk": item["sk"]})
+            cutoff = now_ms - ROLLUP_RETENTION_DAYS * DAY_MS
+            deleted["alerts"] = sum(self._map(lambda site: self._purge_alerts(site.site_id, cutoff), self.list_sites()))
         return dict(deleted)
+
+    def _purge_alerts(self, site_id: str, cutoff_ms: int) -> int:
+        """A site's alerts and reports that fired before the cutoff, and their keys' claims (a
+        key names its period: an old one never comes due again)."""
+        site = {":site": {"S": f"SITE#{site_id}"}}
+        fired = self._query(TableName=self.accounts_table, ProjectionExpression="pk, sk",
+                            KeyConditionExpression="pk = :site AND sk BETWEEN :first AND :last",
+                            ExpressionAttributeValues={**site, ":first": {"S": "ALERT#"},
+                                                       ":last": {"S": f"ALERT#{cutoff_ms:015d}"}})
+        claims = self._query(TableName=self.accounts_table, ProjectionExpression="pk, sk",
+                             KeyConditionExpression="pk = :site AND begins_with(sk, :fired)",
+                             FilterExpression="fired_ms < :cutoff",
+                             ExpressionAttributeValues={**site, ":fired": {"S": "FIRED#"},
+                                                        ":cutoff": {"N": str(cutoff_ms)}})
+        self._delete(self.accounts_table, fired + claims)
+        return len(fired)
 
     def _purge_shard(self, site_id: str, shard: int, now_ms: int) -> Counter[str]:
         partition = {":p": {"S": f"{site_id}#{shard}"}}
