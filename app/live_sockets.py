@@ -3,19 +3,22 @@ stream function has folded a batch of the site's events. The page polls while it
 (static/js/dashboard.js), as it does on the single box while its event stream is down
 (app/live_push.py).
 
-1. The page asks the web app for a ticket (`GET /sites/<id>/live/socket`, behind the member's
-   login like any page): the socket's URL with a `ticket`, signed with the session key, good
-   for TICKET_MAX_AGE_S.
-2. It connects. The socket function's $connect checks the ticket and that its user may still
-   see the site, then keeps the connection (`store.add_live_socket`); $disconnect forgets it.
+1. The page asks the web app for a ticket (`GET /sites/<id>/live/socket` behind the member's
+   login, or `/share/<token>/live/socket` through a public link): the socket's URL with a
+   `ticket` naming the site and its viewer, signed with the session key, good for
+   TICKET_MAX_AGE_S.
+2. It connects. The socket function's $connect checks the ticket and that its viewer may still
+   see the site (a member still is, a link is not revoked), then keeps the connection
+   (`store.add_live_socket`); $disconnect forgets it.
 3. After each batch the stream function pushes the watched sites it folded (`push`): at most
    once every PUSH_EVERY_MS per site however many functions fold it (`store.claim_live_push`),
    rendered once and posted to each socket. A socket older than MAX_SOCKET_MS is closed
    instead: the page reconnects with a new ticket, through the access checks again, so a
-   removed member stops seeing the site. A connection API Gateway no longer has is forgotten.
+   removed member or a revoked link stops seeing the site. A connection API Gateway no longer
+   has is forgotten.
 
-Public links poll: a snapshot's links carry the link's token, which the store keeps only hashed,
-so a function could not render them. This module holds no boto3: the Lambda entry points post.
+The snapshot is the same for every viewer (it holds figures, no link), so one render serves
+members and public links alike. This module holds no boto3: the Lambda entry points post.
 """
 from __future__ import annotations
 
@@ -39,29 +42,41 @@ Send = Callable[[list[str], str], list[str]]  # post data to connections -> thos
 Close = Callable[[list[str]], list[str]]  # close connections -> those already gone
 
 
-def ticket(secret_key: str, site_id: str, user_id: str) -> str:
-    return URLSafeTimedSerializer(secret_key, salt=TICKET_SALT).dumps([site_id, user_id])
+LINK_VIEWER = "link:"  # + a public link's token hash: the viewer a ticket names for a link
+
+
+def ticket(secret_key: str, site_id: str, viewer: str) -> str:
+    """A ticket for `viewer`: a member's user id, or LINK_VIEWER + a public link's token hash."""
+    return URLSafeTimedSerializer(secret_key, salt=TICKET_SALT).dumps([site_id, viewer])
 
 
 def ticket_holder(keys: list[str], token: str) -> tuple[str, str] | None:
-    """(site id, user id) of a ticket signed with one of `keys` within TICKET_MAX_AGE_S, or None."""
+    """(site id, viewer) of a ticket signed with one of `keys` within TICKET_MAX_AGE_S, or None."""
     try:
-        site_id, user_id = URLSafeTimedSerializer(keys, salt=TICKET_SALT).loads(token, max_age=TICKET_MAX_AGE_S)
+        site_id, viewer = URLSafeTimedSerializer(keys, salt=TICKET_SALT).loads(token, max_age=TICKET_MAX_AGE_S)
     except (BadData, ValueError, TypeError):
         return None
-    return str(site_id), str(user_id)
+    return str(site_id), str(viewer)
+
+
+def may_see(store: Store, site_id: str, viewer: str) -> bool:
+    """Whether a member is still one, or a public link of the site is not revoked."""
+    if viewer.startswith(LINK_VIEWER):  # the site's links (few): what its function may read
+        hashed = viewer.removeprefix(LINK_VIEWER)
+        return any(link.token_hash == hashed and link.revoked_ms is None for link in store.list_public_links(site_id))
+    user = store.get_user(viewer)
+    return user is not None and role_on(store, user, site_id) is not None
 
 
 def connect(store: Store, keys: list[str], connection_id: str, token: str, now_ms: int) -> bool:
-    """$connect: keep the connection if its ticket is good and its user may see the site."""
+    """$connect: keep the connection if its ticket is good and its viewer may see the site."""
     holder = ticket_holder(keys, token)
     if holder is None:
         return False
-    site_id, user_id = holder
-    user = store.get_user(user_id)
-    if user is None or role_on(store, user, site_id) is None or store.get_site(site_id) is None:
+    site_id, viewer = holder
+    if not may_see(store, site_id, viewer) or store.get_site(site_id) is None:
         return False
-    store.add_live_socket(LiveSocket(connection_id, site_id, user_id, now_ms))
+    store.add_live_socket(LiveSocket(connection_id, site_id, viewer, now_ms))
     return True
 
 

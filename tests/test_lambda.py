@@ -706,17 +706,22 @@ def test_the_live_push_policies_allow_the_calls_pushing_makes(store, site, admin
     now = int(time.time() * 1000)
     record_batch(store, site, [make_event(timestamp=now)], Client("198.51.100.23", CHROME_UA), now)
     assert aggregate_records(store, stream_records(store)) == NO_FAILURES
+    from app.auth import links
+    _, token = links.create_link(store, site.site_id, "TV", admin.user_id, now)
     calls = Calls(store)
     context = {"routeKey": "$connect", "connectionId": "c1"}
     ticket = live_sockets.ticket("key", site.site_id, admin.user_id)
     assert lambda_handlers.live_socket({"requestContext": context, "queryStringParameters": {"ticket": ticket}},
                                        None)["statusCode"] == 200
+    by_link = live_sockets.ticket("key", site.site_id, live_sockets.LINK_VIEWER + links.token_hash(token))
+    assert lambda_handlers.live_socket({"requestContext": {**context, "connectionId": "c3"},
+                                        "queryStringParameters": {"ticket": by_link}}, None)["statusCode"] == 200
     store.add_live_socket(LiveSocket("c2", site.site_id, admin.user_id, now))
     assert lambda_handlers.live_socket({"requestContext": {**context, "routeKey": "$disconnect"}}, None)["statusCode"] == 200
     socket = calls.take()
     done = live_sockets.push(store, [site.site_id], lambda_handlers._render_snapshot, lambda ids, data: ids,
                              lambda ids: [], now)
-    assert done == {"sites": 1, "sent": 1, "closed": 0, "gone": 1}
+    assert done == {"sites": 1, "sent": 2, "closed": 0, "gone": 2}
     push = calls.take()
     lambda_handlers._render_app.cache_clear()
     assert {"BatchWriteItem", "GetItem"} <= {action for action, table, _, _ in socket if table == "AccountsTable"}

@@ -43,15 +43,20 @@ def test_a_members_realtime_page_gets_a_ticket_and_may_connect_to_the_socket(soc
     assert live_sockets.ticket_holder(["another-key"], url.split("ticket=", 1)[1]) is None
 
 
-def test_public_links_and_servers_without_a_socket_poll(sockets_on, app, client, anon_client, site, store, clock):
+def test_a_public_links_realtime_page_gets_a_ticket_naming_the_link(sockets_on, anon_client, site, store, clock):
     _, token = links.create_link(store, site.site_id, "TV", "admin-1", clock.now_ms())
     shared = anon_client.get(f"/share/{token}/realtime").get_data(as_text=True)
-    assert "data-live-socket" not in shared and "Updates every 5 seconds" in shared
-    assert anon_client.get(f"/share/{token}/live/socket").status_code == 404
-    assert anon_client.get(f"/sites/{site.site_id}/live/socket").status_code == 302  # to the login
-    app.config["LIVE_SOCKET_URL"] = ""
+    assert f'data-live-socket="/share/{token}/live/socket"' in shared
+    url = anon_client.get(f"/share/{token}/live/socket").get_json()["url"]
+    assert live_sockets.ticket_holder(["test-secret"], url.split("ticket=", 1)[1]) == (
+        site.site_id, live_sockets.LINK_VIEWER + links.token_hash(token))
+    assert anon_client.get(f"/sites/{site.site_id}/live/socket").status_code == 302  # a member's: to the login
+
+
+def test_servers_without_a_socket_poll(app, client, site):
     page = client.get(f"/sites/{site.site_id}/realtime")
     assert "data-live-socket" not in page.get_data(as_text=True)
+    assert "Updates every 5 seconds" in page.get_data(as_text=True)
     assert "connect-src 'self';" in page.headers["Content-Security-Policy"]
     assert client.get(f"/sites/{site.site_id}/live/socket").status_code == 404
 
@@ -108,7 +113,7 @@ def socket_event(route: str, connection_id: str, ticket: str | None = None) -> d
 
 
 @on_dynamodb
-def test_connect_keeps_a_member_with_a_good_ticket_and_refuses_the_rest(socket_function, store, site, clock, monkeypatch):
+def test_connect_keeps_a_member_or_link_with_a_good_ticket_and_refuses_the_rest(socket_function, store, site, clock, monkeypatch):
     import boto3
     store.create_user(User("u1", "member@example.com", "x", clock.now_ms()))
     store.put_membership(Membership(site.site_id, "u1", "viewer", clock.now_ms()))
@@ -117,7 +122,7 @@ def test_connect_keeps_a_member_with_a_good_ticket_and_refuses_the_rest(socket_f
     def connect(connection_id, ticket):
         return handlers.live_socket(socket_event("$connect", connection_id, ticket), None)["statusCode"]
     assert connect("c1", live_sockets.ticket("current-key", site.site_id, "u1")) == 200
-    assert [(s.connection_id, s.user_id) for s in store.live_sockets(site.site_id)] == [("c1", "u1")]
+    assert [(s.connection_id, s.viewer) for s in store.live_sockets(site.site_id)] == [("c1", "u1")]
     refused = {
         "no ticket": None, "forged": "x.y.z",
         "another key": live_sockets.ticket("another-key", site.site_id, "u1"),
@@ -139,6 +144,14 @@ def test_connect_keeps_a_member_with_a_good_ticket_and_refuses_the_rest(socket_f
     assert connect("c4", live_sockets.ticket("next-key", site.site_id, "u1")) == 403
     assert sorted(s.connection_id for s in store.live_sockets(site.site_id)) == ["c1", "c2"]
 
+    # A public link's page connects while the link is not revoked (and only to its site).
+    _, token = links.create_link(store, site.site_id, "TV", "u1", clock.now_ms())
+    by_link = live_sockets.LINK_VIEWER + links.token_hash(token)
+    assert connect("c5", live_sockets.ticket("next-key", site.site_id, by_link)) == 200
+    assert connect("c6", live_sockets.ticket("next-key", "other-site", by_link)) == 403
+    store.revoke_public_link(links.token_hash(token), clock.now_ms())
+    assert connect("c7", live_sockets.ticket("next-key", site.site_id, by_link)) == 403
+    assert handlers.live_socket(socket_event("$disconnect", "c5"), None)["statusCode"] == 200
     assert handlers.live_socket(socket_event("$disconnect", "c1"), None)["statusCode"] == 200
     assert handlers.live_socket(socket_event("$disconnect", "never-connected"), None)["statusCode"] == 200
     assert [s.connection_id for s in store.live_sockets(site.site_id)] == ["c2"]

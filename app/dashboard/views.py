@@ -180,16 +180,17 @@ def live_stream(site_id: str):
 
 
 @bp.get("/sites/<site_id>/live/socket")
+@bp.get("/share/<token>/live/socket")
 def live_socket(site_id: str):
     """Where the realtime page connects for pushes on AWS (app/live_sockets.py): the WebSocket
-    API's URL with a ticket that lets this member in for a minute. Members only: public links
-    poll."""
-    from app.live_sockets import ticket
+    API's URL with a ticket that lets this member, or this public link, in for a minute."""
+    from app.live_sockets import LINK_VIEWER, ticket
     url = current_app.config.get("LIVE_SOCKET_URL")
     if not url:
         abort(404, "this server has no WebSocket API: the page polls")
-    signed = ticket(current_app.config["SECRET_KEY"], g.site.site_id, current_user().user_id)
-    return jsonify({"url": f"{url}?ticket={signed}"})
+    link = g.get("public_link")
+    viewer = LINK_VIEWER + link.token_hash if link is not None else current_user().user_id
+    return jsonify({"url": f"{url}?ticket={ticket(current_app.config['SECRET_KEY'], g.site.site_id, viewer)}"})
 
 
 def live_snapshot_for(app, site_id: str, token: str | None) -> str | None:

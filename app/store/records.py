@@ -201,7 +201,7 @@ class LiveSocket:
     page (app/live_sockets.py): whom to push the site's snapshots to."""
     connection_id: str  # API Gateway's
     site_id: str
-    user_id: str
+    viewer: str  # a member's user id, or "link:<token hash>" for a public link
     connected_ms: int
 
 

@@ -279,8 +279,8 @@
     if (evt.detail.successful) fresh(evt.detail.elt);
   });
 
-  // AWS: a member's realtime page connects to the WebSocket API (app/live_sockets.py) with a
-  // ticket the app signs for each connection; each message is a snapshot, swapped as a poll's.
+  // AWS: the realtime page connects to the WebSocket API (app/live_sockets.py) with a ticket
+  // the app signs for each connection; each message is a snapshot, swapped as a poll's.
   // The server closes a socket after some minutes: the page connects again at once.
   function liveSocket(elt) {
     var wait = 1000;

@@ -130,3 +130,22 @@ def test_a_refused_socket_leaves_the_page_polling(live_server, browser):
     finally:
         context.close()
         api.close()
+
+
+def test_a_public_links_page_connects_as_the_link(live_server, socket_api, browser):
+    from app.auth import links
+    from app.live_sockets import LINK_VIEWER
+    _, token = links.create_link(live_server.store, live_server.site.site_id, "Office TV", "admin-1",
+                                 int(time.time() * 1000))
+    context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS["desktop"])
+    context.set_default_timeout(10_000)
+    prepare(context)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/share/{token}/realtime")
+        socket_api.next_connection()
+        page.wait_for_selector(".live-tick[data-streaming]", state="attached")
+        assert socket_api.holders == [(live_server.site.site_id, LINK_VIEWER + links.token_hash(token))]
+        assert audit(page) == []
+    finally:
+        context.close()
