@@ -6,6 +6,8 @@ import datetime
 import multiprocessing
 import uuid
 
+import pytest
+
 from app.aggregation import drain
 from app.alerts import settings as alert_settings
 from app.alerts.evaluate import fold_alerts, minute_alerts
@@ -104,6 +106,28 @@ def test_a_goal_reached_n_times_today_fires_once_that_day(store, site, ingest, m
     ingest(make_event(url="https://example.com/welcome", session_id="d", user_id="visitor-4"))
     ingest(make_event(url="https://example.com/welcome", session_id="e", user_id="visitor-5"))
     assert [rule for rule, _ in fired()] == [reached.id]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])  # the process's memory, not the store's
+def test_what_a_process_remembers_of_a_site_is_not_the_same_ids_next_site_and_is_bounded(store, site, monkeypatch):
+    """A key without a rule id (a traffic alert's, a report's) must not be taken as sent for a
+    site deleted and made again under the same id; and the memory forgets past MOST_KNOWN."""
+    from dataclasses import replace
+
+    from app.alerts import fired
+    reads = []
+
+    def history():
+        reads.append(1)
+        return []
+    fired.remember(store, site, "spike@2026-12-03T10")
+    assert fired.not_added(store, site, ["spike@2026-12-03T10"], history) == set() and reads == []
+    made_again = replace(site, created_ms=site.created_ms + MINUTE)
+    assert fired.not_added(store, made_again, ["spike@2026-12-03T10"], history) == {"spike@2026-12-03T10"}
+    monkeypatch.setattr(fired, "MOST_KNOWN", 2)
+    for key in ("a", "b", "c"):
+        fired.remember(store, site, key)
+    assert fired.not_added(store, site, ["a"], history) == {"a"} and len(reads) == 2  # forgotten: read again
 
 
 def test_no_conversion_for_hours_within_the_watched_hours_fires_once(store, site, ingest, make_event, clock):

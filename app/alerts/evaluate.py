@@ -53,14 +53,14 @@ def site_alerts(store: Store, site: Site, now_ms: int, *, every_minute: bool = T
             check = check_silence(store, site, rule, now_ms)
             if check.due:
                 due.append(messages.silence_alert(site, rule, check, now_ms))
-    new = not_added(store, site.site_id, [alert.key for alert in due], fired)
+    new = not_added(store, site, [alert.key for alert in due], fired)
     added = []
     for alert in (alert for alert in due if alert.key in new):
         if settings.muted(now_ms):
             alert.details["muted_until_ms"] = settings.muted_until_ms
         if store.add_alert(alert):
             added.append(alert)
-        remember(store, site.site_id, alert.key)
+        remember(store, site, alert.key)
     return added
 
 

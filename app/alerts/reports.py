@@ -87,7 +87,7 @@ def due_reports(store: Store, now_ms: int, sites: Iterable[Site] | None = None) 
                 if alert is not None:
                     if store.add_alert(alert):
                         added.append((site, alert))
-                    remember(store, site.site_id, alert.key)
+                    remember(store, site, alert.key)
             except Exception:  # noqa: BLE001  (the next minute tries again)
                 log.exception("the %s report of site %s could not be made", kind, site.site_id)
     return added
@@ -100,7 +100,7 @@ def _due(store: Store, site: Site, kind: str, user_ids: list[str], now_ms: int) 
         return None
     # A report stays due all its week or month: once known added, not built (nor looked for) again.
     key = report_key(kind, period)
-    if not not_added(store, site.site_id, [key], lambda: store.list_alerts(site.site_id, HISTORY)) \
+    if not not_added(store, site, [key], lambda: store.list_alerts(site.site_id, HISTORY)) \
             or not readers(store, site, user_ids):
         return None
     return build_report(store, site, kind, period, now_ms)
