@@ -39,6 +39,7 @@ class Config:
     RATE_LIMITS = os.environ.get("LIVEINSIGHT_RATE_LIMITS", "on") != "off"
     RATE_LIMIT_STORAGE = os.environ.get("LIVEINSIGHT_RATE_LIMIT_STORAGE", "memory://")
     RATE_LIMIT_INGEST = os.environ.get("LIVEINSIGHT_RATE_LIMIT_INGEST", "1000 per minute")  # per key and client
+    RATE_LIMIT_SITE = os.environ.get("LIVEINSIGHT_RATE_LIMIT_SITE", "60000 per minute")  # per key, every client
     RATE_LIMIT_LOGIN = os.environ.get("LIVEINSIGHT_RATE_LIMIT_LOGIN", "10 per minute; 50 per hour")  # per client
     RATE_LIMIT_API = os.environ.get("LIVEINSIGHT_RATE_LIMIT_API", "120 per minute")  # per key or user
     # Rotated API keys keep working this long, so what uses them can be changed meanwhile.

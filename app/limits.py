@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import random
 import re
 import threading
 from functools import wraps
@@ -61,11 +62,14 @@ def client_id() -> str:
     return hmac.new(secret, (request.remote_addr or "").encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def rate_limited(setting: str, key: Callable[[], str] | None = None, methods: list[str] | None = None):
+def rate_limited(setting: str, key: Callable[[], str] | None = None, methods: list[str] | None = None,
+                 spread: int = 1):
     """Mark a view as limited by the config value `setting` ("1000 per minute"), counted per
-    `key()` (default: per client)."""
+    `key()` (default: per client); a view may have several. `spread`: in the store, count a
+    key's window in that many items, each allowed its share (a site-wide key's one item would
+    take every request of the site: past ~1,000 writes a second DynamoDB throttles it)."""
     def mark(view: Callable) -> Callable:
-        view.rate_limit = (setting, key, methods)
+        view.rate_limits = [*getattr(view, "rate_limits", []), (setting, key, methods, spread)]
         return view
     return mark
 
@@ -77,10 +81,10 @@ def set_up_rate_limits(app: Flask) -> None:
     counting = (MemoryWindows() if uri.startswith("memory://") else StoreWindows() if uri == "store://"
                 else SharedWindows(uri))
     for endpoint, view in list(app.view_functions.items()):
-        if hasattr(view, "rate_limit"):
-            setting, key, methods = view.rate_limit
-            app.view_functions[endpoint] = _limited(view, endpoint, parse_rates(app.config[setting]),
-                                                    key or client_id, methods, counting)
+        for setting, key, methods, spread in getattr(view, "rate_limits", []):
+            view = _limited(view, f"{endpoint}/{setting}", parse_rates(app.config[setting]),
+                            key or client_id, methods, spread, counting)
+        app.view_functions[endpoint] = view
 
 
 class MemoryWindows:
@@ -93,9 +97,9 @@ class MemoryWindows:
         self.lock = threading.Lock()
         self.counts: dict[int, dict[tuple, int]] = {}  # window length (s) -> (scope, key, start) -> hits
 
-    def hit(self, rate: Rate, scope: str, key: str, now: float) -> tuple[bool, float]:
+    def hit(self, rate: Rate, scope: str, key: str, now: float, spread: int = 1) -> tuple[bool, float]:
         """Count one request at `now` (epoch seconds, the app's clock); returns whether it is
-        within the rate and when its window ends."""
+        within the rate and when its window ends. Counted exactly: `spread` is for the store."""
         length = rate.seconds
         start = now // length * length
         with self.lock:
@@ -110,10 +114,13 @@ class StoreWindows:
     """Fixed-window counters in the app's store (`store.hit_window`): on AWS, one count for all
     of a stage's Lambda containers. A window's item expires by itself."""
 
-    def hit(self, rate: Rate, scope: str, key: str, now: float) -> tuple[bool, float]:
+    def hit(self, rate: Rate, scope: str, key: str, now: float, spread: int = 1) -> tuple[bool, float]:
+        """As MemoryWindows.hit; with `spread`, in one of that many items, chosen at random,
+        each allowed its share of the rate."""
         start = int(now // rate.seconds * rate.seconds)
-        n = get_store().hit_window(f"{scope}#{rate.seconds}#{key}", start, rate.seconds)
-        return n <= rate.amount, start + rate.seconds
+        item = f"{scope}#{rate.seconds}#{key}" + (f"#{random.randrange(spread)}" if spread > 1 else "")
+        n = get_store().hit_window(item, start, rate.seconds)
+        return n <= math.ceil(rate.amount / spread), start + rate.seconds
 
 
 class SharedWindows:
@@ -125,7 +132,7 @@ class SharedWindows:
         from limits.strategies import FixedWindowRateLimiter
         self.counting = FixedWindowRateLimiter(storage_from_string(uri))
 
-    def hit(self, rate: Rate, scope: str, key: str, now: float) -> tuple[bool, float]:
+    def hit(self, rate: Rate, scope: str, key: str, now: float, spread: int = 1) -> tuple[bool, float]:
         """As MemoryWindows.hit, but windows follow the storage's clock (the `limits` library's)."""
         from limits import RateLimitItemPerSecond
         limit = RateLimitItemPerSecond(rate.amount, rate.seconds)
@@ -134,15 +141,15 @@ class SharedWindows:
 
 
 def _limited(view: Callable, scope: str, limits: list[Rate], key: Callable[[], str], methods: list[str] | None,
-             counting: MemoryWindows | StoreWindows | SharedWindows) -> Callable:
+             spread: int, counting: MemoryWindows | StoreWindows | SharedWindows) -> Callable:
     """The view, refusing with 429 (TooManyRequests with the limit and Retry-After) a request
-    over any of its limits, counted per scope (the view) and key()."""
+    over any of its limits, counted per scope (the view and setting) and key()."""
     @wraps(view)
     def limited(*args, **kwargs):
         if methods is None or request.method in methods:
             identity, now = key(), now_ms() / 1000
             for limit in limits:
-                allowed, reset_at = counting.hit(limit, scope, identity, now)
+                allowed, reset_at = counting.hit(limit, scope, identity, now, spread)
                 if not allowed:
                     raise TooManyRequests(str(limit), retry_after=max(1, math.ceil(reset_at - now)))
         return view(*args, **kwargs)

@@ -51,6 +51,30 @@ def test_containers_sharing_the_store_share_each_limit(store, site, admin, make_
     assert send(containers[0]) == 202
 
 
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_a_keys_limit_across_clients_is_spread_over_items_each_allowed_its_share(store, site, make_event, clock,
+                                                                                 monkeypatch):
+    """RATE_LIMIT_SITE counts in 8 items a window (spread=8), so no one item takes a busy site's
+    every request; each allows an eighth. Items chosen in turn here (at random in use)."""
+    import itertools
+    turns = itertools.cycle(range(8))
+    monkeypatch.setattr(rate_limits.random, "randrange", lambda n: next(turns) % n)
+    app = create_app({"TESTING": True, "SECRET_KEY": "k", "RATE_LIMIT_STORAGE": "store://",
+                      "RATE_LIMIT_SITE": "16 per minute"}, store=store, clock=clock)
+    client = app.test_client()
+    statuses = [client.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": [make_event()]}),
+                            content_type="text/plain", environ_base={"REMOTE_ADDR": f"198.51.100.{n}"},
+                            headers={"User-Agent": CHROME_UA}).status_code for n in range(20)]
+    assert statuses == [202] * 16 + [429] * 4
+    assert len({key for key in _window_items(store) if "RATE_LIMIT_SITE" in key}) == 8
+
+
+def _window_items(store) -> list[str]:
+    """The partition keys of the rate window items (a test may scan: moto)."""
+    items = store.client.scan(TableName=store.aggregates_table, ProjectionExpression="pk")["Items"]
+    return [item["pk"]["S"] for item in items if item["pk"]["S"].startswith("RATE#")]
+
+
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_store_that_keeps_no_windows_says_which_storages_to_use(store):
     with pytest.raises(StoreError, match="memory://"):
