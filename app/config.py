@@ -39,7 +39,9 @@ class Config:
     RATE_LIMITS = os.environ.get("LIVEINSIGHT_RATE_LIMITS", "on") != "off"
     RATE_LIMIT_STORAGE = os.environ.get("LIVEINSIGHT_RATE_LIMIT_STORAGE", "memory://")
     RATE_LIMIT_INGEST = os.environ.get("LIVEINSIGHT_RATE_LIMIT_INGEST", "1000 per minute")  # per key and client
-    RATE_LIMIT_SITE = os.environ.get("LIVEINSIGHT_RATE_LIMIT_SITE", "60000 per minute")  # per key, every client
+    # Per tracker key from every client together: AWS's stack sets it (a site's share of the
+    # stage's throttle); empty, no such limit (the single box: its CPU is the limit).
+    RATE_LIMIT_SITE = os.environ.get("LIVEINSIGHT_RATE_LIMIT_SITE", "")
     RATE_LIMIT_LOGIN = os.environ.get("LIVEINSIGHT_RATE_LIMIT_LOGIN", "10 per minute; 50 per hour")  # per client
     RATE_LIMIT_API = os.environ.get("LIVEINSIGHT_RATE_LIMIT_API", "120 per minute")  # per key or user
     # Rotated API keys keep working this long, so what uses them can be changed meanwhile.

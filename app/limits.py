@@ -82,8 +82,9 @@ def set_up_rate_limits(app: Flask) -> None:
                 else SharedWindows(uri))
     for endpoint, view in list(app.view_functions.items()):
         for setting, key, methods, spread in getattr(view, "rate_limits", []):
-            view = _limited(view, f"{endpoint}/{setting}", parse_rates(app.config[setting]),
-                            key or client_id, methods, spread, counting)
+            if app.config[setting]:  # an empty setting: no such limit (and no cost per request)
+                view = _limited(view, f"{endpoint}/{setting}", parse_rates(app.config[setting]),
+                                key or client_id, methods, spread, counting)
         app.view_functions[endpoint] = view
 
 

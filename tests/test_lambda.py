@@ -755,3 +755,14 @@ def test_the_web_function_counts_rate_limits_in_dynamodb_within_its_policy(store
     made = calls.take()
     assert any(action == "UpdateItem" and (key or "").startswith("RATE#api.") for action, _, _, key in made)
     assert _denied("WebFunction", made) == []
+
+
+def test_api_access_logs_when_asked_name_no_address_nor_path_and_are_kept_a_bounded_time():
+    resources = load_template()["Resources"]
+    condition, setting, _ = resources["Api"]["Properties"]["AccessLogSetting"]["Fn::If"]
+    assert condition == "LogsApiAccess" and load_template()["Parameters"]["ApiAccessLogs"]["Default"] == "off"
+    fields = json.loads(setting["Format"])
+    assert {"status", "latencyMs", "error", "requestId"} <= set(fields)
+    assert not [v for v in fields.values() if any(part in v for part in ("identity", "$context.path", "domainName"))]
+    group = resources["ApiAccessLogGroup"]
+    assert group["Condition"] == "LogsApiAccess" and group["Properties"]["RetentionInDays"] == "LogRetentionDays"
