@@ -1,5 +1,5 @@
-"""Rate limits: ingestion per tracker key and client, login per client, the current-password
-check per user, the stats API per key or user. A view asks for a limit with
+"""Rate limits: ingestion per tracker key and client (and, where set, per key from every client),
+login per client, the current-password check per user, the stats API per key or user. A view asks for a limit with
 `@rate_limited(SETTING, key)`; `set_up_rate_limits` applies them when the app is made, parsed
 by `parse_rates` ("1000 per minute; 20000 per day"). A check is one counter increment:
 flask-limiter's own per-request machinery cost about a fifth of a single-event ingestion request.

@@ -91,7 +91,7 @@ def _let_the_tracker_read_answers(response):
 
 @bp.route("/events", methods=["POST"], provide_automatic_options=False)
 @rate_limited("RATE_LIMIT_INGEST", _ingest_limit_key)
-@rate_limited("RATE_LIMIT_SITE", _tracker_key, spread=8)  # all clients of a key: a flood takes no other site's share
+@rate_limited("RATE_LIMIT_SITE", _tracker_key, spread=8)  # a key's every client: others keep their share
 def collect_events():
     events, _ = _ingest_body()
     key = _tracker_key()
