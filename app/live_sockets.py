@@ -22,15 +22,12 @@ members and public links alike. This module holds no boto3: the Lambda entry poi
 """
 from __future__ import annotations
 
-import logging
 from typing import Callable, Iterable
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 
 from app.auth.users import role_on
 from app.store.base import LiveSocket, Store
-
-log = logging.getLogger(__name__)
 
 TICKET_SALT = "liveinsight.live-socket"
 TICKET_MAX_AGE_S = 60  # time enough to connect: every (re)connection asks for a new one

@@ -179,3 +179,7 @@ def test_alerts_are_texted_through_amazon_sns(store, site, clock, admin, monkeyp
         assert "Test sent: a text to +821012345678 took it." in client.get(PAGE).get_data(as_text=True)
         assert post(client, f"{PAGE}/phones/remove", phone="+821012345678").status_code == 302
         assert AlertSettings.of(store.get_site("example")).phones == []
+        for action in ("test", "remove"):  # a number removed meanwhile: said, nothing sent
+            refused = post(client, f"{PAGE}/phones/{action}", phone="+821012345678")
+            assert refused.status_code == 400 and "no such number" in refused.get_data(as_text=True)
+        assert len(texts) == 2

@@ -169,9 +169,7 @@ def add_goal_rule(store, site, kind: str, goal: str, threshold: str, hours: str,
 
 def delete_goal_rule(store, site, rule_id: str) -> GoalRule:
     settings = AlertSettings.of(site)
-    rule = next((r for r in settings.goal_rules if r.id == rule_id), None)
-    if rule is None:
-        raise AlertSettingsError("no such goal alert (deleted meanwhile?)")
+    rule = _one(settings.goal_rules, lambda r: r.id == rule_id, "no such goal alert (deleted meanwhile?)")
     settings.goal_rules.remove(rule)
     settings.save(store, site)
     return rule
@@ -203,10 +201,19 @@ def delete_webhook(store, site, webhook_id: str) -> Webhook:
 
 
 def find_webhook(settings: AlertSettings, webhook_id: str) -> Webhook:
-    for webhook in settings.webhooks:
-        if webhook.id == webhook_id:
-            return webhook
-    raise AlertSettingsError("no such webhook (deleted meanwhile?)")
+    return _one(settings.webhooks, lambda w: w.id == webhook_id, "no such webhook (deleted meanwhile?)")
+
+
+def find_phone(settings: AlertSettings, phone: str) -> str:
+    return _one(settings.phones, lambda p: p == phone, "no such number (removed meanwhile?)")
+
+
+def _one(items: list, wanted, missing: str):
+    """The first of a site's rules, webhooks or numbers that is `wanted`; refused with `missing`."""
+    found = next((item for item in items if wanted(item)), None)
+    if found is None:
+        raise AlertSettingsError(missing)
+    return found
 
 
 def add_phone(store, site, number: str) -> str:
@@ -226,9 +233,7 @@ def add_phone(store, site, number: str) -> str:
 
 def remove_phone(store, site, phone: str) -> None:
     settings = AlertSettings.of(site)
-    if phone not in settings.phones:
-        raise AlertSettingsError("no such number (removed meanwhile?)")
-    settings.phones.remove(phone)
+    settings.phones.remove(find_phone(settings, phone))
     settings.save(store, site)
 
 
