@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import json
+import marshal
 import os
 import re
 import subprocess
@@ -162,6 +163,19 @@ def test_the_package_has_the_app_and_its_files_but_not_boto3(built):
     size = _size_mb(built)
     print(f"\nbuilt package: {size:.1f} MB unzipped")
     assert size <= LAMBDA_UNZIPPED_LIMIT_MB
+
+
+@pytest.mark.sam
+def test_the_bytecode_replaces_library_sources_and_names_lambdas_paths(built):
+    """Bytecode names the file as Lambda unpacks it, not the build folder (whose length once
+    took the package past its budget on CI); a library ships bytecode alone, the app both."""
+    assert (built / "werkzeug" / "routing" / "map.pyc").is_file() and not (built / "werkzeug" / "routing" / "map.py").exists()
+    assert (built / "app" / "lambda_handlers.py").is_file()
+    for pyc, deployed in ((built / "werkzeug" / "routing" / "map.pyc", "/var/task/werkzeug/routing/map.py"),
+                          (next((built / "app" / "__pycache__").glob("lambda_handlers.*.pyc")),
+                           "/var/task/app/lambda_handlers.py")):
+        code = marshal.loads(pyc.read_bytes()[16:])  # after the header: magic, flags, hash
+        assert code.co_filename == deployed
 
 
 @pytest.mark.sam
