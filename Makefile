@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
 
-.PHONY: run test stress bench install install-dev install-aws chromium caddy sam tracker vendor clean
+.PHONY: run test stress bench install install-dev install-aws chromium caddy sam tracker vendor translations clean
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -81,6 +81,17 @@ stress: $(VENV)/.installed-dev $(SAM_VENV)/.installed
 
 bench: $(VENV)/.installed-dev
 	$(VENV)/bin/python -m bench.run
+
+# The interface's catalogues (app/translations/, docs/translating.md): every marked string
+# extracted into messages.pot, merged into each language's messages.po (new strings arrive
+# untranslated; tests/test_i18n.py fails until they are translated), then compiled to the
+# messages.mo files the app reads, which are committed: a fresh clone serves them as they are.
+CATALOGUES := app/translations
+translations: $(VENV)/.installed
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k lazy_gettext -k _l --no-wrap --sort-by-file \
+		--project LiveInsight --copyright-holder LiveInsight -o $(CATALOGUES)/messages.pot .
+	$(VENV)/bin/pybabel -q update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) --no-wrap --no-fuzzy-matching --ignore-obsolete
+	$(VENV)/bin/pybabel -q compile -d $(CATALOGUES) --statistics
 
 # Rebuild the minified tracker (needs npm); the built file is committed.
 tracker:

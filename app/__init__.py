@@ -29,12 +29,14 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     from app.dashboard import bp as dashboard_bp
     from app.health import bp as health_bp
     from app.cli import register_commands
+    from app.i18n import set_up_i18n
     from app.limits import set_up_rate_limits
     from app.request_log import set_up_request_log
     from app.security import set_up_security
 
     set_up_request_log(app)  # its id and clock start before any other check can answer
     _set_up_sessions(app)
+    set_up_i18n(app)
     set_up_security(app)
     app.register_blueprint(api_bp)
     app.register_blueprint(auth_bp)

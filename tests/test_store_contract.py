@@ -312,6 +312,17 @@ def test_a_users_logins_are_saved_with_it(store):
     assert [u.logins for u in store.list_users()] == [[Login("h1", T0), Login("h2", T0 + 5)]]
 
 
+def test_a_users_language_is_saved_with_it(store):
+    store.create_user(user("u1"))
+    assert store.get_user("u1").language == ""  # none chosen: the browser's
+    saved = store.get_user("u1")
+    saved.language = "ko"
+    store.update_user(saved)
+    assert store.get_user("u1").language == "ko" and store.list_users()[0].language == "ko"
+    store.create_user(user("u2", "grace@example.com", language="en"))
+    assert store.get_user_by_email("grace@example.com").language == "en"
+
+
 def test_invitations_are_read_by_site_and_by_email(store):
     store.put_invitation(Invitation("s1", "ada@example.com", "viewer", "bob@example.com", T0))
     store.put_invitation(Invitation("s1", "cy@example.com", "admin", "bob@example.com", T0 + 1))

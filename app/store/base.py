@@ -73,7 +73,7 @@ class AccountStore(ABC):
 
     @abstractmethod
     def update_user(self, user: User) -> None:
-        """Save a user's password hash, admin flag and logins (the email stays the same)."""
+        """Save a user's password hash, admin flag, logins and language (the email stays the same)."""
 
     @abstractmethod
     def delete_user(self, user_id: str) -> None:

@@ -117,6 +117,7 @@ class User:
     created_ms: int
     is_admin: bool = False
     logins: list[Login] = field(default_factory=list)
+    language: str = ""  # the interface's language chosen in Account ("" = the browser's)
 
 
 @dataclass

@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS users (
     password_hash TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     is_admin INTEGER NOT NULL,
-    logins TEXT NOT NULL DEFAULT '[]'
+    logins TEXT NOT NULL DEFAULT '[]',
+    language TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS invitations (
     site_id TEXT NOT NULL,
@@ -191,7 +192,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 EVENT_FIELDS_V5 = EVENT_FIELDS[:EVENT_FIELDS.index("first_ms")]  # the events' columns until schema 9
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
@@ -271,12 +272,16 @@ MIGRATIONS = {
     10: """
     ALTER TABLE sites ADD COLUMN alerts TEXT NOT NULL DEFAULT '{}';
     """,
+    # 11 -> 12: the interface's language a user chose ('' = the browser's).
+    11: """
+    ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))
 JSON_SITE_COLUMNS = ("domains", "blocked_referrers", "goals", "download_extensions", "funnels", "sources", "alerts")
 API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 INVITATION_FIELDS = tuple(f.name for f in fields(Invitation))
-USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins"
+USER_COLUMNS = "user_id, email, password_hash, created_ms, is_admin, logins, language"
 AUDIT_FIELDS = tuple(f.name for f in fields(AuditEntry))
 ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 
@@ -528,9 +533,9 @@ class SQLiteStore(Store):
     # -- accounts
     def create_user(self, user: User) -> None:
         try:
-            self._write(f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            self._write(f"INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [(user.user_id, user.email, user.password_hash, user.created_ms, int(user.is_admin),
-                          json.dumps(user.logins))])
+                          json.dumps(user.logins), user.language)])
         except StoreError as exc:
             if isinstance(exc.__cause__, sqlite3.IntegrityError):
                 raise Conflict(f"a user with the email {user.email!r} exists already") from exc
@@ -538,9 +543,9 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _user(row: tuple) -> User:
-        user_id, email, password_hash, created_ms, is_admin, logins = row
+        user_id, email, password_hash, created_ms, is_admin, logins, language = row
         return User(user_id, email, password_hash, created_ms, bool(is_admin),
-                    [Login(*login) for login in json.loads(logins)])
+                    [Login(*login) for login in json.loads(logins)], language)
 
     def _users(self, where: str, args: tuple = ()) -> list[User]:
         return [self._user(r) for r in self._read(f"SELECT {USER_COLUMNS} FROM users {where}", args)]
@@ -555,8 +560,8 @@ class SQLiteStore(Store):
         return self._users("ORDER BY email")
 
     def update_user(self, user: User) -> None:
-        self._write("UPDATE users SET password_hash = ?, is_admin = ?, logins = ? WHERE user_id = ?",
-                    [(user.password_hash, int(user.is_admin), json.dumps(user.logins), user.user_id)])
+        self._write("UPDATE users SET password_hash = ?, is_admin = ?, logins = ?, language = ? WHERE user_id = ?",
+                    [(user.password_hash, int(user.is_admin), json.dumps(user.logins), user.language, user.user_id)])
 
     def delete_user(self, user_id: str) -> None:
         with self._errors(), self.transaction():
