@@ -34,7 +34,8 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 
 sam: $(SAM_VENV)/.installed
 
-# Browser tests drive Debian's Chromium; install it when missing if we may.
+# Browser tests drive Debian's Chromium; install it when missing if we may. The Korean pages'
+# screenshots (and their widths) need a Korean font: Debian's fonts-nanum, when none is there.
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -43,6 +44,15 @@ chromium:
 	  else \
 	    echo "error: the browser tests need Chromium: run 'sudo apt-get install chromium' (Debian) and retry" >&2; \
 	    exit 1; \
+	  fi; \
+	fi
+	@if [ -z "$$(fc-list :lang=ko 2>/dev/null)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's fonts-nanum: the Korean pages' screenshots"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -qq fonts-nanum >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq fonts-nanum >/dev/null; }; \
+	  else \
+	    echo "note: no Korean font: the Korean pages' screenshots show boxes ('sudo apt-get install fonts-nanum')"; \
 	  fi; \
 	fi
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
-from flask_wtf.csrf import CSRFProtect
+from flask_babel import gettext as _, lazy_gettext as _l
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from app.auth.sites import SitesByKey
@@ -62,9 +63,30 @@ def _set_up_sessions(app: Flask) -> None:
                                  csrf_field=access.csrf_field)
 
 
-ERROR_TITLES = {400: "That request did not make sense", 403: "You cannot open this page",
-                404: "Page not found", 405: "That is not allowed here", 429: "Too many requests",
-                500: "Something went wrong on our side"}
+# The error page's heading (the JSON API answers with the description only, in English).
+ERROR_TITLES = {400: _l("That request did not make sense"), 403: _l("You cannot open this page"),
+                404: _l("Page not found"), 405: _l("That is not allowed here"), 429: _l("Too many requests"),
+                500: _l("Something went wrong on our side")}
+
+
+# What the error page says when the error came with Werkzeug's own English description (a bare
+# abort(404), a method not allowed), or from Flask-WTF's CSRF check.
+DEFAULT_MESSAGES = {400: _l("The server could not understand this request."),
+                    403: _l("You do not have access to this page."),
+                    404: _l("There is no page at this address. Check it, or go back to your sites."),
+                    405: _l("This page cannot be used that way."),
+                    500: _l("The error was logged. Try again in a moment.")}
+CSRF_MESSAGE = _l("This form has expired or did not come from this site's page: reload the page and send it again.")
+
+
+def _page_message(error: HTTPException) -> str:
+    """The error's description for a page: the app's own as it was written (translated where
+    it was raised), Werkzeug's and Flask-WTF's defaults in the page's language."""
+    if isinstance(error, CSRFError):
+        return str(CSRF_MESSAGE)
+    if error.description == type(error).description and error.code in DEFAULT_MESSAGES:
+        return str(DEFAULT_MESSAGES[error.code])
+    return error.description
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -78,7 +100,7 @@ def _register_error_handlers(app: Flask) -> None:
         if error.code == 429:
             return too_many_requests(error)
         if not wants_json():
-            page = render_template("pages/error.html", status=error.code, message=error.description,
+            page = render_template("pages/error.html", status=error.code, message=_page_message(error),
                                    title=ERROR_TITLES.get(error.code, error.name))
             headers = [h for h in error.get_headers() if h[0] != "Content-Type"]  # Allow: on a 405
             return app.response_class(page, status=error.code, headers=headers, mimetype="text/html")
@@ -87,11 +109,15 @@ def _register_error_handlers(app: Flask) -> None:
 
     def too_many_requests(error: HTTPException):
         wait = getattr(error, "retry_after", None) or 60  # app/limits.py: seconds to the window's end
-        # the description is the limit itself ("10 per 1 minute")
-        message = f"too many requests (at most {error.description}): retry in {wait} s"
-        response = jsonify(status="error", message=message) if wants_json() else \
-            app.response_class(render_template("pages/error.html", status=429, message=message,
-                                               title=ERROR_TITLES[429]), mimetype="text/html")
+        # the description is the limit itself ("10 per 1 minute"), as the setting writes it
+        if wants_json():  # the API's answers stay English
+            response = jsonify(status="error",
+                               message=f"too many requests (at most {error.description}): retry in {wait} s")
+        else:
+            message = _("too many requests (at most %(limit)s): retry in %(wait)s s",
+                        limit=error.description, wait=wait)
+            response = app.response_class(render_template("pages/error.html", status=429, message=message,
+                                                          title=ERROR_TITLES[429]), mimetype="text/html")
         response.status_code = 429
         response.headers["Retry-After"] = str(wait)
         return response

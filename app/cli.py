@@ -1,14 +1,22 @@
 """flask commands: init-db, backup, setup-url, create-site, create-user, seed-demo, demo-setup, purge; API keys
 (create-api-key, list-api-keys, rotate-key, revoke-key); GDPR (export-visitor, erase-visitor); AWS
-(replay-dead-letters)."""
+(replay-dead-letters).
+
+What they print for a person is in the language of the environment (LC_ALL, LC_MESSAGES or LANG:
+`speaks_the_environment`); what a program reads (ids, keys, secrets, URLs, JSON) stays as it is."""
 from __future__ import annotations
 
+import functools
 import json
+import os
 import secrets
+import unicodedata
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
 
 from app import privacy
 from app.analytics import goals
@@ -17,6 +25,7 @@ from app.auth.sites import SiteError, create_site
 from app.auth.members import add_member
 from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from app.retention import run_retention
 from app.security import private_folder
 from app.store.base import DAY_MS, ROLES, Conflict, StoreError
@@ -32,10 +41,37 @@ def register_commands(app: Flask) -> None:
 CLI_ACTOR = "cli"  # who the audit log says did what these commands do
 
 
+def environment_language() -> str:
+    """The language of the environment, as the C library reads it: the first of LC_ALL,
+    LC_MESSAGES and LANG that is set ("ko_KR.UTF-8" -> "ko"); English for one we do not speak
+    ("C", "POSIX", "de_DE.UTF-8") or none."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            code = value.split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
+            return code if code in LANGUAGES else DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
+
+
+def speaks_the_environment(command):
+    """A command's callback, run in the environment's language (flask gives it an app context)."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with force_locale(environment_language()):
+            return command(*args, **kwargs)
+    return run
+
+
+def _padded(label: str, width: int) -> str:
+    """`label`, left-aligned in `width` columns of a terminal (where a Korean character takes two)."""
+    columns = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in label)
+    return label + " " * max(0, width - columns)
+
+
 def _site(site_id: str):
     site = get_store().get_site(site_id)
     if site is None:
-        raise click.ClickException(f"no site {site_id!r}")
+        raise click.ClickException(_("no site %(site)s", site=repr(site_id)))
     return site
 
 
@@ -51,14 +87,16 @@ def _ready_store():
 
 
 @click.command("init-db")
+@speaks_the_environment
 def init_db() -> None:
     """Create the store's tables, or upgrade them (safe to run again)."""
     get_store().create_schema()
-    click.echo(f"store ready: {current_app.config['STORE_URL']}")
+    click.echo(_("store ready: %(url)s", url=current_app.config["STORE_URL"]))
 
 
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
+@speaks_the_environment
 def backup(path: str) -> None:
     """A consistent copy of the SQLite store into a new file PATH, while the server runs
     (restore: README, Backups)."""
@@ -66,16 +104,17 @@ def backup(path: str) -> None:
         get_store().backup(path)
     except StoreError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"backed up to {path}")
+    click.echo(_("backed up to %(path)s", path=path))
 
 
 @click.command("setup-url")
 @click.option("--base", default="http://127.0.0.1:8000", show_default=True, help="The address users open.")
+@speaks_the_environment
 def setup_url(base: str) -> None:
     """The first-run link that creates the first account (it works while there is none)."""
     from app.auth.views import setup_token
     if get_store().list_users():
-        raise click.ClickException("this instance has accounts already: log in, or use create-user")
+        raise click.ClickException(_("this instance has accounts already: log in, or use create-user"))
     click.echo(f"{base.rstrip('/')}/setup?token={setup_token()}")
 
 
@@ -85,6 +124,7 @@ def setup_url(base: str) -> None:
               help="A domain the tracker may send from (repeat for several).")
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for 'today'.")
 @click.option("--id", "site_id", default=None, help="A site id of your choice (default: random).")
+@speaks_the_environment
 def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site_id: str | None) -> None:
     """Create a site; the last line printed is "SITE_ID TRACKER_KEY"."""
     store = _ready_store()
@@ -92,8 +132,8 @@ def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site
         site = create_site(store, name, list(domains), now_ms(), timezone, site_id)
     except SiteError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"created site {site.name!r} for {', '.join(site.domains)}")
-    click.echo(f"{site.site_id} {site.tracker_key}")
+    click.echo(_("created site %(name)s for %(domains)s", name=repr(site.name), domains=", ".join(site.domains)))
+    click.echo(f"{site.site_id} {site.tracker_key}")  # for a program: the last line, as it is
 
 
 @click.command("create-user")
@@ -103,6 +143,7 @@ def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
               help="The role on those sites.")
 @click.password_option(help="The password (asked for when not given; 10 characters or more).")
+@speaks_the_environment
 def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: str, password: str) -> None:
     """Create a user who logs in with EMAIL and the password."""
     store = _ready_store()
@@ -112,8 +153,14 @@ def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: s
             add_member(store, site_id, user.email, role, now_ms())
     except (AccountError, Conflict) as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"created {'instance admin' if admin else 'user'} {user.email}"
-               + (f", {role} of {', '.join(sites)}" if sites else ""))
+    if sites:
+        created = _("created instance admin %(email)s, %(role)s of %(sites)s", email=user.email, role=role,
+                    sites=", ".join(sites)) if admin else \
+            _("created user %(email)s, %(role)s of %(sites)s", email=user.email, role=role, sites=", ".join(sites))
+    else:
+        created = _("created instance admin %(email)s", email=user.email) if admin else \
+            _("created user %(email)s", email=user.email)
+    click.echo(created)
 
 
 def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
@@ -122,10 +169,11 @@ def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
     end = now_ms()
     visits = seed.plan_visits(site, days, end, visits_per_day)
     batches = list(seed.tracker_batches(visits, end))
-    with click.progressbar(length=len(batches), label=f"Seeding {days:g} days of traffic",
+    with click.progressbar(length=len(batches), label=_("Seeding %(days)s days of traffic", days=format(days, "g")),
                            show_pos=True) as bar:
         totals = seed.seed(store, site, batches, on_batch=lambda: bar.update(1))
-    click.echo(f"{totals['accepted']} events stored, {totals['dropped']} bot events dropped")
+    click.echo(_("%(stored)s events stored, %(dropped)s bot events dropped", stored=totals["accepted"],
+                 dropped=totals["dropped"]))
     return totals
 
 
@@ -133,6 +181,7 @@ def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
 @click.argument("site_id")
 @click.option("--days", default=3.0, show_default=True, help="How many days of history.")
 @click.option("--visits-per-day", default=300, show_default=True)
+@speaks_the_environment
 def seed_demo(site_id: str, days: float, visits_per_day: int) -> None:
     """Generate realistic traffic for a site through the real ingestion pipeline."""
     _seed(site_id, days, visits_per_day)
@@ -142,6 +191,7 @@ def seed_demo(site_id: str, days: float, visits_per_day: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--days", default=3.0, show_default=True)
+@speaks_the_environment
 def demo_setup(host: str, port: int, days: float) -> None:
     """Create the store (a SQLite file) and a demo site with traffic (once), and print how to use it."""
     store = _ready_store()
@@ -156,13 +206,13 @@ def demo_setup(host: str, port: int, days: float) -> None:
         _seed(site.site_id, days, 300)
     login = _demo_login(store, site.site_id)
     base = f"http://{host}:{port}"
+    snippet = f'<script defer src="{base}/tracker.js" data-key="{site.tracker_key}"></script>'
     click.echo("")
-    click.echo(f"  Dashboard:     {base}/sites/{site.site_id}")
-    click.echo(f"  Log in as:     {DEMO_EMAIL}   password: {login}")
-    click.echo(f"  Demo page:     {base}/demo   (open it and watch yourself arrive)")
-    click.echo(f"  Tracker key:   {site.tracker_key}")
-    click.echo("  Snippet:       "
-               f'<script defer src="{base}/tracker.js" data-key="{site.tracker_key}"></script>')
+    for label, value in ((_("Dashboard:"), f"{base}/sites/{site.site_id}"),
+                         (_("Log in as:"), _("%(email)s   password: %(password)s", email=DEMO_EMAIL, password=login)),
+                         (_("Demo page:"), _("%(url)s   (open it and watch yourself arrive)", url=base + "/demo")),
+                         (_("Tracker key:"), site.tracker_key), (_("Snippet:"), snippet)):
+        click.echo("  " + _padded(label, 14) + " " + value)
     click.echo("")
 
 
@@ -185,23 +235,26 @@ def _demo_login(store, site_id: str) -> str:
     password = path.read_text().strip() if path.exists() else ""
     if password and password_matches(user, password):
         return password
-    return "(the one you set; `flask --app app create-user` makes another account)"
+    return _("(the one you set; `flask --app app create-user` makes another account)")
 
 
 @click.command("purge")
+@speaks_the_environment
 def purge() -> None:
     """Write the month rollups that are due, then delete what is past retention (raw data
     after 24 h, rollups after 400 days): what the server does every hour."""
     done = run_retention(get_store(), now_ms())
     for site_id, months in done["rolled_up_months"].items():
-        click.echo(f"site {site_id}: rolled up {len(months)} month(s)")
-    click.echo(", ".join(f"{n} {what}" for what, n in done["deleted"].items()) + " deleted")
+        click.echo(_("site %(site)s: rolled up %(num)s month(s)", site=site_id, num=len(months)))
+    # what was deleted: by the names of its tables, as they are
+    click.echo(_("%(counts)s deleted", counts=", ".join(f"{n} {what}" for what, n in done["deleted"].items())))
 
 
 # -- API keys
 @click.command("create-api-key")
 @click.argument("site_id")
 @click.argument("name")
+@speaks_the_environment
 def create_api_key(site_id: str, name: str) -> None:
     """A secret key for SITE's stats API, named for what uses it; printed once, last."""
     _site(site_id)
@@ -209,25 +262,28 @@ def create_api_key(site_id: str, name: str) -> None:
         key, secret = api_keys.create_key(get_store(), site_id, name, CLI_ACTOR, now_ms())
     except api_keys.ApiKeyError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"created key {key.name!r} ({key.prefix}…); it is shown only now:")
+    click.echo(_("created key %(name)s (%(prefix)s…); it is shown only now:", name=repr(key.name), prefix=key.prefix))
     click.echo(secret)
 
 
 @click.command("list-api-keys")
 @click.argument("site_id")
+@speaks_the_environment
 def list_api_keys(site_id: str) -> None:
-    """SITE's API keys: prefix, state, last use, name."""
+    """SITE's API keys: prefix, state (a code, as the API says it), last use, name."""
     _site(site_id)
     now = now_ms()
     for key in get_store().list_api_keys(site_id):
-        used = "never used" if key.last_used_ms is None else f"last used {(now - key.last_used_ms) // 60_000} min ago"
-        click.echo(f"{key.prefix}  {api_keys.state(key, now):<8}  {used:<24}  {key.name}")
+        used = _("never used") if key.last_used_ms is None else \
+            _("last used %(minutes)s min ago", minutes=(now - key.last_used_ms) // 60_000)
+        click.echo(f"{key.prefix}  {api_keys.state(key, now):<8}  {_padded(used, 24)}  {key.name}")
 
 
 def _key_by_prefix(site_id: str, prefix: str):
     matches = [k for k in get_store().list_api_keys(site_id) if k.prefix == prefix or k.key_hash == prefix]
     if len(matches) != 1:
-        raise click.ClickException(f"no key {prefix!r} on {site_id} (list-api-keys shows them)")
+        raise click.ClickException(_("no key %(key)s on %(site)s (list-api-keys shows them)", key=repr(prefix),
+                                     site=site_id))
     return matches[0]
 
 
@@ -236,6 +292,7 @@ def _key_by_prefix(site_id: str, prefix: str):
 @click.argument("key")
 @click.option("--grace-hours", type=click.FloatRange(0, 24 * 30), default=None,
               help="How long the old key keeps working (default: LIVEINSIGHT_API_KEY_GRACE_S).")
+@speaks_the_environment
 def rotate_key(site_id: str, key: str, grace_hours: float | None) -> None:
     """A new secret for the API key KEY (its prefix, as listed); the old one keeps working for
     the grace period. The new secret is printed once, last."""
@@ -246,19 +303,21 @@ def rotate_key(site_id: str, key: str, grace_hours: float | None) -> None:
         new, secret = api_keys.rotate(get_store(), old, CLI_ACTOR, now_ms(), grace_ms)
     except api_keys.ApiKeyError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"rotated {old.prefix}… (valid {grace_ms / 3_600_000:g} h more); the new key, shown only now:")
+    click.echo(_("rotated %(prefix)s… (valid %(hours)s h more); the new key, shown only now:", prefix=old.prefix,
+                 hours=format(grace_ms / 3_600_000, "g")))
     click.echo(secret)
 
 
 @click.command("revoke-key")
 @click.argument("site_id")
 @click.argument("key")
+@speaks_the_environment
 def revoke_key(site_id: str, key: str) -> None:
     """Revoke the API key KEY (its prefix, as listed) at once."""
     _site(site_id)
     found = _key_by_prefix(site_id, key)
     api_keys.revoke(get_store(), found, CLI_ACTOR, now_ms())
-    click.echo(f"revoked {found.prefix}… ({found.name})")
+    click.echo(_("revoked %(prefix)s… (%(name)s)", prefix=found.prefix, name=found.name))
 
 
 # -- GDPR
@@ -266,6 +325,7 @@ def revoke_key(site_id: str, key: str) -> None:
 @click.argument("site_id")
 @click.argument("visitor_id")
 @click.option("--output", type=click.File("w"), default="-", help="Where to write the JSON (default: stdout).")
+@speaks_the_environment
 def export_visitor(site_id: str, visitor_id: str, output) -> None:
     """Everything SITE stores that names VISITOR_ID (the tracker's id), as JSON."""
     try:
@@ -278,22 +338,27 @@ def export_visitor(site_id: str, visitor_id: str, output) -> None:
 @click.command("erase-visitor")
 @click.argument("site_id")
 @click.argument("visitor_id")
-@click.confirmation_option(prompt="Erase everything stored about this visitor?")
-def erase_visitor(site_id: str, visitor_id: str) -> None:
+@click.option("--yes", is_flag=True, help="Confirm the action without prompting.")
+@speaks_the_environment
+def erase_visitor(site_id: str, visitor_id: str, yes: bool) -> None:
     """Delete everything SITE stores that names VISITOR_ID (its counted figures stay: they name no one)."""
+    if not yes:  # asked here, not by click.confirmation_option: in the environment's language
+        click.confirm(_("Erase everything stored about this visitor?"), abort=True)
     try:
         deleted = privacy.erase_visitor(get_store(), _site(site_id), visitor_id, CLI_ACTOR, now_ms())
     except privacy.PrivacyError as error:
         raise click.ClickException(str(error)) from error
-    click.echo("erased: " + ", ".join(f"{n} {what}" for what, n in deleted.items()))
+    click.echo(_("erased: %(counts)s", counts=", ".join(f"{n} {what}" for what, n in deleted.items())))
 
 
 @click.command("replay-dead-letters")
 @click.argument("queue_url")
+@speaks_the_environment
 def replay_dead_letters(queue_url: str) -> None:
     """AWS: fold again the stream batches in the dead-letter queue QUEUE_URL (the stack's
     DeadLetterQueueUrl output) while the stream still has them (24 hours)."""
     from app.lambda_handlers import replay_dead_letters as replay
     done = replay(get_store(), queue_url)
-    click.echo(f"{done['replayed']} batches ({done['records']} records) folded; "
-               f"{done['still_failing']} failed again, {done['gone']} no longer in the stream: left in the queue")
+    click.echo(_("%(replayed)s batches (%(records)s records) folded; %(failing)s failed again, %(gone)s no longer in "
+                 "the stream: left in the queue", replayed=done["replayed"], records=done["records"],
+                 failing=done["still_failing"], gone=done["gone"]))

@@ -27,12 +27,18 @@ def select_language() -> str:
     """The signed-in user's choice, else the best match for the browser's Accept-Language."""
     from app.auth import access
 
-    if not has_request_context():
-        return DEFAULT_LANGUAGE
+    if not has_request_context() or request.blueprint == "api":
+        return DEFAULT_LANGUAGE  # the JSON API is language-neutral: its messages are English
     user = access.current_user()
     if user is not None and user.language in LANGUAGES:
         return user.language
     return request.accept_languages.best_match(LANGUAGES, DEFAULT_LANGUAGE)
+
+
+def N_(text: str) -> str:
+    """Marks `text` for translation where it is made, and leaves it English there: where a
+    person reads it, gettext(text) translates it (the JSON API shows it as it is)."""
+    return text
 
 
 def language() -> str:

@@ -192,9 +192,9 @@ def _render_app():
     return create_app({"SECRET_KEY": secrets.token_hex(32)}, store=_store())
 
 
-def _render_snapshot(site_id: str) -> str | None:
+def _render_snapshot(site_id: str, language: str) -> str | None:
     from app.dashboard.views import live_snapshot_for
-    return live_snapshot_for(_render_app(), site_id, None)
+    return live_snapshot_for(_render_app(), site_id, None, language)
 
 
 @functools.cache

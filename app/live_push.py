@@ -6,7 +6,7 @@ Each server process has one `LiveHub`, in its event loop (app/asgi_bridge.py). W
 watches, it asks the store every TICK_S which sites the aggregator folded events of since it
 last asked (`folded_since`: the aggregator may run in the other process); for each of those
 that is watched, as often as its streams allow (SENDS_PER_S), it renders the live snapshot once (`render`: the same HTML `GET .../live`
-answers, per site and public link) and queues it for every stream of the site, whose queue
+answers, per site, public link and language) and queues it for every stream of the site, whose queue
 keeps only the newest. A stream ends after MAX_STREAM_S: the browser reconnects at once, through
 the access checks again, so a removed member or a revoked link stops seeing the site. Streams
 also end when the process is told to stop (`running`, from gunicorn.conf.py), which would
@@ -36,8 +36,8 @@ KEEPALIVE_S = 15  # a comment line when idle: proxies keep the stream, a gone cl
 MAX_STREAM_S = 300
 STREAM_HEADER = "X-LiveInsight-Stream"  # the app's answer opens a stream of this key (stripped)
 
-Key = tuple[str, "str | None"]  # (site id, public link token or None)
-Render = Callable[[str, "str | None"], "str | None"]  # the snapshot's HTML; None: no longer visible
+Key = tuple[str, "str | None", str]  # (site id, public link token or None, language of the page)
+Render = Callable[[str, "str | None", str], "str | None"]  # the snapshot's HTML; None: no longer visible
 
 
 def sse_event(name: str, data: str, retry_ms: int | None = None) -> bytes:
@@ -55,12 +55,12 @@ def snapshot_event(html: str, retry_ms: int | None = None) -> bytes:
 
 
 def stream_key(header: str) -> Key:
-    site, token = json.loads(header)
-    return site, token
+    site, token, language = json.loads(header)
+    return site, token, language
 
 
-def stream_header(site_id: str, token: str | None) -> str:
-    return json.dumps([site_id, token])
+def stream_header(site_id: str, token: str | None, language: str) -> str:
+    return json.dumps([site_id, token, language])
 
 
 class LiveHub:

@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import asdict
 from datetime import datetime, timezone
 
+from flask_babel import gettext as _
+
 from app.auth import audit
 from app.store.base import Site, Store
 
@@ -30,7 +32,7 @@ def visitor_fingerprint(user_id: str) -> str:
 def _checked(user_id: str) -> str:
     user_id = user_id.strip()
     if not 1 <= len(user_id) <= MAX_VISITOR_ID:
-        raise PrivacyError(f"a visitor id has 1 to {MAX_VISITOR_ID} characters")
+        raise PrivacyError(_("a visitor id has 1 to %(most)s characters", most=MAX_VISITOR_ID))
     return user_id
 
 

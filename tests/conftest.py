@@ -33,6 +33,15 @@ def pytest_configure(config):
         sys.setswitchinterval(interval)
 
 
+@pytest.fixture(autouse=True)
+def _english_environment(monkeypatch):
+    """Commands speak the environment's language (app/cli.py): the suite's is English, whatever
+    the machine's, unless a test sets another."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    for name in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 T0 = 1_795_000_000_000  # 2026-11-18T11:06:40Z: a fixed "now" for every test
 BACKENDS = ["sqlite", "dynamodb"]
 ADMIN_PASSWORD = "correct horse battery"

@@ -190,7 +190,7 @@ def test_the_handler_module_imports_only_the_app_package(built):
     assert not [name for name in LAZY_MODULES if name in imported]
 
 
-# What the app asks of Babel, run on the built package, whose Babel keeps the root and en
+# What the app asks of Babel, run on the built package, whose Babel keeps the root, en and ko
 # locale data only, and on the venv's whole Babel.
 BABEL_SCRIPT = """
 import json
@@ -205,6 +205,7 @@ print(json.dumps({
                charts.title("2026-03-01", "week"), charts.axis_label("2026-03-01", "month"),
                charts.hour_labels([1772373600000], "Asia/Seoul")],
     "countries": {code: countries.country(code) for code in codes},
+    "korean": [countries.country("KR", "ko").name, charts.axis_label("2026-03-01", "month", "ko")],
     "from_numeric": {n: countries.alpha2_from_numeric(n) for n in ("410", "36", "276", "278", "999")},
 }))
 """
@@ -212,7 +213,7 @@ print(json.dumps({
 
 @pytest.mark.sam
 def test_the_pruned_babel_names_countries_and_dates_as_the_whole_one_does(built, tmp_path):
-    assert sorted(p.name for p in (built / "babel" / "locale-data").iterdir()) == ["en.dat", "root.dat"]
+    assert sorted(p.name for p in (built / "babel" / "locale-data").iterdir()) == ["en.dat", "ko.dat", "root.dat"]
     assert not (built / "babel" / "messages").exists() and not (built / "pycountry").exists()
     done = run(sys.executable, "-c", BABEL_SCRIPT, cwd=tmp_path, env={"PYTHONPATH": str(built)})
     assert done.returncode == 0, done.stderr
@@ -222,6 +223,7 @@ def test_the_pruned_babel_names_countries_and_dates_as_the_whole_one_does(built,
     assert packaged["countries"]["KR"] == ["KR", "South Korea", "\U0001F1F0\U0001F1F7", "410"]
     assert packaged["countries"]["ZZ"] == ["", "Unknown", "", None]
     assert packaged["from_numeric"] == {"410": "KR", "36": "AU", "276": "DE", "278": None, "999": None}
+    assert packaged["korean"] == ["대한민국", "2026년 3월"]
     done = run(sys.executable, "-c", BABEL_SCRIPT, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     whole = json.loads(done.stdout)
@@ -475,7 +477,7 @@ with mock_aws():
     # The owner watches the realtime page: its socket connects with the ticket the web app signed.
     from app.live_sockets import ticket
     connect = sample("socket-connect.json")
-    connect["queryStringParameters"]["ticket"] = ticket("sample-secret-key", "sample", "owner-1")
+    connect["queryStringParameters"]["ticket"] = ticket("sample-secret-key", "sample", "owner-1", "en")
     connected = handlers.live_socket(connect, None)
 
     started = time.perf_counter()
@@ -724,13 +726,13 @@ def test_the_live_push_policies_allow_the_calls_pushing_makes(store, site, admin
     _, token = links.create_link(store, site.site_id, "TV", admin.user_id, now)
     calls = Calls(store)
     context = {"routeKey": "$connect", "connectionId": "c1"}
-    ticket = live_sockets.ticket("key", site.site_id, admin.user_id)
+    ticket = live_sockets.ticket("key", site.site_id, admin.user_id, "ko")
     assert lambda_handlers.live_socket({"requestContext": context, "queryStringParameters": {"ticket": ticket}},
                                        None)["statusCode"] == 200
-    by_link = live_sockets.ticket("key", site.site_id, live_sockets.LINK_VIEWER + links.token_hash(token))
+    by_link = live_sockets.ticket("key", site.site_id, live_sockets.LINK_VIEWER + links.token_hash(token), "en")
     assert lambda_handlers.live_socket({"requestContext": {**context, "connectionId": "c3"},
                                         "queryStringParameters": {"ticket": by_link}}, None)["statusCode"] == 200
-    store.add_live_socket(LiveSocket("c2", site.site_id, admin.user_id, now))
+    store.add_live_socket(LiveSocket("c2", site.site_id, admin.user_id, now, "ko"))  # rendered in Korean too
     assert lambda_handlers.live_socket({"requestContext": {**context, "routeKey": "$disconnect"}}, None)["statusCode"] == 200
     socket = calls.take()
     done = live_sockets.push(store, [site.site_id], lambda_handlers._render_snapshot, lambda ids, data: ids,

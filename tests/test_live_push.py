@@ -62,7 +62,7 @@ def fast(monkeypatch):
 def test_a_site_is_rendered_once_per_fold_for_all_its_streams_and_others_wait():
     store, rendered = FoldedStore(), []
 
-    def render(site, token):
+    def render(site, token, language):
         rendered.append((site, token))
         return f"<p>{site} {len(rendered)}</p>"
 
@@ -70,8 +70,8 @@ def test_a_site_is_rendered_once_per_fold_for_all_its_streams_and_others_wait():
         hub = LiveHub(store, render)
         watchers = [Client() for _ in range(3)]
         other = Client()
-        tasks = [asyncio.ensure_future(hub.serve(("s1", None), c.receive, c.send)) for c in watchers]
-        tasks.append(asyncio.ensure_future(hub.serve(("s2", "tok"), other.receive, other.send)))
+        tasks = [asyncio.ensure_future(hub.serve(("s1", None, "en"), c.receive, c.send)) for c in watchers]
+        tasks.append(asyncio.ensure_future(hub.serve(("s2", "tok", "en"), other.receive, other.send)))
         await asyncio.sleep(0.05)  # the first push renders every watched site once
         assert sorted(rendered) == [("s1", None), ("s2", "tok")]
         store.fold("s1")
@@ -89,14 +89,38 @@ def test_a_site_is_rendered_once_per_fold_for_all_its_streams_and_others_wait():
     assert other.events() == [sse_event("snapshot", "<p>s2 2</p>")]
 
 
+def test_a_sites_streams_in_two_languages_each_get_the_snapshot_in_theirs():
+    store, rendered = FoldedStore(), []
+
+    def render(site, token, language):
+        rendered.append(language)
+        return f"<p>{language}</p>"
+
+    async def scenario():
+        hub = LiveHub(store, render)
+        english, korean = Client(), Client()
+        tasks = [asyncio.ensure_future(hub.serve(("s1", None, "en"), english.receive, english.send)),
+                 asyncio.ensure_future(hub.serve(("s1", None, "ko"), korean.receive, korean.send))]
+        await asyncio.sleep(0.05)
+        for client in (english, korean):
+            client.leaving.set()
+        await asyncio.gather(*tasks)
+        return english, korean
+
+    english, korean = run(scenario())
+    assert sorted(rendered) == ["en", "ko"]
+    assert english.events() == [sse_event("snapshot", "<p>en</p>")]
+    assert korean.events() == [sse_event("snapshot", "<p>ko</p>")]
+
+
 def test_a_busy_site_is_sent_as_often_as_its_streams_allow_and_its_last_news_is_not_lost(monkeypatch):
     monkeypatch.setattr(live_push, "SENDS_PER_S", 5)  # its one stream: a snapshot every 0.2 s
     store, rendered = FoldedStore(), []
 
     async def scenario():
-        hub = LiveHub(store, lambda site, token: rendered.append(site) or f"<p>{store.checkpoint}</p>")
+        hub = LiveHub(store, lambda site, token, language: rendered.append(site) or f"<p>{store.checkpoint}</p>")
         client = Client()
-        serving = asyncio.ensure_future(hub.serve(("s1", None), client.receive, client.send))
+        serving = asyncio.ensure_future(hub.serve(("s1", None, "en"), client.receive, client.send))
         await asyncio.sleep(0.03)  # the watch's first push
         for _ in range(10):  # a fold every 10 ms: news at every tick
             store.fold("s1")
@@ -112,11 +136,11 @@ def test_a_busy_site_is_sent_as_often_as_its_streams_allow_and_its_last_news_is_
 
 def test_a_slow_stream_gets_the_newest_snapshot_not_a_backlog():
     async def scenario():
-        hub = LiveHub(FoldedStore(), lambda site, token: "x")
+        hub = LiveHub(FoldedStore(), lambda site, token, language: "x")
         queue = asyncio.Queue(maxsize=1)
-        hub.streams[("s1", None)] = {queue}
+        hub.streams[("s1", None, "en")] = {queue}
         for n in range(3):
-            hub._send_all([("s1", None)], f"{n}".encode())
+            hub._send_all([("s1", None, "en")], f"{n}".encode())
         return [queue.get_nowait()], queue.empty()
     assert run(scenario()) == ([b"2"], True)
 
@@ -125,14 +149,14 @@ def test_a_stream_ends_when_its_link_is_gone_or_the_process_stops_or_its_time_is
     store = FoldedStore()
 
     async def scenario():
-        gone_link = LiveHub(store, lambda site, token: None)  # the render finds the link revoked
+        gone_link = LiveHub(store, lambda site, token, language: None)  # the render finds the link revoked
         client = Client()
-        await asyncio.wait_for(gone_link.serve(("s1", "tok"), client.receive, client.send), 2)
+        await asyncio.wait_for(gone_link.serve(("s1", "tok", "en"), client.receive, client.send), 2)
         assert client.sent == [b""]  # ended: the browser reconnects, and is refused
 
-        stopping = LiveHub(store, lambda site, token: "<p>now</p>")
+        stopping = LiveHub(store, lambda site, token, language: "<p>now</p>")
         client = Client()
-        serving = asyncio.ensure_future(stopping.serve(("s1", None), client.receive, client.send))
+        serving = asyncio.ensure_future(stopping.serve(("s1", None, "en"), client.receive, client.send))
         await asyncio.sleep(0.05)
         stopping.running = lambda: False  # gunicorn told the worker to stop
         await asyncio.wait_for(serving, 2)
@@ -140,9 +164,9 @@ def test_a_stream_ends_when_its_link_is_gone_or_the_process_stops_or_its_time_is
 
         monkeypatch.setattr(live_push, "MAX_STREAM_S", 0.1)
         monkeypatch.setattr(live_push, "KEEPALIVE_S", 0.03)
-        quiet = LiveHub(FoldedStore(), lambda site, token: "<p>now</p>")
+        quiet = LiveHub(FoldedStore(), lambda site, token, language: "<p>now</p>")
         client = Client()
-        await asyncio.wait_for(quiet.serve(("s1", None), client.receive, client.send), 2)
+        await asyncio.wait_for(quiet.serve(("s1", None, "en"), client.receive, client.send), 2)
         assert b": keepalive\n\n" in client.sent and client.sent[-1] == b""
     run(scenario())
 
@@ -154,10 +178,10 @@ def test_the_bridge_keeps_a_streams_answer_open_without_a_length_and_hands_it_to
     @app.get("/stream")
     def stream():
         return app.response_class(sse_event("snapshot", "<p>first</p>"), mimetype="text/event-stream",
-                                  headers={STREAM_HEADER: stream_header("s1", None)})
+                                  headers={STREAM_HEADER: stream_header("s1", None, "ko")})
 
     store = FoldedStore()
-    hub = LiveHub(store, lambda site, token: "<p>next</p>")
+    hub = LiveHub(store, lambda site, token, language: "<p>next</p>")
     bridge = ASGIBridge(app, max_body=100, hub=hub)
 
     async def scenario():

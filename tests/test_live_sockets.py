@@ -39,7 +39,9 @@ def test_a_members_realtime_page_gets_a_ticket_and_may_connect_to_the_socket(soc
     assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
     url = answer.get_json()["url"]
     assert url.startswith(SOCKET_URL + "?ticket=")
-    assert live_sockets.ticket_holder(["test-secret"], url.split("ticket=", 1)[1]) == (site.site_id, "admin-1")
+    assert live_sockets.ticket_holder(["test-secret"], url.split("ticket=", 1)[1]) == (site.site_id, "admin-1", "en")
+    korean = client.get(f"/sites/{site.site_id}/live/socket", headers={"Accept-Language": "ko"}).get_json()["url"]
+    assert live_sockets.ticket_holder(["test-secret"], korean.split("ticket=", 1)[1])[2] == "ko"  # the page's
     assert live_sockets.ticket_holder(["another-key"], url.split("ticket=", 1)[1]) is None
 
 
@@ -49,7 +51,7 @@ def test_a_public_links_realtime_page_gets_a_ticket_naming_the_link(sockets_on, 
     assert f'data-live-socket="/share/{token}/live/socket"' in shared
     url = anon_client.get(f"/share/{token}/live/socket").get_json()["url"]
     assert live_sockets.ticket_holder(["test-secret"], url.split("ticket=", 1)[1]) == (
-        site.site_id, live_sockets.LINK_VIEWER + links.token_hash(token))
+        site.site_id, live_sockets.LINK_VIEWER + links.token_hash(token), "en")
     assert anon_client.get(f"/sites/{site.site_id}/live/socket").status_code == 302  # a member's: to the login
 
 
@@ -121,36 +123,36 @@ def test_connect_keeps_a_member_or_link_with_a_good_ticket_and_refuses_the_rest(
 
     def connect(connection_id, ticket):
         return handlers.live_socket(socket_event("$connect", connection_id, ticket), None)["statusCode"]
-    assert connect("c1", live_sockets.ticket("current-key", site.site_id, "u1")) == 200
+    assert connect("c1", live_sockets.ticket("current-key", site.site_id, "u1", "en")) == 200
     assert [(s.connection_id, s.viewer) for s in store.live_sockets(site.site_id)] == [("c1", "u1")]
     refused = {
         "no ticket": None, "forged": "x.y.z",
-        "another key": live_sockets.ticket("another-key", site.site_id, "u1"),
-        "not a member": live_sockets.ticket("current-key", site.site_id, "u2"),
-        "no such user": live_sockets.ticket("current-key", site.site_id, "nobody"),
-        "no such site": live_sockets.ticket("current-key", "gone", "u1"),
+        "another key": live_sockets.ticket("another-key", site.site_id, "u1", "en"),
+        "not a member": live_sockets.ticket("current-key", site.site_id, "u2", "en"),
+        "no such user": live_sockets.ticket("current-key", site.site_id, "nobody", "en"),
+        "no such site": live_sockets.ticket("current-key", "gone", "u1", "en"),
     }
     assert {why: connect(f"c-{why}", ticket) for why, ticket in refused.items()} == {why: 403 for why in refused}
     # A key rotated since the page asked still opens; a ticket older than TICKET_MAX_AGE_S does not.
-    old_ticket = live_sockets.ticket("current-key", site.site_id, "u1")
+    old_ticket = live_sockets.ticket("current-key", site.site_id, "u1", "en")
     boto3.client("secretsmanager").put_secret_value(SecretId=socket_function, SecretString="next-key")
     handlers._session_secret().read_at = float("-inf")
     assert connect("c2", old_ticket) == 200
     monkeypatch.setattr(live_sockets, "TICKET_MAX_AGE_S", -1)
-    assert connect("c3", live_sockets.ticket("next-key", site.site_id, "u1")) == 403
+    assert connect("c3", live_sockets.ticket("next-key", site.site_id, "u1", "en")) == 403
     # A member removed meanwhile is refused at the next connection.
     monkeypatch.setattr(live_sockets, "TICKET_MAX_AGE_S", 60)
     store.delete_membership(site.site_id, "u1")
-    assert connect("c4", live_sockets.ticket("next-key", site.site_id, "u1")) == 403
+    assert connect("c4", live_sockets.ticket("next-key", site.site_id, "u1", "en")) == 403
     assert sorted(s.connection_id for s in store.live_sockets(site.site_id)) == ["c1", "c2"]
 
     # A public link's page connects while the link is not revoked (and only to its site).
     _, token = links.create_link(store, site.site_id, "TV", "u1", clock.now_ms())
     by_link = live_sockets.LINK_VIEWER + links.token_hash(token)
-    assert connect("c5", live_sockets.ticket("next-key", site.site_id, by_link)) == 200
-    assert connect("c6", live_sockets.ticket("next-key", "other-site", by_link)) == 403
+    assert connect("c5", live_sockets.ticket("next-key", site.site_id, by_link, "en")) == 200
+    assert connect("c6", live_sockets.ticket("next-key", "other-site", by_link, "en")) == 403
     store.revoke_public_link(links.token_hash(token), clock.now_ms())
-    assert connect("c7", live_sockets.ticket("next-key", site.site_id, by_link)) == 403
+    assert connect("c7", live_sockets.ticket("next-key", site.site_id, by_link, "en")) == 403
     assert handlers.live_socket(socket_event("$disconnect", "c5"), None)["statusCode"] == 200
     assert handlers.live_socket(socket_event("$disconnect", "c1"), None)["statusCode"] == 200
     assert handlers.live_socket(socket_event("$disconnect", "never-connected"), None)["statusCode"] == 200
@@ -175,7 +177,8 @@ def test_a_folded_batch_is_pushed_to_the_sites_sockets(store, site, clock, make_
         cached.cache_clear()
     rendered = []
     render = handlers._render_snapshot
-    monkeypatch.setattr(handlers, "_render_snapshot", lambda site_id: rendered.append(site_id) or render(site_id))
+    monkeypatch.setattr(handlers, "_render_snapshot",
+                        lambda site_id, language: rendered.append(site_id) or render(site_id, language))
     now = int(time.time() * 1000)  # the function renders at the real time
     store.add_live_socket(LiveSocket("watching", site.site_id, "admin-1", now))
 
@@ -213,17 +216,34 @@ def test_push_closes_old_sockets_and_forgets_gone_ones(store, site, clock):
     def close(ids):
         calls.append(("close", sorted(ids)))
         return []
-    done = live_sockets.push(store, [site.site_id, site.site_id], lambda site_id: "<p>\n  hi </p>", send, close, now)
+    done = live_sockets.push(store, [site.site_id, site.site_id], lambda site_id, language: "<p>\n  hi </p>", send, close, now)
     assert calls == [("close", ["old"]), ("send", ["fresh", "gone"], "<p> hi </p>")]
     assert done == {"sites": 1, "sent": 2, "closed": 1, "gone": 1}
     # "old" stays until its $disconnect (API Gateway sends one when it closes); "gone" is forgotten now.
     assert sorted(s.connection_id for s in store.live_sockets(site.site_id)) == ["fresh", "old"]
     calls.clear()
-    assert live_sockets.push(store, [site.site_id], lambda site_id: "<p></p>", send, close, now + 500)["sites"] == 0
+    assert live_sockets.push(store, [site.site_id], lambda site_id, language: "<p></p>", send, close, now + 500)["sites"] == 0
     assert calls == []  # pushed under a second ago
     # A site gone since: its sockets are closed, nothing rendered is sent.
-    live_sockets.push(store, [site.site_id], lambda site_id: None, send, close, now + 1_000)
+    live_sockets.push(store, [site.site_id], lambda site_id, language: None, send, close, now + 1_000)
     assert calls == [("close", ["fresh", "old"])]
+
+
+@on_dynamodb
+def test_each_language_watching_gets_the_snapshot_rendered_in_it(store, site, clock):
+    now = clock.now_ms()
+    for connection_id, language in (("en-1", "en"), ("ko-1", "ko"), ("ko-2", "ko")):
+        store.add_live_socket(LiveSocket(connection_id, site.site_id, "admin-1", now, language))
+    sent, rendered = {}, []
+
+    def render(site_id, language):
+        rendered.append(language)
+        return f"<p>{language}</p>"
+    done = live_sockets.push(store, [site.site_id], render, lambda ids, data: sent.update({i: data for i in ids}) or [],
+                             lambda ids: [], now)
+    assert rendered == ["en", "ko"]  # once per language, whatever the number of its sockets
+    assert sent == {"en-1": "<p>en</p>", "ko-1": "<p>ko</p>", "ko-2": "<p>ko</p>"}
+    assert done == {"sites": 1, "sent": 3, "closed": 0, "gone": 0}
 
 
 def test_a_connection_api_gateway_no_longer_has_is_named_gone():

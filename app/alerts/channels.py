@@ -2,7 +2,9 @@
 Discord). Each send returns a `Delivery` for the alert history and never raises; a setting that
 cannot work raises `ChannelError` when it is checked. Webhook URLs come from users, so unless
 private targets are allowed a webhook never reaches a private, loopback or link-local address
-(cloud metadata included), even through DNS. Standard library only.
+(cloud metadata included), even through DNS. Standard library only, and Flask-Babel's gettext for
+what a person reads: a webhook URL refused (in the page's language) and a Slack message's link
+(in the alert's: language.speaking). What a send did stays as the protocol says it.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Callable, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
+
+from flask_babel import gettext as _
 
 _DETAIL_MAX = 200  # a few words for the history, not a stack trace
 
@@ -184,25 +188,25 @@ def check_webhook_url(url: str, *, allow_private: bool) -> str:
     """The URL, stripped, if a webhook can be posted to it; else ChannelError saying why."""
     url = url.strip()
     if len(url) > _URL_MAX:
-        raise ChannelError(f"the webhook URL is longer than {_URL_MAX} characters")
+        raise ChannelError(_("the webhook URL is longer than %(max)s characters", max=_URL_MAX))
     if any(char <= " " or char == "\x7f" for char in url):
-        raise ChannelError("the webhook URL contains spaces or control characters")
+        raise ChannelError(_("the webhook URL contains spaces or control characters"))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
     except ValueError:
-        raise ChannelError("the webhook URL is not valid") from None
+        raise ChannelError(_("the webhook URL is not valid")) from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise ChannelError("the webhook URL must start with https:// or http://")
+        raise ChannelError(_("the webhook URL must start with https:// or http://"))
     if "@" in parts.netloc:
-        raise ChannelError("the webhook URL must not contain a user name or password")
+        raise ChannelError(_("the webhook URL must not contain a user name or password"))
     host = parts.hostname
     if not host:
-        raise ChannelError("the webhook URL has no host")
+        raise ChannelError(_("the webhook URL has no host"))
     if not allow_private:
         address = _ip_literal(host)
         if _is_blocked_name(host) or (address is not None and _is_blocked_address(address)):
-            raise ChannelError("the webhook URL points to a private or local address")
+            raise ChannelError(_("the webhook URL points to a private or local address"))
     return url
 
 
@@ -283,7 +287,7 @@ def _resolve(target: _Target, allow_private: bool) -> list[str]:
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not allow_private and any(_is_blocked_address(ipaddress.ip_address(a)) for a in addresses):
         # Which address is not said: that would tell a user how internal names resolve.
-        raise ChannelError(f"{target.host} resolves to a private or local address")
+        raise ChannelError(_("%(host)s resolves to a private or local address", host=target.host))
     return addresses
 
 
@@ -382,7 +386,8 @@ def _slack_body(message: dict) -> dict:
     lines = [f"*{_slack_escape(message['title'])}*", _slack_escape(message["text"])]
     if message.get("url"):
         # "|" would end the link's address early.
-        lines.append(f"<{_slack_escape(message['url']).replace('|', '%7C')}|Open the dashboard>")
+        label = _slack_escape(_("Open the dashboard"))
+        lines.append(f"<{_slack_escape(message['url']).replace('|', '%7C')}|{label}>")
     return {"text": "\n".join(lines)}
 
 

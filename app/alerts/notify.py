@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from typing import Callable, Protocol
 
+from flask_babel import get_translations
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.auth.users import role_on
+from app.i18n import language
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body
+from .language import message_language, page_language, speaking
+from .messages import alert_words, sources_shown
 from .settings import AlertSettings, Webhook
 
 
@@ -32,8 +39,9 @@ class Mailer(Protocol):
                  headers: dict[str, str] | None = None) -> Delivery: ...
 
 
-NO_EMAIL = "email is not set up on this server (LIVEINSIGHT_SMTP_URL)"
-NO_SMS = "text messages are sent through Amazon SNS on AWS only"
+# What the history says of a channel that is not there (str() where kept: they are lazy).
+NO_EMAIL = _l("email is not set up on this server (LIVEINSIGHT_SMTP_URL)")
+NO_SMS = _l("text messages are sent through Amazon SNS on AWS only")
 # (E.164 number, message) -> what the SMS service did; None: no text messages on this server.
 Texter = Callable[[str, str], Delivery]
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "templates")
@@ -48,9 +56,8 @@ class Notifier:
     sleep: Callable[[float], None] = time.sleep
     secret_key: str = field(default="", repr=False)  # signs unsubscribe links; "": reports go without one
     texter: Texter | None = None  # Amazon SNS on AWS (app/lambda_handlers.py)
-    # The emails' HTML, from templates/emails/: no Flask app needed (the stream function has none).
-    templates: Environment = field(default_factory=lambda: Environment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])))
+    # The emails, from templates/emails/: no Flask app needed (the stream function has none).
+    templates: Environment = field(default_factory=lambda: email_templates())
 
     @classmethod
     def from_config(cls, config: dict) -> "Notifier":
@@ -69,47 +76,81 @@ class Notifier:
         return self.link(f"/sites/{site.site_id}/alerts")
 
     def message(self, site: Site, alert: Alert) -> dict:
-        """What a webhook carries (channels.webhook_body formats it)."""
+        """What a webhook carries (channels.webhook_body formats it): its title and text in the
+        language spoken now; its keys and details as kept."""
         fired = datetime.fromtimestamp(alert.fired_ms / 1000, timezone.utc).isoformat(timespec="seconds")
         details = {k: v for k, v in alert.details.items() if k != "path"}
-        return {"title": alert.title, "text": alert.text, "url": self.alert_url(alert),
+        title, text = alert_words(site, alert)
+        return {"title": title, "text": text, "url": self.alert_url(alert),
                 "site": site.site_id, "kind": alert.kind, "fired_at": fired, "details": details}
 
-    def email(self, site: Site, alert: Alert, to: str) -> Delivery:
+    # Each channel composes in `lang` (language.message_language; None: a test from a page, in the
+    # page's language) and sends outside it: what the history keeps of a send is not translated.
+    def email(self, site: Site, alert: Alert, to: str, lang: str | None = None) -> Delivery:
         if self.mailer is None:
-            return Delivery(f"email to {to}", False, NO_EMAIL, 0)
+            return Delivery(f"email to {to}", False, str(NO_EMAIL), 0)
         url, settings_url = self.alert_url(alert), self.alerts_page(site)
-        text = (f"{alert.text}\n\nOpen the dashboard: {url}\n\n"
-                f"You get this because you chose to receive alerts of {site.name}. "
-                f"Change that, or mute alerts, here: {settings_url}\n")
-        html = self.templates.get_template("emails/alert.html").render(
-            alert=alert, site=site, url=url, settings_url=settings_url)
-        return self.mailer([to], alert.title, text, html)
+        with speaking(lang or page_language()):
+            title, words = alert_words(site, alert)
+            text = "\n\n".join([
+                words, _("Open the dashboard: %(url)s", url=url),
+                _("You get this because you chose to receive alerts of %(site)s.", site=site.name) + " "
+                + _("Change that, or mute alerts, here: %(url)s", url=settings_url)]) + "\n"
+            html = self.templates.get_template("emails/alert.html").render(
+                alert=alert, title=title, text=words, sources=sources_shown(alert.details.get("sources") or []),
+                site=site, url=url, settings_url=settings_url)
+        return self.mailer([to], title, text, html)
 
-    def webhook(self, site: Site, alert: Alert, hook: Webhook, attempts: int = 4) -> Delivery:
+    def webhook(self, site: Site, alert: Alert, hook: Webhook, attempts: int = 4, lang: str | None = None) -> Delivery:
         """`attempts`: 1 for a test from the page, whose answer says at once whether it arrived."""
-        body = webhook_body(hook.format, self.message(site, alert))
+        with speaking(lang or page_language()):
+            body = webhook_body(hook.format, self.message(site, alert))
         return post_webhook(hook.url, hook.secret, body, allow_private=self.allow_private, attempts=attempts,
                             backoff_s=self.webhook_backoff_s, sleep=self.sleep)
 
-    def text(self, site: Site, alert: Alert, phone: str) -> Delivery:
+    def text(self, site: Site, alert: Alert, phone: str, lang: str | None = None) -> Delivery:
         """A text message: the title and the link (a phone shows a few lines, not the figures)."""
         if self.texter is None:
-            return Delivery(f"text to {phone}", False, NO_SMS, 0)
-        return self.texter(phone, f"{alert.title}\n{self.alert_url(alert)}")
+            return Delivery(f"text to {phone}", False, str(NO_SMS), 0)
+        with speaking(lang or page_language()):
+            title, _text = alert_words(site, alert)
+        return self.texter(phone, f"{title}\n{self.alert_url(alert)}")
 
     def deliver(self, store: Store, site: Site, alert: Alert) -> list[Delivery]:
-        """Send the alert everywhere it goes (nothing while the site's alerts are muted), and
-        save what each channel did."""
+        """Send the alert everywhere it goes (nothing while the site's alerts are muted), each in
+        its reader's language, and save what each channel did."""
         settings = AlertSettings.of(site)
         if alert.details.get("muted_until_ms"):
             return []
-        done = [self.email(site, alert, user.email) for user in readers(store, site, settings.recipients)]
-        done += [self.webhook(site, alert, hook) for hook in settings.webhooks]
-        done += [self.text(site, alert, phone) for phone in settings.phones]
+        done = [self.email(site, alert, user.email, message_language(store, site, user))
+                for user in readers(store, site, settings.recipients)]
+        if settings.webhooks or settings.phones:
+            lang = message_language(store, site)  # no one in particular: the owners'
+            done += [self.webhook(site, alert, hook, lang=lang) for hook in settings.webhooks]
+            done += [self.text(site, alert, phone, lang) for phone in settings.phones]
         alert.deliveries = [d.as_dict() for d in done]
         store.update_alert(alert)
         return done
+
+
+def email_templates() -> Environment:
+    """templates/emails/ with gettext and {% trans %} as the app's templates have them (Flask-Babel's
+    translations of the language spoken: language.speaking), and `language()` for <html lang>."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                      extensions=["jinja2.ext.i18n"])
+    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
+    env.install_gettext_callables(  # type: ignore[attr-defined]  (the i18n extension adds it)
+        lambda s: get_translations().ugettext(s), lambda s, p, n: get_translations().ungettext(s, p, n),
+        newstyle=True)
+    env.globals["language"] = language
+    env.filters.update(ljust=lambda text, width: text + " " * max(0, width - _columns(text)),
+                       rjust=lambda text, width: " " * max(0, width - _columns(text)) + text)
+    return env
+
+
+def _columns(text: str) -> int:
+    """How many columns text takes in a monospaced font (a Korean character: two)."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in str(text))
 
 
 def readers(store: Store, site: Site, user_ids: list[str]) -> list[User]:

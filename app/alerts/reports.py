@@ -8,9 +8,12 @@ it (each for themself, on the Alerts page).
   (by then the next report is the one due).
 - Content (`Alert.details`): the key figures with their change against the period before, the
   top pages and sources, the goals, and the dashboard link of the period.
-- Sending: one email per recipient, with an unsubscribe link of its own (a token signed with the
-  app's SECRET_KEY, RFC 8058 one-click headers too) that works without logging in
-  (app/dashboard/unsubscribe.py). Reports are not alerts: a mute does not stop them.
+- Sending: one email per recipient, in their language (language.message_language), with an
+  unsubscribe link of its own (a token signed with the app's SECRET_KEY, RFC 8058 one-click
+  headers too) that works without logging in (app/dashboard/unsubscribe.py). Reports are not
+  alerts: a mute does not stop them.
+- Kept (the title, the text, the figures' labels and the period) in English, as alerts are; each
+  email composes them anew in its reader's language (`report_words`, `shown_in_language`).
 """
 from __future__ import annotations
 
@@ -20,14 +23,19 @@ from typing import Iterable
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_interval, format_skeleton
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, URLSafeSerializer
 
 from app.analytics import goal_reports, stats
 from app.analytics.periods import Period, day_start_ms
+from app.i18n import DEFAULT_LANGUAGE, language
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery
 from .fired import not_added, remember
+from .language import message_language, speaking
 from .notify import NO_EMAIL, Notifier, readers
 from .settings import REPORT_KINDS, AlertSettings
 
@@ -39,8 +47,8 @@ MAX_GOALS = 10
 HISTORY = 100  # recent alerts looked through for a report already added
 SALT = "liveinsight-report-unsubscribe"
 # (metric of stats.summary, its name in a report)
-FIGURES = (("visitors", "Visitors"), ("visits", "Visits"), ("pageviews", "Page views"),
-           ("bounce_rate", "Bounce rate"), ("visit_duration_s", "Visit duration"))
+FIGURES = (("visitors", _l("Visitors")), ("visits", _l("Visits")), ("pageviews", _l("Page views")),
+           ("bounce_rate", _l("Bounce rate")), ("visit_duration_s", _l("Visit duration")))
 LOWER_IS_BETTER = {"bounce_rate"}
 
 
@@ -60,8 +68,12 @@ def report_period(kind: str, tz_name: str, now_ms: int) -> Period | None:
 
 
 def period_label(kind: str, period: Period) -> str:
-    """"November 2026"; "23–29 Nov 2026", "30 Nov – 6 Dec 2026", "28 Dec 2026 – 3 Jan 2027"."""
+    """"November 2026"; "23–29 Nov 2026", "30 Nov – 6 Dec 2026", "28 Dec 2026 – 3 Jan 2027"; in
+    another language as it writes them ("2026년 11월", "2026년 11월 23일~29일")."""
     first, last = period.first, period.last
+    if (locale := language()) != DEFAULT_LANGUAGE:
+        return format_skeleton("yMMMM", first, locale=locale) if kind == "monthly" else \
+            format_interval(first, last, "yMMMd", locale=locale)
     if kind == "monthly":
         return f"{first:%B %Y}"
     if first.year != last.year:
@@ -109,17 +121,39 @@ def _due(store: Store, site: Site, kind: str, user_ids: list[str], now_ms: int) 
 # -- what
 def build_report(store: Store, site: Site, kind: str, period: Period, now_ms: int) -> Alert:
     metrics = stats.summary(store, site, period)["metrics"]
-    label = period_label(kind, period)
-    details = {
-        "kind": kind, "period": label, "from": period.first.isoformat(), "to": period.last.isoformat(),
-        "figures": [_figure(name, title, metrics[name]) for name, title in FIGURES],
-        "pages": _top(store, site, period, "page"), "sources": _top(store, site, period, "source"),
-        "goals": [{"name": row["name"], "conversions": row["conversions"], "conversion_rate": row["conversion_rate"]}
-                  for row in goal_reports.goals(store, site, period)["rows"][:MAX_GOALS]],
-        "path": dashboard_path(site, period.first, period.last),
-    }
-    return Alert(site.site_id, report_key(kind, period), now_ms, f"report:{kind}", "report",
-                 f"{site.name}: {kind} report, {label}", summary_text(details), details)
+    with speaking(DEFAULT_LANGUAGE):  # kept in English
+        details = {
+            "kind": kind, "period": period_label(kind, period),
+            "from": period.first.isoformat(), "to": period.last.isoformat(),
+            "figures": [_figure(name, str(title), metrics[name]) for name, title in FIGURES],
+            "pages": _top(store, site, period, "page"), "sources": _top(store, site, period, "source"),
+            "goals": [{"name": row["name"], "conversions": row["conversions"],
+                       "conversion_rate": row["conversion_rate"]}
+                      for row in goal_reports.goals(store, site, period)["rows"][:MAX_GOALS]],
+            "path": dashboard_path(site, period.first, period.last),
+        }
+        title, text = report_words(site, details)
+    return Alert(site.site_id, report_key(kind, period), now_ms, f"report:{kind}", "report", title, text, details)
+
+
+def report_words(site: Site, details: dict) -> tuple[str, str]:
+    """A report's title (its email's subject) and text (summary_text), in the language spoken now."""
+    shown = shown_in_language(details)
+    if shown["kind"] == "weekly":
+        title = _("%(site)s: weekly report, %(period)s", site=site.name, period=shown["period"])
+    else:
+        title = _("%(site)s: monthly report, %(period)s", site=site.name, period=shown["period"])
+    return title, summary_text(shown)
+
+
+def shown_in_language(details: dict) -> dict:
+    """A report's details with what is not data (the period, the figures' labels and values) in
+    the language spoken now."""
+    period = Period(details["kind"], date.fromisoformat(details["from"]), date.fromisoformat(details["to"]))
+    labels = {metric: str(label) for metric, label in FIGURES}
+    figures = [{**f, "label": labels.get(f["metric"], f["label"]), "shown": _shown(f["metric"], f["value"])}
+               for f in details["figures"]]
+    return {**details, "period": period_label(details["kind"], period), "figures": figures}
 
 
 def dashboard_path(site: Site, first: date, last: date) -> str:
@@ -138,53 +172,62 @@ def _top(store: Store, site: Site, period: Period, dimension: str) -> list[list]
 def _figure(metric: str, label: str, figures: dict) -> dict:
     """A key figure with its change, as the emails show them; `better`: whether the change is
     good news (None: no change), for its colour."""
-    from app.dashboard.formatting import duration, number, percent  # here: app.dashboard imports app.alerts
     value, change = figures["value"], figures["change"]
-    shown = {"bounce_rate": percent, "visit_duration_s": duration}.get(metric, number)(value)
-    return {"metric": metric, "label": label, "value": value, "change": change, "shown": shown,
+    return {"metric": metric, "label": label, "value": value, "change": change, "shown": _shown(metric, value),
             "change_shown": "—" if change is None else f"{change:+.0f}%",
             "better": None if not change else (change < 0) == (metric in LOWER_IS_BETTER)}
 
 
+def _shown(metric: str, value: float | None) -> str:
+    """A key figure as the emails show it, in the language spoken now."""
+    from app.dashboard.formatting import duration, number, percent  # here: app.dashboard imports app.alerts
+    return {"bounce_rate": percent, "visit_duration_s": duration}.get(metric, number)(value)
+
+
 def summary_text(details: dict) -> str:
-    """The report in a paragraph: the Alerts page's history shows it."""
-    text = "; ".join(f"{f['label']} {f['shown']} ({f['change_shown']})" for f in details["figures"]) + "."
+    """The report in a paragraph, in the language spoken now: the Alerts page's history shows it."""
+    sentences = ["; ".join(f"{f['label']} {f['shown']} ({f['change_shown']})" for f in details["figures"]) + "."]
     if details["pages"]:
-        text += " Top pages: " + ", ".join(f"{page} ({n})" for page, n in details["pages"]) + "."
+        sentences.append(_("Top pages: %(pages)s.", pages=", ".join(f"{page} ({n})" for page, n in details["pages"])))
     if details["sources"]:
-        text += " Top sources: " + ", ".join(f"{source} ({n})" for source, n in details["sources"]) + "."
+        sentences.append(_("Top sources: %(sources)s.",
+                           sources=", ".join(f"{source} ({n})" for source, n in details["sources"])))
     if details["goals"]:
-        text += " Goals: " + ", ".join(f"{g['name']} ({g['conversions']})" for g in details["goals"]) + "."
-    return text
+        sentences.append(_("Goals: %(goals)s.",
+                           goals=", ".join(f"{g['name']} ({g['conversions']})" for g in details["goals"])))
+    return " ".join(sentences)
 
 
 # -- sending
 def send_report(store: Store, notifier: Notifier, site: Site, alert: Alert) -> list[Delivery]:
-    """One email to each member who chose this report and may still see the site; what each
-    took is saved with the report."""
+    """One email to each member who chose this report and may still see the site, in their
+    language; what each took is saved with the report."""
     users = readers(store, site, AlertSettings.of(site).reports[alert.details["kind"]])
-    done = [_email(notifier, site, alert, user) for user in users]
+    done = [_email(notifier, site, alert, user, message_language(store, site, user)) for user in users]
     alert.deliveries = [d.as_dict() for d in done]
     store.update_alert(alert)
     return done
 
 
-def _email(notifier: Notifier, site: Site, alert: Alert, user: User) -> Delivery:
+def _email(notifier: Notifier, site: Site, alert: Alert, user: User, lang: str) -> Delivery:
     if notifier.mailer is None:
-        return Delivery(f"email to {user.email}", False, NO_EMAIL, 0)
+        return Delivery(f"email to {user.email}", False, str(NO_EMAIL), 0)
     kind = alert.details["kind"]
     stop_url = None
     if notifier.secret_key:  # else the email says where to stop it: the Alerts page
         stop_url = notifier.link("/unsubscribe/" + unsubscribe_token(notifier.secret_key, site.site_id,
                                                                       user.user_id, kind))
-    page = {"alert": alert, "site": site, "kind": kind, "details": alert.details, "stop_url": stop_url,
-            "url": notifier.alert_url(alert), "alerts_url": notifier.alerts_page(site)}
-    text = notifier.templates.get_template("emails/report.txt").render(page)
-    html = notifier.templates.get_template("emails/report.html").render(page)
+    with speaking(lang):
+        title, _text = report_words(site, alert.details)
+        page = {"alert": alert, "title": title, "site": site, "kind": kind,
+                "details": shown_in_language(alert.details), "stop_url": stop_url,
+                "url": notifier.alert_url(alert), "alerts_url": notifier.alerts_page(site)}
+        text = notifier.templates.get_template("emails/report.txt").render(page)
+        html = notifier.templates.get_template("emails/report.html").render(page)
     # RFC 8058: a mail client's own "Unsubscribe" button POSTs List-Unsubscribe=One-Click there.
     headers = {"List-Unsubscribe": f"<{stop_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"} \
         if stop_url else None
-    return notifier.mailer([user.email], alert.title, text, html, headers=headers)
+    return notifier.mailer([user.email], title, text, html, headers=headers)
 
 
 # -- unsubscribing

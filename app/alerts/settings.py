@@ -16,6 +16,8 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from flask_babel import gettext as _
+
 from app.analytics import goal_reports
 from app.analytics.goals import ANY_CONVERSION, conversion_key, goals_of
 from app.analytics.stats import StatsError
@@ -24,7 +26,8 @@ from .channels import FORMATS, check_webhook_url
 
 
 class AlertSettingsError(ValueError):
-    """A setting that cannot be kept; the message says why (shown to the owner)."""
+    """A setting that cannot be kept; the message says why (shown to the owner on the Alerts page,
+    so it is in the page's language)."""
 
 
 class Threshold(NamedTuple):
@@ -113,10 +116,10 @@ class AlertSettings:
 # -- changes an owner makes; each checks, saves, and returns what the audit log should say
 def set_traffic(store, site, enabled: bool, sensitivity: str, min_volume: str, cooldown_h: str) -> str:
     if sensitivity not in SENSITIVITIES:
-        raise AlertSettingsError(f"sensitivity is one of {', '.join(SENSITIVITIES)}")
+        raise AlertSettingsError(_("sensitivity is one of %(choices)s", choices=", ".join(SENSITIVITIES)))
     settings = AlertSettings.of(site)
-    settings.traffic = TrafficRule(enabled, sensitivity, _whole(min_volume, "the minimum volume", 1, 1_000_000),
-                                   _whole(cooldown_h, "the cool-down", 1, 48))
+    settings.traffic = TrafficRule(enabled, sensitivity, _whole(min_volume, _("the minimum volume"), 1, 1_000_000),
+                                   _whole(cooldown_h, _("the cool-down"), 1, 48))
     settings.save(store, site)
     rule = settings.traffic
     return (f"traffic alerts {'on' if enabled else 'off'}: {rule.sensitivity}, at least {rule.min_volume} "
@@ -125,9 +128,9 @@ def set_traffic(store, site, enabled: bool, sensitivity: str, min_volume: str, c
 
 def goal_choices(site, conversion_names: list[str]) -> dict[str, str]:
     """What a goal rule can watch, as the form lists it: key -> label."""
-    choices = {ANY_CONVERSION: "Any conversion"}
+    choices = {ANY_CONVERSION: _("Any conversion")}
     choices.update({g.key: g.name for g in goals_of(site)})
-    choices.update({conversion_key(n): f"{n} (conversion)" for n in conversion_names})
+    choices.update({conversion_key(n): _("%(name)s (conversion)", name=n) for n in conversion_names})
     return choices
 
 
@@ -146,22 +149,23 @@ def add_goal_rule(store, site, kind: str, goal: str, threshold: str, hours: str,
                   choices: dict[str, str]) -> GoalRule:
     settings = AlertSettings.of(site)
     if len(settings.goal_rules) >= MAX_GOAL_RULES:
-        raise AlertSettingsError(f"a site has at most {MAX_GOAL_RULES} goal alerts")
+        raise AlertSettingsError(_("a site has at most %(num)s goal alerts", num=MAX_GOAL_RULES))
     rule_id = secrets.token_hex(4)
     if kind == "reached":
         if goal not in choices:
-            raise AlertSettingsError("choose one of the site's goals or conversions")
-        rule = GoalRule(rule_id, kind, goal, threshold=_whole(threshold, "the number", 1, 1_000_000))
+            raise AlertSettingsError(_("choose one of the site's goals or conversions"))
+        rule = GoalRule(rule_id, kind, goal, threshold=_whole(threshold, _("the number"), 1, 1_000_000))
     elif kind == "silence":
-        start, end = _whole(from_h, "the first hour", 0, 23), _whole(to_h, "the last hour", 1, 24)
-        length = _whole(hours, "the number of hours", 1, 24)
+        start, end = _whole(from_h, _("the first hour"), 0, 23), _whole(to_h, _("the last hour"), 1, 24)
+        length = _whole(hours, _("the number of hours"), 1, 24)
         if start >= end:
-            raise AlertSettingsError("the hours the rule watches end after they begin (e.g. 9 to 18)")
+            raise AlertSettingsError(_("the hours the rule watches end after they begin (e.g. 9 to 18)"))
         if length > end - start:
-            raise AlertSettingsError(f"{length} hours do not fit between {start}:00 and {end}:00")
+            raise AlertSettingsError(_("%(hours)s hours do not fit between %(start)s:00 and %(end)s:00",
+                                       hours=length, start=start, end=end))
         rule = GoalRule(rule_id, kind, ANY_CONVERSION, hours=length, from_h=start, to_h=end)
     else:
-        raise AlertSettingsError(f"a goal alert is one of {', '.join(GOAL_RULE_KINDS)}")
+        raise AlertSettingsError(_("a goal alert is one of %(choices)s", choices=", ".join(GOAL_RULE_KINDS)))
     settings.goal_rules.append(rule)
     settings.save(store, site)
     return rule
@@ -169,7 +173,7 @@ def add_goal_rule(store, site, kind: str, goal: str, threshold: str, hours: str,
 
 def delete_goal_rule(store, site, rule_id: str) -> GoalRule:
     settings = AlertSettings.of(site)
-    rule = _one(settings.goal_rules, lambda r: r.id == rule_id, "no such goal alert (deleted meanwhile?)")
+    rule = _one(settings.goal_rules, lambda r: r.id == rule_id, _("no such goal alert (deleted meanwhile?)"))
     settings.goal_rules.remove(rule)
     settings.save(store, site)
     return rule
@@ -178,10 +182,10 @@ def delete_goal_rule(store, site, rule_id: str) -> GoalRule:
 def add_webhook(store, site, url: str, fmt: str, now_ms: int, *, allow_private: bool) -> Webhook:
     """A new webhook with a new secret (returned: the page shows it once)."""
     if fmt not in FORMATS:
-        raise AlertSettingsError(f"a webhook's format is one of {', '.join(FORMATS)}")
+        raise AlertSettingsError(_("a webhook's format is one of %(choices)s", choices=", ".join(FORMATS)))
     settings = AlertSettings.of(site)
     if len(settings.webhooks) >= MAX_WEBHOOKS:
-        raise AlertSettingsError(f"a site has at most {MAX_WEBHOOKS} webhooks")
+        raise AlertSettingsError(_("a site has at most %(num)s webhooks", num=MAX_WEBHOOKS))
     try:
         url = check_webhook_url(url, allow_private=allow_private)
     except ValueError as exc:
@@ -201,11 +205,11 @@ def delete_webhook(store, site, webhook_id: str) -> Webhook:
 
 
 def find_webhook(settings: AlertSettings, webhook_id: str) -> Webhook:
-    return _one(settings.webhooks, lambda w: w.id == webhook_id, "no such webhook (deleted meanwhile?)")
+    return _one(settings.webhooks, lambda w: w.id == webhook_id, _("no such webhook (deleted meanwhile?)"))
 
 
 def find_phone(settings: AlertSettings, phone: str) -> str:
-    return _one(settings.phones, lambda p: p == phone, "no such number (removed meanwhile?)")
+    return _one(settings.phones, lambda p: p == phone, _("no such number (removed meanwhile?)"))
 
 
 def _one(items: list, wanted, missing: str):
@@ -220,12 +224,12 @@ def add_phone(store, site, number: str) -> str:
     """A number alerts are texted to, as E.164 (+82 10-1234-5678 -> +821012345678)."""
     phone = re.sub(r"[\s().-]", "", number)
     if not PHONE.match(phone):
-        raise AlertSettingsError("a phone number begins with + and its country code, such as +82 10 1234 5678")
+        raise AlertSettingsError(_("a phone number begins with + and its country code, such as +82 10 1234 5678"))
     settings = AlertSettings.of(site)
     if phone in settings.phones:
-        raise AlertSettingsError("that number gets this site's alerts already")
+        raise AlertSettingsError(_("that number gets this site's alerts already"))
     if len(settings.phones) >= MAX_PHONES:
-        raise AlertSettingsError(f"a site texts at most {MAX_PHONES} numbers")
+        raise AlertSettingsError(_("a site texts at most %(num)s numbers", num=MAX_PHONES))
     settings.phones.append(phone)
     settings.save(store, site)
     return phone
@@ -247,7 +251,7 @@ def subscribe(store, site, user_id: str, on: bool) -> None:
 def subscribe_report(store, site, user_id: str, kind: str, on: bool) -> None:
     """Whether a member gets the site's weekly or monthly report (each member chooses for themself)."""
     if kind not in REPORT_KINDS:
-        raise AlertSettingsError(f"a report is one of {', '.join(REPORT_KINDS)}")
+        raise AlertSettingsError(_("a report is one of %(choices)s", choices=", ".join(REPORT_KINDS)))
     settings = AlertSettings.of(site)
     settings.reports[kind] = [u for u in settings.reports[kind] if u != user_id] + ([user_id] if on else [])
     settings.save(store, site)
@@ -255,7 +259,7 @@ def subscribe_report(store, site, user_id: str, kind: str, on: bool) -> None:
 
 def mute(store, site, hours: str, now_ms: int) -> int:
     """No alert is sent until the returned time (0 hours: unmute). Alerts still fire and are kept."""
-    length = _whole(hours, "the number of hours", 0, MAX_MUTE_HOURS)
+    length = _whole(hours, _("the number of hours"), 0, MAX_MUTE_HOURS)
     settings = AlertSettings.of(site)
     settings.muted_until_ms = now_ms + length * 3_600_000 if length else 0
     settings.save(store, site)
@@ -263,10 +267,11 @@ def mute(store, site, hours: str, now_ms: int) -> int:
 
 
 def _whole(text: str, what: str, least: int, most: int) -> int:
+    """`text` as a whole number from `least` to `most`; `what` names it in the message (translated)."""
     try:
         number = int(str(text).strip())
     except ValueError:
-        raise AlertSettingsError(f"{what} is a whole number") from None
+        raise AlertSettingsError(_("%(what)s is a whole number", what=what)) from None
     if not least <= number <= most:
-        raise AlertSettingsError(f"{what} is between {least} and {most}")
+        raise AlertSettingsError(_("%(what)s is between %(least)s and %(most)s", what=what, least=least, most=most))
     return number

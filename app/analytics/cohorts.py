@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from flask_babel import gettext as _
+
 from app.analytics.aggregate import COHORT_PERIODS, cohort_dimension, period_start
 from app.analytics.periods import day_from_number
 from app.ingest.sources import CHANNELS
@@ -39,13 +41,14 @@ def cohort_table(store: Store, site: Site, today: int, period: str = "week", cou
     """One row per cohort (oldest first): its size and, for each later period up to now, the
     visitors seen again and their share of the cohort."""
     if period not in COHORT_PERIODS:
-        raise CohortError(f"cohorts are by {' or '.join(COHORT_PERIODS)}")
+        raise CohortError(_("cohorts are by %(one)s or %(other)s", one=COHORT_PERIODS[0], other=COHORT_PERIODS[1]))
     if not 1 <= count <= MAX_PERIODS[period]:
-        raise CohortError(f"at most {MAX_PERIODS[period]} {period}s back")
+        raise CohortError(_("at most %(most)s weeks back", most=MAX_PERIODS[period]) if period == "week"
+                          else _("at most %(most)s months back", most=MAX_PERIODS[period]))
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     unknown = set(filters) - set(COHORT_FILTERS)
     if unknown or len(filters) > 1:
-        raise CohortError("cohorts can be filtered by the channel or the source of the first visit (one of them)")
+        raise CohortError(_("cohorts can be filtered by the channel or the source of the first visit (one of them)"))
     starts = _periods(period, today, count)
     # Every visitor is counted under their first visit's channel: all of them are the sum.
     dimensions = [cohort_dimension(period, by, value) for by, value in filters.items()] or \

@@ -15,6 +15,8 @@ import secrets
 from collections import defaultdict
 from typing import Callable, Iterable, NamedTuple
 
+from flask_babel import gettext as _, lazy_gettext as _l
+
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.goals import goals_of, page_matches
 from app.analytics.periods import Period
@@ -24,8 +26,8 @@ from app.store.base import Site, Store
 MIN_STEPS, MAX_STEPS = 2, 8
 MAX_FUNNELS = 50
 MAX_NAME = 120
-STEP_KINDS = {"page": "Visited a page", "event": "Sent a custom event", "conversion": "Converted",
-              "goal": "Reached a goal"}
+STEP_KINDS = {"page": _l("Visited a page"), "event": _l("Sent a custom event"), "conversion": _l("Converted"),
+              "goal": _l("Reached a goal")}
 # What a funnel can be broken down and filtered by: the dimensions a visit summary keeps.
 FUNNEL_DIMENSIONS = ("channel", "source", "device", "country")
 
@@ -61,16 +63,16 @@ def get_funnel(site: Site, funnel_id: str) -> Funnel:
     for funnel in funnels_of(site):
         if funnel.id == funnel_id:
             return funnel
-    raise NoSuchFunnel(f"no funnel {funnel_id!r} on this site")
+    raise NoSuchFunnel(_("no funnel %(id)s on this site", id=repr(funnel_id)))
 
 
 def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: int) -> Funnel:
     """A funnel from an admin's form: (kind, match) per step, blank steps left out; checked."""
     name = name.strip()
     if not name:
-        raise FunnelError("a funnel needs a name")
+        raise FunnelError(_("a funnel needs a name"))
     if len(name) > MAX_NAME:
-        raise FunnelError(f"a funnel's name is at most {MAX_NAME} characters")
+        raise FunnelError(_("a funnel's name is at most %(most)s characters", most=MAX_NAME))
     goals = {g.id for g in goals_of(site)}
     checked = []
     for kind, match in steps:
@@ -78,18 +80,21 @@ def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: 
         if not match:
             continue
         if kind not in STEP_KINDS:
-            raise FunnelError(f"a step is one of {', '.join(STEP_KINDS)}, not {kind!r}")
+            raise FunnelError(_("a step is one of %(kinds)s, not %(kind)s", kinds=", ".join(STEP_KINDS),
+                                  kind=repr(kind)))
         if kind == "page" and not match.startswith("/"):
-            raise FunnelError(f"a page step is a path beginning with /, such as /pricing or /blog/*: {match!r}")
+            raise FunnelError(_("a page step is a path beginning with /, such as /pricing or /blog/*: %(page)s",
+                                page=repr(match)))
         if kind == "goal" and match not in goals:
-            raise FunnelError(f"there is no goal {match!r}")
+            raise FunnelError(_("there is no goal %(goal)s", goal=repr(match)))
         if len(match) > MAX_STEP_TEXT:  # what a visit summary keeps of a page or name
-            raise FunnelError(f"a step's page or name is at most {MAX_STEP_TEXT} characters")
+            raise FunnelError(_("a step's page or name is at most %(most)s characters", most=MAX_STEP_TEXT))
         checked.append({"kind": kind, "match": match})
     if not MIN_STEPS <= len(checked) <= MAX_STEPS:
-        raise FunnelError(f"a funnel has {MIN_STEPS} to {MAX_STEPS} steps, not {len(checked)}")
+        raise FunnelError(_("a funnel has %(least)s to %(most)s steps, not %(num)s", least=MIN_STEPS, most=MAX_STEPS,
+                             num=len(checked)))
     if len(site.funnels) >= MAX_FUNNELS:
-        raise FunnelError(f"a site has at most {MAX_FUNNELS} funnels")
+        raise FunnelError(_("a site has at most %(most)s funnels", most=MAX_FUNNELS))
     return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms)
 
 
@@ -106,11 +111,14 @@ def delete_funnel(store: Store, site: Site, funnel_id: str) -> Funnel:
 
 
 def step_label(site: Site, step: dict) -> str:
+    """A step in words, in the request's language (English in the JSON API)."""
     kind, match = step["kind"], step["match"]
     if kind == "goal":
         goal = next((g for g in goals_of(site) if g.id == match), None)
-        return goal.name if goal else "(a deleted goal)"
-    return {"page": "Visited {}", "event": "Sent {}", "conversion": "Converted: {}"}[kind].format(match)
+        return goal.name if goal else _("(a deleted goal)")
+    if kind == "page":
+        return _("Visited %(page)s", page=match)
+    return _("Sent %(event)s", event=match) if kind == "event" else _("Converted: %(name)s", name=match)
 
 
 def _matcher(site: Site, step: dict) -> Callable[[str], bool]:
@@ -198,10 +206,10 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     unknown = set(filters) - set(FUNNEL_DIMENSIONS)
     if unknown:
-        raise FunnelError(f"a funnel can be filtered by {', '.join(FUNNEL_DIMENSIONS)}, not by "
-                          f"{', '.join(sorted(unknown))}")
+        raise FunnelError(_("a funnel can be filtered by %(dimensions)s, not by %(unknown)s",
+                            dimensions=", ".join(FUNNEL_DIMENSIONS), unknown=", ".join(sorted(unknown))))
     if breakdown is not None and breakdown not in FUNNEL_DIMENSIONS:
-        raise FunnelError(f"a funnel can be broken down by {', '.join(FUNNEL_DIMENSIONS)}")
+        raise FunnelError(_("a funnel can be broken down by %(dimensions)s", dimensions=", ".join(FUNNEL_DIMENSIONS)))
     totals = digest(store, site, _report(site, funnel, filters), period.first_day, period.last_day + 1, today)
     visits = [totals.get(key("v", i), 0) for i in range(len(funnel.steps))]
     times: list[dict[int, float]] = [defaultdict(float) for _ in funnel.steps]

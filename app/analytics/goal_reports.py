@@ -20,6 +20,8 @@ from collections import defaultdict
 from dataclasses import replace
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
+
 from app.analytics.aggregate import GOAL_CUBE
 from app.analytics.goals import ANY_CONVERSION, Goal, conversion_key, event_key, goals_of, page_matches
 from app.analytics.periods import Period, day_from_number, local_day_number
@@ -27,6 +29,7 @@ from app.analytics.stats import (
     DEFAULT_LIMIT, Filters, StatsError, _change, _cube_rows, _percent, _ratio, _round, _sketches, _sum_by_value,
     _visitors,
 )
+from app.i18n import N_
 from app.store import hll
 from app.store.base import Site, Store
 
@@ -38,7 +41,7 @@ def goals(store: Store, site: Site, period: Period, filters: Filters = Filters()
     against the previous period."""
     if filters.page is not None:
         return {"rows": [], "currency": site.currency,
-                "unavailable": "Goals are not shown with a page filter: filter by a goal instead."}
+                "unavailable": N_("Goals are not shown with a page filter: filter by a goal instead.")}
     current = _goal_figures(store, site, period, filters)
     previous = _goal_figures(store, site, period.previous(), filters)
     rows = []
@@ -63,7 +66,7 @@ def _goal_figures(store: Store, site: Site, period: Period, filters: Filters) ->
                    | set(figures.get("conversions_by_name", {})))
     for name in names:
         key = conversion_key(name)
-        rows[key] = _row(key, name, "conversion", f"Conversion {name}", figures, figures["sessions"], None)
+        rows[key] = _row(key, name, "conversion", _("Conversion %(name)s", name=name), figures, figures["sessions"], None)
     return {k: v for k, v in rows.items() if k in {g.key for g in defined} or v["conversions"] or v["visits"]}
 
 
@@ -167,7 +170,7 @@ def custom_events(store: Store, site: Site, period: Period, filters: Filters = F
     """Custom events by name: events, the visits and visitors that sent them, and the share of
     all visits that sent each (per-visit rate)."""
     if filters.page is not None:
-        return {"rows": [], "total_rows": 0, "unavailable": "Events are not shown with a page filter."}
+        return {"rows": [], "total_rows": 0, "unavailable": N_("Events are not shown with a page filter.")}
     if filters.session:
         figures = _cube_figures(store, site, period, filters.session)
         events, visits = figures["conversions"], figures["visits"]
@@ -211,7 +214,7 @@ def links(store: Store, site: Site, period: Period, kind: str, filters: Filters 
     """Clicks by outbound host or URL ("outbound", "outbound_url"), downloads by file
     ("downloads"), or not-found pages ("not_found"), with their visitors where kept."""
     if filters:
-        return {"rows": [], "total_rows": 0, "unavailable": "Shown for the whole site only (not with filters)."}
+        return {"rows": [], "total_rows": 0, "unavailable": N_("Shown for the whole site only (not with filters).")}
     metric, dimension, sketch = LINK_REPORTS[kind]
     counts = _sum_by_value(store, site, metric, dimension, period)
     ranked = sorted((v for v, n in counts.items() if n > 0), key=lambda v: (-counts[v], v))

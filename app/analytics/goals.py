@@ -28,6 +28,8 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
+from flask_babel import gettext as _
+
 GOAL_KINDS = ("page", "event")
 MAX_GOALS = 100  # per site: each is matched against every event
 MAX_NAME = 120
@@ -62,10 +64,12 @@ class Goal(NamedTuple):
 
     @property
     def description(self) -> str:
+        """What reaches the goal, in the request's language (English in the JSON API)."""
         if self.kind == "page":
-            return f"Visited {self.match}"
-        condition = f" with {self.prop} = {self.value}" if self.prop else ""
-        return f"Sent event {self.match}{condition}"
+            return _("Visited %(page)s", page=self.match)
+        if self.prop:
+            return _("Sent event %(event)s with %(prop)s = %(value)s", event=self.match, prop=self.prop, value=self.value)
+        return _("Sent event %(event)s", event=self.match)
 
 
 def conversion_key(name: str) -> str:
@@ -86,36 +90,36 @@ def new_goal(name: str, kind: str, match: str, prop: str = "", value: str = "", 
     """A goal from an admin's form, checked; raises GoalError."""
     name, match, prop, value = (s.strip() for s in (name, match, prop, value))
     if kind not in GOAL_KINDS:
-        raise GoalError(f"a goal is a page or an event, not {kind!r}")
+        raise GoalError(_("a goal is a page or an event, not %(kind)s", kind=repr(kind)))
     if not match:
-        raise GoalError("say which page (a path such as /pricing or /blog/*) or which event")
+        raise GoalError(_("say which page (a path such as /pricing or /blog/*) or which event"))
     if len(match) > MAX_MATCH:
-        raise GoalError(f"the page or event name is at most {MAX_MATCH} characters")
+        raise GoalError(_("the page or event name is at most %(most)s characters", most=MAX_MATCH))
     if kind == "page":
         match = _path_only(match)
         if not match.startswith("/"):
-            raise GoalError("a page goal is a path beginning with /, such as /pricing or /order/*/thanks")
+            raise GoalError(_("a page goal is a path beginning with /, such as /pricing or /order/*/thanks"))
         if prop:
-            raise GoalError("only event goals have a property condition")
+            raise GoalError(_("only event goals have a property condition"))
     elif prop and not value:
-        raise GoalError(f"say which value of {prop!r} reaches the goal")
+        raise GoalError(_("say which value of %(prop)s reaches the goal", prop=repr(prop)))
     elif value and not prop:
-        raise GoalError("say which property the value is for")
+        raise GoalError(_("say which property the value is for"))
     name = name or (f"Visit {match}" if kind == "page" else match)
     check_name(name)
     if len(existing) >= MAX_GOALS:
-        raise GoalError(f"a site has at most {MAX_GOALS} goals")
+        raise GoalError(_("a site has at most %(most)s goals", most=MAX_GOALS))
     goal = Goal(secrets.token_hex(4), name, kind, match, prop, value, now_ms)
     if any(g[2:6] == goal[2:6] for g in existing):
-        raise GoalError("there is a goal for that already")
+        raise GoalError(_("there is a goal for that already"))
     return goal
 
 
 def check_name(name: str) -> str:
     if not name.strip():
-        raise GoalError("a goal needs a name")
+        raise GoalError(_("a goal needs a name"))
     if len(name) > MAX_NAME:
-        raise GoalError(f"a goal's name is at most {MAX_NAME} characters")
+        raise GoalError(_("a goal's name is at most %(most)s characters", most=MAX_NAME))
     return name.strip()
 
 
@@ -233,7 +237,7 @@ def _goal(site, goal_id: str) -> Goal:
     for goal in goals_of(site):
         if goal.id == goal_id:
             return goal
-    raise NoSuchGoal("no such goal (deleted meanwhile?)")
+    raise NoSuchGoal(_("no such goal (deleted meanwhile?)"))
 
 
 def set_counting(store, site, currency: str, outbound_links: bool, download_extensions: str) -> None:
@@ -241,12 +245,12 @@ def set_counting(store, site, currency: str, outbound_links: bool, download_exte
     and downloads. Counting changes from the next events on; figures already counted stay."""
     currency = currency.strip().upper()
     if not CURRENCY.match(currency):
-        raise GoalError("a currency is a three-letter ISO 4217 code, such as EUR, USD or KRW")
+        raise GoalError(_("a currency is a three-letter ISO 4217 code, such as EUR, USD or KRW"))
     extensions = list(dict.fromkeys(e.lower().lstrip(".") for e in re.split(r"[\s,]+", download_extensions) if e))
     bad = [e for e in extensions if not EXTENSION.match(e.lstrip("."))]
     if bad:
-        raise GoalError(f"not a file extension: {', '.join(bad[:3])}")
+        raise GoalError(_("not a file extension: %(extensions)s", extensions=", ".join(bad[:3])))
     if len(extensions) > 50:
-        raise GoalError("at most 50 download extensions")
+        raise GoalError(_("at most 50 download extensions"))
     site.currency, site.outbound_links, site.download_extensions = currency, outbound_links, extensions
     store.update_site(site)

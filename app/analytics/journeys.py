@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from flask_babel import gettext as _
+
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS, funnel_report, funnels_of
 from app.analytics.periods import (Period, day_from_number, local_day_number, month_days, month_number,
@@ -44,8 +46,8 @@ def _check(filters: dict[str, str]) -> dict[str, str]:
     filters = {k: v for k, v in filters.items() if v is not None}
     unknown = set(filters) - set(FUNNEL_DIMENSIONS)
     if unknown:
-        raise JourneyError(f"journeys can be filtered by {', '.join(FUNNEL_DIMENSIONS)}, not by "
-                           f"{', '.join(sorted(unknown))}")
+        raise JourneyError(_("journeys can be filtered by %(dimensions)s, not by %(unknown)s",
+                             dimensions=", ".join(FUNNEL_DIMENSIONS), unknown=", ".join(sorted(unknown))))
     return filters
 
 
@@ -69,7 +71,7 @@ def top_paths(store: Store, site: Site, period: Period, today: int, length: int 
               filters: dict[str, str] | None = None, limit: int = 20) -> dict:
     """The most common paths of the visits' first `length` pages, with their share of visits."""
     if not 1 <= length <= MAX_PATH_PAGES:
-        raise JourneyError(f"a path has 1 to {MAX_PATH_PAGES} pages")
+        raise JourneyError(_("a path has 1 to %(most)s pages", most=MAX_PATH_PAGES))
     filters = _check(filters or {})
     totals = digest(store, site, _paths(length, filters), period.first_day, period.last_day + 1, today)
     visits = sum(totals.values())
@@ -100,7 +102,7 @@ def next_and_previous(store: Store, site: Site, period: Period, today: int, page
                       filters: dict[str, str] | None = None, limit: int = 20) -> dict:
     """For a page: where its views went next (or EXIT) and came from (or ENTRANCE)."""
     if not page:
-        raise JourneyError("say which page (page=/path)")
+        raise JourneyError(_("say which page (page=/path)"))
     page, filters = page[:MAX_STEP_TEXT], _check(filters or {})  # summaries keep that much of a path
     totals = digest(store, site, _transitions(filters), period.first_day, period.last_day + 1, today,
                     prefix=key_prefix(page))

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from app.store.base import ROLLUP_RETENTION_DAYS, month_of_day, month_start_day
 
 EPOCH = date(1970, 1, 1)
@@ -82,11 +84,6 @@ class Period:
             return Period("previous", last.replace(day=1), last)
         return Period("previous", self.first - timedelta(days=self.days), self.first - timedelta(days=1))
 
-    def label(self) -> str:
-        if self.first == self.last:
-            return self.first.strftime("%a %-d %b %Y")
-        return f"{self.first:%-d %b %Y} – {self.last:%-d %b %Y}"
-
 
 def _starts_bucket(day: int, interval: str) -> bool:
     when = day_from_number(day)
@@ -149,21 +146,23 @@ def parse_period(name: str, tz_name: str, now_ms: int, start: str | None = None,
         return Period(name, date(months // 12, months % 12 + 1, 1), today)
     if name == "custom":
         return _custom(start, end, today)
-    raise PeriodError(f"unknown period {name!r}: use one of {', '.join(PERIODS)}")
+    raise PeriodError(_("unknown period %(name)s: use one of %(periods)s", name=repr(name), periods=", ".join(PERIODS)))
 
 
 def _custom(start: str | None, end: str | None, today: date) -> Period:
     try:
         first, last = date.fromisoformat(start or ""), date.fromisoformat(end or "")
     except ValueError as exc:
-        raise PeriodError("a custom period needs from and to dates as YYYY-MM-DD") from exc
+        raise PeriodError(_("a custom period needs from and to dates as YYYY-MM-DD")) from exc
     if first > last:
-        raise PeriodError("the custom period ends before it starts")
+        raise PeriodError(_("the custom period ends before it starts"))
     if last > today:
-        raise PeriodError("the custom period ends in the future")
+        raise PeriodError(_("the custom period ends in the future"))
     if (last - first).days + 1 > MAX_CUSTOM_DAYS:
-        raise PeriodError(f"a custom period is at most {MAX_CUSTOM_DAYS} days (statistics are kept 13 months)")
+        raise PeriodError(_("a custom period is at most %(most)s days (statistics are kept 13 months)",
+                            most=MAX_CUSTOM_DAYS))
     earliest = today - timedelta(days=ROLLUP_RETENTION_DAYS)
     if first < earliest:
-        raise PeriodError(f"statistics are kept 13 months: a custom period starts on {earliest} or later")
+        raise PeriodError(_("statistics are kept 13 months: a custom period starts on %(earliest)s or later",
+                            earliest=earliest.isoformat()))
     return Period("custom", first, last)

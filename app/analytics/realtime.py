@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from babel.numbers import format_decimal
+from flask_babel import gettext as _
+
 from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT, leaves_site, split_link
 from app.analytics.periods import local_day_number
+from app.i18n import language
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, LiveSession, Site, Store
 
 CURRENT_WINDOW_MS = 5 * 60_000
@@ -57,24 +61,30 @@ def live_feed(store: Store, site: Site, limit: int = LIVE_FEED_SIZE) -> list[dic
 
 
 def what_happened(event: dict, site: Site) -> str:
-    """An event as the live feed says it: "Purchase (29.00 EUR) on /pricing", "Clicked
-    'Download PDF'", "Left for github.com", "Viewed /pricing"."""
+    """An event as the live feed says it, in the request's language: "Purchase (29.00 EUR) on
+    /pricing", "Clicked 'Download PDF'", "Left for github.com", "Viewed /pricing"."""
     kind, path, props = event["type"], event["path"], event.get("props") or {}
     if kind == "page_view":
-        return f"Viewed {path}"
+        return _("Viewed %(page)s", page=path)
     if kind == "conversion":
-        value = f" ({event['value']:,.2f} {site.currency})" if event.get("value") is not None else ""
-        return f"{event['name']}{value} on {path}"
+        if event.get("value") is not None:
+            return _("%(name)s (%(value)s %(currency)s) on %(page)s", name=event["name"], page=path,
+                     value=format_decimal(event["value"], "#,##0.00", locale=language()), currency=site.currency)
+        return _("%(name)s on %(page)s", name=event["name"], page=path)
     if kind == "custom":
-        return f"Page not found: {path}" if event["name"] == NOT_FOUND_EVENT else f"{event['name']} on {path}"
+        if event["name"] == NOT_FOUND_EVENT:
+            return _("Page not found: %(page)s", page=path)
+        return _("%(name)s on %(page)s", name=event["name"], page=path)
     if kind == "click":
         link, text = split_link(props.get("href")), str(props.get("text") or "").strip()
         if link and leaves_site(link.hostname or "", event.get("hostname") or ""):
-            return f"Left for {link.hostname}"
+            return _("Left for %(host)s", host=link.hostname)
         if text:
-            return f"Clicked '{text[:60]}' on {path}"
-        return f"Clicked a link to {link.path or '/'} on {path}" if link else f"Clicked on {path}"
-    return f"Still on {path}"  # a heartbeat
+            return _("Clicked '%(text)s' on %(page)s", text=text[:60], page=path)
+        if link:
+            return _("Clicked a link to %(link)s on %(page)s", link=link.path or "/", page=path)
+        return _("Clicked on %(page)s", page=path)
+    return _("Still on %(page)s", page=path)  # a heartbeat
 
 
 def conversions_live(store: Store, site: Site, now_ms: int) -> dict:

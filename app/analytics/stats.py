@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
+
 from app.analytics.aggregate import GOAL_CUBE, PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
 from app.analytics.goals import ANY_CONVERSION
 from app.analytics.periods import Period, day_from_number, day_start_ms, local_day_number, month_days
+from app.i18n import N_
 from app.ingest.enrich import DropReason
 from app.store import hll
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store, month_of_day
@@ -29,21 +32,22 @@ BREAKDOWNS = ("page", "entry", "exit") + SESSION_DIMENSIONS
 FILTERS = SESSION_DIMENSIONS + ("page", "goal")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000
-# Why a figure is missing (None) under a page filter, as the report says it.
-PAGE_AND_FILTERS_VISITORS = ("Not counted for a page together with other filters: a page's visitors are "
-                             "counted for the page alone. Remove the other filters to see them.")
+# Why a figure is missing (None) under a page filter, as the report says it (English; the
+# dashboard shows it translated: N_).
+PAGE_AND_FILTERS_VISITORS = N_("Not counted for a page together with other filters: a page's visitors are "
+                               "counted for the page alone. Remove the other filters to see them.")
 SINGLE_PAGE_UNAVAILABLE = {
-    "bounce_rate": "Not computed for a single page: a bounce is a whole visit of one page view, "
-                   "so it belongs to the visit, not to a page. See the time on page instead.",
-    "visit_duration_s": "Not computed for a single page: a visit's duration covers every page of the "
-                        "visit. See the time on page instead.",
+    "bounce_rate": N_("Not computed for a single page: a bounce is a whole visit of one page view, "
+                      "so it belongs to the visit, not to a page. See the time on page instead."),
+    "visit_duration_s": N_("Not computed for a single page: a visit's duration covers every page of the "
+                           "visit. See the time on page instead."),
     **dict.fromkeys(("conversion_rate", "conversions", "conversion_value"),
-                    "Not computed for a single page: conversions belong to whole visits. "
-                    "Filter by a goal to see its conversions."),
+                    N_("Not computed for a single page: conversions belong to whole visits. "
+                       "Filter by a goal to see its conversions.")),
 }
 # A page's visits are counted from schema 8 on: days folded before have its page views only.
-PAGE_VISITS_NOT_COUNTED = ("Not counted for these days: the visits of a page are counted since "
-                           "LiveInsight started counting them (its page views were counted before).")
+PAGE_VISITS_NOT_COUNTED = N_("Not counted for these days: the visits of a page are counted since "
+                             "LiveInsight started counting them (its page views were counted before).")
 
 
 class StatsError(ValueError):
@@ -59,10 +63,11 @@ class Filters:
     def parse(cls, pairs: dict[str, str]) -> "Filters":
         unknown = set(pairs) - set(FILTERS)
         if unknown:
-            raise StatsError(f"cannot filter by {', '.join(sorted(unknown))}: use {', '.join(FILTERS)}")
+            raise StatsError(_("cannot filter by %(unknown)s: use %(filters)s", unknown=", ".join(sorted(unknown)),
+                               filters=", ".join(FILTERS)))
         values = {k: v for k, v in pairs.items() if v is not None}
         if "page" in values and "goal" in values:
-            raise StatsError("a report is filtered by a page or by a goal, not both")
+            raise StatsError(_("a report is filtered by a page or by a goal, not both"))
         return cls(values)
 
     @property

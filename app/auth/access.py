@@ -12,6 +12,7 @@ from functools import wraps
 from typing import Callable
 
 from flask import abort, current_app, g, make_response, redirect, request, session, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
@@ -97,12 +98,16 @@ def admin_required(view: Callable) -> Callable:
         if user is None:
             return login_redirect()
         if not user.is_admin:
-            abort(403, "only an instance admin can do this")
+            abort(403, _("only an instance admin can do this"))
         return view(*args, **kwargs)
     return wrapped
 
 
 # -- site pages
+# A role as a sentence names it (the roles themselves are codes: app.store.base.ROLES).
+ROLE_NAMES = {"viewer": _l("viewer"), "admin": _l("admin"), "owner": _l("owner")}
+
+
 def needs_role(role: str) -> Callable:
     """Mark a site view as needing more than the default "viewer" role."""
     def mark(view: Callable) -> Callable:
@@ -118,7 +123,7 @@ def open_public_link(endpoint: str | None, values: dict | None) -> None:
         return
     link = links.resolve(get_store(), token)
     if link is None:
-        abort(404, "this link does not exist or was revoked")
+        abort(404, _("this link does not exist or was revoked"))
     g.public_link, g.share_token = link, token
     values["site_id"] = link.site_id
 
@@ -139,12 +144,12 @@ def check_site_access():
             return login_redirect()
         role = role_on(get_store(), user, site_id)
         if role is None:
-            abort(404, f"no site {site_id!r}")
+            abort(404, _("no site %(site)s", site=repr(site_id)))
     if not at_least(role, needed):
-        abort(403, f"this needs the {needed} role on the site")
+        abort(403, _("this needs the %(role)s role on the site", role=ROLE_NAMES.get(needed, needed)))
     site = get_store().get_site(site_id)
     if site is None:
-        abort(404, f"no site {site_id!r}")
+        abort(404, _("no site %(site)s", site=repr(site_id)))
     g.site, g.role = site, role
     return None
 

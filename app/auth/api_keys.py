@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from flask_babel import gettext as _
+
 from app.auth import audit
 from app.store.base import ApiKey, Store
 
@@ -36,7 +38,7 @@ def _audit(store: Store, key: ApiKey, actor: str, action: str, now_ms: int) -> N
 def _new_key(store: Store, site_id: str, name: str, actor: str, now_ms: int) -> tuple[ApiKey, str]:
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME:
-        raise ApiKeyError(f"a key needs a name of 1 to {MAX_NAME} characters (what uses it)")
+        raise ApiKeyError(_("a key needs a name of 1 to %(most)s characters (what uses it)", most=MAX_NAME))
     secret = PREFIX + secrets.token_urlsafe(24)
     key = ApiKey(key_hash(secret), site_id, name, secret[:SHOWN_CHARS], now_ms, actor)
     store.create_api_key(key)
@@ -66,7 +68,7 @@ def authenticate(store: Store, secret: str, now_ms: int) -> ApiKey | None:
 def site_key(store: Store, site_id: str, key_hash_: str) -> ApiKey:
     key = store.get_api_key(key_hash_)
     if key is None or key.site_id != site_id:
-        raise ApiKeyError("no such key on this site")
+        raise ApiKeyError(_("no such key on this site"))
     return key
 
 
@@ -74,7 +76,7 @@ def rotate(store: Store, key: ApiKey, actor: str, now_ms: int,
            grace_ms: int = DEFAULT_GRACE_MS) -> tuple[ApiKey, str]:
     """A new key of the same name; the old one keeps working for the grace period."""
     if not key.valid_at(now_ms):
-        raise ApiKeyError("this key is revoked or expired: create a new one")
+        raise ApiKeyError(_("this key is revoked or expired: create a new one"))
     new, secret = _new_key(store, key.site_id, key.name, actor, now_ms)
     key.expires_ms = now_ms + grace_ms if key.expires_ms is None else min(key.expires_ms, now_ms + grace_ms)
     store.update_api_key(key)

@@ -8,6 +8,8 @@ and a site always keeps one owner.
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 from app.store.base import ROLES, Invitation, Membership, Store, User
 
 from .users import AccountError, at_least, normalise_email
@@ -19,13 +21,14 @@ class NotAllowed(AccountError):
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        raise AccountError(_("unknown role %(role)s: use one of %(roles)s",
+                             role=repr(role), roles=", ".join(ROLES)))
 
 
 def _may_touch(acting_role: str, *roles: str | None) -> None:
     """Granting, changing or removing the owner role needs the owner role."""
     if "owner" in roles and not at_least(acting_role, "owner"):
-        raise NotAllowed("only an owner can grant, change or remove the owner role")
+        raise NotAllowed(_("only an owner can grant, change or remove the owner role"))
 
 
 def invite(store: Store, site_id: str, email: str, role: str, acting_role: str, invited_by: str,
@@ -47,7 +50,7 @@ def accept(store: Store, user: User, site_id: str, now_ms: int) -> Membership:
     role the user has already."""
     invitation = store.get_invitation(site_id, user.email)
     if invitation is None:
-        raise AccountError("no invitation to this site for your email (it may have been cancelled)")
+        raise AccountError(_("no invitation to this site for your email (it may have been cancelled)"))
     current = store.get_membership(site_id, user.user_id)
     role = current.role if current and at_least(current.role, invitation.role) else invitation.role
     membership = Membership(site_id, user.user_id, role, current.created_ms if current else now_ms)
@@ -65,7 +68,7 @@ def set_role(store: Store, site_id: str, user_id: str, role: str, acting_role: s
     _check_role(role)
     current = store.get_membership(site_id, user_id)
     if current is None:
-        raise AccountError("not a member of this site")
+        raise AccountError(_("not a member of this site"))
     _may_touch(acting_role, current.role, role)
     if current.role == "owner" and role != "owner":
         _keep_an_owner(store, site_id, user_id)
@@ -77,7 +80,7 @@ def set_role(store: Store, site_id: str, user_id: str, role: str, acting_role: s
 def remove(store: Store, site_id: str, user_id: str, acting_role: str) -> Membership:
     current = store.get_membership(site_id, user_id)
     if current is None:
-        raise AccountError("not a member of this site")
+        raise AccountError(_("not a member of this site"))
     _may_touch(acting_role, current.role)
     if current.role == "owner":
         _keep_an_owner(store, site_id, user_id)
@@ -102,4 +105,4 @@ def add_member(store: Store, site_id: str, email: str, role: str, now_ms: int) -
 def _keep_an_owner(store: Store, site_id: str, leaving_user_id: str) -> None:
     owners = [m for m in store.site_members(site_id) if m.role == "owner" and m.user_id != leaving_user_id]
     if not owners:
-        raise AccountError("a site keeps at least one owner: make someone else owner first")
+        raise AccountError(_("a site keeps at least one owner: make someone else owner first"))

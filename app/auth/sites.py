@@ -6,6 +6,8 @@ import secrets
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import gettext as _, ngettext
+
 from app.store.base import Site, Store
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -23,22 +25,22 @@ def normalise_domain(domain: str) -> str:
     text = domain.strip().lower()
     host = urlsplit(text).hostname if "//" in text else text.split("/")[0].split(":")[0]
     if not host or not DOMAIN.match(host):
-        raise SiteError(f"not a domain name: {domain!r}")
+        raise SiteError(_("not a domain name: %(domain)s", domain=repr(domain)))
     return host
 
 
 def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 100:
-        raise SiteError("a site needs a name of 1 to 100 characters")
+        raise SiteError(_("a site needs a name of 1 to 100 characters"))
     return name
 
 
 def _domains(domains: list[str], at_least_one: bool = True, most: int = MAX_DOMAINS) -> list[str]:
     if at_least_one and not domains:
-        raise SiteError("a site needs at least one domain")
+        raise SiteError(_("a site needs at least one domain"))
     if len(domains) > most:
-        raise SiteError(f"at most {most} domains")
+        raise SiteError(ngettext("at most %(num)s domain", "at most %(num)s domains", most))
     return sorted({normalise_domain(d) for d in domains})
 
 
@@ -46,7 +48,7 @@ def _timezone(timezone: str) -> str:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SiteError(f"unknown time zone: {timezone!r}") from exc
+        raise SiteError(_("unknown time zone: %(zone)s", zone=repr(timezone))) from exc
     return timezone
 
 

@@ -11,6 +11,7 @@ import hmac
 import re
 import secrets
 
+from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.store.base import ROLES, Login, Store, User
@@ -29,13 +30,14 @@ class AccountError(ValueError):
 def normalise_email(email: str) -> str:
     email = email.strip().lower()
     if not EMAIL.match(email):
-        raise AccountError(f"not an email address: {email!r}")
+        raise AccountError(_("not an email address: %(email)s", email=repr(email)))
     return email
 
 
 def check_new_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AccountError(f"a password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise AccountError(_("a password needs %(least)s to %(most)s characters",
+                             least=MIN_PASSWORD, most=MAX_PASSWORD))
 
 
 def create_user(store: Store, email: str, password: str, now_ms: int, is_admin: bool = False) -> User:
@@ -64,7 +66,7 @@ def password_matches(user: User, password: str) -> bool:
 
 def change_password(store: Store, user: User, current: str, new: str) -> User:
     if not password_matches(user, current):
-        raise AccountError("the current password is not right")
+        raise AccountError(_("the current password is not right"))
     return set_password(store, user, new)
 
 
@@ -73,6 +75,15 @@ def set_password(store: Store, user: User, new: str) -> User:
     user.password_hash = generate_password_hash(new)
     store.update_user(user)
     return user
+
+
+def set_language(store: Store, user: User, language: str) -> User:
+    """The interface's language the user chose ("" = the browser's); the caller checks it is one
+    of app.i18n.LANGUAGES."""
+    stored = store.get_user(user.user_id) or user  # as stored now: a login may have begun meanwhile
+    stored.language = user.language = language
+    store.update_user(stored)
+    return stored
 
 
 # -- logins: each browser a user logs in with holds a random login id in its signed cookie;

@@ -6,11 +6,13 @@ import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _, refresh
 
 from app.auth import audit, members
 from app.auth.access import admin_required, current_user, end_other_logins, log_in, log_out, login_required
-from app.auth.users import AccountError, authenticate, change_password, create_user
+from app.auth.users import AccountError, authenticate, change_password, create_user, normalise_email, set_language
 from app.context import get_store, now_ms
+from app.i18n import LANGUAGES
 from app.limits import client_id, rate_limited
 from app.store.base import Conflict
 
@@ -30,6 +32,11 @@ def no_users_yet() -> bool:
     return not get_store().list_users()
 
 
+def _taken(email: str) -> str:
+    """What the form says when the email it gave has an account already (the store's Conflict)."""
+    return _("a user with the email %(email)s exists already", email=repr(normalise_email(email)))
+
+
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     """First run: the first account, an instance admin. Only with the setup link's token, which
@@ -46,10 +53,12 @@ def setup():
         form = request.form
         try:
             if form.get("password", "") != form.get("password2", ""):
-                raise AccountError("the two passwords differ")
+                raise AccountError(_("the two passwords differ"))
             user = create_user(get_store(), form.get("email", ""), form.get("password", ""), now_ms(), is_admin=True)
-        except (AccountError, Conflict) as exc:
+        except AccountError as exc:
             error = str(exc)
+        except Conflict:
+            error = _taken(form.get("email", ""))
         else:
             log_in(user)
             return redirect(url_for("dashboard.index"))
@@ -82,7 +91,7 @@ def login():
         if user is not None:
             log_in(user)
             return redirect(next_url)
-        return render_template("pages/login.html", error="Wrong email or password.", next=next_url,
+        return render_template("pages/login.html", error=_("Wrong email or password."), next=next_url,
                                email=request.form.get("email", "")), 401
     if current_user() is not None:
         return redirect(next_url)
@@ -110,15 +119,29 @@ def account():
         form = request.form
         try:
             if form.get("new", "") != form.get("new2", ""):
-                raise AccountError("the two new passwords differ")
+                raise AccountError(_("the two new passwords differ"))
             change_password(get_store(), user, form.get("current", ""), form.get("new", ""))
         except AccountError as exc:
             error = str(exc)
         else:
             end_other_logins(user)  # this browser stays logged in
-            flash("Password changed. Other sessions are logged out.")
+            flash(_("Password changed. Other sessions are logged out."))
             return redirect(url_for("auth.account"))
     return render_template("pages/account.html", user=user, error=error), 400 if error else 200
+
+
+@bp.post("/account/language")
+@login_required
+def account_language():
+    """The interface's language: one of LANGUAGES, or "" for whatever the browser asks for."""
+    user, chosen = current_user(), request.form.get("language", "")
+    if chosen and chosen not in LANGUAGES:
+        error = _("Unknown language %(language)s: choose one in the list.", language=repr(chosen[:20]))
+        return render_template("pages/account.html", user=user, language_error=error), 400
+    set_language(get_store(), user, chosen)
+    refresh()  # this request's messages (the notice below) speak the new choice already
+    flash(_("Language saved."))
+    return redirect(url_for("auth.account"))
 
 
 @bp.post("/account/logout-everywhere")
@@ -126,7 +149,7 @@ def account():
 def logout_everywhere():
     """End every login of this user, this browser's included (a lost laptop, a shared computer)."""
     log_out(everywhere=True)
-    flash("Logged out everywhere.")
+    flash(_("Logged out everywhere."))
     return redirect(url_for("auth.login"))
 
 
@@ -147,7 +170,7 @@ def decline_invitation(site_id: str):
     if get_store().get_invitation(site_id, current_user().email):
         members.decline(get_store(), current_user(), site_id)
         audit.record(get_store(), site_id, current_user().email, "member.decline", "declined an invitation", now_ms())
-    flash("Invitation declined.")
+    flash(_("Invitation declined."))
     return redirect(url_for("dashboard.index"))
 
 
@@ -160,10 +183,13 @@ def users():
         try:
             user = create_user(get_store(), form.get("email", ""), form.get("password", ""), now_ms(),
                                is_admin=form.get("is_admin") == "on")
-        except (AccountError, Conflict) as exc:
+        except AccountError as exc:
             error = str(exc)
+        except Conflict:
+            error = _taken(form.get("email", ""))
         else:
-            flash(f"Created {user.email}. Give them their password; they can change it under Account.")
+            flash(_("Created %(email)s. Give them their password; they can change it under Account.",
+                    email=user.email))
             return redirect(url_for("auth.users"))
     return render_template("pages/users.html", users=get_store().list_users(), error=error), 400 if error else 200
 
@@ -172,7 +198,7 @@ def users():
 @admin_required
 def delete_user(user_id: str):
     if user_id == current_user().user_id:
-        abort(400, "you cannot delete your own account while logged in with it")
+        abort(400, _("you cannot delete your own account while logged in with it"))
     get_store().delete_user(user_id)
-    flash("User deleted.")
+    flash(_("User deleted."))
     return redirect(url_for("auth.users"))

@@ -4,14 +4,16 @@ mute, and a test of each channel. Public links never reach it: it has no /share/
 change is written to the audit log."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import force_locale, gettext as _, lazy_gettext as _l, ngettext
 
 from app.alerts import settings as rules
 from app.alerts.channels import FORMATS
-from app.alerts.messages import test_alert
+from app.alerts.messages import alert_words, test_alert
 from app.alerts.notify import NO_SMS
 from app.alerts.settings import REPORT_KINDS, AlertSettings, AlertSettingsError
 from app.alerts.traffic import BASELINE_WEEKS, MIN_WEEKS
@@ -26,6 +28,12 @@ from .views import bp
 
 HISTORY = 50  # alerts the page lists
 WEEK_MS = 7 * 24 * 3_600_000
+# What saving the report boxes says, by the reports chosen (in REPORT_KINDS' order).
+REPORTS_CHOSEN = {
+    ("weekly",): _l("You will get the weekly report by email."),
+    ("monthly",): _l("You will get the monthly report by email."),
+    ("weekly", "monthly"): _l("You will get the weekly and the monthly report by email."),
+}
 
 
 def _notifier():
@@ -55,6 +63,7 @@ def render_alerts(error: str | None = None, status: int = 200, new_webhook=None)
         recipients=emails(settings.recipients), report_kinds=REPORT_KINDS,
         report_recipients={kind: emails(ids) for kind, ids in settings.reports.items()},
         hosts={hook.id: webhook_host(hook.url) for hook in settings.webhooks}, describe=describe_rule,
+        alert_words=alert_words, delivery_words=delivery_words,
     ), status
 
 
@@ -96,7 +105,8 @@ def alerts(site_id: str):
 def subscribe(site_id: str):
     on = request.form.get("email") == "on"
     rules.subscribe(get_store(), g.site, current_user().user_id, on)
-    return _saved("You will get this site's alerts by email." if on else "You no longer get this site's alerts by email.",
+    return _saved(_("You will get this site's alerts by email.") if on else
+                  _("You no longer get this site's alerts by email."),
                   "alerts.subscribe", f"{current_user().email}: {'on' if on else 'off'}", "me")
 
 
@@ -105,8 +115,7 @@ def subscribe_reports(site_id: str):
     me, chosen = current_user(), [kind for kind in REPORT_KINDS if request.form.get(kind) == "on"]
     for kind in REPORT_KINDS:
         rules.subscribe_report(get_store(), g.site, me.user_id, kind, kind in chosen)
-    said = " and the ".join(chosen)
-    return _saved(f"You will get the {said} report by email." if chosen else "You get no report by email.",
+    return _saved(str(REPORTS_CHOSEN[tuple(chosen)]) if chosen else _("You get no report by email."),
                   "alerts.reports", f"{me.email}: " + ", ".join(f"{kind} {'on' if kind in chosen else 'off'}"
                                                                  for kind in REPORT_KINDS), "reports")
 
@@ -115,7 +124,7 @@ def subscribe_reports(site_id: str):
 @needs_role("admin")
 def traffic(site_id: str):
     form = request.form
-    return _checked(lambda: _saved("Traffic alerts saved.", "alerts.traffic", rules.set_traffic(
+    return _checked(lambda: _saved(_("Traffic alerts saved."), "alerts.traffic", rules.set_traffic(
         get_store(), g.site, form.get("enabled") == "on", form.get("sensitivity", ""), form.get("min_volume", ""),
         form.get("cooldown_h", "")), "traffic"))
 
@@ -129,7 +138,7 @@ def add_goal_rule(site_id: str):
         rule = rules.add_goal_rule(get_store(), g.site, form.get("kind", ""), form.get("goal", ""),
                                    form.get("threshold", "1"), form.get("hours", "2"), form.get("from_h", "9"),
                                    form.get("to_h", "18"), _goal_choices())
-        return _saved("Goal alert added.", "alerts.goal_add", describe_rule(rule, g.site), "goals")
+        return _saved(_("Goal alert added."), "alerts.goal_add", _logged(rule, g.site), "goals")
     return _checked(add)
 
 
@@ -138,7 +147,7 @@ def add_goal_rule(site_id: str):
 def delete_goal_rule(site_id: str, rule_id: str):
     def delete():
         rule = rules.delete_goal_rule(get_store(), g.site, rule_id)
-        return _saved("Goal alert deleted.", "alerts.goal_delete", describe_rule(rule, g.site), "goals")
+        return _saved(_("Goal alert deleted."), "alerts.goal_delete", _logged(rule, g.site), "goals")
     return _checked(delete)
 
 
@@ -159,7 +168,7 @@ def add_webhook(site_id: str):
 def delete_webhook(site_id: str, webhook_id: str):
     def delete():
         hook = rules.delete_webhook(get_store(), g.site, webhook_id)
-        return _saved("Webhook deleted.", "alerts.webhook_delete", webhook_host(hook.url), "webhooks")
+        return _saved(_("Webhook deleted."), "alerts.webhook_delete", webhook_host(hook.url), "webhooks")
     return _checked(delete)
 
 
@@ -168,8 +177,10 @@ def delete_webhook(site_id: str, webhook_id: str):
 def test_webhook(site_id: str, webhook_id: str):
     def send():
         hook = rules.find_webhook(AlertSettings.of(g.site), webhook_id)
+        host = webhook_host(hook.url)
         return _tested(lambda alert: _notifier().webhook(g.site, alert, hook, attempts=1),
-                       f"the webhook {webhook_host(hook.url)}", "webhooks")
+                       _("the webhook %(host)s", host=host),
+                       _("Test sent: the webhook %(host)s took it.", host=host), "webhooks")
     return _checked(send)
 
 
@@ -178,9 +189,10 @@ def test_webhook(site_id: str, webhook_id: str):
 def add_phone(site_id: str):
     def add():
         if _notifier().texter is None:
-            raise AlertSettingsError(NO_SMS)
+            raise AlertSettingsError(str(NO_SMS))
         phone = rules.add_phone(get_store(), g.site, request.form.get("phone", ""))
-        return _saved(f"{phone} will get this site's alerts as text messages.", "alerts.phone_add", phone, "phones")
+        return _saved(_("%(phone)s will get this site's alerts as text messages.", phone=phone), "alerts.phone_add",
+                      phone, "phones")
     return _checked(add)
 
 
@@ -191,7 +203,7 @@ def remove_phone(site_id: str):
 
     def remove():
         rules.remove_phone(get_store(), g.site, phone)
-        return _saved(f"{phone} removed.", "alerts.phone_remove", phone, "phones")
+        return _saved(_("%(phone)s removed.", phone=phone), "alerts.phone_remove", phone, "phones")
     return _checked(remove)
 
 
@@ -200,24 +212,28 @@ def remove_phone(site_id: str):
 def test_phone(site_id: str):
     def send():
         phone = rules.find_phone(AlertSettings.of(g.site), request.form.get("phone", ""))
-        return _tested(lambda alert: _notifier().text(g.site, alert, phone), f"a text to {phone}", "phones")
+        return _tested(lambda alert: _notifier().text(g.site, alert, phone), _("a text to %(phone)s", phone=phone),
+                       _("Test sent: a text to %(phone)s took it.", phone=phone), "phones")
     return _checked(send)
 
 
 @bp.post("/sites/<site_id>/alerts/test-email")
 def test_email(site_id: str):
     me = current_user()
-    return _tested(lambda alert: _notifier().email(g.site, alert, me.email), f"email to {me.email}", "me")
+    return _tested(lambda alert: _notifier().email(g.site, alert, me.email), _("email to %(email)s", email=me.email),
+                   _("Test sent: email to %(email)s took it.", email=me.email), "me")
 
 
-def _tested(send, channel: str, anchor: str):
-    """A test alert through one channel, kept in the history with what the channel did."""
+def _tested(send, channel: str, took_it: str, anchor: str):
+    """A test alert through one channel, kept in the history with what the channel did. `channel`
+    names it in the alert itself (in the page's language, as the test is); `took_it` is what the
+    page says when the channel took it (a sentence of its own, so a translation can word it)."""
     alert = test_alert(g.site, channel, now_ms())
     get_store().add_alert(alert)
     delivery = send(alert)
     alert.deliveries = [delivery.as_dict()]
     get_store().update_alert(alert)
-    flash(f"Test sent: {channel} took it." if delivery.ok else f"The test did not arrive: {delivery.detail}")
+    flash(took_it if delivery.ok else _("The test did not arrive: %(detail)s", detail=delivery.detail))
     return redirect(url_for("dashboard.alerts", site_id=g.site.site_id, _anchor=anchor))
 
 
@@ -227,17 +243,55 @@ def mute(site_id: str):
     def save():
         until = rules.mute(get_store(), g.site, request.form.get("hours", ""), now_ms())
         if not until:
-            return _saved("Alerts are on again.", "alerts.unmute", "")
+            return _saved(_("Alerts are on again."), "alerts.unmute", "")
         when = local_datetime(until, g.site.timezone)
-        return _saved(f"Alerts muted until {when}: they are still listed here.", "alerts.mute", f"until {when}")
+        return _saved(_("Alerts muted until %(when)s: they are still listed here.", when=when), "alerts.mute",
+                      f"until {when}")
     return _checked(save)
 
 
 def describe_rule(rule: rules.GoalRule, site) -> str:
-    """A goal alert in words, as the page and the audit log say it."""
+    """A goal alert in words, as the page says it (in its language) and the audit log (_logged)."""
     if rule.kind == "silence":
-        return f"No conversion for {rule.hours} h between {rule.from_h}:00 and {rule.to_h}:00"
-    name = rules.goal_name(site, rule.goal) or "a deleted goal"
+        return _("No conversion for %(hours)s h between %(start)s:00 and %(end)s:00",
+                 hours=rule.hours, start=rule.from_h, end=rule.to_h)
+    name = rules.goal_name(site, rule.goal)  # "conversion" for any conversion
     if rule.threshold == 1:
-        return f"The first {name} of the day"
-    return f"{rule.threshold} conversions in a day" if name == "conversion" else f"{rule.threshold} × {name} in a day"
+        return (_("The first conversion of the day") if name == "conversion" else
+                _("The first %(goal)s of the day", goal=name or _("a deleted goal")))
+    if name == "conversion":
+        return ngettext("%(num)s conversion in a day", "%(num)s conversions in a day", rule.threshold)
+    return _("%(num)s × %(goal)s in a day", num=rule.threshold, goal=name or _("a deleted goal"))
+
+
+def _logged(rule: rules.GoalRule, site) -> str:
+    """A goal alert as the audit log keeps it: in English, whatever language the page speaks."""
+    with force_locale("en"):
+        return describe_rule(rule, site)
+
+
+# A delivery as the history keeps it (English, app/alerts/channels.py and notify.py): where it
+# went ("webhook hooks.slack.com", "email to a@b.example", "text to +8210...") and what happened
+# ("HTTP 503 after 4 attempts"); the page says them in its language.
+DELIVERY_CHANNELS = ((re.compile(r"^webhook (.+)$"), _l("webhook %(target)s")),
+                     (re.compile(r"^email to (.+)$"), _l("email to %(target)s")),
+                     (re.compile(r"^text to (.+)$"), _l("text to %(target)s")))
+AFTER_ATTEMPTS = re.compile(r"^(.*) after (\d+) attempts$")
+
+
+def delivery_words(delivery: dict) -> tuple[str, str]:
+    """A kept delivery's channel and detail in the page's language (unknown words as kept)."""
+    channel = str(delivery.get("channel") or "")
+    for pattern, words in DELIVERY_CHANNELS:
+        if found := pattern.match(channel):
+            channel = words % {"target": found.group(1)}
+            break
+    detail = str(delivery.get("detail") or "")
+    if found := AFTER_ATTEMPTS.match(detail):
+        return channel, _("%(reason)s after %(count)s attempts", reason=_known(found.group(1)), count=found.group(2))
+    return channel, _known(detail)
+
+
+def _known(text: str) -> str:
+    """A message the catalogue knows (notify.NO_EMAIL) translated; anything else as it is."""
+    return _(text) if text else text  # (gettext("") would be the catalogue's header)

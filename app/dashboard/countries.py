@@ -161,6 +161,13 @@ def _locale_name(locale: str) -> str:
     return DEFAULT_LOCALE
 
 
+@lru_cache(maxsize=8)
+def map_names(locale: str) -> dict[str, str]:
+    """Each map country's name in `locale`, by its shape's id ("410": "대한민국")."""
+    locale = _locale_name(locale)
+    return {numeric: _country(code, locale).name for code, numeric in sorted(_numeric_by_alpha2().items())}
+
+
 @lru_cache(maxsize=64)
 def _territories(locale: str) -> dict[str, str]:
     from babel import Locale

@@ -1,16 +1,32 @@
-"""How figures, times and dimension values read on the dashboard (Jinja filters and globals)."""
+"""How figures, times and dimension values read on the dashboard (Jinja filters and globals), in
+the request's language (app/i18n.py): "12,345" and "2분 7초", "Dec 3, 2026, 14:05" and
+"2026년 12월 3일 14:05"."""
 from __future__ import annotations
 
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from app.ingest.sources import CHANNELS
+from babel import Locale
+from babel.dates import format_interval, format_skeleton
+from babel.numbers import format_decimal, format_percent
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app.analytics.periods import Period
+from app.i18n import DEFAULT_LANGUAGE, language
+from app.ingest.sources import DIRECT_SOURCE
 
 from . import countries
 from .views import bp
 from .words import GLOSSARY, Term
 
-EMPTY_LABELS = {"source": "Direct / none", "country": "Unknown", "channel": "Direct"}
+EMPTY_LABELS = {"source": _l("Direct / none"), "country": _l("Unknown"), "channel": _l("Direct")}
+# app.ingest.sources.CHANNELS's names, as a reader reads them (tests/test_i18n.py: the same keys).
+CHANNEL_LABELS = {
+    "direct": _l("Direct"), "search": _l("Organic search"), "paid": _l("Paid search"), "social": _l("Social"),
+    "email": _l("Email"), "ai": _l("AI assistants"), "referral": _l("Referral"), "campaign": _l("Campaign"),
+}
+DEVICE_LABELS = {"desktop": _l("Desktop"), "mobile": _l("Mobile"), "tablet": _l("Tablet")}
 
 
 @bp.app_template_filter("ago")
@@ -18,38 +34,46 @@ def ago(elapsed_ms: int) -> str:
     """A short, human "how long ago": just now, 12s ago, 4 min ago, 3 h ago."""
     seconds = max(0, int(elapsed_ms) // 1000)
     if seconds < 5:
-        return "just now"
+        return _("just now")
     if seconds < 60:
-        return f"{seconds}s ago"
+        return _("%(n)ss ago", n=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    return f"{seconds // 3600} h ago"
+        return _("%(n)s min ago", n=seconds // 60)
+    return _("%(n)s h ago", n=seconds // 3600)
 
 
 @bp.app_template_filter("duration")
 def duration(seconds: float | None) -> str:
-    """127.4 -> "2m 7s"; None -> "—"."""
+    """127.4 -> "2m 7s" ("2분 7초"); None -> "—"."""
     if seconds is None:
         return "—"
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds}s"
+        return _("%(s)ss", s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+        return _("%(m)sm %(s)ss", m=seconds // 60, s=seconds % 60)
+    return _("%(h)sh %(m)sm", h=seconds // 3600, m=seconds % 3600 // 60)
 
 
 @bp.app_template_filter("number")
 def number(value: float | None) -> str:
-    """12345 -> "12,345"; None -> "—"."""
+    """12345 -> "12,345" (in the language's digits and separators); None -> "—"."""
     if value is None:
         return "—"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+    return format_decimal(value, format="#,##0" if float(value).is_integer() else "#,##0.00", locale=language())
+
+
+@bp.app_template_filter("amount")
+def amount(value: float | None) -> str:
+    """A sum of money, to the cent: 1234.5 -> "1,234.50"; None -> "—"."""
+    return "—" if value is None else format_decimal(value, format="#,##0.00", locale=language())
 
 
 @bp.app_template_filter("percent")
 def percent(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None else f"{value:.{digits}f}%"
+    if value is None:
+        return "—"
+    return format_percent(value / 100, format="#,##0" + ("." + "0" * digits if digits else "") + "%", locale=language())
 
 
 @bp.app_template_filter("rate")
@@ -60,28 +84,53 @@ def rate(value: float | None) -> str:
 
 @bp.app_template_filter("dimension_label")
 def dimension_label(value: str, dimension: str) -> str:
-    """What a dimension value means to a reader: an empty one in words, a country or channel by name."""
+    """What a dimension value means to a reader: an empty one in words, a country, channel or
+    device by its name in the reader's language."""
     if dimension == "country":
-        return countries.country(value).name
-    if dimension == "channel" and value in CHANNELS:
-        return CHANNELS[value]
-    return value if value else EMPTY_LABELS.get(dimension, "(none)")
+        known = countries.country(value, language())
+        return known.name if known.code else str(EMPTY_LABELS["country"])
+    if dimension == "source" and value == DIRECT_SOURCE:
+        return str(CHANNEL_LABELS["direct"])
+    if dimension == "channel" and value in CHANNEL_LABELS:
+        return str(CHANNEL_LABELS[value])
+    if dimension == "device" and value in DEVICE_LABELS:
+        return str(DEVICE_LABELS[value])
+    return value if value else str(EMPTY_LABELS.get(dimension) or _("(none)"))
 
 
 @bp.app_template_filter("datetime")
 def local_datetime(ms: int, timezone: str) -> str:
-    """Epoch milliseconds as the site's local date and time."""
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
+    """Epoch milliseconds as the site's local date and time: "Dec 3, 2026, 14:05"."""
+    moment = datetime.fromtimestamp(ms / 1000, ZoneInfo(timezone))
+    locale = language()
+    pattern = Locale.parse(locale).datetime_formats["medium"]  # how the language joins a date and a time
+    return pattern.format(format_skeleton("Hm", moment, locale=locale), format_skeleton("yMMMd", moment, locale=locale))
 
 
-FILTER_NAMES = {"page": "Page", "entry": "Entry page", "source": "Source", "channel": "Channel",
-                "utm_source": "UTM source", "utm_medium": "UTM medium", "utm_campaign": "Campaign",
-                "country": "Country", "device": "Device", "browser": "Browser", "os": "OS", "goal": "Goal"}
+# periods.PERIODS's names, as a reader reads them (tests/test_i18n.py: the same in English).
+PERIOD_NAMES = {"today": _l("Today"), "yesterday": _l("Yesterday"), "7d": _l("Last 7 days"),
+                "30d": _l("Last 30 days"), "month": _l("This month"), "last_month": _l("Last month"),
+                "12mo": _l("Last 12 months"), "custom": _l("Custom range")}
+
+
+@bp.app_template_filter("period_label")
+def period_label(period: Period) -> str:
+    """A period's days: "Wed, Nov 18, 2026", "Oct 20 – Nov 18, 2026" ("2026년 10월 20일~11월 18일")."""
+    if period.first == period.last:
+        return format_skeleton("yMMMEd", period.first, locale=language())
+    return format_interval(period.first, period.last, "yMMMd", locale=language())
+
+
+FILTER_NAMES = {"page": _l("Page"), "entry": _l("Entry page"), "source": _l("Source"), "channel": _l("Channel"),
+                "utm_source": _l("UTM source"), "utm_medium": _l("UTM medium"), "utm_campaign": _l("Campaign"),
+                "country": _l("Country"), "device": _l("Device"), "browser": _l("Browser"), "os": _l("OS"),
+                "goal": _l("Goal")}
 
 
 @bp.app_context_processor
 def names() -> dict:
-    return {"filter_names": FILTER_NAMES, "world_atlas": f"vendor/{countries.atlas_file().name}"}
+    return {"filter_names": FILTER_NAMES, "period_names": PERIOD_NAMES, "channel_names": CHANNEL_LABELS,
+            "world_atlas": f"vendor/{countries.atlas_file().name}"}
 
 
 @bp.app_template_global()
@@ -95,11 +144,18 @@ def flag(code: str) -> str:
 
 
 @bp.app_template_global()
+def map_names() -> dict[str, str]:
+    """The names the map gives countries without a row: in the reader's language; none in
+    English, which the vendored atlas speaks already."""
+    return {} if language() == DEFAULT_LANGUAGE else countries.map_names(language())
+
+
+@bp.app_template_global()
 def map_rows(rows: list[dict], metric: str) -> list[dict]:
     """Breakdown rows by country as the map draws them: its shape's id, name and figure."""
     drawn = []
     for row in rows:
-        c = countries.country(row["value"])
+        c = countries.country(row["value"], language())
         if c.numeric:
             drawn.append({"id": c.numeric, "name": c.name, "value": row[metric] or 0})
     return drawn

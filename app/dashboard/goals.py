@@ -3,6 +3,7 @@ links and download extensions. Each change is written to the audit log."""
 from __future__ import annotations
 
 from flask import g, request
+from flask_babel import force_locale, gettext as _
 
 from app.analytics import goals
 from app.context import get_store, now_ms
@@ -21,8 +22,8 @@ def add_goal(site_id: str):
                               form.get("prop", ""), form.get("value", ""), now_ms())
     except goals.GoalError as exc:
         return render_settings(error=str(exc), status=400)
-    return settings_saved(f"Goal {goal.name!r} added: it counts from now on.", "goal.add",
-                          f"{goal.name}: {goal.description}", anchor="goals")
+    return settings_saved(_("Goal %(name)s added: it counts from now on.", name=repr(goal.name)), "goal.add",
+                          _logged(goal), anchor="goals")
 
 
 @bp.post("/sites/<site_id>/goals/<goal_id>/rename")
@@ -32,7 +33,8 @@ def rename_goal(site_id: str, goal_id: str):
         goal = goals.rename_goal(get_store(), g.site, goal_id, request.form.get("name", ""))
     except goals.GoalError as exc:
         return render_settings(error=str(exc), status=404 if isinstance(exc, goals.NoSuchGoal) else 400)
-    return settings_saved(f"Goal renamed to {goal.name!r}.", "goal.rename", goal.name, anchor="goals")
+    return settings_saved(_("Goal renamed to %(name)s.", name=repr(goal.name)), "goal.rename", goal.name,
+                          anchor="goals")
 
 
 @bp.post("/sites/<site_id>/goals/<goal_id>/delete")
@@ -42,8 +44,8 @@ def delete_goal(site_id: str, goal_id: str):
         goal = goals.delete_goal(get_store(), g.site, goal_id)
     except goals.GoalError as exc:
         return render_settings(error=str(exc), status=404)
-    return settings_saved(f"Goal {goal.name!r} deleted.", "goal.delete", f"{goal.name}: {goal.description}",
-                          anchor="goals")
+    return settings_saved(_("Goal %(name)s deleted.", name=repr(goal.name)), "goal.delete",
+                          _logged(goal), anchor="goals")
 
 
 @bp.post("/sites/<site_id>/counting")
@@ -56,6 +58,12 @@ def counting_settings(site_id: str):
     except goals.GoalError as exc:
         return render_settings(error=str(exc), status=400)
     site = g.site
-    return settings_saved("Saved: counted from the next events on.", "site.counting",
+    return settings_saved(_("Saved: counted from the next events on."), "site.counting",
                           f"{site.currency}; outbound links {'on' if site.outbound_links else 'off'}; "
                           f"downloads: {', '.join(site.download_extensions) or 'off'}", anchor="goals")
+
+
+def _logged(goal: goals.Goal) -> str:
+    """A goal as the audit log keeps it: in English, whatever language the page speaks."""
+    with force_locale("en"):
+        return f"{goal.name}: {goal.description}"

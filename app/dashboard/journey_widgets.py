@@ -11,6 +11,8 @@ from __future__ import annotations
 from math import ceil
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _
+
 from app.analytics import cohorts as cohort_tables, funnels as funnel_reports, journeys as journey_reports
 from app.analytics.funnels import FUNNEL_DIMENSIONS
 from app.analytics.periods import local_day_number
@@ -41,7 +43,8 @@ def _number(ask: Ask, name: str, default: int, error: type[ValueError]) -> int:
     try:
         return int(text)
     except ValueError:
-        raise error(f"{name} is a whole number, not {text!r}") from None
+        # shown on the page (the JSON API reads its own arguments and says it in English)
+        raise error(_("%(name)s is a whole number, not %(text)s", name=name, text=repr(text))) from None
 
 
 def _filters(ask: Ask) -> tuple[dict[str, str], list[str]]:

@@ -9,16 +9,16 @@ ride beside the period and filters in a PageQuery, so its links and refreshes ke
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request
+from flask_babel import force_locale, gettext as _
 from werkzeug.datastructures import MultiDict
 
 from app.analytics import funnels as funnel_reports
 from app.analytics.goals import goals_of
-from app.analytics.periods import PERIODS, local_today
+from app.analytics.periods import local_today
 from app.analytics.stats import MAX_LIMIT
 from app.auth import audit
 from app.auth.access import needs_role, site_url
 from app.context import get_store, now_ms
-from app.ingest.sources import CHANNELS
 
 from . import journey_widgets as jw
 from .reports import csv_download
@@ -41,7 +41,7 @@ def _render(page: str, status: int = 200, **context):
     if any(w.get("error") for w in widgets.values()):
         status = 400
     return render_template(f"pages/{page}.html", site=g.site, q=ask.query, widgets=widgets, WIDGETS=WIDGETS,
-                           periods=PERIODS, running=ask.running, sites=switchable_sites(), **context), status
+                           running=ask.running, sites=switchable_sites(), **context), status
 
 
 # -- the pages
@@ -73,7 +73,7 @@ def journeys(site_id: str):
 @bp.get("/sites/<site_id>/retention")
 @bp.get("/share/<token>/retention")
 def retention(site_id: str):
-    return _render("retention", channels=CHANNELS)
+    return _render("retention")
 
 
 # -- the admin's funnel forms
@@ -90,7 +90,8 @@ def add_funnel(site_id: str):
     except funnel_reports.FunnelError as exc:
         return _render_funnels(400, str(exc), form)
     funnel_reports.add_funnel(get_store(), g.site, funnel)
-    return _saved(f"Funnel {funnel.name!r} added. It covers the days before it too.", "funnel.add", funnel,
+    return _saved(_("Funnel %(name)s added. It covers the days before it too.", name=repr(funnel.name)),
+                  "funnel.add", funnel,
                   funnel=funnel.id)
 
 
@@ -101,13 +102,14 @@ def delete_funnel(site_id: str, funnel_id: str):
         funnel = funnel_reports.delete_funnel(get_store(), g.site, funnel_id)
     except funnel_reports.FunnelError as exc:
         abort(404, str(exc))
-    return _saved(f"Funnel {funnel.name!r} deleted.", "funnel.delete", funnel, funnel=None)
+    return _saved(_("Funnel %(name)s deleted.", name=repr(funnel.name)), "funnel.delete", funnel, funnel=None)
 
 
 def _saved(message: str, action: str, changed: funnel_reports.Funnel, **shown):
     """Record the change in the audit log, say so, and show the funnels again (the period and
     filters the form was sent from, with `shown` changed)."""
-    steps = " → ".join(funnel_reports.step_label(g.site, step) for step in changed.steps)
+    with force_locale("en"):  # the audit log's words are English, whatever the page speaks
+        steps = " → ".join(funnel_reports.step_label(g.site, step) for step in changed.steps)
     audit.record(get_store(), g.site.site_id, actor(), action, f"{changed.name}: {steps}", now_ms())
     flash(message)
     args = {k: v for k, v in {**request.args.to_dict(), **shown}.items() if v is not None}
@@ -135,7 +137,7 @@ def funnel_csv(site_id: str):
     """The funnel's steps; with ?funnel_breakdown=, its visits per step by each value."""
     data, ask = _data("funnels", "funnel")
     if data["funnel"] is None:
-        abort(404, "this site has no funnel yet")
+        abort(404, _("this site has no funnel yet"))
     report = data["report"]
     if "breakdown" in report:
         rows = [{"value": row["value"], **{f"step_{i}_visits": n for i, n in enumerate(row["visits"], 1)},

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
 
 from app.auth import api_keys
 from app.auth.access import needs_role
@@ -45,5 +46,5 @@ def rotate_api_key(site_id: str, key_hash: str):
 def revoke_api_key(site_id: str, key_hash: str):
     key = _key(key_hash)
     api_keys.revoke(get_store(), key, actor(), now_ms())
-    flash(f"Key {key.name!r} revoked: it no longer opens the API.")
+    flash(_("Key %(name)s revoked: it no longer opens the API.", name=repr(key.name)))
     return redirect(url_for("dashboard.site_settings", site_id=site_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from flask import current_app, flash, g, redirect, request, url_for
+from flask_babel import gettext as _
 
 from app.auth.access import needs_role
 from app.auth.sites import SiteError, set_privacy
@@ -12,6 +13,10 @@ from app.context import get_store, now_ms
 from app.privacy import PrivacyError, erase_visitor, export_visitor, visitor_fingerprint
 
 from .settings import actor, bp, domain_list, render_settings, settings_saved
+
+# What an erasure says it deleted, by the store's name for it (the audit log keeps those names).
+ERASED = {"events": lambda n: _("%(num)s events", num=n), "sessions": lambda n: _("%(num)s sessions", num=n),
+          "visitors": lambda n: _("%(num)s visitors", num=n)}
 
 
 @bp.post("/sites/<site_id>/privacy")
@@ -24,7 +29,7 @@ def privacy_settings(site_id: str):
     except SiteError as exc:
         return render_settings(error=str(exc), status=400)
     site = g.site
-    return settings_saved("Privacy settings saved.", "site.privacy",
+    return settings_saved(_("Privacy settings saved."), "site.privacy",
                           f"DNT {'honoured' if site.honour_dnt else 'ignored'}, "
                           f"GPC {'honoured' if site.honour_gpc else 'ignored'}, "
                           f"{len(site.blocked_referrers)} blocked referrer(s)")
@@ -50,11 +55,12 @@ def export_visitor_data(site_id: str):
 @needs_role("admin")
 def erase_visitor_data(site_id: str):
     if request.form.get("confirm") != "on":
-        return render_settings(error="Tick the box to confirm the erasure.", status=400)
+        return render_settings(error=_("Tick the box to confirm the erasure."), status=400)
     try:
         deleted = erase_visitor(get_store(), g.site, request.form.get("visitor_id", ""), actor(), now_ms())
     except PrivacyError as exc:
         return render_settings(error=str(exc), status=400)
     # erase_visitor recorded it in the audit log (settings_saved would record it twice)
-    flash("Visitor erased: " + ", ".join(f"{n} {what}" for what, n in deleted.items()) + " deleted.")
+    said = ", ".join(ERASED[what](n) if what in ERASED else f"{n} {what}" for what, n in deleted.items())
+    flash(_("Visitor erased: %(deleted)s deleted.", deleted=said))
     return redirect(url_for("dashboard.site_settings", site_id=site_id))

@@ -9,6 +9,7 @@ import csv
 import io
 
 from flask import abort, current_app, g
+from flask_babel import gettext as _
 
 from app.analytics import goal_reports, stats
 from app.analytics.goals import ANY_CONVERSION
@@ -35,7 +36,7 @@ def report_csv(site_id: str, name: str):
         rows = [_flat(row) for row in goal_reports.table(
             store, site, query.period, name, query.filters, stats.MAX_LIMIT, query.event)["rows"]]
     else:
-        abort(404, f"no breakdown {name!r}")
+        abort(404, _("no breakdown %(name)s", name=repr(name)))
     return csv_download(rows, f"{site.site_id}-{name}-{query.period.first}-{query.period.last}.csv",
                         {"value": dimension})
 
@@ -91,7 +92,7 @@ def csv_safe(value):
 def goal_label(site: Site, key: str) -> str:
     """A goal filter's key as the reader knows it: the goal's name."""
     if key == ANY_CONVERSION:
-        return "any conversion"
+        return _("any conversion")
     try:
         return goal_reports.goal_name(site, key)
     except stats.StatsError:

@@ -11,6 +11,7 @@ import re
 from zoneinfo import available_timezones
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app.analytics.goals import GOAL_KINDS, goals_of
 from app.auth import api_keys, audit, links, members
@@ -18,13 +19,14 @@ from app.auth.access import current_user, login_required, needs_role
 from app.auth.sites import SiteError, create_site, edit_site
 from app.auth.users import AccountError, at_least
 from app.context import get_store, now_ms
-from app.ingest.sources import CHANNELS
 from app.store.base import ROLES, Membership
 
 from . import first_run
 from .views import bp
 
 TIMEZONES = sorted(available_timezones())
+# What the page calls each role (ROLES are codes: the forms send them, the audit log keeps them).
+ROLE_NAMES = {"owner": _l("owner"), "admin": _l("admin"), "viewer": _l("viewer")}
 
 
 def domain_list(text: str) -> list[str]:
@@ -60,7 +62,7 @@ def new_site():
         else:
             get_store().put_membership(Membership(site.site_id, current_user().user_id, "owner", now_ms()))
             audit.record(get_store(), site.site_id, actor(), "site.create", site.name, now_ms())
-            flash(f"Site {site.name!r} created. Paste the snippet below into your pages.")
+            flash(_("Site %(name)s created. Paste the snippet below into your pages.", name=repr(site.name)))
             return redirect(url_for("dashboard.site_settings", site_id=site.site_id))
     return render_template("pages/site_new.html", error=error, timezones=TIMEZONES), 400 if error else 200
 
@@ -71,14 +73,14 @@ def render_settings(error: str | None = None, status: int = 200, **shown_once):
     store, now = get_store(), now_ms()
     site_members = [(m, store.get_user(m.user_id)) for m in store.site_members(g.site.site_id)]
     return render_template(
-        "pages/site_settings.html", site=g.site, role=g.role, roles=ROLES, error=error,
+        "pages/site_settings.html", site=g.site, role=g.role, roles=ROLES, role_names=ROLE_NAMES, error=error,
         members=[(m, u) for m, u in site_members if u], invitations=store.site_invitations(g.site.site_id),
         timezones=TIMEZONES,
         links=store.list_public_links(g.site.site_id) if at_least(g.role, "owner") else [],
         keys=[(k, api_keys.state(k, now)) for k in store.list_api_keys(g.site.site_id)],
         audit_log=store.list_audit(g.site.site_id, audit.SHOWN),
         snippet=first_run.snippet(g.site), goals=goals_of(g.site),
-        goal_kinds=GOAL_KINDS, channels=CHANNELS, **shown_once,
+        goal_kinds=GOAL_KINDS, **shown_once,
     ), status
 
 
@@ -97,7 +99,7 @@ def edit_site_settings(site_id: str):
                   form.get("timezone", "").strip())
     except SiteError as exc:
         return render_settings(error=str(exc), status=400)
-    return settings_saved("Site saved.", "site.update",
+    return settings_saved(_("Site saved."), "site.update",
                           f"{g.site.name}; {', '.join(g.site.domains)}; {g.site.timezone}")
 
 
@@ -113,8 +115,9 @@ def invite_member(site_id: str):
     except AccountError as exc:
         return render_settings(error=str(exc), status=400)
     return settings_saved(
-        f"Invitation saved for {invitation.email} ({invitation.role}): they see it on their sites page when they "
-        "log in with that email (an instance admin creates accounts under Users).",
+        _("Invitation saved for %(email)s (%(role)s): they see it on their sites page when they log in with that "
+          "email (an instance admin creates accounts under Users).",
+          email=invitation.email, role=ROLE_NAMES.get(invitation.role, invitation.role)),
         "member.invite", f"{invitation.email}: {invitation.role}")
 
 
@@ -123,9 +126,9 @@ def invite_member(site_id: str):
 def cancel_invitation(site_id: str):
     invitation = get_store().get_invitation(site_id, request.form.get("email", ""))
     if invitation is None:
-        abort(404, "no such invitation on this site")
+        abort(404, _("no such invitation on this site"))
     members.cancel_invitation(get_store(), site_id, invitation.email)
-    return settings_saved("Invitation cancelled.", "member.uninvite", invitation.email)
+    return settings_saved(_("Invitation cancelled."), "member.uninvite", invitation.email)
 
 
 @bp.post("/sites/<site_id>/members/<user_id>/role")
@@ -138,7 +141,7 @@ def set_member_role(site_id: str, user_id: str):
     except AccountError as exc:
         return render_settings(error=str(exc), status=400)
     user = get_store().get_user(user_id)
-    return settings_saved("Role changed.", "member.set", f"{user.email if user else user_id}: {membership.role}")
+    return settings_saved(_("Role changed."), "member.set", f"{user.email if user else user_id}: {membership.role}")
 
 
 @bp.post("/sites/<site_id>/members/<user_id>/remove")
@@ -151,7 +154,7 @@ def remove_site_member(site_id: str, user_id: str):
     except AccountError as exc:
         return render_settings(error=str(exc), status=400)
     user = get_store().get_user(user_id)
-    return settings_saved("Member removed.", "member.remove", user.email if user else user_id)
+    return settings_saved(_("Member removed."), "member.remove", user.email if user else user_id)
 
 
 @bp.post("/sites/<site_id>/links")
@@ -169,17 +172,18 @@ def create_public_link(site_id: str):
 def revoke_public_link(site_id: str, token_hash: str):
     link = get_store().get_public_link(token_hash)
     if link is None or link.site_id != site_id:
-        abort(404, "no such link on this site")
+        abort(404, _("no such link on this site"))
     get_store().revoke_public_link(token_hash, now_ms())
-    return settings_saved("Link revoked: it no longer opens the dashboard.", "link.revoke", link.label)
+    return settings_saved(_("Link revoked: it no longer opens the dashboard."), "link.revoke", link.label)
 
 
 @bp.post("/sites/<site_id>/delete")
 @needs_role("owner")
 def delete_site(site_id: str):
     if request.form.get("confirm", "").strip() != site_id:
-        return render_settings(error=f"Type the site id ({site_id}) to confirm the deletion.", status=400)
+        return render_settings(error=_("Type the site id (%(site_id)s) to confirm the deletion.", site_id=site_id),
+                               status=400)
     get_store().delete_site(site_id)
     current_app.extensions["liveinsight.sites_by_key"].forget()
-    flash(f"Site {g.site.name!r} and all its data deleted.")
+    flash(_("Site %(name)s and all its data deleted.", name=repr(g.site.name)))
     return redirect(url_for("dashboard.index"))

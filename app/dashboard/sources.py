@@ -3,11 +3,13 @@ drop the rule. Each change is written to the audit log."""
 from __future__ import annotations
 
 from flask import g, request
+from flask_babel import gettext as _
 
 from app.auth.access import needs_role
 from app.context import get_store, now_ms
 from app.ingest import sources
 
+from .formatting import dimension_label
 from .settings import render_settings, settings_saved
 from .views import bp
 
@@ -21,8 +23,9 @@ def add_source(site_id: str):
                                        form.get("channel", ""), now_ms())
     except sources.SourceRuleError as exc:
         return render_settings(error=str(exc), status=400)
-    channel = sources.CHANNELS[rule["channel"]]
-    return settings_saved(f"Visits from {rule['host']} count as {rule['name']!r} ({channel}) from now on.",
+    channel = dimension_label(rule["channel"], "channel")
+    return settings_saved(_("Visits from %(host)s count as %(name)s (%(channel)s) from now on.",
+                            host=rule["host"], name=repr(rule["name"]), channel=channel),
                           "source.add", f"{rule['host']}: {rule['name']}, {rule['channel']}", anchor="sources")
 
 
@@ -34,5 +37,5 @@ def remove_source(site_id: str):
         sources.remove_site_source(get_store(), g.site, host, now_ms())
     except sources.SourceRuleError as exc:
         return render_settings(error=str(exc), status=404)
-    return settings_saved(f"Visits from {host} are named by the built-in list again from now on.",
+    return settings_saved(_("Visits from %(host)s are named by the built-in list again from now on.", host=host),
                           "source.remove", host, anchor="sources")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import abort, current_app, render_template
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from app import csrf
 from app.alerts.reports import read_unsubscribe_token
@@ -20,8 +21,8 @@ from app.store.base import Site, User
 
 from .views import bp
 
-BAD_LINK = ("This unsubscribe link is not valid: it may have been cut short or changed. "
-            "Open the link from the email again, or stop the report on the site's Alerts page.")
+BAD_LINK = _l("This unsubscribe link is not valid: it may have been cut short or changed. "
+              "Open the link from the email again, or stop the report on the site's Alerts page.")
 
 
 class Subscription(NamedTuple):
@@ -35,12 +36,12 @@ def _subscription(token: str) -> Subscription:
     keys = [*(current_app.config.get("SECRET_KEY_FALLBACKS") or []), current_app.config["SECRET_KEY"]]
     found = read_unsubscribe_token(keys, token)
     if found is None:
-        abort(404, BAD_LINK)
+        abort(404, str(BAD_LINK))
     site_id, user_id, kind = found
     store = get_store()
     site, user = store.get_site(site_id), store.get_user(user_id)
     if site is None or user is None:
-        abort(404, "This report no longer exists: its site or its recipient was deleted.")
+        abort(404, _("This report no longer exists: its site or its recipient was deleted."))
     return Subscription(site, user, kind)
 
 

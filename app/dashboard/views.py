@@ -10,17 +10,18 @@ from pathlib import Path
 from typing import Callable
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
 from marshmallow import ValidationError
 from werkzeug.test import EnvironBuilder
 
 from app.analytics import realtime as rt
-from app.analytics.periods import PERIODS
 from app.api.schemas import ReportQuery, parse_report_query
 from app.auth import links
 from app.auth.access import check_site_access, current_user, login_required, open_public_link, site_url
 from app.auth.users import sites_of
 from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
+from app.i18n import language
 from app.ingest.schema import describe
 from app.store.base import Site
 
@@ -94,7 +95,7 @@ def _render_overview(site: Site):
         ("live-strip", "metrics", "chart", *tabs.values(), "filtered")
     widgets = {name: render_data(WIDGETS[name], ask) for name in shown}
     return render_template("pages/overview.html", site=site, q=ask.query, widgets=widgets, WIDGETS=WIDGETS,
-                           panels=PANELS, tabs=tabs, periods=PERIODS, setup=setup, sites=switchable_sites())
+                           panels=PANELS, tabs=tabs, setup=setup, sites=switchable_sites())
 
 
 STREAM_RETRY_MS = 2_000  # how soon a browser reconnects a stream that ended
@@ -141,7 +142,7 @@ def partial_or_page(render_partial: Callable[[], str], render_page: Callable[[],
 def widget(site_id: str, name: str):
     site, widget = g.site, WIDGETS.get(name)
     if widget is None:
-        abort(404, f"no widget {name!r}")
+        abort(404, _("no widget %(name)s", name=repr(name)))
     page = current_app.view_functions[f"dashboard.{widget.page}"]
     return partial_or_page(lambda: _render_widget(name, Ask(get_store(), site, now_ms(), widget_query(site, widget))),
                            lambda: page(site_id=site_id))
@@ -171,12 +172,12 @@ def live_stream(site_id: str):
     feeds as events are folded (app/live_push.py). Only where the server pushes (LIVE_PUSH: the
     single box); elsewhere the page polls `live`."""
     if not current_app.config.get("LIVE_PUSH"):
-        abort(404, "this server does not push: the page polls")
+        abort(404, _("this server does not push: the page polls"))
     from app.live_push import STREAM_HEADER, snapshot_event, stream_header  # the single box's (not on Lambda)
     body = snapshot_event(_live_snapshot(g.site), retry_ms=STREAM_RETRY_MS)
     return current_app.response_class(body, mimetype="text/event-stream", headers={
         "Cache-Control": "no-store", "X-Accel-Buffering": "no",
-        STREAM_HEADER: stream_header(g.site.site_id, g.get("share_token"))})
+        STREAM_HEADER: stream_header(g.site.site_id, g.get("share_token"), language())})
 
 
 @bp.get("/sites/<site_id>/live/socket")
@@ -187,20 +188,21 @@ def live_socket(site_id: str):
     from app.live_sockets import LINK_VIEWER, ticket
     url = current_app.config.get("LIVE_SOCKET_URL")
     if not url:
-        abort(404, "this server has no WebSocket API: the page polls")
+        abort(404, _("this server has no WebSocket API: the page polls"))
     link = g.get("public_link")
     viewer = LINK_VIEWER + link.token_hash if link is not None else current_user().user_id
-    return jsonify({"url": f"{url}?ticket={ticket(current_app.config['SECRET_KEY'], g.site.site_id, viewer)}"})
+    return jsonify({"url": f"{url}?ticket={ticket(current_app.config['SECRET_KEY'], g.site.site_id, viewer, language())}"})
 
 
-def live_snapshot_for(app, site_id: str, token: str | None) -> str | None:
+def live_snapshot_for(app, site_id: str, token: str | None, language: str | None = None) -> str | None:
     """What a stream pushes, rendered outside any viewer's request, as `live` renders it for a
-    member (token None) or through the public link `token`; None when the site or the link is
-    gone."""
+    member (token None) or through the public link `token`, in `language` (app.i18n.LANGUAGES;
+    None: the default); None when the site or the link is gone."""
     path = f"/share/{token}/live" if token else f"/sites/{site_id}/live"
+    headers = {"HX-Request": "true", **({"Accept-Language": language} if language else {})}
     # Werkzeug's builder, not app.test_request_context's: Flask's imports click.testing, which
     # the Lambda package leaves out.
-    with app.request_context(EnvironBuilder(path, headers={"HX-Request": "true"}).get_environ()):
+    with app.request_context(EnvironBuilder(path, headers=headers).get_environ()):
         site = get_store().get_site(site_id)
         link = links.resolve(get_store(), token) if token else None
         if site is None or (token and (link is None or link.site_id != site_id)):
@@ -235,5 +237,5 @@ def demo(page: str):
         abort(404)
     site = get_store().get_site(current_app.config["DEMO_SITE_ID"])
     if site is None:
-        abort(404, "no demo site yet: run `flask --app app seed-demo` (make run does it)")
+        abort(404, _("no demo site yet: run %(command)s (make run does it)", command="`flask --app app seed-demo`"))
     return render_template("pages/demo.html", site=site, page=page)

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
+from flask_babel import lazy_gettext as _l
+
 from app.analytics import goal_reports, realtime as rt, stats
 from app.analytics.periods import Period, local_day_number, local_today
 from app.api.schemas import ReportQuery
+from app.ingest.enrich import DropReason
 from app.store.base import Site, Store
 
 from . import charts, journey_widgets as jw
@@ -73,7 +76,7 @@ class Ask:
 @dataclass(frozen=True)
 class Widget:
     id: str
-    title: str
+    title: str  # lazy (translated when shown), as are the tab labels in `options`
     template: str
     data: Callable[[Ask], dict]
     refresh_s: int = REPORT_REFRESH_S
@@ -132,61 +135,65 @@ def _journey(widget_id: str, title: str, data: Callable[[Ask], dict], page: str,
 
 
 BREAKDOWNS = {  # id: (title, tab label, dimension, filter it sets, chart)
-    "pages": ("Top pages", "Pages", "page", None, None),
-    "entry": ("Entry pages", "Entry", "entry", "page", None),
-    "exit": ("Exit pages", "Exit", "exit", "page", None),
-    "sources": ("Sources", "Sources", "source", None, "donut"),
-    "channels": ("Channels", "Channels", "channel", None, "donut"),
-    "utm_campaign": ("Campaigns", "Campaigns", "utm_campaign", None, None),
-    "utm_source": ("UTM sources", "UTM source", "utm_source", None, None),
-    "utm_medium": ("UTM mediums", "UTM medium", "utm_medium", None, None),
-    "countries": ("Countries", "Countries", "country", None, "map"),
-    "devices": ("Devices", "Devices", "device", None, "donut"),
-    "browsers": ("Browsers", "Browsers", "browser", None, None),
-    "os": ("Operating systems", "OS", "os", None, None),
+    "pages": (_l("Top pages"), _l("Pages"), "page", None, None),
+    "entry": (_l("Entry pages"), _l("Entry"), "entry", "page", None),
+    "exit": (_l("Exit pages"), _l("Exit"), "exit", "page", None),
+    "sources": (_l("Sources"), _l("Sources"), "source", None, "donut"),
+    "channels": (_l("Channels"), _l("Channels"), "channel", None, "donut"),
+    "utm_campaign": (_l("Campaigns"), _l("Campaigns"), "utm_campaign", None, None),
+    "utm_source": (_l("UTM sources"), _l("UTM source"), "utm_source", None, None),
+    "utm_medium": (_l("UTM mediums"), _l("UTM medium"), "utm_medium", None, None),
+    "countries": (_l("Countries"), _l("Countries"), "country", None, "map"),
+    "devices": (_l("Devices"), _l("Devices"), "device", None, "donut"),
+    "browsers": (_l("Browsers"), _l("Browsers"), "browser", None, None),
+    "os": (_l("Operating systems"), _l("OS"), "os", None, None),
 }
 GOAL_TABLES = {  # id: (title, tab label, template)
-    "goals": ("Goals and conversions", "Goals", "goals"),
-    "events": ("Custom events", "Events", "events"),
-    "outbound": ("Outbound links", "Outbound links", "links"),
-    "downloads": ("File downloads", "Downloads", "links"),
-    "not_found": ("Pages not found", "Not found", "links"),
+    "goals": (_l("Goals and conversions"), _l("Goals"), "goals"),
+    "events": (_l("Custom events"), _l("Events"), "events"),
+    "outbound": (_l("Outbound links"), _l("Outbound links"), "links"),
+    "downloads": (_l("File downloads"), _l("Downloads"), "links"),
+    "not_found": (_l("Pages not found"), _l("Not found"), "links"),
 }
+# Why events were left out (the "Not counted" card): stats.DROP_REASONS in words a reader's
+# language has (the protocols' own names stay as they are).
+DROP_REASONS = {**stats.DROP_REASONS, DropReason.BOT.value: _l("Bots"), DropReason.SPAM.value: _l("Referrer spam"),
+                DropReason.FAILED.value: _l("Could not be counted (set aside, see the server's log)")}
 
 WIDGETS: dict[str, Widget] = {
     # the overview
-    "live-strip": Widget("live-strip", "Visitors now", "widgets/live_strip.html",
+    "live-strip": Widget("live-strip", _l("Visitors now"), "widgets/live_strip.html",
                          lambda a: {"current": rt.current_visitors(a.store, a.site, a.now)}, STRIP_REFRESH_S),
-    "metrics": _report("metrics", "Top metrics", "metrics",
+    "metrics": _report("metrics", _l("Top metrics"), "metrics",
                        lambda a: {"summary": stats.summary(a.store, a.site, a.query.period, a.query.filters),
                                   "metric": a.metric, "chartable": stats.CHART_METRICS, "running": a.running}),
-    "chart": _report("chart", "Chart", "chart", lambda a: {"chart": charts.main_chart(
+    "chart": _report("chart", _l("Chart"), "chart", lambda a: {"chart": charts.main_chart(
         stats.timeseries(a.store, a.site, a.query.period, a.query.filters, now_ms=a.now, metric=a.metric), a.metric)}),
     **{name: _report(name, title, "breakdown", _breakdown(dimension, filter_key, chart), tab=tab)
        for name, (title, tab, dimension, filter_key, chart) in BREAKDOWNS.items()},
     **{name: _report(name, title, template, _goal_table(name), tab=tab)
        for name, (title, tab, template) in GOAL_TABLES.items()},
-    "filtered": _report("filtered", "Not counted", "filtered",
+    "filtered": _report("filtered", _l("Not counted"), "filtered",
                         lambda a: {"filtered": stats.filtered(a.store, a.site, a.query.period),
-                                   "reasons": stats.DROP_REASONS}),
+                                   "reasons": DROP_REASONS}),
     # the realtime page
-    "current-visitors": _live("current-visitors", "Visitors now", "current_visitors",
+    "current-visitors": _live("current-visitors", _l("Visitors now"), "current_visitors",
                               lambda a: {"current": a.live["current_visitors"]}),
-    "conversions": _live("conversions", "Conversions", "conversions_live", lambda a: {"live": a.live["conversions"]}),
-    "visitors-24h": _live("visitors-24h", "Last 24 hours", "visitors_24h", lambda a: {"series": {
+    "conversions": _live("conversions", _l("Conversions"), "conversions_live", lambda a: {"live": a.live["conversions"]}),
+    "visitors-24h": _live("visitors-24h", _l("Last 24 hours"), "visitors_24h", lambda a: {"series": {
         **a.live["last_24_hours"], "labels": charts.hour_labels(a.live["last_24_hours"]["hours"], a.site.timezone)}}),
-    "recent": _live("recent", "Last 100 minutes", "recent",
+    "recent": _live("recent", _l("Last 100 minutes"), "recent",
                     lambda a: {"series": stats.last_100_minutes(a.store, a.site, a.now)}),
-    "live-pages": _live("live-pages", "Pages being viewed now", "live_pages", lambda a: {"pages": a.live["live_pages"]}),
-    "live-sources": _live("live-sources", "Where current visitors came from", "live_sources",
+    "live-pages": _live("live-pages", _l("Pages being viewed now"), "live_pages", lambda a: {"pages": a.live["live_pages"]}),
+    "live-sources": _live("live-sources", _l("Where current visitors came from"), "live_sources",
                           lambda a: {"sources": a.live["live_sources"]}),
-    "top-pages": _live("top-pages", "Top pages today", "top_pages", lambda a: {"top_pages": a.live["top_pages_today"]}),
-    "live-feed": _live("live-feed", "What visitors are doing", "live_feed", lambda a: {"feed": a.live["live_feed"]}),
+    "top-pages": _live("top-pages", _l("Top pages today"), "top_pages", lambda a: {"top_pages": a.live["top_pages_today"]}),
+    "live-feed": _live("live-feed", _l("What visitors are doing"), "live_feed", lambda a: {"feed": a.live["live_feed"]}),
     # the funnels, journeys and retention pages
-    "funnel": _journey("funnel", "Funnel", jw.funnel, "funnels", jw.FUNNEL_ARGS),
-    "paths": _journey("paths", "Top paths", jw.paths, "journeys", jw.JOURNEY_ARGS),
-    "page-flow": _journey("page-flow", "Before and after a page", jw.page_flow, "journeys", jw.JOURNEY_ARGS),
-    "cohorts": _journey("cohorts", "Visitors who came back", jw.cohorts, "retention", jw.RETENTION_ARGS,
+    "funnel": _journey("funnel", _l("Funnel"), jw.funnel, "funnels", jw.FUNNEL_ARGS),
+    "paths": _journey("paths", _l("Top paths"), jw.paths, "journeys", jw.JOURNEY_ARGS),
+    "page-flow": _journey("page-flow", _l("Before and after a page"), jw.page_flow, "journeys", jw.JOURNEY_ARGS),
+    "cohorts": _journey("cohorts", _l("Visitors who came back"), jw.cohorts, "retention", jw.RETENTION_ARGS,
                         report=False),
 }
 
@@ -195,16 +202,16 @@ WIDGETS: dict[str, Widget] = {
 class Panel:
     """A card of tabs on the overview, each tab a widget; one is drawn at a time."""
     id: str
-    label: str
+    label: str  # lazy
     tabs: tuple[str, ...]
 
 
 PANELS = (
-    Panel("sources", "Traffic sources", ("sources", "channels", "utm_campaign", "utm_source", "utm_medium")),
-    Panel("pages", "Pages", ("pages", "entry", "exit")),
-    Panel("locations", "Locations", ("countries",)),
-    Panel("devices", "Devices", ("devices", "browsers", "os")),
-    Panel("goals", "Goals and events", ("goals", "events", "outbound", "downloads", "not_found")),
+    Panel("sources", _l("Traffic sources"), ("sources", "channels", "utm_campaign", "utm_source", "utm_medium")),
+    Panel("pages", _l("Pages"), ("pages", "entry", "exit")),
+    Panel("locations", _l("Locations"), ("countries",)),
+    Panel("devices", _l("Devices"), ("devices", "browsers", "os")),
+    Panel("goals", _l("Goals and events"), ("goals", "events", "outbound", "downloads", "not_found")),
 )
 OVERVIEW = ("live-strip", "metrics", "chart", *(tab for p in PANELS for tab in p.tabs), "filtered")
 REALTIME = ("current-visitors", "conversions", "live-pages", "visitors-24h", "live-sources", "recent",

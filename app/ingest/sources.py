@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from flask_babel import gettext as _
+
 from app.auth.sites import SiteError, normalise_domain
 from app.store.base import Site, Store
 
@@ -24,6 +26,7 @@ CHANNELS = {
     "direct": "Direct", "search": "Organic search", "paid": "Paid search", "social": "Social",
     "email": "Email", "ai": "AI assistants", "referral": "Referral", "campaign": "Campaign",
 }
+DIRECT_SOURCE = "Direct"  # the source of a visit that names none (kept as is; the dashboard translates it)
 # Ad click ids a landing URL carries after a click on a search ad, and whose ad it was.
 CLICK_IDS = {"gclid": "Google", "gbraid": "Google", "wbraid": "Google", "msclkid": "Bing",
              "yclid": "Yandex", "NaPm": "Naver"}
@@ -150,14 +153,14 @@ def classify(host: str, path: str, utm_source: str, utm_medium: str, utm_campaig
         return referred
     if host:
         return Source(host, "referral")
-    return Source("Direct", "direct")
+    return Source(DIRECT_SOURCE, "direct")
 
 
 def _tagged(utm_source: str, medium: str, utm_campaign: str, named: Source | None, referred: Source | None,
             host: str) -> Source:
     """A link tagged with UTM parameters: a campaign, unless its medium says paid search, email
     or social, or it only names a known source (ChatGPT adds utm_source=chatgpt.com)."""
-    name = named.name if named else utm_source or (referred.name if referred else host) or "Direct"
+    name = named.name if named else utm_source or (referred.name if referred else host) or DIRECT_SOURCE
     if medium in PAID_MEDIUMS:
         return Source(name, "paid")
     if medium in EMAIL_MEDIUMS:
@@ -186,14 +189,14 @@ def add_site_source(store: Store, site: Site, host: str, name: str, channel: str
     except SiteError as exc:
         raise SourceRuleError(str(exc)) from exc
     if channel not in CHANNELS:
-        raise SourceRuleError(f"the channel is one of {', '.join(CHANNELS)}")
+        raise SourceRuleError(_("the channel is one of %(channels)s", channels=", ".join(CHANNELS)))
     name = " ".join(name.split())
     if len(name) > MAX_NAME:
-        raise SourceRuleError(f"a source's name has at most {MAX_NAME} characters")
+        raise SourceRuleError(_("a source's name has at most %(most)s characters", most=MAX_NAME))
     rules = [rule for rule in site.sources if rule["host"] != host]
     if len(rules) >= MAX_SITE_SOURCES:
-        raise SourceRuleError(f"at most {MAX_SITE_SOURCES} sources of your own")
-    rule = {"host": host, "name": "Direct" if channel == "direct" else name or host, "channel": channel}
+        raise SourceRuleError(_("at most %(most)s sources of your own", most=MAX_SITE_SOURCES))
+    rule = {"host": host, "name": DIRECT_SOURCE if channel == "direct" else name or host, "channel": channel}
     _save(store, site, sorted([*rules, rule], key=lambda r: r["host"]), now_ms)
     return rule
 
@@ -201,7 +204,7 @@ def add_site_source(store: Store, site: Site, host: str, name: str, channel: str
 def remove_site_source(store: Store, site: Site, host: str, now_ms: int) -> None:
     rules = [rule for rule in site.sources if rule["host"] != host]
     if len(rules) == len(site.sources):
-        raise SourceRuleError(f"no source of your own for {host!r}")
+        raise SourceRuleError(_("no source of your own for %(host)s", host=repr(host)))
     _save(store, site, rules, now_ms)
 
 

@@ -204,6 +204,7 @@ class LiveSocket:
     site_id: str
     viewer: str  # a member's user id, or "link:<token hash>" for a public link
     connected_ms: int
+    language: str = "en"  # the page's (app.i18n.LANGUAGES): snapshots are rendered in it
 
 
 @dataclass

@@ -3,8 +3,20 @@
 // new version: the chart keeps its canvas, so it never blanks and an open tooltip stays.
 // Also: choosing a metric or a tab, copy buttons, "All columns", and no polling in hidden tabs
 // or while the server pushes.
+//
+// The words it shows come from the page, in the page's language: the charts' from their data
+// (charts.main_chart: a metric's "title" and "previous_label", "no_value"; a donut's "others"),
+// the buttons' from data-* attributes on the button or an element around it (data-copied,
+// data-selected, data-all-columns, data-key-columns). The English here is only a fallback.
 (function () {
   "use strict";
+  var lang = document.documentElement.lang || "en";
+
+  // A word the page gives in a data-* attribute of the element or of one around it.
+  function word(element, name, fallback) {
+    var holder = element.closest("[data-" + name + "]");
+    return holder ? holder.getAttribute("data-" + name) : fallback;
+  }
   // data-chart-id -> Chart, so a refreshed widget's canvas can take over the old chart. Not the
   // canvas's id: htmx copies an old element's attributes onto a new one of the same id while it
   // settles, and the style Chart.js set on the old canvas would then be an inline style the CSP refuses.
@@ -40,22 +52,31 @@
     var sets = [{ label: m.label, data: m.data || [], borderColor: color, backgroundColor: color + "22", fill: true,
                   tension: 0.15, pointRadius: 0, pointHoverRadius: 4, borderWidth: 2, segment: dashedAfter(data.current) }];
     if (m.previous) {
-      sets.push({ label: m.label + ", previous period", data: m.previous, borderColor: css("--muted"),
+      sets.push({ label: m.previous_label || m.label + ", previous period", data: m.previous, borderColor: css("--muted"),
                   borderDash: [6, 4], borderWidth: 1.5, pointRadius: 0, fill: false, tension: 0.15 });
     }
     return sets;
   }
 
-  // A figure as the page writes it: 1,234 · 2.41 · 34.7% · 2m 24s.
-  function format(value, unit) {
-    if (value === null || value === undefined) return "no visits";
+  // A duration's part in the page's language: 2m, 24s (2분, 24초).
+  function timeUnit(n, unit) {
+    try {
+      return new Intl.NumberFormat(lang, { style: "unit", unit: unit, unitDisplay: "narrow" }).format(n);
+    } catch (e) {
+      return n + (unit === "minute" ? "m" : "s");
+    }
+  }
+
+  // A figure as the page writes it: 1,234 · 2.41 · 34.7% · 2m 24s; `none` when there is none.
+  function format(value, unit, none) {
+    if (value === null || value === undefined) return none || "no visits";
     if (unit === "percent") return value.toFixed(1) + "%";
     if (unit === "ratio") return value.toFixed(2);
     if (unit === "seconds") {
       var s = Math.round(value);
-      return s < 60 ? s + "s" : Math.floor(s / 60) + "m " + (s % 60) + "s";
+      return s < 60 ? timeUnit(s, "second") : timeUnit(Math.floor(s / 60), "minute") + " " + timeUnit(s % 60, "second");
     }
-    return Math.round(value).toLocaleString("en");
+    return Math.round(value).toLocaleString(lang);
   }
 
   function scales(unit) {
@@ -76,11 +97,11 @@
         interaction: { mode: "index", intersect: false }, scales: scales(unit),
         plugins: { legend: { display: false }, tooltip: { callbacks: {
           title: function (items) { return items.length ? data.titles[items[0].dataIndex] : ""; },
-          label: function (item) { return item.dataset.label + ": " + format(item.parsed.y, unit); } } } } }) };
+          label: function (item) { return item.dataset.label + ": " + format(item.parsed.y, unit, data.no_value); } } } } }) };
     }
     if (kind === "donut") {
       var labels = data.labels.slice(), values = data.data.slice();
-      if (data.other) { labels.push("Others"); values.push(data.other); }
+      if (data.other) { labels.push(data.others || "Others"); values.push(data.other); }
       return { type: "doughnut", data: { labels: labels, datasets: [{ label: data.label, data: values,
         backgroundColor: palette(), borderColor: css("--card"), borderWidth: 2 }] },
         options: Object.assign(base, { cutout: "62%", plugins: { legend: { position: "right",
@@ -170,7 +191,7 @@
     var chart = Chart.getChart(canvas);
     if (chart) update(chart, "main", data);
     var title = document.getElementById("w-chart-title");
-    if (title) title.textContent = data.metrics[name].label + " per " + data.interval;
+    if (title) title.textContent = data.metrics[name].title || data.metrics[name].label + " per " + data.interval;
     return true;
   }
 
@@ -217,7 +238,10 @@
     var source = document.querySelector(button.dataset.copy);
     if (!source) return;
     var text = source.textContent.trim(), label = button.textContent;
-    var done = function () { button.textContent = "Copied ✓"; setTimeout(function () { button.textContent = label; }, 2000); };
+    var done = function () {
+      button.textContent = word(button, "copied", "Copied ✓");
+      setTimeout(function () { button.textContent = label; }, 2000);
+    };
     if (navigator.clipboard && window.isSecureContext) { navigator.clipboard.writeText(text).then(done, selectOnly); }
     else { selectOnly(); }
     function selectOnly() {  // no clipboard (plain http): select the text for the user to copy
@@ -226,7 +250,7 @@
       var selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      button.textContent = "Selected: press Ctrl+C";
+      button.textContent = word(button, "selected", "Selected: press Ctrl+C");
       setTimeout(function () { button.textContent = label; }, 3000);
     }
   }
@@ -235,7 +259,7 @@
     var card = button.closest("section");
     var on = card.classList.toggle("all-columns-on");
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.textContent = on ? "Key columns" : "All columns";
+    button.textContent = on ? word(button, "key-columns", "Key columns") : word(button, "all-columns", "All columns");
   }
 
   function enhance(root) {

@@ -10,8 +10,12 @@
 //
 // rows[].id is the ISO 3166-1 numeric code as three digits (world-atlas's feature ids; see
 // app/dashboard/countries.py numeric_id); name is optional (the atlas's English name otherwise).
-// Optional: "units": {"one": "visitor", "other": "visitors"} for the tooltip (by default the
-// label in lower case). Countries without a row are drawn light and count 0.
+// The page gives its words in its own language (lang on <html> formats the numbers):
+// "format": "{n} visitors" writes a country's figure in the tooltip ({n} the number, where the
+// language puts it); else "units": {"one": "visitor", "other": "visitors"} follow the number
+// (by default the label in lower case). "names": {"410": "대한민국", ...} names the countries
+// that have no row (the atlas's English name otherwise). Countries without a row are drawn
+// light and count 0.
 //
 // window.LiveInsightMap.draw(root)        draws every map canvas under root not drawn yet
 // window.LiveInsightMap.update(canvas, d) new data (object or JSON text) for a drawn map, in place
@@ -87,10 +91,10 @@
   }
 
   function names(featureList, data) {
-    var rows = valuesById(data);
+    var rows = valuesById(data), named = data.names || {};
     return featureList.map(function (feature) {
       var row = rows[String(feature.id)];
-      return (row && row.name) || feature.properties.name;
+      return (row && row.name) || named[String(feature.id)] || feature.properties.name;
     });
   }
 
@@ -101,6 +105,9 @@
     return function (item) {
       var data = states.get(canvas).data;
       var value = item.raw && item.raw.value != null ? item.raw.value : 0;
+      if (typeof data.format === "string" && data.format.indexOf("{n}") >= 0) {
+        return item.chart.data.labels[item.dataIndex] + ": " + data.format.replace("{n}", numbers.format(value));
+      }
       var units = data.units || {};
       var unit = units[plurals.select(value)] || units.other || String(data.label || "").toLocaleLowerCase(lang);
       return item.chart.data.labels[item.dataIndex] + ": " + numbers.format(value) + (unit ? " " + unit : "");

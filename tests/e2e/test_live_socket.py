@@ -29,7 +29,7 @@ class FakeSocketApi:
     posts to, or closes, the connections it let in."""
 
     def __init__(self, keys: list[str]):
-        self.keys, self.holders = keys, []  # (site, user) of each connection let in
+        self.keys, self.holders = keys, []  # (site, viewer, language) of each connection let in
         self.connections: queue.Queue = queue.Queue()
         self.server = serve(self._connect, "127.0.0.1", 0)
         self.port = self.server.socket.getsockname()[1]
@@ -84,7 +84,7 @@ def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_t
         page.clock.install()  # timers run as usual; fast_forward jumps over the quiet spells
         page.goto(f"{live_server.url}/sites/{site.site_id}/realtime")
         connection = socket_api.next_connection()
-        assert socket_api.holders == [(site.site_id, "admin-1")]
+        assert socket_api.holders == [(site.site_id, "admin-1", "en")]
         page.wait_for_selector(".live-tick[data-streaming]", state="attached")
 
         now = int(time.time() * 1000)
@@ -114,7 +114,7 @@ def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_t
         page.clock.fast_forward(1_500)  # the page waits a second, then asks for a new ticket
         socket_api.next_connection()
         page.wait_for_selector(".live-tick[data-streaming]", state="attached")
-        assert socket_api.holders == [(site.site_id, "admin-1")] * 2
+        assert socket_api.holders == [(site.site_id, "admin-1", "en")] * 2
     finally:
         context.close()
 
@@ -137,7 +137,7 @@ def test_a_public_links_page_connects_as_the_link(live_server, socket_api, brows
     from app.live_sockets import LINK_VIEWER
     _, token = links.create_link(live_server.store, live_server.site.site_id, "Office TV", "admin-1",
                                  int(time.time() * 1000))
-    context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS["desktop"])
+    context = browser.new_context(user_agent=CHROME_UA, **VIEWPORTS["desktop"], locale="ko-KR")
     context.set_default_timeout(10_000)
     prepare(context)
     page = context.new_page()
@@ -145,7 +145,8 @@ def test_a_public_links_page_connects_as_the_link(live_server, socket_api, brows
         page.goto(f"{live_server.url}/share/{token}/realtime")
         socket_api.next_connection()
         page.wait_for_selector(".live-tick[data-streaming]", state="attached")
-        assert socket_api.holders == [(live_server.site.site_id, LINK_VIEWER + links.token_hash(token))]
+        # the link, and the page's language: its pushes are rendered in Korean
+        assert socket_api.holders == [(live_server.site.site_id, LINK_VIEWER + links.token_hash(token), "ko")]
         assert audit(page) == []
     finally:
         context.close()

@@ -25,6 +25,7 @@ inserts an inline <script> that the CSP refuses (and would be reported as a viol
 """
 from __future__ import annotations
 
+import re
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,6 +265,7 @@ class Seeded:
     admin_state: dict  # the logged-in admin's cookies (a context's storage_state)
     first_run: Callable[[], LiveServer]  # a server with no user yet, started on first use
     unsubscribe_token: str  # the admin's weekly report's
+    data_words: set[str]  # the words of the seeded data (english_left)
 
 
 def demo_funnel(site) -> tuple[str, list[tuple[str, str]]]:
@@ -346,6 +348,7 @@ def seeded(tmp_path_factory, browser):
         # Demo traffic through the real pipeline, at the times it would have arrived; the
         # server's aggregator folds it (seed.seed would fold it on this thread too).
         visits = with_first_visits(seed.plan_visits(site, DAYS, now, VISITS_PER_DAY))
+        words = data_words(site, visits)
         for arrival_ms, client, events in seed.tracker_batches(visits, now):
             record_batch(store, site, events, client, arrival_ms)
         wait_until(lambda: not store.read_log(1), 60, "the aggregator never folded the seeded traffic")
@@ -367,7 +370,7 @@ def seeded(tmp_path_factory, browser):
 
         from app.alerts.reports import unsubscribe_token
         stop = unsubscribe_token(app.config["SECRET_KEY"], site.site_id, "admin-1", "weekly")
-        yield Seeded(server, site.site_id, empty.site_id, share_token, token, admin_state, start_first_run, stop)
+        yield Seeded(server, site.site_id, empty.site_id, share_token, token, admin_state, start_first_run, stop, words)
     finally:
         for fresh in first_run:
             fresh.stop()
@@ -377,14 +380,78 @@ def seeded(tmp_path_factory, browser):
         store.close()
 
 
+# -- English left on a page in another language
+# What a translated page may still show in Latin letters: its data (site, goal, funnel and link
+# names, pages, sources, browsers: as the seeded traffic has them), names that stay names
+# (brands, standards, codes), and code (in <code>, <pre>, <kbd> and <samp>, not read here).
+NAMES = {"LiveInsight", "UTM", "CSV", "API", "JSON", "URL", "HTTP", "HTTPS", "HTML", "AI", "OS", "IP", "ID", "SMS",
+         "UTC", "EUR", "GDPR", "AWS", "Amazon", "SNS", "README", "Slack", "Discord", "WordPress", "WPCode", "React",
+         "Vue", "Next", "History", "Chrome", "Safari", "Firefox", "Edge", "Windows", "Mac", "iOS", "Android", "Linux",
+         "Brave", "Global", "Privacy", "Control", "Do", "Not", "Track", "Ctrl", "English", "iframe", "Grafana"}
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+DATA_TOKEN = re.compile(r"[/.@_:=?&#\d]")  # paths, domains, emails, figures: data however they read
+SHOWN_TEXT_JS = """() => {
+  const code = 'code, pre, kbd, samp, script, style, template';
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const texts = [document.title];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.parentElement.closest(code)) texts.push(node.textContent);
+  }
+  for (const e of document.querySelectorAll('[aria-label],[title],[placeholder],[alt]'))
+    for (const a of ['aria-label', 'title', 'placeholder', 'alt']) texts.push(e.getAttribute(a) || '');
+  return texts.join('\\n');
+}"""
+
+
+def data_words(site, visits: list) -> set[str]:
+    """Every word of the data the pages are seeded with: the site's domains, the visits' events
+    (pages, referrers, campaigns, event names and properties, link texts), the names traffic
+    sources, browsers and systems get, and what this module names (sites, the funnel, the link)."""
+    from app.ingest.enrich import describe_user_agent
+    from app.ingest.sources import KNOWN_HOSTS
+
+    texts = [*site.domains, "Side project (no data yet)", "Team TV", demo_funnel(site)[0],
+             *(source.name for source in KNOWN_HOSTS.values()), *(x for goal in seed.DEMO_GOALS for x in goal),
+             *(name for visit in visits for name in describe_user_agent(visit.client.user_agent))]  # "Mobile Safari"
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from strings(item)
+    texts += [text for visit in visits for event in visit.events for text in strings(event)]
+    return {w for text in texts for w in LATIN_WORD.findall(text)} | set(LATIN_WORD.findall(site.name)) | NAMES
+
+
+def english_left(page, allowed: set[str]) -> list[str]:
+    """Latin-letter words a page shows (its text, title and what it reads aloud) that are
+    neither data nor names: untranslated words."""
+    left = []
+    for token in page.evaluate(SHOWN_TEXT_JS).split():
+        if not DATA_TOKEN.search(token):
+            left += [w for w in LATIN_WORD.findall(token) if w not in allowed and w not in left]
+    return left
+
+
 # -- the tests
-@pytest.mark.parametrize("spec, viewport", [pytest.param(p, v, id=f"{p.name}-{v}") for p in PAGES for v in VIEWPORTS])
-def test_page(spec: Page, viewport: str, seeded: Seeded, browser, artifacts_dir):
+LANGUAGES_SEEN = {"en": "en-US", "ko": "ko-KR"}  # each page in each language, as the browser asks for it
+
+
+@pytest.mark.parametrize("spec, viewport, language", [
+    pytest.param(p, v, lang, id=f"{p.name}-{v}" + ("" if lang == "en" else f"-{lang}"))
+    for lang in LANGUAGES_SEEN for p in PAGES for v in VIEWPORTS])
+def test_page(spec: Page, viewport: str, language: str, seeded: Seeded, browser, artifacts_dir):
+    """In English and in Korean (the browser's Accept-Language: the admin chose no language)."""
     server = seeded.first_run() if spec.login == FIRST_RUN else seeded.server
     url = server.url + spec.path(seeded)
-    context = browser.new_context(user_agent=DESKTOP_CHROME_UA, **VIEWPORTS[viewport],
+    context = browser.new_context(user_agent=DESKTOP_CHROME_UA, **VIEWPORTS[viewport], locale=LANGUAGES_SEEN[language],
                                   storage_state=seeded.admin_state if spec.login == ADMIN else None)
     context.set_default_timeout(15_000)
+    suffix = "" if language == "en" else f"-{language}"
     try:
         prepare(context)
         page = context.new_page()
@@ -395,8 +462,12 @@ def test_page(spec: Page, viewport: str, seeded: Seeded, browser, artifacts_dir)
         if urlsplit(page.url)[2:4] != urlsplit(url)[2:4]:
             problems.append(f"redirected: to {page.url}")
         settle(page)
-        page.screenshot(path=str(artifacts_dir / f"page-{spec.name}-{viewport}.png"), full_page=True)
+        page.screenshot(path=str(artifacts_dir / f"page-{spec.name}-{viewport}{suffix}.png"), full_page=True)
         problems += audit(page)
+        if page.evaluate("() => document.documentElement.lang") != language:
+            problems.append(f"<html lang> is not {language}")
+        if language != "en" and (left := english_left(page, seeded.data_words)):
+            problems.append(f"English left: {', '.join(left)}")
     finally:
         context.close()
     if problems:

@@ -27,7 +27,7 @@ class LiveSocketsMixin:
         item = self._account_get(f"SOCKET#{connection_id}", "SOCKET")
         if item is None:
             return None
-        socket = LiveSocket(**{name: item[name] for name in SOCKET_FIELDS})
+        socket = self._socket(item)
         with self._errors():
             self._batch_write(self.accounts_table, [
                 {"DeleteRequest": {"Key": self._key(f"SITE#{socket.site_id}", f"SOCKET#{connection_id}")}},
@@ -35,8 +35,11 @@ class LiveSocketsMixin:
         return socket
 
     def live_sockets(self, site_id: str) -> list[LiveSocket]:
-        return [LiveSocket(**{name: item[name] for name in SOCKET_FIELDS})
-                for item in self._account_query("pk", f"SITE#{site_id}", "SOCKET#")]
+        return [self._socket(item) for item in self._account_query("pk", f"SITE#{site_id}", "SOCKET#")]
+
+    @staticmethod
+    def _socket(item: dict) -> LiveSocket:
+        return LiveSocket(**{name: item[name] for name in SOCKET_FIELDS if name in item})  # (language: since i18n)
 
     def claim_live_push(self, site_id: str, now_ms: int, every_ms: int) -> bool:
         with self._errors():
