@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
-from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from app.auth.sites import SitesByKey
 from app.clock import SystemClock
 from app.config import Config
+from app.i18n import gettext as _, lazy_gettext as _l
 from app.store import open_store
 
 csrf = CSRFProtect()

@@ -16,7 +16,6 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask_babel import force_locale
-from flask_babel import gettext as _
 
 from app import privacy
 from app.analytics import goals
@@ -25,7 +24,7 @@ from app.auth.sites import SiteError, create_site
 from app.auth.members import add_member
 from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
-from app.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext as _
 from app.retention import run_retention
 from app.security import private_folder
 from app.store.base import DAY_MS, ROLES, Conflict, StoreError

@@ -1,18 +1,25 @@
 """The interface's language: what a user chose in Account, else what their browser asks for.
 
-Flask-Babel translates (`gettext` in Python, `_()` and `{% trans %}` in templates) from the
-catalogues in app/translations/ (`make translations` extracts, updates and compiles them), and
-gives Babel's formats the same locale: numbers, dates and durations read as the language does.
+Flask-Babel chooses the language (and `force_locale` changes it for a block); `gettext` (`_`)
+in Python and `_()` and `{% trans %}` in templates translate from the catalogues in
+app/translations/ (`make translations` extracts, updates and compiles them), and Babel's formats
+take the same language: numbers, dates and durations read as the language writes them.
 The tracker, the JSON API and its OpenAPI document stay language-neutral.
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
+from babel import support
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale
+from flask_babel.speaklater import LazyString
 
 # Language code -> its own name, as the language menu shows it.
 LANGUAGES = {"en": "English", "ko": "한국어"}
 DEFAULT_LANGUAGE = "en"
+TRANSLATIONS = Path(__file__).with_name("translations")  # where Flask-Babel looks by default too
 
 
 def set_up_i18n(app: Flask) -> None:
@@ -20,7 +27,20 @@ def set_up_i18n(app: Flask) -> None:
     # {% trans %} blocks read as extraction wrote them (babel.cfg: trimmed = true): a template's
     # line breaks and indents are not part of what a translator translates.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
+    # Templates call gettext hundreds of times a page: straight to the language's catalogue
+    # (Flask-Babel's own callables look the catalogue up again at each call, a third of a
+    # report's render; force_locale still applies, through language()).
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda message: catalogue(language()).ugettext(message),
+        ngettext=lambda singular, plural, n: catalogue(language()).ungettext(singular, plural, n),
+        newstyle=True)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, language=language)
+
+
+@functools.cache
+def catalogue(code: str) -> support.NullTranslations:
+    """A language's compiled catalogue, read once per process (English, the source text, has none)."""
+    return support.Translations.load(str(TRANSLATIONS), [code])
 
 
 def select_language() -> str:
@@ -33,6 +53,25 @@ def select_language() -> str:
     if user is not None and user.language in LANGUAGES:
         return user.language
     return request.accept_languages.best_match(LANGUAGES, DEFAULT_LANGUAGE)
+
+
+def gettext(message: str, **variables) -> str:
+    """Flask-Babel's gettext (values in by name: `gettext("%(n)s visits", n=3)`), straight to the
+    catalogue: Flask-Babel's looks it up again at each call, three times slower, and a report
+    translates a few hundred labels and definitions."""
+    text = catalogue(language()).ugettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """The singular or the plural, as the language counts `num` (%(num)s in them is `num`)."""
+    variables.setdefault("num", num)
+    return catalogue(language()).ungettext(singular, plural, num) % variables
+
+
+def lazy_gettext(message: str, **variables) -> LazyString:
+    """gettext when the string is shown, not when it is made: for labels made at import time."""
+    return LazyString(gettext, message, **variables)
 
 
 def N_(text: str) -> str:

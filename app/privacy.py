@@ -13,9 +13,8 @@ import hashlib
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from flask_babel import gettext as _
-
 from app.auth import audit
+from app.i18n import gettext as _
 from app.store.base import Site, Store
 
 MAX_VISITOR_ID = 64  # as the ingestion schema takes them

@@ -319,7 +319,7 @@ def test_the_live_view_shows_conversions_rate_events_and_how_long_active_visits_
 
 @pytest.mark.parametrize("event, words", [
     ({"type": "page_view"}, "Viewed /pricing"),
-    ({"type": "conversion", "name": "Signed up", "value": 29}, "Signed up (29.00 EUR) on /pricing"),
+    ({"type": "conversion", "name": "Signed up", "value": 29}, "Signed up (€29.00) on /pricing"),
     ({"type": "conversion", "name": "Signed up", "value": None}, "Signed up on /pricing"),
     ({"type": "custom", "name": "play"}, "play on /pricing"),
     ({"type": "custom", "name": "404"}, "Page not found: /pricing"),
@@ -338,7 +338,7 @@ def test_the_live_feed_says_what_happened_in_words(site, event, words):
 def test_the_live_dashboard_shows_the_conversions_widget_and_feed_words(client, site, ingest, make_event):
     ingest(make_event(type="conversion", name="Purchase", value=29, timestamp=T0 - MINUTE))
     html = client.get("/sites/example/realtime").get_data(as_text=True)
-    assert 'data-testid="conversions-30m">1<' in html and "29.00 EUR" in html and "Purchase (29.00 EUR) on /" in html
+    assert 'data-testid="conversions-30m">1<' in html and "€29.00" in html and "Purchase (€29.00) on /" in html
 
 
 def test_a_goal_added_during_the_period_divides_by_the_visits_since(store, site, ingest, make_event):

@@ -185,9 +185,11 @@ def in_language(app):
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("language, expected", [
     ("en", ["12,345", "1,234.50", "13%", "0.9%", "2m 7s", "1h 1m", "45s", "just now", "4 min ago", "3 h ago",
-            "Nov 18, 2026, 20:06", "South Korea", "Organic search", "Mobile", "Direct / none", "Unknown"]),
+            "Nov 18, 2026, 20:06", "South Korea", "Organic search", "Mobile", "Direct / none", "Unknown", "Direct",
+            "€1,234.50", "₩1,235", "$12.00", "Other"]),
     ("ko", ["12,345", "1,234.50", "13%", "0.9%", "2분 7초", "1시간 1분", "45초", "방금", "4분 전", "3시간 전",
-            "2026년 11월 18일 20:06", "대한민국", "자연 검색", "모바일", "직접 / 없음", "알 수 없음"]),
+            "2026년 11월 18일 20:06", "대한민국", "자연 검색", "모바일", "직접 / 없음", "알 수 없음", "직접",
+            "€1,234.50", "₩1,235", "US$12.00", "기타"]),
 ])
 def test_figures_dates_and_names_read_as_the_language_writes_them(in_language, language, expected):
     done = in_language(language)
@@ -198,7 +200,9 @@ def test_figures_dates_and_names_read_as_the_language_writes_them(in_language, l
                 formatting.local_datetime(T0, "Asia/Seoul"),
                 formatting.dimension_label("KR", "country"), formatting.dimension_label("search", "channel"),
                 formatting.dimension_label("mobile", "device"), formatting.dimension_label("", "source"),
-                formatting.dimension_label("ZZ", "country")] == expected
+                formatting.dimension_label("ZZ", "country"), formatting.dimension_label("Direct", "source"),
+                formatting.money(1234.5, "EUR"), formatting.money(1234.6, "KRW"), formatting.money(12, "USD"),
+                formatting.dimension_label("Other", "browser")] == expected
     finally:
         done()
 
@@ -223,5 +227,22 @@ def test_the_map_names_every_country_in_korean_and_leaves_english_to_the_atlas(i
     done = in_language("en")
     try:
         assert formatting.map_names() == {}
+    finally:
+        done()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_figures_written_by_python_are_what_babels_patterns_write(in_language, monkeypatch, language):
+    """formatting writes figures with Python's format only for languages that write them as it
+    does (German would not); Babel's patterns, which any language gets, agree for ours."""
+    assert formatting.PYTHON_WRITES_FIGURES and not formatting._writes_figures_as_python("de")
+    done = in_language(language)
+    try:
+        figures = lambda: [formatting.number(1234567), formatting.number(0.5),  # noqa: E731
+                           formatting.percent(12.94, 1), formatting.rate(100), formatting.percent(0.04)]
+        fast = figures()
+        monkeypatch.setattr(formatting, "PYTHON_WRITES_FIGURES", False)
+        assert figures() == fast == ["1,234,567", "0.50", "12.9%", "100%", "0%"]
     finally:
         done()

@@ -197,6 +197,7 @@ import json
 from babel import Locale
 import babel
 from app.dashboard import charts, countries
+from app.i18n import catalogue
 
 codes = sorted(c for c in Locale.parse("en").territories if len(c) == 2 and c.isalpha())
 print(json.dumps({
@@ -205,7 +206,8 @@ print(json.dumps({
                charts.title("2026-03-01", "week"), charts.axis_label("2026-03-01", "month"),
                charts.hour_labels([1772373600000], "Asia/Seoul")],
     "countries": {code: countries.country(code) for code in codes},
-    "korean": [countries.country("KR", "ko").name, charts.axis_label("2026-03-01", "month", "ko")],
+    "korean": [countries.country("KR", "ko").name, charts.axis_label("2026-03-01", "month", "ko"),
+               catalogue("ko").ugettext("Visitors")],
     "from_numeric": {n: countries.alpha2_from_numeric(n) for n in ("410", "36", "276", "278", "999")},
 }))
 """
@@ -223,7 +225,7 @@ def test_the_pruned_babel_names_countries_and_dates_as_the_whole_one_does(built,
     assert packaged["countries"]["KR"] == ["KR", "South Korea", "\U0001F1F0\U0001F1F7", "410"]
     assert packaged["countries"]["ZZ"] == ["", "Unknown", "", None]
     assert packaged["from_numeric"] == {"410": "KR", "36": "AU", "276": "DE", "278": None, "999": None}
-    assert packaged["korean"] == ["대한민국", "2026년 3월"]
+    assert packaged["korean"] == ["대한민국", "2026년 3월", "방문자"]  # the compiled catalogue is packaged
     done = run(sys.executable, "-c", BABEL_SCRIPT, cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr
     whole = json.loads(done.stdout)

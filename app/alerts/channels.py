@@ -23,7 +23,8 @@ from email.utils import formatdate, make_msgid, parseaddr
 from typing import Callable, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
-from flask_babel import gettext as _
+from app.i18n import gettext as _
+
 
 _DETAIL_MAX = 200  # a few words for the history, not a stack trace
 

@@ -12,10 +12,8 @@ from datetime import datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
-
 from app.analytics.goals import ANY_CONVERSION
-from app.i18n import DEFAULT_LANGUAGE
+from app.i18n import DEFAULT_LANGUAGE, gettext as _
 from app.store.base import Alert, LiveSession, Site
 
 from .goal_rules import GoalCheck

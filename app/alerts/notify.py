@@ -17,12 +17,10 @@ from functools import partial
 from typing import Callable, Protocol
 
 from flask_babel import get_translations
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.auth.users import role_on
-from app.i18n import language
+from app.i18n import gettext as _, language, lazy_gettext as _l
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body

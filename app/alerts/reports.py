@@ -24,13 +24,11 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_interval, format_skeleton
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, URLSafeSerializer
 
 from app.analytics import goal_reports, stats
 from app.analytics.periods import Period, day_start_ms
-from app.i18n import DEFAULT_LANGUAGE, language
+from app.i18n import DEFAULT_LANGUAGE, gettext as _, language, lazy_gettext as _l
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery

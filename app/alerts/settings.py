@@ -16,11 +16,10 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-from flask_babel import gettext as _
-
 from app.analytics import goal_reports
 from app.analytics.goals import ANY_CONVERSION, conversion_key, goals_of
 from app.analytics.stats import StatsError
+from app.i18n import gettext as _
 
 from .channels import FORMATS, check_webhook_url
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from flask_babel import gettext as _
-
 from app.analytics.aggregate import COHORT_PERIODS, cohort_dimension, period_start
 from app.analytics.periods import day_from_number
+from app.i18n import gettext as _
 from app.ingest.sources import CHANNELS
 from app.store.base import Site, Store
 

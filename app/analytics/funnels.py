@@ -15,12 +15,11 @@ import secrets
 from collections import defaultdict
 from typing import Callable, Iterable, NamedTuple
 
-from flask_babel import gettext as _, lazy_gettext as _l
-
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.goals import goals_of, page_matches
 from app.analytics.periods import Period
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, matches
+from app.i18n import gettext as _, lazy_gettext as _l
 from app.store.base import Site, Store
 
 MIN_STEPS, MAX_STEPS = 2, 8

@@ -20,8 +20,6 @@ from collections import defaultdict
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from flask_babel import gettext as _
-
 from app.analytics.aggregate import GOAL_CUBE
 from app.analytics.goals import ANY_CONVERSION, Goal, conversion_key, event_key, goals_of, page_matches
 from app.analytics.periods import Period, day_from_number, local_day_number
@@ -29,7 +27,7 @@ from app.analytics.stats import (
     DEFAULT_LIMIT, Filters, StatsError, _change, _cube_rows, _percent, _ratio, _round, _sketches, _sum_by_value,
     _visitors,
 )
-from app.i18n import N_
+from app.i18n import N_, gettext as _
 from app.store import hll
 from app.store.base import Site, Store
 

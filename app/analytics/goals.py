@@ -28,7 +28,8 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
-from flask_babel import gettext as _
+from app.i18n import gettext as _
+
 
 GOAL_KINDS = ("page", "event")
 MAX_GOALS = 100  # per site: each is matched against every event

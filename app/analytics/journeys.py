@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 from typing import Callable
 
-from flask_babel import gettext as _
-
 from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS, funnel_report, funnels_of
 from app.analytics.periods import (Period, day_from_number, local_day_number, month_days, month_number,
                                    parse_period)
 from app.analytics.summaries import (Digest, Report, Summary, digest, digest_name, key, key_prefix, matches,
                                      sharing_summaries)
+from app.i18n import gettext as _
 from app.store.base import Site, Store
 
 MAX_PATH_PAGES = 5

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
-
+from app.i18n import gettext as _
 from app.store.base import ROLLUP_RETENTION_DAYS, month_of_day, month_start_day
 
 EPOCH = date(1970, 1, 1)

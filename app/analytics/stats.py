@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask_babel import gettext as _
-
 from app.analytics.aggregate import GOAL_CUBE, PAGE_CUBE, SESSION_CUBE, SESSION_DIMENSIONS, SESSION_METRICS
 from app.analytics.goals import ANY_CONVERSION
 from app.analytics.periods import Period, day_from_number, day_start_ms, local_day_number, month_days
-from app.i18n import N_
+from app.i18n import N_, gettext as _
 from app.ingest.enrich import DropReason
 from app.store import hll
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, Site, Store, month_of_day

@@ -12,13 +12,13 @@ from functools import wraps
 from typing import Callable
 
 from flask import abort, current_app, g, make_response, redirect, request, session, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from app.auth import links, users
 from app.auth.users import at_least, role_on
 from app.context import get_store, now_ms
+from app.i18n import gettext as _, lazy_gettext as _l
 from app.store.base import User
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from flask_babel import gettext as _
-
 from app.auth import audit
+from app.i18n import gettext as _
 from app.store.base import ApiKey, Store
 
 PREFIX = "sk_"

@@ -8,8 +8,7 @@ and a site always keeps one owner.
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
-
+from app.i18n import gettext as _
 from app.store.base import ROLES, Invitation, Membership, Store, User
 
 from .users import AccountError, at_least, normalise_email

@@ -6,8 +6,7 @@ import secrets
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask_babel import gettext as _, ngettext
-
+from app.i18n import gettext as _, ngettext
 from app.store.base import Site, Store
 
 SITE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")

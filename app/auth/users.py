@@ -11,9 +11,9 @@ import hmac
 import re
 import secrets
 
-from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.i18n import gettext as _
 from app.store.base import ROLES, Login, Store, User
 
 MIN_PASSWORD = 10

@@ -6,13 +6,13 @@ import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _, refresh
+from flask_babel import refresh
 
 from app.auth import audit, members
 from app.auth.access import admin_required, current_user, end_other_logins, log_in, log_out, login_required
 from app.auth.users import AccountError, authenticate, change_password, create_user, normalise_email, set_language
 from app.context import get_store, now_ms
-from app.i18n import LANGUAGES
+from app.i18n import LANGUAGES, gettext as _
 from app.limits import client_id, rate_limited
 from app.store.base import Conflict
 

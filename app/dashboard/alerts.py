@@ -9,7 +9,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import force_locale, gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import force_locale
 
 from app.alerts import settings as rules
 from app.alerts.channels import FORMATS
@@ -21,6 +21,7 @@ from app.analytics.periods import local_day_number
 from app.auth import audit
 from app.auth.access import current_user, needs_role
 from app.context import get_store, notifier_of, now_ms
+from app.i18n import gettext as _, lazy_gettext as _l, ngettext
 
 from .formatting import local_datetime
 from .settings import actor

@@ -7,10 +7,9 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton
-from flask_babel import gettext as _, lazy_gettext as _l
 
 from app.analytics.stats import CHART_METRICS
-from app.i18n import language
+from app.i18n import gettext as _, language, lazy_gettext as _l
 
 from .words import GLOSSARY
 

@@ -3,11 +3,12 @@ links and download extensions. Each change is written to the audit log."""
 from __future__ import annotations
 
 from flask import g, request
-from flask_babel import force_locale, gettext as _
+from flask_babel import force_locale
 
 from app.analytics import goals
 from app.context import get_store, now_ms
 from app.auth.access import needs_role
+from app.i18n import gettext as _
 
 from .settings import render_settings, settings_saved
 from .views import bp

@@ -11,11 +11,10 @@ from __future__ import annotations
 from math import ceil
 from typing import TYPE_CHECKING
 
-from flask_babel import gettext as _
-
 from app.analytics import cohorts as cohort_tables, funnels as funnel_reports, journeys as journey_reports
 from app.analytics.funnels import FUNNEL_DIMENSIONS
 from app.analytics.periods import local_day_number
+from app.i18n import gettext as _
 
 from . import charts
 

@@ -9,7 +9,7 @@ ride beside the period and filters in a PageQuery, so its links and refreshes ke
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, request
-from flask_babel import force_locale, gettext as _
+from flask_babel import force_locale
 from werkzeug.datastructures import MultiDict
 
 from app.analytics import funnels as funnel_reports
@@ -19,6 +19,7 @@ from app.analytics.stats import MAX_LIMIT
 from app.auth import audit
 from app.auth.access import needs_role, site_url
 from app.context import get_store, now_ms
+from app.i18n import gettext as _
 
 from . import journey_widgets as jw
 from .reports import csv_download

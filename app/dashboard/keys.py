@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
-from flask_babel import gettext as _
 
 from app.auth import api_keys
 from app.auth.access import needs_role
 from app.context import get_store, now_ms
+from app.i18n import gettext as _
 
 from .settings import actor, bp, render_settings
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from flask import current_app, flash, g, redirect, request, url_for
-from flask_babel import gettext as _
 
 from app.auth.access import needs_role
 from app.auth.sites import SiteError, set_privacy
 from app.context import get_store, now_ms
+from app.i18n import gettext as _
 from app.privacy import PrivacyError, erase_visitor, export_visitor, visitor_fingerprint
 
 from .settings import actor, bp, domain_list, render_settings, settings_saved

@@ -9,13 +9,13 @@ import csv
 import io
 
 from flask import abort, current_app, g
-from flask_babel import gettext as _
 
 from app.analytics import goal_reports, stats
 from app.analytics.goals import ANY_CONVERSION
 from app.api.schemas import ReportQuery
 from app.auth.access import site_url
 from app.context import get_store
+from app.i18n import gettext as _
 from app.store.base import Site
 
 from .views import bp, report_query

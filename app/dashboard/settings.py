@@ -11,7 +11,6 @@ import re
 from zoneinfo import available_timezones
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
 
 from app.analytics.goals import GOAL_KINDS, goals_of
 from app.auth import api_keys, audit, links, members
@@ -19,6 +18,7 @@ from app.auth.access import current_user, login_required, needs_role
 from app.auth.sites import SiteError, create_site, edit_site
 from app.auth.users import AccountError, at_least
 from app.context import get_store, now_ms
+from app.i18n import gettext as _, lazy_gettext as _l
 from app.store.base import ROLES, Membership
 
 from . import first_run

@@ -3,10 +3,10 @@ drop the rule. Each change is written to the audit log."""
 from __future__ import annotations
 
 from flask import g, request
-from flask_babel import gettext as _
 
 from app.auth.access import needs_role
 from app.context import get_store, now_ms
+from app.i18n import gettext as _
 from app.ingest import sources
 
 from .formatting import dimension_label

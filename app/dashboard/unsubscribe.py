@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from flask import abort, current_app, render_template
-from flask_babel import gettext as _, lazy_gettext as _l
 
 from app import csrf
 from app.alerts.reports import read_unsubscribe_token
 from app.alerts.settings import AlertSettings, subscribe_report
 from app.auth import audit
 from app.context import get_store, now_ms
+from app.i18n import gettext as _, lazy_gettext as _l
 from app.store.base import Site, User
 
 from .views import bp

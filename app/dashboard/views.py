@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Callable
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
 from marshmallow import ValidationError
 from werkzeug.test import EnvironBuilder
 
@@ -21,7 +20,7 @@ from app.auth.access import check_site_access, current_user, login_required, ope
 from app.auth.users import sites_of
 from app.auth.views import no_users_yet
 from app.context import get_store, now_ms
-from app.i18n import language
+from app.i18n import gettext as _, language
 from app.ingest.schema import describe
 from app.store.base import Site
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
-from flask_babel import lazy_gettext as _l
-
 from app.analytics import goal_reports, realtime as rt, stats
 from app.analytics.periods import Period, local_day_number, local_today
 from app.api.schemas import ReportQuery
+from app.i18n import lazy_gettext as _l
 from app.ingest.enrich import DropReason
 from app.store.base import Site, Store
 

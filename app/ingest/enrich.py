@@ -128,14 +128,17 @@ def masked_ip(raw: str) -> str:
 
 
 # -- user agent
+UNRECOGNISED = "Other"  # a browser or system ua-parser does not know (the dashboard translates it)
+
+
 @lru_cache(maxsize=4096)
 def describe_user_agent(user_agent: str) -> tuple[str, str, str]:
     """(browser, operating system, device type) from a user agent string. ua-parser's pure
     Python matcher takes ~0.7 ms per new user agent but ~26 MB less per process than its Rust
     one; traffic repeats user agents, so the cache answers almost every call."""
     result = ua_parser.parse(user_agent)
-    browser = result.user_agent.family if result.user_agent else "Other"
-    os_name = result.os.family if result.os else "Other"
+    browser = result.user_agent.family if result.user_agent else UNRECOGNISED
+    os_name = result.os.family if result.os else UNRECOGNISED
     return browser, os_name, device_type(user_agent, os_name, result.device)
 
 

@@ -16,9 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
-from flask_babel import gettext as _
-
 from app.auth.sites import SiteError, normalise_domain
+from app.i18n import gettext as _
 from app.store.base import Site, Store
 
 # The channels, in the order reports list them, and what a reader calls them.

@@ -85,8 +85,8 @@ def test_goals_conversions_and_missing_pages_reach_the_reports(context, browser,
         # The live view: the conversion, its value, and the feed in words.
         page.goto(f"{live_server.url}/sites/{site_id}/realtime")
         expect(page.get_by_test_id("conversions-30m")).to_have_text("1")
-        expect(page.get_by_test_id("conversions-today")).to_contain_text("29.00 EUR")
-        expect(page.locator("#w-live-feed")).to_contain_text("Purchase (29.00 EUR) on /shop/old-hat")
+        expect(page.get_by_test_id("conversions-today")).to_contain_text("€29.00")
+        expect(page.locator("#w-live-feed")).to_contain_text("Purchase (€29.00) on /shop/old-hat")
         expect(page.locator("#w-live-feed")).to_contain_text("Left for github.com")
         expect(page.locator("#w-live-feed")).to_contain_text("Page not found: /shop/old-hat")
         wider = page.evaluate("""() => ['w-conversions', 'w-live-feed'].filter(id => {
