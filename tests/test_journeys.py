@@ -212,3 +212,8 @@ def test_the_retention_job_reads_each_days_summaries_once_for_all_reports(store,
     monkeypatch.setattr(store, "read_counters", counting)
     assert journeys.keep_digests(store, history, NOW) == 7
     assert reads and len(reads) == len(set(reads)), reads  # seven reports, one read of each month's days
+
+
+def test_next_and_previous_without_a_page_says_which_to_give(store, history):
+    with pytest.raises(journeys.JourneyError, match=r"say which page \(page=/path\)"):
+        journeys.next_and_previous(store, history, TWO_DAYS, TODAY, "")

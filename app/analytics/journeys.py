@@ -107,7 +107,7 @@ def next_and_previous(store: Store, site: Site, period: Period, today: int, page
                     prefix=key_prefix(page))
     by_direction: dict[str, list[tuple[str, float]]] = {"n": [], "p": []}
     for value, n in totals.items():
-        _, direction, other = json.loads(value)
+        _this, direction, other = json.loads(value)  # (not `_`: gettext here)
         by_direction[direction].append((other, n))
     answer: dict = {"page": page, "views": int(sum(n for _, n in by_direction["n"]))}
     for direction, label in (("n", "next"), ("p", "previous")):
