@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import secrets
-import unicodedata
 from pathlib import Path
 
 import click
@@ -24,7 +23,7 @@ from app.auth.sites import SiteError, create_site
 from app.auth.members import add_member
 from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
-from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext as _
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext as _, padded
 from app.retention import run_retention
 from app.security import private_folder
 from app.store.base import DAY_MS, ROLES, Conflict, StoreError
@@ -59,12 +58,6 @@ def speaks_the_environment(command):
         with force_locale(environment_language()):
             return command(*args, **kwargs)
     return run
-
-
-def _padded(label: str, width: int) -> str:
-    """`label`, left-aligned in `width` columns of a terminal (where a Korean character takes two)."""
-    columns = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in label)
-    return label + " " * max(0, width - columns)
 
 
 def _site(site_id: str):
@@ -211,7 +204,7 @@ def demo_setup(host: str, port: int, days: float) -> None:
                          (_("Log in as:"), _("%(email)s   password: %(password)s", email=DEMO_EMAIL, password=login)),
                          (_("Demo page:"), _("%(url)s   (open it and watch yourself arrive)", url=base + "/demo")),
                          (_("Tracker key:"), site.tracker_key), (_("Snippet:"), snippet)):
-        click.echo("  " + _padded(label, 14) + " " + value)
+        click.echo("  " + padded(label, 14) + " " + value)
     click.echo("")
 
 
@@ -275,7 +268,7 @@ def list_api_keys(site_id: str) -> None:
     for key in get_store().list_api_keys(site_id):
         used = _("never used") if key.last_used_ms is None else \
             _("last used %(minutes)s min ago", minutes=(now - key.last_used_ms) // 60_000)
-        click.echo(f"{key.prefix}  {api_keys.state(key, now):<8}  {_padded(used, 24)}  {key.name}")
+        click.echo(f"{key.prefix}  {api_keys.state(key, now):<8}  {padded(used, 24)}  {key.name}")
 
 
 def _key_by_prefix(site_id: str, prefix: str):

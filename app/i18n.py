@@ -9,12 +9,14 @@ The tracker, the JSON API and its OpenAPI document stay language-neutral.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from pathlib import Path
 
 from babel import support
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_babel.speaklater import LazyString
+from jinja2 import Environment
 
 # Language code -> its own name, as the language menu shows it.
 LANGUAGES = {"en": "English", "ko": "한국어"}
@@ -24,17 +26,33 @@ TRANSLATIONS = Path(__file__).with_name("translations")  # where Flask-Babel loo
 
 def set_up_i18n(app: Flask) -> None:
     Babel(app, locale_selector=select_language, default_locale=DEFAULT_LANGUAGE)
+    # Templates call gettext hundreds of times a page: straight to the language's catalogue
+    # (Flask-Babel's own callables, which it has just installed, look the catalogue up again at
+    # each call, a third of a report's render; force_locale still applies, through language()).
     # {% trans %} blocks read as extraction wrote them (babel.cfg: trimmed = true): a template's
     # line breaks and indents are not part of what a translator translates.
-    app.jinja_env.policies["ext.i18n.trimmed"] = True
-    # Templates call gettext hundreds of times a page: straight to the language's catalogue
-    # (Flask-Babel's own callables look the catalogue up again at each call, a third of a
-    # report's render; force_locale still applies, through language()).
-    app.jinja_env.install_gettext_callables(
+    install_gettext(app.jinja_env)
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+
+
+def install_gettext(env: Environment) -> None:
+    """_(), ngettext and {% trans %} in a Jinja environment (the app's, and the emails' one,
+    which runs without an app), in the language spoken now; `language()` for <html lang>."""
+    env.add_extension("jinja2.ext.i18n")
+    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
+    env.install_gettext_callables(  # type: ignore[attr-defined]  (the i18n extension adds it)
         gettext=lambda message: catalogue(language()).ugettext(message),
         ngettext=lambda singular, plural, n: catalogue(language()).ungettext(singular, plural, n),
         newstyle=True)
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, language=language)
+    env.globals["language"] = language
+
+
+def padded(text: str, width: int, *, right: bool = False) -> str:
+    """`text` padded to `width` columns of a terminal or a monospaced font, where a Korean
+    character takes two (str.ljust counts it as one)."""
+    columns = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in str(text))
+    space = " " * max(0, width - columns)
+    return space + str(text) if right else str(text) + space
 
 
 @functools.cache

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import os
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from typing import Callable, Protocol
 
-from flask_babel import get_translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from app.auth.users import role_on
-from app.i18n import gettext as _, language, lazy_gettext as _l
+from app.i18n import gettext as _, install_gettext, lazy_gettext as _l, padded
 from app.store.base import Alert, Site, Store, User
 
 from .channels import Delivery, SmtpSettings, post_webhook, send_email, webhook_body
@@ -132,23 +130,12 @@ class Notifier:
 
 
 def email_templates() -> Environment:
-    """templates/emails/ with gettext and {% trans %} as the app's templates have them (Flask-Babel's
-    translations of the language spoken: language.speaking), and `language()` for <html lang>."""
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                      extensions=["jinja2.ext.i18n"])
-    env.policies["ext.i18n.trimmed"] = True  # as babel.cfg extracts them
-    env.install_gettext_callables(  # type: ignore[attr-defined]  (the i18n extension adds it)
-        lambda s: get_translations().ugettext(s), lambda s, p, n: get_translations().ungettext(s, p, n),
-        newstyle=True)
-    env.globals["language"] = language
-    env.filters.update(ljust=lambda text, width: text + " " * max(0, width - _columns(text)),
-                       rjust=lambda text, width: " " * max(0, width - _columns(text)) + text)
+    """templates/emails/, translated as the app's templates are (in the language spoken:
+    language.speaking), with `ljust` and `rjust` counting a Korean character as two columns."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    install_gettext(env)
+    env.filters.update(ljust=padded, rjust=lambda text, width: padded(text, width, right=True))
     return env
-
-
-def _columns(text: str) -> int:
-    """How many columns text takes in a monospaced font (a Korean character: two)."""
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in str(text))
 
 
 def readers(store: Store, site: Site, user_ids: list[str]) -> list[User]:
