@@ -14,7 +14,7 @@ from app import create_app
 from app.alerts import settings as alert_settings
 from app.alerts.evaluate import deliver_all, fold_alerts, minute_alerts
 from app.alerts.language import message_language, speaking
-from app.alerts.messages import alert_words
+from app.alerts.messages import alert_words, sources_shown
 from app.cli import environment_language
 from app.context import notifier_of
 from app.store.base import Membership, User
@@ -207,3 +207,13 @@ def test_a_report_is_in_its_readers_language_in_korean(store, site, ingest, make
     assert text.startswith("Example 주간 보고서, 2026년 11월 23일~29일\n(변화: 지난주 대비)")
     assert "방문자" in text and "상위 페이지 (방문자)" in text and "받지 않기: https://stats.example/unsubscribe/" in text
     assert "주간 보고서 중지</a> 또는 <a" in html and "Visitors" not in html
+
+
+def test_a_traffic_alerts_kept_sources_name_direct_visits_in_the_readers_language():
+    """The names ingestion gives no source ("Direct", and "" for events before it named one) are
+    kept in English with the alert, and said in the reader's language; real sources as they are."""
+    kept = [["Direct", 5], ["Direct / none", 2], ["Google", 1]]
+    with speaking("ko"):
+        assert sources_shown(kept) == [["직접", 5], ["직접 / 없음", 2], ["Google", 1]]
+    with speaking("en"):
+        assert sources_shown(kept) == kept

@@ -129,14 +129,15 @@ def _traffic_words(site: Site, direction: str, details: dict) -> tuple[str, str]
 
 
 def sources_shown(rows: list[list]) -> list[list]:
-    """A traffic alert's sources as kept (in English), with the one name that is not data
-    ("Direct / none") in the language spoken now."""
+    """A traffic alert's sources as kept (in English), with the names that are not data
+    ("Direct / none", "Direct") in the language spoken now."""
     from app.dashboard.formatting import dimension_label  # here: app.dashboard imports app.alerts
+    from app.ingest.sources import DIRECT_SOURCE
     if not rows:
         return rows
     with speaking(DEFAULT_LANGUAGE):
-        direct = dimension_label("", "source")
-    return [[dimension_label("", "source") if name == direct else name, n] for name, n in rows]
+        kept = {dimension_label(value, "source"): value for value in ("", DIRECT_SOURCE)}
+    return [[dimension_label(kept[name], "source") if name in kept else name, n] for name, n in rows]
 
 
 def _goal_words(site: Site, name: str, details: dict, fired_ms: int) -> tuple[str, str]:
