@@ -246,3 +246,9 @@ def test_figures_written_by_python_are_what_babels_patterns_write(in_language, m
         assert figures() == fast == ["1,234,567", "0.50", "12.9%", "100%", "0%"]
     finally:
         done()
+
+
+def test_every_chart_interval_has_its_words():
+    from app.analytics.periods import INTERVALS
+    from app.dashboard import charts
+    assert set(charts.INTERVAL_NAMES) == set(charts.PER_INTERVAL) == set(charts.STILL_COUNTING) == set(INTERVALS)

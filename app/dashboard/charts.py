@@ -67,17 +67,14 @@ def main_chart(series: dict, selected: str) -> dict:
     for name in CHART_METRICS:
         if name in series:
             label = str(GLOSSARY[name].label)
-            per = PER_INTERVAL.get(interval)
             metrics[name] = {"label": label, "unit": UNITS.get(name, "count"), "data": series[name],
                              "previous": series.get(f"previous_{name}"), "unavailable": series.get(f"{name}_unavailable"),
-                             "title": per % {"metric": label} if per else f"{label} per {interval}",
+                             "title": PER_INTERVAL[interval] % {"metric": label},
                              "previous_label": _("%(metric)s, previous period", metric=label)}
-    interval_name = INTERVAL_NAMES.get(interval)
-    counting = STILL_COUNTING.get(interval)
     return {"labels": [axis_label(x, interval) for x in series["labels"]],
             "titles": [title(x, interval) for x in series["labels"]],
             "current": series.get("current"), "interval": interval,
-            "interval_name": str(interval_name) if interval_name else interval.capitalize(),
-            "still_counting": str(counting) if counting else f"the last {interval} is still counting (dotted)",
+            "interval_name": str(INTERVAL_NAMES[interval]),
+            "still_counting": str(STILL_COUNTING[interval]),
             "no_value": _("no visits"),
             "selected": selected if selected in metrics else "visitors", "metrics": metrics}
