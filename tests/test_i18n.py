@@ -13,10 +13,10 @@ import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask_babel import force_locale
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemLoader
 
 from app.dashboard import formatting
-from app.i18n import LANGUAGES
+from app.i18n import LANGUAGES, catalogue, install_gettext, language
 from app.ingest.sources import CHANNELS
 from tests.conftest import T0
 
@@ -252,3 +252,61 @@ def test_every_chart_interval_has_its_words():
     from app.analytics.periods import INTERVALS
     from app.dashboard import charts
     assert set(charts.INTERVAL_NAMES) == set(charts.PER_INTERVAL) == set(charts.STILL_COUNTING) == set(INTERVALS)
+
+
+# ------------------------------------------------------------------ templates compiled per language
+TEMPLATE_TEXTS = [  # each a way templates translate, checked against translating at every render
+    '{{ _("Visitors") }}',
+    '{% trans %}Bounce rate{% endtrans %}',
+    '{{ _("Logged in as <strong>%(email)s</strong>.", email=email) }}',
+    '{% trans %}Logged in as <strong>{{ email }}</strong>.{% endtrans %}',
+    '{{ _("Our widgets are now 12%% more widgety.") }}',
+    '{{ _("A text no catalogue has: <i>%(email)s</i>", email=email) }}',
+    '{{ _("Visitors")|upper }} {{ ["x", _("Bounce rate")]|join(", ") }}',
+    '{% autoescape false %}{{ _("Logged in as <strong>%(email)s</strong>.", email=email) }}{% endautoescape %}',
+    '{{ _(word) }}',
+    '{% trans count=n %}{{ count }} visitor{% pluralize %}{{ count }} visitors{% endtrans %}',
+]
+
+
+def _translating_at_render() -> Environment:
+    """What install_gettext installed before templates were compiled per language."""
+    env = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    env.policies["ext.i18n.trimmed"] = True
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: catalogue(language()).ugettext(message),
+        ngettext=lambda singular, plural, n: catalogue(language()).ungettext(singular, plural, n), newstyle=True)
+    return env
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("language_code", list(LANGUAGES))
+@pytest.mark.parametrize("text", TEMPLATE_TEXTS)
+def test_a_template_compiled_in_a_language_renders_as_translating_at_render_did(in_language, language_code, text):
+    compiled = Environment(autoescape=True)
+    install_gettext(compiled)
+    values = {"email": "<a&b>", "word": "Visitors", "n": 2}
+    done = in_language(language_code)
+    try:
+        expected = _translating_at_render().from_string(text).render(values)
+        assert compiled.from_string(text).render(values) == expected
+    finally:
+        done()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_templates_are_compiled_translated_and_kept_per_language(in_language, tmp_path):
+    (tmp_path / "page.html").write_text('<h1>{{ _("Visitors") }}</h1>')
+    env = Environment(loader=FileSystemLoader(tmp_path), autoescape=True)
+    install_gettext(env)
+    done = in_language("ko")
+    try:  # the text is in the template's code: nothing is looked up at render
+        assert "yield '방문자'" in env.compile('{{ _("Visitors") }}', raw=True)
+    finally:
+        done()
+    for language_code, heading in [("ko", "<h1>방문자</h1>"), ("en", "<h1>Visitors</h1>"), ("ko", "<h1>방문자</h1>")]:
+        done = in_language(language_code)
+        try:
+            assert env.get_template("page.html").render() == heading
+        finally:
+            done()

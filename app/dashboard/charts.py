@@ -4,6 +4,7 @@ still counting, and the previous period beside it."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_skeleton
@@ -11,7 +12,7 @@ from babel.dates import format_skeleton
 from app.analytics.stats import CHART_METRICS
 from app.i18n import gettext as _, language, lazy_gettext as _l
 
-from .words import GLOSSARY
+from .words import glossary_in
 
 # How the figures of a chartable metric (stats.CHART_METRICS) read, when not a count.
 UNITS = {"views_per_visit": "ratio", "bounce_rate": "percent", "visit_duration_s": "seconds"}
@@ -34,27 +35,40 @@ def _parse(label: str) -> datetime:
     return datetime.fromisoformat(label) if "T" in label else datetime.combine(date.fromisoformat(label), datetime.min.time())
 
 
+# Dates in words are remembered: a chart asks for the same days at every refresh, and Babel
+# takes tens of microseconds for each (60 a chart).
+@lru_cache(maxsize=4096)
+def _label_text(skeleton: str, label: str, locale: str) -> str:
+    """A bucket's label ("2026-12-02", "2026-12-02T14:00") in a CLDR skeleton's words."""
+    return format_skeleton(skeleton, _parse(label), locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _hour_text(hour_ms: int, timezone: str, locale: str) -> str:
+    return format_skeleton("Hm", datetime.fromtimestamp(hour_ms / 1000, ZoneInfo(timezone)), locale=locale)
+
+
 def axis_label(label: str, interval: str, locale: str | None = None) -> str:
-    return format_skeleton(AXIS_SKELETON.get(interval, "MMMd"), _parse(label), locale=locale or language())
+    return _label_text(AXIS_SKELETON.get(interval, "MMMd"), label, locale or language())
 
 
 def title(label: str, interval: str, locale: str | None = None) -> str:
-    moment, locale = _parse(label), locale or language()
-    text = format_skeleton(TITLE_SKELETON.get(interval, "yMMMEd"), moment, locale=locale)
+    locale = locale or language()
+    text = _label_text(TITLE_SKELETON.get(interval, "yMMMEd"), label, locale)
     if interval == "hour":
-        return f"{text}, {format_skeleton('Hm', moment, locale=locale)}"
+        return f"{text}, {_label_text('Hm', label, locale)}"
     return _("Week of %(date)s", date=text) if interval == "week" else text
 
 
 def cohort_label(first_day: str, period: str, locale: str | None = None) -> str:
     """A retention cohort by its first day: "Nov 16, 2026" (its week's Monday), "November 2026"."""
-    return format_skeleton(COHORT_SKELETON[period], _parse(first_day), locale=locale or language())
+    return _label_text(COHORT_SKELETON[period], first_day, locale or language())
 
 
 def hour_labels(hours_ms: list[int], timezone: str, locale: str | None = None) -> list[str]:
     """Epoch-ms hour starts as local "14:00"s."""
-    zone, locale = ZoneInfo(timezone), locale or language()
-    return [format_skeleton("Hm", datetime.fromtimestamp(h / 1000, zone), locale=locale) for h in hours_ms]
+    locale = locale or language()
+    return [_hour_text(h, timezone, locale) for h in hours_ms]
 
 
 def main_chart(series: dict, selected: str) -> dict:
@@ -66,7 +80,7 @@ def main_chart(series: dict, selected: str) -> dict:
     metrics = {}
     for name in CHART_METRICS:
         if name in series:
-            label = str(GLOSSARY[name].label)
+            label = glossary_in(language())[name].label
             metrics[name] = {"label": label, "unit": UNITS.get(name, "count"), "data": series[name],
                              "previous": series.get(f"previous_{name}"), "unavailable": series.get(f"{name}_unavailable"),
                              "title": PER_INTERVAL[interval] % {"metric": label},

@@ -3,7 +3,7 @@ the request's language (app/i18n.py): "12,345" and "2분 7초", "Dec 3, 2026, 14
 "2026년 12월 3일 14:05"."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -18,7 +18,7 @@ from app.ingest.sources import DIRECT_SOURCE
 
 from . import countries
 from .views import bp
-from .words import GLOSSARY, Term
+from .words import Term, glossary_in
 
 EMPTY_LABELS = {"source": _l("Direct / none"), "country": _l("Unknown"), "channel": _l("Direct")}
 # app.ingest.sources.CHANNELS's names, as a reader reads them (tests/test_i18n.py: the same keys).
@@ -94,7 +94,12 @@ def number(value: float | None) -> str:
 def money(value: float | None, currency: str) -> str:
     """A sum in the site's currency as the language writes it, to the currency's own minor
     unit: "€1,234.50", "₩1,235", "US$12.00" (Korean); None -> "—"."""
-    return "—" if value is None else format_currency(value, currency, locale=language())
+    return "—" if value is None else _money_text(value, currency, language())
+
+
+@lru_cache(maxsize=1024)  # Babel takes a twentieth of a millisecond, and a report shows the same sums at each refresh
+def _money_text(value: float, currency: str, locale: str) -> str:
+    return format_currency(value, currency, locale=locale)
 
 
 @bp.app_template_filter("percent")
@@ -146,9 +151,14 @@ PERIOD_NAMES = {"today": _l("Today"), "yesterday": _l("Yesterday"), "7d": _l("La
 @bp.app_template_filter("period_label")
 def period_label(period: Period) -> str:
     """A period's days: "Wed, Nov 18, 2026", "Oct 20 – Nov 18, 2026" ("2026년 10월 20일~11월 18일")."""
-    if period.first == period.last:
-        return format_skeleton("yMMMEd", period.first, locale=language())
-    return format_interval(period.first, period.last, "yMMMd", locale=language())
+    return _days_text(period.first, period.last, language())
+
+
+@lru_cache(maxsize=1024)  # every page shows its period: Babel's interval takes a tenth of a millisecond
+def _days_text(first: date, last: date, locale: str) -> str:
+    if first == last:
+        return format_skeleton("yMMMEd", first, locale=locale)
+    return format_interval(first, last, "yMMMd", locale=locale)
 
 
 FILTER_NAMES = {"page": _l("Page"), "entry": _l("Entry page"), "source": _l("Source"), "channel": _l("Channel"),
@@ -165,7 +175,7 @@ def names() -> dict:
 
 @bp.app_template_global()
 def glossary(term: str) -> Term | None:
-    return GLOSSARY.get(term)
+    return glossary_in(language()).get(term)
 
 
 @bp.app_template_global()
