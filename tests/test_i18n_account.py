@@ -112,3 +112,10 @@ def test_the_login_page_follows_the_browser(anon_client, admin):
     assert lang(unasked) == "en" and "Log in" in unasked
     # the words (these need the compiled Korean catalogue)
     assert "로그인" in korean and "Log in" not in korean
+
+
+def test_a_report_address_that_cannot_be_read_is_a_400_in_the_readers_words(client, site):
+    response = client.get(f"/sites/{site.site_id}?period=fortnight", headers=KOREAN)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and lang(html) == "ko"
+    assert "이 주소가 요청한 보고서는 표시할 수 없습니다: period: Must be one of" in html  # the detail is the API's

@@ -65,8 +65,8 @@ def _sites():
 def report_query(site: Site) -> ReportQuery:
     try:
         return parse_report_query(request.args.to_dict(), site, now_ms())
-    except ValidationError as error:
-        abort(400, describe(error))
+    except ValidationError as error:  # the schema's words are the JSON API's (English): the detail, kept as it is
+        abort(400, _("This address asks for a report that cannot be shown: %(detail)s", detail=describe(error)))
 
 
 def _ask(site: Site, with_query: bool) -> Ask:
