@@ -6,7 +6,9 @@ What they print for a person is in the language of the environment (LC_ALL, LC_M
 `speaks_the_environment`); what a program reads (ids, keys, secrets, URLs, JSON) stays as it is."""
 from __future__ import annotations
 
+import copy
 import functools
+import gettext
 import json
 import os
 import secrets
@@ -23,17 +25,44 @@ from app.auth.sites import SiteError, create_site
 from app.auth.members import add_member
 from app.auth.users import AccountError, create_user, password_matches
 from app.context import get_store, now_ms
-from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext as _, padded
+from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, TRANSLATIONS, N_, catalogue, gettext as _, padded
 from app.retention import run_retention
 from app.security import private_folder
 from app.store.base import DAY_MS, ROLES, Conflict, StoreError
 
 
 def register_commands(app: Flask) -> None:
+    """The commands, their help in the environment's language; and Click's own words in it too
+    (Click asks Python's gettext, which now reads our catalogues: CLICK_WORDS)."""
+    gettext.bindtextdomain("messages", str(TRANSLATIONS))
+    language = environment_language()
     for command in (init_db, backup, setup_url, create_site_command, create_user_command, seed_demo, demo_setup, purge,
                     create_api_key, list_api_keys, rotate_key, revoke_key, export_visitor, erase_visitor,
                     replay_dead_letters):
-        app.cli.add_command(command)
+        app.cli.add_command(_helped_in(command, language))
+
+
+def _helped_in(command: click.Command, language: str) -> click.Command:
+    """A copy of a command whose help texts (English, marked N_ where it is declared) read in
+    `language`; the command itself stays English for the next app."""
+    words = catalogue(language)
+    helped = copy.copy(command)
+    helped.help = words.ugettext(command.help) if command.help else command.help
+    helped.params = [copy.copy(param) for param in command.params]
+    for param in helped.params:
+        if getattr(param, "help", None):
+            param.help = words.ugettext(param.help)
+    return helped
+
+
+# What Click itself writes on a help page or an error, marked so that `make translations`
+# extracts it (as Click writes it: str.format's fields); Click translates it through gettext.
+CLICK_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("Show this message and exit."),
+               N_("Error: {message}"), N_("Try '{command} {option}' for help."), N_("Missing argument"),
+               N_("Missing option"), N_("No such option {name!r}."), N_("No such command {name!r}."),
+               N_("Invalid value for {param_hint}: {message}"), N_("default: {default}"), N_("required"),
+               N_("Aborted!"), N_("Repeat for confirmation"), N_("Error: The two entered values do not match."),
+               N_("Do you want to continue?"))
 
 
 CLI_ACTOR = "cli"  # who the audit log says did what these commands do
@@ -78,20 +107,19 @@ def _ready_store():
     return store
 
 
-@click.command("init-db")
+@click.command("init-db", help=N_("Create the store's tables, or upgrade them (safe to run again)."))
 @speaks_the_environment
 def init_db() -> None:
-    """Create the store's tables, or upgrade them (safe to run again)."""
     get_store().create_schema()
     click.echo(_("store ready: %(url)s", url=current_app.config["STORE_URL"]))
 
 
-@click.command("backup")
+@click.command("backup", help=N_(
+    "A consistent copy of the SQLite store into a new file PATH, while the server runs (restore: README, "
+    "Backups)."))
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 @speaks_the_environment
 def backup(path: str) -> None:
-    """A consistent copy of the SQLite store into a new file PATH, while the server runs
-    (restore: README, Backups)."""
     try:
         get_store().backup(path)
     except StoreError as error:
@@ -99,26 +127,25 @@ def backup(path: str) -> None:
     click.echo(_("backed up to %(path)s", path=path))
 
 
-@click.command("setup-url")
-@click.option("--base", default="http://127.0.0.1:8000", show_default=True, help="The address users open.")
+@click.command("setup-url", help=N_(
+    "The first-run link that creates the first account (it works while there is none)."))
+@click.option("--base", default="http://127.0.0.1:8000", show_default=True, help=N_("The address users open."))
 @speaks_the_environment
 def setup_url(base: str) -> None:
-    """The first-run link that creates the first account (it works while there is none)."""
     from app.auth.views import setup_token
     if get_store().list_users():
         raise click.ClickException(_("this instance has accounts already: log in, or use create-user"))
     click.echo(f"{base.rstrip('/')}/setup?token={setup_token()}")
 
 
-@click.command("create-site")
+@click.command("create-site", help=N_('Create a site; the last line printed is "SITE_ID TRACKER_KEY".'))
 @click.argument("name")
 @click.option("--domain", "domains", multiple=True, required=True,
-              help="A domain the tracker may send from (repeat for several).")
-@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone for 'today'.")
-@click.option("--id", "site_id", default=None, help="A site id of your choice (default: random).")
+              help=N_("A domain the tracker may send from (repeat for several)."))
+@click.option("--timezone", default="UTC", show_default=True, help=N_("IANA time zone for 'today'."))
+@click.option("--id", "site_id", default=None, help=N_("A site id of your choice (default: random)."))
 @speaks_the_environment
 def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site_id: str | None) -> None:
-    """Create a site; the last line printed is "SITE_ID TRACKER_KEY"."""
     store = _ready_store()
     try:
         site = create_site(store, name, list(domains), now_ms(), timezone, site_id)
@@ -128,16 +155,15 @@ def create_site_command(name: str, domains: tuple[str, ...], timezone: str, site
     click.echo(f"{site.site_id} {site.tracker_key}")  # for a program: the last line, as it is
 
 
-@click.command("create-user")
+@click.command("create-user", help=N_("Create a user who logs in with EMAIL and the password."))
 @click.argument("email")
-@click.option("--admin", is_flag=True, help="An instance admin: creates users, sees every site.")
-@click.option("--site", "sites", multiple=True, help="A site id to give the user a role on (repeat).")
+@click.option("--admin", is_flag=True, help=N_("An instance admin: creates users, sees every site."))
+@click.option("--site", "sites", multiple=True, help=N_("A site id to give the user a role on (repeat)."))
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True,
-              help="The role on those sites.")
-@click.password_option(help="The password (asked for when not given; 10 characters or more).")
+              help=N_("The role on those sites."))
+@click.password_option(help=N_("The password (asked for when not given; 10 characters or more)."))
 @speaks_the_environment
 def create_user_command(email: str, admin: bool, sites: tuple[str, ...], role: str, password: str) -> None:
-    """Create a user who logs in with EMAIL and the password."""
     store = _ready_store()
     try:
         user = create_user(store, email, password, now_ms(), is_admin=admin)
@@ -169,23 +195,22 @@ def _seed(site_id: str, days: float, visits_per_day: int) -> dict:
     return totals
 
 
-@click.command("seed-demo")
+@click.command("seed-demo", help=N_("Generate realistic traffic for a site through the real ingestion pipeline."))
 @click.argument("site_id")
-@click.option("--days", default=3.0, show_default=True, help="How many days of history.")
+@click.option("--days", default=3.0, show_default=True, help=N_("How many days of history."))
 @click.option("--visits-per-day", default=300, show_default=True)
 @speaks_the_environment
 def seed_demo(site_id: str, days: float, visits_per_day: int) -> None:
-    """Generate realistic traffic for a site through the real ingestion pipeline."""
     _seed(site_id, days, visits_per_day)
 
 
-@click.command("demo-setup")
+@click.command("demo-setup", help=N_(
+    "Create the store (a SQLite file) and a demo site with traffic (once), and print how to use it."))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.option("--days", default=3.0, show_default=True)
 @speaks_the_environment
 def demo_setup(host: str, port: int, days: float) -> None:
-    """Create the store (a SQLite file) and a demo site with traffic (once), and print how to use it."""
     store = _ready_store()
     site_id = current_app.config["DEMO_SITE_ID"]
     site = store.get_site(site_id)
@@ -230,11 +255,11 @@ def _demo_login(store, site_id: str) -> str:
     return _("(the one you set; `flask --app app create-user` makes another account)")
 
 
-@click.command("purge")
+@click.command("purge", help=N_(
+    "Write the month rollups that are due, then delete what is past retention (raw data after 24 h, "
+    "rollups after 400 days): what the server does every hour."))
 @speaks_the_environment
 def purge() -> None:
-    """Write the month rollups that are due, then delete what is past retention (raw data
-    after 24 h, rollups after 400 days): what the server does every hour."""
     done = run_retention(get_store(), now_ms())
     for site_id, months in done["rolled_up_months"].items():
         click.echo(_("site %(site)s: rolled up %(num)s month(s)", site=site_id, num=len(months)))
@@ -243,12 +268,12 @@ def purge() -> None:
 
 
 # -- API keys
-@click.command("create-api-key")
+@click.command("create-api-key", help=N_(
+    "A secret key for SITE's stats API, named for what uses it; printed once, last."))
 @click.argument("site_id")
 @click.argument("name")
 @speaks_the_environment
 def create_api_key(site_id: str, name: str) -> None:
-    """A secret key for SITE's stats API, named for what uses it; printed once, last."""
     _site(site_id)
     try:
         key, secret = api_keys.create_key(get_store(), site_id, name, CLI_ACTOR, now_ms())
@@ -258,11 +283,11 @@ def create_api_key(site_id: str, name: str) -> None:
     click.echo(secret)
 
 
-@click.command("list-api-keys")
+@click.command("list-api-keys", help=N_(
+    "SITE's API keys: prefix, state (a code, as the API says it), last use, name."))
 @click.argument("site_id")
 @speaks_the_environment
 def list_api_keys(site_id: str) -> None:
-    """SITE's API keys: prefix, state (a code, as the API says it), last use, name."""
     _site(site_id)
     now = now_ms()
     for key in get_store().list_api_keys(site_id):
@@ -279,15 +304,15 @@ def _key_by_prefix(site_id: str, prefix: str):
     return matches[0]
 
 
-@click.command("rotate-key")
+@click.command("rotate-key", help=N_(
+    "A new secret for the API key KEY (its prefix, as listed); the old one keeps working for the grace "
+    "period. The new secret is printed once, last."))
 @click.argument("site_id")
 @click.argument("key")
 @click.option("--grace-hours", type=click.FloatRange(0, 24 * 30), default=None,
-              help="How long the old key keeps working (default: LIVEINSIGHT_API_KEY_GRACE_S).")
+              help=N_("How long the old key keeps working (default: LIVEINSIGHT_API_KEY_GRACE_S)."))
 @speaks_the_environment
 def rotate_key(site_id: str, key: str, grace_hours: float | None) -> None:
-    """A new secret for the API key KEY (its prefix, as listed); the old one keeps working for
-    the grace period. The new secret is printed once, last."""
     _site(site_id)
     old = _key_by_prefix(site_id, key)
     grace_ms = int((grace_hours * 3600 if grace_hours is not None else current_app.config["API_KEY_GRACE_S"]) * 1000)
@@ -300,12 +325,11 @@ def rotate_key(site_id: str, key: str, grace_hours: float | None) -> None:
     click.echo(secret)
 
 
-@click.command("revoke-key")
+@click.command("revoke-key", help=N_("Revoke the API key KEY (its prefix, as listed) at once."))
 @click.argument("site_id")
 @click.argument("key")
 @speaks_the_environment
 def revoke_key(site_id: str, key: str) -> None:
-    """Revoke the API key KEY (its prefix, as listed) at once."""
     _site(site_id)
     found = _key_by_prefix(site_id, key)
     api_keys.revoke(get_store(), found, CLI_ACTOR, now_ms())
@@ -313,13 +337,13 @@ def revoke_key(site_id: str, key: str) -> None:
 
 
 # -- GDPR
-@click.command("export-visitor")
+@click.command("export-visitor", help=N_(
+    "Everything SITE stores that names VISITOR_ID (the tracker's id), as JSON."))
 @click.argument("site_id")
 @click.argument("visitor_id")
-@click.option("--output", type=click.File("w"), default="-", help="Where to write the JSON (default: stdout).")
+@click.option("--output", type=click.File("w"), default="-", help=N_("Where to write the JSON (default: stdout)."))
 @speaks_the_environment
 def export_visitor(site_id: str, visitor_id: str, output) -> None:
-    """Everything SITE stores that names VISITOR_ID (the tracker's id), as JSON."""
     try:
         document = privacy.export_visitor(get_store(), _site(site_id), visitor_id, CLI_ACTOR, now_ms())
     except privacy.PrivacyError as error:
@@ -327,13 +351,13 @@ def export_visitor(site_id: str, visitor_id: str, output) -> None:
     output.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
-@click.command("erase-visitor")
+@click.command("erase-visitor", help=N_(
+    "Delete everything SITE stores that names VISITOR_ID (its counted figures stay: they name no one)."))
 @click.argument("site_id")
 @click.argument("visitor_id")
-@click.option("--yes", is_flag=True, help="Confirm the action without prompting.")
+@click.option("--yes", is_flag=True, help=N_("Confirm the action without prompting."))
 @speaks_the_environment
 def erase_visitor(site_id: str, visitor_id: str, yes: bool) -> None:
-    """Delete everything SITE stores that names VISITOR_ID (its counted figures stay: they name no one)."""
     if not yes:  # asked here, not by click.confirmation_option: in the environment's language
         click.confirm(_("Erase everything stored about this visitor?"), abort=True)
     try:
@@ -343,14 +367,15 @@ def erase_visitor(site_id: str, visitor_id: str, yes: bool) -> None:
     click.echo(_("erased: %(counts)s", counts=", ".join(f"{n} {what}" for what, n in deleted.items())))
 
 
-@click.command("replay-dead-letters")
+@click.command("replay-dead-letters", help=N_(
+    "AWS: fold again the stream batches in the dead-letter queue QUEUE_URL (the stack's "
+    "DeadLetterQueueUrl output) while the stream still has them (24 hours)."))
 @click.argument("queue_url")
 @speaks_the_environment
 def replay_dead_letters(queue_url: str) -> None:
-    """AWS: fold again the stream batches in the dead-letter queue QUEUE_URL (the stack's
-    DeadLetterQueueUrl output) while the stream still has them (24 hours)."""
     from app.lambda_handlers import replay_dead_letters as replay
     done = replay(get_store(), queue_url)
     click.echo(_("%(replayed)s batches (%(records)s records) folded; %(failing)s failed again, %(gone)s no longer in "
                  "the stream: left in the queue", replayed=done["replayed"], records=done["records"],
                  failing=done["still_failing"], gone=done["gone"]))
+

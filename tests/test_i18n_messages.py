@@ -217,3 +217,24 @@ def test_a_traffic_alerts_kept_sources_name_direct_visits_in_the_readers_languag
         assert sources_shown(kept) == [["직접", 5], ["직접 / 없음", 2], ["Google", 1]]
     with speaking("en"):
         assert sources_shown(kept) == kept
+
+
+def _cli_in(lang: str, store, clock, monkeypatch, args: list[str]) -> str:
+    """`flask <args>` with LANG=lang, in an app made in that environment (as `flask` makes it)."""
+    monkeypatch.setenv("LANG", lang)
+    app = create_app({"TESTING": True, "STORE_URL": "unused://", "SECRET_KEY": "test-secret"}, store=store, clock=clock)
+    with app.app_context():
+        return app.test_cli_runner().invoke(args=args).output
+
+
+def test_a_commands_help_and_clicks_words_read_in_the_language_of_lang(store, clock, monkeypatch):
+    korean = _cli_in("ko_KR.UTF-8", store, clock, monkeypatch, ["create-site", "--help"])
+    assert korean.startswith("사용법: ") and "사이트를 만듭니다." in korean  # Click's word, the command's help
+    assert "'오늘'의 기준이 되는 IANA 시간대입니다." in korean and "이 도움말을 보여 주고 끝냅니다." in korean
+    assert "Usage" not in korean and "Create a site" not in korean
+    error = _cli_in("ko_KR.UTF-8", store, clock, monkeypatch, ["create-site"])
+    assert "오류: 빠진 인수: 'NAME'." in error
+    # An app made in an English environment afterwards: English (the Korean app's help did not stay).
+    english = _cli_in("C.UTF-8", store, clock, monkeypatch, ["create-site", "--help"])
+    assert english.startswith("Usage: ") and "Create a site; the last line printed" in english
+    assert "IANA time zone for 'today'." in english and "사이트" not in english
