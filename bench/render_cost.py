@@ -4,6 +4,14 @@ test client, no HTTP), in each language, over 30 days of demo traffic through th
     .venv/bin/python -m bench.render_cost [--requests 200] [--languages en ko]
 
 Prints, per fragment and language, the median and p95 wall time and the CPU time per request.
+This machine's speed drifts by more than the 5 % asked of translation: count instructions to
+compare, with `--callgrind N`, which runs each fragment's N requests inside one functools.reduce
+so that callgrind counts only them, one dump per fragment and language, in the order printed:
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce \
+        --dump-after=functools_reduce --callgrind-out-file=/tmp/render.%p \
+        .venv/bin/python -m bench.render_cost --callgrind 20 --languages en
+    grep -h '^totals:' $(ls -v /tmp/render.*.*) | tail -5   # instructions for 20 requests each
 To compare with a release before translation, run this file against that release's code (its
 first directory on the path): `PYTHONPATH=<old checkout> .venv/bin/python bench/render_cost.py
 --languages en` (a language the release does not know is served in English).
@@ -11,6 +19,7 @@ first directory on the path): `PYTHONPATH=<old checkout> .venv/bin/python bench/
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import statistics
 import tempfile
@@ -65,14 +74,33 @@ def measure(client, path: str, language: str, requests: int) -> dict:
     return {"p50": statistics.median(walls), "p95": walls[int(0.95 * len(walls)) - 1], "cpu": cpu_ms}
 
 
+def counted(client, path: str, language: str, requests: int) -> None:
+    """`requests` requests of `path` inside one functools.reduce: what callgrind counts."""
+    headers = {"HX-Request": "true", "Accept-Language": language}
+    for _ in range(5):  # warm, outside the count
+        assert client.get(path, headers=headers).status_code == 200, path
+
+    def one(_, __) -> None:
+        assert client.get(path, headers=headers).status_code == 200
+
+    functools.reduce(one, range(requests), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--languages", nargs="+", default=["en", "ko"])
+    parser.add_argument("--callgrind", type=int, metavar="N", help="run N requests each for callgrind (see above)")
     args = parser.parse_args()
     logging.disable(logging.INFO)  # the request log's line per request: not what is measured
     with tempfile.TemporaryDirectory() as folder:
         client, site_id = _client(Path(folder))
+        if args.callgrind:
+            for name, path in FRAGMENTS.items():
+                for language in args.languages:
+                    counted(client, f"/sites/{site_id}{path}", language, args.callgrind)
+                    print(f"{name:24} {language:8} counted")
+            return
         print(f"{'fragment':24} {'language':8} {'p50 ms':>8} {'p95 ms':>8} {'CPU ms/req':>11}")
         for name, path in FRAGMENTS.items():
             for language in args.languages:
