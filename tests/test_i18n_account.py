@@ -119,3 +119,9 @@ def test_a_report_address_that_cannot_be_read_is_a_400_in_the_readers_words(clie
     html = response.get_data(as_text=True)
     assert response.status_code == 400 and lang(html) == "ko"
     assert "이 주소가 요청한 보고서는 표시할 수 없습니다: period: Must be one of" in html  # the detail is the API's
+
+
+def test_a_definitions_button_is_named_in_the_readers_language(client, site):
+    for headers, named in [(ENGLISH, 'aria-label="What is bounce rate?"'), (KOREAN, 'aria-label="이탈률: 뜻 보기"')]:
+        html = page(client, f"/sites/{site.site_id}/widgets/metrics?period=7d", {**headers, "HX-Request": "true"})
+        assert named in html

@@ -13,13 +13,21 @@ from app.i18n import N_, catalogue
 class Term:
     label: str
     text: str
+    question: str = ""  # what the button that opens the definition says to a screen reader
+
+
+QUESTION = N_("What is %(term)s?")
 
 
 @functools.cache  # a report shows a dozen terms: translated once per language, not at each showing
 def glossary_in(language: str) -> dict[str, Term]:
     """GLOSSARY, whose words are English, in a language."""
     words = catalogue(language)
-    return {name: Term(words.ugettext(term.label), words.ugettext(term.text)) for name, term in GLOSSARY.items()}
+    translated = {}
+    for name, term in GLOSSARY.items():
+        label = words.ugettext(term.label)
+        translated[name] = Term(label, words.ugettext(term.text), words.ugettext(QUESTION) % {"term": label.lower()})
+    return translated
 
 
 GLOSSARY = {
