@@ -21,6 +21,8 @@ from jinja2 import Environment, nodes
 from jinja2.compiler import CodeGenerator
 from jinja2.utils import LRUCache
 from jinja2.visitor import NodeTransformer
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 # Language code -> its own name, as the language menu shows it.
 LANGUAGES = {"en": "English", "ko": "한국어"}
@@ -128,7 +130,12 @@ def select_language() -> str:
     user = access.current_user()
     if user is not None and user.language in LANGUAGES:
         return user.language
-    return request.accept_languages.best_match(LANGUAGES, DEFAULT_LANGUAGE)
+    return _browser_language(request.headers.get("Accept-Language", ""))
+
+
+@functools.lru_cache(maxsize=256)  # a browser sends the same header at every request: matched once
+def _browser_language(accept_language: str) -> str:
+    return parse_accept_header(accept_language, LanguageAccept).best_match(LANGUAGES, DEFAULT_LANGUAGE)
 
 
 def gettext(message: str, **variables) -> str:
