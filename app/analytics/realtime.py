@@ -60,7 +60,7 @@ def live_feed(store: Store, site: Site, limit: int = LIVE_FEED_SIZE) -> list[dic
 
 
 def what_happened(event: dict, site: Site) -> str:
-    """An event as the live feed says it, in the request's language: "Purchase (29.00 EUR) on
+    """An event as the live feed says it, in the request's language: "Purchase (€29.00) on
     /pricing", "Clicked 'Download PDF'", "Left for github.com", "Viewed /pricing"."""
     kind, path, props = event["type"], event["path"], event.get("props") or {}
     if kind == "page_view":
