@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 
 from babel import support
+from babel.numbers import format_currency
 from flask import Flask, has_request_context, request
 from flask.globals import _cv_app
 from flask_babel import Babel, get_locale
@@ -105,6 +106,17 @@ class _FixedTextsTranslated(NodeTransformer):
 
 def _made_like(original: nodes.Node, new: nodes.Node) -> nodes.Node:
     return new.set_lineno(original.lineno).set_environment(original.environment)
+
+
+def money(value: float, currency: str) -> str:
+    """A sum in a currency as the language spoken writes it, to the currency's own minor unit:
+    "€1,234.50", "₩1,235", "US$12.00" (Korean)."""
+    return _money(value, currency, language())
+
+
+@functools.lru_cache(maxsize=1024)  # Babel takes a twentieth of a millisecond; pages show the same sums at each refresh
+def _money(value: float, currency: str, code: str) -> str:
+    return format_currency(value, currency, locale=code)
 
 
 def padded(text: str, width: int, *, right: bool = False) -> str:

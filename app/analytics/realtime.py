@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from babel.numbers import format_currency
-
 from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT, leaves_site, split_link
 from app.analytics.periods import local_day_number
-from app.i18n import gettext as _, language
+from app.i18n import gettext as _, money
 from app.store.base import FIVE_MINUTES_MS, HOUR_MS, LiveSession, Site, Store
 
 CURRENT_WINDOW_MS = 5 * 60_000
@@ -68,7 +66,7 @@ def what_happened(event: dict, site: Site) -> str:
     if kind == "conversion":
         if event.get("value") is not None:
             return _("%(name)s (%(value)s) on %(page)s", name=event["name"], page=path,
-                     value=format_currency(event["value"], site.currency, locale=language()))
+                     value=money(event["value"], site.currency))
         return _("%(name)s on %(page)s", name=event["name"], page=path)
     if kind == "custom":
         if event["name"] == NOT_FOUND_EVENT:

@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.dates import format_interval, format_skeleton
-from babel.numbers import NumberPattern, format_currency, get_decimal_symbol, get_group_symbol, parse_pattern
+from babel.numbers import NumberPattern, get_decimal_symbol, get_group_symbol, parse_pattern
 
 from app.analytics.periods import Period
-from app.i18n import DEFAULT_LANGUAGE, LANGUAGES, gettext as _, language, lazy_gettext as _l
+from app.i18n import (DEFAULT_LANGUAGE, LANGUAGES, gettext as _, language, lazy_gettext as _l,
+                      money as sum_in_language)
 from app.ingest.enrich import UNRECOGNISED
 from app.ingest.sources import DIRECT_SOURCE
 
@@ -94,12 +95,7 @@ def number(value: float | None) -> str:
 def money(value: float | None, currency: str) -> str:
     """A sum in the site's currency as the language writes it, to the currency's own minor
     unit: "€1,234.50", "₩1,235", "US$12.00" (Korean); None -> "—"."""
-    return "—" if value is None else _money_text(value, currency, language())
-
-
-@lru_cache(maxsize=1024)  # Babel takes a twentieth of a millisecond, and a report shows the same sums at each refresh
-def _money_text(value: float, currency: str, locale: str) -> str:
-    return format_currency(value, currency, locale=locale)
+    return "—" if value is None else sum_in_language(value, currency)
 
 
 @bp.app_template_filter("percent")
