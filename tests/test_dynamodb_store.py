@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Membership, Ses
 from app.store.dynamodb import MAX_BATCH_WRITE
 from tests.conftest import CHROME_UA, T0
 from tests.dynamodb_stream import stream_records
+from tests.dynamodb_usage import Usage
 from tests.test_lambda import load_template
 
 pytestmark = pytest.mark.parametrize("backend", ["dynamodb"])
@@ -40,8 +40,7 @@ def raw_counter_items(store, key: CounterKey) -> list[dict]:
     """The counter's items on every shard, read straight from the table."""
     return [item for shard in range(store.shards) for item in store.client.query(
         TableName=store.aggregates_table, KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": store._counter_pk(key.site_id, key.grain, key.metric,
-                                                                   key.dimension, shard)}})["Items"]]
+        ExpressionAttributeValues={":pk": {"S": store._counter_pk(key.site_id, key.grain, key.dimension, shard)}})["Items"]]
 
 
 def test_counters_written_on_different_shards_are_summed_on_read(store, site, ingest, make_event):
@@ -187,73 +186,6 @@ def test_create_schema_makes_the_tables_template_yaml_makes_and_is_idempotent(st
         assert table.get("StreamSpecification") == (stream if "StreamSpecification" in template else None)
 
 
-class Usage:
-    """The store's DynamoDB requests, counted through botocore's event hooks, and the write and
-    read units they cost by AWS's sizing rules: 1 KB a write unit, transactional writes twice;
-    4 KB a read unit, half for eventually consistent reads (the store's Query and GetItem; its
-    BatchGetItem reads consistently when aggregating), at least half a unit a Query. Base
-    tables only: docs/dynamodb.md adds the index writes."""
-
-    def __init__(self, client):
-        self.requests: Counter[str] = Counter()
-        self.write_units = 0.0
-        self.read_units = 0.0
-        # The store sends requests from a thread pool (a Query a shard): each hook's += must not
-        # interleave with another's, or a count is lost (seen under `make stress`).
-        self._lock = threading.Lock()
-        client.meta.events.register("before-parameter-build.dynamodb", self._locked(self._before))
-        client.meta.events.register("after-call.dynamodb", self._locked(self._after))
-
-    def _locked(self, hook):
-        def locked(**kwargs):
-            with self._lock:
-                hook(**kwargs)
-        return locked
-
-    def _before(self, model, params, **_):
-        self.requests[model.name] += 1
-        if model.name == "PutItem":
-            self.write_units += _units(params["Item"], 1024)
-        elif model.name == "UpdateItem":
-            self.write_units += 1  # counters: small items
-        elif model.name == "TransactWriteItems":
-            self.write_units += 2 * sum(_units(a["Put"]["Item"], 1024) if "Put" in a else 1
-                                        for a in params["TransactItems"])
-        elif model.name == "BatchGetItem":  # a key costs a (consistent) unit, found or not
-            self.read_units += sum(len(table["Keys"]) for table in params["RequestItems"].values())
-        elif model.name == "GetItem":
-            self.read_units += 0.5
-
-    def _after(self, model, parsed, **_):
-        if model.name == "Query":
-            size = sum(_size(item) for item in parsed.get("Items", []))
-            self.read_units += max(0.5, math.ceil(size / 4096) / 2)
-        elif model.name == "BatchGetItem":  # and a unit more for each further 4 KB (sketches)
-            self.read_units += sum(_units(item, 4096) - 1
-                                   for table in parsed["Responses"].values() for item in table)
-
-    def reset(self) -> None:
-        self.requests.clear()
-        self.write_units = self.read_units = 0.0
-
-
-def _size(value) -> int:
-    """An item's (or attribute value's) size in bytes as DynamoDB counts it."""
-    if "S" in value or "B" in value:
-        return len(value.get("S", "").encode()) + len(value.get("B", b""))
-    if "N" in value:
-        return len(value["N"].lstrip("-").replace(".", "")) // 2 + 1
-    if "L" in value:
-        return 3 + sum(1 + _size(v) for v in value["L"])
-    if "NULL" in value or "BOOL" in value:
-        return 1
-    return sum(len(name.encode()) + _size(v) for name, v in value.items())  # an item
-
-
-def _units(item: dict, unit: int) -> int:
-    return max(1, math.ceil(_size(item) / unit))
-
-
 @pytest.fixture
 def usage(store, site, client, make_event):
     """Measure a job: its DynamoDB requests, write units and read units."""
@@ -297,13 +229,14 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
         aggregation = usage(lambda: aggregate_records(store, records))
         if batch is one_visit:  # the state, the sketches (then a put each), one transaction
             assert aggregation[0] == {"BatchGetItem": 2, "PutItem": 12, "TransactWriteItems": 1, "GetItem": 1}
+            # its 56 counter deltas are 23 items (a metric each: 138 write units)
+            assert aggregation[1] == 72
         print(f"\n{len(batch)} events: ingest {ingest}\n{len(batch)} events: aggregation {aggregation}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
-    # Five visits of five different pages take three transactions: a pack too big for one is
-    # split between visits, and each visit's summary (a counter of its own here) tips the
-    # second half over 100 actions (docs/dynamodb.md).
-    assert aggregation[0]["TransactWriteItems"] == 3
+    # Five visits of five different pages fit one transaction: 25 markers, 10 records and 79
+    # counter items (186 deltas; a metric an item, they took three: docs/dynamodb.md).
+    assert aggregation[0]["TransactWriteItems"] == 1
     store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
     store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
     viewer = log_in(store.get_user("viewer-1"))
@@ -533,3 +466,50 @@ def test_a_visit_swept_by_the_visitors_clock_keeps_its_markers_until_its_records
     assert store.purge(clock.now_ms() + HOUR_MS)["sessions"] == 1  # swept by the visitor's clock
     assert aggregate_records(store, records) == {"batchItemFailures": []}  # Lambda delivers the batch again
     assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == counted
+
+
+def test_counters_kept_a_metric_an_item_move_to_packed_items_once_at_the_next_purge(store, site, clock,
+                                                                                    make_event):
+    """An earlier release kept a counter item per metric (`C#...`, its count in `n`). The purge
+    moves them into today's items (a metric an attribute) and adds them to what was counted
+    since; a move cut short or done twice counts nothing twice; then the site is marked
+    `packed` and not walked again."""
+    from app.store.dynamodb.client import REGISTRY_PK, _bucket_expires_s, _bucket_sort_key
+    day = clock.now_ms() // DAY_MS
+
+    def old_counter(metric: str, dimension: str, value: str, n: int, shard: int) -> None:
+        """What the release before wrote: an ADD to the metric's own item."""
+        store.client.update_item(
+            TableName=store.aggregates_table,
+            Key=store._key(f"C#{site.site_id}#day#{metric}#{dimension}#{shard}", _bucket_sort_key(day, value)),
+            UpdateExpression="ADD n :n SET #value = :value, xpk = :xpk, expires_at = :exp",
+            ExpressionAttributeNames={"#value": "value"},
+            ExpressionAttributeValues={":n": {"N": str(n)}, ":value": {"S": value},
+                                       ":xpk": {"S": f"{site.site_id}#{shard}"},
+                                       ":exp": {"N": str(_bucket_expires_s("day", day))}})
+
+    for shard in (0, 3):
+        old_counter("pageviews", "page", "/", 5, shard)
+        old_counter("sessions", "page", "/", 2, shard)
+    old_counter("pageviews", "page", "/pricing", 7, 1)
+    record_batch(store, site, [make_event()], Client("198.51.100.23", CHROME_UA), clock.now_ms())
+    aggregate_records(store, stream_records(store))  # today's code: a page view of "/" on a shard
+
+    def pages(metric: str) -> dict[str, float]:
+        return store.sum_counters(site.site_id, metric, "page", day, day + 1)
+    assert pages("pageviews") == {"/": 1}  # the old items are not read where they are
+    sequence = Usage(store.client)
+    late = store._moves(site.site_id, 0)  # another purge at the same moment, which read first
+    store.purge(clock.now_ms())
+    assert pages("pageviews") == {"/": 11, "/pricing": 7} and pages("sessions") == {"/": 4}
+    assert sequence.requests["TransactWriteItems"] == 3  # one a new item: "/" on two shards, "/pricing"
+    assert late and not any(store._transact(move) for _, move in late)  # cancelled: the items had gone
+    assert pages("pageviews") == {"/": 11, "/pricing": 7}
+    registry = store._key(REGISTRY_PK, site.site_id)
+    assert "packed" not in store.client.get_item(TableName=store.aggregates_table, Key=registry)["Item"]
+    store.purge(clock.now_ms())  # finds none left: marks the site
+    assert "packed" in store.client.get_item(TableName=store.aggregates_table, Key=registry)["Item"]
+    sequence.reset()
+    store.purge(clock.now_ms())
+    assert sequence.requests.get("TransactWriteItems", 0) == 0 and sequence.requests.get("BatchGetItem", 0) == 0
+    assert pages("pageviews") == {"/": 11, "/pricing": 7}

@@ -21,6 +21,7 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
 - `retention.py`: `purge`, and a visitor's data shown (`visitor_data`) or erased.
 - `sockets.py`: the dashboards watching a site through the WebSocket API (live push on AWS).
 - `rate_windows.py`: rate limit counters every Lambda container shares.
+- `upgrade.py`: moves what an earlier release kept in another layout (the purge runs it).
 
 Clients are created on first use, never at import: moto must be active before one exists.
 """
@@ -35,10 +36,11 @@ from .retention import RetentionMixin
 from .sockets import LiveSocketsMixin
 from .tables import TablesMixin
 from .traffic import TrafficMixin
+from .upgrade import UpgradeMixin
 
 
 class DynamoDBStore(AccountsMixin, LiveSocketsMixin, RateWindowsMixin, TrafficMixin, FoldingMixin, RetentionMixin,
-                    TablesMixin, DynamoDBBase, Store):
+                    UpgradeMixin, TablesMixin, DynamoDBBase, Store):
     """The store on DynamoDB. The mixins come before `Store`, whose abstract methods they implement."""
 
 

@@ -10,6 +10,7 @@ from operator import itemgetter
 from ..base import Fold
 from ..records import RAW_RETENTION_MS, Changes, FoldResult, LogEntry, Session, StoreError, Visitor
 from .client import ATTEMPTS, MAX_TRANSACTION_ACTIONS, _chunks, _expires_s, _if_unchanged
+from .traffic import CounterItem, counter_items
 
 log = logging.getLogger(__package__)  # "app.store.dynamodb": one logger for the backend
 
@@ -29,9 +30,9 @@ class _State:
     applied: set[tuple[str, str]] = field(default_factory=set)  # marker keys already written
 
 
-def _actions(events: list[dict], changes: Changes) -> int:
-    """The size of a pack's transaction: a marker per event, the records, the counters."""
-    return len(events) + len(changes.sessions) + len(changes.visitors) + len(changes.counters)
+def _actions(events: list[dict], changes: Changes, counters: dict) -> int:
+    """The size of a pack's transaction: a marker per event, the records, the counter items."""
+    return len(events) + len(changes.sessions) + len(changes.visitors) + len(counters)
 
 
 def _halves(events: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -102,7 +103,8 @@ class FoldingMixin:
             if not fresh:
                 return 0, []
             outcome = fold(fresh[0]["site_id"], fresh, state.sessions, state.visitors)
-            if _actions(fresh, outcome.changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
+            counters = counter_items(outcome.changes.counters)
+            if _actions(fresh, outcome.changes, counters) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
                 halves = [self._fold_pack(half, fold) for half in _halves(fresh)]
                 return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
             shard = self._shard(fresh[0]["session_id"])
@@ -110,7 +112,7 @@ class FoldingMixin:
             # nothing, so if the transaction fails, its retry cannot count anyone twice.
             self._add_uniques(outcome.changes.uniques, shard)
             errors = {e["event_id"]: error for e, error in outcome.failed}
-            if self._transact(self._transaction(fresh, outcome.changes, state.etags, shard, errors)):
+            if self._transact(self._transaction(fresh, outcome.changes, counters, state.etags, shard, errors)):
                 return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
         raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")
@@ -148,8 +150,8 @@ class FoldingMixin:
                 state.etags[pk] = item["etag"]["S"]
         return state
 
-    def _transaction(self, events: list[dict], changes: Changes, etags: dict[str, str],
-                     shard: int, errors: dict[str, str]) -> list[dict]:
+    def _transaction(self, events: list[dict], changes: Changes, counters: dict[CounterItem, dict[str, float]],
+                     etags: dict[str, str], shard: int, errors: dict[str, str]) -> list[dict]:
         """Markers, sessions, visitors and counter deltas as one all-or-nothing write. Each
         session and visitor put requires the version read (optimistic concurrency)."""
         table = self.aggregates_table
@@ -158,5 +160,5 @@ class FoldingMixin:
                    for e in events]
         actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
                     for item in self._record_items(changes)]
-        actions += [{"Update": self._counter_update(key, n, shard)} for key, n in changes.counters.items()]
+        actions += [{"Update": self._counter_update(item, metrics, shard)} for item, metrics in counters.items()]
         return actions

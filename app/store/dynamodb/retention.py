@@ -8,7 +8,7 @@ from operator import itemgetter
 from ..records import DAY_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS, Session, VisitorData
 from .client import FAR_FUTURE_MS, REGISTRY_PK, event_from_item
 
-EXPIRING_KINDS = {"V#": "visitors", "C#": "counters", "U#": "sketches"}  # in the expiry index
+EXPIRING_KINDS = {"V#": "visitors", "K#": "counters", "C#": "counters", "U#": "sketches"}  # in the expiry index
 
 
 class RetentionMixin:
@@ -54,7 +54,8 @@ class RetentionMixin:
     # -- retention
     def purge(self, now_ms: int) -> dict[str, int]:
         """Delete what TTL would have deleted by now, found through the time-ordered indexes, and
-        all the traffic of the sites deleted since the last purge (their registry items say so)."""
+        all the traffic of the sites deleted since the last purge (their registry items say so).
+        Also moves counters an earlier release kept in another layout (upgrade.py)."""
         deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0, alerts=0)
         with self._errors():
             registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
@@ -66,6 +67,8 @@ class RetentionMixin:
                     deleted.update(counts)
                 if gone:
                     self.client.delete_item(TableName=self.aggregates_table, Key={"pk": item["pk"], "sk": item["sk"]})
+                elif "packed" not in item:  # an upgrade's work (upgrade.py), until none is left
+                    self.pack_counters(site_id)
             cutoff = now_ms - ROLLUP_RETENTION_DAYS * DAY_MS
             deleted["alerts"] = sum(self._map(lambda site: self._purge_alerts(site.site_id, cutoff), self.list_sites()))
         return dict(deleted)

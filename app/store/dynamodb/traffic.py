@@ -19,6 +19,21 @@ from .client import (
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
+# A counter item: (site, grain, dimension, bucket, value); its metrics are its attributes.
+CounterItem = tuple[str, str, str, int, str]
+
+
+def metric_attribute(metric: str) -> str:
+    return f"n:{metric}"  # apart from the item's other attributes (value, xpk, expires_at)
+
+
+def counter_items(counters: dict[CounterKey, float]) -> dict[CounterItem, dict[str, float]]:
+    """Counter deltas grouped by the item that holds them: metric -> n for each item."""
+    items: dict[CounterItem, dict[str, float]] = defaultdict(dict)
+    for key, n in counters.items():
+        items[key.site_id, key.grain, key.dimension, key.hour, key.value][key.metric] = n
+    return items
+
 VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
 
 
@@ -72,8 +87,11 @@ class TrafficMixin:
         return f"V#{site_id}#{user_id}"
 
     @staticmethod
-    def _counter_pk(site_id: str, grain: str, metric: str, dimension: str, shard: int) -> str:
-        return f"C#{site_id}#{grain}#{metric}#{dimension}#{shard}"
+    def _counter_pk(site_id: str, grain: str, dimension: str, shard: int) -> str:
+        # One item holds every metric of a (dimension, bucket, value), an attribute each: a
+        # visit's ~56 counter deltas are ~23 items to write (docs/dynamodb.md). "C#" items, a
+        # metric each, are the layout before; the purge moves them (upgrade.py).
+        return f"K#{site_id}#{grain}#{dimension}#{shard}"
 
     @staticmethod
     def _sketch_pk(site_id: str, dimension: str, shard: int, grain: str = "day") -> str:
@@ -98,16 +116,18 @@ class TrafficMixin:
         return ([self._session_item(s) for s in changes.sessions]
                 + [self._visitor_item(v) for v in changes.visitors])
 
-    def _counter_update(self, key: CounterKey, n: float, shard: int) -> dict:
-        """UpdateItem parameters that atomically ADD n to one shard of a counter."""
+    def _counter_update(self, item: CounterItem, metrics: dict[str, float], shard: int) -> dict:
+        """UpdateItem parameters that atomically ADD each metric's n to one shard of a counter item."""
+        site_id, grain, dimension, bucket, value = item
         return {"TableName": self.aggregates_table,
-                "Key": self._key(self._counter_pk(key.site_id, key.grain, key.metric, key.dimension, shard),
-                                 _bucket_sort_key(key.hour, key.value)),
-                "UpdateExpression": "ADD n :n SET #value = :value, xpk = :xpk, expires_at = :exp",
-                "ExpressionAttributeNames": {"#value": "value"},
+                "Key": self._key(self._counter_pk(site_id, grain, dimension, shard), _bucket_sort_key(bucket, value)),
+                "UpdateExpression": "ADD " + ", ".join(f"#m{i} :m{i}" for i in range(len(metrics)))
+                                    + " SET #value = :value, xpk = :xpk, expires_at = :exp",
+                "ExpressionAttributeNames": {"#value": "value",
+                                             **{f"#m{i}": metric_attribute(m) for i, m in enumerate(metrics)}},
                 "ExpressionAttributeValues": to_item({
-                    ":n": n, ":value": key.value, ":xpk": f"{key.site_id}#{shard}",
-                    ":exp": _bucket_expires_s(key.grain, key.hour)})}
+                    **{f":m{i}": n for i, n in enumerate(metrics.values())},
+                    ":value": value, ":xpk": f"{site_id}#{shard}", ":exp": _bucket_expires_s(grain, bucket)})}
 
     def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
         return self._key(self._sketch_pk(key.site_id, key.dimension, shard, key.grain),
@@ -179,18 +199,24 @@ class TrafficMixin:
                                  | {k.site_id for k in changes.counters} | {k.site_id for k in changes.uniques})
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in puts])
             self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)),
-                      changes.counters.items())
+                      counter_items(changes.counters).items())
             if changes.uniques:
                 self._add_uniques(changes.uniques, shard)
 
     def put_rollups(self, counters: dict[CounterKey, float], sketches: dict[UniqueKey, bytes]) -> None:
         """Plain puts on shard 0: rollups have one writer (the schedule), and reads merge
-        shards whatever they hold."""
-        items = [{**self._key(self._counter_pk(k.site_id, k.grain, k.metric, k.dimension, 0),
-                              _bucket_sort_key(k.hour, k.value)),
-                  **to_item({"n": n, "value": k.value, "xpk": f"{k.site_id}#0",
-                             "expires_at": _bucket_expires_s(k.grain, k.hour)})}
-                 for k, n in counters.items()]
+        shards whatever they hold. A counter item keeps the metrics this call does not name
+        (read first): each metric is replaced, as SQLite replaces its row."""
+        grouped = counter_items(counters)
+        keys = {item: self._key(self._counter_pk(item[0], item[1], item[2], 0), _bucket_sort_key(item[3], item[4]))
+                for item in grouped}
+        with self._errors():
+            stored = {(i["pk"]["S"], i["sk"]["S"]): i
+                      for i in self._batch_get(self.aggregates_table, list(keys.values()), consistent=True)}
+        items = [{**stored.get((keys[item]["pk"]["S"], keys[item]["sk"]["S"]), {}), **keys[item],
+                  **to_item({**{metric_attribute(m): n for m, n in metrics.items()}, "value": item[4],
+                             "xpk": f"{item[0]}#0", "expires_at": _bucket_expires_s(item[1], item[3])})}
+                 for item, metrics in grouped.items()]
         items += [{**self._sketch_key(k, 0),
                    **to_item({"value": k.value, "sketch": sketch, "etag": secrets.token_hex(8),
                               "xpk": f"{k.site_id}#0", "expires_at": _bucket_expires_s(k.grain, k.day)})}
@@ -257,11 +283,13 @@ class TrafficMixin:
     def read_counters(self, site_id: str, metric: str, dimension: str,
                       start_hour: int, end_hour: int, grain: str = "hour",
                       rollups: bool = False) -> list[CounterRow]:
-        items = self._buckets(lambda shard: self._counter_pk(site_id, grain, metric, dimension, shard),
+        items = self._buckets(lambda shard: self._counter_pk(site_id, grain, dimension, shard),
                               start_hour, end_hour, grain, rollups)
+        attribute = metric_attribute(metric)
         totals: dict[tuple[int, str], float] = defaultdict(float)
         for item in items:
-            totals[self._bucket_of(item), item["value"]["S"]] += float(item["n"]["N"])
+            if attribute in item:  # an item holds the metrics its bucket and value counted
+                totals[self._bucket_of(item), item["value"]["S"]] += float(item[attribute]["N"])
         return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
 
     def sum_counters(self, site_id: str, metric: str, dimension: str, start: int, end: int,

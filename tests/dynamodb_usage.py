@@ -1,0 +1,128 @@
+"""The store's DynamoDB requests, metered: counted through botocore's event hooks, with the
+write and read units each costs by AWS's sizing rules, and the index writes it makes. What
+docs/dynamodb.md's figures and tests/test_aws_cost.py's price come from."""
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+
+# The aggregates table's items by the start of their partition key, and the index entries each
+# has (template.yaml): a visit is in `live` and `by_visitor`; a visitor, counter or sketch in
+# `expiry`; markers, rate windows and the registry in none.
+INDEXED = {"S#": 2, "V#": 1, "K#": 1, "U#": 1, "C#": 1}
+
+
+class Usage:
+    """1 KB a write unit, transactional writes twice; 4 KB a read unit, half for eventually
+    consistent reads (the store's Query and GetItem; its BatchGetItem reads consistently when
+    aggregating), at least half a unit a Query. A delete costs a unit (items here are under
+    1 KB but sketches, which are deleted only after 400 days).
+
+    `index_writes` counts what the requests say of the global secondary indexes: an event put
+    writes `by_time`; a visit's put moves its `live` sort key (a delete and a put there; a new
+    visit is put in `live` and `by_visitor`); a visitor's put is new in `expiry` or moves there
+    (expires_at follows the last event); a new sketch enters `expiry`; every delete of an
+    indexed item deletes its entries. A counter item enters `expiry` when it is created, which
+    a request does not say: `tests/test_aws_cost.py` counts the items created instead."""
+
+    def __init__(self, client):
+        self.requests: Counter[str] = Counter()
+        self.write_units = 0.0
+        self.read_units = 0.0
+        self.index_writes = 0
+        # The store sends requests from a thread pool (a Query a shard): each hook's += must not
+        # interleave with another's, or a count is lost (seen under `make stress`).
+        self._lock = threading.Lock()
+        client.meta.events.register("before-parameter-build.dynamodb", self._locked(self._before))
+        client.meta.events.register("after-call.dynamodb", self._locked(self._after))
+
+    def _locked(self, hook):
+        def locked(**kwargs):
+            with self._lock:
+                hook(**kwargs)
+        return locked
+
+    def _before(self, model, params, **_):
+        self.requests[model.name] += 1
+        if model.name == "PutItem":
+            self.write_units += _units(params["Item"], 1024)
+            self.index_writes += _put_index_writes(params)
+        elif model.name in ("UpdateItem", "DeleteItem"):
+            self.write_units += 1  # counters and windows: small items; a delete of one
+            if model.name == "DeleteItem":
+                self.index_writes += _delete_index_writes(params["TableName"], params["Key"])
+        elif model.name == "TransactWriteItems":
+            for action in params["TransactItems"]:
+                (kind, body), = action.items()
+                self.write_units += 2 * (_units(body["Item"], 1024) if kind == "Put" else 1)
+                if kind == "Put":
+                    self.index_writes += _put_index_writes(body)
+                elif kind == "Delete":
+                    self.index_writes += _delete_index_writes(body["TableName"], body["Key"])
+        elif model.name == "BatchWriteItem":
+            for table, requests in params["RequestItems"].items():
+                for request in requests:
+                    if "PutRequest" in request:
+                        item = request["PutRequest"]["Item"]
+                        self.write_units += _units(item, 1024)
+                        self.index_writes += _put_index_writes({"TableName": table, "Item": item})
+                    else:
+                        self.write_units += 1
+                        self.index_writes += _delete_index_writes(table, request["DeleteRequest"]["Key"])
+        elif model.name == "BatchGetItem":  # a key costs a (consistent) unit, found or not
+            self.read_units += sum(len(table["Keys"]) for table in params["RequestItems"].values())
+        elif model.name == "GetItem":
+            self.read_units += 0.5
+
+    def _after(self, model, parsed, **_):
+        if model.name == "Query":
+            size = sum(_size(item) for item in parsed.get("Items", []))
+            self.read_units += max(0.5, math.ceil(size / 4096) / 2)
+        elif model.name == "BatchGetItem":  # and a unit more for each further 4 KB (sketches)
+            self.read_units += sum(_units(item, 4096) - 1
+                                   for table in parsed["Responses"].values() for item in table)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.write_units = self.read_units = 0.0
+        self.index_writes = 0
+
+
+def _put_index_writes(put: dict) -> int:
+    item, new = put["Item"], "attribute_not_exists" in put.get("ConditionExpression", "")
+    if put["TableName"].endswith("-events"):
+        return 1  # by_time
+    prefix = item["pk"]["S"][:2]
+    if prefix == "S#" and item["sk"]["S"] == "session":
+        return 2  # new: live and by_visitor; else live's sort key moves (a delete and a put)
+    if prefix == "V#":
+        return 1 if new else 2
+    if prefix == "U#":
+        return 1 if new else 0  # a sketch's expiry stays its day's
+    return 0
+
+
+def _delete_index_writes(table: str, key: dict) -> int:
+    if table.endswith("-events"):
+        return 1
+    if key["pk"]["S"].startswith("S#") and key["sk"]["S"] != "session":
+        return 0  # an applied-event marker
+    return INDEXED.get(key["pk"]["S"][:2], 0)
+
+
+def _size(value) -> int:
+    """An item's (or attribute value's) size in bytes as DynamoDB counts it."""
+    if "S" in value or "B" in value:
+        return len(value.get("S", "").encode()) + len(value.get("B", b""))
+    if "N" in value:
+        return len(value["N"].lstrip("-").replace(".", "")) // 2 + 1
+    if "L" in value:
+        return 3 + sum(1 + _size(v) for v in value["L"])
+    if "NULL" in value or "BOOL" in value:
+        return 1
+    return sum(len(name.encode()) + _size(v) for name, v in value.items())  # an item
+
+
+def _units(item: dict, unit: int) -> int:
+    return max(1, math.ceil(_size(item) / unit))
