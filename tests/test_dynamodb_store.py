@@ -468,6 +468,20 @@ def test_a_visit_swept_by_the_visitors_clock_keeps_its_markers_until_its_records
     assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == counted
 
 
+def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, clock, make_event):
+    """A swept visit's applied-event markers stay for DynamoDB's TTL (a delete each would cost a
+    write unit an event: docs/dynamodb.md, Retention); each carries its expiry, arrival + 24 h."""
+    received = clock.now_ms()
+    assert record_batch(store, site, [make_event(event_id=f"left-to-ttl-{n}") for n in range(2)],
+                        Client("198.51.100.23", CHROME_UA), received).accepted == 2
+    aggregate_records(store, stream_records(store))
+    assert store.purge(received + DAY_MS + HOUR_MS)["sessions"] == 1
+    left = store.client.query(TableName=store.aggregates_table, KeyConditionExpression="pk = :pk",
+                              ExpressionAttributeValues={":pk": {"S": store._session_pk(site.site_id, "session-1")}})
+    assert sorted(item["sk"]["S"] for item in left["Items"]) == ["event#left-to-ttl-0", "event#left-to-ttl-1"]
+    assert {int(item["expires_at"]["N"]) for item in left["Items"]} == {(received + DAY_MS) // 1000}
+
+
 def test_counters_kept_a_metric_an_item_move_to_packed_items_once_at_the_next_purge(store, site, clock,
                                                                                     make_event):
     """An earlier release kept a counter item per metric (`C#...`, its count in `n`). The purge

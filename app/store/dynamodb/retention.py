@@ -98,18 +98,15 @@ class RetentionMixin:
         sessions = self._query(TableName=self.aggregates_table, IndexName="live", ProjectionExpression="pk",
                                KeyConditionExpression="live_pk = :p AND last_seen_ms < :cut",
                                ExpressionAttributeValues={**partition, ":cut": {"N": str(cutoff)}})
-        # A session goes with its markers (they share its partition key), but each marker stays
-        # until its own expiry, its event's arrival + 24 h: sessions are swept by their events'
-        # time, which is the visitor's clock, and Lambda may still deliver a skewed visit's stream
-        # records again, which must find their markers to be skipped. TTL removes those left.
-        now_s = now_ms // 1000
-        session_items = [item for session in sessions for item in self._query(
-            TableName=self.aggregates_table, ProjectionExpression="pk, sk, expires_at", KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": session["pk"]})
-            if not item["sk"]["S"].startswith("event#") or int(item["expires_at"]["N"]) <= now_s]
+        # A visit's applied-event markers are left to TTL (their expiry: the event's arrival +
+        # 24 h). Sessions are swept by their events' time, the visitor's clock, and Lambda may
+        # still deliver a skewed visit's stream records again, which must find their markers to
+        # be skipped; and they hold nothing of the visitor but the visit's random id, so a
+        # delete each (a write unit and a Query of the visit) would buy nothing.
+        session_items = [{"pk": session["pk"], "sk": {"S": "session"}} for session in sessions]
         expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
                               KeyConditionExpression="xpk = :p AND expires_at <= :now",
-                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_s)}})
+                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
         self._delete(self.events_table, events)
         self._delete(self.aggregates_table, session_items + expired)
         kinds = Counter(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)

@@ -1,0 +1,183 @@
+"""What a million events cost on AWS, recounted from the store's own metered calls.
+
+The demo's visits (app/seed.py: pages read with heartbeats, clicks, custom events, returning
+visitors) at the rate of a million events a month are sent as the tracker sends them
+(`tracker_requests`: tracker/liveinsight.js's rules), each request through the web app with
+AWS's settings (rate limits counted in DynamoDB), the stream in Lambda's batches through the
+stream function, then the hourly purge a day later and 400 days later (raw data, then
+rollups). Every DynamoDB request is metered (tests/dynamodb_usage.py) and the month is priced
+at us-east-1's on-demand prices: docs/dynamodb.md, "Cost model", shows the same lines.
+`pytest -s tests/test_aws_cost.py` prints them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from app import create_app, lambda_handlers, seed
+from app.store.base import DAY_MS, HOUR_MS
+from tests.dynamodb_stream import stream_records
+from tests.dynamodb_usage import Usage
+from tests.test_lambda import load_template
+
+pytestmark = [pytest.mark.parametrize("backend", ["dynamodb"]), pytest.mark.timeout(600)]
+
+TRACKER = (Path(__file__).resolve().parents[1] / "tracker" / "liveinsight.js").read_text()
+EVENTS_A_MONTH = 1_000_000
+VISITS = 80  # the sample: about 580 events
+BATCHING_WINDOWS_S = (1, 10)  # AggregationWindowSeconds: its default, and a cheaper choice
+# Dollars per million events measured (docs/dynamodb.md), with a margin: the goal is $11.
+BUDGET = {1: 33.0, 10: 28.0}
+BATCH_SIZE = 100
+PRICES = {  # us-east-1, on demand, December 2026
+    "write unit": 0.625e-6, "read unit": 0.125e-6, "API request": 3.50e-6, "Lambda request": 0.20e-6, "Lambda GB-second": 0.0000166667, "alarm-month": 0.10,
+}
+# Not measurable under moto: Lambda's durations (at 512 MB).
+INGEST_SECONDS, AGGREGATE_SECONDS, LAMBDA_GB = 0.04, 0.15, 0.5
+ALARMS = sum(resource["Type"] == "AWS::CloudWatch::Alarm" for resource in load_template()["Resources"].values())
+
+
+def tracker_setting(name: str) -> int:
+    """flushMs and heartbeatMs's defaults as liveinsight.js has them (`|| 5e3`)."""
+    return int(float(re.search(rf"{name} = \+options\.{name} \|\| ([0-9e.]+)", TRACKER).group(1)))
+
+
+FLUSH_MS, HEARTBEAT_MS = tracker_setting("flushMs"), tracker_setting("heartbeatMs")
+
+
+def tracker_requests(events: list[dict]) -> list[tuple[int, list[dict]]]:
+    """When a visit's events leave the browser, and together, by liveinsight.js's rules: each
+    page load tracks its page view and flushes at once; a flush every FLUSH_MS from the load
+    sends the queue when it holds anything but heartbeats, or a heartbeat held for two
+    heartbeat periods; leaving the page (the next page view, or 2 s after the last event)
+    beacons what is queued. At most 50 events a request."""
+    assert seed.HEARTBEAT_MS == HEARTBEAT_MS and seed.FLUSH_MS == FLUSH_MS  # the demo's visits match the tracker
+    pages: list[list[dict]] = []
+    for event in events:
+        if event["type"] == "page_view" or not pages:
+            pages.append([])
+        pages[-1].append(event)
+    requests = []
+    for number, page in enumerate(pages):
+        load = page[0]["timestamp"]
+        leave = pages[number + 1][0]["timestamp"] if number + 1 < len(pages) else page[-1]["timestamp"] + 2_000
+        queue, pending = [page[0]], page[1:]
+        requests.append((load, queue))
+        queue = []
+        tick = load + FLUSH_MS
+        while tick < leave:
+            queue += [e for e in pending if e["timestamp"] <= tick]
+            pending = [e for e in pending if e["timestamp"] > tick]
+            if queue and any(e["type"] != "heartbeat" or tick - e["timestamp"] >= 2 * HEARTBEAT_MS for e in queue):
+                requests.append((tick, queue[:50]))
+                queue = queue[50:]
+            tick += FLUSH_MS
+        queue += pending
+        if queue:
+            requests.append((leave, queue))
+    return requests
+
+
+def lambda_batches(records: list[tuple[int, dict]], window_ms: int) -> list[list[dict]]:
+    """Stream records (arrival, record) in Lambda's batches: up to BATCH_SIZE records, the
+    first waiting at most window_ms for more."""
+    batches: list[tuple[int, list[dict]]] = []
+    for arrival, record in sorted(records, key=lambda r: r[0]):
+        if batches and arrival - batches[-1][0] < window_ms and len(batches[-1][1]) < BATCH_SIZE:
+            batches[-1][1].append(record)
+        else:
+            batches.append((arrival, [record]))
+    return [records for _, records in batches]
+
+
+@pytest.mark.parametrize("window_s", BATCHING_WINDOWS_S)
+def test_a_million_events_cost_what_the_cost_model_says(store, site, clock, monkeypatch, record_property, window_s):
+    app = create_app({"TESTING": True, "SECRET_KEY": "k", "RATE_LIMITS": True, "RATE_LIMIT_STORAGE": "store://",
+                      "RATE_LIMIT_SITE": "18000 per minute"}, store=store, clock=clock)  # the web function's
+    browser = app.test_client()
+    monkeypatch.setattr(lambda_handlers, "_store", lambda: store)
+    monkeypatch.setenv("LIVEINSIGHT_LIVE_SOCKET_URL", "https://sockets.invalid/prod")  # asks who watches
+    store.purge(clock.now_ms())  # a site's first purge marks it as needing no upgrade (upgrade.py)
+
+    per_visit = 7  # about the demo's events a visit: the rate only decides what Lambda's batches merge
+    plan = seed.plan_visits(site, 1, clock.now_ms() + DAY_MS, visits_per_day=EVENTS_A_MONTH // 30 // per_visit)
+    visits = [visit for visit in plan if visit.client.user_agent != seed.BOT_USER_AGENT][:VISITS]
+    sent = sorted(((at, visit.client, batch) for visit in visits for at, batch in tracker_requests(visit.events)),
+                  key=lambda request: request[0])
+    events = sum(len(batch) for _, _, batch in sent)
+    items_before = counter_items(store)
+    meter = Usage(store.client)
+    arrivals = []
+    for at, client, batch in sent:
+        clock.now = at
+        response = browser.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": batch}),
+                                content_type="text/plain", environ_base={"REMOTE_ADDR": client.ip},
+                                headers={"User-Agent": client.user_agent, "Origin": "https://example.com"})
+        assert response.status_code == 202, response.get_data(as_text=True)
+        arrivals += [(at, record) for record in stream_records(store)]
+    ingestion = snapshot(meter)
+    batches = lambda_batches(arrivals, window_s * 1000)
+    for records in batches:
+        assert lambda_handlers.stream({"Records": records}, None) == {"batchItemFailures": []}
+    aggregation = snapshot(meter)
+    created = counter_items(store) - items_before  # each entered `expiry` once
+    meter.reset()  # that scan is the test's
+    store.purge(clock.now + DAY_MS + HOUR_MS)  # raw data, a day later
+    store.purge(clock.now + 402 * DAY_MS)  # the counters and sketches, past 400 days
+    retention = snapshot(meter)
+    lines = price(events, len(sent), len(batches), ingestion, aggregation, retention, created)
+    total = sum(lines.values())
+    print(f"\nbatching window {window_s} s: {len(visits)} visits, {events} events, {len(sent)} requests, "
+          f"{len(batches)} stream batches, "
+          f"{created} counter and sketch items made")
+    for name, used in (("ingestion", ingestion), ("aggregation", aggregation), ("retention", retention)):
+        print(f"  {name}: {used}")
+    for name, dollars in lines.items():
+        print(f"  {name:<58} ${dollars:6.2f}")
+    print(f"  {'total per million events':<58} ${total:6.2f}")
+    record_property("dollars_per_million_events", round(total, 2))
+    # The sample is what it claims: the demo's visits (7 events each), a tracker request carrying
+    # 1 to 2 of them (a page view at once, heartbeats three at a time), batched by the window.
+    assert 6 <= events / len(visits) <= 8 and 1.2 <= events / len(sent) <= 2 and len(batches) <= len(sent)
+    assert total <= BUDGET[window_s]
+
+
+def counter_items(store) -> int:
+    """The counter and sketch items in the table (a test may scan: moto)."""
+    items = store.client.scan(TableName=store.aggregates_table, ProjectionExpression="pk")["Items"]
+    return sum(item["pk"]["S"][:2] in ("K#", "C#", "U#") for item in items)
+
+
+def snapshot(meter: Usage) -> dict:
+    """What was metered since the last snapshot, without the test's own reads of the stream."""
+    requests = {name: n for name, n in meter.requests.items() if name != "DescribeTable"}
+    assert "Scan" not in requests
+    taken = {"writes": meter.write_units, "reads": meter.read_units, "index": meter.index_writes,
+             "requests": requests}
+    meter.reset()
+    return taken
+
+
+def price(events: int, requests: int, batches: int, ingestion: dict, aggregation: dict,
+          retention: dict, created: int) -> dict[str, float]:
+    """Dollars per million events, by line."""
+    scale = EVENTS_A_MONTH / events
+    unit = lambda used: used["writes"] * PRICES["write unit"] + used["reads"] * PRICES["read unit"]  # noqa: E731
+    lambda_seconds = requests * INGEST_SECONDS + batches * AGGREGATE_SECONDS
+    return {
+        "ingestion: events, by_time, rate limit windows, reads": scale * (unit(ingestion)
+                                                                          + ingestion["index"] * PRICES["write unit"]),
+        "aggregation: transactions, sketches, reads": scale * unit(aggregation),
+        "aggregation: index writes (live, expiry, by_visitor)": scale * (aggregation["index"] + created)
+                                                               * PRICES["write unit"],
+        "retention: deletes at 24 h and 400 days, with their indexes": scale * (unit(retention) + retention["index"]
+                                                                              * PRICES["write unit"]),
+        "API Gateway (REST)": scale * requests * PRICES["API request"],
+        "Lambda: requests and GB-seconds (durations assumed)": scale * ((requests + batches) * PRICES["Lambda request"]
+                                                                       + lambda_seconds * LAMBDA_GB
+                                                                       * PRICES["Lambda GB-second"]),
+        f"CloudWatch: {ALARMS} alarms (fixed, a month)": ALARMS * PRICES["alarm-month"],
+    }
