@@ -21,13 +21,14 @@ class Usage:
 
     `index_writes` counts what the requests say of the global secondary indexes: an event put
     writes `by_time`; a visit's put moves its `live` sort key (a delete and a put there; a new
-    visit is put in `live` and `by_visitor`); a visitor's put is new in `expiry` or moves there
-    (expires_at follows the last event); a new sketch enters `expiry`; every delete of an
+    visit is put in `live` and `by_visitor`); a visitor's put is new in `expiry`, or moves there
+    when its expires_at changed; a new sketch enters `expiry`; every delete of an
     indexed item deletes its entries. A counter item enters `expiry` when it is created, which
     a request does not say: `tests/test_aws_cost.py` counts the items created instead."""
 
     def __init__(self, client):
         self.requests: Counter[str] = Counter()
+        self._expiry: dict[str, str] = {}  # a visitor's expires_at as last put
         self.write_units = 0.0
         self.read_units = 0.0
         self.index_writes = 0
@@ -47,7 +48,7 @@ class Usage:
         self.requests[model.name] += 1
         if model.name == "PutItem":
             self.write_units += _units(params["Item"], 1024)
-            self.index_writes += _put_index_writes(params)
+            self.index_writes += self._put_index_writes(params)
         elif model.name in ("UpdateItem", "DeleteItem"):
             self.write_units += 1  # counters and windows: small items; a delete of one
             if model.name == "DeleteItem":
@@ -57,7 +58,7 @@ class Usage:
                 (kind, body), = action.items()
                 self.write_units += 2 * (_units(body["Item"], 1024) if kind == "Put" else 1)
                 if kind == "Put":
-                    self.index_writes += _put_index_writes(body)
+                    self.index_writes += self._put_index_writes(body)
                 elif kind == "Delete":
                     self.index_writes += _delete_index_writes(body["TableName"], body["Key"])
         elif model.name == "BatchWriteItem":
@@ -66,7 +67,7 @@ class Usage:
                     if "PutRequest" in request:
                         item = request["PutRequest"]["Item"]
                         self.write_units += _units(item, 1024)
-                        self.index_writes += _put_index_writes({"TableName": table, "Item": item})
+                        self.index_writes += self._put_index_writes({"TableName": table, "Item": item})
                     else:
                         self.write_units += 1
                         self.index_writes += _delete_index_writes(table, request["DeleteRequest"]["Key"])
@@ -83,24 +84,24 @@ class Usage:
             self.read_units += sum(_units(item, 4096) - 1
                                    for table in parsed["Responses"].values() for item in table)
 
+    def _put_index_writes(self, put: dict) -> int:
+        item, new = put["Item"], "attribute_not_exists" in put.get("ConditionExpression", "")
+        if put["TableName"].endswith("-events"):
+            return 1  # by_time
+        pk = item["pk"]["S"]
+        if pk.startswith("S#") and item["sk"]["S"] == "session":
+            return 2  # new: live and by_visitor; else live's sort key moves (a delete and a put)
+        if pk.startswith("V#"):  # new in expiry; else moved there, if its expiry changed
+            before, self._expiry[pk] = self._expiry.get(pk), item["expires_at"]["N"]
+            return 1 if new else 2 * (before != item["expires_at"]["N"])
+        if pk.startswith("U#"):
+            return 1 if new else 0  # a sketch's expiry stays its day's
+        return 0
+
     def reset(self) -> None:
         self.requests.clear()
         self.write_units = self.read_units = 0.0
         self.index_writes = 0
-
-
-def _put_index_writes(put: dict) -> int:
-    item, new = put["Item"], "attribute_not_exists" in put.get("ConditionExpression", "")
-    if put["TableName"].endswith("-events"):
-        return 1  # by_time
-    prefix = item["pk"]["S"][:2]
-    if prefix == "S#" and item["sk"]["S"] == "session":
-        return 2  # new: live and by_visitor; else live's sort key moves (a delete and a put)
-    if prefix == "V#":
-        return 1 if new else 2
-    if prefix == "U#":
-        return 1 if new else 0  # a sketch's expiry stays its day's
-    return 0
 
 
 def _delete_index_writes(table: str, key: dict) -> int:

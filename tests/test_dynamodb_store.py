@@ -482,6 +482,22 @@ def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, cl
     assert {int(item["expires_at"]["N"]) for item in left["Items"]} == {(received + DAY_MS) // 1000}
 
 
+def test_a_visitors_expiry_moves_once_an_hour_and_within_24_hours(store, site, clock, make_event):
+    """The visitor item's expires_at (the `expiry` index's sort key) is on the hour before last
+    seen + 24 h: a visitor's batches within an hour leave the index entry where it is."""
+    def expiry_after_a_batch_at(ms: int) -> int:
+        clock.now = ms
+        record_batch(store, site, [make_event(timestamp=ms)], Client("198.51.100.23", CHROME_UA), ms)
+        aggregate_records(store, stream_records(store))
+        item = store.client.get_item(TableName=store.aggregates_table,
+                                     Key=store._key(store._visitor_pk(site.site_id, "visitor-1"), "visitor"))["Item"]
+        return int(item["expires_at"]["N"])
+    hour = (clock.now_ms() // HOUR_MS + 1) * HOUR_MS
+    first, later = expiry_after_a_batch_at(hour + 60_000), expiry_after_a_batch_at(hour + 50 * 60_000)
+    assert first == later == (hour + DAY_MS) // 1000  # kept at most 24 h after the visitor was last seen
+    assert expiry_after_a_batch_at(hour + HOUR_MS + 60_000) == first + 3600
+
+
 def test_counters_kept_a_metric_an_item_move_to_packed_items_once_at_the_next_purge(store, site, clock,
                                                                                     make_event):
     """An earlier release kept a counter item per metric (`C#...`, its count in `n`). The purge
