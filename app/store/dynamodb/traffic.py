@@ -19,6 +19,7 @@ from .client import (
 )
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))
+VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
 # A counter item: (site, grain, dimension, bucket, value); its metrics are its attributes.
 CounterItem = tuple[str, str, str, int, str]
 
@@ -33,8 +34,6 @@ def counter_items(counters: dict[CounterKey, float]) -> dict[CounterItem, dict[s
     for key, n in counters.items():
         items[key.site_id, key.grain, key.dimension, key.hour, key.value][key.metric] = n
     return items
-
-VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
 
 
 class TrafficMixin:

@@ -1,8 +1,8 @@
 """Upgrades of what an earlier release kept in the aggregates table, done by the hourly purge.
 
-Counters: before packed counters (December 2026) an item held one metric (`C#site#grain#metric#dimension#shard`, its
-count in `n`); now an item holds every metric of a (dimension, bucket, value), an attribute each
-(`K#...`, traffic.py). `pack_counters` moves a site's old items, found through the `expiry`
+Counters: until December 2026 an item held one metric (`C#site#grain#metric#dimension#shard`,
+its count in `n`); now an item holds every metric of a (dimension, bucket, value), an attribute
+each (`K#...`, traffic.py). `pack_counters` moves a site's old items, found through the `expiry`
 index, each exactly once: the ADD to the new item and the conditional deletes of the old ones
 are one transaction, so a move cut short, or two purges at once, count nothing twice. Once a
 purge finds none left for a site, its registry item says `packed` and the site is not walked
