@@ -110,6 +110,32 @@ def test_funnel_steps_in_order_within_a_visit(store, history):
     assert steps[2]["label"] == "Converted: signup"
 
 
+def test_a_funnel_skips_the_summaries_that_never_reach_its_first_step_unread(store, history, monkeypatch):
+    """Summaries without the first step's text (its quoted path, its pattern's literal start,
+    its event's key) are skipped before they are parsed; the figures are those of every
+    summary read."""
+    from app.analytics import summaries as summaries_module
+    assert funnels._needle(history, {"kind": "page", "match": "/pricing"}) == '"/pricing"'
+    assert funnels._needle(history, {"kind": "page", "match": "/pri*/x"}) == '"/pri'
+    assert funnels._needle(history, {"kind": "page", "match": '/café"'}) == '"/café\\""'
+    assert funnels._needle(history, {"kind": "conversion", "match": "signup"}) == '"c:signup"'
+    parse, parsed, needle = summaries_module._parse, [], funnels._needle
+    monkeypatch.setattr(summaries_module, "_parse", lambda value: parsed.append(value) or parse(value))
+    fresh = TODAY - 1  # both days not sealed: worked out at each request, nothing kept between
+
+    def report(funnel: funnels.Funnel, needle) -> tuple[dict, int]:
+        monkeypatch.setattr(funnels, "_needle", needle)
+        summaries_module._keys.clear()
+        parsed.clear()
+        return funnels.funnel_report(store, history, funnel, TWO_DAYS, fresh), len(parsed)
+    # the two days' 6 summaries: a1, b1, c1, d1, a2, b2
+    for first, reaching in [(("page", "/blog"), 1), (("page", "/pri*"), 4), (("conversion", "signup"), 3),
+                            (("page", "/"), 4)]:
+        funnel = funnels.new_funnel(history, "F", [first, ("page", "/pricing")], NOW)
+        skipping = report(funnel, needle)
+        assert skipping == (report(funnel, lambda site, step: "")[0], reaching)
+
+
 def test_funnel_breakdown_and_filter(store, history):
     funnel = signup_funnel(history)
     report = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, breakdown="channel")

@@ -10,6 +10,7 @@ distinct time), so medians above 100 s are within 5 %.
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections import defaultdict
@@ -141,6 +142,27 @@ def _matcher(site: Site, step: dict) -> Callable[[str], bool]:
     return lambda s: s == wanted
 
 
+def _needle(site: Site, step: dict) -> str:
+    """Text a stored summary (aggregate.py writes each step as JSON) holds if one of its steps
+    is this funnel step: its quoted key, or for a page the quoted start of its pattern before
+    any wildcard. Empty when there is none to tell."""
+    kind, match = step["kind"], step["match"]
+    if kind == "goal":
+        goal = next((g for g in goals_of(site) if g.id == match), None)
+        if goal is None:
+            return ""
+        if goal.kind == "page":  # as _matcher reads a goal
+            kind, match = "page", goal.match
+        elif goal.prop:
+            return json.dumps(goal.key, ensure_ascii=False)
+        else:
+            kind, match = "event", goal.match
+    if kind == "page":  # the path; with wildcards, the JSON of any path matching starts as its literal start's
+        literal = match.split("*")[0]
+        return json.dumps(literal, ensure_ascii=False)[:None if literal == match else -1]
+    return json.dumps(("e:" if kind == "event" else "c:") + match, ensure_ascii=False)
+
+
 def _time_bucket(seconds: int) -> int:
     """Seconds kept exactly below 100, to two significant figures above."""
     if seconds < 100:
@@ -154,6 +176,7 @@ def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
     ("b"), and the time it took from the step before ("t")."""
     matchers = [_matcher(site, step) for step in funnel.steps]
     known: dict[str, tuple[bool, ...]] = {}  # a step text -> which funnel steps it is
+    key_of = functools.lru_cache(maxsize=100_000)(key)  # a few thousand keys, met in many visits
 
     def keys(summary: Summary) -> list[str]:
         if filters and not matches(summary, filters):
@@ -169,12 +192,13 @@ def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
                     break
         out = []
         for i, seconds in enumerate(times):
-            out.append(key("v", i))
-            out += [key("b", dimension, getattr(summary, dimension), i) for dimension in FUNNEL_DIMENSIONS]
+            out.append(key_of("v", i))
+            out += [key_of("b", dimension, getattr(summary, dimension), i) for dimension in FUNNEL_DIMENSIONS]
             if i:
-                out.append(key("t", i, _time_bucket(seconds - times[i - 1])))
+                out.append(key_of("t", i, _time_bucket(seconds - times[i - 1])))
         return out
-    return Report(funnel_digest(site, funnel, filters), keys)
+    # A visit that never reached the first step counts in no key: most are skipped unparsed.
+    return Report(funnel_digest(site, funnel, filters), keys, needle=_needle(site, funnel.steps[0]))
 
 
 def _median(counts: dict[int, float]) -> float | None:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Callable
 
@@ -87,13 +88,15 @@ def top_paths(store: Store, site: Site, period: Period, today: int, length: int 
 def _transitions(filters: dict[str, str]) -> Report:
     """Per view of a page, [page, "n", next page or EXIT] and [page, "p", previous page or
     ENTRANCE]: the page first, so one read by its prefix finds both."""
+    key_of = functools.lru_cache(maxsize=100_000)(key)  # pairs of pages recur in many visits
+
     def keys(summary: Summary) -> list[str]:
         if filters and not matches(summary, filters):
             return []
         pages = pages_of(summary)
         return [k for i, page in enumerate(pages) for k in (
-            key(page, "n", pages[i + 1] if i + 1 < len(pages) else EXIT),
-            key(page, "p", pages[i - 1] if i else ENTRANCE))]
+            key_of(page, "n", pages[i + 1] if i + 1 < len(pages) else EXIT),
+            key_of(page, "p", pages[i - 1] if i else ENTRANCE))]
     return Report(digest_name("transitions", sorted(filters.items())), keys)
 
 

@@ -51,10 +51,12 @@ Digest = dict[str, float]  # a digest's counters: value -> n
 class Report:
     """What a digest is made of: its name (a hash of all it depends on: digest_name), the
     digest keys one visit of a summary counts in (a key may come more than once), and what is
-    done to a day's sums before they are kept."""
+    done to a day's sums before they are kept. `needle`, when set, is text every stored
+    summary with keys holds: the others are skipped unparsed."""
     name: str
     keys: Callable[[Summary], Iterable[str]]
     finish: Callable[[Digest], Digest] = field(default=lambda day: day)
+    needle: str = ""
 
 
 # (report name, stored summary) -> the keys its visits count in: the days not sealed are worked
@@ -146,9 +148,11 @@ def _made(store: Store, site: Site, days: Iterable[int], report: Report, fresh: 
         if keys is None:
             keys = made[value] = tuple(report.keys(Summary(*_parse(value), 1)))
         return keys
-    keys_of = _keys_of if fresh else keys_once
+    keys_of, needle = _keys_of if fresh else keys_once, report.needle
     for row in _summary_rows(store, site.site_id, min(sums), max(sums) + 1):
         day = sums.get(row.hour)
+        if needle and needle not in row.value:
+            continue
         if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
             for k in keys_of(report, row.value):
                 day[k] += row.n
