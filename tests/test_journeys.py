@@ -136,6 +136,17 @@ def test_a_funnel_skips_the_summaries_that_never_reach_its_first_step_unread(sto
         assert skipping == (report(funnel, lambda site, step: "")[0], reaching)
 
 
+def test_the_page_flow_works_out_only_the_fresh_summaries_that_hold_its_page(store, history, monkeypatch):
+    from app.analytics import summaries as summaries_module
+    parse, parsed = summaries_module._parse, []
+    monkeypatch.setattr(summaries_module, "_parse", lambda value: parsed.append(value) or parse(value))
+    summaries_module._keys.clear()
+    flow = journeys.next_and_previous(store, history, TWO_DAYS, TODAY - 1, "/blog")  # both days fresh
+    assert len(parsed) == 1  # c1, of the days' six visits the one that viewed /blog: / /blog / /pricing
+    assert (flow["views"], flow["previous"], flow["next"]) == (
+        1, [{"page": "/", "views": 1, "share": 100.0}], [{"page": "/", "views": 1, "share": 100.0}])
+
+
 def test_funnel_breakdown_and_filter(store, history):
     funnel = signup_funnel(history)
     report = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, breakdown="channel")

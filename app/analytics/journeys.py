@@ -107,7 +107,7 @@ def next_and_previous(store: Store, site: Site, period: Period, today: int, page
         raise JourneyError(_("say which page (page=/path)"))
     page, filters = page[:MAX_STEP_TEXT], _check(filters or {})  # summaries keep that much of a path
     totals = digest(store, site, _transitions(filters), period.first_day, period.last_day + 1, today,
-                    prefix=key_prefix(page))
+                    prefix=key_prefix(page), holding=json.dumps(page, ensure_ascii=False))  # the page, as stored
     by_direction: dict[str, list[tuple[str, float]]] = {"n": [], "p": []}
     for value, n in totals.items():
         _this, direction, other = json.loads(value)  # (not `_`: gettext here)

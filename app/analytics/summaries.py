@@ -20,7 +20,7 @@ import json
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 from app.store.base import JOURNEY, CounterKey, CounterRow, Site, Store, month_of_day, month_start_day
@@ -98,12 +98,13 @@ def _keys_of(report: Report, value: str) -> tuple[str, ...]:
 
 
 def digest(store: Store, site: Site, report: Report, start_day: int, end_day: int, today: int,
-           prefix: str = "") -> Digest:
+           prefix: str = "", holding: str = "") -> Digest:
     """The sum over start_day <= day < end_day of each day's digest (the values beginning with
     `prefix`): kept digests for sealed days (made now for those that have none), fresh ones for
     the others. The sealed months that lie whole in the period are
     read as month digests. A few reads whatever the period: the months, the sealed days before
-    and after them, the fresh days."""
+    and after them, the fresh days. `holding`: text every summary with a key beginning with
+    `prefix` holds; the fresh days' others are skipped unparsed (kept digests are whole)."""
     totals: Digest = defaultdict(float)
     sealed_end = max(start_day, min(end_day, today - SEALED_AFTER_DAYS + 1))
     first_month = month_of_day(start_day) + (month_start_day(month_of_day(start_day)) != start_day)
@@ -123,7 +124,8 @@ def digest(store: Store, site: Site, report: Report, start_day: int, end_day: in
         if start < stop:
             _add(totals, _kept(store, site, name, "day", start, stop, prefix, make_days))
     if sealed_end < end_day:
-        for fresh in _made(store, site, range(sealed_end, end_day), report, fresh=True).values():
+        fresh_report = replace(report, needle=holding) if holding and not report.needle else report
+        for fresh in _made(store, site, range(sealed_end, end_day), fresh_report, fresh=True).values():
             _add(totals, {v: n for v, n in fresh.items() if v.startswith(prefix)})
     return dict(totals)
 
