@@ -234,8 +234,8 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
         print(f"\n{len(batch)} events: ingest {ingest}\n{len(batch)} events: aggregation {aggregation}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
-    # Five visits of five different pages fit one transaction: 25 markers, 10 records and 79
-    # counter items (186 deltas; a metric an item, they took three: docs/dynamodb.md).
+    # Five visits of five different pages fit one transaction: 25 markers, 10 records and 45
+    # counter items (102 deltas; an item a metric, they took three: docs/dynamodb.md).
     assert aggregation[0]["TransactWriteItems"] == 1
     store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
     store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
