@@ -147,6 +147,18 @@ def test_the_page_flow_works_out_only_the_fresh_summaries_that_hold_its_page(sto
         1, [{"page": "/", "views": 1, "share": 100.0}], [{"page": "/", "views": 1, "share": 100.0}])
 
 
+def test_only_the_fresh_days_summaries_are_remembered_between_requests(store, history):
+    """A request that makes the sealed days' digests does not fill the memory of the fresh days'
+    keys with summaries it will not meet again (that pushed the fresh days' out, and the next
+    requests worked them out afresh: the page flow's p95 tail)."""
+    from app.analytics import summaries as summaries_module
+    summaries_module._keys.clear()
+    journeys.top_paths(store, history, TWO_DAYS, TODAY, 3)  # the 16th sealed (its digest made), the 17th fresh
+    fresh = {row.value for row in store.read_counters("shop", "visits", JOURNEY, TODAY - 1, TODAY, grain="day")
+             if row.n > 0}
+    assert {value for _, value in summaries_module._keys} == fresh and len(fresh) == 2  # a2, b2
+
+
 def test_funnel_breakdown_and_filter(store, history):
     funnel = signup_funnel(history)
     report = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, breakdown="channel")
