@@ -64,9 +64,8 @@ def tracker_requests(events: list[dict]) -> list[tuple[int, list[dict]]]:
     for number, page in enumerate(pages):
         load = page[0]["timestamp"]
         leave = pages[number + 1][0]["timestamp"] if number + 1 < len(pages) else page[-1]["timestamp"] + 2_000
-        queue, pending = [page[0]], page[1:]
-        requests.append((load, queue))
-        queue = []
+        requests.append((load, [page[0]]))
+        queue, pending = [], page[1:]
         tick = load + FLUSH_MS
         while tick < leave:
             queue += [e for e in pending if e["timestamp"] <= tick]
@@ -76,8 +75,7 @@ def tracker_requests(events: list[dict]) -> list[tuple[int, list[dict]]]:
                 queue = queue[50:]
             tick += FLUSH_MS
         queue += pending
-        if queue:
-            requests.append((leave, queue))
+        requests += [(leave, queue[start:start + 50]) for start in range(0, len(queue), 50)]  # the beacons
     return requests
 
 
