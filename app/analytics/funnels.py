@@ -121,46 +121,49 @@ def step_label(site: Site, step: dict) -> str:
     return _("Sent %(event)s", event=match) if kind == "event" else _("Converted: %(name)s", name=match)
 
 
-def _matcher(site: Site, step: dict) -> Callable[[str], bool]:
-    """Whether a summary's step (a path, or a key: e:name, c:name, g:id) is this funnel step.
-    A page goal matches its pages (so its history before it was defined counts too); an event
-    goal its event's key, or its own key when it has a property condition."""
+def _target(site: Site, step: dict) -> tuple[str, str] | None:
+    """What a funnel step is as a summary's steps hold it: ("page", pattern) for a path, or
+    ("key", its key: e:name, c:name, g:id). A page goal is its pages (so its history before it
+    was defined counts too); an event goal its event's key, or its own key when it has a
+    property condition. None for a goal that is gone."""
     kind, match = step["kind"], step["match"]
     if kind == "goal":
         goal = next((g for g in goals_of(site) if g.id == match), None)
         if goal is None:
-            return lambda s: False
+            return None
         if goal.kind == "page":
-            kind, match = "page", goal.match
-        elif goal.prop:
-            return lambda s: s == goal.key
-        else:
-            kind, match = "event", goal.match
+            return "page", goal.match
+        if goal.prop:
+            return "key", goal.key
+        kind, match = "event", goal.match
+    if kind == "page":
+        return "page", match
+    return "key", ("e:" if kind == "event" else "c:") + match
+
+
+def _matcher(site: Site, step: dict) -> Callable[[str], bool]:
+    """Whether a summary's step (a path, or a key) is this funnel step."""
+    target = _target(site, step)
+    if target is None:
+        return lambda s: False
+    kind, match = target
     if kind == "page":
         return lambda s: s.startswith("/") and page_matches(match, s)
-    wanted = ("e:" if kind == "event" else "c:") + match
-    return lambda s: s == wanted
+    return lambda s: s == match
 
 
 def _needle(site: Site, step: dict) -> str:
     """Text a stored summary (aggregate.py writes each step as JSON) holds if one of its steps
     is this funnel step: its quoted key, or for a page the quoted start of its pattern before
     any wildcard. Empty when there is none to tell."""
-    kind, match = step["kind"], step["match"]
-    if kind == "goal":
-        goal = next((g for g in goals_of(site) if g.id == match), None)
-        if goal is None:
-            return ""
-        if goal.kind == "page":  # as _matcher reads a goal
-            kind, match = "page", goal.match
-        elif goal.prop:
-            return json.dumps(goal.key, ensure_ascii=False)
-        else:
-            kind, match = "event", goal.match
+    target = _target(site, step)
+    if target is None:
+        return ""
+    kind, match = target
     if kind == "page":  # the path; with wildcards, the JSON of any path matching starts as its literal start's
         literal = match.split("*")[0]
         return json.dumps(literal, ensure_ascii=False)[:None if literal == match else -1]
-    return json.dumps(("e:" if kind == "event" else "c:") + match, ensure_ascii=False)
+    return json.dumps(match, ensure_ascii=False)
 
 
 def _time_bucket(seconds: int) -> int:

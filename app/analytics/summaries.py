@@ -20,7 +20,7 @@ import json
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, NamedTuple
 
 from app.store.base import JOURNEY, CounterKey, CounterRow, Site, Store, month_of_day, month_start_day
@@ -124,8 +124,7 @@ def digest(store: Store, site: Site, report: Report, start_day: int, end_day: in
         if start < stop:
             _add(totals, _kept(store, site, name, "day", start, stop, prefix, make_days))
     if sealed_end < end_day:
-        fresh_report = replace(report, needle=holding) if holding and not report.needle else report
-        for fresh in _made(store, site, range(sealed_end, end_day), fresh_report, fresh=True).values():
+        for fresh in _made(store, site, range(sealed_end, end_day), report, fresh=True, holding=holding).values():
             _add(totals, {v: n for v, n in fresh.items() if v.startswith(prefix)})
     return dict(totals)
 
@@ -135,11 +134,13 @@ def _add(totals: Digest, more: Digest) -> None:
         totals[value] += n
 
 
-def _made(store: Store, site: Site, days: Iterable[int], report: Report, fresh: bool = False) -> dict[int, Digest]:
+def _made(store: Store, site: Site, days: Iterable[int], report: Report, fresh: bool = False,
+          holding: str = "") -> dict[int, Digest]:
     """Digests of the given days, worked out from their summaries (read as rows; a summary's
-    keys are worked out once however many days have it). The fresh days' keys (made again at
-    each request) are remembered from one request to the next; the sealed days' are made once
-    and kept as digests, so remembering theirs would only push the fresh ones out."""
+    keys are worked out once however many days have it; one without the report's needle, or
+    without `holding`, is skipped unparsed). The fresh days' keys (made again at each request)
+    are remembered from one request to the next; the sealed days' are made once and kept as
+    digests, so remembering theirs would only push the fresh ones out."""
     sums: dict[int, Digest] = {day: defaultdict(float) for day in days}
     if not sums:
         return {}
@@ -152,9 +153,9 @@ def _made(store: Store, site: Site, days: Iterable[int], report: Report, fresh: 
         return keys
     keys_of, needle = _keys_of if fresh else keys_once, report.needle
     for row in _summary_rows(store, site.site_id, min(sums), max(sums) + 1):
-        day = sums.get(row.hour)
-        if needle and needle not in row.value:
+        if needle not in row.value or holding not in row.value:  # "" is in every one
             continue
+        day = sums.get(row.hour)
         if day is not None and row.n > 0:  # DynamoDB keeps the rows visits moved away from, at zero
             for k in keys_of(report, row.value):
                 day[k] += row.n
