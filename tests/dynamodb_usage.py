@@ -8,8 +8,8 @@ import threading
 from collections import Counter
 
 # The aggregates table's items by the start of their partition key, and the index entries each
-# has (template.yaml): a visit is in `live` and `by_visitor`; a visitor, counter or sketch in
-# `expiry`; markers, rate windows and the registry in none.
+# has (template.yaml): a visit is in `expiry` and `by_visitor`; a visitor, counter or sketch in
+# `expiry` (but the live widgets' minute counters); markers, rate windows and the registry in none.
 INDEXED = {"S#": 2, "V#": 1, "K#": 1, "U#": 1, "C#": 1}
 
 
@@ -20,15 +20,15 @@ class Usage:
     1 KB but sketches, which are deleted only after 400 days).
 
     `index_writes` counts what the requests say of the global secondary indexes: an event put
-    writes `by_time`; a visit's put moves its `live` sort key (a delete and a put there; a new
-    visit is put in `live` and `by_visitor`); a visitor's put is new in `expiry`, or moves there
-    when its expires_at changed; a new sketch enters `expiry`; every delete of an
-    indexed item deletes its entries. A counter item enters `expiry` when it is created, which
-    a request does not say: `tests/test_aws_cost.py` counts the items created instead."""
+    writes `by_time`; a visit's put is new in `expiry` and `by_visitor`, a visitor's new in
+    `expiry`, and either moves in `expiry` (a delete and a put) when its expires_at changed;
+    a new sketch enters `expiry`; every delete of an indexed item deletes its entries. A counter
+    item enters `expiry` when it is created, which a request does not say:
+    `tests/test_aws_cost.py` counts the items created instead."""
 
     def __init__(self, client):
         self.requests: Counter[str] = Counter()
-        self._expiry: dict[str, str] = {}  # a visitor's expires_at as last put
+        self._expiry: dict[str, str] = {}  # a visit's or visitor's expires_at as last put
         self.write_units = 0.0
         self.read_units = 0.0
         self.index_writes = 0
@@ -89,11 +89,10 @@ class Usage:
         if put["TableName"].endswith("-events"):
             return 1  # by_time
         pk = item["pk"]["S"]
-        if pk.startswith("S#") and item["sk"]["S"] == "session":
-            return 2  # new: live and by_visitor; else live's sort key moves (a delete and a put)
-        if pk.startswith("V#"):  # new in expiry; else moved there, if its expiry changed
+        session = pk.startswith("S#") and item["sk"]["S"] == "session"
+        if session or pk.startswith("V#"):  # new in expiry (a visit in by_visitor too); else moved, if it changed
             before, self._expiry[pk] = self._expiry.get(pk), item["expires_at"]["N"]
-            return 1 if new else 2 * (before != item["expires_at"]["N"])
+            return (1 + session) if new else 2 * (before != item["expires_at"]["N"])
         if pk.startswith("U#"):
             return 1 if new else 0  # a sketch's expiry stays its day's
         return 0

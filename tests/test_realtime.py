@@ -1,4 +1,5 @@
 """Realtime figures, the dashboard page, its htmx fragments and GET /api/realtime."""
+import inspect
 import re
 
 import pytest
@@ -119,14 +120,35 @@ def test_the_realtime_page_refreshes_every_widget_with_one_request(client, live_
     assert "/pricing" in html and "Google" in html
 
 
-def test_the_live_snapshot_renders_every_widget_from_one_read(client, live_traffic, site, store, monkeypatch):
+def test_the_live_snapshot_reads_the_minute_counters_of_30_minutes_at_most(client, live_traffic, site, store,
+                                                                           monkeypatch, clock):
+    """Bounded whatever the traffic: the live widgets read counters of the minutes up to now,
+    never the visits themselves (no store method reads visits by time any more)."""
     reads = []
-    live_sessions = store.live_sessions
-    monkeypatch.setattr(store, "live_sessions", lambda *a, **k: reads.append(a) or live_sessions(*a, **k))
+    for name in ("read_counters", "sum_counters"):
+        method = getattr(store, name)
+        bind = inspect.signature(method).bind
+        monkeypatch.setattr(store, name, lambda *a, _m=method, _b=bind, **k: reads.append(_b(*a, **k)) or _m(*a, **k))
     html = client.get(f"/sites/{site.site_id}/live", headers={"HX-Request": "true"}).get_data(as_text=True)
     for name in LIVE_WIDGETS:  # each swapped into the page by its id
         assert re.search(rf'<section id="w-{name}"[^>]*hx-swap-oob="true"', html), name
-    assert len(reads) == 1  # one moment: the visits of the last 30 minutes, read once for every widget
+    minutes = [read.args for read in reads if read.arguments.get("grain") == "minute"]
+    assert {args[2] for args in minutes} == {"live", "live_page", "live_source"}
+    now = clock.now_ms() // MIN
+    assert all(args[4] == now + 1 and args[4] - args[3] <= 31 for args in minutes)
+    assert 'data-testid="current-visitors">2<' in html
+
+
+def test_a_visitor_counts_on_the_page_of_their_latest_event_only(ingest, make_event, store, site):
+    ingest(make_event(url="https://example.com/a", timestamp=T0 - 3 * MIN), at=T0 - 3 * MIN)
+    ingest(make_event(url="https://example.com/b", timestamp=T0 - MIN), at=T0 - MIN)
+    ingest(make_event(url="https://example.com/a", type="heartbeat", timestamp=T0 - 2 * MIN), at=T0)  # late
+    assert rt.live_pages(store, site, T0) == [{"name": "/b", "visitors": 1}]
+    assert rt.current_visitors(store, site, T0) == {"last_5_minutes": 1, "last_30_minutes": 1}
+    assert rt.conversions_live(store, site, T0)["active_visit_duration_s"] == 120.0
+    # Seven minutes after their last event they are no longer "now", but still in the 30 minutes.
+    assert rt.current_visitors(store, site, T0 + 6 * MIN) == {"last_5_minutes": 0, "last_30_minutes": 1}
+    assert rt.live_pages(store, site, T0 + 6 * MIN) == []
 
 
 def test_fragment_is_a_partial_for_htmx_and_the_full_page_otherwise(client, live_traffic, site):

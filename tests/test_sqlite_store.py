@@ -194,3 +194,16 @@ def test_a_backup_is_a_private_consistent_copy_into_a_new_file(tmp_path):
         assert "exists already" in str(error)
     else:
         raise AssertionError("a backup must not overwrite a file")
+
+
+def test_the_purge_keeps_the_live_widgets_minute_counters_a_day(tmp_path):
+    """On AWS TTL deletes them (tests/test_dynamodb_store.py); here the purge does."""
+    from app.store.base import HOUR_MS, Changes, CounterKey
+    store = SQLiteStore(str(tmp_path / "live.db"))
+    store.create_schema()
+    now = 1_780_000_000_000
+    store.apply(Changes(counters={CounterKey("s1", (now - 2 * HOUR_MS) // 60_000, "visitors", "live", "", "minute"): 1,
+                                  CounterKey("s1", (now - 25 * HOUR_MS) // 60_000, "visitors", "live", "", "minute"): 1}))
+    store.purge(now)
+    assert [r.hour for r in store.read_counters("s1", "visitors", "live", 0, 10**9, grain="minute")] == [
+        (now - 2 * HOUR_MS) // 60_000]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.store.base import (
-    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, LiveSession, Session, Site, UniqueKey, Visitor,
+    DAY_MS, EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
 )
 from tests.conftest import T0
 
@@ -66,19 +66,11 @@ def test_sessions_upsert_and_get(store):
 
 
 def test_visitors_upsert_and_get(store):
-    store.apply(Changes(visitors=[Visitor("s1", "u1", 10, T0)]))
-    store.apply(Changes(visitors=[Visitor("s1", "u1", 11, T0 + 5)]))
-    assert store.get_visitors("s1", ["u1", "u2"]) == {"u1": Visitor("s1", "u1", 11, T0 + 5)}
-
-
-def test_live_sessions_by_last_seen(store):
-    store.apply(Changes(sessions=[session("old", last_seen=T0 - 10 * 60_000),
-                                  session("new", last_seen=T0 - 60_000),
-                                  session("other-site", site_id="s2", last_seen=T0)]))
-    store.apply(Changes(sessions=[session("new", last_seen=T0 - 60_000, user_id="u2", exit_path="/x",
-                                          source="Google")]))
-    assert store.live_sessions("s1", T0 - 5 * 60_000) == [LiveSession("u2", T0 - 60_000, "/x", "Google")]
-    assert sorted(s.user_id for s in store.live_sessions("s1", T0 - 30 * 60_000)) == ["u1", "u2"]
+    store.apply(Changes(visitors=[Visitor("s1", "u1", 10, T0), Visitor("s1", "u2", 10, T0)]))
+    assert store.get_visitors("s1", ["u2"]) == {"u2": Visitor("s1", "u2", 10, T0)}  # live_page None
+    live = Visitor("s1", "u1", 11, T0 + 5, live_page="/x", live_source="Google", live_duration_ms=5_000)
+    store.apply(Changes(visitors=[live]))
+    assert store.get_visitors("s1", ["u1", "u3"]) == {"u1": live}
 
 
 def test_counters_add_up_and_read_by_hour_range(store):
@@ -510,13 +502,13 @@ def test_delete_site_deletes_its_records_and_traffic_only(store):
     assert store.site_members("s1") == [] and store.get_public_link("h-s1") is None
     assert [i.site_id for i in store.email_invitations("ada@example.com")] == ["s2"]
     assert store.get_api_key("k-s1") is None and store.list_audit("s1") == [] and store.list_alerts("s1") == []
-    assert store.recent_events("s1", 10) == [] and store.live_sessions("s1", 0) == []
+    assert store.recent_events("s1", 10) == [] and store.get_sessions("s1", ["sess1"]) == {}
     assert store.read_counters("s1", "pageviews", "", TODAY, TODAY + 1, grain="day") == []
     # the other site keeps everything
     assert store.get_site("s2") is not None and store.get_public_link("h-s2") is not None
     assert store.get_api_key("k-s2") is not None and len(store.list_audit("s2")) == 1
     assert store.add_alert(alert(site_id="s2")) is False  # still taken: its history is kept
-    assert len(store.recent_events("s2", 10)) == 1 and len(store.live_sessions("s2", 0)) == 1
+    assert len(store.recent_events("s2", 10)) == 1 and len(store.get_sessions("s2", ["sess1"])) == 1
     assert [r.n for r in store.read_counters("s2", "pageviews", "", TODAY, TODAY + 1, grain="day")] == [1]
 
 

@@ -16,6 +16,7 @@ import queue
 import threading
 from typing import Callable, Iterable
 
+from app.analytics.realtime import live_counts
 from app.store.base import Alert, Site, Store
 
 from . import messages
@@ -72,8 +73,9 @@ def _traffic(store: Store, site: Site, settings: AlertSettings, now_ms: int,
     cooling = now_ms - settings.traffic.cooldown_h * 3_600_000
     if any(a.kind == check.direction and a.fired_ms > cooling for a in fired()):
         return []
-    live = store.live_sessions(site.site_id, now_ms - WINDOW_MS)
-    return [messages.traffic_alert(site, check, live, now_ms)]
+    pages, sources = (live_counts(store, site.site_id, now_ms, dimension, WINDOW_MS)
+                      for dimension in ("live_page", "live_source"))
+    return [messages.traffic_alert(site, check, pages, sources, now_ms)]
 
 
 def minute_alerts(store: Store, now_ms: int) -> list[tuple[Site, Alert]]:

@@ -7,14 +7,13 @@ each reader gets them composed anew in their language (`alert_words`, in languag
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from datetime import datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from app.analytics.goals import ANY_CONVERSION
 from app.i18n import DEFAULT_LANGUAGE, gettext as _
-from app.store.base import Alert, LiveSession, Site
+from app.store.base import Alert, Site
 
 from .goal_rules import GoalCheck
 from .language import speaking
@@ -33,8 +32,8 @@ def dashboard_path(site: Site, **filters: str) -> str:
     return f"/sites/{site.site_id}?" + urlencode({"period": "today", **filters})
 
 
-def _top(counts: Counter) -> list[list]:
-    return [[name, n] for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]]
+def _top(counts: dict[str, float]) -> list[list]:
+    return [[name, int(n)] for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]]
 
 
 def _named(rows: list[list]) -> str:
@@ -42,14 +41,16 @@ def _named(rows: list[list]) -> str:
 
 
 # -- the alerts, kept in English
-def traffic_alert(site: Site, check: TrafficCheck, live: list[LiveSession], now_ms: int) -> Alert:
-    """A spike or a drop, with the pages and sources of the visits active in the window, and a
-    spike's link filtered by the source that brings half of them, if one does."""
+def traffic_alert(site: Site, check: TrafficCheck, pages: dict[str, float], sources: dict[str, float],
+                  now_ms: int) -> Alert:
+    """A spike or a drop, with the pages and sources of the visits active in the window (visits
+    by their latest page and by source), and a spike's link filtered by the source that brings
+    half of them, if one does."""
     from app.dashboard.formatting import dimension_label  # here: app.dashboard imports app.alerts
-    pages, sources = Counter(v.page for v in live if v.page), Counter(v.source for v in live)
-    top_pages, ranked = _top(pages), _top(sources)
+    top_pages, ranked = _top({page: n for page, n in pages.items() if page}), _top(sources)
     leading, visits = ranked[0] if ranked else ("", 0)
-    filters = {"source": leading} if check.direction == "spike" and leading and 2 * visits >= len(live) else {}
+    filters = ({"source": leading} if check.direction == "spike" and leading and 2 * visits >= sum(sources.values())
+               else {})
     with speaking(DEFAULT_LANGUAGE):
         details = {"observed": round(check.observed, 1), "expected": round(check.expected, 1),
                    "weeks": check.weeks, "since_ms": check.since_ms, "pages": top_pages,

@@ -34,6 +34,11 @@ Counters (grain, metric, dimension):
   the visit's day and moved (-1/+1) as the visit takes steps;
 - day, cohorts (analytics/cohorts.py): visitors by the week or month the tracker made their id,
   counted once in each week or month they come back (bucket: its first day).
+- minute, live (analytics/realtime.py): each visitor counted once, in the minute of their
+  latest event: visitors in total (dimension "live"), visitors and the duration_ms of their
+  visits so far by that event's page ("live_page"), visitors by the visit's source
+  ("live_source"); moved (-1/+1) as the visitor goes on, so the visitors of the last N minutes
+  are the sum of N buckets, however busy the site.
 """
 from __future__ import annotations
 
@@ -49,7 +54,7 @@ from app.analytics.goals import (
 )
 from app.analytics.periods import local_day_number
 from app.store.base import (
-    FIVE_MINUTES_MS, HOUR_MS, JOURNEY, KEY_SEPARATOR, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
+    FIVE_MINUTES_MS, HOUR_MS, JOURNEY, KEY_SEPARATOR, MINUTE_MS, Changes, CounterKey, Session, Site, UniqueKey, Visitor,
     month_of_day, month_start_day,
 )
 
@@ -167,7 +172,7 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: di
     site_id = events[0]["site_id"]
     tally = _Tally(site_id, timezone, goals, prop_values or {})
     sessions = {k: copy(v) for k, v in sessions.items()}
-    visitors = {k: copy(v) for k, v in visitors.items()}
+    stored, visitors = visitors, {k: copy(v) for k, v in visitors.items()}
     touched_sessions: dict[str, Session] = {}
     touched_visitors: dict[str, Visitor] = {}
 
@@ -180,9 +185,14 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: di
             session = _start_session(event, session, visitor, tally)
             sessions[session.session_id] = session
         _apply_event(session, visitor, event, tally)
+        if event["ts"] >= visitor.last_seen_ms or visitor.live_page is None:  # the visitor's latest event
+            visitor.live_page, visitor.live_source = event["path"], session.source
+            visitor.live_duration_ms = session.duration_ms
         _count_visitor(visitor, event, tally)
         touched_sessions[session.session_id] = sessions[session.session_id] = session
         touched_visitors[visitor.user_id] = visitors[visitor.user_id] = visitor
+    for visitor in touched_visitors.values():
+        _count_live(stored.get(visitor.user_id), visitor, tally)
 
     return Changes(
         sessions=list(touched_sessions.values()),
@@ -190,6 +200,29 @@ def aggregate(events: Iterable[dict], sessions: dict[str, Session], visitors: di
         counters=tally.counters(),
         uniques=dict(tally.uniques),
     )
+
+
+def _live_cell(visitor: Visitor | None) -> tuple[int, str, str, int] | None:
+    """Where the live counters have a visitor: none until counted (a record of an older release)."""
+    if visitor is None or visitor.live_page is None:
+        return None
+    return visitor.last_seen_ms // MINUTE_MS, visitor.live_page, visitor.live_source, visitor.live_duration_ms
+
+
+def _count_live(before: Visitor | None, after: Visitor, tally: _Tally) -> None:
+    """Move the visitor from where the live counters had them (as stored before this batch: the
+    minute, page and source of their latest event, and how long its visit had lasted) to where
+    they are now. A move within one item nets to a single delta (a longer visit) or to none."""
+    old, new = _live_cell(before), _live_cell(after)
+    if old == new:
+        return
+    for sign, cell in ((-1, old), (1, new)):
+        if cell is not None:
+            minute, page, source, duration = cell
+            tally.add("minute", minute, "visitors", sign, "live")
+            tally.add("minute", minute, "visitors", sign, "live_page", page)
+            tally.add("minute", minute, "duration_ms", sign * duration, "live_page", page)
+            tally.add("minute", minute, "visitors", sign, "live_source", source)
 
 
 def _start_session(event: dict, previous: Session | None, visitor: Visitor, tally: _Tally) -> Session:

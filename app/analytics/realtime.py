@@ -1,7 +1,10 @@
 """Realtime figures: what the live dashboard and GET /api/realtime show.
 
-Live figures come from session records (one per visit, updated on every event), not from
-raw events, so they cost one indexed read per widget whatever the traffic.
+Live figures come from the minute counters aggregation keeps of the visits (each visit in the
+minute of its latest event, with its page, source and duration: analytics/aggregate.py), not
+from raw events or visit records, so a widget reads a few counters a minute of its window,
+whatever the traffic. A window of N minutes sums the N minutes up to now and the one it begins
+in, so a visit last seen up to a minute before it still counts.
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from collections import defaultdict
 from app.analytics.goals import ANY_CONVERSION, NOT_FOUND_EVENT, leaves_site, split_link
 from app.analytics.periods import local_day_number
 from app.i18n import gettext as _, money
-from app.store.base import FIVE_MINUTES_MS, HOUR_MS, LiveSession, Site, Store
+from app.store.base import FIVE_MINUTES_MS, HOUR_MS, MINUTE_MS, Site, Store
 
 CURRENT_WINDOW_MS = 5 * 60_000
 RECENT_WINDOW_MS = 30 * 60_000
@@ -19,34 +22,54 @@ FEED_READ_FACTOR = 5  # heartbeats are most events of a quiet site: read enough 
 TOP_PAGES_SIZE = 10
 
 
-def _live(store: Store, site: Site, now_ms: int, window_ms: int = CURRENT_WINDOW_MS) -> list[LiveSession]:
-    return store.live_sessions(site.site_id, now_ms - window_ms)
+def _minutes(now_ms: int, window_ms: int) -> tuple[int, int]:
+    """The minute buckets of a window up to now: the one it begins in, to now's own so far."""
+    return (now_ms - window_ms) // MINUTE_MS, now_ms // MINUTE_MS + 1
 
 
-def current_visitors(store: Store, site: Site, now_ms: int, recent: list[LiveSession] | None = None) -> dict:
-    """Distinct visitors with any event (heartbeats included) in the last 5 and 30 minutes."""
-    recent = _live(store, site, now_ms, RECENT_WINDOW_MS) if recent is None else recent
-    current = {s.user_id for s in recent if s.last_seen_ms >= now_ms - CURRENT_WINDOW_MS}
-    return {"last_5_minutes": len(current), "last_30_minutes": len({s.user_id for s in recent})}
+def live_counts(store: Store, site_id: str, now_ms: int, dimension: str, window_ms: int = CURRENT_WINDOW_MS,
+                metric: str = "visitors") -> dict[str, float]:
+    """The visitors with an event in the window (or their visits' durations), by their latest
+    event's page ("live_page") or source ("live_source"); values whose visitors all moved on are
+    left out."""
+    counts = store.sum_counters(site_id, metric, dimension, *_minutes(now_ms, window_ms), "minute")
+    return {value: n for value, n in counts.items() if n > 0}
 
 
-def _live_breakdown(sessions: list[LiveSession], attribute: str) -> list[dict]:
-    visitors: dict[str, set[str]] = defaultdict(set)
-    for session in sessions:
-        visitors[getattr(session, attribute) or "(none)"].add(session.user_id)
-    rows = [{"name": name, "visitors": len(users)} for name, users in visitors.items()]
+def current_visitors(store: Store, site: Site, now_ms: int) -> dict:
+    """Visitors with any event (heartbeats included) in the last 5 and 30 minutes, from one read
+    of the 30 minutes."""
+    first, end = _minutes(now_ms, RECENT_WINDOW_MS)
+    rows = store.read_counters(site.site_id, "visitors", "live", first, end, grain="minute")
+    current = _minutes(now_ms, CURRENT_WINDOW_MS)[0]
+    return {"last_5_minutes": int(sum(r.n for r in rows if r.hour >= current)),
+            "last_30_minutes": int(sum(r.n for r in rows))}
+
+
+def _ranked(counts: dict[str, float]) -> list[dict]:
+    rows = [{"name": name, "visitors": int(n)} for name, n in counts.items()]
     return sorted(rows, key=lambda r: (-r["visitors"], r["name"]))
 
 
-def live_pages(store: Store, site: Site, now_ms: int, current: list[LiveSession] | None = None) -> list[dict]:
-    """Pages with visitors on them right now: each current visit's latest page."""
-    current = _live(store, site, now_ms) if current is None else current
-    return _live_breakdown([s for s in current if s.page], "page")
+def live_pages(store: Store, site: Site, now_ms: int) -> list[dict]:
+    """Pages with visitors on them right now: each current visitor's latest page."""
+    return _ranked({page: n for page, n in live_counts(store, site.site_id, now_ms, "live_page").items() if page})
 
 
-def live_sources(store: Store, site: Site, now_ms: int, current: list[LiveSession] | None = None) -> list[dict]:
+def live_sources(store: Store, site: Site, now_ms: int) -> list[dict]:
     """Where the current visitors came from."""
-    return _live_breakdown(_live(store, site, now_ms) if current is None else current, "source")
+    counts: dict[str, float] = defaultdict(float)
+    for source, n in live_counts(store, site.site_id, now_ms, "live_source").items():
+        counts[source or "(none)"] += n
+    return _ranked(counts)
+
+
+def active_visit_duration_s(store: Store, site: Site, now_ms: int, current: int | None = None) -> float | None:
+    """How long the visits of the visitors active now (`current` of them, if known) have lasted
+    so far, on average."""
+    current = current_visitors(store, site, now_ms)["last_5_minutes"] if current is None else current
+    durations = sum(live_counts(store, site.site_id, now_ms, "live_page", metric="duration_ms").values())
+    return round(durations / current / 1000, 1) if current else None
 
 
 def live_feed(store: Store, site: Site, limit: int = LIVE_FEED_SIZE) -> list[dict]:
@@ -84,11 +107,12 @@ def what_happened(event: dict, site: Site) -> str:
     return _("Still on %(page)s", page=path)  # a heartbeat
 
 
-def conversions_live(store: Store, site: Site, now_ms: int) -> dict:
+def conversions_live(store: Store, site: Site, now_ms: int, current: int | None = None) -> dict:
     """What a shop owner watches during a sale: conversions (and their value) in the last 30
     minutes (the six 5-minute buckets up to now) and today, today's conversion rate (visits
     with a conversion / visits), custom events in the last 24 hours (the 24 hours up to and
-    including this one), and how long the visits active now have lasted, on average."""
+    including this one), and how long the visits of the `current` visitors active now (read if
+    not given) have lasted, on average."""
     five = now_ms // FIVE_MINUTES_MS
     recent = {m: sum(r.n for r in store.read_counters(site.site_id, m, "", five - 5, five + 1, grain="5min"))
               for m in ("conversions", "conversion_value")}
@@ -97,14 +121,13 @@ def conversions_live(store: Store, site: Site, now_ms: int) -> dict:
     sessions = day("sessions", "").get("", 0)
     converted = day("goal_visits", "goal").get(ANY_CONVERSION, 0)
     hour = now_ms // HOUR_MS
-    durations = store.active_visit_durations(site.site_id, now_ms - CURRENT_WINDOW_MS)
     return {
         "last_30_minutes": {"conversions": int(recent["conversions"]), "value": round(recent["conversion_value"], 2)},
         "today": {"conversions": int(sum(day("conversions", "name").values())),
                   "value": round(sum(day("conversion_value", "name").values()), 2),
                   "conversion_rate": round(100 * converted / sessions, 2) if sessions else None},
         "custom_events_24h": int(sum(r.n for r in store.read_counters(site.site_id, "customs", "", hour - 23, hour + 1))),
-        "active_visit_duration_s": round(sum(durations) / len(durations) / 1000, 1) if durations else None,
+        "active_visit_duration_s": active_visit_duration_s(store, site, now_ms, current),
         "currency": site.currency,
     }
 
@@ -142,16 +165,15 @@ def at_a_glance(store: Store, site: Site, now_ms: int) -> dict:
 
 def realtime(store: Store, site: Site, now_ms: int) -> dict:
     """Everything the live dashboard shows, as one JSON-ready dict."""
-    recent = _live(store, site, now_ms, RECENT_WINDOW_MS)  # one read serves the live widgets
-    current = [s for s in recent if s.last_seen_ms >= now_ms - CURRENT_WINDOW_MS]
+    current = current_visitors(store, site, now_ms)
     return {
         "site": site.site_id,
         "now": now_ms,
-        "current_visitors": current_visitors(store, site, now_ms, recent),
-        "live_pages": live_pages(store, site, now_ms, current),
-        "live_sources": live_sources(store, site, now_ms, current),
+        "current_visitors": current,
+        "live_pages": live_pages(store, site, now_ms),
+        "live_sources": live_sources(store, site, now_ms),
         "live_feed": live_feed(store, site),
         "last_24_hours": last_24_hours(store, site, now_ms),
         "top_pages_today": top_pages_today(store, site, now_ms),
-        "conversions": conversions_live(store, site, now_ms),
+        "conversions": conversions_live(store, site, now_ms, current["last_5_minutes"]),
     }

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 from .records import *  # noqa: F401,F403  (the records every store trades in)
 from .records import (
-    Alert, ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation, LiveSession,
+    Alert, ApiKey, AuditEntry, Changes, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
     LiveSocket, LogEntry, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User, Visitor,
     VisitorData,
 )
@@ -248,15 +248,6 @@ class TrafficStore(ABC):
         counts of dropped events, which are never appended)."""
 
     # -- reads
-    @abstractmethod
-    def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
-        """Visits with any event at or after since_ms."""
-
-    @abstractmethod
-    def active_visit_durations(self, site_id: str, since_ms: int, most: int = 100) -> list[int]:
-        """How long (ms, last event minus first) each of the `most` most recently active visits
-        with any event at or after since_ms has lasted so far."""
-
     @abstractmethod
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         """The newest raw events of a site, newest first."""

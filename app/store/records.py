@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 HOUR_MS = 3_600_000
 FIVE_MINUTES_MS = 300_000
+MINUTE_MS = 60_000
 DAY_MS = 24 * HOUR_MS
 RAW_RETENTION_MS = DAY_MS  # raw events, live sessions and visitor markers
 ROLLUP_RETENTION_DAYS = 400  # counters (13 months, with a margin)
@@ -275,19 +276,17 @@ class Visitor:
     last_5min: int = -1
     reached_day: int = -1  # the local day of `reached`
     reached: str = ""  # the goal keys the visitor's visits of that day reached, KEY_SEPARATOR-joined
-
-
-class LiveSession(NamedTuple):
-    """What the realtime widgets need of a visit: who, when last, on which page, from where."""
-    user_id: str
-    last_seen_ms: int
-    page: str | None  # the visit's latest page (its exit page so far)
-    source: str
+    # Where the realtime counters have the visitor (analytics/aggregate.py): their latest
+    # event's page (None: not counted there yet), its visit's source and duration so far.
+    live_page: str | None = None
+    live_source: str = ""
+    live_duration_ms: int = 0
 
 
 # Counters and sketches are kept per bucket of a grain: the epoch hour, the epoch 5 minutes,
-# the local day number, or the local month number (written by analytics/rollups.py).
-GRAINS = ("hour", "5min", "day", "month")
+# the epoch minute (the realtime widgets'), the local day number, or the local month number
+# (written by analytics/rollups.py).
+GRAINS = ("hour", "5min", "minute", "day", "month")
 # The counter dimension of visit summaries (analytics/aggregate.py): a visit's row moves as it
 # takes steps, so SQLite deletes the row a visit left, and DynamoDB keeps it at zero.
 JOURNEY = "journey"

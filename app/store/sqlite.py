@@ -33,10 +33,10 @@ from typing import Iterable, Iterator
 from . import hll
 from .base import Fold, Store
 from .records import (
-    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, JOURNEY, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
-    DOWNLOAD_EXTENSIONS, Alert, ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome, FoldResult, Invitation,
-    LiveSession, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey, User,
-    Visitor, VisitorData, month_of_day,
+    DAY_MS, DOWNLOAD_EXTENSIONS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, JOURNEY, MINUTE_MS, RAW_RETENTION_MS,
+    ROLLUP_RETENTION_DAYS, Alert, ApiKey, AuditEntry, Changes, Conflict, CounterKey, CounterRow, FoldOutcome,
+    FoldResult, Invitation, LogEntry, Login, Membership, PublicLink, Session, Site, SketchRow, StoreError, UniqueKey,
+    User, Visitor, VisitorData, month_of_day,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,20 @@ visitor_row = attrgetter(*VISITOR_FIELDS)
 LOG_STATE = """
 CREATE TABLE IF NOT EXISTS log_state (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 INSERT OR IGNORE INTO log_state VALUES ('checkpoint', 0), ('erasures', 0);
+"""
+# In SCHEMA, and in the migration that fills the live widgets' counters (a file that old may
+# have had none yet).
+COUNTERS = """
+CREATE TABLE IF NOT EXISTS counters (
+    site_id TEXT NOT NULL,
+    grain TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    n REAL NOT NULL,
+    PRIMARY KEY (site_id, grain, metric, dimension, bucket, value)
+) WITHOUT ROWID;
 """
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sites (
@@ -166,22 +180,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     {", ".join(SESSION_FIELDS)},
     PRIMARY KEY (site_id, session_id)
 ) WITHOUT ROWID;
--- Covering: the realtime widgets read only these columns of the visits live now.
-CREATE INDEX IF NOT EXISTS sessions_live ON sessions (site_id, last_seen_ms, user_id, exit_path, source);
+-- What the purge deletes by (the realtime widgets read counters: analytics/realtime.py).
+CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_ms);
 CREATE TABLE IF NOT EXISTS visitors (
     {", ".join(VISITOR_FIELDS)},
     PRIMARY KEY (site_id, user_id)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS counters (
-    site_id TEXT NOT NULL,
-    grain TEXT NOT NULL,
-    metric TEXT NOT NULL,
-    dimension TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    value TEXT NOT NULL,
-    n REAL NOT NULL,
-    PRIMARY KEY (site_id, grain, metric, dimension, bucket, value)
-) WITHOUT ROWID;
+{COUNTERS}
 CREATE TABLE IF NOT EXISTS sketches (
     site_id TEXT NOT NULL,
     grain TEXT NOT NULL,
@@ -192,7 +197,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 EVENT_FIELDS_V5 = EVENT_FIELDS[:EVENT_FIELDS.index("first_ms")]  # the events' columns until schema 9
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
@@ -237,7 +242,8 @@ MIGRATIONS = {
     CREATE TABLE IF NOT EXISTS sessions ({", ".join(SESSION_FIELDS[:SESSION_FIELDS.index("reached")])},
         PRIMARY KEY (site_id, session_id))
         WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS visitors ({", ".join(VISITOR_FIELDS[:-2])}, PRIMARY KEY (site_id, user_id))
+    CREATE TABLE IF NOT EXISTS visitors ({", ".join(VISITOR_FIELDS[:VISITOR_FIELDS.index("reached_day")])},
+        PRIMARY KEY (site_id, user_id))
         WITHOUT ROWID;
     ALTER TABLE sites ADD COLUMN goals TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE sites ADD COLUMN currency TEXT NOT NULL DEFAULT 'EUR';
@@ -275,6 +281,33 @@ MIGRATIONS = {
     # 11 -> 12: the interface's language a user chose ('' = the browser's).
     11: """
     ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT '';
+    """,
+    # 12 -> 13: realtime widgets read minute counters: visitors remember where those count them
+    # (analytics/aggregate.py), each put there now by their latest visit, so the widgets count
+    # them from the first minute after the upgrade; sessions need no covering index for them.
+    12: f"""
+    ALTER TABLE visitors ADD COLUMN live_page TEXT;
+    ALTER TABLE visitors ADD COLUMN live_source TEXT NOT NULL DEFAULT '';
+    ALTER TABLE visitors ADD COLUMN live_duration_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE visitors SET (live_page, live_source, live_duration_ms) = (
+        SELECT COALESCE(s.exit_path, ''), s.source, s.last_seen_ms - s.started_ms FROM sessions s
+        WHERE s.site_id = visitors.site_id AND s.user_id = visitors.user_id ORDER BY s.last_seen_ms DESC LIMIT 1)
+    WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.site_id = visitors.site_id AND s.user_id = visitors.user_id);
+    {COUNTERS}
+    INSERT INTO counters (site_id, grain, metric, dimension, bucket, value, n)
+        SELECT site_id, 'minute', 'visitors', 'live', last_seen_ms / 60000, '', COUNT(*)
+        FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000
+        UNION ALL
+        SELECT site_id, 'minute', 'visitors', 'live_page', last_seen_ms / 60000, live_page, COUNT(*)
+        FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_page
+        UNION ALL
+        SELECT site_id, 'minute', 'duration_ms', 'live_page', last_seen_ms / 60000, live_page, SUM(live_duration_ms)
+        FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_page
+        UNION ALL
+        SELECT site_id, 'minute', 'visitors', 'live_source', last_seen_ms / 60000, live_source, COUNT(*)
+        FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_source;
+    DROP INDEX IF EXISTS sessions_live;
+    CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_ms);
     """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))
@@ -853,17 +886,6 @@ class SQLiteStore(Store):
             self._put_sketches(sketches)
 
     # -- reads
-    def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
-        rows = self._read(
-            "SELECT user_id, last_seen_ms, exit_path, source FROM sessions "
-            "WHERE site_id = ? AND last_seen_ms >= ?", (site_id, since_ms))
-        return list(map(LiveSession._make, rows))
-
-    def active_visit_durations(self, site_id: str, since_ms: int, most: int = 100) -> list[int]:
-        rows = self._read("SELECT last_seen_ms - started_ms FROM sessions WHERE site_id = ? AND last_seen_ms >= ? "
-                          "ORDER BY last_seen_ms DESC LIMIT ?", (site_id, since_ms, most))
-        return [row[0] for row in rows]
-
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         rows = self._read(f"SELECT {EVENT_COLUMNS} FROM events WHERE site_id = ? "
                           "ORDER BY received_ms DESC, ts DESC LIMIT ?", (site_id, limit))
@@ -928,7 +950,7 @@ class SQLiteStore(Store):
         # Buckets before these are past retention, per grain (days: a day of margin for zones;
         # a month goes when its last day does).
         cutoffs = {"hour": rollup_cutoff // HOUR_MS, "5min": raw_cutoff // FIVE_MINUTES_MS,
-                   "day": rollup_cutoff // DAY_MS - 1}
+                   "minute": raw_cutoff // MINUTE_MS, "day": rollup_cutoff // DAY_MS - 1}
         cutoffs["month"] = month_of_day(cutoffs["day"])
         deleted = {}
         with self._errors(), self.transaction():

@@ -294,16 +294,15 @@ def with_alerts(store, site, now: int) -> None:
     from app.alerts import messages, settings as alert_settings
     from app.alerts.goal_rules import GoalCheck
     from app.alerts.traffic import TrafficCheck
-    from app.store.base import LiveSession
     alert_settings.set_traffic(store, site, True, "normal", "20", "3")
     choices = alert_settings.goal_choices(site, ["Purchase"])
     sale = alert_settings.add_goal_rule(store, site, "reached", "c:Purchase", "1", "", "", "", choices)
     alert_settings.add_goal_rule(store, site, "silence", "", "", "2", "9", "18", choices)
     alert_settings.add_webhook(store, site, "https://hooks.slack.com/services/T0/B0/abcdef", "slack", now,
                                allow_private=False)
-    live = [LiveSession(f"v{i}", now, "/blog/a-very-long-article-title-that-someone-shared-on-a-news-site",
-                        "Hacker News") for i in range(40)] + [LiveSession("w", now, "/", "Google")]
-    spike = messages.traffic_alert(site, TrafficCheck(122, 31.5, 4, "spike", now - 85 * 60_000), live, now - 3_600_000)
+    pages = {"/blog/a-very-long-article-title-that-someone-shared-on-a-news-site": 40, "/": 1}
+    spike = messages.traffic_alert(site, TrafficCheck(122, 31.5, 4, "spike", now - 85 * 60_000), pages,
+                                   {"Hacker News": 40, "Google": 1}, now - 3_600_000)
     spike.deliveries = [{"channel": "webhook hooks.slack.com", "ok": True, "detail": "HTTP 200", "attempts": 1}]
     store.add_alert(spike)
     first = messages.goal_alert(site, sale, "Purchase", GoalCheck(True, 0, count=1), now - 7_200_000)

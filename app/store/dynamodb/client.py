@@ -22,8 +22,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..records import (
-    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS, StoreError,
-    month_start_day,
+    DAY_MS, EVENT_FIELDS, FIVE_MINUTES_MS, HOUR_MS, MINUTE_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS,
+    StoreError, month_start_day,
 )
 
 # 16 shards x 1,000 writes/s per partition: a site at 10,000 events/s keeps every shard of its
@@ -41,9 +41,9 @@ FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
 MAX_PLAIN_SORT_VALUE = 400  # bytes of a value kept readable in a sort key (limit: 1,024)
 # When a bucket of each grain is past retention, as SQLite's purge decides it (days keep a
 # day of margin for time zones): the TTL of counter and sketch items.
-BUCKET_MS = {"hour": HOUR_MS, "5min": FIVE_MINUTES_MS, "day": DAY_MS}
+BUCKET_MS = {"hour": HOUR_MS, "5min": FIVE_MINUTES_MS, "minute": MINUTE_MS, "day": DAY_MS}
 BUCKET_RETENTION_MS = {"hour": HOUR_MS + ROLLUP_RETENTION_DAYS * DAY_MS,
-                       "5min": FIVE_MINUTES_MS + RAW_RETENTION_MS,
+                       "5min": FIVE_MINUTES_MS + RAW_RETENTION_MS, "minute": MINUTE_MS + RAW_RETENTION_MS,
                        "day": 2 * DAY_MS + ROLLUP_RETENTION_DAYS * DAY_MS}
 
 _serializer = TypeSerializer()

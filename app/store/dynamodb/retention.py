@@ -8,7 +8,8 @@ from operator import itemgetter
 from ..records import DAY_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS, Session, VisitorData
 from .client import FAR_FUTURE_MS, REGISTRY_PK, event_from_item
 
-EXPIRING_KINDS = {"V#": "visitors", "K#": "counters", "C#": "counters", "U#": "sketches"}  # in the expiry index
+# What the expiry index holds, by the start of the partition key.
+EXPIRING_KINDS = {"S#": "sessions", "V#": "visitors", "K#": "counters", "C#": "counters", "U#": "sketches"}
 
 
 class RetentionMixin:
@@ -95,19 +96,16 @@ class RetentionMixin:
         events = self._query(TableName=self.events_table, IndexName="by_time", ProjectionExpression="pk, sk",
                              KeyConditionExpression="feed = :p AND time_key < :cut",
                              ExpressionAttributeValues={**partition, ":cut": {"S": f"{cutoff:015d}"}})
-        sessions = self._query(TableName=self.aggregates_table, IndexName="live", ProjectionExpression="pk",
-                               KeyConditionExpression="live_pk = :p AND last_seen_ms < :cut",
-                               ExpressionAttributeValues={**partition, ":cut": {"N": str(cutoff)}})
-        # A visit's applied-event markers are left to TTL (their expiry: the event's arrival +
-        # 24 h). Sessions are swept by their events' time, the visitor's clock, and Lambda may
-        # still deliver a skewed visit's stream records again, which must find their markers to
-        # be skipped; and they hold nothing of the visitor but the visit's random id, so a
-        # delete each (a write unit and a Query of the visit) would buy nothing.
-        session_items = [{"pk": session["pk"], "sk": {"S": "session"}} for session in sessions]
+        # Sessions (by their last event's hour), visitors, counters and sketches. A visit's
+        # applied-event markers are left to TTL (their expiry: the event's arrival + 24 h).
+        # Sessions are swept by their events' time, the visitor's clock, and Lambda may still
+        # deliver a skewed visit's stream records again, which must find their markers to be
+        # skipped; and they hold nothing of the visitor but the visit's random id, so a delete
+        # each (a write unit and a Query of the visit) would buy nothing.
         expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
                               KeyConditionExpression="xpk = :p AND expires_at <= :now",
                               ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
         self._delete(self.events_table, events)
-        self._delete(self.aggregates_table, session_items + expired)
+        self._delete(self.aggregates_table, expired)
         kinds = Counter(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)
-        return Counter(events=len(events), sessions=len(sessions)) + kinds
+        return Counter(events=len(events)) + kinds

@@ -7,16 +7,11 @@ from botocore.exceptions import ClientError
 from ..records import StoreError
 from .client import _code
 
-# What the realtime widgets read of a live visit (LiveSession), all the `live` index holds.
-LIVE_FIELDS = ("user_id", "exit_path", "source")
-
-
-def _gsi(name: str, hash_key: str, range_key: str, projection: str = "ALL", *included: str) -> dict:
+def _gsi(name: str, hash_key: str, range_key: str, projection: str = "ALL") -> dict:
     return {"IndexName": name,
             "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
                           {"AttributeName": range_key, "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": projection,
-                           **({"NonKeyAttributes": list(included)} if included else {})}}
+            "Projection": {"ProjectionType": projection}}
 
 
 def _attributes(**types: str) -> list[dict]:
@@ -45,10 +40,9 @@ class TablesMixin:
              "GlobalSecondaryIndexes": [_gsi("by_time", "feed", "time_key")],
              "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}},
             {"TableName": self.aggregates_table, **on_demand, "KeySchema": PK_SK,
-             "AttributeDefinitions": _attributes(pk="S", sk="S", live_pk="S", last_seen_ms="N",
-                                                 xpk="S", expires_at="N", visitor_key="S", started_ms="N"),
-             "GlobalSecondaryIndexes": [_gsi("live", "live_pk", "last_seen_ms", "INCLUDE", *LIVE_FIELDS),
-                                        _gsi("expiry", "xpk", "expires_at", "KEYS_ONLY"),
+             "AttributeDefinitions": _attributes(pk="S", sk="S", xpk="S", expires_at="N", visitor_key="S",
+                                                 started_ms="N"),
+             "GlobalSecondaryIndexes": [_gsi("expiry", "xpk", "expires_at", "KEYS_ONLY"),
                                         _gsi("by_visitor", "visitor_key", "started_ms", "KEYS_ONLY")]},
             # Users, memberships and public links; `inverted` reads each relation from its other end.
             {"TableName": self.accounts_table, **on_demand, "KeySchema": PK_SK,

@@ -10,7 +10,7 @@ from dataclasses import asdict, fields
 from typing import Callable, Iterable
 
 from ..records import (
-    EVENT_FIELDS, RAW_RETENTION_MS, Changes, CounterKey, CounterRow, LiveSession, Session, SketchRow, StoreError,
+    EVENT_FIELDS, RAW_RETENTION_MS, Changes, CounterKey, CounterRow, Session, SketchRow, StoreError,
     UniqueKey, Visitor,
 )
 from .client import (
@@ -99,10 +99,11 @@ class TrafficMixin:
 
     def _session_item(self, session: Session) -> dict:
         return to_item({**asdict(session), "pk": self._session_pk(session.site_id, session.session_id),
-                        "sk": "session", "live_pk": f"{session.site_id}#{self._shard(session.session_id)}",
+                        "sk": "session", "xpk": f"{session.site_id}#{self._shard(session.session_id)}",
                         "visitor_key": f"{session.site_id}#{session.user_id}",  # a visitor's visits
                         "etag": secrets.token_hex(8),
-                        "expires_at": _expires_s(session.last_seen_ms, RAW_RETENTION_MS)})
+                        # On the hour, as a visitor's: its `expiry` entry moves once an hour.
+                        "expires_at": _expires_s(session.last_seen_ms, RAW_RETENTION_MS) // 3600 * 3600})
 
     def _visitor_item(self, visitor: Visitor) -> dict:
         return to_item({**asdict(visitor), "pk": self._visitor_pk(visitor.site_id, visitor.user_id),
@@ -119,17 +120,22 @@ class TrafficMixin:
                 + [self._visitor_item(v) for v in changes.visitors])
 
     def _counter_update(self, item: CounterItem, metrics: dict[str, float], shard: int) -> dict:
-        """UpdateItem parameters that atomically ADD each metric's n to one shard of a counter item."""
+        """UpdateItem parameters that atomically ADD each metric's n to one shard of a counter
+        item. Minute items (the live widgets', read for 30 minutes) are left to TTL alone: out
+        of `expiry`, neither indexed nor deleted by the purge."""
         site_id, grain, dimension, bucket, value = item
+        expiry = {"expires_at": _bucket_expires_s(grain, bucket)}
+        if grain != "minute":
+            expiry["xpk"] = f"{site_id}#{shard}"
         return {"TableName": self.aggregates_table,
                 "Key": self._key(self._counter_pk(site_id, grain, dimension, shard), _bucket_sort_key(bucket, value)),
                 "UpdateExpression": "ADD " + ", ".join(f"#m{i} :m{i}" for i in range(len(metrics)))
-                                    + " SET #value = :value, xpk = :xpk, expires_at = :exp",
+                                    + " SET #value = :value, " + ", ".join(f"{name} = :{name}" for name in expiry),
                 "ExpressionAttributeNames": {"#value": "value",
                                              **{f"#m{i}": metric_attribute(m) for i, m in enumerate(metrics)}},
                 "ExpressionAttributeValues": to_item({
-                    **{f":m{i}": n for i, n in enumerate(metrics.values())},
-                    ":value": value, ":xpk": f"{site_id}#{shard}", ":exp": _bucket_expires_s(grain, bucket)})}
+                    **{f":m{i}": n for i, n in enumerate(metrics.values())}, ":value": value,
+                    **{f":{name}": v for name, v in expiry.items()}})}
 
     def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
         return self._key(self._sketch_pk(key.site_id, key.dimension, shard, key.grain),
@@ -228,29 +234,6 @@ class TrafficMixin:
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in items])
 
     # -- reads
-    def live_sessions(self, site_id: str, since_ms: int) -> list[LiveSession]:
-        def shard_sessions(shard: int) -> list[dict]:
-            return self._query(
-                TableName=self.aggregates_table, IndexName="live",
-                KeyConditionExpression="live_pk = :p AND last_seen_ms >= :since",
-                ExpressionAttributeValues={":p": {"S": f"{site_id}#{shard}"}, ":since": {"N": str(since_ms)}})
-        with self._errors():
-            items = self._fan_out(shard_sessions)
-        return [LiveSession(data["user_id"], data["last_seen_ms"], data["exit_path"], data["source"])
-                for data in map(from_item, items)]
-
-    def active_visit_durations(self, site_id: str, since_ms: int, most: int = 100) -> list[int]:
-        """The live index holds no start time: the `most` latest visits' items are read by key
-        (one BatchGetItem per 100)."""
-        with self._errors():
-            items = self._fan_out(lambda shard: self._query(
-                TableName=self.aggregates_table, IndexName="live", ProjectionExpression="pk, last_seen_ms",
-                KeyConditionExpression="live_pk = :p AND last_seen_ms >= :since",
-                ExpressionAttributeValues={":p": {"S": f"{site_id}#{shard}"}, ":since": {"N": str(since_ms)}}))
-            latest = sorted(map(from_item, items), key=lambda d: -d["last_seen_ms"])[:most]
-            sessions = self._batch_get(self.aggregates_table, [self._key(d["pk"], "session") for d in latest])
-        return [d["last_seen_ms"] - d["started_ms"] for d in map(from_item, sessions)]
-
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         def newest(shard: int) -> list[dict]:
             return self._query(
