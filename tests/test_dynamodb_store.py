@@ -590,3 +590,29 @@ def test_the_live_counters_move_after_the_transaction_and_a_lost_move_only_skews
     assert minute_items and all("xpk" not in item for item in minute_items)  # out of `expiry`: the sweep never lists them
     for item in minute_items:  # TTL deletes them a day after their minute, as SQLite's purge does
         assert int(item["expires_at"]["N"]) == (int(item["sk"]["S"][:10]) + 1) * 60 + DAY_MS // 1000
+
+
+def test_the_purge_deletes_each_page_of_expired_keys_before_reading_the_next(store, site, clock, make_event,
+                                                                             monkeypatch):
+    """At 10,000 events a second five minutes of raw data are millions of keys: the purge never
+    holds them all (docs/dynamodb.md). Pages of 2 keys here stand for DynamoDB's 1 MB pages."""
+    events = [make_event(type="heartbeat" if i else "page_view", timestamp=clock.now_ms() + i) for i in range(6)]
+    record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), clock.now_ms())
+    aggregate_records(store, stream_records(store))
+    feed = f"{site.site_id}#{store._shard('session-1')}"
+    calls = []
+    query, batch_write = store.client.query, store.client.batch_write_item
+
+    def small_pages(**params):
+        if params.get("IndexName") == "by_time" and params["ExpressionAttributeValues"][":p"]["S"] == feed:
+            calls.append("Query")
+        return query(**{**params, "Limit": 2})
+
+    def noted(**params):
+        if store.events_table in params["RequestItems"]:
+            calls.append("BatchWriteItem")
+        return batch_write(**params)
+    monkeypatch.setattr(store.client, "query", small_pages)
+    monkeypatch.setattr(store.client, "batch_write_item", noted)
+    assert store.purge(clock.now_ms() + 2 * DAY_MS)["events"] == 6
+    assert calls[:6] == ["Query", "BatchWriteItem"] * 3

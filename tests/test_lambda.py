@@ -503,6 +503,7 @@ with mock_aws():
     fragment = handlers.web(sample("api-get-fragment.json"), None)
     out["fragment"] = [fragment["statusCode"], fragment["body"]]
     out["schedule"] = handlers.schedule(sample("schedule.json"), None)
+    out["sweep"] = handlers.schedule(sample("schedule-sweep.json"), None)
     out["alerts"] = handlers.alerts(sample("schedule.json"), None)  # every minute: nothing new is due
     out["fired"] = [(a.title, a.deliveries) for a in store.list_alerts("sample")]
     out["sent"] = boto3.client("ses").get_send_quota()["SentLast24Hours"]
@@ -517,7 +518,7 @@ with mock_aws():
 @pytest.mark.sam
 def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert {p.name for p in EVENTS.glob("*.json")} == {
-        "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json",
+        "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json", "schedule-sweep.json",
         "socket-connect.json", "socket-disconnect.json", "local-env.json"}, "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), str(ROOT / "tests" / "dynamodb_stream.py"), cwd=tmp_path,
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
@@ -543,6 +544,7 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert status == 200 and html.lstrip().startswith('<section id="w-current-visitors"')
     assert 'data-testid="current-visitors">1<' in html
     assert set(out["schedule"]["deleted"]) >= {"events", "sessions", "visitors", "counters"}
+    assert list(out["sweep"]) == ["deleted"]  # every 5 minutes: the purge alone, no rollups or digests
     # The stream function sent the goal alert its batch reached, through SES; the minute's run, nothing more.
     assert out["fired"] == [["First conversion of the day on Sample",
                              [{"channel": "email to owner@example.com", "ok": True, "detail": "sent", "attempts": 1}]]]

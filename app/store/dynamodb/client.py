@@ -188,12 +188,15 @@ class DynamoDBBase:
     # -- requests: pages, batches and conditional writes
     def _query(self, **params) -> list[dict]:
         """Every item of a Query, following pages (or the first page when a Limit is given)."""
-        items: list[dict] = []
+        return [item for page in self._query_pages(**params) for item in page]
+
+    def _query_pages(self, **params) -> Iterator[list[dict]]:
+        """A Query's items a page (up to 1 MB) at a time, for a caller that need not hold them all."""
         while True:
             page = self.client.query(**params)
-            items += page["Items"]
+            yield page["Items"]
             if "Limit" in params or "LastEvaluatedKey" not in page:
-                return items
+                return
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def _batch_get(self, table: str, keys: list[dict], consistent: bool = False) -> list[dict]:

@@ -91,21 +91,27 @@ class RetentionMixin:
         return len(fired)
 
     def _purge_shard(self, site_id: str, shard: int, now_ms: int) -> Counter[str]:
+        """A page of keys at a time (a page is up to 1 MB): a busy site's expired keys are never
+        all in memory at once."""
         partition = {":p": {"S": f"{site_id}#{shard}"}}
         cutoff = now_ms - RAW_RETENTION_MS
-        events = self._query(TableName=self.events_table, IndexName="by_time", ProjectionExpression="pk, sk",
-                             KeyConditionExpression="feed = :p AND time_key < :cut",
-                             ExpressionAttributeValues={**partition, ":cut": {"S": f"{cutoff:015d}"}})
+        deleted: Counter[str] = Counter()
+        for events in self._query_pages(
+                TableName=self.events_table, IndexName="by_time", ProjectionExpression="pk, sk",
+                KeyConditionExpression="feed = :p AND time_key < :cut",
+                ExpressionAttributeValues={**partition, ":cut": {"S": f"{cutoff:015d}"}}):
+            self._delete(self.events_table, events)
+            deleted["events"] += len(events)
         # Sessions (by their last event's hour), visitors, counters and sketches. A visit's
         # applied-event markers are left to TTL (their expiry: the event's arrival + 24 h).
         # Sessions are swept by their events' time, the visitor's clock, and Lambda may still
         # deliver a skewed visit's stream records again, which must find their markers to be
         # skipped; and they hold nothing of the visitor but the visit's random id, so a delete
         # each (a write unit and a Query of the visit) would buy nothing.
-        expired = self._query(TableName=self.aggregates_table, IndexName="expiry",
-                              KeyConditionExpression="xpk = :p AND expires_at <= :now",
-                              ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}})
-        self._delete(self.events_table, events)
-        self._delete(self.aggregates_table, expired)
-        kinds = Counter(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)
-        return Counter(events=len(events)) + kinds
+        for expired in self._query_pages(
+                TableName=self.aggregates_table, IndexName="expiry",
+                KeyConditionExpression="xpk = :p AND expires_at <= :now",
+                ExpressionAttributeValues={**partition, ":now": {"N": str(now_ms // 1000)}}):
+            self._delete(self.aggregates_table, expired)
+            deleted.update(EXPIRING_KINDS[item["pk"]["S"][:2]] for item in expired)
+        return deleted
