@@ -35,8 +35,8 @@ Counters (grain, metric, dimension):
 - day, cohorts (analytics/cohorts.py): visitors by the week or month the tracker made their id,
   counted once in each week or month they come back (bucket: its first day).
 - minute, live (analytics/realtime.py): each visitor counted once, in the minute of their
-  latest event: visitors in total (dimension "live"), visitors and the duration_ms of their
-  visits so far by that event's page ("live_page"), visitors by the visit's source
+  latest event: visitors and the duration_ms of their visits so far in total (dimension
+  "live"), visitors by that event's page ("live_page") and by the visit's source
   ("live_source"); moved (-1/+1) as the visitor goes on, so the visitors of the last N minutes
   are the sum of N buckets, however busy the site.
 """
@@ -212,7 +212,9 @@ def _live_cell(visitor: Visitor | None) -> tuple[int, str, str, int] | None:
 def _count_live(before: Visitor | None, after: Visitor, tally: _Tally) -> None:
     """Move the visitor from where the live counters had them (as stored before this batch: the
     minute, page and source of their latest event, and how long its visit had lasted) to where
-    they are now. A move within one item nets to a single delta (a longer visit) or to none."""
+    they are now. Deltas on one counter net out: within a minute, a longer visit is one delta
+    (the duration is counted with the minute's total, not by page, so a new page moves only
+    the page's visitors)."""
     old, new = _live_cell(before), _live_cell(after)
     if old == new:
         return
@@ -220,8 +222,8 @@ def _count_live(before: Visitor | None, after: Visitor, tally: _Tally) -> None:
         if cell is not None:
             minute, page, source, duration = cell
             tally.add("minute", minute, "visitors", sign, "live")
+            tally.add("minute", minute, "duration_ms", sign * duration, "live")
             tally.add("minute", minute, "visitors", sign, "live_page", page)
-            tally.add("minute", minute, "duration_ms", sign * duration, "live_page", page)
             tally.add("minute", minute, "visitors", sign, "live_source", source)
 
 

@@ -1,10 +1,10 @@
 """Realtime figures: what the live dashboard and GET /api/realtime show.
 
-Live figures come from the minute counters aggregation keeps of the visits (each visit in the
-minute of its latest event, with its page, source and duration: analytics/aggregate.py), not
-from raw events or visit records, so a widget reads a few counters a minute of its window,
-whatever the traffic. A window of N minutes sums the N minutes up to now and the one it begins
-in, so a visit last seen up to a minute before it still counts.
+Live figures come from the minute counters aggregation keeps of the visitors (each in the
+minute of their latest event, with its page and source and their visit's duration so far:
+analytics/aggregate.py), not from raw events or visit records, so a widget reads a few
+counters a minute of its window, whatever the traffic. A window of N minutes sums the N minutes
+up to now and the one it begins in, so a visitor last seen up to a minute before it still counts.
 """
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ def _minutes(now_ms: int, window_ms: int) -> tuple[int, int]:
 
 def live_counts(store: Store, site_id: str, now_ms: int, dimension: str, window_ms: int = CURRENT_WINDOW_MS,
                 metric: str = "visitors") -> dict[str, float]:
-    """The visitors with an event in the window (or their visits' durations), by their latest
-    event's page ("live_page") or source ("live_source"); values whose visitors all moved on are
-    left out."""
+    """The visitors with an event in the window, by their latest event's page ("live_page") or
+    source ("live_source"), or in total ("live", with their visits' durations so far); values
+    whose visitors all moved on are left out."""
     counts = store.sum_counters(site_id, metric, dimension, *_minutes(now_ms, window_ms), "minute")
     return {value: n for value, n in counts.items() if n > 0}
 
@@ -68,7 +68,7 @@ def active_visit_duration_s(store: Store, site: Site, now_ms: int, current: int 
     """How long the visits of the visitors active now (`current` of them, if known) have lasted
     so far, on average."""
     current = current_visitors(store, site, now_ms)["last_5_minutes"] if current is None else current
-    durations = sum(live_counts(store, site.site_id, now_ms, "live_page", metric="duration_ms").values())
+    durations = sum(live_counts(store, site.site_id, now_ms, "live", metric="duration_ms").values())
     return round(durations / current / 1000, 1) if current else None
 
 

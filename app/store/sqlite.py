@@ -301,8 +301,8 @@ MIGRATIONS = {
         SELECT site_id, 'minute', 'visitors', 'live_page', last_seen_ms / 60000, live_page, COUNT(*)
         FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_page
         UNION ALL
-        SELECT site_id, 'minute', 'duration_ms', 'live_page', last_seen_ms / 60000, live_page, SUM(live_duration_ms)
-        FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_page
+        SELECT site_id, 'minute', 'duration_ms', 'live', last_seen_ms / 60000, '', SUM(live_duration_ms)
+        FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000
         UNION ALL
         SELECT site_id, 'minute', 'visitors', 'live_source', last_seen_ms / 60000, live_source, COUNT(*)
         FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_source;
