@@ -43,9 +43,9 @@ def _named(rows: list[list]) -> str:
 # -- the alerts, kept in English
 def traffic_alert(site: Site, check: TrafficCheck, pages: dict[str, float], sources: dict[str, float],
                   now_ms: int) -> Alert:
-    """A spike or a drop, with the pages and sources of the visits active in the window (visits
-    by their latest page and by source), and a spike's link filtered by the source that brings
-    half of them, if one does."""
+    """A spike or a drop, with the pages and sources of the visitors active in the window (by
+    their latest event's page and their visit's source: realtime.live_counts), and a spike's
+    link filtered by the source that brings half of them, if one does."""
     from app.dashboard.formatting import dimension_label  # here: app.dashboard imports app.alerts
     top_pages, ranked = _top({page: n for page, n in pages.items() if page}), _top(sources)
     leading, visits = ranked[0] if ranked else ("", 0)
