@@ -20,7 +20,7 @@ import pytest
 from app import create_app, lambda_handlers, seed
 from app.store.base import DAY_MS, HOUR_MS
 from tests.dynamodb_stream import stream_records
-from tests.dynamodb_usage import Usage
+from tests.dynamodb_usage import Usage, _size
 from tests.test_lambda import load_template
 
 pytestmark = [pytest.mark.parametrize("backend", ["dynamodb"]), pytest.mark.timeout(600)]
@@ -35,6 +35,9 @@ BATCH_SIZE = 100
 PRICES = {  # us-east-1, on demand, December 2026
     "write unit": 0.625e-6, "read unit": 0.125e-6, "API request": 3.50e-6, "Lambda request": 0.20e-6, "Lambda GB-second": 0.0000166667, "alarm-month": 0.10,
 }
+# Table storage and point-in-time recovery, per GB-month; DynamoDB adds 100 bytes to each item
+# (and to each index entry) for what it keeps of it.
+STORAGE_GB_MONTH, ITEM_OVERHEAD = 0.25 + 0.20, 100
 # Not measurable under moto: Lambda's durations (at 512 MB).
 INGEST_SECONDS, AGGREGATE_SECONDS, LAMBDA_GB = 0.04, 0.15, 0.5
 ALARMS = sum(resource["Type"] == "AWS::CloudWatch::Alarm" for resource in load_template()["Resources"].values())
@@ -122,6 +125,7 @@ def test_a_million_events_cost_what_the_cost_model_says(store, site, clock, monk
         assert lambda_handlers.stream({"Records": records}, None) == {"batchItemFailures": []}
     aggregation = snapshot(meter)
     created = counter_items(store) - items_before  # each entered `expiry` once
+    stored = stored_bytes(store)
     meter.reset()  # that scan is the test's
     store.purge(clock.now + DAY_MS + HOUR_MS)  # raw data, a day later
     store.purge(clock.now + 402 * DAY_MS)  # the counters and sketches, past 400 days
@@ -136,6 +140,12 @@ def test_a_million_events_cost_what_the_cost_model_says(store, site, clock, monk
     for name, dollars in lines.items():
         print(f"  {name:<58} ${dollars:6.2f}")
     print(f"  {'total per million events':<58} ${total:6.2f}")
+    raw_gb, rollups_gb = (stored[kind] / events * EVENTS_A_MONTH * months / 1e9
+                          for kind, months in (("raw", 1 / 30), ("rollups", 13)))
+    print(f"  storage, not in the total: {stored['raw'] / events:.0f} bytes an event kept 24 h, "
+          f"{stored['rollups'] / events:.0f} kept 13 months: at a million events a month {raw_gb * 1000:.0f} MB "
+          f"and at most {rollups_gb:.2f} GB, ${(raw_gb + rollups_gb) * STORAGE_GB_MONTH:.2f} a month with PITR "
+          "(at most: a busier day's events share more counter items than the sample's)")
     record_property("dollars_per_million_events", round(total, 2))
     # The sample is what it claims: the demo's visits (7 events each), a tracker request carrying
     # 1 to 2 of them (a page view at once, heartbeats three at a time), batched by the window.
@@ -147,6 +157,29 @@ def counter_items(store) -> int:
     """The counter and sketch items in the table that enter `expiry` (a test may scan: moto)."""
     items = store.client.scan(TableName=store.aggregates_table, ProjectionExpression="pk, xpk")["Items"]
     return sum(item["pk"]["S"][:2] in ("K#", "C#", "U#") and "xpk" in item for item in items)
+
+
+def stored_bytes(store) -> dict[str, int]:
+    """Bytes the tables hold by how long they keep them, as DynamoDB bills storage: items and
+    index entries, 100 bytes more each. Rollups are the counters and sketches past the minute
+    grain (13 months); the rest is raw data (24 h): events (and their `by_time` copy, which
+    projects them whole), visits, visitors, markers, minute counters. Rate limit windows last
+    a minute and the registry an item a site: left out. A test may scan."""
+    kept = {"raw": 0, "rollups": 0}
+    for table in (store.events_table, store.aggregates_table):
+        pages = store.client.get_paginator("scan").paginate(TableName=table)
+        for item in (item for page in pages for item in page["Items"]):
+            pk = item["pk"]["S"]
+            if pk.startswith(("RATE#", "REGISTRY")):
+                continue
+            size = _size(item) + ITEM_OVERHEAD
+            if table == store.events_table:
+                size *= 2  # by_time holds every attribute
+            elif "xpk" in item or "visitor_key" in item:  # in `expiry` or `by_visitor`: keys only
+                size += len(pk) + len(item["sk"]["S"]) + 40 + ITEM_OVERHEAD
+            rollup = pk[:2] in ("K#", "C#", "U#") and "#minute#" not in pk
+            kept["rollups" if rollup else "raw"] += size
+    return kept
 
 
 def snapshot(meter: Usage) -> dict:
