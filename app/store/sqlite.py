@@ -284,7 +284,8 @@ MIGRATIONS = {
     """,
     # 12 -> 13: realtime widgets read minute counters: visitors remember where those count them
     # (analytics/aggregate.py), each put there now by their latest visit, so the widgets count
-    # them from the first minute after the upgrade; sessions need no covering index for them.
+    # them from the first minute after the upgrade; sessions need no covering index for them
+    # (SCHEMA, run after the migrations, makes the purge's one).
     12: f"""
     ALTER TABLE visitors ADD COLUMN live_page TEXT;
     ALTER TABLE visitors ADD COLUMN live_source TEXT NOT NULL DEFAULT '';
@@ -307,7 +308,6 @@ MIGRATIONS = {
         SELECT site_id, 'minute', 'visitors', 'live_source', last_seen_ms / 60000, live_source, COUNT(*)
         FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_source;
     DROP INDEX IF EXISTS sessions_live;
-    CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_ms);
     """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))

@@ -36,6 +36,14 @@ def counter_items(counters: dict[CounterKey, float]) -> dict[CounterItem, dict[s
     return items
 
 
+def _hourly_expires_s(last_seen_ms: int) -> int:
+    """A visit's or visitor's TTL: the hour before last seen + 24 h, so that its `expiry` index
+    entry moves (two index writes) once an hour, not at each of its batches. A record gone up
+    to an hour early has served: a visit 30 minutes after its last event is over, and a
+    visitor record counts visitors by day."""
+    return _expires_s(last_seen_ms, RAW_RETENTION_MS) // 3600 * 3600
+
+
 class TrafficMixin:
     """Events in, sessions, visitors, counters and sketches written and read back."""
 
@@ -102,17 +110,13 @@ class TrafficMixin:
                         "sk": "session", "xpk": f"{session.site_id}#{self._shard(session.session_id)}",
                         "visitor_key": f"{session.site_id}#{session.user_id}",  # a visitor's visits
                         "etag": secrets.token_hex(8),
-                        # On the hour, as a visitor's: its `expiry` entry moves once an hour.
-                        "expires_at": _expires_s(session.last_seen_ms, RAW_RETENTION_MS) // 3600 * 3600})
+                        "expires_at": _hourly_expires_s(session.last_seen_ms)})
 
     def _visitor_item(self, visitor: Visitor) -> dict:
         return to_item({**asdict(visitor), "pk": self._visitor_pk(visitor.site_id, visitor.user_id),
                         "sk": "visitor", "xpk": f"{visitor.site_id}#{self._shard(visitor.user_id)}",
                         "etag": secrets.token_hex(8),
-                        # On the hour before last seen + 24 h: the `expiry` index entry moves (two
-                        # index writes) once an hour, not at each of the visitor's batches. A
-                        # record gone up to an hour early has served: it counts visitors by day.
-                        "expires_at": _expires_s(visitor.last_seen_ms, RAW_RETENTION_MS) // 3600 * 3600})
+                        "expires_at": _hourly_expires_s(visitor.last_seen_ms)})
 
     def _record_items(self, changes: Changes) -> list[dict]:
         """The items of the sessions and visitors a change upserts."""
