@@ -8,9 +8,10 @@ import threading
 from collections import Counter
 
 # The aggregates table's items by the start of their partition key, and the index entries each
-# has (template.yaml): a visit is in `expiry` and `by_visitor`; a visitor, counter or sketch in
-# `expiry` (but the live widgets' minute counters); markers, rate windows and the registry in none.
-INDEXED = {"S#": 2, "V#": 1, "K#": 1, "U#": 1, "C#": 1}
+# has (template.yaml): a visit is in `expiry` and `by_visitor`; a visitor in `expiry`, and so
+# were counters before December 2026 (`C#`); counters and sketches made since (`K#`, `U#`),
+# markers, rate windows and the registry in none.
+INDEXED = {"S#": 2, "V#": 1, "C#": 1}
 
 
 class Usage:
@@ -22,9 +23,8 @@ class Usage:
     `index_writes` counts what the requests say of the global secondary indexes: an event put
     writes `by_time`; a visit's put is new in `expiry` and `by_visitor`, a visitor's new in
     `expiry`, and either moves in `expiry` (a delete and a put) when its expires_at changed;
-    a new sketch enters `expiry`; every delete of an indexed item deletes its entries. A counter
-    item enters `expiry` when it is created, which a request does not say:
-    `tests/test_aws_cost.py` counts the items created instead."""
+    every delete of an indexed item deletes its entries. Counters and sketches made before
+    December 2026 entered `expiry` too (`xpk`); those made since are left to TTL and enter no index."""
 
     def __init__(self, client):
         self.requests: Counter[str] = Counter()
@@ -93,8 +93,8 @@ class Usage:
         if session or pk.startswith("V#"):  # new in expiry (a visit in by_visitor too); else moved, if it changed
             before, self._expiry[pk] = self._expiry.get(pk), item["expires_at"]["N"]
             return (1 + session) if new else 2 * (before != item["expires_at"]["N"])
-        if pk.startswith("U#"):
-            return 1 if new else 0  # a sketch's expiry stays its day's
+        if pk.startswith("U#"):  # in `expiry` only if made before December 2026 (left to TTL since)
+            return 1 if new and "xpk" in item else 0  # a sketch's expiry stays its day's
         return 0
 
     def reset(self) -> None:

@@ -16,7 +16,7 @@ from app.ingest.pipeline import record_batch
 from app.lambda_handlers import aggregate_records
 from app.store import hll
 from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Membership, Session, StoreError, UniqueKey, User
-from app.store.dynamodb import MAX_BATCH_WRITE
+from app.store.dynamodb import MAX_BATCH_WRITE, retention
 from tests.conftest import CHROME_UA, T0
 from tests.dynamodb_stream import stream_records
 from tests.dynamodb_usage import Usage
@@ -187,11 +187,17 @@ def test_create_schema_makes_the_tables_template_yaml_makes_and_is_idempotent(st
 
 
 @pytest.fixture
-def usage(store, site, client, make_event):
+def usage(store, site, client, make_event, monkeypatch):
     """Measure a job: its DynamoDB requests, write units and read units."""
     counted = Usage(store.client)
-    post_batch(client, site, [make_event(session_id="warm-up")])  # once per container: site registry, site by key
-    aggregate_records(store, stream_records(store))
+    # Once per container: the site registry, the site by key, the list of the statistics
+    # partitions of each shard (visits like `visits`', on every shard), the retention horizon.
+    for number in range(100, 108):  # a pack's counters go on the shard of its first visit
+        post_batch(client, site, visits(make_event, 1, first_number=number))
+        aggregate_records(store, stream_records(store))
+    assert {store._shard(f"visit-{v}") for v in range(100, 108)} == set(range(store.shards))
+    store.read_counters(site.site_id, "pageviews", "", 0, 1)
+    monkeypatch.setattr(retention, "HORIZON_READ_EVERY_S", 3600)  # not read again while measuring
 
     def measure(job) -> tuple[dict[str, int], float, float]:
         counted.reset()
@@ -208,7 +214,7 @@ def post_batch(client, site, events):
     assert response.status_code == 202 and response.json["data"]["accepted"] == len(events)
 
 
-def visits(make_event, count: int) -> list[dict]:
+def visits(make_event, count: int, first_number: int = 0) -> list[dict]:
     """`count` visits of 5 events each (a page view, 3 heartbeats, a click), as one batch."""
     kinds = ["page_view", "heartbeat", "heartbeat", "heartbeat", "click"]
     return [make_event(type=kind, user_id=f"visitor-{v}", session_id=f"visit-{v}",
@@ -216,7 +222,7 @@ def visits(make_event, count: int) -> list[dict]:
                        # as the tracker sends them: a visitor first seen weeks ago, back today
                        first=[T0 - 40 * DAY_MS, "https://example.com/", ""],
                        prev=T0 - 9 * DAY_MS if i == 0 else T0 - (6 - i) * 10_000)
-            for v in range(count) for i, kind in enumerate(kinds)]
+            for v in range(first_number, first_number + count) for i, kind in enumerate(kinds)]
 
 
 def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, client, make_event, usage, log_in):
@@ -447,8 +453,10 @@ def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(
     other_container.append_events([{**store.recent_events(site.site_id, 1)[0], "event_id": "late-event-0001"}])
     with pytest.raises(StoreError, match="still being deleted"):
         store.create_site(site)
+    assert statistics_items(store, site.site_id)
     deleted = store.purge(clock.now_ms())
     assert deleted["events"] == 2 and deleted["sessions"] == 1 and deleted["counters"] > 0
+    assert statistics_items(store, site.site_id) == []  # found through their partitions' list
     assert store.recent_events(site.site_id, 10) == [] and store.get_sessions(site.site_id, ["session-1"]) == {}
     store.create_site(site)  # free again
     assert store.get_site(site.site_id) == site
@@ -483,6 +491,39 @@ def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, cl
                               ExpressionAttributeValues={":pk": {"S": store._session_pk(site.site_id, "session-1")}})
     assert sorted(item["sk"]["S"] for item in left["Items"]) == ["event#left-to-ttl-0", "event#left-to-ttl-1"]
     assert {int(item["expires_at"]["N"]) for item in left["Items"]} == {(received + DAY_MS) // 1000}
+
+
+def statistics_items(store, site_id: str) -> list[dict]:
+    """The site's counter and sketch items, and the list of their partitions (a test may scan)."""
+    items = store.client.scan(TableName=store.aggregates_table)["Items"]
+    return [item for item in items if item["pk"]["S"].startswith((f"K#{site_id}#", f"U#{site_id}#"))]
+
+
+def test_statistics_are_left_to_ttl_and_hidden_once_the_purge_has_passed_their_expiry(store, site, clock,
+                                                                                      make_event, monkeypatch):
+    """Counters and sketches enter no index and the purge deletes none (TTL does, within days,
+    for free). Reads skip those the last purge found expired, in every process within a minute:
+    as on SQLite, where the purge deleted them."""
+    from app.store.dynamodb import DynamoDBStore
+    day = clock.now_ms() // DAY_MS
+    record_batch(store, site, [make_event()], Client("198.51.100.23", CHROME_UA), clock.now_ms())
+    aggregate_records(store, stream_records(store))
+    other_process = DynamoDBStore("test", shards=4)
+
+    def figures(reader) -> tuple[dict, int]:
+        return (reader.sum_counters(site.site_id, "pageviews", "", day, day + 1),
+                len(reader.read_sketches(site.site_id, "", day, day + 1)))
+    assert figures(store) == figures(other_process) == ({"": 1}, 1)
+    made = statistics_items(store, site.site_id)
+    assert made and not any("xpk" in item for item in made)  # in no index
+    deleted = store.purge(clock.now_ms() + 403 * DAY_MS)
+    assert deleted["counters"] == deleted["sketches"] == 0 and statistics_items(store, site.site_id) == made
+    assert figures(store) == ({}, 0)
+    assert figures(other_process) == ({"": 1}, 1)  # its horizon is the one it read, for up to a minute
+    monkeypatch.setattr(retention, "HORIZON_READ_EVERY_S", 0)
+    assert figures(other_process) == ({}, 0)
+    store.purge(clock.now_ms())  # an earlier "now" (a purge that started before) never moves it back
+    assert figures(store) == figures(other_process) == ({}, 0)
 
 
 def test_a_visitors_expiry_moves_once_an_hour_and_within_24_hours(store, site, clock, make_event):
@@ -532,11 +573,12 @@ def test_counters_kept_a_metric_an_item_move_to_packed_items_once_at_the_next_pu
         return store.sum_counters(site.site_id, metric, "page", day, day + 1)
     assert pages("pageviews") == {"/": 1}  # the old items are not read where they are
     sequence = Usage(store.client)
-    late = store._moves(site.site_id, 0)  # another purge at the same moment, which read first
+    late = [store._move(item, olds, 0)  # another purge at the same moment, which read first
+            for item, olds in store._old_items(site.site_id, 0).items()]
     store.purge(clock.now_ms())
     assert pages("pageviews") == {"/": 11, "/pricing": 7} and pages("sessions") == {"/": 4}
     assert sequence.requests["TransactWriteItems"] == 3  # one a new item: "/" on two shards, "/pricing"
-    assert late and not any(store._transact(move) for _, move in late)  # cancelled: the items had gone
+    assert late and not any(store._transact(move) for move in late)  # cancelled: the items had gone
     assert pages("pageviews") == {"/": 11, "/pricing": 7}
     registry = store._key(REGISTRY_PK, site.site_id)
     assert "packed" not in store.client.get_item(TableName=store.aggregates_table, Key=registry)["Item"]

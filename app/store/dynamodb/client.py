@@ -37,6 +37,7 @@ ATTEMPTS = 6  # tries for unprocessed batch items and conflicting transactions
 BACKOFF_BASE_S = 0.05
 EVENT_REQUIRED = ("site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id")
 REGISTRY_PK = "REGISTRY"  # one item per site id with stored data: what purge walks (`deleting`: all of it goes)
+HORIZON_SK = "~horizon"  # in the registry's partition, never a site id: the last purge's "now" (retention.py)
 FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
 MAX_PLAIN_SORT_VALUE = 400  # bytes of a value kept readable in a sort key (limit: 1,024)
 # When a bucket of each grain is past retention, as SQLite's purge decides it (days keep a
@@ -133,6 +134,8 @@ class DynamoDBBase:
         self._client_lock = threading.Lock()  # the query threads share one client
         self._pool: ThreadPoolExecutor | None = None
         self._registered: set[str] = set()
+        self._listed: set[tuple[str, str]] = set()  # (site, statistics partition) listed (retention.py)
+        self._horizon: tuple[float, int] | None = None  # (read at, monotonic; the last purge's now, s)
         self._sleep = time.sleep
 
     # -- clients: created on first use

@@ -111,6 +111,7 @@ class FoldingMixin:
                 halves = [self._fold_pack(half, fold) for half in _halves(fresh)]
                 return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
             shard = self._shard(fresh[0]["session_id"])
+            self._list_partitions(self._counter_partitions([*counters, *live], shard))
             # Sketches first, outside the transaction: adding a visitor to a sketch twice changes
             # nothing, so if the transaction fails, its retry cannot count anyone twice.
             self._add_uniques(outcome.changes.uniques, shard)

@@ -1,15 +1,29 @@
-"""Retention and privacy: `purge` deletes what is past retention through the time-ordered
-indexes; a visitor's data is found, shown and erased through their visits."""
+"""Retention and privacy: `purge` deletes raw data past retention through the time-ordered
+indexes; a visitor's data is found, shown and erased through their visits.
+
+Statistics (counters and sketches, kept 13 months; the live widgets' minute counters, a day)
+are left to TTL alone: no `expiry` entry to write when an item is made, no delete and no entry
+to remove when it expires. TTL deletes within days of `expires_at`, not at once, so reads skip
+what the last purge would have deleted (`expires_at > horizon`, the purge's "now", kept in the
+registry), as SQLite's reads miss what its purge deleted. A deleted site's statistics are found
+through the list of their partitions, written once per process and partition (`K#site#partitions`).
+"""
 from __future__ import annotations
 
+import time
 from collections import Counter
 from operator import itemgetter
+from typing import Iterable
+
+from botocore.exceptions import ClientError
 
 from ..records import DAY_MS, RAW_RETENTION_MS, ROLLUP_RETENTION_DAYS, Session, VisitorData
-from .client import FAR_FUTURE_MS, REGISTRY_PK, event_from_item
+from .client import FAR_FUTURE_MS, HORIZON_SK, REGISTRY_PK, _code, event_from_item
 
-# What the expiry index holds, by the start of the partition key.
+# What the expiry index holds, by the start of the partition key: statistics made before
+# December 2026 are there too, until the purge deletes them.
 EXPIRING_KINDS = {"S#": "sessions", "V#": "visitors", "K#": "counters", "C#": "counters", "U#": "sketches"}
+HORIZON_READ_EVERY_S = 60  # how stale another process's purge horizon may be here
 
 
 class RetentionMixin:
@@ -63,16 +77,72 @@ class RetentionMixin:
                                    ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
             for item in registry:
                 site_id, gone = item["sk"]["S"], "deleting" in item
+                if site_id == HORIZON_SK:
+                    continue
                 until = FAR_FUTURE_MS if gone else now_ms  # a deleted site's traffic: all, as if expired
                 for counts in self._map(lambda shard: self._purge_shard(site_id, shard, until), range(self.shards)):
                     deleted.update(counts)
                 if gone:
+                    deleted.update(self._purge_statistics(site_id))
                     self.client.delete_item(TableName=self.aggregates_table, Key={"pk": item["pk"], "sk": item["sk"]})
                 elif "packed" not in item:  # an upgrade's work (upgrade.py), until none is left
                     self.pack_counters(site_id)
             cutoff = now_ms - ROLLUP_RETENTION_DAYS * DAY_MS
             deleted["alerts"] = sum(self._map(lambda site: self._purge_alerts(site.site_id, cutoff), self.list_sites()))
+            self._move_horizon(now_ms // 1000)
         return dict(deleted)
+
+    # -- statistics: left to TTL, hidden past the horizon, listed for a site's deletion
+    def _move_horizon(self, now_s: int) -> None:
+        """From now on reads skip statistics expired by `now_s` (never moved back)."""
+        try:
+            self.client.update_item(TableName=self.aggregates_table, Key=self._key(REGISTRY_PK, HORIZON_SK),
+                                    UpdateExpression="SET horizon_s = :now",
+                                    ConditionExpression="attribute_not_exists(horizon_s) OR horizon_s < :now",
+                                    ExpressionAttributeValues={":now": {"N": str(now_s)}})
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+            now_s = self._retention_horizon_s(fresh=True)  # a later purge's: keep it
+        self._horizon = (time.monotonic(), now_s)
+
+    def _retention_horizon_s(self, fresh: bool = False) -> int:
+        """The last purge's "now" in epoch seconds (0 before any), read at most once a minute;
+        with a Query, which every function that reads counters may make (template.yaml)."""
+        if fresh or self._horizon is None or time.monotonic() - self._horizon[0] > HORIZON_READ_EVERY_S:
+            found = self.client.query(TableName=self.aggregates_table, ConsistentRead=fresh,
+                                      KeyConditionExpression="pk = :pk AND sk = :sk",
+                                      ExpressionAttributeValues={":pk": {"S": REGISTRY_PK}, ":sk": {"S": HORIZON_SK}})
+            horizon = found["Items"][0]["horizon_s"]["N"] if found["Items"] else "0"
+            self._horizon = (time.monotonic(), int(horizon))
+        return self._horizon[1]
+
+    def _partitions_pk(self, site_id: str) -> str:
+        return f"K#{site_id}#partitions"  # under K#: the web function may write it (template.yaml)
+
+    def _list_partitions(self, partitions: Iterable[tuple[str, str]]) -> None:
+        """Add (site, statistics partition key) pairs to their site's list, once per process:
+        a put each of what this process has not listed yet (idempotent)."""
+        new = set(partitions) - self._listed
+        self._map(lambda listed: self.client.put_item(
+            TableName=self.aggregates_table, Item=self._key(self._partitions_pk(listed[0]), listed[1])), new)
+        self._listed |= new
+
+    def _purge_statistics(self, site_id: str) -> Counter[str]:
+        """A deleted site's counters and sketches, partition by partition, then their list."""
+        deleted: Counter[str] = Counter()
+        listed = self._query(TableName=self.aggregates_table, ProjectionExpression="pk, sk",
+                             KeyConditionExpression="pk = :pk",
+                             ExpressionAttributeValues={":pk": {"S": self._partitions_pk(site_id)}})
+        for partition in listed:
+            for page in self._query_pages(TableName=self.aggregates_table, ProjectionExpression="pk, sk",
+                                          KeyConditionExpression="pk = :pk",
+                                          ExpressionAttributeValues={":pk": partition["sk"]}):
+                self._delete(self.aggregates_table, page)
+                deleted["sketches" if partition["sk"]["S"].startswith("U#") else "counters"] += len(page)
+        self._delete(self.aggregates_table, listed)
+        self._listed = {listed for listed in self._listed if listed[0] != site_id}
+        return deleted
 
     def _purge_alerts(self, site_id: str, cutoff_ms: int) -> int:
         """A site's alerts and reports that fired before the cutoff, and their keys' claims (a

@@ -125,21 +125,22 @@ class TrafficMixin:
 
     def _counter_update(self, item: CounterItem, metrics: dict[str, float], shard: int) -> dict:
         """UpdateItem parameters that atomically ADD each metric's n to one shard of a counter
-        item. Minute items (the live widgets', read for 30 minutes) are left to TTL alone: out
-        of `expiry`, neither indexed nor deleted by the purge."""
+        item. Counters are left to TTL alone: out of `expiry`, neither indexed nor deleted by
+        the purge (retention.py); the caller lists the item's partition for a site's deletion."""
         site_id, grain, dimension, bucket, value = item
-        expiry = {"expires_at": _bucket_expires_s(grain, bucket)}
-        if grain != "minute":
-            expiry["xpk"] = f"{site_id}#{shard}"
         return {"TableName": self.aggregates_table,
                 "Key": self._key(self._counter_pk(site_id, grain, dimension, shard), _bucket_sort_key(bucket, value)),
                 "UpdateExpression": "ADD " + ", ".join(f"#m{i} :m{i}" for i in range(len(metrics)))
-                                    + " SET #value = :value, " + ", ".join(f"{name} = :{name}" for name in expiry),
+                                    + " SET #value = :value, expires_at = :expires_at",
                 "ExpressionAttributeNames": {"#value": "value",
                                              **{f"#m{i}": metric_attribute(m) for i, m in enumerate(metrics)}},
                 "ExpressionAttributeValues": to_item({
                     **{f":m{i}": n for i, n in enumerate(metrics.values())}, ":value": value,
-                    **{f":{name}": v for name, v in expiry.items()}})}
+                    ":expires_at": _bucket_expires_s(grain, bucket)})}
+
+    def _counter_partitions(self, items: Iterable[CounterItem], shard: int) -> list[tuple[str, str]]:
+        return [(site_id, self._counter_pk(site_id, grain, dimension, shard))
+                for site_id, grain, dimension, _, _ in items]
 
     def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
         return self._key(self._sketch_pk(key.site_id, key.dimension, shard, key.grain),
@@ -160,13 +161,14 @@ class TrafficMixin:
             if new != old:
                 new_item = {**keys[key], **to_item({
                     "value": key.value, "sketch": new, "etag": secrets.token_hex(8),
-                    "xpk": f"{key.site_id}#{shard}", "expires_at": _bucket_expires_s(key.grain, key.day)})}
+                    "expires_at": _bucket_expires_s(key.grain, key.day)})}
                 puts.append((key, {"TableName": self.aggregates_table, "Item": new_item,
                                    **_if_unchanged(item["etag"]["S"] if item else None)}))
         return puts
 
     def _add_uniques(self, uniques: dict[UniqueKey, set[str]], shard: int) -> None:
         """Read, add, write back each sketch; again for those a concurrent writer changed."""
+        self._list_partitions((k.site_id, self._sketch_pk(k.site_id, k.dimension, shard, k.grain)) for k in uniques)
         for attempt in range(ATTEMPTS):
             if attempt:
                 self._backoff(attempt - 1)
@@ -210,8 +212,9 @@ class TrafficMixin:
             self._register_sites({s.site_id for s in changes.sessions} | {v.site_id for v in changes.visitors}
                                  | {k.site_id for k in changes.counters} | {k.site_id for k in changes.uniques})
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in puts])
-            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)),
-                      counter_items(changes.counters).items())
+            counters = counter_items(changes.counters)
+            self._list_partitions(self._counter_partitions(counters, shard))
+            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), counters.items())
             if changes.uniques:
                 self._add_uniques(changes.uniques, shard)
 
@@ -227,14 +230,16 @@ class TrafficMixin:
                       for i in self._batch_get(self.aggregates_table, list(keys.values()), consistent=True)}
         items = [{**stored.get((keys[item]["pk"]["S"], keys[item]["sk"]["S"]), {}), **keys[item],
                   **to_item({**{metric_attribute(m): n for m, n in metrics.items()}, "value": item[4],
-                             "xpk": f"{item[0]}#0", "expires_at": _bucket_expires_s(item[1], item[3])})}
+                             "expires_at": _bucket_expires_s(item[1], item[3])})}
                  for item, metrics in grouped.items()]
         items += [{**self._sketch_key(k, 0),
                    **to_item({"value": k.value, "sketch": sketch, "etag": secrets.token_hex(8),
-                              "xpk": f"{k.site_id}#0", "expires_at": _bucket_expires_s(k.grain, k.day)})}
+                              "expires_at": _bucket_expires_s(k.grain, k.day)})}
                   for k, sketch in sketches.items()]
         with self._errors():
             self._register_sites({k.site_id for k in counters} | {k.site_id for k in sketches})
+            self._list_partitions(self._counter_partitions(grouped, 0)
+                                  + [(k.site_id, self._sketch_pk(k.site_id, k.dimension, 0, k.grain)) for k in sketches])
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in items])
 
     # -- reads
@@ -258,11 +263,13 @@ class TrafficMixin:
             return self._query(
                 TableName=self.aggregates_table,
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :start AND :end",
+                FilterExpression="expires_at > :horizon",  # past retention, not yet deleted by TTL
                 ExpressionAttributeValues={":pk": {"S": pk_of_shard(shard)}, ":start": {"S": f"{start:010d}"},
-                                           ":end": {"S": f"{end:010d}"}})
+                                           ":end": {"S": f"{end:010d}"}, ":horizon": {"N": str(horizon)}})
         if start >= end:
             return []
         with self._errors():
+            horizon = self._retention_horizon_s()
             return self._fan_out(shard_items, 1 if rollups or grain == "month" else None)
 
     @staticmethod

@@ -26,7 +26,12 @@ class UpgradeMixin:
     def pack_counters(self, site_id: str) -> int:
         """Move the site's one-metric counter items; how many were moved. The purge calls it
         while the site's registry item does not say `packed`."""
-        moved = sum(self._map(lambda shard: self._pack_shard(site_id, shard), range(self.shards)))
+        found = self._map(lambda shard: self._old_items(site_id, shard), range(self.shards))
+        targets = {(item, shard): olds for shard, items in enumerate(found) for item, olds in items.items()}
+        # Listed before they are written (retention.py), from this thread: no request from the pool's.
+        self._list_partitions((site_id, self._counter_pk(*item[:3], shard)) for item, shard in targets)
+        moves = [(len(olds), self._move(item, olds, shard)) for (item, shard), olds in targets.items()]
+        moved = sum(n for (n, _), done in zip(moves, self._map(self._transact, [m for _, m in moves])) if done)
         if moved:
             log.info("site %s: %d counter items moved to the packed layout", site_id, moved)
         else:  # none left: later purges need not look (one more walk after a purge that moved some)
@@ -34,12 +39,8 @@ class UpgradeMixin:
                                     UpdateExpression="SET packed = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
         return moved
 
-    def _pack_shard(self, site_id: str, shard: int) -> int:
-        moves = self._moves(site_id, shard)
-        return sum(moved for (moved, _), done in zip(moves, self._map(self._transact, [m for _, m in moves])) if done)
-
-    def _moves(self, site_id: str, shard: int) -> list[tuple[int, list[dict]]]:
-        """The transactions that move one shard's old items: (old items, actions) each."""
+    def _old_items(self, site_id: str, shard: int) -> dict[CounterItem, list[tuple[str, dict]]]:
+        """One shard's old items, by the new item each moves to: (metric, old item) each."""
         keys = [{"pk": i["pk"], "sk": i["sk"]} for i in self._query(
             TableName=self.aggregates_table, IndexName="expiry", KeyConditionExpression="xpk = :p",
             FilterExpression="begins_with(pk, :old)",
@@ -49,7 +50,7 @@ class UpgradeMixin:
             _, grain, metric, dimension, _ = old["pk"]["S"].rsplit("#", 4)
             item = (site_id, grain, dimension, int(old["sk"]["S"][:10]), old["value"]["S"])
             targets[item].append((metric, old))
-        return [(len(olds), self._move(item, olds, shard)) for item, olds in targets.items()]
+        return targets
 
     def _move(self, item: CounterItem, olds: list[tuple[str, dict]], shard: int) -> list[dict]:
         """One transaction: the old items' counts added to the new item, the old items deleted
