@@ -253,14 +253,16 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
     overview = usage(lambda: viewer.get(f"/sites/{site.site_id}?period=7d"))
     print(f"realtime page: {dashboard}; its refresh: {tick}; overview: {overview}")
     # Who asks (the user, its role, the site), the viewer's sites for the switcher (a Query and
-    # the site), then one moment read for every widget, one Query a shard each: the live minute
-    # counters (visitors of the 30 minutes, their pages and sources of the 5), the feed, 5 of
-    # counters (24 hours: 2, today's top pages, the last 100 minutes: 2) and the conversions
-    # widget's 8 (2 of 5-minute counters, 4 of today's, 1 of hours, the live visits' durations).
-    # As many whatever the traffic: a minute's counters are one item a page or source.
-    assert dashboard[0] == {"GetItem": 4, "Query": 1 + 17 * store.shards}
+    # the site), then one moment's reads for every widget (`one_moment`: a partition's range
+    # read once serves every metric of it and every range inside it), a Query a shard each:
+    # the live minute counters (visitors of the 30 minutes, with their visits' durations; their
+    # pages and sources of the 5), the feed, hourly totals (24 hours: visitors, page views,
+    # custom events), today's pages, 5-minute totals (the conversions' 30 minutes, then the
+    # chart's 100), today's totals, goal visits and conversions by name. As many whatever the
+    # traffic: a minute's counters are one item a page or source.
+    assert dashboard[0] == {"GetItem": 4, "Query": 1 + 11 * store.shards}
     # Each 5-second refresh of the page is one request: the same reads, without the switcher.
-    assert tick[0] == {"GetItem": 3, "Query": 17 * store.shards}
+    assert tick[0] == {"GetItem": 3, "Query": 11 * store.shards}
 
 
 def test_what_a_twelve_month_report_costs(store, usage, record_property):

@@ -87,6 +87,30 @@ def test_counters_add_up_and_read_by_hour_range(store):
     assert [(r.hour, r.n) for r in totals] == [(hour, 4)]
 
 
+def test_reads_in_one_moment_are_what_they_are_outside_it(store):
+    """One moment's reads may share what an earlier one fetched (DynamoDB: a partition's range
+    once): each metric, and a narrower range, still reads what it would alone."""
+    hour = T0 // HOUR_MS
+    store.apply(Changes(counters={
+        **{CounterKey("s1", h, "pageviews", "page", "/"): h - hour + 1 for h in range(hour, hour + 4)},
+        CounterKey("s1", hour + 1, "visitors", "page", "/"): 7,
+        CounterKey("s1", hour + 2, "pageviews", "page", "/b"): 5}))
+
+    def rows(start: int, end: int) -> list[tuple]:
+        return sorted((r.hour, r.value, r.n) for r in store.read_counters("s1", "pageviews", "page", start, end))
+
+    def reads() -> list:
+        return [rows(hour, hour + 4), store.sum_counters("s1", "visitors", "page", hour, hour + 4, "hour"),
+                rows(hour + 1, hour + 3),
+                store.sum_counters("s1", "pageviews", "page", hour + 2, hour + 3, "hour", prefix="/b"),
+                rows(hour - 2, hour + 1)]  # wider than any read before: read anew
+    alone = reads()
+    assert alone[1] == {"/": 7} and alone[3] == {"/b": 5} and alone[4] == [(hour, "/", 1)]
+    assert alone[2] == [(hour + 1, "/", 2), (hour + 2, "/", 3), (hour + 2, "/b", 5)]
+    with store.one_moment():
+        assert reads() == alone
+
+
 def test_counters_take_negative_and_fractional_deltas(store):
     key = CounterKey("s1", T0 // HOUR_MS, "bounces", "", "")
     store.apply(Changes(counters={key: 1}))

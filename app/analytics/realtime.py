@@ -164,7 +164,12 @@ def at_a_glance(store: Store, site: Site, now_ms: int) -> dict:
 
 
 def realtime(store: Store, site: Site, now_ms: int) -> dict:
-    """Everything the live dashboard shows, as one JSON-ready dict."""
+    """Everything the live dashboard shows, as one JSON-ready dict, from one moment's reads."""
+    with store.one_moment():
+        return _realtime(store, site, now_ms)
+
+
+def _realtime(store: Store, site: Site, now_ms: int) -> dict:
     current = current_visitors(store, site, now_ms)
     return {
         "site": site.site_id,

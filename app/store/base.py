@@ -11,7 +11,7 @@ knows which engine it talks to. The records themselves are in records.py (re-exp
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Callable, Iterable
 
 from .records import *  # noqa: F401,F403  (the records every store trades in)
@@ -248,6 +248,13 @@ class TrafficStore(ABC):
         counts of dropped events, which are never appended)."""
 
     # -- reads
+    def one_moment(self) -> AbstractContextManager[None]:
+        """Reads inside may share what an earlier read inside fetched: a page that shows many
+        figures of one moment (the live widgets) reads each counter partition's range once,
+        not once a metric. A store whose reads cost a round trip each (DynamoDB) keeps them;
+        the others need not. Nothing written inside is read back inside."""
+        return nullcontext()
+
     @abstractmethod
     def recent_events(self, site_id: str, limit: int) -> list[dict]:
         """The newest raw events of a site, newest first."""

@@ -6,8 +6,9 @@ import json
 import random
 import secrets
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import asdict, fields
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ..records import (
     EVENT_FIELDS, RAW_RETENTION_MS, Changes, CounterKey, CounterRow, Session, SketchRow, StoreError,
@@ -254,11 +255,38 @@ class TrafficMixin:
         items.sort(key=lambda item: item["time_key"]["S"], reverse=True)
         return [event_from_item(item) for item in items[:limit]]
 
+    @contextmanager
+    def one_moment(self) -> Iterator[None]:
+        """Within it, a partition's range read once serves every read of it or of a range
+        inside it (each metric of an item, the live 5 minutes of the 30): see `_buckets`."""
+        if getattr(self._moment, "reads", None) is not None:  # nested: the outer moment's
+            yield
+            return
+        self._moment.reads = {}
+        try:
+            yield
+        finally:
+            self._moment.reads = None
+
     def _buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int, grain: str,
                  rollups: bool = False) -> list[dict]:
         """Items of every shard with start <= bucket < end (sort keys begin with the bucket).
         Rollups (every month, and what callers say put_rollups wrote) have one writer, which
-        puts them on shard 0: only that one is read."""
+        puts them on shard 0: only that one is read. In `one_moment`, from what a read of the
+        same partitions over a range holding this one fetched, if any."""
+        reads = getattr(self._moment, "reads", None)
+        if reads is None or start >= end:
+            return self._read_buckets(pk_of_shard, start, end, grain, rollups)
+        partitions = (pk_of_shard(0), rollups)
+        for (first, last), items in reads.get(partitions, {}).items():
+            if first <= start and end <= last:
+                return [item for item in items if start <= self._bucket_of(item) < end]
+        items = self._read_buckets(pk_of_shard, start, end, grain, rollups)
+        reads.setdefault(partitions, {})[start, end] = items
+        return items
+
+    def _read_buckets(self, pk_of_shard: Callable[[int], str], start: int, end: int, grain: str,
+                      rollups: bool) -> list[dict]:
         def shard_items(shard: int) -> list[dict]:
             return self._query(
                 TableName=self.aggregates_table,
