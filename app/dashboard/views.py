@@ -92,7 +92,8 @@ def _render_overview(site: Site):
     tabs = {panel.id: panel_tab(panel, request.args.get(f"{panel.id}_tab")) for panel in PANELS}
     shown = ("live-strip",) if setup and not setup.receiving else \
         ("live-strip", "metrics", "chart", *tabs.values(), "filtered")
-    widgets = {name: render_data(WIDGETS[name], ask) for name in shown}
+    with ask.store.one_moment():  # the metrics, the chart and the tables read the same totals
+        widgets = {name: render_data(WIDGETS[name], ask) for name in shown}
     return render_template("pages/overview.html", site=site, q=ask.query, widgets=widgets, WIDGETS=WIDGETS,
                            panels=PANELS, tabs=tabs, setup=setup, sites=switchable_sites())
 
