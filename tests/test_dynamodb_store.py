@@ -3,6 +3,7 @@ sort-key limits, no stream record for a duplicate, batch retries within AWS's li
 as StoreError, the tables template.yaml creates, and how many requests each job costs."""
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections import Counter
@@ -550,26 +551,28 @@ def test_a_visitors_expiry_moves_once_an_hour_and_within_24_hours(store, site, c
     assert expiry_after_a_batch_at(hour + HOUR_MS + 60_000) == first + 3600
 
 
+def old_day_counter(store, site_id: str, day: int, metric: str, dimension: str, value: str, n: int,
+                    shard: int) -> None:
+    """What the release before packed counters wrote: an ADD to the metric's own item."""
+    from app.store.dynamodb.client import _bucket_expires_s, _bucket_sort_key
+    store.client.update_item(
+        TableName=store.aggregates_table,
+        Key=store._key(f"C#{site_id}#day#{metric}#{dimension}#{shard}", _bucket_sort_key(day, value)),
+        UpdateExpression="ADD n :n SET #value = :value, xpk = :xpk, expires_at = :exp",
+        ExpressionAttributeNames={"#value": "value"},
+        ExpressionAttributeValues={":n": {"N": str(n)}, ":value": {"S": value}, ":xpk": {"S": f"{site_id}#{shard}"},
+                                   ":exp": {"N": str(_bucket_expires_s("day", day))}})
+
+
 def test_counters_kept_a_metric_an_item_move_to_packed_items_once_at_the_next_purge(store, site, clock,
                                                                                     make_event):
     """An earlier release kept a counter item per metric (`C#...`, its count in `n`). The purge
     moves them into today's items (a metric an attribute) and adds them to what was counted
     since; a move cut short or done twice counts nothing twice; then the site is marked
     `packed` and not walked again."""
-    from app.store.dynamodb.client import REGISTRY_PK, _bucket_expires_s, _bucket_sort_key
+    from app.store.dynamodb.client import REGISTRY_PK
     day = clock.now_ms() // DAY_MS
-
-    def old_counter(metric: str, dimension: str, value: str, n: int, shard: int) -> None:
-        """What the release before wrote: an ADD to the metric's own item."""
-        store.client.update_item(
-            TableName=store.aggregates_table,
-            Key=store._key(f"C#{site.site_id}#day#{metric}#{dimension}#{shard}", _bucket_sort_key(day, value)),
-            UpdateExpression="ADD n :n SET #value = :value, xpk = :xpk, expires_at = :exp",
-            ExpressionAttributeNames={"#value": "value"},
-            ExpressionAttributeValues={":n": {"N": str(n)}, ":value": {"S": value},
-                                       ":xpk": {"S": f"{site.site_id}#{shard}"},
-                                       ":exp": {"N": str(_bucket_expires_s("day", day))}})
-
+    old_counter = functools.partial(old_day_counter, store, site.site_id, day)
     for shard in (0, 3):
         old_counter("pageviews", "page", "/", 5, shard)
         old_counter("sessions", "page", "/", 2, shard)
@@ -596,6 +599,30 @@ def test_counters_kept_a_metric_an_item_move_to_packed_items_once_at_the_next_pu
     store.purge(clock.now_ms())
     assert sequence.requests.get("TransactWriteItems", 0) == 0 and sequence.requests.get("BatchGetItem", 0) == 0
     assert pages("pageviews") == {"/": 11, "/pricing": 7}
+
+
+def test_requests_sent_from_the_pool_run_in_the_thread_that_sends_them(store):
+    """A pool worker that sends requests in parallel runs them itself: queued behind it, with
+    every worker of the pool waiting so, they would never run (the upgrade's moves did that)."""
+    import threading
+
+    def sends(_) -> set[bool]:
+        me = threading.current_thread().name
+        return {name == me for name in store._map(lambda _: threading.current_thread().name, range(3))}
+    assert store._map(sends, range(2)) == [{True}, {True}]  # 2 of the 4 workers: never all waiting
+
+
+def test_the_upgrade_moves_several_items_of_every_shard_at_once(store, site, clock):
+    """The purge finds the old items shard by shard in parallel, then sends every move in
+    parallel from its own thread (several a shard: before, each shard's worker sent its own)."""
+    day = clock.now_ms() // DAY_MS
+    pages = ("/a", "/b", "/c")
+    store._register_sites([site.site_id])  # as the release before did when it took the site's events
+    for shard in range(store.shards):
+        for page in pages:
+            old_day_counter(store, site.site_id, day, "pageviews", "page", page, 1, shard)
+    store.purge(clock.now_ms())
+    assert store.sum_counters(site.site_id, "pageviews", "page", day, day + 1) == dict.fromkeys(pages, store.shards)
 
 
 def test_the_live_counters_move_after_the_transaction_and_a_lost_move_only_skews_them(store, site, clock,

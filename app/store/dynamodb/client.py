@@ -38,6 +38,7 @@ BACKOFF_BASE_S = 0.05
 EVENT_REQUIRED = ("site_id", "event_id", "type", "ts", "received_ms", "user_id", "session_id")
 REGISTRY_PK = "REGISTRY"  # one item per site id with stored data: what purge walks (`deleting`: all of it goes)
 HORIZON_SK = "~horizon"  # in the registry's partition, never a site id: the last purge's "now" (retention.py)
+POOL_THREADS = "dynamodb-pool"  # the name of the threads `_map` sends requests from
 FAR_FUTURE_MS = 2 ** 62  # "now" for a purge that deletes everything of a site
 MAX_PLAIN_SORT_VALUE = 400  # bytes of a value kept readable in a sort key (limit: 1,024)
 # When a bucket of each grain is past retention, as SQLite's purge decides it (days keep a
@@ -153,12 +154,14 @@ class DynamoDBBase:
         return self._client
 
     def _map(self, function: Callable, items: Iterable) -> list:
-        """Run independent requests in parallel: a request costs a network round trip."""
+        """Run independent requests in parallel: a request costs a network round trip. From one
+        of the pool's own threads they run in it, one after another: a worker waiting on work
+        queued behind it, with every worker waiting so, would wait forever."""
         items = list(items)
-        if len(items) < 2:
+        if len(items) < 2 or threading.current_thread().name.startswith(POOL_THREADS):
             return [function(item) for item in items]
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.shards, thread_name_prefix="dynamodb")
+            self._pool = ThreadPoolExecutor(max_workers=self.shards, thread_name_prefix=POOL_THREADS)
         return list(self._pool.map(function, items))
 
     def _fan_out(self, per_shard: Callable[[int], list], shards: int | None = None) -> list:
