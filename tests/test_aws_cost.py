@@ -5,8 +5,9 @@ visitors) at the rate of a million events a month are sent as the tracker sends 
 (`tracker_requests`: tracker/liveinsight.js's rules), each request through the web app with
 AWS's settings (rate limits counted in DynamoDB), the stream in Lambda's batches through the
 stream function, then the purge a day later and 400 days later (raw data; the counters and
-sketches are left to DynamoDB's TTL, which is free). Every DynamoDB request is metered (tests/dynamodb_usage.py) and the month is priced
-at us-east-1's on-demand prices: docs/dynamodb.md, "Cost model", shows the same lines.
+sketches are left to DynamoDB's TTL, which is free). Every DynamoDB request is metered
+(tests/dynamodb_usage.py) and the month is priced at us-east-1's on-demand prices:
+docs/dynamodb.md, "Cost model", shows the same lines.
 `pytest -s tests/test_aws_cost.py` prints them.
 """
 from __future__ import annotations
