@@ -7,7 +7,7 @@ JavaScript and can be bookmarked.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, send_file, url_for
 from marshmallow import ValidationError
@@ -84,6 +84,13 @@ def widget_query(site: Site, widget: Widget) -> ReportQuery | PageQuery | None:
     return PageQuery(report, {name: request.args[name] for name in widget.params if request.args.get(name)})
 
 
+def _widgets_data(ask: Ask, names: Iterable[str]) -> dict[str, dict]:
+    """What each widget shows, read in one moment: a page's widgets read many figures of the
+    same counters, which a store may then fetch once (`Store.one_moment`)."""
+    with ask.store.one_moment():
+        return {name: render_data(WIDGETS[name], ask) for name in names}
+
+
 def _render_overview(site: Site):
     ask = _ask(site, with_query=True)
     # A site with no data yet teaches its members how to install the snippet; a public link
@@ -92,8 +99,7 @@ def _render_overview(site: Site):
     tabs = {panel.id: panel_tab(panel, request.args.get(f"{panel.id}_tab")) for panel in PANELS}
     shown = ("live-strip",) if setup and not setup.receiving else \
         ("live-strip", "metrics", "chart", *tabs.values(), "filtered")
-    with ask.store.one_moment():  # the metrics, the chart and the tables read the same totals
-        widgets = {name: render_data(WIDGETS[name], ask) for name in shown}
+    widgets = _widgets_data(ask, shown)
     return render_template("pages/overview.html", site=site, q=ask.query, widgets=widgets, WIDGETS=WIDGETS,
                            panels=PANELS, tabs=tabs, setup=setup, sites=switchable_sites())
 
@@ -103,8 +109,7 @@ STREAM_RETRY_MS = 2_000  # how soon a browser reconnects a stream that ended
 
 def _render_realtime(site: Site):
     ask = _ask(site, with_query=False)
-    with ask.store.one_moment():  # the widgets read many figures of the same counters
-        widgets = {name: render_data(WIDGETS[name], ask) for name in REALTIME}
+    widgets = _widgets_data(ask, REALTIME)
     return render_template("pages/realtime.html", site=site, widgets=widgets, WIDGETS=WIDGETS,
                            sites=switchable_sites())
 
@@ -162,8 +167,7 @@ def live(site_id: str):
 
 def _live_snapshot(site: Site) -> str:
     ask = _ask(site, with_query=False)
-    with ask.store.one_moment():
-        widgets = {name: {**render_data(WIDGETS[name], ask), "oob": True} for name in REALTIME}
+    widgets = {name: {**data, "oob": True} for name, data in _widgets_data(ask, REALTIME).items()}
     return render_template("pages/live_snapshot.html", site=site, WIDGETS=WIDGETS, widgets=widgets)
 
 

@@ -140,8 +140,12 @@ class TrafficMixin:
                     ":expires_at": _bucket_expires_s(grain, bucket)})}
 
     def _counter_partitions(self, items: Iterable[CounterItem], shard: int) -> list[tuple[str, str]]:
+        """(site, partition key) of the counter items on a shard: what `_list_partitions` takes."""
         return [(site_id, self._counter_pk(site_id, grain, dimension, shard))
                 for site_id, grain, dimension, _, _ in items]
+
+    def _sketch_partitions(self, keys: Iterable[UniqueKey], shard: int) -> list[tuple[str, str]]:
+        return [(k.site_id, self._sketch_pk(k.site_id, k.dimension, shard, k.grain)) for k in keys]
 
     def _sketch_key(self, key: UniqueKey, shard: int) -> dict:
         return self._key(self._sketch_pk(key.site_id, key.dimension, shard, key.grain),
@@ -169,7 +173,7 @@ class TrafficMixin:
 
     def _add_uniques(self, uniques: dict[UniqueKey, set[str]], shard: int) -> None:
         """Read, add, write back each sketch; again for those a concurrent writer changed."""
-        self._list_partitions((k.site_id, self._sketch_pk(k.site_id, k.dimension, shard, k.grain)) for k in uniques)
+        self._list_partitions(self._sketch_partitions(uniques, shard))
         for attempt in range(ATTEMPTS):
             if attempt:
                 self._backoff(attempt - 1)
@@ -239,8 +243,7 @@ class TrafficMixin:
                   for k, sketch in sketches.items()]
         with self._errors():
             self._register_sites({k.site_id for k in counters} | {k.site_id for k in sketches})
-            self._list_partitions(self._counter_partitions(grouped, 0)
-                                  + [(k.site_id, self._sketch_pk(k.site_id, k.dimension, 0, k.grain)) for k in sketches])
+            self._list_partitions(self._counter_partitions(grouped, 0) + self._sketch_partitions(sketches, 0))
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in items])
 
     # -- reads
@@ -274,8 +277,10 @@ class TrafficMixin:
         Rollups (every month, and what callers say put_rollups wrote) have one writer, which
         puts them on shard 0: only that one is read. In `one_moment`, from what a read of the
         same partitions over a range holding this one fetched, if any."""
+        if start >= end:
+            return []
         reads = getattr(self._moment, "reads", None)
-        if reads is None or start >= end:
+        if reads is None:
             return self._read_buckets(pk_of_shard, start, end, grain, rollups)
         partitions = (pk_of_shard(0), rollups)
         for (first, last), items in reads.get(partitions, {}).items():
@@ -294,8 +299,6 @@ class TrafficMixin:
                 FilterExpression="expires_at > :horizon",  # past retention, not yet deleted by TTL
                 ExpressionAttributeValues={":pk": {"S": pk_of_shard(shard)}, ":start": {"S": f"{start:010d}"},
                                            ":end": {"S": f"{end:010d}"}, ":horizon": {"N": str(horizon)}})
-        if start >= end:
-            return []
         with self._errors():
             horizon = self._retention_horizon_s()
             return self._fan_out(shard_items, 1 if rollups or grain == "month" else None)

@@ -29,7 +29,7 @@ class UpgradeMixin:
         found = self._map(lambda shard: self._old_items(site_id, shard), range(self.shards))
         targets = {(item, shard): olds for shard, items in enumerate(found) for item, olds in items.items()}
         # Listed before they are written (retention.py), from this thread: no request from the pool's.
-        self._list_partitions((site_id, self._counter_pk(*item[:3], shard)) for item, shard in targets)
+        self._list_partitions(p for item, shard in targets for p in self._counter_partitions([item], shard))
         moves = [(len(olds), self._move(item, olds, shard)) for (item, shard), olds in targets.items()]
         moved = sum(n for (n, _), done in zip(moves, self._map(self._transact, [m for _, m in moves])) if done)
         if moved:
