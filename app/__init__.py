@@ -1,7 +1,7 @@
 """LiveInsight: real-time web analytics. `create_app()` is the application factory."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, abort, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -45,9 +45,27 @@ def create_app(config: dict | None = None, *, store=None, clock=None) -> Flask:
     app.register_blueprint(health_bp)
     csrf.exempt(api_bp)  # the JSON API authenticates by key (or reads only), not by cookie
     set_up_rate_limits(app)
+    _serve(app, settings["SERVES"])
     register_commands(app)
     _register_error_handlers(app)
     return app
+
+
+# What the snippet uses: a tracker-only front door (the tracker function on AWS) answers these.
+TRACKER_ENDPOINTS = frozenset({"dashboard.tracker_js", "api.collect_events", "api.preflight_events",
+                               "health.healthz"})
+
+
+def _serve(app: Flask, serves: str) -> None:
+    """SERVES="tracker": every other path is not found here, so the public, unauthenticated
+    tracker door never opens the dashboard, whose cookies belong to the dashboard's address."""
+    if serves not in ("all", "tracker"):
+        raise ValueError(f"LIVEINSIGHT_SERVES is 'all' or 'tracker', not {serves!r}")
+    if serves == "tracker":
+        @app.before_request
+        def tracker_only():
+            if request.endpoint not in TRACKER_ENDPOINTS:
+                abort(404)
 
 
 def _set_up_sessions(app: Flask) -> None:

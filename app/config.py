@@ -64,4 +64,11 @@ class Config:
     SMTP_URL = os.environ.get("LIVEINSIGHT_SMTP_URL", "")
     MAIL_FROM = os.environ.get("LIVEINSIGHT_MAIL_FROM", "")
     PUBLIC_URL = os.environ.get("LIVEINSIGHT_PUBLIC_URL", "http://127.0.0.1:8000")
+    # Where the snippet loads tracker.js from, and so where the tracker sends its events (the
+    # script's origin): on AWS, the tracker function's URL (template.yaml), which API Gateway
+    # does not meter; empty: this app's own address.
+    TRACKER_URL = os.environ.get("LIVEINSIGHT_TRACKER_URL", "")
+    # "tracker": answer only what the snippet uses (tracker.js, /api/events, /healthz), as the
+    # tracker function does on AWS; "all": everything.
+    SERVES = os.environ.get("LIVEINSIGHT_SERVES", "all")
     WEBHOOKS_PRIVATE = os.environ.get("LIVEINSIGHT_WEBHOOKS_PRIVATE", "off") == "on"

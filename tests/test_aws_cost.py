@@ -2,8 +2,8 @@
 
 The demo's visits (app/seed.py: pages read with heartbeats, clicks, custom events, returning
 visitors) at the rate of a million events a month are sent as the tracker sends them
-(`tracker_requests`: tracker/liveinsight.js's rules), each request through the web app with
-AWS's settings (rate limits counted in DynamoDB), the stream in Lambda's batches through the
+(`tracker_requests`: tracker/liveinsight.js's rules), each request through the app as the
+tracker function runs it (its own URL; rate limits counted in DynamoDB), the stream in Lambda's batches through the
 stream function, then the purge a day later and 400 days later (raw data; the counters and
 sketches are left to DynamoDB's TTL, which is free). Every DynamoDB request is metered
 (tests/dynamodb_usage.py) and the month is priced at us-east-1's on-demand prices:
@@ -31,17 +31,27 @@ EVENTS_A_MONTH = 1_000_000
 VISITS = 80  # the sample: about 580 events
 BATCHING_WINDOWS_S = (1, 10)  # AggregationWindowSeconds: its default, and a cheaper choice
 # Dollars per million events measured (docs/dynamodb.md), with a margin: the goal is $11.
-BUDGET = {1: 28.5, 10: 23.0}
+BUDGET = {1: 28.0, 10: 22.5}
 BATCH_SIZE = 100
-PRICES = {  # us-east-1, on demand, December 2026
-    "write unit": 0.625e-6, "read unit": 0.125e-6, "API request": 3.50e-6, "Lambda request": 0.20e-6, "Lambda GB-second": 0.0000166667, "alarm-month": 0.10,
+PRICES = {  # us-east-1, on demand, December 2026; CloudWatch's per alarm metric
+    "write unit": 0.625e-6, "read unit": 0.125e-6, "Lambda request": 0.20e-6, "Lambda GB-second": 0.0000166667, "alarm-month": 0.10,
 }
 # Table storage and point-in-time recovery, per GB-month; DynamoDB adds 100 bytes to each item
 # (and to each index entry) for what it keeps of it.
 STORAGE_GB_MONTH, ITEM_OVERHEAD = 0.25 + 0.20, 100
 # Not measurable under moto: Lambda's durations (at 512 MB).
 INGEST_SECONDS, AGGREGATE_SECONDS, LAMBDA_GB = 0.04, 0.15, 0.5
-ALARMS = sum(resource["Type"] == "AWS::CloudWatch::Alarm" for resource in load_template()["Resources"].values())
+# CloudWatch prices an alarm per metric it reads: one, or each of a metric math alarm's.
+ALARM_METRICS = sum(sum("MetricStat" in m for m in r["Properties"]["Metrics"]) if "Metrics" in r["Properties"] else 1
+                    for r in load_template()["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
+# The snippet loads tracker.js from the tracker function's URL, and the tracker posts where the
+# script came from: a function URL adds no charge to Lambda's own (API Gateway REST's $3.50 a
+# million requests was the largest line after aggregation).
+TRACKER_FUNCTION = load_template()["Resources"]["TrackerFunction"]["Properties"]
+assert TRACKER_FUNCTION["FunctionUrlConfig"]["AuthType"] == "NONE"
+assert TRACKER_FUNCTION["Environment"]["Variables"]["LIVEINSIGHT_SERVES"] == "tracker"
+TRACKER_SETTINGS = {"SERVES": "tracker", "RATE_LIMITS": True, "RATE_LIMIT_STORAGE": "store://",
+                    "RATE_LIMIT_SITE": "18000 per minute"}
 
 
 def tracker_setting(name: str) -> int:
@@ -97,8 +107,7 @@ def lambda_batches(records: list[tuple[int, dict]], window_ms: int) -> list[list
 
 @pytest.mark.parametrize("window_s", BATCHING_WINDOWS_S)
 def test_a_million_events_cost_what_the_cost_model_says(store, site, clock, monkeypatch, record_property, window_s):
-    app = create_app({"TESTING": True, "SECRET_KEY": "k", "RATE_LIMITS": True, "RATE_LIMIT_STORAGE": "store://",
-                      "RATE_LIMIT_SITE": "18000 per minute"}, store=store, clock=clock)  # the web function's
+    app = create_app({"TESTING": True, "SECRET_KEY": "k", **TRACKER_SETTINGS}, store=store, clock=clock)  # the tracker function's
     browser = app.test_client()
     monkeypatch.setattr(lambda_handlers, "_store", lambda: store)
     monkeypatch.setenv("LIVEINSIGHT_LIVE_SOCKET_URL", "https://sockets.invalid/prod")  # asks who watches
@@ -207,9 +216,9 @@ def price(events: int, requests: int, batches: int, ingestion: dict, aggregation
                                                                * PRICES["write unit"],
         "retention: deletes at 24 h and 400 days, with their indexes": scale * (unit(retention) + retention["index"]
                                                                               * PRICES["write unit"]),
-        "API Gateway (REST)": scale * requests * PRICES["API request"],
+        "front door: the tracker function's URL": 0.0,
         "Lambda: requests and GB-seconds (durations assumed)": scale * ((requests + batches) * PRICES["Lambda request"]
                                                                        + lambda_seconds * LAMBDA_GB
                                                                        * PRICES["Lambda GB-second"]),
-        f"CloudWatch: {ALARMS} alarms (fixed, a month)": ALARMS * PRICES["alarm-month"],
+        f"CloudWatch: {ALARM_METRICS} alarm metrics (fixed, a month)": ALARM_METRICS * PRICES["alarm-month"],
     }

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from app import create_app
 from app.auth.sites import create_site
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
@@ -405,11 +406,28 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
     for url in ("/", f"/sites/{site.site_id}", f"/sites/{site.site_id}/realtime", f"/sites/{site.site_id}/live",
                 "/healthz", f"/api/realtime?site={site.site_id}", f"/api/stats?site={site.site_id}"):
         assert client.get(url).status_code in (200, 302), url
+    web = calls.take()
+    # The tracker's own door (its function URL): a page's events, the preflight, the script, health.
+    door = create_app({"TESTING": True, "SECRET_KEY": "k", "SERVES": "tracker", "RATE_LIMITS": True,
+                       "RATE_LIMIT_STORAGE": "store://", "RATE_LIMIT_SITE": "18000 per minute"},
+                      store=store, clock=clock).test_client()
+    posted = door.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": [make_event(), make_event()]}),
+                       content_type="text/plain", headers={"User-Agent": CHROME_UA, "Origin": "https://example.com"})
+    assert posted.status_code == 202
+    assert door.post("/api/events", data=json.dumps({"events": [make_event()]}),  # a bot's: counted as dropped
+                     content_type="text/plain", headers=bot).status_code == 202
+    assert door.options("/api/events", headers={"Origin": "https://example.com",
+                                                 "Access-Control-Request-Method": "POST"}).status_code in (200, 204)
+    with door.get("/tracker.js") as script:
+        assert script.status_code == 200
+    assert door.get("/healthz").status_code == 200
+    tracker = calls.take()
+    assert ("UpdateItem", "AggregatesTable") in {(action, table) for action, table, _, _ in tracker}  # its limits
     # An admin deletes another site, once its traffic is counted (it goes at the next purge).
     doomed = create_site(store, "Doomed", ["doomed.example"], clock.now_ms())
     record_batch(store, doomed, [make_event(url="https://doomed.example/")], Client("198.51.100.23", CHROME_UA),
                  clock.now_ms())
-    web = calls.take()
+    web |= calls.take()
     records = stream_records(store)
     calls.take()  # reading the stream is Lambda's part
     assert aggregate_records(store, records) == NO_FAILURES
@@ -425,7 +443,7 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
     assert len(bulk) == 2  # the purge deleted the doomed site's traffic in bulk; the web function never does
     assert not {(action, table) for action, table, _, _ in web} & bulk
     assert {"PutItem", "UpdateItem"} <= {action for action, _, _, _ in aggregator}
-    for function, made in (("WebFunction", web), ("AggregateFunction", aggregator),
+    for function, made in (("WebFunction", web), ("TrackerFunction", tracker), ("AggregateFunction", aggregator),
                            ("RetentionFunction", retention)):
         assert _denied(function, made) == [], function
 
@@ -502,6 +520,10 @@ with mock_aws():
                      len(store.live_sockets("sample"))]
     fragment = handlers.web(sample("api-get-fragment.json"), None)
     out["fragment"] = [fragment["statusCode"], fragment["body"]]
+    # Another visitor's events through the tracker function's URL (payload 2.0), the same app.
+    tracker = handlers.web(fresh.fresh_post(sample("tracker-post-events.json"), now), None)
+    out["tracker"] = [tracker["statusCode"], json.loads(tracker["body"]), {k.lower(): v for k, v in tracker["headers"].items()}.get("access-control-allow-origin")]
+    out["tracker_events"] = len(store.recent_events("sample", 10))
     out["schedule"] = handlers.schedule(sample("schedule.json"), None)
     out["sweep"] = handlers.schedule(sample("schedule-sweep.json"), None)
     out["alerts"] = handlers.alerts(sample("schedule.json"), None)  # every minute: nothing new is due
@@ -519,7 +541,8 @@ with mock_aws():
 def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert {p.name for p in EVENTS.glob("*.json")} == {
         "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json", "schedule-sweep.json",
-        "socket-connect.json", "socket-disconnect.json", "local-env.json"}, "a new sample event needs its place in this test"
+        "socket-connect.json", "socket-disconnect.json", "local-env.json", "tracker-post-events.json"}, \
+        "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), str(ROOT / "tests" / "dynamodb_stream.py"), cwd=tmp_path,
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
                     "LIVEINSIGHT_MAIL_FROM": "alerts@liveinsight.example",
@@ -543,6 +566,9 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
     status, html = out["fragment"]
     assert status == 200 and html.lstrip().startswith('<section id="w-current-visitors"')
     assert 'data-testid="current-visitors">1<' in html
+    status, body, allowed_origin = out["tracker"]
+    assert (status, body["data"]["accepted"], allowed_origin) == (202, 2, "https://example.com")
+    assert out["tracker_events"] == 5 + 2
     assert set(out["schedule"]["deleted"]) >= {"events", "sessions", "visitors", "counters"}
     assert list(out["sweep"]) == ["deleted"]  # every 5 minutes: the purge alone, no rollups or digests
     # The stream function sent the goal alert its batch reached, through SES; the minute's run, nothing more.
@@ -627,7 +653,7 @@ def test_logs_are_kept_a_bounded_time_and_alarms_watch_what_users_see():
     resources = load_template()["Resources"]
     functions = {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
     assert sorted(functions) == ["AggregateFunction", "AlertsFunction", "LiveSocketFunction", "RetentionFunction",
-                                 "WebFunction"]
+                                 "TrackerFunction", "WebFunction"]
     for name, function in functions.items():
         group = resources[function["Properties"]["LoggingConfig"]["LogGroup"]]
         assert group["Type"] == "AWS::Logs::LogGroup", name
@@ -639,6 +665,9 @@ def test_logs_are_kept_a_bounded_time_and_alarms_watch_what_users_see():
     assert metric("ApiServerErrorsAlarm") == ("AWS/ApiGateway", "5XXError")
     assert metric("ApiRefusalsAlarm") == ("AWS/ApiGateway", "4XXError")
     assert metric("ApiLatencyAlarm") == ("AWS/ApiGateway", "Latency")
+    # The tracker's URL, outside API Gateway: its 5xx (the app's 503 included) and its throttling.
+    assert metric("TrackerServerErrorsAlarm") == ("AWS/Lambda", "Url5xxCount")
+    assert metric("TrackerThrottlesAlarm") == ("AWS/Lambda", "Throttles")
     assert resources["Api"]["Properties"]["Name"] == "AWS::StackName"  # the ApiName dimension
     watched = {(m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Metric"]["Dimensions"][0]["Value"])
                for m in resources["DynamoDBThrottlesAlarm"]["Properties"]["Metrics"] if "MetricStat" in m}

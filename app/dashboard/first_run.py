@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import url_for
+from flask import current_app, url_for
 
 from app.analytics.periods import local_day_number
 from app.store.base import Site, Store
@@ -17,8 +17,11 @@ class Setup:
 
 
 def snippet(site: Site) -> str:
-    """The one line a site owner pastes into every page."""
-    return f'<script defer src="{url_for("dashboard.tracker_js", _external=True)}" data-key="{site.tracker_key}"></script>'
+    """The one line a site owner pastes into every page: tracker.js from the tracker's own
+    address when there is one (TRACKER_URL), else from this app's."""
+    base = current_app.config["TRACKER_URL"].rstrip("/")
+    source = f"{base}/tracker.js" if base else url_for("dashboard.tracker_js", _external=True)
+    return f'<script defer src="{source}" data-key="{site.tracker_key}"></script>'
 
 
 def status(store: Store, site: Site, now_ms: int) -> Setup:
