@@ -64,6 +64,10 @@ class Config:
     SMTP_URL = os.environ.get("LIVEINSIGHT_SMTP_URL", "")
     MAIL_FROM = os.environ.get("LIVEINSIGHT_MAIL_FROM", "")
     PUBLIC_URL = os.environ.get("LIVEINSIGHT_PUBLIC_URL", "http://127.0.0.1:8000")
+    # How long a request may spend making a funnel's or journey's digests of months that have
+    # none yet (a first report over a year, filtered): past it, the page says how far it got and
+    # asks again, the API and CSV answer 503 with Retry-After (app/analytics/summaries.py).
+    REPORT_BUDGET_S = float(os.environ.get("LIVEINSIGHT_REPORT_BUDGET_S", 8))
     # Where the snippet loads tracker.js from, and so where the tracker sends its events (the
     # script's origin): on AWS, the tracker function's URL (template.yaml), which API Gateway
     # does not meter; empty: this app's own address.

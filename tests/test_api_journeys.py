@@ -127,3 +127,4 @@ def test_the_openapi_document_describes_them(anon_client):
     assert {"funnel", "paths", "page_flow", "cohorts"} <= set(schemas["StatsData"]["properties"])
     assert {"median_seconds_from_previous", "dropped"} <= set(schemas["FunnelStepFigures"]["properties"])
     assert "/api/funnels" in document["paths"]
+    assert "still being prepared" in document["paths"]["/api/stats"]["get"]["responses"]["503"]["description"]

@@ -241,3 +241,42 @@ def test_the_report_tabs_pass_the_period_and_filters_on(shop, client):
         "Overview": f"{BASE}?period=7d&amp;device=mobile", "Realtime": f"{BASE}/realtime",
         "Funnels": f"{BASE}/funnels?period=7d&amp;device=mobile", "Journeys": f"{BASE}/journeys?period=7d&amp;device=mobile",
         "Retention": f"{BASE}/retention", "Alerts": f"{BASE}/alerts", "Settings": f"{BASE}/settings"}
+
+
+def test_a_first_report_over_a_year_says_how_far_it_got_and_goes_on(shop, log_in, admin, app, clock):
+    """Past REPORT_BUDGET_S a report over months that have no digests yet stops: the page says
+    how far it got and asks again in a moment, the CSV and the API answer 503 with Retry-After,
+    and each request goes on from where the last stopped, to the same figures."""
+    app.config["REPORT_BUDGET_S"] = 0  # each request makes one month
+    clock.now += 365 * 86_400_000  # a year on: November 2026 and the months after it have no digest
+    client = log_in(admin)
+    year = "period=custom&from=2026-11-01&to=2027-10-31"
+    html = client.get(f"{BASE}/funnels?{year}").get_data(as_text=True)
+    assert "Preparing this report from its history: 1 of 12 months done" in text_of(html)
+    assert 'hx-trigger="load delay:2s"' in html and 'aria-busy="true"' in html
+    widget = f"{BASE}/widgets/funnel?{year}"
+    progress = [1]
+    for _ in range(12):
+        html = client.get(widget, headers={"HX-Request": "true"}).get_data(as_text=True)
+        done = re.search(r"history: (\d+) of 12 months done", text_of(html))
+        if done is None:
+            break
+        progress.append(int(done.group(1)))
+    assert progress == list(range(1, 12))
+    assert "25% of the visits that entered this funnel went through every step: 1 of 4." in text_of(html)
+    assert "load delay" not in html and "aria-busy" not in html  # refreshed as any widget again
+
+    # Reports not asked yet, from the CSV and the API (three months): 503 with Retry-After, then
+    # the answer.
+    months = "period=custom&from=2026-11-01&to=2027-01-31"
+    csv_url = f"{BASE}/reports/paths.csv?{months}&paths=2"
+    answers = [client.get(csv_url) for _ in range(3)]
+    assert [a.status_code for a in answers] == [503, 503, 200] and answers[0].headers["Retry-After"] == "2"
+    assert "This report is being prepared from its history: 1 of 3 months done." in text_of(answers[0].get_data(as_text=True))
+    assert read_csv(answers[-1])[0] == ["path", "visits", "share_percent"]
+    api = f"/api/stats?site=shop&{months}&paths=3"
+    answers = [client.get(api) for _ in range(3)]
+    assert [a.status_code for a in answers] == [503, 503, 200] and answers[0].headers["Retry-After"] == "2"
+    assert answers[1].json == {"status": "error", "message": "this report is being prepared from its history: "
+                                                             "2 of 3 months done: retry in 2 s"}
+    assert answers[-1].json["data"]["paths"]["visits"] == 6  # the history's visits that viewed a page

@@ -6,7 +6,7 @@ import pytest
 
 from app.analytics import cohorts, funnels, journeys
 from app.analytics.periods import Period, day_number
-from app.analytics.summaries import DONE, summaries
+from app.analytics.summaries import DONE, Preparing, summaries, within
 from app.auth.sites import create_site
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
@@ -266,3 +266,24 @@ def test_the_retention_job_reads_each_days_summaries_once_for_all_reports(store,
 def test_next_and_previous_without_a_page_says_which_to_give(store, history):
     with pytest.raises(journeys.JourneyError, match=r"say which page \(page=/path\)"):
         journeys.next_and_previous(store, history, TWO_DAYS, TODAY, "")
+
+
+def test_a_report_over_months_without_digests_goes_on_where_the_last_request_stopped(store, history):
+    """Within a budget (summaries.within) a report stops after each month it had to make, says
+    how far it got, and the next request reads those months at once and makes one more."""
+    funnel = signup_funnel(history)
+    expected = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY)["steps"]
+    a_year_on = day_number(date(2027, 11, 20))
+    year = Period("custom", date(2026, 11, 1), date(2027, 10, 31))  # 12 sealed months, none made yet
+    progress = []
+    with within(0):
+        for _ in range(13):
+            try:
+                report = funnels.funnel_report(store, history, funnel, year, a_year_on)
+                break
+            except Preparing as preparing:
+                progress.append((preparing.done, preparing.total))
+    assert progress == [(month, 12) for month in range(1, 12)]
+    assert report["steps"] == expected
+    with within(0):  # every month kept: at once now
+        assert funnels.funnel_report(store, history, funnel, year, a_year_on)["steps"] == expected

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -85,6 +86,37 @@ def matches(summary: Summary, filters: dict[str, str]) -> bool:
     return all(getattr(summary, name) == value for name, value in filters.items())
 
 
+class Preparing(Exception):
+    """A report over months that have no digest yet was cut short by its request's budget
+    (`within`): `done` of its `total` months are worked out and kept; ask again to go on."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"this report is being prepared from its history: {done} of {total} months done")
+        self.done, self.total = done, total
+
+
+# When the request making reports must stop making month digests (time.monotonic()); None: never.
+_deadline: ContextVar[float | None] = ContextVar("digest_deadline", default=None)
+
+
+@contextmanager
+def within(seconds: float | None) -> Iterator[None]:
+    """Reports made within it stop making month digests once `seconds` have passed and raise
+    Preparing, each request after making at least one month's (so every one gets further): the
+    first report over a year of a busy site's history, filtered, takes more than a request may
+    (Lambda's 15 s, a worker's 30 s). None: no limit (the hourly job)."""
+    token = _deadline.set(None if seconds is None else time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _out_of_time() -> bool:
+    deadline = _deadline.get()
+    return deadline is not None and time.monotonic() >= deadline
+
+
 def _keys_of(report: Report, value: str) -> tuple[str, ...]:
     """The digest keys a visit with this stored summary counts in, remembered."""
     keys = _keys.get((report.name, value))
@@ -113,9 +145,21 @@ def digest(store: Store, site: Site, report: Report, start_day: int, end_day: in
     make_days = lambda days: _made(store, site, days, report)  # noqa: E731
     if first_month < end_month:
         def make_months(months: list[int]) -> dict[int, Digest]:
-            # A month at a time: what is made is kept as it goes, should the request be cut short.
-            return {month: _kept(store, site, name, "day", month_start_day(month), month_start_day(month + 1),
-                                 "", make_days) for month in months}
+            # A month at a time: each month's days are kept as they are made, so a request cut
+            # short (Preparing, or a timeout) leaves them for the next, which reads them at once.
+            made: dict[int, Digest] = {}
+            worked = False  # whether this request has made any day's digest (not only read them)
+
+            def make_and_note(days: list[int]) -> dict[int, Digest]:
+                nonlocal worked
+                worked = True
+                return make_days(days)
+            for month in months:
+                if worked and _out_of_time():
+                    raise Preparing(len(made), len(months))
+                made[month] = _kept(store, site, name, "day", month_start_day(month), month_start_day(month + 1),
+                                    "", make_and_note)
+            return made
         _add(totals, _kept(store, site, name, MONTH, first_month, end_month, prefix, make_months))
         loose = [(start_day, month_start_day(first_month)), (month_start_day(end_month), sealed_end)]
     else:

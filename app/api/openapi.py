@@ -55,8 +55,11 @@ def openapi_document() -> dict:
         "parameters": [{"in": "query", "schema": StatsQuerySchema}],
         "responses": {"200": {"description": "The report",
                               "content": {"application/json": {"schema": "StatsAnswer"}}},
-                      **{k: ERRORS[k] for k in ("400", "401", "403", "429", "503")},
-                      "404": {**ERRORS["404"], "description": "Unknown site or funnel"}}}})
+                      **{k: ERRORS[k] for k in ("400", "401", "403", "429")},
+                      "404": {**ERRORS["404"], "description": "Unknown site or funnel"},
+                      "503": {**ERRORS["503"], "description": "Storage unavailable, or a funnel, paths or page "
+                              "flow still being prepared from its history (the message says how far): retry "
+                              "after the Retry-After header's seconds"}}}})
     spec.path(path="/api/funnels", operations={"get": {
         "summary": "The site's funnels, for ?funnel=<id> of /api/stats",
         "security": READ_SECURITY,

@@ -12,6 +12,7 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTo
 from app.analytics import cohorts, funnels, goal_reports, journeys, stats
 from app.analytics.periods import local_day_number
 from app.analytics.realtime import realtime
+from app.analytics.summaries import within
 from app.api.schemas import parse_report_query
 from app.auth import api_keys
 from app.auth.access import current_user
@@ -207,20 +208,24 @@ def stats_json():
 
 def _journey_reports(store, site, query) -> dict:
     """The funnel, paths, page flow and cohort reports asked for, and nothing else: each is a
-    report of its own (the bench times them alone)."""
+    report of its own (the bench times them alone). One whose history has no digests yet may
+    stop at REPORT_BUDGET_S: 503 with Retry-After (summaries.Preparing), what it made kept."""
     today = local_day_number(site.timezone, now_ms())
     filters, data = query.filters.values, {}
     try:
-        if query.funnel:
-            data["funnel"] = funnels.funnel_report(store, site, funnels.get_funnel(site, query.funnel), query.period,
-                                                   today, filters, query.funnel_breakdown)
-        if query.paths:
-            data["paths"] = journeys.top_paths(store, site, query.period, today, query.paths, filters, query.limit)
-        if query.page_flow:
-            data["page_flow"] = journeys.next_and_previous(store, site, query.period, today, query.page_flow,
-                                                           filters, query.limit)
-        if query.cohorts:
-            data["cohorts"] = cohorts.cohort_table(store, site, today, query.cohorts, query.cohort_periods, filters)
+        with within(current_app.config["REPORT_BUDGET_S"]):
+            if query.funnel:
+                data["funnel"] = funnels.funnel_report(store, site, funnels.get_funnel(site, query.funnel),
+                                                       query.period, today, filters, query.funnel_breakdown)
+            if query.paths:
+                data["paths"] = journeys.top_paths(store, site, query.period, today, query.paths, filters,
+                                                   query.limit)
+            if query.page_flow:
+                data["page_flow"] = journeys.next_and_previous(store, site, query.period, today, query.page_flow,
+                                                               filters, query.limit)
+            if query.cohorts:
+                data["cohorts"] = cohorts.cohort_table(store, site, today, query.cohorts, query.cohort_periods,
+                                                       filters)
     except funnels.NoSuchFunnel as error:
         raise NotFound(str(error)) from error
     except (funnels.FunnelError, journeys.JourneyError, cohorts.CohortError) as error:

@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 from app.analytics import funnels as funnel_reports
 from app.analytics.goals import goals_of
 from app.analytics.periods import local_today
+from app.analytics.summaries import Preparing
 from app.analytics.stats import MAX_LIMIT
 from app.auth import audit
 from app.auth.access import needs_role, site_url
@@ -119,11 +120,14 @@ def _saved(message: str, action: str, changed: funnel_reports.Funnel, **shown):
 
 # -- CSV
 def _data(page: str, widget: str, **options) -> tuple[dict, Ask]:
-    """What a widget of the page shows, for a CSV file: a URL it cannot answer is a 400."""
+    """What a widget of the page shows, for a CSV file: a URL it cannot answer is a 400, a
+    report still being prepared a 503."""
     ask = _ask(page)
     data = getattr(jw, widget)(ask, **options)
     if data.get("error"):
         abort(400, data["error"])
+    if data.get("preparing"):
+        raise Preparing(**data["preparing"])  # 503, Retry-After
     return data, ask
 
 

@@ -109,3 +109,32 @@ def test_a_page_of_a_path_shows_what_came_before_and_after_it(viewport, seeded: 
     finally:
         context.close()
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_a_first_report_over_months_shows_how_far_it_got_then_the_report(viewport, seeded: Seeded, browser,
+                                                                          artifacts_dir):
+    """Past REPORT_BUDGET_S (0 here: a month a request) the journeys page shows each widget's
+    progress, asks again by itself, and ends with the report; three months before the demo's
+    traffic, filtered (by the viewport's device: each test makes its own digests)."""
+    app = seeded.server.app
+    budget, app.config["REPORT_BUDGET_S"] = app.config["REPORT_BUDGET_S"], 0
+    device = "mobile" if viewport == "phone" else "desktop"
+    context, page = _open(browser, seeded, viewport, f"/sites/{seeded.site_id}/journeys?period=custom"
+                                                     f"&from=2026-08-01&to=2026-10-31&device={device}")
+    try:
+        paths = page.locator("#w-paths")
+        expect(paths.get_by_role("status")).to_have_text(
+            re.compile(r"Preparing this report from its history: [12] of 3 months done…"))
+        expect(paths).to_have_attribute("aria-busy", "true")
+        page.screenshot(path=str(artifacts_dir / f"page-journeys-preparing-{viewport}.png"), full_page=True)
+        problems = audit(page)
+        # It goes on by itself, a month a request (2 s apart), to the report: no visit then.
+        expect(paths).to_contain_text("No visit viewed a page in this period with these filters.", timeout=20_000)
+        expect(paths).not_to_have_attribute("aria-busy", "true")
+        settle(page)
+        problems += audit(page)
+    finally:
+        app.config["REPORT_BUDGET_S"] = budget
+        context.close()
+    assert problems == [], "\n".join(problems)
