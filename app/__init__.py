@@ -107,9 +107,6 @@ def _page_message(error: HTTPException) -> str:
     return error.description
 
 
-PREPARING_RETRY_S = 2  # a report still being prepared: when to ask again
-
-
 def _register_error_handlers(app: Flask) -> None:
     from app.analytics.summaries import Preparing
     from app.store.base import StoreError
@@ -149,14 +146,14 @@ def _register_error_handlers(app: Flask) -> None:
         # A report's history is still being made into digests (kept as they are made): asked
         # again in a moment, it goes on from where this request stopped.
         if wants_json():
-            response = jsonify(status="error", message=f"{error}: retry in {PREPARING_RETRY_S} s")
+            response = jsonify(status="error", message=f"{error}: retry in {error.retry_s} s")
         else:
             message = _("This report is being prepared from its history: %(done)s of %(total)s months done. "
                         "Try again in a moment.", done=error.done, total=error.total)
             response = app.response_class(render_template("pages/error.html", status=503, message=message,
                                                           title=_("Almost ready")), mimetype="text/html")
         response.status_code = 503
-        response.headers["Retry-After"] = str(PREPARING_RETRY_S)
+        response.headers["Retry-After"] = str(error.retry_s)
         return response
 
     @app.errorhandler(StoreError)

@@ -1,8 +1,10 @@
-"""The current app's store, clock and alert notifier, for views, commands and the background."""
+"""The current app's store, clock, report budget and alert notifier, for views, commands and the
+background."""
 from __future__ import annotations
 
 from flask import Flask, current_app
 
+from app.analytics.summaries import within
 from app.store.base import Store
 
 
@@ -12,6 +14,12 @@ def get_store() -> Store:
 
 def now_ms() -> int:
     return current_app.extensions["liveinsight.clock"].now_ms()
+
+
+def report_budget():
+    """Within it, a funnel or journey report stops making month digests after REPORT_BUDGET_S
+    and raises summaries.Preparing (what it made is kept)."""
+    return within(current_app.config["REPORT_BUDGET_S"])
 
 
 def notifier_of(app: Flask):

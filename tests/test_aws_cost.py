@@ -22,7 +22,7 @@ from app import create_app, lambda_handlers, seed
 from app.store.base import DAY_MS, HOUR_MS
 from tests.dynamodb_stream import stream_records
 from tests.dynamodb_usage import Usage, _size
-from tests.test_lambda import load_template
+from tests.test_lambda import TRACKER_SETTINGS, load_template
 
 pytestmark = [pytest.mark.parametrize("backend", ["dynamodb"]), pytest.mark.timeout(600)]
 
@@ -50,8 +50,6 @@ ALARM_METRICS = sum(sum("MetricStat" in m for m in r["Properties"]["Metrics"]) i
 TRACKER_FUNCTION = load_template()["Resources"]["TrackerFunction"]["Properties"]
 assert TRACKER_FUNCTION["FunctionUrlConfig"]["AuthType"] == "NONE"
 assert TRACKER_FUNCTION["Environment"]["Variables"]["LIVEINSIGHT_SERVES"] == "tracker"
-TRACKER_SETTINGS = {"SERVES": "tracker", "RATE_LIMITS": True, "RATE_LIMIT_STORAGE": "store://",
-                    "RATE_LIMIT_SITE": "18000 per minute"}
 
 
 def tracker_setting(name: str) -> int:

@@ -290,6 +290,11 @@ def _distributions_needed(requirements: list[str]) -> set[str]:
     return needed
 
 
+# The tracker function's app settings, as template.yaml's environment gives them.
+TRACKER_SETTINGS = {"SERVES": "tracker", "RATE_LIMITS": True, "RATE_LIMIT_STORAGE": "store://",
+                    "RATE_LIMIT_SITE": "18000 per minute"}
+
+
 def load_template() -> dict:
     """template.yaml, with CloudFormation's tags read as their plain value (!Sub "a-${B}" -> "a-${B}")."""
     class Loader(yaml.SafeLoader):
@@ -408,9 +413,7 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
         assert client.get(url).status_code in (200, 302), url
     web = calls.take()
     # The tracker's own door (its function URL): a page's events, the preflight, the script, health.
-    door = create_app({"TESTING": True, "SECRET_KEY": "k", "SERVES": "tracker", "RATE_LIMITS": True,
-                       "RATE_LIMIT_STORAGE": "store://", "RATE_LIMIT_SITE": "18000 per minute"},
-                      store=store, clock=clock).test_client()
+    door = create_app({"TESTING": True, "SECRET_KEY": "k", **TRACKER_SETTINGS}, store=store, clock=clock).test_client()
     posted = door.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": [make_event(), make_event()]}),
                        content_type="text/plain", headers={"User-Agent": CHROME_UA, "Origin": "https://example.com"})
     assert posted.status_code == 202

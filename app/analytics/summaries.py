@@ -88,7 +88,9 @@ def matches(summary: Summary, filters: dict[str, str]) -> bool:
 
 class Preparing(Exception):
     """A report over months that have no digest yet was cut short by its request's budget
-    (`within`): `done` of its `total` months are worked out and kept; ask again to go on."""
+    (`within`): `done` of its `total` months are worked out and kept; ask again (in `retry_s`
+    seconds) to go on."""
+    retry_s = 2
 
     def __init__(self, done: int, total: int):
         super().__init__(f"this report is being prepared from its history: {done} of {total} months done")

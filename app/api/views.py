@@ -12,13 +12,12 @@ from werkzeug.exceptions import BadRequest, Forbidden, NotFound, RequestEntityTo
 from app.analytics import cohorts, funnels, goal_reports, journeys, stats
 from app.analytics.periods import local_day_number
 from app.analytics.realtime import realtime
-from app.analytics.summaries import within
 from app.api.schemas import parse_report_query
 from app.auth import api_keys
 from app.auth.access import current_user
 from app.auth.sites import origin_allowed
 from app.auth.users import role_on
-from app.context import get_store, now_ms
+from app.context import get_store, now_ms, report_budget
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
 from app.ingest.schema import describe
@@ -213,7 +212,7 @@ def _journey_reports(store, site, query) -> dict:
     today = local_day_number(site.timezone, now_ms())
     filters, data = query.filters.values, {}
     try:
-        with within(current_app.config["REPORT_BUDGET_S"]):
+        with report_budget():
             if query.funnel:
                 data["funnel"] = funnels.funnel_report(store, site, funnels.get_funnel(site, query.funnel),
                                                        query.period, today, filters, query.funnel_breakdown)

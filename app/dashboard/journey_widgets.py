@@ -5,20 +5,19 @@ A report a page cannot make as asked (an unknown funnel, a path of nine pages) b
 widget's `error`, which the page shows in words with status 400. Filters chosen on another
 page that funnels and journeys cannot apply (a page, a browser) are left out and named
 (`left_out`) rather than failing the page. A report whose history has no digests yet stops at
-REPORT_BUDGET_S (summaries.within) and says how far it got (`preparing`): its widget asks again
-in a moment and goes on from there.
+REPORT_BUDGET_S (summaries.within) and says how far it got (`preparing`: the Preparing it
+raised): its widget asks again in a moment and goes on from there.
 """
 from __future__ import annotations
 
 from math import ceil
 from typing import TYPE_CHECKING
 
-from flask import current_app
-
 from app.analytics import cohorts as cohort_tables, funnels as funnel_reports, journeys as journey_reports
 from app.analytics.funnels import FUNNEL_DIMENSIONS
 from app.analytics.periods import local_day_number
-from app.analytics.summaries import Preparing, within
+from app.analytics.summaries import Preparing
+from app.context import report_budget
 from app.i18n import gettext as _
 
 from . import charts
@@ -58,14 +57,6 @@ def _filters(ask: Ask) -> tuple[dict[str, str], list[str]]:
             [k for k in values if k not in FUNNEL_DIMENSIONS])
 
 
-def _budget():
-    return within(current_app.config["REPORT_BUDGET_S"])
-
-
-def _progress(preparing: Preparing) -> dict:
-    return {"done": preparing.done, "total": preparing.total}
-
-
 def _share(part: int | None, whole: int) -> float | None:
     return None if part is None or not whole else round(100 * part / whole, 1)
 
@@ -83,13 +74,13 @@ def funnel(ask: Ask) -> dict:
         return answer
     try:
         chosen = funnel_reports.get_funnel(site, own["funnel"]) if own.get("funnel") else listed[0]
-        with _budget():
+        with report_budget():
             report = funnel_reports.funnel_report(ask.store, site, chosen, ask.query.period, today(ask), applied,
                                                   answer["breakdown"])
     except funnel_reports.FunnelError as exc:
         return {**answer, "error": str(exc)}
     except Preparing as progress:
-        return {**answer, "funnel": chosen, "preparing": _progress(progress)}
+        return {**answer, "funnel": chosen, "preparing": progress}
     for step in report["steps"]:
         step["dropped_share"] = _share(step["dropped"], step["visits"])
     return {**answer, "funnel": chosen, "report": report}
@@ -103,13 +94,13 @@ def paths(ask: Ask, limit: int = ROWS_SHOWN) -> dict:
               "left_out": left_out}
     try:
         answer["length"] = _number(ask, "paths", DEFAULT_PATH_PAGES, journey_reports.JourneyError)
-        with _budget():
+        with report_budget():
             report = journey_reports.top_paths(ask.store, ask.site, ask.query.period, today(ask), answer["length"],
                                                applied, limit)
     except journey_reports.JourneyError as exc:
         return {**answer, "error": str(exc)}
     except Preparing as progress:
-        return {**answer, "preparing": _progress(progress)}
+        return {**answer, "preparing": progress}
     return {**answer, "report": report}
 
 
@@ -120,7 +111,7 @@ def page_flow(ask: Ask, limit: int = ROWS_SHOWN) -> dict:
     answer = {"page": ask.query.own.get("page_flow"), "left_out": left_out, "entrance": journey_reports.ENTRANCE,
               "exit": journey_reports.EXIT}
     try:
-        with _budget():
+        with report_budget():
             page = answer["page"] = answer["page"] or _top_first_page(ask, applied)
             if page is None:
                 return answer
@@ -129,7 +120,7 @@ def page_flow(ask: Ask, limit: int = ROWS_SHOWN) -> dict:
     except journey_reports.JourneyError as exc:
         return {**answer, "error": str(exc)}
     except Preparing as progress:
-        return {**answer, "preparing": _progress(progress)}
+        return {**answer, "preparing": progress}
     return {**answer, "flow": flow}
 
 

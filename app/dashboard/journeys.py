@@ -15,7 +15,6 @@ from werkzeug.datastructures import MultiDict
 from app.analytics import funnels as funnel_reports
 from app.analytics.goals import goals_of
 from app.analytics.periods import local_today
-from app.analytics.summaries import Preparing
 from app.analytics.stats import MAX_LIMIT
 from app.auth import audit
 from app.auth.access import needs_role, site_url
@@ -127,7 +126,7 @@ def _data(page: str, widget: str, **options) -> tuple[dict, Ask]:
     if data.get("error"):
         abort(400, data["error"])
     if data.get("preparing"):
-        raise Preparing(**data["preparing"])  # 503, Retry-After
+        raise data["preparing"]  # 503, Retry-After
     return data, ask
 
 
