@@ -246,12 +246,17 @@ def alerts(event, context):
 def schedule(event, context):
     """EventBridge, hourly: month rollups, journey digests and retention; every 5 minutes
     (`{"job": "sweep"}`) the purge alone, so that at 10,000 events a second each run deletes
-    five minutes of raw data, not an hour's (docs/dynamodb.md). serverless-wsgi ignores
-    `aws.events`, hence a handler of its own."""
+    five minutes of raw data, not an hour's (docs/dynamodb.md); every minute (`{"job":
+    "counters"}`) the counter deltas waiting in the journal that no batch has applied since
+    they fell due (a quiet site's last visits). serverless-wsgi ignores `aws.events`, hence a
+    handler of its own."""
     from app.clock import SystemClock
     from app.retention import run_retention
     now_ms = SystemClock().now_ms()
-    if (event or {}).get("job") == "sweep":
+    job = (event or {}).get("job")
+    if job == "counters":
+        return {"counter_items": _store().apply_journals(now_ms)}
+    if job == "sweep":
         done = {"deleted": _store().purge(now_ms)}
     else:
         done = run_retention(_store(), now_ms)

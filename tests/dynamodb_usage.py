@@ -117,6 +117,8 @@ def _size(value) -> int:
         return len(value.get("S", "").encode()) + len(value.get("B", b""))
     if "N" in value:
         return len(value["N"].lstrip("-").replace(".", "")) // 2 + 1
+    if "SS" in value:  # a journal run's lease lists its items (journal.py)
+        return sum(len(s.encode()) for s in value["SS"])
     if "L" in value:
         return 3 + sum(1 + _size(v) for v in value["L"])
     if "NULL" in value or "BOOL" in value:

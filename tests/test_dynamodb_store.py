@@ -234,13 +234,21 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
         ingest = usage(lambda: post_batch(client, site, batch))
         records = stream_records(store)  # Lambda's poller reads the stream: no DynamoDB requests billed
         aggregation = usage(lambda: aggregate_records(store, records))
-        if batch is one_visit:  # the state, the sketches (then a put each), one transaction, the live counters
-            assert aggregation[0] == {"BatchGetItem": 2, "PutItem": 12, "TransactWriteItems": 1, "GetItem": 1,
-                                      "UpdateItem": 3}
-            # its 56 counter deltas are 23 items (a metric each: 138 write units), and the
-            # visitor enters the live widgets' 3 minute counters, outside the transaction
-            assert aggregation[1] == 72 + 3
-        print(f"\n{len(batch)} events: ingest {ingest}\n{len(batch)} events: aggregation {aggregation}")
+        print(f"\n{len(batch)} events: aggregation {aggregation}")
+        if batch is one_visit:
+            # The state, the sketches (then a put each), one transaction, the realtime counters; then,
+            # with no delay, its journal item applied: the oldest item, the lease, the items
+            # (Queries and a BatchGetItem), the lease taken (a put), an UpdateItem a counter
+            # item, the journal item deleted, the lease let go (a put), nothing due left (a Query).
+            assert aggregation[0] == {"BatchGetItem": 2 + 1, "PutItem": 12 + 2, "TransactWriteItems": 1,
+                                      "GetItem": 1, "UpdateItem": 4 + 22, "Query": 3, "DeleteItem": 1}
+            # Its 56 counter deltas are 23 items (a metric each: 138 write units). The 12 sketch
+            # puts; the transaction: 5 markers, the visit, the visitor and the journal item of
+            # 22 items' deltas, 16 units (60 before, with the items); after it, the visitor
+            # enters the live widgets' 3 minute counters and the page view its 5-minute slot;
+            # the applier adds 22 items, a unit each, deletes the journal item, puts the lease twice.
+            assert aggregation[1] == 12 + 16 + 3 + 1 + 22 + 1 + 2
+        print(f"\n{len(batch)} events: ingest {ingest}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
     # Five visits of five different pages fit one transaction: 25 markers, 10 records and 45
@@ -454,8 +462,19 @@ def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(
     the id cannot be taken again before the purge (the new site would inherit the traffic)."""
     from app.store.dynamodb import DynamoDBStore
 
-    record_batch(store, site, [make_event()], Client("198.51.100.23", CHROME_UA), clock.now_ms())
-    aggregate_records(store, stream_records(store))
+    first, second = sessions_on_two_shards(store)
+    for session, visitor in ((first, "visitor-1"), (second, "visitor-2")):  # a pack on each shard
+        record_batch(store, site, [make_event(session_id=session, user_id=visitor)], Client("198.51.100.23", CHROME_UA),
+                     clock.now_ms())
+        aggregate_records(store, stream_records(store))
+    listed = [item["sk"]["S"] for item in statistics_items(store, site.site_id) if item["pk"]["S"].endswith("#partitions")]
+    # An item a key names all its shards: the two shards written are listed once.
+    assert listed and all(key.endswith("#*") for key in listed) and len(set(listed)) == len(listed)
+    assert f"K#{site.site_id}#day#page#*" in listed and f"J#{site.site_id}#*" in listed
+    # A list item from before (a partition a shard), with its counter, goes too.
+    legacy = f"K#{site.site_id}#day#legacy#3"
+    store.client.put_item(TableName=store.aggregates_table, Item=store._key(f"K#{site.site_id}#partitions", legacy))
+    store.client.put_item(TableName=store.aggregates_table, Item=store._key(legacy, "0000020774#"))
     store.delete_site(site.site_id)
     assert store.get_site(site.site_id) is None
     other_container = DynamoDBStore("test", shards=4)  # its events were on their way
@@ -464,7 +483,8 @@ def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(
         store.create_site(site)
     assert statistics_items(store, site.site_id)
     deleted = store.purge(clock.now_ms())
-    assert deleted["events"] == 2 and deleted["sessions"] == 1 and deleted["counters"] > 0
+    assert deleted["events"] == 3 and deleted["sessions"] == 2 and deleted["counters"] > 0
+    assert deleted["journal"] == 2  # the two shards' journal leases
     assert statistics_items(store, site.site_id) == []  # found through their partitions' list
     assert store.recent_events(site.site_id, 10) == [] and store.get_sessions(site.site_id, ["session-1"]) == {}
     store.create_site(site)  # free again
@@ -503,9 +523,9 @@ def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, cl
 
 
 def statistics_items(store, site_id: str) -> list[dict]:
-    """The site's counter and sketch items, and the list of their partitions (a test may scan)."""
+    """The site's counter, sketch and journal items, and the list of their partitions (a test may scan)."""
     items = store.client.scan(TableName=store.aggregates_table)["Items"]
-    return [item for item in items if item["pk"]["S"].startswith((f"K#{site_id}#", f"U#{site_id}#"))]
+    return [item for item in items if item["pk"]["S"].startswith((f"K#{site_id}#", f"U#{site_id}#", f"J#{site_id}#"))]
 
 
 def test_statistics_are_left_to_ttl_and_hidden_once_the_purge_has_passed_their_expiry(store, site, clock,
@@ -625,13 +645,15 @@ def test_the_upgrade_moves_several_items_of_every_shard_at_once(store, site, clo
     assert store.sum_counters(site.site_id, "pageviews", "page", day, day + 1) == dict.fromkeys(pages, store.shards)
 
 
-def test_the_live_counters_move_after_the_transaction_and_a_lost_move_only_skews_them(store, site, clock,
-                                                                                      make_event, caplog):
-    """The live widgets' minute counters are written after a pack's transaction, a write unit
-    each, and left to TTL (out of `expiry`). If those writes fail, the pack is still folded
-    once, and its redelivery moves nothing: the visitor is missing from the live counters (their
-    next move takes them from where the lost write would have put them) until the minute of
-    the lost write leaves the widgets' 30 minutes; never counted twice."""
+def test_the_realtime_counters_are_added_after_the_transaction_and_a_lost_one_only_skews_them(
+        store, site, clock, make_event, caplog):
+    """The live widgets' minute counters and the realtime chart's 5-minute ones are written
+    after a pack's transaction, a write unit each, and left to TTL (out of `expiry`). If those
+    writes fail, the pack is still folded once, and its redelivery adds nothing: the visitor is
+    missing from the live counters (their next move takes them from where the lost write would
+    have put them) until the minute of the lost write leaves the widgets' 30 minutes, and the
+    5-minute slot is short of the page view; never counted twice, and the reports' hours and
+    days (the journal's) are whole."""
     from app.analytics import realtime as rt
     now = clock.now_ms()
     record_batch(store, site, [make_event(timestamp=now)], Client("198.51.100.23", CHROME_UA), now)
@@ -639,7 +661,7 @@ def test_the_live_counters_move_after_the_transaction_and_a_lost_move_only_skews
     update_item = store.client.update_item
 
     def refuse_minutes(**request):
-        if "#minute#" in request["Key"]["pk"]["S"]:
+        if "#minute#" in request["Key"]["pk"]["S"] or "#5min#" in request["Key"]["pk"]["S"]:
             raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem")
         return update_item(**request)
     store.client.update_item = refuse_minutes
@@ -647,11 +669,13 @@ def test_the_live_counters_move_after_the_transaction_and_a_lost_move_only_skews
         assert aggregate_records(store, records) == {"batchItemFailures": []}
     finally:
         store.client.update_item = update_item
-    assert "live counters of a folded pack were not all moved" in caplog.text
+    assert "realtime counters of a folded pack were not all added" in caplog.text
     assert rt.current_visitors(store, site, now)["last_5_minutes"] == 0
+    assert store.sum_counters(site.site_id, "pageviews", "", 0, 10**12, "5min") == {}
     assert aggregate_records(store, records) == {"batchItemFailures": []}  # delivered again: applied already
     assert rt.current_visitors(store, site, now)["last_5_minutes"] == 0
     assert store.sum_counters(site.site_id, "pageviews", "", 0, 10**6, "day") == {"": 1}
+    assert store.sum_counters(site.site_id, "pageviews", "", 0, 10**9, "hour") == {"": 1}
 
     later = now + 2 * 60_000
     record_batch(store, site, [make_event(type="heartbeat", timestamp=later)], Client("198.51.100.23", CHROME_UA), later)

@@ -433,14 +433,23 @@ def test_each_functions_policy_allows_the_calls_it_makes(store, site, client, ma
     web |= calls.take()
     records = stream_records(store)
     calls.take()  # reading the stream is Lambda's part
-    assert aggregate_records(store, records) == NO_FAILURES
+    assert aggregate_records(store, records) == NO_FAILURES  # its counters added at once (no delay)
     aggregator = calls.take()
+    # With a delay, a batch's counters wait in the journal; the every-minute schedule adds them.
+    store._now_ms, store.counter_delay_ms = clock.now_ms, 60_000
+    record_batch(store, site, [make_event(type="heartbeat")], Client("198.51.100.23", CHROME_UA), clock.now_ms())
+    records = stream_records(store)
+    calls.take()
+    assert aggregate_records(store, records) == NO_FAILURES
+    aggregator |= calls.take()
+    assert store.apply_journals(clock.now_ms() + 60_000) > 0
+    every_minute = calls.take()
     store.delete_site(doomed.site_id)
     web |= calls.take()
     assert store.erase_visitor(site.site_id, "visitor-1")["events"] > 0  # an admin, once it is counted
     web |= calls.take()
     assert store.purge(clock.now_ms() + 2 * 86_400_000)["events"] > 0
-    retention = calls.take()
+    retention = calls.take() | every_minute
     bulk = {(action, table) for action, table, _, _ in retention} & {("BatchWriteItem", "EventsTable"),
                                                                       ("BatchWriteItem", "AggregatesTable")}
     assert len(bulk) == 2  # the purge deleted the doomed site's traffic in bulk; the web function never does
@@ -529,6 +538,7 @@ with mock_aws():
     out["tracker_events"] = len(store.recent_events("sample", 10))
     out["schedule"] = handlers.schedule(sample("schedule.json"), None)
     out["sweep"] = handlers.schedule(sample("schedule-sweep.json"), None)
+    out["counters"] = handlers.schedule(sample("schedule-counters.json"), None)
     out["alerts"] = handlers.alerts(sample("schedule.json"), None)  # every minute: nothing new is due
     out["fired"] = [(a.title, a.deliveries) for a in store.list_alerts("sample")]
     out["sent"] = boto3.client("ses").get_send_quota()["SentLast24Hours"]
@@ -544,7 +554,7 @@ with mock_aws():
 def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert {p.name for p in EVENTS.glob("*.json")} == {
         "api-post-events.json", "api-get-fragment.json", "stream-batch.json", "schedule.json", "schedule-sweep.json",
-        "socket-connect.json", "socket-disconnect.json", "local-env.json", "tracker-post-events.json"}, \
+        "schedule-counters.json", "socket-connect.json", "socket-disconnect.json", "local-env.json", "tracker-post-events.json"}, \
         "a new sample event needs its place in this test"
     done = run(sys.executable, "-c", HANDLERS_SCRIPT, str(EVENTS), str(ROOT / "tests" / "dynamodb_stream.py"), cwd=tmp_path,
                env={**MOTO_ENV, "PYTHONPATH": str(built), "LIVEINSIGHT_STORE": "dynamodb://liveinsight-test",
@@ -574,6 +584,7 @@ def test_built_handlers_serve_every_sample_event(built, tmp_path):
     assert out["tracker_events"] == 5 + 2
     assert set(out["schedule"]["deleted"]) >= {"events", "sessions", "visitors", "counters"}
     assert list(out["sweep"]) == ["deleted"]  # every 5 minutes: the purge alone, no rollups or digests
+    assert out["counters"] == {"counter_items": 0}  # every minute; with no delay each batch added its own
     # The stream function sent the goal alert its batch reached, through SES; the minute's run, nothing more.
     assert out["fired"] == [["First conversion of the day on Sample",
                              [{"channel": "email to owner@example.com", "ok": True, "detail": "sent", "attempts": 1}]]]

@@ -5,7 +5,8 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
   session's events in order; a conditional put makes a duplicate a no-op with no stream record.
 - The event log is the events table's stream, read by Lambda (`reads_own_log = False`): the
   stream function calls `fold`, which applies each event exactly once in a transaction with a
-  marker per event (unique-visitor sketches are unions, so they are simply updated before it).
+  marker per event and a journal item of its counter deltas, added to the counters after
+  (unique-visitor sketches are unions, so they are simply updated before it).
 - Keys that one busy site would make hot (its time-ordered indexes, its counters and sketches)
   are split over `shards` write shards; reads query every shard and merge.
 - Nothing on a request path scans; `purge` deletes through the time-ordered indexes (TTL does
@@ -18,6 +19,8 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
 - `accounts.py`: sites, users, memberships, invitations, public links, API keys, the audit log.
 - `traffic.py`: appending events; sessions, visitors, counters and sketches, written and read.
 - `folding.py`: the event log: `fold`, exactly once, in transactions with markers.
+- `journal.py`: the counter deltas those transactions journal, added to the counters later,
+  merged, exactly once (`apply_journal`; `apply_journals` for the every-minute schedule).
 - `retention.py`: `purge`, and a visitor's data shown (`visitor_data`) or erased.
 - `sockets.py`: the dashboards watching a site through the WebSocket API (live push on AWS).
 - `rate_windows.py`: rate limit counters every Lambda container shares.
@@ -31,6 +34,7 @@ from ..base import Store
 from .accounts import AccountsMixin
 from .client import MAX_BATCH_WRITE, DynamoDBBase, event_from_item, from_item, to_item
 from .folding import FoldingMixin
+from .journal import JournalMixin
 from .rate_windows import RateWindowsMixin
 from .retention import RetentionMixin
 from .sockets import LiveSocketsMixin
@@ -39,8 +43,8 @@ from .traffic import TrafficMixin
 from .upgrade import UpgradeMixin
 
 
-class DynamoDBStore(AccountsMixin, LiveSocketsMixin, RateWindowsMixin, TrafficMixin, FoldingMixin, RetentionMixin,
-                    UpgradeMixin, TablesMixin, DynamoDBBase, Store):
+class DynamoDBStore(AccountsMixin, LiveSocketsMixin, RateWindowsMixin, TrafficMixin, FoldingMixin, JournalMixin,
+                    RetentionMixin, UpgradeMixin, TablesMixin, DynamoDBBase, Store):
     """The store on DynamoDB. The mixins come before `Store`, whose abstract methods they implement."""
 
 

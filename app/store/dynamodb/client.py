@@ -139,6 +139,9 @@ class DynamoDBBase:
         self._horizon: tuple[float, int] | None = None  # (read at, monotonic; the last purge's now, s)
         self._moment = threading.local()  # a request's reads in `one_moment` (traffic.py)
         self._sleep = time.sleep
+        self._now_ms: Callable[[], int] = lambda: int(time.time() * 1000)  # the journal's clock (journal.py)
+        # How long counter deltas may wait in the journal to be merged with later ones (journal.py).
+        self.counter_delay_ms = int(float(os.environ.get("LIVEINSIGHT_COUNTER_DELAY_S", 0)) * 1000)
 
     # -- clients: created on first use
     def _config(self) -> Config:

@@ -17,6 +17,10 @@ from .traffic import CounterItem, counter_items
 log = logging.getLogger(__package__)  # "app.store.dynamodb": one logger for the backend
 
 PACK_EVENTS = 25  # events per aggregation transaction: their markers leave room for the rest
+# Counters written right after the transaction rather than journaled: the realtime page's, so
+# they show a pack at once whatever the journal's delay (the live minute counters that move
+# visitors, the 5-minute page views and conversions).
+AT_ONCE_GRAINS = ("minute", "5min")
 
 
 def _event_key(event: dict) -> tuple[str, str, str]:
@@ -32,9 +36,9 @@ class _State:
     applied: set[tuple[str, str]] = field(default_factory=set)  # marker keys already written
 
 
-def _actions(events: list[dict], changes: Changes, counters: dict) -> int:
-    """The size of a pack's transaction: a marker per event, the records, the counter items."""
-    return len(events) + len(changes.sessions) + len(changes.visitors) + len(counters)
+def _actions(events: list[dict], changes: Changes) -> int:
+    """The size of a pack's transaction: a marker per event, the records, the journal item."""
+    return len(events) + len(changes.sessions) + len(changes.visitors) + 1
 
 
 def _halves(events: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -71,21 +75,26 @@ class FoldingMixin:
         care: they are unions, so adding a visitor again changes nothing.
 
         Stops at the first pack that fails to write and returns the entries not applied (that
-        pack and the rest), so Lambda can deliver them again, in order.
+        pack and the rest), so Lambda can deliver them again, in order. Then adds the journaled
+        counter deltas that are due (journal.py); what fails there waits for the next try.
         """
         by_key = {_event_key(entry.event): entry for entry in entries}
         packs = self._packs([entry.event for entry in entries])
         result = FoldResult()
+        journals: set[tuple[str, int]] = set()  # (site, shard) whose journal the packs added to
         for index, pack in enumerate(packs):
             try:
                 with self._errors():
-                    folded, failed = self._fold_pack(pack, fold)
+                    folded, failed = self._fold_pack(pack, fold, journals)
             except StoreError:
                 log.exception("aggregation failed on a pack of %d events; they will be retried", len(pack))
                 result.unapplied = [by_key[_event_key(e)] for rest in packs[index:] for e in rest]
-                return result
+                break
             result.folded += folded
             result.set_aside += [by_key[_event_key(e)] for e, _ in failed]
+        now_ms = self._now_ms()
+        for site_id, shard in sorted(journals):
+            self._apply_or_log(site_id, shard, now_ms)  # if due; else a later batch or the schedule
         return result
 
     @staticmethod
@@ -97,41 +106,53 @@ class FoldingMixin:
             packs += _chunks(list(site_events), PACK_EVENTS)
         return packs
 
-    def _fold_pack(self, events: list[dict], fold: Fold) -> tuple[int, list[tuple[dict, str]]]:
-        """Fold one pack; returns how many events were applied now and those set aside."""
+    def _fold_pack(self, events: list[dict], fold: Fold,
+                   journals: set[tuple[str, int]]) -> tuple[int, list[tuple[dict, str]]]:
+        """Fold one pack; returns how many events were applied now and those set aside, and
+        adds its (site, shard) to `journals` if it journaled counter deltas."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
             fresh = [e for e in events if self._marker_key(e) not in state.applied]
             if not fresh:
                 return 0, []
-            outcome = fold(fresh[0]["site_id"], fresh, state.sessions, state.visitors)
-            counters = counter_items(outcome.changes.counters)
-            live = {item: counters.pop(item) for item in [item for item in counters if item[1] == "minute"]}
-            if _actions(fresh, outcome.changes, counters) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
-                halves = [self._fold_pack(half, fold) for half in _halves(fresh)]
+            site_id = fresh[0]["site_id"]
+            outcome = fold(site_id, fresh, state.sessions, state.visitors)
+            journaled = counter_items(outcome.changes.counters)
+            at_once = {item: journaled.pop(item) for item in [item for item in journaled if item[1] in AT_ONCE_GRAINS]}
+            if _actions(fresh, outcome.changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
+                halves = [self._fold_pack(half, fold, journals) for half in _halves(fresh)]
                 return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
             shard = self._shard(fresh[0]["session_id"])
-            self._list_partitions(self._counter_partitions([*counters, *live], shard))
+            self._list_partitions([*self._counter_partitions([*journaled, *at_once], shard),
+                                   (site_id, self._journal_pk(site_id, shard))])
             # Sketches first, outside the transaction: adding a visitor to a sketch twice changes
             # nothing, so if the transaction fails, its retry cannot count anyone twice.
             self._add_uniques(outcome.changes.uniques, shard)
             errors = {e["event_id"]: error for e, error in outcome.failed}
-            if self._transact(self._transaction(fresh, outcome.changes, counters, state.etags, shard, errors)):
-                self._move_live(live, shard)
+            actions = self._transaction(fresh, outcome.changes, state.etags, errors)
+            if journaled:
+                actions.append(self._journal_put(site_id, shard, journaled))
+            if self._transact(actions):
+                self._add_at_once(at_once, shard)
+                if journaled:
+                    journals.add((site_id, shard))
                 return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
         raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")
 
-    def _move_live(self, live: dict[CounterItem, dict[str, float]], shard: int) -> None:
-        """The live widgets' minute counters, after the transaction and outside it: a write unit
-        an item, not two. A redelivered pack moves nothing (its events are applied: no fresh
-        ones); a move lost here (an error, or the function dying) leaves a visitor counted in
-        an older minute and short in a newer one, which the widgets stop reading within 30
-        minutes: the visitor's next move starts from where the transaction put them."""
+    def _add_at_once(self, counters: dict[CounterItem, dict[str, float]], shard: int) -> None:
+        """The realtime page's counters, after the transaction and outside it: a write unit an
+        item, not two, and no transaction meets another on a site's hot "this minute" items.
+        At most once: a redelivered pack adds nothing (its events are applied: no fresh ones).
+        One lost here (an error, or the function dying) leaves a visitor counted in an older
+        minute and short in a newer one, which the live widgets stop reading within 30 minutes
+        (the visitor's next move starts from where the transaction put them), or a 5-minute
+        slot of the realtime chart short of the pack's page views; the hours and days reports
+        read are the journal's, exactly once."""
         try:
-            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), live.items())
-        except (BotoCoreError, ClientError):  # the pack is folded: a live count may be off for 30 minutes
-            log.warning("the live counters of a folded pack were not all moved", exc_info=True)
+            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), counters.items())
+        except (BotoCoreError, ClientError):  # the pack is folded: a realtime count may be off
+            log.warning("the realtime counters of a folded pack were not all added", exc_info=True)
 
     def _marker_key(self, event: dict) -> tuple[str, str]:
         return self._session_pk(event["site_id"], event["session_id"]), f"event#{event['event_id']}"
@@ -166,15 +187,14 @@ class FoldingMixin:
                 state.etags[pk] = item["etag"]["S"]
         return state
 
-    def _transaction(self, events: list[dict], changes: Changes, counters: dict[CounterItem, dict[str, float]],
-                     etags: dict[str, str], shard: int, errors: dict[str, str]) -> list[dict]:
-        """Markers, sessions, visitors and counter deltas as one all-or-nothing write. Each
-        session and visitor put requires the version read (optimistic concurrency)."""
+    def _transaction(self, events: list[dict], changes: Changes, etags: dict[str, str],
+                     errors: dict[str, str]) -> list[dict]:
+        """Markers, sessions and visitors (the journal item is added to it) as one all-or-nothing
+        write. Each session and visitor put requires the version read (optimistic concurrency)."""
         table = self.aggregates_table
         actions = [{"Put": {"TableName": table, "Item": self._marker_item(e, errors.get(e["event_id"])),
                             **_if_unchanged(None)}}
                    for e in events]
         actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
                     for item in self._record_items(changes)]
-        actions += [{"Update": self._counter_update(item, metrics, shard)} for item, metrics in counters.items()]
         return actions

@@ -6,7 +6,8 @@ are left to TTL alone: no `expiry` entry to write when an item is made, no delet
 to remove when it expires. TTL deletes within days of `expires_at`, not at once, so reads skip
 what the last purge would have deleted (`expires_at > horizon`, the purge's "now", kept in the
 registry), as SQLite's reads miss what its purge deleted. A deleted site's statistics are found
-through the list of their partitions, written once per process and partition (`K#site#partitions`).
+through the list of their partitions, written once per process and key (`K#site#partitions`: an
+item names every shard of a key).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .client import FAR_FUTURE_MS, HORIZON_SK, REGISTRY_PK, _code, event_from_it
 # December 2026 are there too, until the purge deletes them.
 EXPIRING_KINDS = {"S#": "sessions", "V#": "visitors", "K#": "counters", "C#": "counters", "U#": "sketches"}
 HORIZON_READ_EVERY_S = 60  # how stale another process's purge horizon may be here
+ALL_SHARDS = "#*"  # a partition list item's suffix: every shard of the key before it
 
 
 class RetentionMixin:
@@ -122,24 +124,33 @@ class RetentionMixin:
 
     def _list_partitions(self, partitions: Iterable[tuple[str, str]]) -> None:
         """Add (site, statistics partition key) pairs to their site's list, once per process:
-        a put each of what this process has not listed yet (idempotent)."""
-        new = set(partitions) - self._listed
+        a put each of what this process has not listed yet (idempotent). Every such key ends
+        with its shard: the list names its shards at once (`<key without shard>#*`), one item
+        for all of them, not one a shard."""
+        new = {(site_id, pk.rsplit("#", 1)[0] + ALL_SHARDS) for site_id, pk in partitions} - self._listed
         self._map(lambda listed: self.client.put_item(
             TableName=self.aggregates_table, Item=self._key(self._partitions_pk(listed[0]), listed[1])), new)
         self._listed |= new
 
+    def _listed_partitions(self, listed: str) -> list[str]:
+        """The partition keys a list item names: its shards', or one (listed before December 2026)."""
+        if listed.endswith(ALL_SHARDS):
+            return [f"{listed[:-len(ALL_SHARDS)]}#{shard}" for shard in range(self.shards)]
+        return [listed]
+
     def _purge_statistics(self, site_id: str) -> Counter[str]:
-        """A deleted site's counters and sketches, partition by partition, then their list."""
+        """A deleted site's counters, sketches and waiting journal items, partition by partition,
+        then their list."""
         deleted: Counter[str] = Counter()
         listed = self._query(TableName=self.aggregates_table, ProjectionExpression="pk, sk",
                              KeyConditionExpression="pk = :pk",
                              ExpressionAttributeValues={":pk": {"S": self._partitions_pk(site_id)}})
-        for partition in listed:
+        for partition in (pk for item in listed for pk in self._listed_partitions(item["sk"]["S"])):
             for page in self._query_pages(TableName=self.aggregates_table, ProjectionExpression="pk, sk",
                                           KeyConditionExpression="pk = :pk",
-                                          ExpressionAttributeValues={":pk": partition["sk"]}):
+                                          ExpressionAttributeValues={":pk": {"S": partition}}):
                 self._delete(self.aggregates_table, page)
-                deleted["sketches" if partition["sk"]["S"].startswith("U#") else "counters"] += len(page)
+                deleted[{"U#": "sketches", "J#": "journal"}.get(partition[:2], "counters")] += len(page)
         self._delete(self.aggregates_table, listed)
         self._listed = {listed for listed in self._listed if listed[0] != site_id}
         return deleted

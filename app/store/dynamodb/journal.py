@@ -1,0 +1,174 @@
+"""Counter deltas journaled in the aggregation transaction and added to the counters later,
+merged, exactly once (docs/dynamodb.md, "Exactly-once aggregation").
+
+A pack's transaction puts its counter deltas in one journal item instead of updating each
+counter item: a write of about one unit in the transaction, not two units an item. An applier
+adds them later, once the oldest waits `counter_delay_ms`: the deltas of every pack since,
+summed, so an item that many packs change (a visit's heartbeats, the day's totals) is written
+once, a unit, not once a pack at two.
+
+Once, because each (site, shard) has one applier at a time, under a lease item that numbers
+its runs and lists the journal items a run took. Every counter item it adds to records the run
+(`applied_run`), and an addition requires an older one: a run cut short (the function died)
+is done again under the same number by whoever finds the lease expired, and adds nothing
+twice. Journal items are deleted once their run has added them all.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..records import StoreError
+from .client import REGISTRY_PK, HORIZON_SK, _code, _if_unchanged
+from .traffic import CounterItem
+
+log = logging.getLogger(__package__)
+
+LEASE_SK = "~lease"  # journal items' sort keys are digits: the lease sorts after them all
+LEASE_MS = 120_000  # an applier still holding the lease after this is presumed dead: its run is done again
+MAX_CLAIM = 400  # journal items a run takes (the lease lists them: ~10 KB)
+MAX_RUNS = 10  # runs one call makes at most, then leaves the rest to the next call
+
+
+def encode_deltas(counters: dict[CounterItem, dict[str, float]]) -> bytes:
+    """A pack's counter deltas, compact: the site is the journal's."""
+    rows = [[grain, dimension, bucket, value, metrics] for (_, grain, dimension, bucket, value), metrics in counters.items()]
+    return zlib.compress(json.dumps(rows, separators=(",", ":")).encode())
+
+
+def decode_deltas(site_id: str, data: bytes) -> dict[CounterItem, dict[str, float]]:
+    return {(site_id, grain, dimension, bucket, value): metrics
+            for grain, dimension, bucket, value, metrics in json.loads(zlib.decompress(data))}
+
+
+@dataclass
+class _Lease:
+    run: int = 0
+    etag: str | None = None  # None: no lease item yet
+    holder_until_ms: int = 0
+    claimed: list[str] = field(default_factory=list)  # a run under way: the journal items it took
+
+
+class JournalMixin:
+    """Counter deltas waiting in the journal, and their applier."""
+
+    @staticmethod
+    def _journal_pk(site_id: str, shard: int) -> str:
+        return f"J#{site_id}#{shard}"
+
+    def _journal_put(self, site_id: str, shard: int, counters: dict[CounterItem, dict[str, float]]) -> dict:
+        """The transaction's action that journals a pack's counter deltas."""
+        sk = f"{self._now_ms():015d}#{secrets.token_hex(6)}"  # oldest first; apart from the lease
+        item = {**self._key(self._journal_pk(site_id, shard), sk), "deltas": {"B": encode_deltas(counters)}}
+        return {"Put": {"TableName": self.aggregates_table, "Item": item, **_if_unchanged(None)}}
+
+    def apply_journals(self, now_ms: int) -> int:
+        """Every site's journal items that are due (the every-minute schedule): what no later
+        batch applied, a quiet site's last visits. Returns the counter items written; raises
+        StoreError, once all were tried, if any journal could not be applied (it waits for the
+        next run), so the function's errors alarm says so."""
+        with self._errors():
+            registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
+                                   ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
+        sites = [item["sk"]["S"] for item in registry if item["sk"]["S"] != HORIZON_SK and "deleting" not in item]
+        pairs = [(site_id, shard) for site_id in sites for shard in range(self.shards)]
+        written = self._map(lambda pair: self._apply_or_log(*pair, now_ms), pairs)
+        failed = [pair for pair, n in zip(pairs, written) if n is None]
+        if failed:
+            raise StoreError(f"dynamodb: {len(failed)} journals not applied, left to the next run: {failed[:5]}")
+        return sum(written)
+
+    def _apply_or_log(self, site_id: str, shard: int, now_ms: int) -> int | None:
+        """Apply what is due; None on an error, logged: the journal items wait for the next try."""
+        try:
+            return self.apply_journal(site_id, shard, now_ms)
+        except (StoreError, BotoCoreError, ClientError):
+            log.warning("the journal of %s, shard %d, was not applied; the next run will", site_id, shard,
+                        exc_info=True)
+            return None
+
+    def apply_journal(self, site_id: str, shard: int, now_ms: int) -> int:
+        """Add a shard's journaled deltas to its counters if the oldest has waited the delay
+        (or a run was cut short). Returns the counter items written."""
+        pk = self._journal_pk(site_id, shard)
+        written = 0
+        with self._errors():
+            for _ in range(MAX_RUNS):
+                oldest = self._journal_items(pk, limit=1, keys_only=True)
+                if not oldest or int(oldest[0]["sk"]["S"][:15]) > now_ms - self.counter_delay_ms:
+                    return written  # nothing due (a run cut short left its items, the oldest: due)
+                lease = self._lease(pk)
+                if lease.holder_until_ms > now_ms:
+                    return written  # another applier is at it
+                if lease.claimed:  # a run was cut short: do it again, under its number, on its items
+                    run, claimed, entries = lease.run, lease.claimed, None
+                else:
+                    run, entries = lease.run + 1, self._journal_items(pk, limit=MAX_CLAIM)
+                    claimed = [item["sk"]["S"] for item in entries]
+                holder = self._take_lease(pk, lease, run, claimed, now_ms) if claimed else None
+                if holder is None:
+                    return written  # another applier took it first
+                if entries is None:
+                    entries = self._batch_get(self.aggregates_table, [self._key(pk, sk) for sk in claimed],
+                                              consistent=True)
+                written += self._add_deltas(site_id, shard, run, entries)
+                self._delete_each(self.aggregates_table, [self._key(pk, sk) for sk in claimed])
+                self._release_lease(pk, run, holder)
+        return written
+
+    def _journal_items(self, pk: str, limit: int, keys_only: bool = False) -> list[dict]:
+        params = {"ProjectionExpression": "pk, sk"} if keys_only else {}
+        return self._query(TableName=self.aggregates_table, ConsistentRead=True, Limit=limit,
+                           KeyConditionExpression="pk = :pk AND sk < :lease",
+                           ExpressionAttributeValues={":pk": {"S": pk}, ":lease": {"S": LEASE_SK}}, **params)
+
+    def _lease(self, pk: str) -> _Lease:
+        found = self._batch_get(self.aggregates_table, [self._key(pk, LEASE_SK)], consistent=True)
+        if not found:
+            return _Lease()
+        item = found[0]
+        return _Lease(run=int(item["run"]["N"]), etag=item["etag"]["S"],
+                      holder_until_ms=int(item.get("until_ms", {"N": "0"})["N"]),
+                      claimed=sorted(item.get("claimed", {"SS": []})["SS"]))
+
+    def _take_lease(self, pk: str, lease: _Lease, run: int, claimed: list[str], now_ms: int) -> str | None:
+        """Hold the lease for a run over these journal items; None if another applier changed it."""
+        holder = secrets.token_hex(8)
+        item = {**self._key(pk, LEASE_SK), "run": {"N": str(run)}, "etag": {"S": holder},
+                "until_ms": {"N": str(now_ms + LEASE_MS)}, "claimed": {"SS": claimed}}
+        return holder if self._put_if({"TableName": self.aggregates_table, "Item": item,
+                                       **_if_unchanged(lease.etag)}) else None
+
+    def _release_lease(self, pk: str, run: int, holder: str) -> None:
+        """The run is done; if another applier took the lease meanwhile, it finishes the run."""
+        item = {**self._key(pk, LEASE_SK), "run": {"N": str(run)}, "etag": {"S": secrets.token_hex(8)}}
+        self._put_if({"TableName": self.aggregates_table, "Item": item, **_if_unchanged(holder)})
+
+    def _add_deltas(self, site_id: str, shard: int, run: int, entries: list[dict]) -> int:
+        """Sum the journal items' deltas by counter item and add each sum once for this run."""
+        merged: dict[CounterItem, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for entry in entries:
+            for item, metrics in decode_deltas(site_id, entry["deltas"]["B"]).items():
+                for metric, n in metrics.items():
+                    merged[item][metric] += n
+        return sum(self._map(lambda kv: self._add_once(*kv, shard, run), merged.items()))
+
+    def _add_once(self, item: CounterItem, metrics: dict[str, float], shard: int, run: int) -> int:
+        update = self._counter_update(item, metrics, shard)
+        update["UpdateExpression"] += ", #run = :run"
+        update["ConditionExpression"] = "attribute_not_exists(#run) OR #run < :run"
+        update["ExpressionAttributeNames"]["#run"] = "applied_run"
+        update["ExpressionAttributeValues"][":run"] = {"N": str(run)}
+        try:
+            self.client.update_item(**update)
+            return 1
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return 0  # this run added it before it was cut short
+            raise
