@@ -11,7 +11,8 @@ from botocore.exceptions import ClientError
 
 from app import lambda_handlers
 from app.store.base import HOUR_MS, StoreError
-from app.store.dynamodb.journal import LEASE_MS, LEASE_SK, decode_deltas
+from app.store import hll
+from app.store.dynamodb.journal import LEASE_MS, LEASE_SK, decode_deltas, encode_deltas, encode_visitors
 from app.store.dynamodb.traffic import metric_attribute
 from tests.conftest import T0
 from tests.dynamodb_stream import stream_records
@@ -37,6 +38,11 @@ def fold(store) -> None:
 
 def pageviews(store) -> float:
     return sum(r.n for r in store.read_counters("example", "pageviews", "", HOUR, HOUR + 1))
+
+
+def visitors_today(store) -> int:
+    day = T0 // 86_400_000
+    return round(hll.count_visitors([r.sketch for r in store.read_sketches("example", "", day, day + 1)]))
 
 
 def journal(store, shard: int) -> list[dict]:
@@ -94,6 +100,7 @@ def test_with_a_delay_deltas_wait_then_are_added_merged_in_one_write_an_item(sto
     ingest(make_event(session_id="visit-1", url="https://example.com/b"))
     fold(store)
     assert pageviews(store) == 0 and len(journal(store, shard)) == 3
+    assert visitors_today(store) == 0  # sketches wait in the journal too
     due = pending_deltas(store, shard)
     items_in_journal = sum(len(decode_deltas("example", e["deltas"]["B"])) for e in journal(store, shard))
     assert len(due) < items_in_journal  # the packs share items: the visit, its day, its pages
@@ -104,6 +111,7 @@ def test_with_a_delay_deltas_wait_then_are_added_merged_in_one_write_an_item(sto
     assert sent["K"] == len(due)  # one update a merged item
     assert stored_counters(store, due, shard) == {item: dict(metrics) for item, metrics in due.items()}
     assert pageviews(store) == 2 and journal(store, shard) == []
+    assert visitors_today(store) == 1  # the sketches the packs' visitor joined, added with them
 
 
 def test_the_next_batch_on_the_shard_applies_what_is_due(store, site, ingest, make_event, clock, now):
@@ -169,8 +177,8 @@ def test_a_run_cut_short_is_done_again_under_its_number_and_adds_nothing_twice(s
     assert journal(store, shard) == []
 
     # The dead applier's run, if it woke up and went on, adds nothing.
-    straggler = [{"deltas": {"B": _encoded(due)}}]
-    assert store._add_deltas("example", shard, 1, straggler) == 0
+    straggler = [{"deltas": {"B": _encoded(due)}, "visitors": {"B": encode_visitors({})}}]
+    assert store._add_entries("example", shard, 1, straggler) == 0
     assert stored_counters(store, due, shard) == {item: dict(metrics) for item, metrics in due.items()}
     # A new pack's deltas are a new run: added.
     ingest(make_event(session_id="visit-1", url="https://example.com/c"))
@@ -179,7 +187,6 @@ def test_a_run_cut_short_is_done_again_under_its_number_and_adds_nothing_twice(s
 
 
 def _encoded(deltas: dict) -> bytes:
-    from app.store.dynamodb.journal import encode_deltas
     return encode_deltas({item: dict(metrics) for item, metrics in deltas.items()})
 
 

@@ -236,18 +236,20 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
         aggregation = usage(lambda: aggregate_records(store, records))
         print(f"\n{len(batch)} events: aggregation {aggregation}")
         if batch is one_visit:
-            # The state, the sketches (then a put each), one transaction, the realtime counters; then,
-            # with no delay, its journal item applied: the oldest item, the lease, the items
-            # (Queries and a BatchGetItem), the lease taken (a put), an UpdateItem a counter
-            # item, the journal item deleted, the lease let go (a put), nothing due left (a Query).
-            assert aggregation[0] == {"BatchGetItem": 2 + 1, "PutItem": 12 + 2, "TransactWriteItems": 1,
+            # The state (a BatchGetItem, and the GetItem of its site), one transaction, the
+            # realtime counters; then, with no delay, its journal item applied: the oldest item,
+            # the lease, the items (Queries and a BatchGetItem), the lease taken (a put), the
+            # sketches (a BatchGetItem, then a put each), an UpdateItem a counter item, the
+            # journal item deleted, the lease let go (a put), nothing due left (a Query).
+            assert aggregation[0] == {"BatchGetItem": 1 + 2, "PutItem": 2 + 12, "TransactWriteItems": 1,
                                       "GetItem": 1, "UpdateItem": 4 + 22, "Query": 3, "DeleteItem": 1}
-            # Its 56 counter deltas are 23 items (a metric each: 138 write units). The 12 sketch
-            # puts; the transaction: 5 markers, the visit, the visitor and the journal item of
-            # 22 items' deltas, 16 units (60 before, with the items); after it, the visitor
-            # enters the live widgets' 3 minute counters and the page view its 5-minute slot;
-            # the applier adds 22 items, a unit each, deletes the journal item, puts the lease twice.
-            assert aggregation[1] == 12 + 16 + 3 + 1 + 22 + 1 + 2
+            # Its 56 counter deltas are 23 items (a metric each: 138 write units). The
+            # transaction: 5 markers, the visit, the visitor and the journal item of 22 items'
+            # deltas and 12 sketches' visitor, 16 units (60 before, with the items); after it,
+            # the visitor enters the live widgets' 3 minute counters and the page view its
+            # 5-minute slot; the applier puts the 12 sketches, adds 22 items, a unit each,
+            # deletes the journal item and puts the lease twice.
+            assert aggregation[1] == 16 + 3 + 1 + 12 + 22 + 1 + 2
         print(f"\n{len(batch)} events: ingest {ingest}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}

@@ -1,5 +1,5 @@
 """The event log's side of the store: `fold` and what it takes (packs of events, the state read
-first, one transaction per pack with its markers)."""
+first, one transaction per pack with its markers and journal item)."""
 from __future__ import annotations
 
 import itertools
@@ -71,12 +71,12 @@ class FoldingMixin:
         """Fold stream records' events so that each counts once, however often Lambda delivers
         it. Events go in packs of one site, each pack in one transaction with a marker per event
         (an event that could not be folded gets one too, with its error: set aside, never
-        retried); redelivered events find their marker and are skipped. Sketches need no such
-        care: they are unions, so adding a visitor again changes nothing.
+        retried) and a journal item of its counter deltas and sketch additions; redelivered
+        events find their marker and are skipped.
 
         Stops at the first pack that fails to write and returns the entries not applied (that
-        pack and the rest), so Lambda can deliver them again, in order. Then adds the journaled
-        counter deltas that are due (journal.py); what fails there waits for the next try.
+        pack and the rest), so Lambda can deliver them again, in order. Then adds what the
+        journals hold that is due (journal.py); what fails there waits for the next try.
         """
         by_key = {_event_key(entry.event): entry for entry in entries}
         packs = self._packs([entry.event for entry in entries])
@@ -125,16 +125,13 @@ class FoldingMixin:
             shard = self._shard(fresh[0]["session_id"])
             self._list_partitions([*self._counter_partitions([*journaled, *at_once], shard),
                                    (site_id, self._journal_pk(site_id, shard))])
-            # Sketches first, outside the transaction: adding a visitor to a sketch twice changes
-            # nothing, so if the transaction fails, its retry cannot count anyone twice.
-            self._add_uniques(outcome.changes.uniques, shard)
             errors = {e["event_id"]: error for e, error in outcome.failed}
             actions = self._transaction(fresh, outcome.changes, state.etags, errors)
-            if journaled:
-                actions.append(self._journal_put(site_id, shard, journaled))
+            if journaled or outcome.changes.uniques:
+                actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques))
             if self._transact(actions):
                 self._add_at_once(at_once, shard)
-                if journaled:
+                if journaled or outcome.changes.uniques:
                     journals.add((site_id, shard))
                 return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)

@@ -1,17 +1,19 @@
-"""Counter deltas journaled in the aggregation transaction and added to the counters later,
-merged, exactly once (docs/dynamodb.md, "Exactly-once aggregation").
+"""Counter deltas and sketch additions journaled in the aggregation transaction and added later,
+merged, exactly once (docs/dynamodb.md, "The counter journal").
 
-A pack's transaction puts its counter deltas in one journal item instead of updating each
-counter item: a write of about one unit in the transaction, not two units an item. An applier
-adds them later, once the oldest waits `counter_delay_ms`: the deltas of every pack since,
-summed, so an item that many packs change (a visit's heartbeats, the day's totals) is written
-once, a unit, not once a pack at two.
+A pack's transaction puts its counter deltas, and the visitors its sketches gain, in one
+journal item instead of updating each counter item and sketch: a write of a unit or two in the
+transaction, not two units a counter item. An applier adds them later, once the oldest waits
+`counter_delay_ms`: the deltas of every pack since, summed, so an item that many packs change
+(a visit's heartbeats, the day's totals) is written once, a unit, not once a pack at two; a
+sketch many packs' visitors join (the day's visitors, a busy page's) is read and put once.
 
 Once, because each (site, shard) has one applier at a time, under a lease item that numbers
 its runs and lists the journal items a run took. Every counter item it adds to records the run
 (`applied_run`), and an addition requires an older one: a run cut short (the function died)
 is done again under the same number by whoever finds the lease expired, and adds nothing
-twice. Journal items are deleted once their run has added them all.
+twice. Sketches need no such care: they are unions, so adding a visitor again changes
+nothing. Journal items are deleted once their run has added them all.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..records import StoreError
+from ..records import StoreError, UniqueKey
 from .client import REGISTRY_PK, HORIZON_SK, _code, _if_unchanged
 from .traffic import CounterItem
 
@@ -47,6 +49,21 @@ def decode_deltas(site_id: str, data: bytes) -> dict[CounterItem, dict[str, floa
             for grain, dimension, bucket, value, metrics in json.loads(zlib.decompress(data))}
 
 
+def encode_visitors(uniques: dict[UniqueKey, set[str]]) -> bytes:
+    """The visitors each sketch gains, compact: each visitor id once, then sketches by index."""
+    ids = sorted({user_id for user_ids in uniques.values() for user_id in user_ids})
+    index = {user_id: number for number, user_id in enumerate(ids)}
+    rows = [[key.day, key.dimension, key.value, key.grain, sorted(index[u] for u in user_ids)]
+            for key, user_ids in uniques.items()]
+    return zlib.compress(json.dumps([ids, rows], separators=(",", ":")).encode())
+
+
+def decode_visitors(site_id: str, data: bytes) -> dict[UniqueKey, set[str]]:
+    ids, rows = json.loads(zlib.decompress(data))
+    return {UniqueKey(site_id, day, dimension, value, grain): {ids[n] for n in numbers}
+            for day, dimension, value, grain, numbers in rows}
+
+
 @dataclass
 class _Lease:
     run: int = 0
@@ -62,10 +79,12 @@ class JournalMixin:
     def _journal_pk(site_id: str, shard: int) -> str:
         return f"J#{site_id}#{shard}"
 
-    def _journal_put(self, site_id: str, shard: int, counters: dict[CounterItem, dict[str, float]]) -> dict:
-        """The transaction's action that journals a pack's counter deltas."""
+    def _journal_put(self, site_id: str, shard: int, counters: dict[CounterItem, dict[str, float]],
+                     uniques: dict[UniqueKey, set[str]]) -> dict:
+        """The transaction's action that journals a pack's counter deltas and sketch additions."""
         sk = f"{self._now_ms():015d}#{secrets.token_hex(6)}"  # oldest first; apart from the lease
-        item = {**self._key(self._journal_pk(site_id, shard), sk), "deltas": {"B": encode_deltas(counters)}}
+        item = {**self._key(self._journal_pk(site_id, shard), sk), "deltas": {"B": encode_deltas(counters)},
+                "visitors": {"B": encode_visitors(uniques)}}
         return {"Put": {"TableName": self.aggregates_table, "Item": item, **_if_unchanged(None)}}
 
     def apply_journals(self, now_ms: int) -> int:
@@ -117,7 +136,7 @@ class JournalMixin:
                 if entries is None:
                     entries = self._batch_get(self.aggregates_table, [self._key(pk, sk) for sk in claimed],
                                               consistent=True)
-                written += self._add_deltas(site_id, shard, run, entries)
+                written += self._add_entries(site_id, shard, run, entries)
                 self._delete_each(self.aggregates_table, [self._key(pk, sk) for sk in claimed])
                 self._release_lease(pk, run, holder)
         return written
@@ -150,13 +169,20 @@ class JournalMixin:
         item = {**self._key(pk, LEASE_SK), "run": {"N": str(run)}, "etag": {"S": secrets.token_hex(8)}}
         self._put_if({"TableName": self.aggregates_table, "Item": item, **_if_unchanged(holder)})
 
-    def _add_deltas(self, site_id: str, shard: int, run: int, entries: list[dict]) -> int:
-        """Sum the journal items' deltas by counter item and add each sum once for this run."""
+    def _add_entries(self, site_id: str, shard: int, run: int, entries: list[dict]) -> int:
+        """Sum the journal items' deltas by counter item and add each sum once for this run;
+        add each sketch's new visitors (again, if the run is done again: a union). Returns the
+        counter items written."""
         merged: dict[CounterItem, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        visitors: dict[UniqueKey, set[str]] = defaultdict(set)
         for entry in entries:
             for item, metrics in decode_deltas(site_id, entry["deltas"]["B"]).items():
                 for metric, n in metrics.items():
                     merged[item][metric] += n
+            for key, user_ids in decode_visitors(site_id, entry["visitors"]["B"]).items():
+                visitors[key] |= user_ids
+        if visitors:
+            self._add_uniques(visitors, shard)
         return sum(self._map(lambda kv: self._add_once(*kv, shard, run), merged.items()))
 
     def _add_once(self, item: CounterItem, metrics: dict[str, float], shard: int, run: int) -> int:
