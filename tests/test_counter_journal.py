@@ -126,6 +126,26 @@ def test_the_next_batch_on_the_shard_applies_what_is_due(store, site, ingest, ma
     assert pageviews(store) == 2 and journal(store, shard) == []
 
 
+def test_goal_alerts_read_todays_conversions_at_once_whatever_the_delay(store, site, ingest, make_event, now):
+    """The stream function evaluates goal alerts right after its batch: the day's conversions by
+    name and goal completions are added in the pack's transaction, not journaled."""
+    from app.alerts import settings as alert_settings
+    from app.alerts.evaluate import fold_alerts
+    store.counter_delay_ms = DELAY_MS
+    site.goals = [{"id": "g1", "name": "Pricing", "kind": "page", "match": "/pricing", "created_ms": 0}]
+    store.update_site(site)
+    choices = alert_settings.goal_choices(site, [])
+    alert_settings.add_goal_rule(store, site, "reached", "c:", "1", "", "", "", choices)
+    ingest(make_event(session_id="visit-1"), make_event(session_id="visit-1", type="conversion", name="Purchase"),
+           make_event(session_id="visit-1", url="https://example.com/pricing"))
+    fold(store)
+    assert pageviews(store) == 0  # journaled
+    day = T0 // 86_400_000
+    assert store.sum_counters("example", "conversions", "name", day, day + 1) == {"Purchase": 1}
+    assert store.sum_counters("example", "goal_events", "goal", day, day + 1) == {"g:g1": 1}
+    assert [alert.kind for _, alert in fold_alerts(store, ["example"], T0)] == ["goal"]
+
+
 def test_the_every_minute_schedule_applies_what_no_later_batch_did(store, site, ingest, make_event, now,
                                                                    monkeypatch):
     store.counter_delay_ms = DELAY_MS

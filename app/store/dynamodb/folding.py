@@ -21,6 +21,10 @@ PACK_EVENTS = 25  # events per aggregation transaction: their markers leave room
 # they show a pack at once whatever the journal's delay (the live minute counters that move
 # visitors, the 5-minute page views and conversions).
 AT_ONCE_GRAINS = ("minute", "5min")
+# Counters the transaction adds to itself, exactly once and at once: today's goal completions
+# and conversions by goal and by name, which the stream function's goal alerts read right after
+# the batch ("within seconds of their events"). Few: only packs with a goal or a custom event.
+IN_TRANSACTION = {("day", "goal"), ("day", "name")}
 
 
 def _event_key(event: dict) -> tuple[str, str, str]:
@@ -36,9 +40,10 @@ class _State:
     applied: set[tuple[str, str]] = field(default_factory=set)  # marker keys already written
 
 
-def _actions(events: list[dict], changes: Changes) -> int:
-    """The size of a pack's transaction: a marker per event, the records, the journal item."""
-    return len(events) + len(changes.sessions) + len(changes.visitors) + 1
+def _actions(events: list[dict], changes: Changes, counters: dict) -> int:
+    """The size of a pack's transaction: a marker per event, the records, the counter items it
+    adds to, the journal item."""
+    return len(events) + len(changes.sessions) + len(changes.visitors) + len(counters) + 1
 
 
 def _halves(events: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -119,14 +124,16 @@ class FoldingMixin:
             outcome = fold(site_id, fresh, state.sessions, state.visitors)
             journaled = counter_items(outcome.changes.counters)
             at_once = {item: journaled.pop(item) for item in [item for item in journaled if item[1] in AT_ONCE_GRAINS]}
-            if _actions(fresh, outcome.changes) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
+            counters = {item: journaled.pop(item) for item in [item for item in journaled
+                                                                 if (item[1], item[2]) in IN_TRANSACTION]}
+            if _actions(fresh, outcome.changes, counters) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
                 halves = [self._fold_pack(half, fold, journals) for half in _halves(fresh)]
                 return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
             shard = self._shard(fresh[0]["session_id"])
-            self._list_partitions([*self._counter_partitions([*journaled, *at_once], shard),
+            self._list_partitions([*self._counter_partitions([*journaled, *at_once, *counters], shard),
                                    (site_id, self._journal_pk(site_id, shard))])
             errors = {e["event_id"]: error for e, error in outcome.failed}
-            actions = self._transaction(fresh, outcome.changes, state.etags, errors)
+            actions = self._transaction(fresh, outcome.changes, counters, state.etags, shard, errors)
             if journaled or outcome.changes.uniques:
                 actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques))
             if self._transact(actions):
@@ -184,14 +191,16 @@ class FoldingMixin:
                 state.etags[pk] = item["etag"]["S"]
         return state
 
-    def _transaction(self, events: list[dict], changes: Changes, etags: dict[str, str],
-                     errors: dict[str, str]) -> list[dict]:
-        """Markers, sessions and visitors (the journal item is added to it) as one all-or-nothing
-        write. Each session and visitor put requires the version read (optimistic concurrency)."""
+    def _transaction(self, events: list[dict], changes: Changes, counters: dict[CounterItem, dict[str, float]],
+                     etags: dict[str, str], shard: int, errors: dict[str, str]) -> list[dict]:
+        """Markers, sessions, visitors and the counters not journaled (the journal item is added
+        to it) as one all-or-nothing write. Each session and visitor put requires the version
+        read (optimistic concurrency)."""
         table = self.aggregates_table
         actions = [{"Put": {"TableName": table, "Item": self._marker_item(e, errors.get(e["event_id"])),
                             **_if_unchanged(None)}}
                    for e in events]
         actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
                     for item in self._record_items(changes)]
+        actions += [{"Update": self._counter_update(item, metrics, shard)} for item, metrics in counters.items()]
         return actions
