@@ -1,6 +1,6 @@
-"""The counter journal on DynamoDB (app/store/dynamodb/journal.py): a pack's counter deltas wait
-in one journal item, then are added to the counters merged, once, however an applier dies or
-races another."""
+"""The counter journal on DynamoDB (app/store/dynamodb/journal.py): a pack's counter deltas and
+sketch additions wait in one journal item, then are added merged, once, however an applier dies
+or races another. `ingest` folds what it sends as the stream function does (conftest.settle)."""
 from __future__ import annotations
 
 import threading
@@ -15,7 +15,6 @@ from app.store import hll
 from app.store.dynamodb.journal import LEASE_MS, LEASE_SK, decode_deltas, encode_deltas, encode_visitors
 from app.store.dynamodb.traffic import metric_attribute
 from tests.conftest import T0
-from tests.dynamodb_stream import stream_records
 
 pytestmark = pytest.mark.parametrize("backend", ["dynamodb"])
 
@@ -29,11 +28,6 @@ def now(store):
     moment = {"ms": T0}
     store._now_ms = lambda: moment["ms"]
     return moment
-
-
-def fold(store) -> None:
-    """What the stream function does with what ingestion appended (Lambda delivers it)."""
-    assert lambda_handlers.aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
 
 
 def pageviews(store) -> float:
@@ -86,7 +80,6 @@ def test_with_a_delay_deltas_wait_then_are_added_merged_in_one_write_an_item(sto
     store.counter_delay_ms = DELAY_MS
     shard = store._shard("visit-1")
     ingest(make_event(session_id="visit-1"))
-    fold(store)
     # In the journal, not in the hourly counters; the realtime page's 5-minute page views and
     # live minute counters are written at once all the same.
     assert pageviews(store) == 0 and len(journal(store, shard)) == 1
@@ -96,9 +89,7 @@ def test_with_a_delay_deltas_wait_then_are_added_merged_in_one_write_an_item(sto
 
     now["ms"] = clock.now = T0 + 20_000  # the visit goes on: a heartbeat and a second page
     ingest(make_event(session_id="visit-1", type="heartbeat"))
-    fold(store)
     ingest(make_event(session_id="visit-1", url="https://example.com/b"))
-    fold(store)
     assert pageviews(store) == 0 and len(journal(store, shard)) == 3
     assert visitors_today(store) == 0  # sketches wait in the journal too
     due = pending_deltas(store, shard)
@@ -119,10 +110,8 @@ def test_the_next_batch_on_the_shard_applies_what_is_due(store, site, ingest, ma
     shard = store._shard("visit-1")
     neighbour = next(s for s in (f"visit-{i}" for i in range(2, 200)) if store._shard(s) == shard)
     ingest(make_event(session_id="visit-1"))
-    fold(store)
     now["ms"] = clock.now = T0 + DELAY_MS
     ingest(make_event(session_id=neighbour, user_id="visitor-2"))
-    fold(store)
     assert pageviews(store) == 2 and journal(store, shard) == []
 
 
@@ -138,7 +127,6 @@ def test_goal_alerts_read_todays_conversions_at_once_whatever_the_delay(store, s
     alert_settings.add_goal_rule(store, site, "reached", "c:", "1", "", "", "", choices)
     ingest(make_event(session_id="visit-1"), make_event(session_id="visit-1", type="conversion", name="Purchase"),
            make_event(session_id="visit-1", url="https://example.com/pricing"))
-    fold(store)
     assert pageviews(store) == 0  # journaled
     day = T0 // 86_400_000
     assert store.sum_counters("example", "conversions", "name", day, day + 1) == {"Purchase": 1}
@@ -151,7 +139,6 @@ def test_the_every_minute_schedule_applies_what_no_later_batch_did(store, site, 
     store.counter_delay_ms = DELAY_MS
     monkeypatch.setattr(lambda_handlers, "_store", lambda: store)
     ingest(make_event(session_id="visit-1"))
-    fold(store)
     assert pageviews(store) == 0
     # The schedule's clock is the system's, long after T0: the item is due.
     due = len(pending_deltas(store, store._shard("visit-1")))
@@ -165,9 +152,7 @@ def test_a_run_cut_short_is_done_again_under_its_number_and_adds_nothing_twice(s
     shard = store._shard("visit-1")
     store.counter_delay_ms = DELAY_MS  # journal first, then apply by hand
     ingest(make_event(session_id="visit-1"), make_event(session_id="visit-1", type="heartbeat"))
-    fold(store)
     ingest(make_event(session_id="visit-1", url="https://example.com/b"))
-    fold(store)
     due = pending_deltas(store, shard)
 
     # The applier dies after adding 5 of the items (throttled for good, say).
@@ -202,7 +187,6 @@ def test_a_run_cut_short_is_done_again_under_its_number_and_adds_nothing_twice(s
     assert stored_counters(store, due, shard) == {item: dict(metrics) for item, metrics in due.items()}
     # A new pack's deltas are a new run: added.
     ingest(make_event(session_id="visit-1", url="https://example.com/c"))
-    fold(store)
     assert pageviews(store) == 3
 
 
@@ -213,7 +197,6 @@ def _encoded(deltas: dict) -> bytes:
 def test_a_deleted_sites_waiting_journal_goes_with_its_statistics(store, site, ingest, make_event, now):
     store.counter_delay_ms = DELAY_MS
     ingest(make_event(session_id="visit-1"))
-    fold(store)
     shard = store._shard("visit-1")
     assert len(journal(store, shard)) == 1
     store.delete_site("example")

@@ -114,7 +114,7 @@ class FoldingMixin:
     def _fold_pack(self, events: list[dict], fold: Fold,
                    journals: set[tuple[str, int]]) -> tuple[int, list[tuple[dict, str]]]:
         """Fold one pack; returns how many events were applied now and those set aside, and
-        adds its (site, shard) to `journals` if it journaled counter deltas."""
+        adds its (site, shard) to `journals` if it journaled anything."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
             fresh = [e for e in events if self._marker_key(e) not in state.applied]
