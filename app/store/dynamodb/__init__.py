@@ -5,8 +5,8 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
   session's events in order; a conditional put makes a duplicate a no-op with no stream record.
 - The event log is the events table's stream, read by Lambda (`reads_own_log = False`): the
   stream function calls `fold`, which applies each event exactly once in a transaction with a
-  marker per event and a journal item of its counter deltas, added to the counters after
-  (unique-visitor sketches are unions, so they are simply updated before it).
+  marker per event and a journal item of its counter deltas and sketch additions, added to the
+  counters and sketches later, merged.
 - Keys that one busy site would make hot (its time-ordered indexes, its counters and sketches)
   are split over `shards` write shards; reads query every shard and merge.
 - Nothing on a request path scans; `purge` deletes through the time-ordered indexes (TTL does
@@ -19,8 +19,8 @@ and `<prefix>-aggregates`, designed from the access patterns in docs/dynamodb.md
 - `accounts.py`: sites, users, memberships, invitations, public links, API keys, the audit log.
 - `traffic.py`: appending events; sessions, visitors, counters and sketches, written and read.
 - `folding.py`: the event log: `fold`, exactly once, in transactions with markers.
-- `journal.py`: the counter deltas those transactions journal, added to the counters later,
-  merged, exactly once (`apply_journal`; `apply_journals` for the every-minute schedule).
+- `journal.py`: the counter deltas and sketch additions those transactions journal, added
+  later, merged, exactly once (`apply_journal`; `apply_journals` for the every-minute schedule).
 - `retention.py`: `purge`, and a visitor's data shown (`visitor_data`) or erased.
 - `sockets.py`: the dashboards watching a site through the WebSocket API (live push on AWS).
 - `rate_windows.py`: rate limit counters every Lambda container shares.

@@ -134,11 +134,12 @@ class FoldingMixin:
                                    (site_id, self._journal_pk(site_id, shard))])
             errors = {e["event_id"]: error for e, error in outcome.failed}
             actions = self._transaction(fresh, outcome.changes, counters, state.etags, shard, errors)
-            if journaled or outcome.changes.uniques:
+            journaling = bool(journaled or outcome.changes.uniques)
+            if journaling:
                 actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques))
             if self._transact(actions):
                 self._add_at_once(at_once, shard)
-                if journaled or outcome.changes.uniques:
+                if journaling:
                     journals.add((site_id, shard))
                 return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
@@ -154,7 +155,7 @@ class FoldingMixin:
         slot of the realtime chart short of the pack's page views; the hours and days reports
         read are the journal's, exactly once."""
         try:
-            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), counters.items())
+            self._add_counters(counters, shard)
         except (BotoCoreError, ClientError):  # the pack is folded: a realtime count may be off
             log.warning("the realtime counters of a folded pack were not all added", exc_info=True)
 

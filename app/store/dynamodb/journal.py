@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..records import StoreError, UniqueKey
-from .client import REGISTRY_PK, HORIZON_SK, _code, _if_unchanged
+from .client import _code, _if_unchanged
 from .traffic import CounterItem
 
 log = logging.getLogger(__package__)
@@ -93,9 +93,7 @@ class JournalMixin:
         StoreError, once all were tried, if any journal could not be applied (it waits for the
         next run), so the function's errors alarm says so."""
         with self._errors():
-            registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
-                                   ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
-        sites = [item["sk"]["S"] for item in registry if item["sk"]["S"] != HORIZON_SK and "deleting" not in item]
+            sites = [item["sk"]["S"] for item in self._registry_items() if "deleting" not in item]
         pairs = [(site_id, shard) for site_id in sites for shard in range(self.shards)]
         written = self._map(lambda pair: self._apply_or_log(*pair, now_ms), pairs)
         failed = [pair for pair, n in zip(pairs, written) if n is None]

@@ -75,12 +75,8 @@ class RetentionMixin:
         Also moves counters an earlier release kept in another layout (upgrade.py)."""
         deleted: Counter[str] = Counter(events=0, sessions=0, visitors=0, counters=0, sketches=0, alerts=0)
         with self._errors():
-            registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
-                                   ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
-            for item in registry:
+            for item in self._registry_items():
                 site_id, gone = item["sk"]["S"], "deleting" in item
-                if site_id == HORIZON_SK:
-                    continue
                 until = FAR_FUTURE_MS if gone else now_ms  # a deleted site's traffic: all, as if expired
                 for counts in self._map(lambda shard: self._purge_shard(site_id, shard, until), range(self.shards)):
                     deleted.update(counts)
@@ -93,6 +89,13 @@ class RetentionMixin:
             deleted["alerts"] = sum(self._map(lambda site: self._purge_alerts(site.site_id, cutoff), self.list_sites()))
             self._move_horizon(now_ms // 1000)
         return dict(deleted)
+
+    def _registry_items(self) -> list[dict]:
+        """The registry's item of each site with data (`deleting` once deleted), without the
+        retention horizon's: what the purge and the counter journal's schedule walk."""
+        registry = self._query(TableName=self.aggregates_table, KeyConditionExpression="pk = :r",
+                               ExpressionAttributeValues={":r": {"S": REGISTRY_PK}})
+        return [item for item in registry if item["sk"]["S"] != HORIZON_SK]
 
     # -- statistics: left to TTL, hidden past the horizon, listed for a site's deletion
     def _move_horizon(self, now_s: int) -> None:

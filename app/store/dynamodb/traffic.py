@@ -139,6 +139,10 @@ class TrafficMixin:
                     **{f":m{i}": n for i, n in enumerate(metrics.values())}, ":value": value,
                     ":expires_at": _bucket_expires_s(grain, bucket)})}
 
+    def _add_counters(self, counters: dict[CounterItem, dict[str, float]], shard: int) -> None:
+        """ADD each item's metrics on one shard, an UpdateItem each, in parallel (no transaction)."""
+        self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), counters.items())
+
     def _counter_partitions(self, items: Iterable[CounterItem], shard: int) -> list[tuple[str, str]]:
         """(site, partition key) of the counter items on a shard: what `_list_partitions` takes."""
         return [(site_id, self._counter_pk(site_id, grain, dimension, shard))
@@ -219,7 +223,7 @@ class TrafficMixin:
             self._batch_write(self.aggregates_table, [{"PutRequest": {"Item": item}} for item in puts])
             counters = counter_items(changes.counters)
             self._list_partitions(self._counter_partitions(counters, shard))
-            self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), counters.items())
+            self._add_counters(counters, shard)
             if changes.uniques:
                 self._add_uniques(changes.uniques, shard)
 
