@@ -20,6 +20,7 @@ pytestmark = pytest.mark.parametrize("backend", ["dynamodb"])
 
 DELAY_MS = 60_000
 HOUR = T0 // HOUR_MS
+QUIET = 0  # the shard a quiet site's packs journal on (folding.QUIET_BELOW): every test's but the rule's
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def counted_updates(store) -> Counter:
 def test_with_a_delay_deltas_wait_then_are_added_merged_in_one_write_an_item(store, site, ingest, make_event,
                                                                           clock, now):
     store.counter_delay_ms = DELAY_MS
-    shard = store._shard("visit-1")
+    shard = QUIET
     ingest(make_event(session_id="visit-1"))
     # In the journal, not in the hourly counters; the realtime page's 5-minute page views and
     # live minute counters are written at once all the same.
@@ -107,12 +108,32 @@ def test_with_a_delay_deltas_wait_then_are_added_merged_in_one_write_an_item(sto
 
 def test_the_next_batch_on_the_shard_applies_what_is_due(store, site, ingest, make_event, clock, now):
     store.counter_delay_ms = DELAY_MS
-    shard = store._shard("visit-1")
-    neighbour = next(s for s in (f"visit-{i}" for i in range(2, 200)) if store._shard(s) == shard)
+    neighbour = next(s for s in (f"visit-{i}" for i in range(2, 200)) if store._shard(s) != store._shard("visit-1"))
     ingest(make_event(session_id="visit-1"))
     now["ms"] = clock.now = T0 + DELAY_MS
-    ingest(make_event(session_id=neighbour, user_id="visitor-2"))
-    assert pageviews(store) == 2 and journal(store, shard) == []
+    ingest(make_event(session_id=neighbour, user_id="visitor-2"))  # another session's: the quiet site's shard all the same
+    assert pageviews(store) == 2 and journal(store, QUIET) == []
+
+
+def test_a_quiet_sites_packs_merge_on_one_shard_a_busy_batch_spreads_by_session(store, site, ingest, make_event,
+                                                                                 now):
+    """Under QUIET_BELOW of a site's events in a batch, its counters and journal go on shard 0,
+    so one run merges every visit's (a quiet site's visits rarely share a shard's minute);
+    from QUIET_BELOW on, each pack writes on its first session's shard, as a busy site must
+    to stay within a partition's writes."""
+    store.counter_delay_ms = DELAY_MS
+    sessions = [f"visit-{i}" for i in range(2, 200)]
+    apart = [next(s for s in sessions if store._shard(s) == shard) for shard in (1, 2)]
+    ingest(*[make_event(session_id=s, user_id=s) for s in apart])  # one pack, on shard 0, not 1
+    assert [len(journal(store, shard)) for shard in range(store.shards)] == [1, 0, 0, 0]
+
+    # A batch of QUIET_BELOW events: 5 visits, 5 events each, in packs of 25 events of 5 sessions at most.
+    busy = [s for s in sessions if store._shard(s) in (1, 2)][:5]
+    ingest(*[make_event(session_id=s, user_id=s, url=f"https://example.com/{n}") for s in busy for n in range(5)])
+    assert sum(len(journal(store, shard)) for shard in (1, 2)) == 1 and len(journal(store, QUIET)) == 1
+    assert {item[2] for shard in (1, 2) for item in pending_deltas(store, shard)} >= {"page"}
+    assert store.apply_journals(T0 + DELAY_MS) > 0
+    assert pageviews(store) == 2 + 25 and all(journal(store, shard) == [] for shard in range(store.shards))
 
 
 def test_goal_alerts_read_todays_conversions_at_once_whatever_the_delay(store, site, ingest, make_event, now):
@@ -141,15 +162,15 @@ def test_the_every_minute_schedule_applies_what_no_later_batch_did(store, site, 
     ingest(make_event(session_id="visit-1"))
     assert pageviews(store) == 0
     # The schedule's clock is the system's, long after T0: the item is due.
-    due = len(pending_deltas(store, store._shard("visit-1")))
+    due = len(pending_deltas(store, QUIET))
     assert lambda_handlers.schedule({"job": "counters"}, None) == {"counter_items": due}
-    assert pageviews(store) == 1 and journal(store, store._shard("visit-1")) == []
+    assert pageviews(store) == 1 and journal(store, QUIET) == []
     assert lambda_handlers.schedule({"job": "counters"}, None) == {"counter_items": 0}
 
 
 def test_a_run_cut_short_is_done_again_under_its_number_and_adds_nothing_twice(store, site, ingest, make_event,
                                                                                now, monkeypatch):
-    shard = store._shard("visit-1")
+    shard = QUIET
     store.counter_delay_ms = DELAY_MS  # journal first, then apply by hand
     ingest(make_event(session_id="visit-1"), make_event(session_id="visit-1", type="heartbeat"))
     ingest(make_event(session_id="visit-1", url="https://example.com/b"))
@@ -197,7 +218,7 @@ def _encoded(deltas: dict) -> bytes:
 def test_a_deleted_sites_waiting_journal_goes_with_its_statistics(store, site, ingest, make_event, now):
     store.counter_delay_ms = DELAY_MS
     ingest(make_event(session_id="visit-1"))
-    shard = store._shard("visit-1")
+    shard = QUIET
     assert len(journal(store, shard)) == 1
     store.delete_site("example")
     assert store.purge(T0 + 1)["journal"] == 1

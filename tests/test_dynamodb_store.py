@@ -17,7 +17,7 @@ from app.ingest.pipeline import record_batch
 from app.lambda_handlers import aggregate_records
 from app.store import hll
 from app.store.base import DAY_MS, HOUR_MS, Changes, CounterKey, Membership, Session, StoreError, UniqueKey, User
-from app.store.dynamodb import MAX_BATCH_WRITE, retention
+from app.store.dynamodb import MAX_BATCH_WRITE, folding, retention
 from tests.conftest import CHROME_UA, T0
 from tests.dynamodb_stream import stream_records
 from tests.dynamodb_usage import Usage
@@ -30,8 +30,10 @@ HOUR = T0 // HOUR_MS
 DAY = T0 // DAY_MS
 
 
-def sessions_on_two_shards(store) -> tuple[str, str]:
-    """Two session ids whose writes go to different shards."""
+def sessions_on_two_shards(store, monkeypatch) -> tuple[str, str]:
+    """Two session ids whose writes go to different shards: every batch spreads its packs by
+    session, as a busy site's do (a quiet site's all go on shard 0: folding.QUIET_BELOW)."""
+    monkeypatch.setattr(folding, "QUIET_BELOW", 1)
     first = "session-a"
     second = next(s for s in (f"session-{i}" for i in range(100)) if store._shard(s) != store._shard(first))
     return first, second
@@ -44,8 +46,8 @@ def raw_counter_items(store, key: CounterKey) -> list[dict]:
         ExpressionAttributeValues={":pk": {"S": store._counter_pk(key.site_id, key.grain, key.dimension, shard)}})["Items"]]
 
 
-def test_counters_written_on_different_shards_are_summed_on_read(store, site, ingest, make_event):
-    first, second = sessions_on_two_shards(store)
+def test_counters_written_on_different_shards_are_summed_on_read(store, site, ingest, make_event, monkeypatch):
+    first, second = sessions_on_two_shards(store, monkeypatch)
     ingest(make_event(session_id=first, user_id="u1"))
     ingest(make_event(session_id=second, user_id="u2"), make_event(session_id=second, user_id="u2",
                                                                    url="https://example.com/b"))
@@ -55,8 +57,9 @@ def test_counters_written_on_different_shards_are_summed_on_read(store, site, in
     assert [(r.hour, r.n) for r in rows] == [(HOUR, 3)]
 
 
-def test_sketches_on_different_shards_read_as_one_union_per_day_and_value(store, site, ingest, make_event):
-    first, second = sessions_on_two_shards(store)
+def test_sketches_on_different_shards_read_as_one_union_per_day_and_value(store, site, ingest, make_event,
+                                                                         monkeypatch):
+    first, second = sessions_on_two_shards(store, monkeypatch)
     ingest(make_event(session_id=first, user_id="u1"), make_event(session_id=first, user_id="u2"))
     ingest(make_event(session_id=second, user_id="u2"))
     ingest(make_event(session_id=second, user_id="u3"))
@@ -458,13 +461,14 @@ def _only_shard(store) -> str:
     return shards[0]["ShardId"]
 
 
-def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(store, site, clock, make_event):
+def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(store, site, clock, make_event,
+                                                                                monkeypatch):
     """On AWS the web function deletes the site and marks its traffic; the hourly purge deletes
     the traffic. Another container still taking the site's events meanwhile keeps the mark, and
     the id cannot be taken again before the purge (the new site would inherit the traffic)."""
     from app.store.dynamodb import DynamoDBStore
 
-    first, second = sessions_on_two_shards(store)
+    first, second = sessions_on_two_shards(store, monkeypatch)
     for session, visitor in ((first, "visitor-1"), (second, "visitor-2")):  # a pack on each shard
         record_batch(store, site, [make_event(session_id=session, user_id=visitor)], Client("198.51.100.23", CHROME_UA),
                      clock.now_ms())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from operator import itemgetter
 
@@ -17,6 +18,11 @@ from .traffic import CounterItem, counter_items
 log = logging.getLogger(__package__)  # "app.store.dynamodb": one logger for the backend
 
 PACK_EVENTS = 25  # events per aggregation transaction: their markers leave room for the rest
+# A site with fewer events than this in a batch is quiet: its packs write counters, sketches
+# and journal items on shard 0, so one journal run a minute merges all of its visits (the
+# day's totals, its pages, its sources once, not once a shard). A site with more spreads them
+# over every shard by its sessions, as a busy one must (docs/dynamodb.md, "Write shards").
+QUIET_BELOW = PACK_EVENTS
 # Counters written right after the transaction rather than journaled: the realtime page's, so
 # they show a pack at once whatever the journal's delay (the live minute counters that move
 # visitors, the 5-minute page views and conversions).
@@ -85,12 +91,14 @@ class FoldingMixin:
         """
         by_key = {_event_key(entry.event): entry for entry in entries}
         packs = self._packs([entry.event for entry in entries])
+        site_events = Counter(event["site_id"] for event in (e for pack in packs for e in pack))
         result = FoldResult()
         journals: set[tuple[str, int]] = set()  # (site, shard) whose journal the packs added to
         for index, pack in enumerate(packs):
+            spread = site_events[pack[0]["site_id"]] >= QUIET_BELOW
             try:
                 with self._errors():
-                    folded, failed = self._fold_pack(pack, fold, journals)
+                    folded, failed = self._fold_pack(pack, fold, journals, spread)
             except StoreError:
                 log.exception("aggregation failed on a pack of %d events; they will be retried", len(pack))
                 result.unapplied = [by_key[_event_key(e)] for rest in packs[index:] for e in rest]
@@ -111,10 +119,11 @@ class FoldingMixin:
             packs += _chunks(list(site_events), PACK_EVENTS)
         return packs
 
-    def _fold_pack(self, events: list[dict], fold: Fold,
-                   journals: set[tuple[str, int]]) -> tuple[int, list[tuple[dict, str]]]:
+    def _fold_pack(self, events: list[dict], fold: Fold, journals: set[tuple[str, int]],
+                   spread: bool) -> tuple[int, list[tuple[dict, str]]]:
         """Fold one pack; returns how many events were applied now and those set aside, and
-        adds its (site, shard) to `journals` if it journaled anything."""
+        adds its (site, shard) to `journals` if it journaled anything. Its counters go on its
+        first session's shard if `spread`, else on shard 0 (QUIET_BELOW)."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
             fresh = [e for e in events if self._marker_key(e) not in state.applied]
@@ -127,9 +136,9 @@ class FoldingMixin:
             counters = {item: journaled.pop(item) for item in [item for item in journaled
                                                                  if (item[1], item[2]) in IN_TRANSACTION]}
             if _actions(fresh, outcome.changes, counters) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
-                halves = [self._fold_pack(half, fold, journals) for half in _halves(fresh)]
+                halves = [self._fold_pack(half, fold, journals, spread) for half in _halves(fresh)]
                 return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
-            shard = self._shard(fresh[0]["session_id"])
+            shard = self._shard(fresh[0]["session_id"]) if spread else 0
             self._list_partitions([*self._counter_partitions([*journaled, *at_once, *counters], shard),
                                    (site_id, self._journal_pk(site_id, shard))])
             errors = {e["event_id"]: error for e, error in outcome.failed}
