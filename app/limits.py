@@ -113,15 +113,40 @@ class MemoryWindows:
 
 class StoreWindows:
     """Fixed-window counters in the app's store (`store.hit_window`): on AWS, one count for all
-    of a stage's Lambda containers. A window's item expires by itself."""
+    of a stage's Lambda containers. A window's item expires by itself.
+
+    A write a request would be most of what a quiet site's request costs there, so a container
+    reserves a limit's requests in chunks of 1 % (RESERVED_SHARE) of what an item allows: one
+    write counts a chunk against the limit at once and the container lets that many through
+    before it writes again. Nothing gets past a limit (a chunk that does not fit is granted
+    only what is left); what a container reserved and did not use is lost to its window, at
+    most a chunk each (the next window starts again). Limits under 100 an item (logins, the
+    stats API) are counted a request at a time, exactly, as before."""
+
+    RESERVED_SHARE = 100
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reserved: dict[tuple[str, int], int] = {}  # (scope#seconds#key, window end) -> requests left
 
     def hit(self, rate: Rate, scope: str, key: str, now: float, spread: int = 1) -> tuple[bool, float]:
-        """As MemoryWindows.hit; with `spread`, in one of that many items, chosen at random,
-        each allowed its share of the rate."""
+        """As MemoryWindows.hit; with `spread`, counted in one of that many items, chosen at
+        random, each allowing its share of the rate."""
         start = int(now // rate.seconds * rate.seconds)
-        item = f"{scope}#{rate.seconds}#{key}" + (f"#{random.randrange(spread)}" if spread > 1 else "")
-        n = get_store().hit_window(item, start, rate.seconds)
-        return n <= math.ceil(rate.amount / spread), start + rate.seconds
+        name, end, share = f"{scope}#{rate.seconds}#{key}", start + rate.seconds, math.ceil(rate.amount / spread)
+        with self.lock:
+            left = self.reserved.get((name, end), 0)
+            if left:
+                self.reserved[name, end] = left - 1
+                return True, end
+        chunk = max(1, share // self.RESERVED_SHARE)
+        item = name + (f"#{random.randrange(spread)}" if spread > 1 else "")
+        granted = min(chunk, share - (get_store().hit_window(item, start, rate.seconds, chunk) - chunk))
+        if granted > 1:
+            with self.lock:  # what ended is dropped here, when a container reserves: seldom
+                self.reserved = {k: n for k, n in self.reserved.items() if k[1] > now}
+                self.reserved[name, end] = self.reserved.get((name, end), 0) + granted - 1
+        return granted >= 1, end
 
 
 class SharedWindows:

@@ -69,6 +69,29 @@ def test_a_keys_limit_across_clients_is_spread_over_items_each_allowed_its_share
     assert len({key for key in _window_items(store) if "RATE_LIMIT_SITE" in key}) == 8
 
 
+@pytest.mark.parametrize("backend", ["dynamodb"])
+def test_a_large_limit_is_reserved_a_hundredth_at_a_time_and_never_exceeded(store, site, make_event, clock):
+    """A container counts 1 % of a limit against it in one write and lets that many through
+    before writing again (StoreWindows.RESERVED_SHARE); the last chunk is granted what is left,
+    so two containers taking turns let through exactly the limit."""
+    writes = []
+    store.client.meta.events.register("before-parameter-build.dynamodb.UpdateItem",
+                                      lambda params, **_: writes.append(params["Key"]["pk"]["S"]))
+    settings = {"TESTING": True, "SECRET_KEY": "k", "RATE_LIMIT_STORAGE": "store://", "RATE_LIMIT_INGEST": "205 per minute"}
+    containers = [create_app(settings, store=store, clock=clock).test_client() for _ in range(2)]
+
+    def send(client) -> int:
+        return client.post("/api/events", data=json.dumps({"key": site.tracker_key, "events": [make_event()]}),
+                           content_type="text/plain", environ_base={"REMOTE_ADDR": "198.51.100.7"},
+                           headers={"User-Agent": CHROME_UA}).status_code
+    statuses = [send(containers[n % 2]) for n in range(210)]
+    assert statuses == [202] * 205 + [429] * 5
+    counted = [pk for pk in writes if pk.startswith("RATE#")]
+    assert len(counted) == 103 + 5  # a write per 2 requests (205 // 100), the last granted 1; then one per refusal
+    clock.advance(60_000)  # the next window starts again, reserving anew
+    assert send(containers[0]) == 202
+
+
 def _window_items(store) -> list[str]:
     """The partition keys of the rate window items (a test may scan: moto)."""
     items = store.client.scan(TableName=store.aggregates_table, ProjectionExpression="pk")["Items"]

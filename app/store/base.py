@@ -180,8 +180,8 @@ class AccountStore(ABC):
         `every_ms` however many functions ask at once."""
         raise StoreError(NO_SOCKETS)
 
-    def hit_window(self, key: str, start_s: int, length_s: int) -> int:
-        """Count one request in the rate window of `key` that began at `start_s`; how many it
+    def hit_window(self, key: str, start_s: int, length_s: int, hits: int = 1) -> int:
+        """Count `hits` requests in the rate window of `key` that began at `start_s`; how many it
         holds now (app/limits.py's `store://`: AWS's containers count together). Stores whose
         servers count in memory raise StoreError."""
         raise StoreError("this store keeps no rate windows: use LIVEINSIGHT_RATE_LIMIT_STORAGE=memory:// or redis://")
