@@ -91,7 +91,7 @@ class FoldingMixin:
         """
         by_key = {_event_key(entry.event): entry for entry in entries}
         packs = self._packs([entry.event for entry in entries])
-        site_events = Counter(event["site_id"] for event in (e for pack in packs for e in pack))
+        site_events = Counter(event["site_id"] for pack in packs for event in pack)  # quiet or busy
         result = FoldResult()
         journals: set[tuple[str, int]] = set()  # (site, shard) whose journal the packs added to
         for index, pack in enumerate(packs):
