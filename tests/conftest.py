@@ -15,7 +15,6 @@ from app.clock import FixedClock
 from app.auth.users import start_login
 from app.store.base import User
 from app.store.sqlite import SQLiteStore
-from tests.dynamodb_stream import serialise_stream_numbering
 
 # The real mail and webhook servers alerts go to (smtp_server, receiver).
 pytest_plugins = ["tests.mail_and_hooks"]
@@ -72,8 +71,8 @@ def _dynamodb_store(tmp_path, request):
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "LIVEINSIGHT_DYNAMODB_ENDPOINT", "LIVEINSIGHT_DYNAMODB_SHARDS"):
         monkeypatch.delenv(name, raising=False)
+    _one_moto_request_at_a_time(monkeypatch)  # so also its stream numbering (dynamodb_stream.py)
     _back_up_each_table_once_per_transaction(monkeypatch)
-    serialise_stream_numbering(monkeypatch.setattr)
     _query_one_partition_not_the_whole_table(monkeypatch)
     mock = moto.mock_aws()
     mock.start()
@@ -83,17 +82,31 @@ def _dynamodb_store(tmp_path, request):
     return store
 
 
+def _one_moto_request_at_a_time(monkeypatch):
+    """moto's backends are not thread-safe: an index Query walks every item of a table while
+    another thread's delete changes it ("dictionary changed size during iteration", seen once in
+    the cost test's purge, whose shards run in parallel), numbers two stream records alike, or
+    swaps its `copy` for two transactions at once (below). The store sends requests from its
+    thread pool, as it should to DynamoDB; moto answers them one at a time."""
+    import threading
+    from moto.core.botocore_stubber import BotocoreStubber
+    process, one_at_a_time = BotocoreStubber.process_request, threading.RLock()
+
+    def process_request(self, request):
+        with one_at_a_time:
+            return process(self, request)
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+
+
 def _back_up_each_table_once_per_transaction(monkeypatch):
     """moto 5.2 copies a whole table for each action of a transaction, to roll back; the copies
     are identical (all taken before any action runs), so take one: same behaviour, and the
-    DynamoDB tests take 40% less time. One transaction at a time: swapping moto's `copy` is not
-    thread-safe, and the store sends transactions from its thread pool (upgrade.py)."""
+    DynamoDB tests take 40% less time. Swapping moto's `copy` is safe because moto answers one
+    request at a time (above), though the store sends transactions from its thread pool."""
     import copy
-    import threading
     import types
     from moto.dynamodb import models
     transact = models.DynamoDBBackend.transact_write_items
-    one_at_a_time = threading.Lock()
 
     def transact_write_items(self, transact_items):
         backups = {}
@@ -104,12 +117,11 @@ def _back_up_each_table_once_per_transaction(monkeypatch):
             if id(thing) not in backups:
                 backups[id(thing)] = copy.deepcopy(thing)
             return backups[id(thing)]
-        with one_at_a_time:
-            models.copy = types.SimpleNamespace(deepcopy=deepcopy)
-            try:
-                return transact(self, transact_items)
-            finally:
-                models.copy = copy
+        models.copy = types.SimpleNamespace(deepcopy=deepcopy)
+        try:
+            return transact(self, transact_items)
+        finally:
+            models.copy = copy
     monkeypatch.setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)
 
 
