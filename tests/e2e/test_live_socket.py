@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from http import HTTPStatus
 import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -25,24 +26,28 @@ from .test_pages import VIEWPORTS, audit, prepare
 
 
 class FakeSocketApi:
-    """API Gateway's WebSocket API as the page sees it: $connect checks the ticket; the test
-    posts to, or closes, the connections it let in."""
+    """API Gateway's WebSocket API as the page sees it: $connect checks the ticket and refuses
+    the handshake without a valid one (the browser never sees the socket open); the test posts
+    to, or closes, the connections it let in."""
 
     def __init__(self, keys: list[str]):
         self.keys, self.holders = keys, []  # (site, viewer, language) of each connection let in
         self.connections: queue.Queue = queue.Queue()
-        self.server = serve(self._connect, "127.0.0.1", 0)
+        self.server = serve(self._connect, "127.0.0.1", 0, process_request=self._check_ticket)
         self.port = self.server.socket.getsockname()[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def _holder(self, path: str):
+        return ticket_holder(self.keys, parse_qs(urlsplit(path).query).get("ticket", [""])[0])
+
+    def _check_ticket(self, connection, request):
+        """$connect: a 403 instead of the upgrade, as API Gateway answers a refused $connect.
+        (Closing the socket once open, as before, let the page see it open for a moment.)"""
+        return None if self._holder(request.path) else connection.respond(HTTPStatus.FORBIDDEN, "no valid ticket\n")
+
     def _connect(self, connection) -> None:
-        token = parse_qs(urlsplit(connection.request.path).query).get("ticket", [""])[0]
-        holder = ticket_holder(self.keys, token)
-        if holder is None:
-            connection.close(1008, "no valid ticket")
-            return
-        self.holders.append(holder)
+        self.holders.append(self._holder(connection.request.path))
         self.connections.put(connection)
         for _ in connection:  # until it closes (the page sends nothing): the handler's end would close it
             pass
@@ -119,14 +124,22 @@ def test_the_realtime_page_takes_pushes_from_the_socket_and_polls_only_without_t
         context.close()
 
 
+# Every time the page marks an element as pushed to (`data-streaming`), from its first moment.
+STREAMING_SEEN = """window.streamingSeen = [];
+new MutationObserver(function (changes) {
+  changes.forEach(function (c) { if (c.target.dataset.streaming) window.streamingSeen.push(c.target.className); });
+}).observe(document, {attributes: true, subtree: true, attributeFilter: ["data-streaming"]});"""
+
+
 def test_a_refused_socket_leaves_the_page_polling(live_server, browser):
     api = FakeSocketApi(["not-the-apps-key"])  # every ticket is refused
     live_server.app.config["LIVE_SOCKET_URL"] = f"ws://127.0.0.1:{api.port}/prod"
     context, page, polls = logged_in_page(browser, live_server, "desktop")
+    page.add_init_script(STREAMING_SEEN)
     try:
         page.goto(f"{live_server.url}/sites/{live_server.site.site_id}/realtime")
-        wait_until(lambda: len(polls) >= 1, 12, "the page never polled", page=page)
-        assert api.holders == [] and page.evaluate("document.querySelector('.live-tick').dataset.streaming") is None
+        wait_until(lambda: len(polls) >= 1, 12, "the page never polled", page=page)  # 5 s: it tried again meanwhile
+        assert api.holders == [] and page.evaluate("window.streamingSeen") == []
     finally:
         context.close()
         api.close()
