@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from app import lambda_handlers
 from app.store.base import HOUR_MS, StoreError
 from app.store import hll
+from app.store.dynamodb.folding import QUIET_SHARD
 from app.store.dynamodb.journal import LEASE_MS, LEASE_SK, decode_deltas, encode_deltas, encode_visitors
 from app.store.dynamodb.traffic import metric_attribute
 from tests.conftest import T0
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.parametrize("backend", ["dynamodb"])
 
 DELAY_MS = 60_000
 HOUR = T0 // HOUR_MS
-QUIET = 0  # the shard a quiet site's packs journal on (folding.QUIET_BELOW): every test's but the rule's
+QUIET = QUIET_SHARD  # where a quiet site's packs journal (folding.QUIET_BELOW): every test's but the rule's
 
 
 @pytest.fixture

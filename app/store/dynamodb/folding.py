@@ -19,10 +19,11 @@ log = logging.getLogger(__package__)  # "app.store.dynamodb": one logger for the
 
 PACK_EVENTS = 25  # events per aggregation transaction: their markers leave room for the rest
 # A site with fewer events than this in a batch is quiet: its packs write counters, sketches
-# and journal items on shard 0, so one journal run a minute merges all of its visits (the
+# and journal items on QUIET_SHARD, so one journal run a minute merges all of its visits (the
 # day's totals, its pages, its sources once, not once a shard). A site with more spreads them
 # over every shard by its sessions, as a busy one must (docs/dynamodb.md, "Write shards").
 QUIET_BELOW = PACK_EVENTS
+QUIET_SHARD = 0
 # Counters written right after the transaction rather than journaled: the realtime page's, so
 # they show a pack at once whatever the journal's delay (the live minute counters that move
 # visitors, the 5-minute page views and conversions).
@@ -123,7 +124,7 @@ class FoldingMixin:
                    spread: bool) -> tuple[int, list[tuple[dict, str]]]:
         """Fold one pack; returns how many events were applied now and those set aside, and
         adds its (site, shard) to `journals` if it journaled anything. Its counters go on its
-        first session's shard if `spread`, else on shard 0 (QUIET_BELOW)."""
+        first session's shard if `spread`, else on QUIET_SHARD (QUIET_BELOW)."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
             fresh = [e for e in events if self._marker_key(e) not in state.applied]
@@ -138,7 +139,7 @@ class FoldingMixin:
             if _actions(fresh, outcome.changes, counters) > MAX_TRANSACTION_ACTIONS and len(fresh) > 1:
                 halves = [self._fold_pack(half, fold, journals, spread) for half in _halves(fresh)]
                 return sum(n for n, _ in halves), [f for _, failed in halves for f in failed]
-            shard = self._shard(fresh[0]["session_id"]) if spread else 0
+            shard = self._shard(fresh[0]["session_id"]) if spread else QUIET_SHARD
             self._list_partitions([*self._counter_partitions([*journaled, *at_once, *counters], shard),
                                    (site_id, self._journal_pk(site_id, shard))])
             errors = {e["event_id"]: error for e, error in outcome.failed}
