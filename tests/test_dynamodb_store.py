@@ -245,20 +245,23 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
             # sketches (a BatchGetItem, then a put each), an UpdateItem a counter item, the
             # journal item deleted, the lease let go (a put), nothing due left (a Query).
             assert aggregation[0] == {"BatchGetItem": 1 + 2, "PutItem": 2 + 12, "TransactWriteItems": 1,
-                                      "GetItem": 1, "UpdateItem": 4 + 22, "Query": 3, "DeleteItem": 1}
+                                      "GetItem": 1, "UpdateItem": 2 + 22, "Query": 3, "DeleteItem": 1}
             # Its 56 counter deltas are 23 items (a metric each: 138 write units). The
             # transaction: 5 markers, the visit, the visitor and the journal item of 22 items'
             # deltas and 12 sketches' visitor, 16 units (60 before, with the items); after it,
-            # the visitor enters the live widgets' 3 minute counters and the page view its
-            # 5-minute slot; the applier puts the 12 sketches, adds 22 items, a unit each,
+            # the visitor enters the live widgets' minute item (its page and source inside it:
+            # 3 items before) and the page view its 5-minute slot; the applier puts the 12 sketches, adds 22 items, a unit each,
             # deletes the journal item and puts the lease twice.
-            assert aggregation[1] == 16 + 3 + 1 + 12 + 22 + 1 + 2
+            assert aggregation[1] == 16 + 1 + 1 + 12 + 22 + 1 + 2
         print(f"\n{len(batch)} events: ingest {ingest}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
     # Five visits of five different pages fit one transaction: 25 markers, 10 records and 45
     # counter items (102 deltas; an item a metric, they took three: docs/dynamodb.md).
     assert aggregation[0]["TransactWriteItems"] == 1
+    # A busy batch (25 of the site's events) writes the live widgets' pages and source an item
+    # each, not inside the minute's live item: 6 realtime counters, with the 5-minute slot.
+    assert aggregation[0]["UpdateItem"] == 6 + 45
     store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
     store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
     viewer = log_in(store.get_user("viewer-1"))
@@ -697,6 +700,40 @@ def test_the_realtime_counters_are_added_after_the_transaction_and_a_lost_one_on
     assert minute_items and all("xpk" not in item for item in minute_items)  # out of `expiry`: the sweep never lists them
     for item in minute_items:  # TTL deletes them a day after their minute, as SQLite's purge does
         assert int(item["expires_at"]["N"]) == (int(item["sk"]["S"][:10]) + 1) * 60 + DAY_MS // 1000
+
+
+def test_a_minutes_live_pages_and_sources_ride_in_its_live_item_until_it_is_past_a_write_unit(
+        store, site, clock, ingest, make_event):
+    """A visitor's move in the live widgets is a write of the minute's "live" item, their page
+    and source inside it (not an item each); once that item is past a write unit (many long
+    pages), this process writes an item a value for the rest of the minute, and reads add up
+    both, so a visitor counted in the item moves out of it through an item of its own."""
+    from app.analytics import realtime as rt
+    now, site_id = clock.now_ms(), site.site_id
+    minute = now // 60_000
+
+    def view(visitor: int, path: str, at: int = now) -> None:
+        ingest(make_event(user_id=f"u{visitor}", session_id=f"s{visitor}", timestamp=at,
+                          url=f"https://example.com/{path}", referrer="https://news.example.org/"), at=at)
+
+    def items(dimension: str) -> list[dict]:
+        return raw_counter_items(store, CounterKey(site_id, minute, "visitors", dimension, "", "minute"))
+
+    view(0, "home")
+    (live,) = items("live")
+    counted = {name: float(value["N"]) for name, value in live.items() if "N" in value and name != "expires_at"}
+    assert counted == {"n:visitors": 1, "live_page:/home": 1, "live_source:news.example.org": 1}
+    assert items("live_page") == items("live_source") == []
+    long_pages = [f"{'x' * 200}/{v}" for v in range(1, 8)]
+    for visitor, path in enumerate(long_pages, start=1):
+        view(visitor, path)
+    assert (site_id, minute) in store._wide_live  # 4 pages of 200 characters took it past 1 KB
+    assert 0 < len(items("live_page")) < len(long_pages)  # the pages after that: an item each
+    view(0, "pricing", at=now + 1_000)  # out of the live item's "/home", into an item of its own
+    assert rt.live_pages(store, site, now + 1_000) == sorted(
+        [{"name": f"/{path}", "visitors": 1} for path in [*long_pages, "pricing"]], key=lambda r: r["name"])
+    assert rt.live_sources(store, site, now + 1_000) == [{"name": "news.example.org", "visitors": 8}]
+    assert rt.current_visitors(store, site, now + 1_000) == {"last_5_minutes": 8, "last_30_minutes": 8}
 
 
 def test_the_purge_deletes_each_page_of_expired_keys_before_reading_the_next(store, site, clock, make_event,

@@ -136,6 +136,7 @@ class DynamoDBBase:
         self._pool: ThreadPoolExecutor | None = None
         self._registered: set[str] = set()
         self._listed: set[tuple[str, str]] = set()  # (site, statistics partition) listed (retention.py)
+        self._wide_live: set[tuple[str, int]] = set()  # (site, minute) whose live item is full (traffic.py)
         self._horizon: tuple[float, int] | None = None  # (read at, monotonic; the last purge's now, s)
         self._moment = threading.local()  # a request's reads in `one_moment` (traffic.py)
         self._sleep = time.sleep

@@ -148,14 +148,14 @@ class FoldingMixin:
             if journaling:
                 actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques))
             if self._transact(actions):
-                self._add_at_once(at_once, shard)
+                self._add_at_once(at_once, shard, in_live_item=not spread)
                 if journaling:
                     journals.add((site_id, shard))
                 return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
         raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")
 
-    def _add_at_once(self, counters: dict[CounterItem, dict[str, float]], shard: int) -> None:
+    def _add_at_once(self, counters: dict[CounterItem, dict[str, float]], shard: int, in_live_item: bool) -> None:
         """The realtime page's counters, after the transaction and outside it: a write unit an
         item, not two, and no transaction meets another on a site's hot "this minute" items.
         At most once: a redelivered pack adds nothing (its events are applied: no fresh ones).
@@ -163,9 +163,14 @@ class FoldingMixin:
         minute and short in a newer one, which the live widgets stop reading within 30 minutes
         (the visitor's next move starts from where the transaction put them), or a 5-minute
         slot of the realtime chart short of the pack's page views; the hours and days reports
-        read are the journal's, exactly once."""
+        read are the journal's, exactly once. A quiet site's live pages and sources go inside
+        the minute's live item (`_add_live`); a busy site's would soon make it past a write unit,
+        and every write of it dearer for the rest of the minute: an item a value."""
         try:
-            self._add_counters(counters, shard)
+            if in_live_item:
+                self._add_live(counters, shard)
+            else:
+                self._add_counters(counters, shard)
         except (BotoCoreError, ClientError):  # the pack is folded: a realtime count may be off
             log.warning("the realtime counters of a folded pack were not all added", exc_info=True)
 

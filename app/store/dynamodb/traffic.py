@@ -23,10 +23,27 @@ SESSION_FIELDS = tuple(f.name for f in fields(Session))
 VISITOR_FIELDS = tuple(f.name for f in fields(Visitor))
 # A counter item: (site, grain, dimension, bucket, value); its metrics are its attributes.
 CounterItem = tuple[str, str, str, int, str]
+# A quiet site's live visitors of a minute by page and by source ride in the minute's "live"
+# item, an attribute a value ("live_page:/pricing"): a visitor moving on to a new minute is then
+# two writes (the minute left, the minute entered), not six. Once a minute's item is past one
+# write unit, this process writes an item a value for the rest of that minute, as a busy site's
+# packs always do; reads add both up (docs/dynamodb.md, "<prefix>-aggregates").
+IN_LIVE_ITEM = ("live_page", "live_source")
+LIVE_ITEM_BYTES = 1024
 
 
 def metric_attribute(metric: str) -> str:
     return f"n:{metric}"  # apart from the item's other attributes (value, xpk, expires_at)
+
+
+def live_attribute(dimension: str, value: str) -> str:
+    return f"{dimension}:{value}"  # a value's visitors in a minute's "live" item (IN_LIVE_ITEM)
+
+
+def _item_bytes(item: dict) -> int:
+    """About what DynamoDB bills an item's size by: its attributes' names and values."""
+    return sum(len(name.encode()) + len(next(iter(value.values())).encode()) for name, value in item.items()
+               if next(iter(value)) in ("S", "N"))
 
 
 def counter_items(counters: dict[CounterKey, float]) -> dict[CounterItem, dict[str, float]]:
@@ -124,29 +141,61 @@ class TrafficMixin:
         return ([self._session_item(s) for s in changes.sessions]
                 + [self._visitor_item(v) for v in changes.visitors])
 
-    def _counter_update(self, item: CounterItem, metrics: dict[str, float], shard: int) -> dict:
-        """UpdateItem parameters that atomically ADD each metric's n to one shard of a counter
-        item. Counters are left to TTL alone: out of `expiry`, neither indexed nor deleted by
-        the purge (retention.py); the caller lists the item's partition for a site's deletion."""
+    def _counter_update(self, item: CounterItem, metrics: dict[str, float], shard: int,
+                        attributes: dict[str, float] | None = None) -> dict:
+        """UpdateItem parameters that atomically ADD each metric's n (and each of `attributes`,
+        named as they are) to one shard of a counter item. Counters are left to TTL alone: out
+        of `expiry`, neither indexed nor deleted by the purge (retention.py); the caller lists
+        the item's partition for a site's deletion."""
         site_id, grain, dimension, bucket, value = item
+        added = {**{metric_attribute(m): n for m, n in metrics.items()}, **(attributes or {})}
         return {"TableName": self.aggregates_table,
                 "Key": self._key(self._counter_pk(site_id, grain, dimension, shard), _bucket_sort_key(bucket, value)),
-                "UpdateExpression": "ADD " + ", ".join(f"#m{i} :m{i}" for i in range(len(metrics)))
+                "UpdateExpression": "ADD " + ", ".join(f"#m{i} :m{i}" for i in range(len(added)))
                                     + " SET #value = :value, expires_at = :expires_at",
-                "ExpressionAttributeNames": {"#value": "value",
-                                             **{f"#m{i}": metric_attribute(m) for i, m in enumerate(metrics)}},
+                "ExpressionAttributeNames": {"#value": "value", **{f"#m{i}": name for i, name in enumerate(added)}},
                 "ExpressionAttributeValues": to_item({
-                    **{f":m{i}": n for i, n in enumerate(metrics.values())}, ":value": value,
+                    **{f":m{i}": n for i, n in enumerate(added.values())}, ":value": value,
                     ":expires_at": _bucket_expires_s(grain, bucket)})}
 
     def _add_counters(self, counters: dict[CounterItem, dict[str, float]], shard: int) -> None:
         """ADD each item's metrics on one shard, an UpdateItem each, in parallel (no transaction)."""
         self._map(lambda kv: self.client.update_item(**self._counter_update(*kv, shard)), counters.items())
 
+    def _add_live(self, counters: dict[CounterItem, dict[str, float]], shard: int) -> None:
+        """The realtime page's counters (folding.py, AT_ONCE_GRAINS), each minute's live
+        visitors by page and by source inside its "live" item (IN_LIVE_ITEM) unless this process
+        found that item past LIVE_ITEM_BYTES; the rest an item a value, as `_add_counters`."""
+        separate = dict(counters)
+        merged: dict[CounterItem, dict[str, float]] = {}
+        for item, metrics in counters.items():
+            site_id, grain, dimension, bucket, value = item
+            if (grain == "minute" and dimension in IN_LIVE_ITEM and set(metrics) == {"visitors"}
+                    and (site_id, bucket) not in self._wide_live):
+                del separate[item]
+                attributes = merged.setdefault((site_id, grain, "live", bucket, ""), {})
+                attributes[live_attribute(dimension, value)] = metrics["visitors"]
+        if merged:  # forget the minutes the live widgets no longer read
+            newest = max(item[3] for item in merged)
+            self._wide_live = {wide for wide in self._wide_live if wide[1] > newest - 60}
+        calls = [(item, self._counter_update(item, separate.pop(item, {}), shard, attributes))
+                 for item, attributes in merged.items()]
+        calls += [(None, self._counter_update(item, metrics, shard)) for item, metrics in separate.items()]
+
+        def add(call: tuple[CounterItem | None, dict]) -> None:
+            live_item, parameters = call
+            if live_item is None:
+                self.client.update_item(**parameters)
+            elif _item_bytes(self.client.update_item(**parameters, ReturnValues="ALL_NEW")["Attributes"]) > LIVE_ITEM_BYTES:
+                self._wide_live.add((live_item[0], live_item[3]))
+        self._map(add, calls)
+
     def _counter_partitions(self, items: Iterable[CounterItem], shard: int) -> list[tuple[str, str]]:
-        """(site, partition key) of the counter items on a shard: what `_list_partitions` takes."""
-        return [(site_id, self._counter_pk(site_id, grain, dimension, shard))
-                for site_id, grain, dimension, _, _ in items]
+        """(site, partition key) of the counter items on a shard: what `_list_partitions` takes
+        (a live page's or source's minute item may be written inside the minute's live item)."""
+        return [(site_id, self._counter_pk(site_id, grain, written_in, shard))
+                for site_id, grain, dimension, _, _ in items
+                for written_in in ((dimension, "live") if grain == "minute" and dimension in IN_LIVE_ITEM else (dimension,))]
 
     def _sketch_partitions(self, keys: Iterable[UniqueKey], shard: int) -> list[tuple[str, str]]:
         return [(k.site_id, self._sketch_pk(k.site_id, k.dimension, shard, k.grain)) for k in keys]
@@ -321,6 +370,13 @@ class TrafficMixin:
         for item in items:
             if attribute in item:  # an item holds the metrics its bucket and value counted
                 totals[self._bucket_of(item), item["value"]["S"]] += float(item[attribute]["N"])
+        if grain == "minute" and dimension in IN_LIVE_ITEM and metric == "visitors":  # and the live items'
+            prefix = live_attribute(dimension, "")
+            for item in self._buckets(lambda shard: self._counter_pk(site_id, grain, "live", shard),
+                                      start_hour, end_hour, grain):
+                for name, n in item.items():
+                    if name.startswith(prefix):
+                        totals[self._bucket_of(item), name[len(prefix):]] += float(n["N"])
         return [CounterRow(bucket, value, n) for (bucket, value), n in totals.items()]
 
     def sum_counters(self, site_id: str, metric: str, dimension: str, start: int, end: int,
