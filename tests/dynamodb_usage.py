@@ -50,7 +50,7 @@ class Usage:
             self.write_units += _units(params["Item"], 1024)
             self.index_writes += self._put_index_writes(params)
         elif model.name in ("UpdateItem", "DeleteItem"):
-            self.write_units += 1  # counters and windows: small items; a delete of one
+            self.write_units += 1  # counters and windows: small items (or, below, as returned); a delete of one
             if model.name == "DeleteItem":
                 self.index_writes += _delete_index_writes(params["TableName"], params["Key"])
         elif model.name == "TransactWriteItems":
@@ -77,7 +77,9 @@ class Usage:
             self.read_units += 0.5
 
     def _after(self, model, parsed, **_):
-        if model.name == "Query":
+        if model.name == "UpdateItem" and "Attributes" in parsed:  # a unit a KB of the item it returned
+            self.write_units += _units(parsed["Attributes"], 1024) - 1  # (the live widgets' minute items)
+        elif model.name == "Query":
             size = sum(_size(item) for item in parsed.get("Items", []))
             self.read_units += max(0.5, math.ceil(size / 4096) / 2)
         elif model.name == "BatchGetItem":  # and a unit more for each further 4 KB (sketches)

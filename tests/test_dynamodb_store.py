@@ -247,17 +247,19 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
             assert aggregation[0] == {"BatchGetItem": 1 + 2, "PutItem": 2 + 12, "TransactWriteItems": 1,
                                       "GetItem": 1, "UpdateItem": 2 + 22, "Query": 3, "DeleteItem": 1}
             # Its 56 counter deltas are 23 items (a metric each: 138 write units). The
-            # transaction: 5 markers, the visit, the visitor and the journal item of 22 items'
-            # deltas and 12 sketches' visitor, 16 units (60 before, with the items); after it,
-            # the visitor enters the live widgets' minute item (its page and source inside it:
-            # 3 items before) and the page view its 5-minute slot; the applier puts the 12 sketches, adds 22 items, a unit each,
+            # transaction: the request's marker (5 before, an event each), the visit, the
+            # visitor and the journal item of 22 items' deltas and 12 sketches' visitor, 8 units
+            # (60 before, with the items); after it, the visitor enters the live widgets' minute
+            # item (its page and source inside it: 3 items before) and the page view its
+            # 5-minute slot; the applier puts the 12 sketches, adds 22 items, a unit each,
             # deletes the journal item and puts the lease twice.
-            assert aggregation[1] == 16 + 1 + 1 + 12 + 22 + 1 + 2
+            assert aggregation[1] == 8 + 1 + 1 + 12 + 22 + 1 + 2
         print(f"\n{len(batch)} events: ingest {ingest}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
-    # Five visits of five different pages fit one transaction: 25 markers, 10 records and 45
-    # counter items (102 deltas; an item a metric, they took three: docs/dynamodb.md).
+    # Five visits of five different pages fit one transaction: 5 markers (a request's events of
+    # a visit: 25 before, an event each), 10 records and 45 counter items (102 deltas; an item
+    # a metric, they took three: docs/dynamodb.md).
     assert aggregation[0]["TransactWriteItems"] == 1
     # A busy batch (25 of the site's events) writes the live widgets' pages and source an item
     # each, not inside the minute's live item: 6 realtime counters, with the 5-minute slot.
@@ -517,9 +519,40 @@ def test_a_visit_swept_by_the_visitors_clock_keeps_its_markers_until_its_records
     assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == counted
 
 
+def test_a_request_has_one_marker_its_events_join_in_any_batches_and_an_events_own_is_still_read(
+        store, site, clock, make_event):
+    """A tracker request's events of one visit share one applied-event marker (their ids), each
+    added on the condition that it is not there yet: a request's events folded in two batches,
+    then delivered again, count once. An event's own marker, as the release before wrote them,
+    still keeps a redelivery of that event from counting (docs/dynamodb.md, "Upgrading to a
+    marker a request")."""
+    received = clock.now_ms()
+    events = [make_event(event_id=f"request-{n}", type="heartbeat" if n else "page_view",
+                         timestamp=received - (3 - n) * 1000) for n in range(3)]
+    assert record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), received).accepted == 3
+    records = stream_records(store)
+    assert len(records) == 3
+    for batch in (records[:1], records[1:], records):  # the last: all of them delivered again
+        assert aggregate_records(store, batch) == {"batchItemFailures": []}
+    assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == {"page_view": 1, "heartbeat": 2}
+    marker = store.client.get_item(TableName=store.aggregates_table, Key=store._key(
+        store._session_pk(site.site_id, "session-1"), f"req#{received:015d}"))["Item"]
+    assert set(marker["ids"]["SS"]) == {"request-0", "request-1", "request-2"}
+
+    later = received + 60_000
+    old = make_event(event_id="folded-by-the-release-before", type="heartbeat", timestamp=later)
+    store.client.put_item(TableName=store.aggregates_table, Item={
+        **store._key(store._session_pk(site.site_id, "session-1"), "event#folded-by-the-release-before"),
+        "expires_at": {"N": str((later + DAY_MS) // 1000)}})
+    assert record_batch(store, site, [old, make_event(type="heartbeat", timestamp=later)],
+                        Client("198.51.100.23", CHROME_UA), later).accepted == 2
+    assert aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
+    assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == {"page_view": 1, "heartbeat": 3}
+
+
 def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, clock, make_event):
     """A swept visit's applied-event markers stay for DynamoDB's TTL (a delete each would cost a
-    write unit an event: docs/dynamodb.md, Retention); each carries its expiry, arrival + 24 h."""
+    write unit a request: docs/dynamodb.md, Retention); each carries its expiry, arrival + 24 h."""
     received = clock.now_ms()
     assert record_batch(store, site, [make_event(event_id=f"left-to-ttl-{n}") for n in range(2)],
                         Client("198.51.100.23", CHROME_UA), received).accepted == 2
@@ -527,8 +560,9 @@ def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, cl
     assert store.purge(received + DAY_MS + HOUR_MS)["sessions"] == 1
     left = store.client.query(TableName=store.aggregates_table, KeyConditionExpression="pk = :pk",
                               ExpressionAttributeValues={":pk": {"S": store._session_pk(site.site_id, "session-1")}})
-    assert sorted(item["sk"]["S"] for item in left["Items"]) == ["event#left-to-ttl-0", "event#left-to-ttl-1"]
-    assert {int(item["expires_at"]["N"]) for item in left["Items"]} == {(received + DAY_MS) // 1000}
+    (marker,) = left["Items"]  # the request's: both its events
+    assert marker["sk"]["S"] == f"req#{received:015d}" and set(marker["ids"]["SS"]) == {"left-to-ttl-0", "left-to-ttl-1"}
+    assert int(marker["expires_at"]["N"]) == (received + DAY_MS) // 1000
 
 
 def statistics_items(store, site_id: str) -> list[dict]:

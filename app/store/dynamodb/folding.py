@@ -44,13 +44,22 @@ class _State:
     sessions: dict[str, Session] = field(default_factory=dict)
     visitors: dict[str, Visitor] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)  # pk -> etag of the version read
-    applied: set[tuple[str, str]] = field(default_factory=set)  # marker keys already written
+    applied: set[tuple[str, str]] = field(default_factory=set)  # (session pk, event id) applied
+
+
+def _requests(events: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
+    """A pack's events by the tracker request that brought them: its events share their visit
+    and their arrival (a request's events of several visits, one group a visit)."""
+    groups: dict[tuple[str, str, int], list[dict]] = {}
+    for event in events:
+        groups.setdefault((event["site_id"], event["session_id"], event["received_ms"]), []).append(event)
+    return groups
 
 
 def _actions(events: list[dict], changes: Changes, counters: dict) -> int:
-    """The size of a pack's transaction: a marker per event, the records, the counter items it
-    adds to, the journal item."""
-    return len(events) + len(changes.sessions) + len(changes.visitors) + len(counters) + 1
+    """The size of a pack's transaction: a marker per request, the records, the counter items
+    it adds to, the journal item."""
+    return len(_requests(events)) + len(changes.sessions) + len(changes.visitors) + len(counters) + 1
 
 
 def _halves(events: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -127,7 +136,7 @@ class FoldingMixin:
         first session's shard if `spread`, else on QUIET_SHARD (QUIET_BELOW)."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
-            fresh = [e for e in events if self._marker_key(e) not in state.applied]
+            fresh = [e for e in events if self._applied_key(e) not in state.applied]
             if not fresh:
                 return 0, []
             site_id = fresh[0]["site_id"]
@@ -174,16 +183,34 @@ class FoldingMixin:
         except (BotoCoreError, ClientError):  # the pack is folded: a realtime count may be off
             log.warning("the realtime counters of a folded pack were not all added", exc_info=True)
 
-    def _marker_key(self, event: dict) -> tuple[str, str]:
+    def _applied_key(self, event: dict) -> tuple[str, str]:
+        return self._session_pk(event["site_id"], event["session_id"]), event["event_id"]
+
+    def _event_marker_key(self, event: dict) -> tuple[str, str]:
+        """An event's own marker, as releases before December 2026 wrote them (read until
+        none can be delivered again: docs/dynamodb.md, "Upgrading to a marker a request")."""
         return self._session_pk(event["site_id"], event["session_id"]), f"event#{event['event_id']}"
 
-    def _marker_item(self, event: dict, error: str | None = None) -> dict:
-        """An event is applied (or, with its error, set aside): a redelivery skips it."""
-        item = {**self._key(*self._marker_key(event)),
-                "expires_at": {"N": str(_expires_s(event["received_ms"], RAW_RETENTION_MS))}}
-        if error:
-            item["set_aside"] = {"S": error[:1000]}
-        return item
+    def _request_marker_key(self, event: dict) -> tuple[str, str]:
+        return self._session_pk(event["site_id"], event["session_id"]), f"req#{event['received_ms']:015d}"
+
+    def _marker_update(self, events: list[dict], errors: dict[str, str]) -> dict:
+        """The events of one request (of one visit) are applied, or set aside with their error:
+        their ids join the request's marker, on the condition that none of them is there yet (a
+        request's events may come in two batches), so a redelivery skips them. One item a
+        request, not an item an event: a request brings 1.5 events on average."""
+        ids = [e["event_id"] for e in events]
+        set_aside = [(i, event_id) for i, event_id in enumerate(ids) if event_id in errors]  # rare
+        return {"TableName": self.aggregates_table, "Key": self._key(*self._request_marker_key(events[0])),
+                "UpdateExpression": "ADD ids :ids SET expires_at = :expires"
+                                    + "".join(f", #err{i} = :err{i}" for i, _ in set_aside),
+                "ConditionExpression": " AND ".join(f"NOT contains(ids, :id{i})" for i in range(len(ids))),
+                **({"ExpressionAttributeNames": {f"#err{i}": f"set_aside:{event_id}" for i, event_id in set_aside}}
+                   if set_aside else {}),
+                "ExpressionAttributeValues": {
+                    ":ids": {"SS": ids}, ":expires": {"N": str(_expires_s(events[0]["received_ms"], RAW_RETENTION_MS))},
+                    **{f":id{i}": {"S": event_id} for i, event_id in enumerate(ids)},
+                    **{f":err{i}": {"S": errors[event_id][:1000]} for i, event_id in set_aside}}}
 
     def _read_state(self, events: list[dict]) -> _State:
         site_id = events[0]["site_id"]
@@ -191,7 +218,8 @@ class FoldingMixin:
         users = dict.fromkeys(e["user_id"] for e in events)
         keys = ([(self._session_pk(site_id, s), "session") for s in sessions]
                 + [(self._visitor_pk(site_id, u), "visitor") for u in users]
-                + [self._marker_key(e) for e in events])
+                + list(dict.fromkeys(self._request_marker_key(e) for e in events))
+                + [self._event_marker_key(e) for e in events])
         state = _State()
         for item in self._batch_get(self.aggregates_table, [self._key(*k) for k in keys], consistent=True):
             pk, sk = item["pk"]["S"], item["sk"]["S"]
@@ -201,8 +229,10 @@ class FoldingMixin:
             elif sk == "visitor":
                 visitor = self._visitor(item)
                 state.visitors[visitor.user_id] = visitor
-            else:
-                state.applied.add((pk, sk))
+            elif sk.startswith("req#"):
+                state.applied.update((pk, event_id) for event_id in item["ids"]["SS"])
+            else:  # an event's own marker (before December 2026)
+                state.applied.add((pk, sk.removeprefix("event#")))
             if "etag" in item:
                 state.etags[pk] = item["etag"]["S"]
         return state
@@ -213,9 +243,7 @@ class FoldingMixin:
         to it) as one all-or-nothing write. Each session and visitor put requires the version
         read (optimistic concurrency)."""
         table = self.aggregates_table
-        actions = [{"Put": {"TableName": table, "Item": self._marker_item(e, errors.get(e["event_id"])),
-                            **_if_unchanged(None)}}
-                   for e in events]
+        actions = [{"Update": self._marker_update(group, errors)} for group in _requests(events).values()]
         actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
                     for item in self._record_items(changes)]
         actions += [{"Update": self._counter_update(item, metrics, shard)} for item, metrics in counters.items()]
