@@ -175,9 +175,9 @@ class TrafficMixin:
                 del separate[item]
                 attributes = merged.setdefault((site_id, grain, "live", bucket, ""), {})
                 attributes[live_attribute(dimension, value)] = metrics["visitors"]
-        if merged:  # forget the minutes the live widgets no longer read
+        if merged:  # forget the minutes the live widgets no longer read (a copy: pool threads add)
             newest = max(item[3] for item in merged)
-            self._wide_live = {wide for wide in self._wide_live if wide[1] > newest - 60}
+            self._wide_live = {wide for wide in self._wide_live.copy() if wide[1] > newest - 60}
         calls = [(item, self._counter_update(item, separate.pop(item, {}), shard, attributes))
                  for item, attributes in merged.items()]
         calls += [(None, self._counter_update(item, metrics, shard)) for item, metrics in separate.items()]
