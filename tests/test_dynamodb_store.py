@@ -770,6 +770,32 @@ def test_a_minutes_live_pages_and_sources_ride_in_its_live_item_until_it_is_past
     assert rt.current_visitors(store, site, now + 1_000) == {"last_5_minutes": 8, "last_30_minutes": 8}
 
 
+def test_a_spikes_pages_and_sources_read_the_minutes_live_items_once(store, clock, make_event):
+    """A traffic spike's alert names the pages and sources of its visitors: both are read from
+    one moment, so the minute's live items (which hold a quiet site's pages and sources) are
+    read once a shard, not once for the pages and again for the sources."""
+    from app.alerts import settings as alert_settings
+    from app.alerts.evaluate import minute_alerts
+    from app.store.base import Site
+    now = clock.now_ms()
+    site = Site("old", "Old", "pk_old", ["example.com"], "UTC", now - 60 * DAY_MS)  # it has a baseline
+    store.create_site(site)
+    alert_settings.set_traffic(store, site, True, "normal", "1", "1")
+    events = [make_event(session_id=f"s{i}", user_id=f"v{i}", url=f"https://example.com/p{i}") for i in range(30)]
+    record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), now)
+    assert aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
+    live_reads = Counter()
+
+    def count(model, params, **_):
+        partition = params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S", "")
+        if model.name == "Query" and "#minute#" in partition:
+            live_reads[partition.rsplit("#", 1)[0]] += 1
+    store.client.meta.events.register("before-parameter-build.dynamodb", count)
+    fired = minute_alerts(store, now + 5 * 60_000)
+    assert [alert.kind for _, alert in fired] == ["spike"]
+    assert live_reads == {f"K#old#minute#{dimension}": store.shards for dimension in ("live", "live_page", "live_source")}
+
+
 def test_the_purge_deletes_each_page_of_expired_keys_before_reading_the_next(store, site, clock, make_event,
                                                                              monkeypatch):
     """At 10,000 events a second five minutes of raw data are millions of keys: the purge never

@@ -73,8 +73,9 @@ def _traffic(store: Store, site: Site, settings: AlertSettings, now_ms: int,
     cooling = now_ms - settings.traffic.cooldown_h * 3_600_000
     if any(a.kind == check.direction and a.fired_ms > cooling for a in fired()):
         return []
-    pages, sources = (live_counts(store, site.site_id, now_ms, dimension, WINDOW_MS)
-                      for dimension in ("live_page", "live_source"))
+    with store.one_moment():  # a store may read what both share once (DynamoDB: the minute's live item)
+        pages, sources = (live_counts(store, site.site_id, now_ms, dimension, WINDOW_MS)
+                          for dimension in ("live_page", "live_source"))
     return [messages.traffic_alert(site, check, pages, sources, now_ms)]
 
 
