@@ -369,7 +369,7 @@ def erase_visitor(site_id: str, visitor_id: str, yes: bool) -> None:
 
 @click.command("replay-dead-letters", help=N_(
     "AWS: fold again the stream batches in the dead-letter queue QUEUE_URL (the stack's "
-    "DeadLetterQueueUrl output) while the stream still has them (24 hours)."))
+    "DeadLetterQueueUrl output) while their records are at most 22 hours old."))
 @click.argument("queue_url")
 @speaks_the_environment
 def replay_dead_letters(queue_url: str) -> None:
@@ -378,4 +378,7 @@ def replay_dead_letters(queue_url: str) -> None:
     click.echo(_("%(replayed)s batches (%(records)s records) folded; %(failing)s failed again, %(gone)s no longer in "
                  "the stream: left in the queue", replayed=done["replayed"], records=done["records"],
                  failing=done["still_failing"], gone=done["gone"]))
+    if done["too_old"]:
+        click.echo(_("%(records)s records were over 22 hours old and were not folded: whether they were "
+                     "counted already is no longer known", records=done["too_old"]))
 

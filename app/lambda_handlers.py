@@ -306,18 +306,23 @@ def _fold_entries(store, entries: list, not_events: list[str]) -> dict:
 MAX_STREAM_PAGES = 1_000  # get_records pages one dead batch may take (bounded: a stream can hand out empty pages)
 
 
-def replay_dead_letters(store, queue_url: str, max_messages: int = 1_000) -> dict:
+def replay_dead_letters(store, queue_url: str, max_messages: int = 1_000, now_s: float | None = None) -> dict:
     """Fold again the stream batches the aggregator gave up on (`bin/liveinsight
     replay-dead-letters`, docs/aws.md). Each message of the dead-letter queue says where its
     batch is (Lambda's DDBStreamBatchInfo: the stream, the shard, the first and last sequence
     numbers), not what it held: the records are read back from the stream, which keeps them 24
     hours, and folded exactly once as the stream function folds them (what was applied is
-    skipped). A message is deleted once all of its batch is folded; one that fails again stays,
-    to be looked at. At most `max_messages` are read."""
+    skipped), if they are at most MAX_RECORD_AGE_S old: a visit remembers its applied events
+    no longer (app/store/dynamodb/folding.py). A message is deleted once all of its batch that
+    can be is folded; one that fails again stays, to be looked at. At most `max_messages` are
+    read."""
     import boto3
     from botocore.exceptions import ClientError
+
+    from app.store.dynamodb.folding import MAX_RECORD_AGE_S
     sqs, streams = boto3.client("sqs"), boto3.client("dynamodbstreams")
-    done = {"replayed": 0, "records": 0, "still_failing": 0, "gone": 0}
+    done = {"replayed": 0, "records": 0, "still_failing": 0, "gone": 0, "too_old": 0}
+    now_s = time.time() if now_s is None else now_s
     seen = 0
     while seen < max_messages:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
@@ -334,13 +339,25 @@ def replay_dead_letters(store, queue_url: str, max_messages: int = 1_000) -> dic
                           batch["startSequenceNumber"], batch["shardId"], error)
                 done["gone"] += 1
                 continue
-            if aggregate_records(store, records)["batchItemFailures"]:
+            young = [record for record in records if now_s - _created_s(record) <= MAX_RECORD_AGE_S]
+            if len(young) < len(records):
+                log.error("dead-letter batch %s of shard %s: %d records over %d hours old are not folded",
+                          batch["startSequenceNumber"], batch["shardId"], len(records) - len(young),
+                          MAX_RECORD_AGE_S // 3600)
+                done["too_old"] += len(records) - len(young)
+            if aggregate_records(store, young)["batchItemFailures"]:
                 done["still_failing"] += 1
                 continue
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             done["replayed"] += 1
-            done["records"] += len(records)
+            done["records"] += len(young)
     return done
+
+
+def _created_s(record: dict) -> float:
+    """When a stream record was written (boto3 parses the time; Lambda's events carry a number)."""
+    created = record["dynamodb"]["ApproximateCreationDateTime"]
+    return created.timestamp() if hasattr(created, "timestamp") else float(created)
 
 
 def _stream_batch(streams, batch: dict) -> list[dict]:

@@ -123,6 +123,8 @@ def _size(value) -> int:
         return sum(len(s.encode()) for s in value["SS"])
     if "L" in value:
         return 3 + sum(1 + _size(v) for v in value["L"])
+    if len(value) == 1 and "M" in value:  # a map (a visit's `applied`); an item has its keys too
+        return 3 + sum(1 + len(name.encode()) + _size(v) for name, v in value["M"].items())
     if "NULL" in value or "BOOL" in value:
         return 1
     return sum(len(name.encode()) + _size(v) for name, v in value.items())  # an item

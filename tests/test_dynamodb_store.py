@@ -247,19 +247,20 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
             assert aggregation[0] == {"BatchGetItem": 1 + 2, "PutItem": 2 + 12, "TransactWriteItems": 1,
                                       "GetItem": 1, "UpdateItem": 2 + 22, "Query": 3, "DeleteItem": 1}
             # Its 56 counter deltas are 23 items (a metric each: 138 write units). The
-            # transaction: the request's marker (5 before, an event each), the visit, the
-            # visitor and the journal item of 22 items' deltas and 12 sketches' visitor, 8 units
-            # (60 before, with the items); after it, the visitor enters the live widgets' minute
+            # transaction: the visit (its item remembers the events applied: a marker item a
+            # request before, an event's before that), the visitor and the journal item of 22
+            # items' deltas and 12 sketches' visitor, 6 units (8 with the request's marker, 60
+            # with the items); after it, the visitor enters the live widgets' minute
             # item (its page and source inside it: 3 items before) and the page view its
             # 5-minute slot; the applier puts the 12 sketches, adds 22 items, a unit each,
             # deletes the journal item and puts the lease twice.
-            assert aggregation[1] == 8 + 1 + 1 + 12 + 22 + 1 + 2
+            assert aggregation[1] == 6 + 1 + 1 + 12 + 22 + 1 + 2
         print(f"\n{len(batch)} events: ingest {ingest}")
         # a put per event (the site by key was read by the warm-up, and is kept 5 s: SitesByKey)
         assert ingest[0] == {"PutItem": len(batch)}
-    # Five visits of five different pages fit one transaction: 5 markers (a request's events of
-    # a visit: 25 before, an event each), 10 records and 45 counter items (102 deltas; an item
-    # a metric, they took three: docs/dynamodb.md).
+    # Five visits of five different pages fit one transaction: 10 records, their visits
+    # remembering their events (with 5 markers before, a request each, and 25 before those),
+    # and 45 counter items (102 deltas; an item a metric, they took three: docs/dynamodb.md).
     assert aggregation[0]["TransactWriteItems"] == 1
     # A busy batch (25 of the site's events) writes the live widgets' pages and source an item
     # each, not inside the minute's live item: 6 realtime counters, with the 5-minute slot.
@@ -458,6 +459,41 @@ def test_a_dead_letter_batch_is_read_back_from_the_stream_and_folded_once(store,
         "Attributes"]["ApproximateNumberOfMessages"] == "0"
 
 
+def test_a_dead_letter_record_past_the_age_visits_remember_their_events_is_not_folded(store, site, clock,
+                                                                                     make_event, monkeypatch):
+    """A visit remembers its applied events 23 hours (folding.py): a record read back from the
+    stream over 22 hours after it was written might count twice, so replay-dead-letters leaves
+    it, says so, and empties the queue of its batch."""
+    import time
+
+    import boto3
+
+    from app import create_app, lambda_handlers
+
+    events = [make_event(event_id=f"too-old-to-fold-{n}", user_id=f"v{n}", session_id=f"s{n}") for n in range(2)]
+    assert record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), clock.now_ms()).accepted == 2
+    records = stream_records(store)
+    numbers = [record["dynamodb"]["SequenceNumber"] for record in records]
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="liveinsight-test-old-dead-letters")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"version": "1.0", "DDBStreamBatchInfo": {
+        "shardId": _only_shard(store), "startSequenceNumber": numbers[0], "endSequenceNumber": numbers[-1],
+        "batchSize": len(records), "streamArn": records[0]["eventSourceARN"]}}))
+    replay = lambda_handlers.replay_dead_letters
+    later = time.time() + folding.MAX_RECORD_AGE_S + 60  # the records' age when the replay runs
+    monkeypatch.setattr(lambda_handlers, "replay_dead_letters", lambda *a: replay(*a, now_s=later))
+    app = create_app({"TESTING": True, "SECRET_KEY": "x"}, store=store, clock=clock)
+    with app.app_context():
+        result = app.test_cli_runner().invoke(args=["replay-dead-letters", queue])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "1 batches (0 records) folded; 0 failed again, 0 no longer in the stream: left in the queue",
+        "2 records were over 22 hours old and were not folded: whether they were counted already is no longer known"]
+    assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == {}
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
 def _only_shard(store) -> str:
     import boto3
     arn = store.client.describe_table(TableName=store.events_table)["Table"]["LatestStreamArn"]
@@ -502,30 +538,36 @@ def test_a_deleted_sites_traffic_goes_at_the_next_purge_and_its_id_waits_for_it(
     assert store.get_site(site.site_id) == site
 
 
-def test_a_visit_swept_by_the_visitors_clock_keeps_its_markers_until_its_records_expire(store, site, clock,
-                                                                                        make_event):
-    """A browser whose clock is 23.5 hours slow: its visit is swept an hour later by its events'
-    time, while Lambda may still deliver its stream records again (they stay 24 hours from their
-    arrival). Its markers stay until then, so a redelivery is skipped, not counted twice."""
-    slow = clock.now_ms() - int(23.5 * HOUR_MS)
+def test_a_visit_of_a_slow_clock_is_kept_by_its_arrival_so_a_redelivery_is_still_skipped(store, site, clock,
+                                                                                            make_event):
+    """A browser whose clock is 23.5 hours slow: by its events' time its visit would be swept an
+    hour later, while Lambda may still deliver its stream records again (up to 22 hours after
+    their arrival: MaximumRecordAgeInSeconds). The visit remembers the events it applied and is
+    kept by their arrival, to the end of the hour 23 hours on, so a redelivery is skipped, not
+    counted twice; then it goes."""
+    received = clock.now_ms()
+    slow = received - int(23.5 * HOUR_MS)
     events = [make_event(event_id=f"slow-clock-{n}", timestamp=slow + n * 1000) for n in range(3)]
-    assert record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), clock.now_ms()).accepted == 3
+    assert record_batch(store, site, events, Client("198.51.100.23", CHROME_UA), received).accepted == 3
     records = stream_records(store)
     aggregate_records(store, records)
     counted = store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6)
     assert counted == {"page_view": 3.0}
-    assert store.purge(clock.now_ms() + HOUR_MS)["sessions"] == 1  # swept by the visitor's clock
+    assert store.purge(received + HOUR_MS)["sessions"] == 0  # its events' time would have swept it
     assert aggregate_records(store, records) == {"batchItemFailures": []}  # Lambda delivers the batch again
     assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == counted
+    kept_until = -(-(received + 23 * HOUR_MS) // HOUR_MS) * HOUR_MS
+    assert store.purge(kept_until - 1)["sessions"] == 0
+    assert store.purge(kept_until)["sessions"] == 1
 
 
-def test_a_request_has_one_marker_its_events_join_in_any_batches_and_an_events_own_is_still_read(
+def test_a_visits_item_remembers_its_events_in_any_batches_and_the_markers_before_are_still_read(
         store, site, clock, make_event):
-    """A tracker request's events of one visit share one applied-event marker (their ids), each
-    added on the condition that it is not there yet: a request's events folded in two batches,
-    then delivered again, count once. An event's own marker, as the release before wrote them,
-    still keeps a redelivery of that event from counting (docs/dynamodb.md, "Upgrading to a
-    marker a request")."""
+    """A visit's item holds a digest of each event applied to it, written with it in the
+    transaction: a request's events folded in two batches, then delivered again, count once,
+    and no marker item is written. The markers of the releases before (an item a request, and
+    an event's own before that) still keep a redelivery from counting (docs/dynamodb.md,
+    "Applied events in the visit's item")."""
     received = clock.now_ms()
     events = [make_event(event_id=f"request-{n}", type="heartbeat" if n else "page_view",
                          timestamp=received - (3 - n) * 1000) for n in range(3)]
@@ -535,34 +577,91 @@ def test_a_request_has_one_marker_its_events_join_in_any_batches_and_an_events_o
     for batch in (records[:1], records[1:], records):  # the last: all of them delivered again
         assert aggregate_records(store, batch) == {"batchItemFailures": []}
     assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == {"page_view": 1, "heartbeat": 2}
-    marker = store.client.get_item(TableName=store.aggregates_table, Key=store._key(
-        store._session_pk(site.site_id, "session-1"), f"req#{received:015d}"))["Item"]
-    assert set(marker["ids"]["SS"]) == {"request-0", "request-1", "request-2"}
+    visit_pk = store._session_pk(site.site_id, "session-1")
+    (visit,) = store.client.query(TableName=store.aggregates_table, KeyConditionExpression="pk = :pk",
+                                  ExpressionAttributeValues={":pk": {"S": visit_pk}})["Items"]
+    assert visit["sk"]["S"] == "session"  # the visit alone: no marker item
+    (hour, digests), = visit["applied"]["M"].items()  # in the order applied: the puts ran in parallel
+    chunk = digests["B"]
+    assert hour == str(received // HOUR_MS) and len(chunk) == 3 * folding.DIGEST_BYTES
+    assert {chunk[i:i + 6] for i in range(0, 18, 6)} == {folding._digest(f"request-{n}") for n in range(3)}
 
     later = received + 60_000
-    old = make_event(event_id="folded-by-the-release-before", type="heartbeat", timestamp=later)
-    store.client.put_item(TableName=store.aggregates_table, Item={
-        **store._key(store._session_pk(site.site_id, "session-1"), "event#folded-by-the-release-before"),
-        "expires_at": {"N": str((later + DAY_MS) // 1000)}})
-    assert record_batch(store, site, [old, make_event(type="heartbeat", timestamp=later)],
+    for n, (old_marker, ids) in enumerate([(f"req#{later - 5_000:015d}", ["folded-by-a-release-before-0"]),
+                                           ("event#folded-by-a-release-before-1", None)]):
+        store.client.put_item(TableName=store.aggregates_table, Item={
+            **store._key(visit_pk, old_marker), **({"ids": {"SS": ids}} if ids else {}),
+            "expires_at": {"N": str((later + DAY_MS) // 1000)}})
+    old = [make_event(event_id=f"folded-by-a-release-before-{n}", type="heartbeat", timestamp=later) for n in range(2)]
+    assert record_batch(store, site, old[:1], Client("198.51.100.23", CHROME_UA), later - 5_000).accepted == 1
+    assert record_batch(store, site, [old[1], make_event(type="heartbeat", timestamp=later)],
                         Client("198.51.100.23", CHROME_UA), later).accepted == 2
     assert aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
     assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == {"page_view": 1, "heartbeat": 3}
 
 
-def test_the_purge_deletes_a_visit_and_leaves_its_markers_to_ttl(store, site, clock, make_event):
-    """A swept visit's applied-event markers stay for DynamoDB's TTL (a delete each would cost a
-    write unit a request: docs/dynamodb.md, Retention); each carries its expiry, arrival + 24 h."""
+def test_a_visit_put_with_an_event_set_aside_keeps_what_it_remembered(store, site, clock, make_event,
+                                                                      monkeypatch):
+    """A request with an event that cannot be folded gets a marker (with the error) instead of
+    going in its visit's item; the visit, changed by the request's other event, is put again
+    and still remembers the events of the request before."""
+    from app import aggregation
+    real = aggregation.aggregate
+
+    def breaks_on_poison(events, *args, **kwargs):
+        if any(e["path"] == "/poison" for e in events):
+            raise ValueError("a bug that only this event shows")
+        return real(events, *args, **kwargs)
+    monkeypatch.setattr(aggregation, "aggregate", breaks_on_poison)
+    first = clock.now_ms()
+    assert record_batch(store, site, [make_event(event_id="remembered-first", timestamp=first)],
+                        Client("198.51.100.23", CHROME_UA), first).accepted == 1
+    before = stream_records(store)
+    assert aggregate_records(store, before) == {"batchItemFailures": []}
+    later = first + 60_000
+    assert record_batch(store, site, [
+        make_event(event_id="set-aside-poison", url="https://example.com/poison", timestamp=later - 1),
+        make_event(event_id="folded-beside-it", url="https://example.com/b", timestamp=later)],
+        Client("198.51.100.23", CHROME_UA), later).accepted == 2
+    assert aggregate_records(store, stream_records(store)) == {"batchItemFailures": []}
+    visit_pk = store._session_pk(site.site_id, "session-1")
+    marker = store.client.get_item(TableName=store.aggregates_table, Key=store._key(visit_pk, f"req#{later:015d}"))
+    assert set(marker["Item"]["ids"]["SS"]) == {"set-aside-poison", "folded-beside-it"}
+    assert "ValueError" in marker["Item"]["set_aside:set-aside-poison"]["S"]
+    assert aggregate_records(store, before) == {"batchItemFailures": []}  # the first request again: skipped
+    assert store.sum_counters(site.site_id, "pageviews", "page", 0, 10 ** 6) == {"/": 1, "/b": 1}
+
+
+def test_a_long_visit_forgets_the_events_no_redelivery_can_bring_again(store, site, clock, make_event):
+    """A tab sending events for over a day keeps one visit item (a visit a 30-minute gap, `seq`):
+    it remembers what arrived in the last 23 hours, not all it ever applied, so it does not grow
+    without end; what it still remembers is still skipped."""
+    visit_pk = store._session_pk(site.site_id, "session-1")
+    first = clock.now_ms()
+    remembered = {0: (0,), 20: (0, 20), 26: (20, 26)}  # at 26 h, what arrived at 0 h is 26 hours old
+    for hours, kept in remembered.items():
+        at = first + hours * HOUR_MS
+        event = make_event(event_id=f"the-hour-{hours}", timestamp=at)
+        assert record_batch(store, site, [event], Client("198.51.100.23", CHROME_UA), at).accepted == 1
+        records = stream_records(store)
+        assert aggregate_records(store, records) == {"batchItemFailures": []}
+        applied = store.client.get_item(TableName=store.aggregates_table,
+                                        Key=store._key(visit_pk, "session"))["Item"]["applied"]["M"]
+        assert sorted(applied) == [str((first + h * HOUR_MS) // HOUR_MS) for h in kept]
+    assert aggregate_records(store, records) == {"batchItemFailures": []}  # the newest again: skipped
+    assert store.sum_counters(site.site_id, "events", "type", 0, 10 ** 6) == {"page_view": 3}
+
+
+def test_the_purge_deletes_a_visit_with_what_it_remembers_of_its_events(store, site, clock, make_event):
+    """Nothing of a swept visit is left for TTL: its applied events were in its item."""
     received = clock.now_ms()
-    assert record_batch(store, site, [make_event(event_id=f"left-to-ttl-{n}") for n in range(2)],
+    assert record_batch(store, site, [make_event(event_id=f"swept-visit-{n}") for n in range(2)],
                         Client("198.51.100.23", CHROME_UA), received).accepted == 2
     aggregate_records(store, stream_records(store))
     assert store.purge(received + DAY_MS + HOUR_MS)["sessions"] == 1
     left = store.client.query(TableName=store.aggregates_table, KeyConditionExpression="pk = :pk",
                               ExpressionAttributeValues={":pk": {"S": store._session_pk(site.site_id, "session-1")}})
-    (marker,) = left["Items"]  # the request's: both its events
-    assert marker["sk"]["S"] == f"req#{received:015d}" and set(marker["ids"]["SS"]) == {"left-to-ttl-0", "left-to-ttl-1"}
-    assert int(marker["expires_at"]["N"]) == (received + DAY_MS) // 1000
+    assert left["Items"] == []
 
 
 def statistics_items(store, site_id: str) -> list[dict]:

@@ -304,6 +304,14 @@ def load_template() -> dict:
     return yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
 
 
+def test_the_stream_function_is_never_given_a_record_older_than_a_visit_remembers_its_events():
+    """A visit forgets an applied event 23 hours after its arrival (folding.py): Lambda sends an
+    older record to the dead-letter queue instead of the stream function, an hour before."""
+    from app.store.dynamodb.folding import APPLIED_KEPT_MS, MAX_RECORD_AGE_S
+    stream = load_template()["Resources"]["AggregateFunction"]["Properties"]["Events"]["EventsStream"]["Properties"]
+    assert stream["MaximumRecordAgeInSeconds"] == MAX_RECORD_AGE_S == APPLIED_KEPT_MS // 1000 - 3600
+
+
 def test_sam_local_env_vars_are_declared_in_the_template():
     """sam local only overrides variables the template declares (for all functions or one)."""
     template = load_template()

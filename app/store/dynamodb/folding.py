@@ -1,17 +1,19 @@
 """The event log's side of the store: `fold` and what it takes (packs of events, the state read
-first, one transaction per pack with its markers and journal item)."""
+first, one transaction per pack with its visits, remembering the events applied, and its
+journal item)."""
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from operator import itemgetter
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..base import Fold
-from ..records import RAW_RETENTION_MS, Changes, FoldResult, LogEntry, Session, StoreError, Visitor
+from ..records import HOUR_MS, RAW_RETENTION_MS, Changes, FoldResult, LogEntry, Session, StoreError, Visitor
 from .client import ATTEMPTS, MAX_TRANSACTION_ACTIONS, _chunks, _expires_s, _if_unchanged
 from .traffic import CounterItem, counter_items
 
@@ -32,10 +34,30 @@ AT_ONCE_GRAINS = ("minute", "5min")
 # and conversions by goal and by name, which the stream function's goal alerts read right after
 # the batch ("within seconds of their events"). Few: only packs with a goal or a custom event.
 IN_TRANSACTION = {("day", "goal"), ("day", "name")}
+# A visit's item remembers the events applied to it (`applied`: a 6-byte digest of each id, by
+# the hour they arrived in) for APPLIED_KEPT_MS after their arrival, and is kept at least that
+# long (_visit_expires_s), so a redelivery finds them. No record older than MAX_RECORD_AGE_S
+# is folded (an hour less: clocks, a run's length): the stream function is not given one
+# (template.yaml's MaximumRecordAgeInSeconds) and replay-dead-letters leaves them
+# (docs/dynamodb.md, "Applied events in the visit's item").
+APPLIED_KEPT_MS = RAW_RETENTION_MS - HOUR_MS
+MAX_RECORD_AGE_S = (APPLIED_KEPT_MS - HOUR_MS) // 1000
+DIGEST_BYTES = 6
 
 
 def _event_key(event: dict) -> tuple[str, str, str]:
     return event["site_id"], event["session_id"], event["event_id"]
+
+
+def _digest(event_id: str) -> bytes:
+    """An applied event as its visit remembers it: two ids of one visit share it once in 2^48."""
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def _visit_expires_s(received_ms: int) -> int:
+    """The earliest a visit that applied an event arrived at `received_ms` may go: the end of
+    the hour in which that event's digest stops being needed (at most 24 h after arrival)."""
+    return -(-(received_ms + APPLIED_KEPT_MS) // HOUR_MS) * (HOUR_MS // 1000)
 
 
 @dataclass
@@ -44,7 +66,15 @@ class _State:
     sessions: dict[str, Session] = field(default_factory=dict)
     visitors: dict[str, Visitor] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)  # pk -> etag of the version read
-    applied: set[tuple[str, str]] = field(default_factory=set)  # (session pk, event id) applied
+    applied: set[tuple[str, str]] = field(default_factory=set)  # (session pk, event id): a marker's
+    digests: dict[str, dict[str, bytes]] = field(default_factory=dict)  # session pk -> hour -> digests
+    expires: dict[str, int] = field(default_factory=dict)  # session pk -> its expires_at as read
+
+    def is_applied(self, pk: str, event_id: str) -> bool:
+        if (pk, event_id) in self.applied:
+            return True
+        digest, chunks = _digest(event_id), self.digests.get(pk, {}).values()
+        return any(chunk[i:i + DIGEST_BYTES] == digest for chunk in chunks for i in range(0, len(chunk), DIGEST_BYTES))
 
 
 def _requests(events: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
@@ -57,8 +87,8 @@ def _requests(events: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
 
 
 def _actions(events: list[dict], changes: Changes, counters: dict) -> int:
-    """The size of a pack's transaction: a marker per request, the records, the counter items
-    it adds to, the journal item."""
+    """The size of a pack's transaction at most: a marker per request (most go in their visit's
+    item instead), the records, the counter items it adds to, the journal item."""
     return len(_requests(events)) + len(changes.sessions) + len(changes.visitors) + len(counters) + 1
 
 
@@ -90,10 +120,10 @@ class FoldingMixin:
 
     def fold(self, entries: list[LogEntry], fold: Fold) -> FoldResult:
         """Fold stream records' events so that each counts once, however often Lambda delivers
-        it. Events go in packs of one site, each pack in one transaction with a marker per event
-        (an event that could not be folded gets one too, with its error: set aside, never
-        retried) and a journal item of its counter deltas and sketch additions; redelivered
-        events find their marker and are skipped.
+        it. Events go in packs of one site, each pack in one transaction that puts its visits,
+        each remembering the events it applied (an event that could not be folded gets its
+        request's marker, with its error: set aside, never retried), and a journal item of its
+        counter deltas and sketch additions; redelivered events are found there and skipped.
 
         Stops at the first pack that fails to write and returns the entries not applied (that
         pack and the rest), so Lambda can deliver them again, in order. Then adds what the
@@ -136,7 +166,7 @@ class FoldingMixin:
         first session's shard if `spread`, else on QUIET_SHARD (QUIET_BELOW)."""
         for attempt in range(ATTEMPTS):
             state = self._read_state(events)
-            fresh = [e for e in events if self._applied_key(e) not in state.applied]
+            fresh = [e for e in events if not state.is_applied(*self._applied_key(e))]
             if not fresh:
                 return 0, []
             site_id = fresh[0]["site_id"]
@@ -152,7 +182,7 @@ class FoldingMixin:
             self._list_partitions([*self._counter_partitions([*journaled, *at_once, *counters], shard),
                                    (site_id, self._journal_pk(site_id, shard))])
             errors = {e["event_id"]: error for e, error in outcome.failed}
-            actions = self._transaction(fresh, outcome.changes, counters, state.etags, shard, errors)
+            actions = self._transaction(fresh, outcome.changes, counters, state, shard, errors)
             journaling = bool(journaled or outcome.changes.uniques)
             if journaling:
                 actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques))
@@ -226,6 +256,8 @@ class FoldingMixin:
             if sk == "session":
                 session = self._session(item)
                 state.sessions[session.session_id] = session
+                state.digests[pk] = {hour: chunk["B"] for hour, chunk in item.get("applied", {"M": {}})["M"].items()}
+                state.expires[pk] = int(item["expires_at"]["N"])
             elif sk == "visitor":
                 visitor = self._visitor(item)
                 state.visitors[visitor.user_id] = visitor
@@ -238,13 +270,46 @@ class FoldingMixin:
         return state
 
     def _transaction(self, events: list[dict], changes: Changes, counters: dict[CounterItem, dict[str, float]],
-                     etags: dict[str, str], shard: int, errors: dict[str, str]) -> list[dict]:
-        """Markers, sessions, visitors and the counters not journaled (the journal item is added
-        to it) as one all-or-nothing write. Each session and visitor put requires the version
-        read (optimistic concurrency)."""
+                     state: _State, shard: int, errors: dict[str, str]) -> list[dict]:
+        """Sessions, visitors, what marks the events applied and the counters not journaled (the
+        journal item is added to it) as one all-or-nothing write. Each session and visitor put
+        requires the version read (optimistic concurrency). A request's events go in their
+        visit's item as it is put (`_remember_applied`); those of a visit the pack does not
+        change (its site deleted) or with one set aside get their request's marker."""
         table = self.aggregates_table
-        actions = [{"Update": self._marker_update(group, errors)} for group in _requests(events).values()]
-        actions += [{"Put": {"TableName": table, "Item": item, **_if_unchanged(etags.get(item["pk"]["S"]))}}
-                    for item in self._record_items(changes)]
+        changed = {self._session_pk(s.site_id, s.session_id) for s in changes.sessions}
+        in_visit: dict[str, list[dict]] = defaultdict(list)
+        actions = []
+        for group in _requests(events).values():
+            pk = self._session_pk(group[0]["site_id"], group[0]["session_id"])
+            if pk in changed and not any(e["event_id"] in errors for e in group):
+                in_visit[pk] += group
+            else:
+                actions.append({"Update": self._marker_update(group, errors)})
+        for item in self._record_items(changes):
+            pk = item["pk"]["S"]
+            if item["sk"]["S"] == "session":  # keeps what it remembered, with or without new events
+                self._remember_applied(item, in_visit.get(pk, []), state)
+            actions.append({"Put": {"TableName": table, "Item": item, **_if_unchanged(state.etags.get(pk))}})
         actions += [{"Update": self._counter_update(item, metrics, shard)} for item, metrics in counters.items()]
         return actions
+
+    def _remember_applied(self, item: dict, events: list[dict], state: _State) -> None:
+        """A visit's item as put: the digests it held, less those no redelivery can need any
+        more (of arrivals APPLIED_KEPT_MS before the newest), and those of `events`; kept until
+        the last of them may go (`_visit_expires_s`: later than its events' time says if the
+        visitor's clock is slow)."""
+        pk = item["pk"]["S"]
+        digests = state.digests.get(pk, {})
+        expires = max(int(item["expires_at"]["N"]), state.expires.get(pk, 0))
+        if events:
+            newest = max(e["received_ms"] for e in events)
+            first_kept = (newest - APPLIED_KEPT_MS) // HOUR_MS  # older arrivals are past MAX_RECORD_AGE_S
+            digests = {hour: chunk for hour, chunk in digests.items() if int(hour) >= first_kept}
+            for event in events:
+                hour = str(event["received_ms"] // HOUR_MS)
+                digests[hour] = digests.get(hour, b"") + _digest(event["event_id"])
+            expires = max(expires, _visit_expires_s(newest))
+        if digests:
+            item["applied"] = {"M": {hour: {"B": chunk} for hour, chunk in digests.items()}}
+        item["expires_at"] = {"N": str(expires)}
