@@ -44,14 +44,7 @@ def test_a_batch_folded_twice_counts_once(store, site, make_event, unfolded):
 
 
 def test_an_event_that_cannot_be_folded_is_set_aside_and_counted_and_the_rest_go_on(
-        store, site, make_event, unfolded, monkeypatch):
-    real = aggregation.aggregate
-
-    def breaks_on_poison(events, *args, **kwargs):
-        if any(e["path"] == "/poison" for e in events):
-            raise ValueError("a bug that only this event shows")
-        return real(events, *args, **kwargs)
-    monkeypatch.setattr(aggregation, "aggregate", breaks_on_poison)
+        store, site, make_event, unfolded, poison_breaks_folding):
     append(store, site, make_event(url="https://example.com/a", timestamp=T0 - 2_000),
            make_event(url="https://example.com/poison", timestamp=T0 - 1_000), make_event(url="https://example.com/b"))
     result = fold_log(store, unfolded())

@@ -601,18 +601,10 @@ def test_a_visits_item_remembers_its_events_in_any_batches_and_the_markers_befor
 
 
 def test_a_visit_put_with_an_event_set_aside_keeps_what_it_remembered(store, site, clock, make_event,
-                                                                      monkeypatch):
+                                                                      poison_breaks_folding):
     """A request with an event that cannot be folded gets a marker (with the error) instead of
     going in its visit's item; the visit, changed by the request's other event, is put again
     and still remembers the events of the request before."""
-    from app import aggregation
-    real = aggregation.aggregate
-
-    def breaks_on_poison(events, *args, **kwargs):
-        if any(e["path"] == "/poison" for e in events):
-            raise ValueError("a bug that only this event shows")
-        return real(events, *args, **kwargs)
-    monkeypatch.setattr(aggregation, "aggregate", breaks_on_poison)
     first = clock.now_ms()
     assert record_batch(store, site, [make_event(event_id="remembered-first", timestamp=first)],
                         Client("198.51.100.23", CHROME_UA), first).accepted == 1
