@@ -66,15 +66,13 @@ class _State:
     sessions: dict[str, Session] = field(default_factory=dict)
     visitors: dict[str, Visitor] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)  # pk -> etag of the version read
-    applied: set[tuple[str, str]] = field(default_factory=set)  # (session pk, event id): a marker's
+    # (session pk, event id) a marker names, (session pk, digest) its visit remembers
+    applied: set[tuple[str, str | bytes]] = field(default_factory=set)
     digests: dict[str, dict[str, bytes]] = field(default_factory=dict)  # session pk -> hour -> digests
     expires: dict[str, int] = field(default_factory=dict)  # session pk -> its expires_at as read
 
     def is_applied(self, pk: str, event_id: str) -> bool:
-        if (pk, event_id) in self.applied:
-            return True
-        digest, chunks = _digest(event_id), self.digests.get(pk, {}).values()
-        return any(chunk[i:i + DIGEST_BYTES] == digest for chunk in chunks for i in range(0, len(chunk), DIGEST_BYTES))
+        return (pk, event_id) in self.applied or (pk, _digest(event_id)) in self.applied
 
 
 def _requests(events: list[dict]) -> dict[tuple[str, str, int], list[dict]]:
@@ -257,6 +255,8 @@ class FoldingMixin:
                 session = self._session(item)
                 state.sessions[session.session_id] = session
                 state.digests[pk] = {hour: chunk["B"] for hour, chunk in item.get("applied", {"M": {}})["M"].items()}
+                state.applied.update((pk, chunk[i:i + DIGEST_BYTES]) for chunk in state.digests[pk].values()
+                                     for i in range(0, len(chunk), DIGEST_BYTES))
                 state.expires[pk] = int(item["expires_at"]["N"])
             elif sk == "visitor":
                 visitor = self._visitor(item)
