@@ -131,7 +131,7 @@ class FoldingMixin:
         packs = self._packs([entry.event for entry in entries])
         site_events = Counter(event["site_id"] for pack in packs for event in pack)  # quiet or busy
         result = FoldResult()
-        journals: set[tuple[str, int]] = set()  # (site, shard) whose journal the packs added to
+        journals: dict[tuple[str, int], bool] = {}  # (site, shard) whose journal the packs added to: busy?
         for index, pack in enumerate(packs):
             spread = site_events[pack[0]["site_id"]] >= QUIET_BELOW
             try:
@@ -144,8 +144,8 @@ class FoldingMixin:
             result.folded += folded
             result.set_aside += [by_key[_event_key(e)] for e, _ in failed]
         now_ms = self._now_ms()
-        for site_id, shard in sorted(journals):
-            self._apply_or_log(site_id, shard, now_ms)  # if due; else a later batch or the schedule
+        for (site_id, shard), busy in sorted(journals.items()):
+            self._apply_or_log(site_id, shard, now_ms, busy)  # if due; else a later batch or the schedule
         return result
 
     @staticmethod
@@ -157,7 +157,7 @@ class FoldingMixin:
             packs += _chunks(list(site_events), PACK_EVENTS)
         return packs
 
-    def _fold_pack(self, events: list[dict], fold: Fold, journals: set[tuple[str, int]],
+    def _fold_pack(self, events: list[dict], fold: Fold, journals: dict[tuple[str, int], bool],
                    spread: bool) -> tuple[int, list[tuple[dict, str]]]:
         """Fold one pack; returns how many events were applied now and those set aside, and
         adds its (site, shard) to `journals` if it journaled anything. Its counters go on its
@@ -187,7 +187,7 @@ class FoldingMixin:
             if self._transact(actions):
                 self._add_at_once(at_once, shard, in_live_item=not spread)
                 if journaling:
-                    journals.add((site_id, shard))
+                    journals[site_id, shard] = journals.get((site_id, shard), False) or spread
                 return len(fresh) - len(errors), outcome.failed
             self._backoff(attempt)  # a concurrent writer won (e.g. the same visitor in two tabs)
         raise StoreError(f"dynamodb: aggregation transaction still conflicting after {ATTEMPTS} attempts")

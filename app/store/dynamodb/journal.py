@@ -14,6 +14,10 @@ its runs and lists the journal items a run took. Every counter item it adds to r
 is done again under the same number by whoever finds the lease expired, and adds nothing
 twice. Sketches need no such care: they are unions, so adding a visitor again changes
 nothing. Journal items are deleted once their run has added them all.
+
+A quiet site's journal (its packs' shard, QUIET_SHARD) waits longest, so reports add what it
+holds to what they read (`_waiting`, `_add_waiting`): its counters and sketches show a pack at
+once whatever the delay. A busy site's journals wait less (BUSY_DELAY_MS) and are not read.
 """
 from __future__ import annotations
 
@@ -26,8 +30,9 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..records import StoreError, UniqueKey
+from ..records import DAY_MS, HOUR_MS, StoreError, UniqueKey
 from .client import _code, _if_unchanged
+from .folding import IN_TRANSACTION, QUIET_SHARD
 from .traffic import CounterItem
 
 log = logging.getLogger(__package__)
@@ -36,6 +41,16 @@ LEASE_SK = "~lease"  # journal items' sort keys are digits: the lease sorts afte
 LEASE_MS = 120_000  # an applier still holding the lease after this is presumed dead: its run is done again
 MAX_CLAIM = 400  # journal items a run takes (the lease lists them: ~10 KB)
 MAX_RUNS = 10  # runs one call makes at most, then leaves the rest to the next call
+# A journal a busy site's pack wrote to is added once its oldest item has waited this long (or
+# the delay, if shorter): a busy site's packs merge well within a minute, and reports do not read
+# its journals. A quiet site's waits the whole delay, and reports read it if no more than
+# WAITING_READ items wait (a bounded read; more, and reports lag by the delay).
+BUSY_DELAY_MS = 60_000
+WAITING_READ = 300
+# Reports read the waiting journal for ranges of hours or days reaching the last two days:
+# no older bucket can still be waiting (the tracker stamps events within a day of arrival).
+BUCKET_MS = {"hour": HOUR_MS, "day": DAY_MS}
+WAITING_SPAN_MS = 2 * DAY_MS
 
 
 def encode_deltas(counters: dict[CounterItem, dict[str, float]]) -> bytes:
@@ -65,10 +80,32 @@ def decode_visitors(site_id: str, data: bytes) -> dict[UniqueKey, set[str]]:
 
 
 @dataclass
+class Waiting:
+    """What a quiet site's journal held that no run had added yet, as one read found it."""
+    # item -> (the run that adds it, its metrics) for each journal item holding a delta of it
+    deltas: dict[CounterItem, list[tuple[int, dict[str, float]]]] = field(default_factory=lambda: defaultdict(list))
+    visitors: dict[UniqueKey, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+def _waiting_of(site_id: str, lease: _Lease, entries: list[dict]) -> Waiting:
+    """The journal items' deltas, each with the run that adds it: the lease's run if the lease
+    lists it (that run is under way, or was cut short), a later one if not."""
+    waiting, claimed = Waiting(), set(lease.claimed)
+    for entry in entries:
+        run = lease.run if entry["sk"]["S"] in claimed else lease.run + 1
+        for item, metrics in decode_deltas(site_id, entry["deltas"]["B"]).items():
+            waiting.deltas[item].append((run, metrics))
+        for key, user_ids in decode_visitors(site_id, entry["visitors"]["B"]).items():
+            waiting.visitors[key] |= user_ids
+    return waiting
+
+
+@dataclass
 class _Lease:
     run: int = 0
     etag: str | None = None  # None: no lease item yet
     holder_until_ms: int = 0
+    busy: bool = False  # the last run was a busy site's: reports do not read this journal
     claimed: list[str] = field(default_factory=list)  # a run under way: the journal items it took
 
 
@@ -87,6 +124,43 @@ class JournalMixin:
                 "visitors": {"B": encode_visitors(uniques)}}
         return {"Put": {"TableName": self.aggregates_table, "Item": item, **_if_unchanged(None)}}
 
+    # -- what reports add to what they read
+    def _waiting(self, site_id: str, grain: str, end: int, counters: str | None = None) -> Waiting | None:
+        """What the site's quiet journal holds for a read of buckets before `end`, if it may
+        hold any (a read of `counters` of a dimension the transaction adds itself: none), its
+        last run was not a busy site's (a busy site's packs write there too, and its reads would
+        not be small) and no more than WAITING_READ items wait; None otherwise. Once a moment
+        (`one_moment`). Read before the counters it is added to: the lease first, then the
+        items (consistent reads), so that an item a run has added since is found gone, or
+        claimed by that run, whose number the counters it added to carry (`_add_waiting`)."""
+        if not self.counter_delay_ms or grain not in BUCKET_MS or (grain, counters) in IN_TRANSACTION \
+                or end <= (self._now_ms() - WAITING_SPAN_MS) // BUCKET_MS[grain]:
+            return None
+        reads = getattr(self._moment, "reads", None)
+        if reads is not None and ("waiting", site_id) in reads:
+            return reads["waiting", site_id]
+        pk = self._journal_pk(site_id, QUIET_SHARD)
+        with self._errors():
+            lease = self._lease(pk)
+            entries = None if lease.busy else self._journal_items(pk, limit=WAITING_READ + 1)
+        waiting = None if entries is None or len(entries) > WAITING_READ else _waiting_of(site_id, lease, entries)
+        if reads is not None:
+            reads["waiting", site_id] = waiting
+        return waiting
+
+    @staticmethod
+    def _add_waiting(totals: dict[tuple[int, str], float], waiting: Waiting, items: list[dict], metric: str,
+                     grain: str, dimension: str, start: int, end: int) -> None:
+        """Add the waiting deltas of a metric to `totals` by (bucket, value), each unless the
+        quiet shard's counter item, as read, carries the run that adds it (or a later one)."""
+        applied = {(int(item["sk"]["S"][:10]), item["value"]["S"]): int(item.get("applied_run", {"N": "0"})["N"])
+                   for item in items if item["pk"]["S"].rsplit("#", 1)[1] == str(QUIET_SHARD)}
+        for (_, item_grain, item_dimension, bucket, value), adds in waiting.deltas.items():
+            if item_grain == grain and item_dimension == dimension and start <= bucket < end:
+                for run, metrics in adds:
+                    if metric in metrics and applied.get((bucket, value), 0) < run:
+                        totals[bucket, value] += metrics[metric]
+
     def apply_journals(self, now_ms: int) -> int:
         """Every site's journal items that are due (the every-minute schedule): what no later
         batch applied, a quiet site's last visits. Returns the counter items written; raises
@@ -101,24 +175,26 @@ class JournalMixin:
             raise StoreError(f"dynamodb: {len(failed)} journals not applied, left to the next run: {failed[:5]}")
         return sum(written)
 
-    def _apply_or_log(self, site_id: str, shard: int, now_ms: int) -> int | None:
+    def _apply_or_log(self, site_id: str, shard: int, now_ms: int, busy: bool = False) -> int | None:
         """Apply what is due; None on an error, logged: the journal items wait for the next try."""
         try:
-            return self.apply_journal(site_id, shard, now_ms)
+            return self.apply_journal(site_id, shard, now_ms, busy)
         except (StoreError, BotoCoreError, ClientError):
             log.warning("the journal of %s, shard %d, was not applied; the next run will", site_id, shard,
                         exc_info=True)
             return None
 
-    def apply_journal(self, site_id: str, shard: int, now_ms: int) -> int:
+    def apply_journal(self, site_id: str, shard: int, now_ms: int, busy: bool = False) -> int:
         """Add a shard's journaled deltas to its counters if the oldest has waited the delay
-        (or a run was cut short). Returns the counter items written."""
+        (BUSY_DELAY_MS at most if a busy site's pack just wrote to it), or a run was cut short.
+        Returns the counter items written."""
         pk = self._journal_pk(site_id, shard)
+        delay_ms = min(self.counter_delay_ms, BUSY_DELAY_MS) if busy else self.counter_delay_ms
         written = 0
         with self._errors():
             for _ in range(MAX_RUNS):
                 oldest = self._journal_items(pk, limit=1, keys_only=True)
-                if not oldest or int(oldest[0]["sk"]["S"][:15]) > now_ms - self.counter_delay_ms:
+                if not oldest or int(oldest[0]["sk"]["S"][:15]) > now_ms - delay_ms:
                     return written  # nothing due (a run cut short left its items, the oldest: due)
                 lease = self._lease(pk)
                 if lease.holder_until_ms > now_ms:
@@ -136,7 +212,7 @@ class JournalMixin:
                                               consistent=True)
                 written += self._add_entries(site_id, shard, run, entries)
                 self._delete_each(self.aggregates_table, [self._key(pk, sk) for sk in claimed])
-                self._release_lease(pk, run, holder)
+                self._release_lease(pk, run, holder, busy)
         return written
 
     def _journal_items(self, pk: str, limit: int, keys_only: bool = False) -> list[dict]:
@@ -146,13 +222,17 @@ class JournalMixin:
                            ExpressionAttributeValues={":pk": {"S": pk}, ":lease": {"S": LEASE_SK}}, **params)
 
     def _lease(self, pk: str) -> _Lease:
-        found = self._batch_get(self.aggregates_table, [self._key(pk, LEASE_SK)], consistent=True)
+        """The lease as it stands (a consistent read), by a Query: reports read it too, and
+        every function that reads counters may Query the table (not all may BatchGetItem)."""
+        found = self._query(TableName=self.aggregates_table, ConsistentRead=True,
+                            KeyConditionExpression="pk = :pk AND sk = :lease",
+                            ExpressionAttributeValues={":pk": {"S": pk}, ":lease": {"S": LEASE_SK}})
         if not found:
             return _Lease()
         item = found[0]
         return _Lease(run=int(item["run"]["N"]), etag=item["etag"]["S"],
                       holder_until_ms=int(item.get("until_ms", {"N": "0"})["N"]),
-                      claimed=sorted(item.get("claimed", {"SS": []})["SS"]))
+                      claimed=sorted(item.get("claimed", {"SS": []})["SS"]), busy="busy" in item)
 
     def _take_lease(self, pk: str, lease: _Lease, run: int, claimed: list[str], now_ms: int) -> str | None:
         """Hold the lease for a run over these journal items; None if another applier changed it."""
@@ -162,9 +242,11 @@ class JournalMixin:
         return holder if self._put_if({"TableName": self.aggregates_table, "Item": item,
                                        **_if_unchanged(lease.etag)}) else None
 
-    def _release_lease(self, pk: str, run: int, holder: str) -> None:
-        """The run is done; if another applier took the lease meanwhile, it finishes the run."""
-        item = {**self._key(pk, LEASE_SK), "run": {"N": str(run)}, "etag": {"S": secrets.token_hex(8)}}
+    def _release_lease(self, pk: str, run: int, holder: str, busy: bool) -> None:
+        """The run is done; if another applier took the lease meanwhile, it finishes the run.
+        A busy site's run says so: reports then leave its journal unread (`_waiting`)."""
+        item = {**self._key(pk, LEASE_SK), "run": {"N": str(run)}, "etag": {"S": secrets.token_hex(8)},
+                **({"busy": {"BOOL": True}} if busy else {})}
         self._put_if({"TableName": self.aggregates_table, "Item": item, **_if_unchanged(holder)})
 
     def _add_entries(self, site_id: str, shard: int, run: int, entries: list[dict]) -> int:

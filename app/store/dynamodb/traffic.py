@@ -363,6 +363,7 @@ class TrafficMixin:
     def read_counters(self, site_id: str, metric: str, dimension: str,
                       start_hour: int, end_hour: int, grain: str = "hour",
                       rollups: bool = False) -> list[CounterRow]:
+        waiting = None if rollups else self._waiting(site_id, grain, end_hour, counters=dimension)  # before the counters
         items = self._buckets(lambda shard: self._counter_pk(site_id, grain, dimension, shard),
                               start_hour, end_hour, grain, rollups)
         attribute = metric_attribute(metric)
@@ -370,6 +371,8 @@ class TrafficMixin:
         for item in items:
             if attribute in item:  # an item holds the metrics its bucket and value counted
                 totals[self._bucket_of(item), item["value"]["S"]] += float(item[attribute]["N"])
+        if waiting is not None:
+            self._add_waiting(totals, waiting, items, metric, grain, dimension, start_hour, end_hour)
         if grain == "minute" and dimension in IN_LIVE_ITEM and metric == "visitors":  # and the live items'
             prefix = live_attribute(dimension, "")
             for item in self._buckets(lambda shard: self._counter_pk(site_id, grain, "live", shard),
@@ -399,6 +402,11 @@ class TrafficMixin:
             value = item["value"]["S"]
             if wanted is None or value in wanted:
                 shards[self._bucket_of(item), value].append(item["sketch"]["B"])
+        waiting = self._waiting(site_id, grain, end_day)
+        for key, user_ids in (waiting.visitors.items() if waiting is not None else ()):  # a union: added again, no change
+            if (key.grain, key.dimension) == (grain, dimension) and start_day <= key.day < end_day \
+                    and (wanted is None or key.value in wanted):
+                shards[key.day, key.value].append(hll.add_visitors(None, user_ids))
         # One row per day and value, as SQLite has: the union of its shards' sketches.
         return [SketchRow(day, value, blobs[0] if len(blobs) == 1 else hll.merge(blobs))
                 for (day, value), blobs in shards.items()]
