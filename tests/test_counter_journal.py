@@ -347,3 +347,30 @@ def test_a_busy_sites_journals_wait_a_minute_a_quiet_ones_the_whole_delay(store,
     assert store.apply_journal("example", QUIET, T0 + 2 * BUSY_DELAY_MS + store.counter_delay_ms) > 0
     ingest(make_event(session_id="quiet-3", user_id="quiet-3"))
     assert applied_pageviews(store) == 52 and pageviews(store) == 53
+
+
+def test_a_quiet_sites_realtime_page_and_reports_show_a_batch_at_once_as_after_its_run(store, site, ingest,
+                                                                                      make_event, now):
+    """With the stack's delay (docs/aws.md), what a quiet site's realtime page and today's
+    report show before the journal's run is what they show after it."""
+    from app.analytics import realtime, stats
+    from app.analytics.periods import parse_period
+    store.counter_delay_ms = 300_000
+    ingest(make_event(session_id="visit-1"), make_event(session_id="visit-1", url="https://example.com/pricing"),
+           make_event(session_id="visit-1", type="conversion", name="Purchase", value=29),
+           make_event(session_id="visit-1", type="custom", name="play", props={"video": "intro"}))
+    ingest(make_event(session_id="visit-2", user_id="visitor-2", referrer="https://www.google.com/"))
+    assert applied_pageviews(store) == 0 and len(journal(store, QUIET)) == 2
+
+    def shown() -> tuple[dict, dict]:
+        page = realtime.realtime(store, site, T0)
+        page.pop("live_feed")  # the raw events, read as they are
+        return page, stats.report(store, site, parse_period("today", "UTC", T0),
+                                  breakdowns=("page", "source", "country", "device", "entry"))
+    at_once = shown()
+    assert store.apply_journals(T0 + 300_000) > 0 and journal(store, QUIET) == []
+    assert shown() == at_once
+    page, report = at_once
+    assert {row["page"]: row["pageviews"] for row in page["top_pages_today"]} == {"/": 2, "/pricing": 1}
+    assert sum(page["last_24_hours"]["visitors"]) == 2 and page["conversions"]["today"]["conversion_rate"] == 50.0
+    assert report["summary"]["metrics"]["visitors"]["value"] == 2 and report["breakdowns"]["source"]
