@@ -297,6 +297,29 @@ def test_requests_per_batch_aggregation_and_dashboard_refresh(store, site, clien
     assert tick[0] == {"GetItem": 3, "Query": 11 * store.shards + 1}
 
 
+def test_the_stats_api_and_a_csv_read_each_partitions_range_once(store, site, client, make_event, usage, log_in):
+    """A stats API request and a CSV download read in one moment, as the dashboard's widgets
+    do: never the same Query twice (a metric each before), and a quiet site's waiting journal
+    once (its lease and items, with the stack's delay)."""
+    store._now_ms, store.counter_delay_ms = lambda: T0, 300_000
+    post_batch(client, site, visits(make_event, 2, first_number=200))
+    aggregate_records(store, stream_records(store))
+    store.create_user(User("viewer-1", "viewer@example.com", "hash", T0))
+    store.put_membership(Membership(site.site_id, "viewer-1", "viewer", T0))
+    viewer = log_in(store.get_user("viewer-1"))
+    sent: Counter = Counter()
+    store.client.meta.events.register("before-parameter-build.dynamodb.Query",
+                                      lambda params, **_: sent.update([json.dumps(params, sort_keys=True)]))
+    for url in (f"/api/stats?site={site.site_id}&period=today&breakdown=page,source,goals,events",
+                f"/sites/{site.site_id}/reports/pages.csv?period=today"):
+        sent.clear()
+        response = viewer.get(url)
+        assert response.status_code == 200, url
+        assert sent and max(sent.values()) == 1, url
+        assert sum('"J#' in params for params in sent) == 2, url  # the lease, the waiting items
+    assert response.get_data(as_text=True).count("/p20") == 2  # the pages, read from the journal
+
+
 def test_what_a_twelve_month_report_costs(store, usage, record_property):
     """The DynamoDB requests of the whole reports page for 12 months, its eleven whole months
     rolled up: a read of days is one Query per write shard, a read of month rollups one Query
