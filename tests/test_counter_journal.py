@@ -374,3 +374,19 @@ def test_a_quiet_sites_realtime_page_and_reports_show_a_batch_at_once_as_after_i
     assert {row["page"]: row["pageviews"] for row in page["top_pages_today"]} == {"/": 2, "/pricing": 1}
     assert sum(page["last_24_hours"]["visitors"]) == 2 and page["conversions"]["today"]["conversion_rate"] == 50.0
     assert report["summary"]["metrics"]["visitors"]["value"] == 2 and report["breakdowns"]["source"]
+
+
+def test_a_busy_sites_last_packs_are_added_after_a_minute_whoever_finds_them(store, site, ingest, make_event, now):
+    """A busy site's pack marks its journal item, so once it is the oldest the every-minute
+    schedule adds it after BUSY_DELAY_MS too: a busy site whose traffic stops does not wait
+    the whole delay for its last minute, which reports do not read from the journal."""
+    store.counter_delay_ms = 5 * BUSY_DELAY_MS
+    sessions = [s for s in (f"visit-{i}" for i in range(2, 400)) if store._shard(s) != QUIET][:5]
+    ingest(*[make_event(session_id=s, user_id=s, url=f"https://example.com/{n}") for s in sessions for n in range(5)])
+    keys = [item["sk"]["S"] for shard in range(store.shards) for item in journal(store, shard)]
+    assert keys and all(key.endswith("#busy") for key in keys)
+    assert store.apply_journals(T0 + BUSY_DELAY_MS - 1) == 0
+    assert store.apply_journals(T0 + BUSY_DELAY_MS) > 0 and applied_pageviews(store) == 25
+    ingest(make_event(session_id="quiet-1", user_id="quiet-1"))  # a quiet pack's item waits the delay
+    assert not journal(store, QUIET)[0]["sk"]["S"].endswith("#busy")
+    assert store.apply_journals(T0 + 2 * BUSY_DELAY_MS) == 0

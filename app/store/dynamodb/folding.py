@@ -183,7 +183,7 @@ class FoldingMixin:
             actions = self._transaction(fresh, outcome.changes, counters, state, shard, errors)
             journaling = bool(journaled or outcome.changes.uniques)
             if journaling:
-                actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques))
+                actions.append(self._journal_put(site_id, shard, journaled, outcome.changes.uniques, spread))
             if self._transact(actions):
                 self._add_at_once(at_once, shard, in_live_item=not spread)
                 if journaling:

@@ -42,10 +42,12 @@ LEASE_MS = 120_000  # an applier still holding the lease after this is presumed 
 MAX_CLAIM = 400  # journal items a run takes (the lease lists them: ~10 KB)
 MAX_RUNS = 10  # runs one call makes at most, then leaves the rest to the next call
 # A journal a busy site's pack wrote to is added once its oldest item has waited this long (or
-# the delay, if shorter): a busy site's packs merge well within a minute, and reports do not read
-# its journals. A quiet site's waits the whole delay, and reports read it if no more than
+# the delay, if shorter), by the batch that wrote it or, once that pack's item is the oldest,
+# by whoever looks (the schedule too): a busy site's packs merge well within a minute, and
+# reports do not read its journals. A quiet site's waits the whole delay, and reports read it if no more than
 # WAITING_READ items wait (a bounded read; more, and reports lag by the delay).
 BUSY_DELAY_MS = 60_000
+BUSY_SUFFIX = "#busy"  # ends the sort key of a busy site's pack's journal item
 WAITING_READ = 300
 # Reports read the waiting journal for ranges of hours or days reaching the last two days:
 # no older bucket can still be waiting (the tracker stamps events within a day of arrival).
@@ -117,9 +119,10 @@ class JournalMixin:
         return f"J#{site_id}#{shard}"
 
     def _journal_put(self, site_id: str, shard: int, counters: dict[CounterItem, dict[str, float]],
-                     uniques: dict[UniqueKey, set[str]]) -> dict:
-        """The transaction's action that journals a pack's counter deltas and sketch additions."""
-        sk = f"{self._now_ms():015d}#{secrets.token_hex(6)}"  # oldest first; apart from the lease
+                     uniques: dict[UniqueKey, set[str]], busy: bool) -> dict:
+        """The transaction's action that journals a pack's counter deltas and sketch additions;
+        a busy site's pack says so in the item's key, so whoever finds it oldest adds it sooner."""
+        sk = f"{self._now_ms():015d}#{secrets.token_hex(6)}{BUSY_SUFFIX if busy else ''}"  # oldest first
         item = {**self._key(self._journal_pk(site_id, shard), sk), "deltas": {"B": encode_deltas(counters)},
                 "visitors": {"B": encode_visitors(uniques)}}
         return {"Put": {"TableName": self.aggregates_table, "Item": item, **_if_unchanged(None)}}
@@ -185,16 +188,15 @@ class JournalMixin:
             return None
 
     def apply_journal(self, site_id: str, shard: int, now_ms: int, busy: bool = False) -> int:
-        """Add a shard's journaled deltas to its counters if the oldest has waited the delay
-        (BUSY_DELAY_MS at most if a busy site's pack just wrote to it), or a run was cut short.
+        """Add a shard's journaled deltas to its counters if they are due (`_due`), or a run
+        was cut short. A run that added a busy site's pack says so in the lease it lets go.
         Returns the counter items written."""
         pk = self._journal_pk(site_id, shard)
-        delay_ms = min(self.counter_delay_ms, BUSY_DELAY_MS) if busy else self.counter_delay_ms
         written = 0
         with self._errors():
             for _ in range(MAX_RUNS):
                 oldest = self._journal_items(pk, limit=1, keys_only=True)
-                if not oldest or int(oldest[0]["sk"]["S"][:15]) > now_ms - delay_ms:
+                if not oldest or not self._due(oldest[0]["sk"]["S"], now_ms, busy):
                     return written  # nothing due (a run cut short left its items, the oldest: due)
                 lease = self._lease(pk)
                 if lease.holder_until_ms > now_ms:
@@ -212,8 +214,16 @@ class JournalMixin:
                                               consistent=True)
                 written += self._add_entries(site_id, shard, run, entries)
                 self._delete_each(self.aggregates_table, [self._key(pk, sk) for sk in claimed])
-                self._release_lease(pk, run, holder, busy)
+                self._release_lease(pk, run, holder, busy or any(sk.endswith(BUSY_SUFFIX) for sk in claimed))
         return written
+
+    def _due(self, oldest_sk: str, now_ms: int, busy: bool) -> bool:
+        """Whether a journal whose oldest item is this is due: it has waited the delay, or
+        BUSY_DELAY_MS if a busy site's pack wrote it or has just written to the journal."""
+        delay_ms = self.counter_delay_ms
+        if busy or oldest_sk.endswith(BUSY_SUFFIX):
+            delay_ms = min(delay_ms, BUSY_DELAY_MS)
+        return int(oldest_sk[:15]) <= now_ms - delay_ms
 
     def _journal_items(self, pk: str, limit: int, keys_only: bool = False) -> list[dict]:
         params = {"ProjectionExpression": "pk, sk"} if keys_only else {}
