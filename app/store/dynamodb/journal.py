@@ -44,8 +44,8 @@ MAX_RUNS = 10  # runs one call makes at most, then leaves the rest to the next c
 # A journal a busy site's pack wrote to is added once its oldest item has waited this long (or
 # the delay, if shorter), by the batch that wrote it or, once that pack's item is the oldest,
 # by whoever looks (the schedule too): a busy site's packs merge well within a minute, and
-# reports do not read its journals. A quiet site's waits the whole delay, and reports read it if no more than
-# WAITING_READ items wait (a bounded read; more, and reports lag by the delay).
+# reports do not read its journals. A quiet site's waits the whole delay, and reports read it
+# if no more than WAITING_READ items wait (a bounded read; more, and reports lag by the delay).
 BUSY_DELAY_MS = 60_000
 BUSY_SUFFIX = "#busy"  # ends the sort key of a busy site's pack's journal item
 WAITING_READ = 300
@@ -107,7 +107,7 @@ class _Lease:
     run: int = 0
     etag: str | None = None  # None: no lease item yet
     holder_until_ms: int = 0
-    busy: bool = False  # the last run was a busy site's: reports do not read this journal
+    busy: bool = False  # the last run added a busy site's pack: reports do not read this journal
     claimed: list[str] = field(default_factory=list)  # a run under way: the journal items it took
 
 
