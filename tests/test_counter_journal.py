@@ -1,6 +1,7 @@
 """The counter journal on DynamoDB (app/store/dynamodb/journal.py): a pack's counter deltas and
 sketch additions wait in one journal item, then are added merged, once, however an applier dies
-or races another. `ingest` folds what it sends as the stream function does (conftest.settle)."""
+or races another; meanwhile reports add what a quiet site's journal holds, and count nothing
+twice. `ingest` folds what it sends as the stream function does (conftest.settle)."""
 from __future__ import annotations
 
 import threading
@@ -13,10 +14,10 @@ from app import lambda_handlers
 from app.store.base import HOUR_MS, StoreError
 from app.store import hll
 from app.store.dynamodb import journal as journal_module
+from app.store.dynamodb.folding import QUIET_SHARD
 from app.store.dynamodb.journal import (
     BUSY_DELAY_MS, LEASE_MS, LEASE_SK, decode_deltas, encode_deltas, encode_visitors,
 )
-from app.store.dynamodb.folding import QUIET_SHARD
 from app.store.dynamodb.traffic import metric_attribute
 from tests.conftest import T0
 
