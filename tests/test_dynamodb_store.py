@@ -613,7 +613,8 @@ def test_a_visits_item_remembers_its_events_in_any_batches_and_the_markers_befor
     (hour, digests), = visit["applied"]["M"].items()  # in the order applied: the puts ran in parallel
     chunk = digests["B"]
     assert hour == str(received // HOUR_MS) and len(chunk) == 3 * folding.DIGEST_BYTES
-    assert {chunk[i:i + 6] for i in range(0, 18, 6)} == {folding._digest(f"request-{n}") for n in range(3)}
+    size = folding.DIGEST_BYTES
+    assert {chunk[i:i + size] for i in range(0, 3 * size, size)} == {folding._digest(f"request-{n}") for n in range(3)}
 
     later = received + 60_000
     for n, (old_marker, ids) in enumerate([(f"req#{later - 5_000:015d}", ["folded-by-a-release-before-0"]),

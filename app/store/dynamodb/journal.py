@@ -83,10 +83,13 @@ def decode_visitors(site_id: str, data: bytes) -> dict[UniqueKey, set[str]]:
 
 @dataclass
 class Waiting:
-    """What a quiet site's journal held that no run had added yet, as one read found it."""
-    # item -> (the run that adds it, its metrics) for each journal item holding a delta of it
-    deltas: dict[CounterItem, list[tuple[int, dict[str, float]]]] = field(default_factory=lambda: defaultdict(list))
-    visitors: dict[UniqueKey, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """What a quiet site's journal held that no run had added yet, as one read found it, by
+    (grain, dimension): what one read of counters or sketches looks at."""
+    # (bucket, value) -> (the run that adds it, its metrics) for each journal item holding a delta of it
+    deltas: dict[tuple[str, str], dict[tuple[int, str], list[tuple[int, dict[str, float]]]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    visitors: dict[tuple[str, str], dict[UniqueKey, set[str]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(set)))
 
 
 def _waiting_of(site_id: str, lease: _Lease, entries: list[dict]) -> Waiting:
@@ -95,10 +98,10 @@ def _waiting_of(site_id: str, lease: _Lease, entries: list[dict]) -> Waiting:
     waiting, claimed = Waiting(), set(lease.claimed)
     for entry in entries:
         run = lease.run if entry["sk"]["S"] in claimed else lease.run + 1
-        for item, metrics in decode_deltas(site_id, entry["deltas"]["B"]).items():
-            waiting.deltas[item].append((run, metrics))
+        for (_, grain, dimension, bucket, value), metrics in decode_deltas(site_id, entry["deltas"]["B"]).items():
+            waiting.deltas[grain, dimension][bucket, value].append((run, metrics))
         for key, user_ids in decode_visitors(site_id, entry["visitors"]["B"]).items():
-            waiting.visitors[key] |= user_ids
+            waiting.visitors[key.grain, key.dimension][key] |= user_ids
     return waiting
 
 
@@ -151,15 +154,15 @@ class JournalMixin:
             reads["waiting", site_id] = waiting
         return waiting
 
-    @staticmethod
-    def _add_waiting(totals: dict[tuple[int, str], float], waiting: Waiting, items: list[dict], metric: str,
-                     grain: str, dimension: str, start: int, end: int) -> None:
+    def _add_waiting(self, totals: dict[tuple[int, str], float], waiting: Waiting, items: list[dict],
+                     site_id: str, metric: str, grain: str, dimension: str, start: int, end: int) -> None:
         """Add the waiting deltas of a metric to `totals` by (bucket, value), each unless the
         quiet shard's counter item, as read, carries the run that adds it (or a later one)."""
-        applied = {(int(item["sk"]["S"][:10]), item["value"]["S"]): int(item.get("applied_run", {"N": "0"})["N"])
-                   for item in items if item["pk"]["S"].rsplit("#", 1)[1] == str(QUIET_SHARD)}
-        for (_, item_grain, item_dimension, bucket, value), adds in waiting.deltas.items():
-            if item_grain == grain and item_dimension == dimension and start <= bucket < end:
+        quiet_pk = self._counter_pk(site_id, grain, dimension, QUIET_SHARD)
+        applied = {(self._bucket_of(item), item["value"]["S"]): int(item.get("applied_run", {"N": "0"})["N"])
+                   for item in items if item["pk"]["S"] == quiet_pk}
+        for (bucket, value), adds in waiting.deltas.get((grain, dimension), {}).items():
+            if start <= bucket < end:
                 for run, metrics in adds:
                     if metric in metrics and applied.get((bucket, value), 0) < run:
                         totals[bucket, value] += metrics[metric]

@@ -372,7 +372,7 @@ class TrafficMixin:
             if attribute in item:  # an item holds the metrics its bucket and value counted
                 totals[self._bucket_of(item), item["value"]["S"]] += float(item[attribute]["N"])
         if waiting is not None:
-            self._add_waiting(totals, waiting, items, metric, grain, dimension, start_hour, end_hour)
+            self._add_waiting(totals, waiting, items, site_id, metric, grain, dimension, start_hour, end_hour)
         if grain == "minute" and dimension in IN_LIVE_ITEM and metric == "visitors":  # and the live items'
             prefix = live_attribute(dimension, "")
             for item in self._buckets(lambda shard: self._counter_pk(site_id, grain, "live", shard),
@@ -403,9 +403,9 @@ class TrafficMixin:
             if wanted is None or value in wanted:
                 shards[self._bucket_of(item), value].append(item["sketch"]["B"])
         waiting = self._waiting(site_id, grain, end_day)
-        for key, user_ids in (waiting.visitors.items() if waiting is not None else ()):  # a union: added again, no change
-            if (key.grain, key.dimension) == (grain, dimension) and start_day <= key.day < end_day \
-                    and (wanted is None or key.value in wanted):
+        joining = waiting.visitors.get((grain, dimension), {}) if waiting is not None else {}
+        for key, user_ids in joining.items():  # a union: a visitor added again changes nothing
+            if start_day <= key.day < end_day and (wanted is None or key.value in wanted):
                 shards[key.day, key.value].append(hll.add_visitors(None, user_ids))
         # One row per day and value, as SQLite has: the union of its shards' sketches.
         return [SketchRow(day, value, blobs[0] if len(blobs) == 1 else hll.merge(blobs))
