@@ -19,7 +19,7 @@ from flask import Flask, current_app
 from flask_babel import force_locale
 
 from app import privacy
-from app.analytics import goals
+from app.analytics import funnels, goals
 from app.auth import api_keys
 from app.auth.sites import SiteError, create_site
 from app.auth.members import add_member
@@ -217,9 +217,11 @@ def demo_setup(host: str, port: int, days: float) -> None:
     if site is None:
         site = create_site(store, "Demo site", sorted({"localhost", "127.0.0.1", host}), now_ms(),
                            site_id=site_id)
-        from app.seed import DEMO_GOALS
+        from app.seed import DEMO_GOALS, demo_funnel
+        before_traffic = now_ms() - int(days * DAY_MS) - 60_000
         for goal in DEMO_GOALS:  # defined before the demo's traffic, so they count all of it
-            goals.add_goal(store, site, *goal, now_ms() - int(days * DAY_MS) - 60_000)
+            goals.add_goal(store, site, *goal, before_traffic)
+        funnels.add_funnel(store, site, funnels.new_funnel(site, *demo_funnel(site), before_traffic))
         _seed(site.site_id, days, 300)
     login = _demo_login(store, site.site_id)
     base = f"http://{host}:{port}"

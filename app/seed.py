@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from app.aggregation import drain
+from app.analytics.goals import goals_of
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
 from app.store.base import DAY_MS, Site, Store
@@ -25,6 +26,16 @@ LINKS = [("Learn more", "https://{host}/docs"), ("GitHub", "https://github.com/l
          ("Download the guide", "https://{host}/files/guide.pdf")]
 # The demo site's goals (make run): a page goal and an event goal with a property condition.
 DEMO_GOALS = [("Read the docs", "page", "/docs/**", "", ""), ("Pro sign-up", "event", "Signed up", "plan", "pro")]
+
+
+def demo_funnel(site: Site) -> tuple[str, list[tuple[str, str]]]:
+    """The demo site's funnel (make run), of every kind of step but an event: a page, a goal
+    (DEMO_GOALS' docs), a page, a conversion."""
+    docs = next(g for g in goals_of(site) if g.kind == "page")
+    return "From the home page to a purchase", [("page", "/"), ("goal", docs.id), ("page", "/pricing"),
+                                                ("conversion", "Purchase")]
+
+
 REFERRERS = [("", 40), ("https://www.google.com/", 22), ("https://search.naver.com/search.naver?query=x", 6),
              ("https://duckduckgo.com/", 4), ("https://news.ycombinator.com/item?id=1", 5), ("https://t.co/abc", 4),
              ("https://www.reddit.com/r/analytics/", 3), ("https://m.blog.naver.com/someone/1", 2),

@@ -5,7 +5,7 @@ import pytest
 from app.analytics import funnels
 from app.auth import api_keys
 from tests.conftest import BACKENDS, T0
-from tests.test_journeys import NOW, history, signup_funnel  # noqa: F401  (history: a fixture)
+from tests.test_journeys import NOW, counted, history, signup_funnel  # noqa: F401  (history, counted: fixtures)
 
 TWO_DAYS = "period=custom&from=2026-11-16&to=2026-11-17"  # test_journeys.TWO_DAYS
 
@@ -42,6 +42,16 @@ def test_a_funnel_and_its_breakdown(api, signup):
     assert {r["value"]: r["visits"] for r in report["breakdown"]["rows"]} == {"direct": [3, 2, 0], "search": [1, 1, 1]}
     phone = api(f"{TWO_DAYS}&funnel={signup.id}&device=mobile")["data"]["funnel"]
     assert [s["visits"] for s in phone["steps"]] == [1, 1, 0] and "breakdown" not in phone
+
+
+def test_a_funnel_made_before_the_visits_counts_their_visitors(client, clock, counted):
+    clock.now = NOW
+    [funnel] = funnels.funnels_of(counted)
+    report = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}").json["data"]["funnel"]
+    assert [(s["visits"], s["visitors"]) for s in report["steps"]] == [(4, 3), (2, 1)]
+    assert (report["visitor_conversion_rate"], report["visitors_since"]) == (33.3, "2026-11-01")
+    filtered = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&device=desktop").json["data"]["funnel"]
+    assert [s["visitors"] for s in filtered["steps"]] == [None, None] and filtered["visitor_conversion_rate"] is None
 
 
 def test_the_funnels_of_a_site_are_listed(api, signup):

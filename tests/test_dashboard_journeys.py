@@ -10,7 +10,7 @@ from app.analytics import funnels, goals
 from app.auth import links
 from app.store.base import Membership, User
 from tests.conftest import csrf_token
-from tests.test_journeys import NOW, history, signup_funnel  # noqa: F401  (history is a fixture)
+from tests.test_journeys import NOW, counted, history, signup_funnel  # noqa: F401  (history, counted: fixtures)
 
 BASE = "/sites/shop"
 WEEK = "period=7d"  # 12 to 18 November: the visits of the 16th and 17th (B's first visit, the 10th, is before)
@@ -48,9 +48,25 @@ def test_the_funnels_page_shows_the_funnel_step_by_step(shop, client):
     assert "33% of step 2 · median time from step 2: 1m 0s" in words
     assert re.findall(r'class="funnel-bar" max="100" value="([\d.]+)"', html) == ["100.0", "75.0", "25.0"]
     assert "within that one visit" in words and "before the funnel was made" in words
+    # Made at NOW, after visits took its first step in this period: their visitors are unknown.
+    assert "visitor" not in words.split("Visitors are counted since")[0].split("went through every step")[1]
+    assert "Visitors are counted since the funnel was made (Nov 18, 2026, 11:00): choose a period" in words
     assert f'hx-get="{BASE}/widgets/funnel?period=7d"' in html  # refreshed like the overview's widgets
     assert f'href="{BASE}/reports/funnel.csv?period=7d&amp;funnel=' in html
     assert 'action="/sites/shop/funnels?period=7d"' in html  # the admin's form
+
+
+def test_a_funnel_made_before_the_visits_shows_their_visitors(counted, client, clock):
+    clock.now = NOW
+    two_days = "period=custom&from=2026-11-16&to=2026-11-17"
+    text = text_of(client.get(f"{BASE}/funnels?{two_days}").get_data(as_text=True))
+    assert "4 visits · 3 visitors" in text and "2 visits · 1 visitor " in text
+    assert "went through every step: 2 of 4. Of the visitors: 33% (1 of 3)." in text and "counted since the funnel was made (Nov 1, 2026, 00:00)" in text
+    [funnel] = funnels.funnels_of(counted)
+    steps = read_csv(client.get(f"{BASE}/reports/funnel.csv?{two_days}&funnel={funnel.id}"))
+    assert [row[:4] for row in steps[1:]] == [["1", "Visited /pricing", "4", "3"], ["2", "Converted: signup", "2", "1"]]
+    filtered = text_of(client.get(f"{BASE}/funnels?{two_days}&device=desktop").get_data(as_text=True))
+    assert "Visitors are counted without filters" in filtered
 
 
 def test_a_funnel_broken_down_by_channel_and_filtered(shop, client):
@@ -210,11 +226,12 @@ def test_a_widget_is_its_fragment_for_htmx_and_its_page_otherwise(shop, client):
 def test_csv_files_of_the_funnel_paths_pages_and_cohorts(shop, client):
     [funnel] = funnels.funnels_of(shop)
     steps = read_csv(client.get(f"{BASE}/reports/funnel.csv?{WEEK}&funnel={funnel.id}"))
-    assert steps[0] == ["step", "label", "visits", "continued", "dropped_off", "dropped_off_percent",
+    assert steps[0] == ["step", "label", "visits", "visitors", "continued", "dropped_off", "dropped_off_percent",
                         "conversion_from_previous_percent", "conversion_from_first_percent", "median_seconds_from_previous"]
-    assert steps[1:] == [["1", "Visited /", "4", "3", "1", "25.0", "100.0", "100.0", ""],
-                         ["2", "Visited /pricing", "3", "1", "2", "66.7", "75.0", "75.0", "30.0"],
-                         ["3", "Converted: signup", "1", "", "", "", "33.3", "25.0", "60.0"]]
+    # Its visitors are counted from NOW, when it was made: none in a period that began before.
+    assert steps[1:] == [["1", "Visited /", "4", "", "3", "1", "25.0", "100.0", "100.0", ""],
+                         ["2", "Visited /pricing", "3", "", "1", "2", "66.7", "75.0", "75.0", "30.0"],
+                         ["3", "Converted: signup", "1", "", "", "", "", "33.3", "25.0", "60.0"]]
     by_channel = read_csv(client.get(f"{BASE}/reports/funnel.csv?{WEEK}&funnel_breakdown=channel"))
     assert by_channel == [["channel", "step_1_visits", "step_2_visits", "step_3_visits", "conversion_rate_percent"],
                           ["direct", "3", "2", "0", "0.0"], ["search", "1", "1", "1", "100.0"]]

@@ -399,13 +399,15 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
     from app.ingest.sources import CHANNELS
     from app.analytics.periods import Period, day_number
     from tests.test_journeys import HISTORY, TODAY, send_history, signup_funnel
-    site = send_history(store, lambda: aggregate_records(store, stream_records(store)))
+    site = send_history(store, lambda: aggregate_records(store, stream_records(store)),
+                        [("page", "/pricing"), ("conversion", "signup")])
     counted = Usage(store.client)
     later = day_number(date(2027, 1, 20))  # November and December sealed: read as months
     period = Period("custom", date(2026, 11, 10), date(2027, 1, 20))
-    funnel = signup_funnel(site)
+    funnel, [with_visitors] = signup_funnel(site), funnels.funnels_of(site)
     reports = {
         "funnel": lambda today: funnels.funnel_report(store, site, funnel, period, today),
+        "funnel with visitors": lambda today: funnels.funnel_report(store, site, with_visitors, period, today),
         "paths": lambda today: journeys.top_paths(store, site, period, today, 3),
         "page flow": lambda today: journeys.next_and_previous(store, site, period, today, "/"),
     }
@@ -423,8 +425,12 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
     record_property("journey_report_requests", costs)
     # Warm: the marks and digests of the months (2) and of the days before and after them (2 x
     # 2), the days not sealed yet (a shard each); the page flow reads both directions at once.
-    assert costs["funnel warm"] == {"Query": 2 + 2 * 2 + store.shards}
-    assert costs["paths warm"] == costs["page flow warm"] == costs["funnel warm"]
+    assert costs["paths warm"] == costs["page flow warm"] == {"Query": 2 + 2 * 2 + store.shards}
+    # A funnel made before the period also reads its steps' visitor sketches (days not rolled up
+    # into months: a shard each); one made within it (on the 18th), whether visits of the days
+    # before took its first step: the marks and digests of those sealed days.
+    assert costs["funnel with visitors warm"] == {"Query": costs["paths warm"]["Query"] + store.shards}
+    assert costs["funnel warm"] == {"Query": costs["paths warm"]["Query"] + 2}
     assert costs["cohorts 53 weeks"] == {"Query": len(CHANNELS) * store.shards}  # one read a first channel
     assert costs["funnel cold"]["BatchWriteItem"] >= 1
 

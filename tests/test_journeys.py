@@ -59,10 +59,14 @@ TODAY = day_number(date(2026, 11, 18))
 TWO_DAYS = Period("custom", date(2026, 11, 16), date(2026, 11, 17))
 
 
-def send_history(store, settle):
+def send_history(store, settle, *made_first):
     """HISTORY through the real pipeline, one event a batch, each settled (as the aggregator
-    would a moment later), so summaries move as visits grow."""
+    would a moment later), so summaries move as visits grow. `made_first`: the steps of funnels
+    made with the site, before any visit."""
     site = create_site(store, "Shop", ["example.com"], utc("2026-11-01T00:00:00"), site_id="shop")
+    for i, steps in enumerate(made_first):
+        funnels.add_funnel(store, site, funnels.new_funnel(site, f"Made first {i or ''}".strip(), steps,
+                                                           utc("2026-11-01T00:00:00")))
     last: dict[str, int] = {}  # visitor -> their browser's previous event (the tracker's li_l)
     for visitor, visit, referrer, client, events in HISTORY:
         for i, (when, kind, path, name) in enumerate(events):
@@ -82,8 +86,18 @@ def history(store, settle):
     return send_history(store, settle)
 
 
+@pytest.fixture
+def counted(store, settle):
+    """The history, sent after the site got a funnel (/pricing, then signup): the aggregator
+    notes the visitors of its steps."""
+    return send_history(store, settle, [("page", "/pricing"), ("conversion", "signup")])
+
+
+SIGNUP_STEPS = [("page", "/"), ("page", "/pricing"), ("conversion", "signup")]
+
+
 def signup_funnel(site):
-    return funnels.new_funnel(site, "Signup", [("page", "/"), ("page", "/pricing"), ("conversion", "signup")], NOW)
+    return funnels.new_funnel(site, "Signup", SIGNUP_STEPS, NOW)
 
 
 def test_a_visit_summary_names_no_one_and_moves_as_the_visit_grows(store, history):
@@ -108,6 +122,39 @@ def test_funnel_steps_in_order_within_a_visit(store, history):
     assert [s["median_seconds_from_previous"] for s in steps] == [None, 30.0, 60.0]
     assert (report["entered"], report["completed"], report["conversion_rate"]) == (4, 1, 25.0)
     assert steps[2]["label"] == "Converted: signup"
+
+
+def test_a_funnel_counts_each_visitor_once_from_the_day_it_was_made(store, counted):
+    site = counted
+    funnel = funnels.funnels_of(site)[0]
+    report = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY)
+    # /pricing: a1 a2 (A), b1 (B), c1 (C); then signup: a1, a2 (A); b2 signed up without /pricing
+    assert [s["visits"] for s in report["steps"]] == [4, 2]
+    assert [s["visitors"] for s in report["steps"]] == [3, 1]
+    assert (report["visitor_conversion_rate"], report["visitors_since"]) == (33.3, "2026-11-01")
+    # A period from before it was made: the visitors of days no visit took its first step in are known.
+    quiet_before = Period("custom", date(2026, 10, 31), date(2026, 11, 17))
+    assert [s["visitors"] for s in funnels.funnel_report(store, site, funnel, quiet_before, TODAY)["steps"]] == [3, 1]
+    # Not when a visit of the days before took its first step: made on the 17th, the 16th's are missing.
+    made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_ms": utc("2026-11-17T00:00:00")})
+    before = funnels.funnel_report(store, site, made_on_17th, TWO_DAYS, TODAY)
+    assert ([s["visitors"] for s in before["steps"]], before["visitors_since"]) == ([None, None], "2026-11-17")
+    only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))  # a2 (A) took both steps
+    assert [s["visitors"] for s in funnels.funnel_report(store, site, made_on_17th, only_17th, TODAY)["steps"]] == [1, 1]
+    filtered = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {"device": "desktop"})
+    assert ([s["visits"] for s in filtered["steps"]], [s["visitors"] for s in filtered["steps"]]) == ([3, 2], [None, None])
+    # One made before funnel visitors were counted (its record has no visitors_ms): none, and no day.
+    record = funnel.record()
+    del record["visitors_ms"]
+    older = funnels.funnel_report(store, site, funnels.Funnel.of(record), TWO_DAYS, TODAY)
+    assert ([s["visitors"] for s in older["steps"]], older["visitors_since"]) == ([None, None], None)
+
+
+def test_a_funnels_visitors_take_its_steps_as_its_visits_do(store, settle):
+    """Steps out of order (b1) and a repeated step (c1) bring the visitor as far as the visit."""
+    site = send_history(store, settle, SIGNUP_STEPS)
+    report = funnels.funnel_report(store, site, funnels.funnels_of(site)[0], TWO_DAYS, TODAY)
+    assert [s["visits"] for s in report["steps"]] == [s["visitors"] for s in report["steps"]] == [4, 3, 1]
 
 
 def test_a_funnel_skips_the_summaries_that_never_reach_its_first_step_unread(store, history, monkeypatch):

@@ -79,6 +79,8 @@ def _ingest_months(store, settle):
     site.goals = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing"},
                   {"id": "demo", "name": "Demo played", "kind": "event", "match": "play", "prop": "video",
                    "value": "demo"}]
+    site.funnels = [{"id": "buy", "name": "Buy", "steps": [{"kind": "page", "match": "/"}, {"kind": "goal", "match": "pricing"}],
+                     "created_ms": utc("2026-08-20T00:00:00"), "visitors_ms": utc("2026-08-20T00:00:00")}]
     store.update_site(site)
     rng = random.Random(7)
     start, span_s = datetime(2026, 8, 20, tzinfo=timezone.utc), 89 * 86_400

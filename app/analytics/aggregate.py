@@ -31,7 +31,9 @@ Counters (grain, metric, dimension):
   by page and by (page, referrer);
 - day, journeys (analytics/journeys.py): visits by their summary (dimension "journey": the
   visit's channel, source, device, country and ordered steps with their offsets), counted on
-  the visit's day and moved (-1/+1) as the visit takes steps;
+  the visit's day and moved (-1/+1) as the visit takes steps; and, for the funnels made since
+  their visitors are counted (analytics/funnels.py), the visitor seen in the sketch of each
+  funnel step the visit reaches (dimension "funnel", value "<funnel id>:<step>"), on that day;
 - day, cohorts (analytics/cohorts.py): visitors by the week or month the tracker made their id,
   counted once in each week or month they come back (bucket: its first day).
 - minute, live (analytics/realtime.py): each visitor counted once, in the minute of their
@@ -95,7 +97,7 @@ MAX_STEP_TEXT = 200
 # Cohort counters: dimension -> the period it counts in (analytics/cohorts.py).
 COHORT_PERIODS = ("week", "month")
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
-SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS, "goal", "outbound", "download")
+SKETCH_DIMENSIONS = ("", "page", "entry", *SESSION_DIMENSIONS, "goal", "outbound", "download", "funnel")
 
 
 def session_cube(session: Session) -> str:
@@ -313,6 +315,18 @@ def _take_step(session: Session, step: str, ts: int, tally: _Tally) -> None:
     offset = max(0, ts - session.started_ms) // 1000
     session.journey = f"{journey[:-1]},[{text},{offset}]]" if journey else f"[[{text},{offset}]]"
     tally.add("day", day, "visits", 1, JOURNEY, _journey_value(session, session.journey, dims))
+    if tally.goals.funnels:
+        _note_funnel_visitor(session, journey, step[:MAX_STEP_TEXT], day, tally)
+
+
+def _note_funnel_visitor(session: Session, journey: str, step: str, day: int, tally: _Tally) -> None:
+    """The visit took `step` after the steps of `journey`: its visitor is seen, on the visit's
+    day, at each funnel step that takes it to (goals.funnel_steps)."""
+    before = [text for text, _ in json.loads(journey)] if journey else []
+    for funnel in tally.goals.funnels:
+        reached = funnel.taken_to(before, step)
+        if reached:
+            tally.seen(day, session.user_id, "funnel", f"{funnel.id}:{reached}")
 
 
 @lru_cache(maxsize=8192)  # a site has a few hundred pages and event names

@@ -14,11 +14,13 @@ import functools
 import json
 import secrets
 from collections import defaultdict
-from typing import Callable, Iterable, NamedTuple
+from datetime import date
+from typing import Iterable, NamedTuple
 
 from app.analytics.aggregate import MAX_STEP_TEXT
-from app.analytics.goals import goals_of, page_matches
-from app.analytics.periods import Period
+from app.analytics.goals import goals_of, step_matcher, step_target
+from app.analytics.periods import Period, day_from_number, local_day_number
+from app.analytics.stats import _visitors
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, matches
 from app.i18n import gettext as _, lazy_gettext as _l
 from app.store.base import Site, Store
@@ -45,14 +47,18 @@ class Funnel(NamedTuple):
     name: str
     steps: tuple[dict, ...]  # each {"kind": one of STEP_KINDS, "match": path pattern, name or goal id}
     created_ms: int = 0
+    # Since when the aggregator notes its visitors (goals.funnel_steps): its creation; 0 for a funnel
+    # made before LiveInsight counted funnel visitors, which reports only in visits.
+    visitors_ms: int = 0
 
     @classmethod
     def of(cls, record: dict) -> "Funnel":
-        return cls(record["id"], record["name"], tuple(record["steps"]), record.get("created_ms", 0))
+        return cls(record["id"], record["name"], tuple(record["steps"]), record.get("created_ms", 0),
+                   record.get("visitors_ms", 0))
 
     def record(self) -> dict:
         return {"id": self.id, "name": self.name, "steps": [dict(s) for s in self.steps],
-                "created_ms": self.created_ms}
+                "created_ms": self.created_ms, "visitors_ms": self.visitors_ms}
 
 
 def funnels_of(site: Site) -> list[Funnel]:
@@ -95,7 +101,7 @@ def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: 
                              num=len(checked)))
     if len(site.funnels) >= MAX_FUNNELS:
         raise FunnelError(_("a site has at most %(most)s funnels", most=MAX_FUNNELS))
-    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms)
+    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms, now_ms)
 
 
 def add_funnel(store: Store, site: Site, funnel: Funnel) -> None:
@@ -121,42 +127,11 @@ def step_label(site: Site, step: dict) -> str:
     return _("Sent %(event)s", event=match) if kind == "event" else _("Converted: %(name)s", name=match)
 
 
-def _target(site: Site, step: dict) -> tuple[str, str] | None:
-    """What a funnel step is as a summary's steps hold it: ("page", pattern) for a path, or
-    ("key", its key: e:name, c:name, g:id). A page goal is its pages (so its history before it
-    was defined counts too); an event goal its event's key, or its own key when it has a
-    property condition. None for a goal that is gone."""
-    kind, match = step["kind"], step["match"]
-    if kind == "goal":
-        goal = next((g for g in goals_of(site) if g.id == match), None)
-        if goal is None:
-            return None
-        if goal.kind == "page":
-            return "page", goal.match
-        if goal.prop:
-            return "key", goal.key
-        kind, match = "event", goal.match
-    if kind == "page":
-        return "page", match
-    return "key", ("e:" if kind == "event" else "c:") + match
-
-
-def _matcher(site: Site, step: dict) -> Callable[[str], bool]:
-    """Whether a summary's step (a path, or a key) is this funnel step."""
-    target = _target(site, step)
-    if target is None:
-        return lambda s: False
-    kind, match = target
-    if kind == "page":
-        return lambda s: s.startswith("/") and page_matches(match, s)
-    return lambda s: s == match
-
-
 def _needle(site: Site, step: dict) -> str:
     """Text a stored summary (aggregate.py writes each step as JSON) holds if one of its steps
     is this funnel step: its quoted key, or for a page the quoted start of its pattern before
     any wildcard. Empty when there is none to tell."""
-    target = _target(site, step)
+    target = step_target(site, step)
     if target is None:
         return ""
     kind, match = target
@@ -177,7 +152,7 @@ def _time_bucket(seconds: int) -> int:
 def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
     """A funnel's digest: per step, the visits that reached it ("v"), by each dimension's value
     ("b"), and the time it took from the step before ("t")."""
-    matchers = [_matcher(site, step) for step in funnel.steps]
+    matchers = [step_matcher(site, step) for step in funnel.steps]
     known: dict[str, tuple[bool, ...]] = {}  # a step text -> which funnel steps it is
     key_of = functools.lru_cache(maxsize=100_000)(key)  # a few thousand keys, met in many visits
 
@@ -227,8 +202,9 @@ def _percent(part: float, whole: float) -> float | None:
 def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
                   filters: dict[str, str] | None = None, breakdown: str | None = None) -> dict:
     """Visits entering each step, continuing and dropping off, each step's conversion from the
-    one before and from the first, the median time from the step before; with `breakdown`, the
-    same per value of a dimension (visits per step, no times)."""
+    one before and from the first, the median time from the step before, and the visitors
+    who reached each step (_step_visitors); with `breakdown`, the same per value of a
+    dimension (visits per step, no times)."""
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     unknown = set(filters) - set(FUNNEL_DIMENSIONS)
     if unknown:
@@ -246,12 +222,13 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
             times[parts[1]][parts[2]] += n
         elif parts[0] == "b" and parts[1] == breakdown:
             by_value[parts[2]][parts[3]] += n
+    visitors, since = _step_visitors(store, site, funnel, period, today, filters)
     steps = []
     for i, step in enumerate(funnel.steps):
         nxt = visits[i + 1] if i + 1 < len(visits) else None
         steps.append({
             "step": i + 1, "label": step_label(site, step), "kind": step["kind"], "match": step["match"],
-            "visits": int(visits[i]),
+            "visits": int(visits[i]), "visitors": None if visitors is None else visitors[i],
             "continued": None if nxt is None else int(nxt),
             "dropped": None if nxt is None else int(visits[i] - nxt),
             "conversion_from_previous": 100.0 if i == 0 and visits[0] else (_percent(visits[i], visits[i - 1]) if i else None),
@@ -260,13 +237,36 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
         })
     report = {"funnel": {"id": funnel.id, "name": funnel.name}, "steps": steps,
               "entered": int(visits[0]), "completed": int(visits[-1]),
-              "conversion_rate": _percent(visits[-1], visits[0])}
+              "conversion_rate": _percent(visits[-1], visits[0]),
+              "visitors_since": since and since.isoformat(),
+              "visitor_conversion_rate": None if visitors is None else _percent(visitors[-1], visitors[0])}
     if breakdown is not None:
         rows = sorted(by_value.items(), key=lambda item: (-item[1][0], item[0]))
         report["breakdown"] = {"dimension": breakdown, "rows": [
             {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0])}
             for value, counts in rows]}
     return report
+
+
+def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
+                   filters: dict[str, str]) -> tuple[list[int] | None, date | None]:
+    """The visitors who reached each step in the period (a visitor once however many of their
+    visits did; from the days' sketches, goals.funnel_steps), and the local day since which the
+    funnel's visitors are counted (None: never). None with filters (the sketches count every
+    visit's visitor), and when the period begins before that day and a visit of those days
+    reached the first step (a funnel made before its site's first visits counts them all)."""
+    if not funnel.visitors_ms:
+        return None, None
+    since = local_day_number(site.timezone, funnel.visitors_ms)
+    if filters:
+        return None, day_from_number(since)
+    first = key("v", 0)  # the digest's count of visits at the first step
+    if period.first_day < since and digest(store, site, _report(site, funnel, {}), period.first_day,
+                                           min(since, period.last_day + 1), today, prefix=first).get(first):
+        return None, day_from_number(since)
+    steps = [f"{funnel.id}:{i}" for i in range(1, len(funnel.steps) + 1)]
+    counted = _visitors(store, site, "funnel", period, steps)
+    return [counted.get(step, 0) for step in steps], day_from_number(since)
 
 
 def funnel_digest(site: Site, funnel: Funnel, filters: dict[str, str]) -> str:

@@ -16,6 +16,10 @@ goal"). A goal defined today therefore counts from today; what its report can sh
 before is what goal_reports.py reads for it (page goals: page views and visitors of matching
 pages, from the daily page counters; raw events live 24 hours only).
 
+A funnel's step is a goal, a page (pattern), or an event's or conversion's name: `step_target`
+says what each is among a visit summary's steps, and `funnel_steps` lets the aggregator note
+the visitors of each step of the funnels made since it does (analytics/funnels.py).
+
 Patterns: `*` stands for any characters but `/`, `**` for any characters at all; without a
 wildcard a page goal is one exact path.
 """
@@ -25,7 +29,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Callable, Iterable, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 from app.i18n import gettext as _
@@ -159,14 +163,70 @@ def leaves_site(host: str, page_host: str) -> bool:
     return bool(host) and host.lower().removeprefix("www.") != page_host.lower().removeprefix("www.")
 
 
+def step_target(site, step: dict) -> tuple[str, str] | None:
+    """What a funnel step is as a summary's steps hold it: ("page", pattern) for a path, or
+    ("key", its key: e:name, c:name, g:id). A page goal is its pages (so its history before it
+    was defined counts too); an event goal its event's key, or its own key when it has a
+    property condition. None for a goal that is gone."""
+    kind, match = step["kind"], step["match"]
+    if kind == "goal":
+        goal = next((g for g in goals_of(site) if g.id == match), None)
+        if goal is None:
+            return None
+        if goal.kind == "page":
+            return "page", goal.match
+        if goal.prop:
+            return "key", goal.key
+        kind, match = "event", goal.match
+    if kind == "page":
+        return "page", match
+    return "key", ("e:" if kind == "event" else "c:") + match
+
+
+def step_matcher(site, step: dict) -> Callable[[str], bool]:
+    """Whether a summary's step (a path, or a key) is this funnel step."""
+    target = step_target(site, step)
+    if target is None:
+        return lambda s: False
+    kind, match = target
+    if kind == "page":
+        return lambda s: s.startswith("/") and page_matches(match, s)
+    return lambda s: s == match
+
+
+class FunnelSteps(NamedTuple):
+    """A funnel as the aggregator follows a visit through it (aggregate.py): its id and a
+    matcher per step."""
+    id: str
+    matchers: tuple[Callable[[str], bool], ...]
+
+    def taken_to(self, before: Iterable[str], step: str) -> int:
+        """The number of the funnel step a visit reaches by taking `step` after the steps
+        `before` (as its summary holds them), counted as reports count (funnels._report); 0 if none."""
+        reached, last = 0, len(self.matchers)
+        for text in before:
+            if reached < last and self.matchers[reached](text):
+                reached += 1
+        return reached + 1 if reached < last and self.matchers[reached](step) else 0
+
+
+def funnel_steps(site) -> tuple[FunnelSteps, ...]:
+    """The site's funnels whose visitors are noted as visits take their steps: each visitor is
+    added to the day's unique-visitor sketch of the step (dimension "funnel", value
+    "<id>:<step number>"), so a report counts each visitor once however many visits they make."""
+    return tuple(FunnelSteps(f["id"], tuple(step_matcher(site, step) for step in f["steps"]))
+                 for f in site.funnels if f.get("visitors_ms"))
+
+
 @dataclass(frozen=True)
 class SiteGoals:
     """What the aggregator needs of a site's settings to count goals, outbound links,
-    downloads and not-found pages, compiled once per site and batch."""
+    downloads, not-found pages and funnels' visitors, compiled once per site and batch."""
     pages: tuple[Goal, ...] = ()
     events: dict[str, tuple[Goal, ...]] = field(default_factory=dict)  # event name -> its goals
     outbound_links: bool = False
     download_extensions: frozenset[str] = frozenset()
+    funnels: tuple[FunnelSteps, ...] = ()  # the funnels whose visitors are noted
 
     @classmethod
     def of(cls, site) -> "SiteGoals":
@@ -176,7 +236,8 @@ class SiteGoals:
             if goal.kind == "event":
                 events.setdefault(goal.match, []).append(goal)
         return cls(tuple(g for g in goals if g.kind == "page"), {k: tuple(v) for k, v in events.items()},
-                   site.outbound_links, frozenset(e.lower().lstrip(".") for e in site.download_extensions))
+                   site.outbound_links, frozenset(e.lower().lstrip(".") for e in site.download_extensions),
+                   funnel_steps(site))
 
     def reached_by(self, event: dict) -> list[tuple[str, bool]]:
         """The keys an event reaches, each with whether it is a defined goal (whose

@@ -266,6 +266,11 @@ class FunnelStepFiguresSchema(FunnelStepSchema):
     median_seconds_from_previous = fields.Float(allow_none=True, metadata={
         "description": "Median time from the previous step within the visit (exact below 100 s, within 5 % "
                        "above); null on the first step and when no visit reached this one."})
+    visitors = fields.Integer(allow_none=True, metadata={
+        "description": "Visitors (browsers) whose visits reached it, each once however many of their visits "
+                       "did (unique-visitor sketches: exact below 100, within 1 % above). Counted from the "
+                       "day the funnel was made (visitors_since): null when the period begins before, and "
+                       "with filters."})
 
 
 class FunnelBreakdownRowSchema(Schema):
@@ -288,6 +293,11 @@ class FunnelSchema(Schema):
     completed = fields.Integer(metadata={"description": "Visits that reached the last step."})
     conversion_rate = fields.Float(allow_none=True, metadata={
         "description": "completed / entered, in percent; null when no visit entered."})
+    visitor_conversion_rate = fields.Float(allow_none=True, metadata={
+        "description": "The last step's visitors / the first step's, in percent; null when visitors are."})
+    visitors_since = fields.Date(allow_none=True, metadata={
+        "description": "The site's local day from which the funnel's visitors are counted (the day it was "
+                       "made); null for a funnel made before LiveInsight counted them."})
     breakdown = fields.Nested(FunnelBreakdownSchema, metadata={"description": "With funnel_breakdown only."})
 
 

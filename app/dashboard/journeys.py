@@ -147,7 +147,8 @@ def funnel_csv(site_id: str):
         rows = [{"value": row["value"], **{f"step_{i}_visits": n for i, n in enumerate(row["visits"], 1)},
                  "conversion_rate_percent": row["conversion_rate"]} for row in report["breakdown"]["rows"]]
         return csv_download(rows, _filename("funnel", ask), {"value": data["breakdown"]})
-    rows = [{"step": s["step"], "label": s["label"], "visits": s["visits"], "continued": s["continued"],
+    rows = [{"step": s["step"], "label": s["label"], "visits": s["visits"], "visitors": s["visitors"],
+             "continued": s["continued"],
              "dropped_off": s["dropped"], "dropped_off_percent": s["dropped_share"],
              "conversion_from_previous_percent": s["conversion_from_previous"],
              "conversion_from_first_percent": s["conversion_from_first"],

@@ -268,13 +268,6 @@ class Seeded:
     data_words: set[str]  # the words of the seeded data (english_left)
 
 
-def demo_funnel(site) -> tuple[str, list[tuple[str, str]]]:
-    """A funnel of every kind of step but an event: a page, a goal (the demo's docs), a conversion."""
-    docs = next(g for g in goals.goals_of(site) if g.kind == "page")
-    return "From the home page to a purchase", [("page", "/"), ("goal", docs.id), ("page", "/pricing"),
-                                                ("conversion", "Purchase")]
-
-
 def with_first_visits(visits: list[seed.Visit]) -> list[seed.Visit]:
     """The visits with what a tracker adds to each event: its visitor's first visit (when, where
     it landed, from where) and when the browser sent its previous event, for the retention page."""
@@ -331,7 +324,7 @@ def seeded(tmp_path_factory, browser):
     app, store, site, now = _serve(tmp_path_factory.mktemp("pages"), with_admin=True)
     for goal in seed.DEMO_GOALS:  # before the traffic, so they count all of it
         goals.add_goal(store, site, *goal, now - DAYS * DAY_MS - 60_000)
-    funnels.add_funnel(store, site, funnels.new_funnel(site, *demo_funnel(site), now))
+    funnels.add_funnel(store, site, funnels.new_funnel(site, *seed.demo_funnel(site), now - DAYS * DAY_MS - 60_000))
     empty = create_site(store, "Side project (no data yet)", ["side.example"], now)
     with app.app_context():
         with_alerts(store, site, now)
@@ -409,7 +402,7 @@ def data_words(site, visits: list) -> set[str]:
     from app.ingest.enrich import describe_user_agent
     from app.ingest.sources import KNOWN_HOSTS
 
-    texts = [*site.domains, "Side project (no data yet)", "Team TV", demo_funnel(site)[0],
+    texts = [*site.domains, "Side project (no data yet)", "Team TV", seed.demo_funnel(site)[0],
              *(source.name for source in KNOWN_HOSTS.values()), *(x for goal in seed.DEMO_GOALS for x in goal),
              *(name for visit in visits for name in describe_user_agent(visit.client.user_agent))]  # "Mobile Safari"
 
