@@ -54,7 +54,9 @@ every other (the page cube sums to the page counters, the session cube to each d
   that made the id). About 10,000 of a day's ~30,000 visitors are new (~60,000 a week, ~260,000
   a month); a week's cohort keeps ~9 % the week after and ~5 % three months on, a month's ~21 %
   the month after and ~1 % ten months on.
-- A funnel (FUNNEL_STEPS: /, /pricing, /docs/**, the signup conversion), defined from the start.
+- A funnel (FUNNEL_STEPS: /, /pricing, /docs/**, the signup conversion), defined from the start,
+  and the visitors of the summarised visits that reached each of its steps (the step's daily
+  sketch, as the aggregator notes them: goals.FunnelSteps on the summary's steps in order).
 
 Each day's content depends only on GENERATOR_VERSION and the day (cohort counters included: the
 draws they depend on are replayed, not remembered from the days written), so a cached history can be
@@ -73,7 +75,9 @@ import tempfile
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -82,15 +86,16 @@ from app.analytics.aggregate import (
     COHORT_PERIODS, MAX_STEPS, SESSION_DIMENSIONS, _journey_value, cohort_dimension, goal_cube, page_cube,
     period_start, session_cube,
 )
-from app.analytics.goals import ANY_CONVERSION, conversion_key, event_key, page_matches
+from app.analytics.goals import ANY_CONVERSION, FunnelSteps, conversion_key, event_key, page_matches, step_matcher
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
 from app.store.base import HOUR_MS, JOURNEY, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 5  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
-# 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel
+GENERATOR_VERSION = 6  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+# 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel;
+# 6: the funnel's visitors per step (sketches)
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -378,9 +383,11 @@ def returns() -> Returns:
 
 
 def visit_summaries(day: int, profile: np.ndarray, views: np.ndarray, starts: np.ndarray, page: np.ndarray,
-                    on_page: np.ndarray, events: list[tuple[tuple[str, ...], np.ndarray, bool]]) -> dict[str, int]:
+                    on_page: np.ndarray, events: list[tuple[tuple[str, ...], np.ndarray, bool]]
+                    ) -> tuple[dict[str, int], dict[int, list[int]]]:
     """The summaries (aggregate.py's JOURNEY values) of SUMMARY_SHARE of the day's visits, each
-    with how many visits have it.
+    with how many visits have it; and, per step of the funnel, the visits that reached it (whose
+    visitors the aggregator notes in the step's sketch).
 
     A visit's steps are its pages in order, each at the time spent on the pages before it
     (whole seconds from the visit's start, as the aggregator counts them), and its events:
@@ -405,6 +412,7 @@ def visit_summaries(day: int, profile: np.ndarray, views: np.ndarray, starts: np
     pages, offsets = page.tolist(), offset.tolist()
     first_view, n_views, profiles = starts.tolist(), views.tolist(), profile.tolist()
     counts: dict[str, int] = defaultdict(int)
+    funnel, reached = funnel_steps(), defaultdict(list)
     for v in chosen.tolist():
         s = first_view[v]
         timeline = [(2 * k, offsets[s + k], (), cat.pages[pages[s + k]]) for k in range(n_views[v])]
@@ -419,7 +427,21 @@ def visit_summaries(day: int, profile: np.ndarray, views: np.ndarray, starts: np
             steps.append([step, ms // 1000])
         counts[_journey_value(cat.sessions[profiles[v]],
                               json.dumps(steps, separators=(",", ":"), ensure_ascii=False))] += 1
-    return counts
+        texts: list[str] = []
+        for step, _ in steps:  # as the aggregator notes them, a step at a time
+            taken_to = funnel.taken_to(texts, step)
+            if taken_to:
+                reached[taken_to].append(v)
+            texts.append(step)
+    return counts, reached
+
+
+@lru_cache(maxsize=1)
+def funnel_steps() -> FunnelSteps:
+    """The funnel as the aggregator follows visits through it (FUNNEL_STEPS has no goal step)."""
+    no_goals = SimpleNamespace(goals=[])
+    return FunnelSteps(FUNNEL_ID, tuple(step_matcher(no_goals, {"kind": kind, "match": match})
+                                        for kind, match in FUNNEL_STEPS))
 
 
 def cohort_counts(day: int, pool_ids: np.ndarray) -> dict[tuple[int, str, str], int]:
@@ -624,7 +646,7 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
     summary_events = [((conversion_key(name),), reached[conversion_key(name)][0], True) for name, _, _ in CONVERSIONS]
     summary_events += [((event_key("download"),), download & ~guide, False),
                        ((event_key("download"), "g:guide"), guide, False)]
-    summaries = visit_summaries(day, profile, views, starts, page, on_page, summary_events)
+    summaries, funnel_visits = visit_summaries(day, profile, views, starts, page, on_page, summary_events)
     for value, n in summaries.items():
         add("day", day, "visits", n, JOURNEY, value)
     cohorts = cohort_counts(day, pool_ids)
@@ -665,6 +687,8 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
             uniques[UniqueKey(site_id, day, dimension, value)] = visitor_ids
     for pg, members in _groups(page, owner[visit_of]).items():
         uniques[UniqueKey(site_id, day, "page", cat.pages[pg])] = set(user_ids[members].tolist())
+    for step, visits in funnel_visits.items():
+        uniques[UniqueKey(site_id, day, "funnel", f"{FUNNEL_ID}:{step}")] = set(user_ids[owner[visits]].tolist())
 
     session_cells = sum(1 for k in counters if k.dimension == "session" and k.metric == "sessions")
     page_cells = sum(1 for k in counters if k.dimension == "page_cube" and k.metric == "pageviews")

@@ -10,7 +10,8 @@ The events are a fixed, seeded mix of what trackers send (page views, heartbeats
 internal, outbound and file links, custom events with properties, conversions with a value;
 visits from search engines, social networks, webmail, other sites, tagged links and ad clicks),
 made here so that two versions of the app fold the very same events (`--app-root` runs
-another checkout's app). With `--goals` the site has three goals.
+another checkout's app). With `--goals` the site has three goals; with `--funnels`, three
+funnels too.
 """
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ GOALS = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing
          {"id": "blog", "name": "Blog", "kind": "event", "match": "play", "prop": "", "value": "", "created_ms": 0},
          {"id": "pro", "name": "Pro", "kind": "event", "match": "signup", "prop": "plan", "value": "pro",
           "created_ms": 0}]
+# With --funnels, besides the goals: three funnels whose visitors the fold notes (a page, a goal,
+# a pattern, an event step; the visits below reach their steps).
+FUNNELS = [{"id": f"f{i}", "name": f"Funnel {i}", "steps": steps, "created_ms": 0, "visitors_ms": 1}
+           for i, steps in enumerate([
+               [{"kind": "page", "match": "/"}, {"kind": "goal", "match": "pricing"}, {"kind": "page", "match": "/signup"}],
+               [{"kind": "page", "match": "/blog/*"}, {"kind": "event", "match": "play"}],
+               [{"kind": "page", "match": "/docs/**"}, {"kind": "page", "match": "/pricing"},
+                {"kind": "goal", "match": "pro"}, {"kind": "conversion", "match": "Purchase"}]])]
 
 
 def visits(count: int, seed: int = 7) -> list[list[dict]]:
@@ -76,6 +85,7 @@ def main() -> None:
     parser.add_argument("events", type=int)
     parser.add_argument("--app-root", type=Path, help="a checkout whose app to run (default: this one)")
     parser.add_argument("--goals", action="store_true", help="the site has three goals")
+    parser.add_argument("--funnels", action="store_true", help="the site has three goals and three funnels")
     args = parser.parse_args()
     if args.app_root:
         sys.path.insert(0, str(args.app_root.resolve()))
@@ -88,8 +98,9 @@ def main() -> None:
     store = SQLiteStore(str(Path(tempfile.mkdtemp()) / "cost.db"))
     store.create_schema()
     site = create_site(store, "Cost", ["example.com"], NOW_MS - DAY_MS, site_id="cost")
-    if args.goals:
+    if args.goals or args.funnels:
         site.goals = GOALS
+        site.funnels = FUNNELS if args.funnels else []
         store.update_site(site)
     started, sent = time.process_time(), 0
     for i, batch in enumerate(visits(args.events)):

@@ -159,6 +159,7 @@ def figures(kind: str, answer: dict) -> dict:
     """A few figures of a report, to see that it says something (and the same over HTTP)."""
     if kind == "funnel":
         return {"visits": [step["visits"] for step in answer["steps"]], "conversion_rate": answer["conversion_rate"],
+                "visitors": [step["visitors"] for step in answer["steps"]],
                 **({"rows": len(answer["breakdown"]["rows"])} if "breakdown" in answer else {})}
     if kind == "paths":
         top = answer["paths"][0] if answer["paths"] else {}
