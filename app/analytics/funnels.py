@@ -21,7 +21,7 @@ from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.goals import goals_of, step_matcher, step_target
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import _visitors
-from app.analytics.summaries import Report, Summary, digest, digest_name, key, matches
+from app.analytics.summaries import Report, Summary, digest, digest_name, key, key_prefix, matches
 from app.i18n import gettext as _, lazy_gettext as _l
 from app.store.base import Site, Store
 
@@ -150,8 +150,11 @@ def _time_bucket(seconds: int) -> int:
 
 
 def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
-    """A funnel's digest: per step, the visits that reached it ("v"), by each dimension's value
-    ("b"), and the time it took from the step before ("t")."""
+    """A funnel's digest: per step, the visits that reached it (["s", step]) and the time it
+    took from the step before (["s", step, seconds]), and the same by each dimension's value
+    (["b", dimension, value, step] and, unfiltered, [..., step, seconds]). A report without a
+    breakdown reads the "s" keys alone; one filtered by one value that value's "b" keys, so it
+    needs no digest of its own."""
     matchers = [step_matcher(site, step) for step in funnel.steps]
     known: dict[str, tuple[bool, ...]] = {}  # a step text -> which funnel steps it is
     key_of = functools.lru_cache(maxsize=100_000)(key)  # a few thousand keys, met in many visits
@@ -170,10 +173,14 @@ def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
                     break
         out = []
         for i, seconds in enumerate(times):
-            out.append(key_of("v", i))
-            out += [key_of("b", dimension, getattr(summary, dimension), i) for dimension in FUNNEL_DIMENSIONS]
+            values = [getattr(summary, dimension) for dimension in FUNNEL_DIMENSIONS]
+            out.append(key_of("s", i))
+            out += [key_of("b", dimension, value, i) for dimension, value in zip(FUNNEL_DIMENSIONS, values)]
             if i:
-                out.append(key_of("t", i, _time_bucket(seconds - times[i - 1])))
+                took = _time_bucket(seconds - times[i - 1])
+                out.append(key_of("s", i, took))
+                if not filters:
+                    out += [key_of("b", dimension, value, i, took) for dimension, value in zip(FUNNEL_DIMENSIONS, values)]
         return out
     # A visit that never reached the first step counts in no key: most are skipped unparsed.
     return Report(funnel_digest(site, funnel, filters), keys, needle=_needle(site, funnel.steps[0]))
@@ -212,16 +219,29 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
                             dimensions=", ".join(FUNNEL_DIMENSIONS), unknown=", ".join(sorted(unknown))))
     if breakdown is not None and breakdown not in FUNNEL_DIMENSIONS:
         raise FunnelError(_("a funnel can be broken down by %(dimensions)s", dimensions=", ".join(FUNNEL_DIMENSIONS)))
-    totals = digest(store, site, _report(site, funnel, filters), period.first_day, period.last_day + 1, today)
-    visits = [totals.get(key("v", i), 0) for i in range(len(funnel.steps))]
+    visits = [0.0] * len(funnel.steps)
     times: list[dict[int, float]] = [defaultdict(float) for _ in funnel.steps]
     by_value: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(funnel.steps))
-    for value, n in totals.items():
-        parts = json.loads(value)
-        if parts[0] == "t":
-            times[parts[1]][parts[2]] += n
-        elif parts[0] == "b" and parts[1] == breakdown:
-            by_value[parts[2]][parts[3]] += n
+    days = period.first_day, period.last_day + 1, today
+    if len(filters) == 1 and breakdown is None:  # the unfiltered digest's keys of that value
+        [(dimension, value)] = filters.items()
+        totals = digest(store, site, _report(site, funnel, {}), *days, prefix=key_prefix("b", dimension, value),
+                        holding=json.dumps(value, ensure_ascii=False))
+        head = 3  # ["b", dimension, value, step(, seconds)]
+    else:
+        totals = digest(store, site, _report(site, funnel, filters), *days, prefix="" if breakdown else key_prefix("s"))
+        head = 1  # ["s", step(, seconds)]
+    for text, n in totals.items():
+        parts = json.loads(text)
+        if head == 1 and parts[0] == "b":
+            if parts[1] == breakdown and len(parts) == 4:  # visits by value, not times
+                by_value[parts[2]][parts[3]] += n
+            continue
+        step, *took = parts[head:]
+        if took:
+            times[step][took[0]] += n
+        else:
+            visits[step] += n
     visitors, since = _step_visitors(store, site, funnel, period, today, filters)
     steps = []
     for i, step in enumerate(funnel.steps):
@@ -260,7 +280,7 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
     since = local_day_number(site.timezone, funnel.visitors_ms)
     if filters:
         return None, day_from_number(since)
-    first = key("v", 0)  # the digest's count of visits at the first step
+    first = key("s", 0)  # the digest's count of visits at the first step
     if period.first_day < since and digest(store, site, _report(site, funnel, {}), period.first_day,
                                            min(since, period.last_day + 1), today, prefix=first).get(first):
         return None, day_from_number(since)
@@ -269,10 +289,14 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
     return [counted.get(step, 0) for step in steps], day_from_number(since)
 
 
+# Bump when a funnel digest's keys change (2: "s" keys, and the times by value), so that kept ones are not read.
+FUNNEL_KEYS = 2
+
+
 def funnel_digest(site: Site, funnel: Funnel, filters: dict[str, str]) -> str:
     """The name of a funnel's daily digests: its steps as they match now, and the filters."""
     return digest_name("funnel", [[s["kind"], s["match"], _goal_of(site, s)] for s in funnel.steps],
-                       sorted(filters.items()))
+                       sorted(filters.items()), FUNNEL_KEYS)
 
 
 def _goal_of(site: Site, step: dict) -> list | None:
