@@ -217,11 +217,12 @@ def demo_setup(host: str, port: int, days: float) -> None:
     if site is None:
         site = create_site(store, "Demo site", sorted({"localhost", "127.0.0.1", host}), now_ms(),
                            site_id=site_id)
-        from app.seed import DEMO_GOALS, demo_funnel
+        from app.seed import DEMO_GOALS, demo_funnels
         before_traffic = now_ms() - int(days * DAY_MS) - 60_000
         for goal in DEMO_GOALS:  # defined before the demo's traffic, so they count all of it
             goals.add_goal(store, site, *goal, before_traffic)
-        funnels.add_funnel(store, site, funnels.new_funnel(site, *demo_funnel(site), before_traffic))
+        for name, steps, window_days in demo_funnels(site):
+            funnels.add_funnel(store, site, funnels.new_funnel(site, name, steps, before_traffic, window_days))
         _seed(site.site_id, days, 300)
     login = _demo_login(store, site.site_id)
     base = f"http://{host}:{port}"

@@ -28,12 +28,14 @@ LINKS = [("Learn more", "https://{host}/docs"), ("GitHub", "https://github.com/l
 DEMO_GOALS = [("Read the docs", "page", "/docs/**", "", ""), ("Pro sign-up", "event", "Signed up", "plan", "pro")]
 
 
-def demo_funnel(site: Site) -> tuple[str, list[tuple[str, str]]]:
-    """The demo site's funnel (make run), of every kind of step but an event: a page, a goal
-    (DEMO_GOALS' docs), a page, a conversion."""
+def demo_funnels(site: Site) -> list[tuple[str, list[tuple[str, str]], int]]:
+    """The demo site's funnels (make run): (name, steps, window across visits in days). The
+    first has every kind of step but an event (a page, DEMO_GOALS' docs, a page, a conversion)
+    within a visit; the second an event, across a week of visits."""
     docs = next(g for g in goals_of(site) if g.kind == "page")
-    return "From the home page to a purchase", [("page", "/"), ("goal", docs.id), ("page", "/pricing"),
-                                                ("conversion", "Purchase")]
+    return [("From the home page to a purchase", [("page", "/"), ("goal", docs.id), ("page", "/pricing"),
+                                                  ("conversion", "Purchase")], 0),
+            ("Pricing to sign-up, within a week", [("page", "/pricing"), ("event", "Signed up")], 7)]
 
 
 REFERRERS = [("", 40), ("https://www.google.com/", 22), ("https://search.naver.com/search.naver?query=x", 6),
@@ -174,12 +176,26 @@ def tracker_batches(visits: list[Visit], end_ms: int) -> Iterator[tuple[int, Cli
     return iter([b for b in batches if b[0] <= end_ms])
 
 
+def record_carried(store: Store, site: Site, events: list[dict], client: Client, arrival_ms: int,
+                   carries: dict[str, str]):
+    """record_batch, with what each visitor's tracker keeps of the answers (li_c, in `carries`:
+    user id -> carry) sent as the events' carry, as the tracker would (funnels across visits)."""
+    user_id = events[0]["user_id"]
+    for event in events:
+        event["carry"] = carries.get(user_id)
+    result = record_batch(store, site, events, client, arrival_ms)
+    if result.carry is not None:
+        carries[user_id] = result.carry
+    return result
+
+
 def seed(store: Store, site: Site, batches, on_batch=lambda: None) -> dict:
     """Record planned batches, each at its own arrival time, then fold them if no server's
     aggregator is running to do it (on AWS the stream function does). Returns the totals."""
     totals = {"accepted": 0, "duplicates": 0, "dropped": 0, "rejected": 0}
+    carries: dict[str, str] = {}
     for arrival_ms, client, events in batches:
-        result = record_batch(store, site, events, client, arrival_ms)
+        result = record_carried(store, site, events, client, arrival_ms, carries)
         totals["accepted"] += result.accepted
         totals["duplicates"] += result.duplicates
         totals["dropped"] += sum(result.dropped.values())

@@ -26,6 +26,29 @@ def test_batch_is_accepted(client, site, make_event):
         "accepted": 2, "duplicates": 0, "dropped": {}, "rejected": []}}
 
 
+def test_the_answer_carries_a_browsers_progress_in_funnels_across_visits(client, site, make_event, store, clock):
+    """Li-Carry (readable cross-origin): what the tracker keeps and sends back as each event's
+    `carry`; empty for a site without funnels across visits, and a bad carry is ignored."""
+    first = post(client, {"events": [make_event(url="https://example.com/a")]}, key=site.tracker_key,
+                 origin="https://example.com")
+    assert first.status_code == 202 and first.headers["Li-Carry"] == ""
+    site.funnels = [{"id": "f1", "name": "F", "window_days": 3, "created_ms": clock.now_ms(),
+                     "steps": [{"kind": "page", "match": "/a"}, {"kind": "page", "match": "/b"},
+                               {"kind": "page", "match": "/c"}]}]
+    store.update_site(site)
+    client.application.extensions["liveinsight.sites_by_key"].forget()
+    response = post(client, {"events": [make_event(url="https://example.com/a"), make_event(url="https://example.com/b")]},
+                    key=site.tracker_key, origin="https://example.com")
+    assert response.status_code == 202 and "carry" not in response.json["data"]
+    assert response.headers["Li-Carry"] == f"f1.2.{clock.now_ms() // 1000}"
+    assert "Li-Carry" in response.headers["Access-Control-Expose-Headers"]
+    done = post(client, {"events": [make_event(url="https://example.com/c", carry=response.headers["Li-Carry"])]},
+                key=site.tracker_key)
+    assert done.headers["Li-Carry"] == ""  # the journey is over
+    odd = post(client, {"events": [make_event(carry=["not", "text"]), make_event(carry="x" * 401)]}, key=site.tracker_key)
+    assert odd.json["data"]["accepted"] == 2 and odd.headers["Li-Carry"] == ""
+
+
 def test_single_event_object_is_accepted(client, site, make_event):
     response = post(client, make_event(), key=site.tracker_key)
     assert response.status_code == 202 and response.json["data"]["accepted"] == 1
@@ -152,7 +175,7 @@ def test_store_failure_is_503_with_retry_after(client, site, make_event, store, 
     assert response.json["status"] == "error"
     # The tracker must be able to read the status and Retry-After cross-origin.
     assert response.headers["Access-Control-Allow-Origin"] == "https://example.com"
-    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
+    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After, Li-Carry"
 
 
 def test_preflight_for_a_site_domain(client, site):

@@ -33,7 +33,7 @@ def test_a_funnel_and_its_breakdown(api, signup):
     data = api(f"{TWO_DAYS}&funnel={signup.id}&funnel_breakdown=channel")["data"]
     assert set(data) == {"funnel"}  # no summary, chart or breakdowns: a report of its own
     report = data["funnel"]
-    assert report["funnel"] == {"id": signup.id, "name": "Signup"}
+    assert report["funnel"] == {"id": signup.id, "name": "Signup", "window_days": 0, "across_visits_since": None}
     assert [s["visits"] for s in report["steps"]] == [4, 3, 1]
     assert [s["conversion_from_previous"] for s in report["steps"]] == [100.0, 75.0, 33.3]
     assert [s["median_seconds_from_previous"] for s in report["steps"]] == [None, 30.0, 60.0]
@@ -56,7 +56,7 @@ def test_a_funnel_made_before_the_visits_counts_their_visitors(client, clock, co
 
 def test_the_funnels_of_a_site_are_listed(api, signup):
     assert api("", path="/api/funnels") == {"status": "success", "data": {"funnels": [
-        {"id": signup.id, "name": "Signup", "steps": [
+        {"id": signup.id, "name": "Signup", "window_days": 0, "across_visits_since": None, "steps": [
             {"kind": "page", "match": "/", "label": "Visited /"},
             {"kind": "page", "match": "/pricing", "label": "Visited /pricing"},
             {"kind": "conversion", "match": "signup", "label": "Converted: signup"}]}]}}

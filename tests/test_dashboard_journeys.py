@@ -10,7 +10,7 @@ from app.analytics import funnels, goals
 from app.auth import links
 from app.store.base import Membership, User
 from tests.conftest import csrf_token
-from tests.test_journeys import NOW, counted, history, signup_funnel  # noqa: F401  (history, counted: fixtures)
+from tests.test_journeys import SIGNUP_STEPS, NOW, counted, history, send_history, signup_funnel  # noqa: F401  (history, counted: fixtures)
 
 BASE = "/sites/shop"
 WEEK = "period=7d"  # 12 to 18 November: the visits of the 16th and 17th (B's first visit, the 10th, is before)
@@ -113,6 +113,36 @@ def test_an_admin_adds_a_funnel_with_the_form_and_deletes_it(shop, client, store
     assert [f.name for f in funnels.funnels_of(store.get_site("shop"))] == ["Signup"]
     assert sorted(e.action for e in store.list_audit("shop")) == ["funnel.add", "funnel.delete"]
     assert client.post(f"{BASE}/funnels/{added.id}/delete", data={"csrf_token": token}).status_code == 404
+
+
+def test_a_funnel_across_visits_shows_visitors_who_came_back_to_finish(store, settle, client, clock):
+    site = send_history(store, settle, SIGNUP_STEPS, window_days=7)
+    clock.now = NOW
+    html = client.get(f"{BASE}/funnels?period=custom&from=2026-11-16&to=2026-11-17").get_data(as_text=True)
+    words = text_of(html)
+    heads = re.findall(r'<span class="step-label">([^<]+)</span>\s*<span class="step-visits"><strong>(\d+)</strong>', html)
+    assert heads == [("Visited /", "4"), ("Visited /pricing", "3"), ("Converted: signup", "2")]  # b2 came back
+    assert "went through every step: 2 of 4. Of the visitors: 50% (2 of 4)." in words
+    assert "a visitor who comes back within 7 days of the first step takes up where they left off" in words
+    assert "from when it was made (Nov 1, 2026, 00:00)" in words and "within that one visit" not in words
+    [funnel] = funnels.funnels_of(site)
+    listed = client.get("/api/funnels?site=shop").json["data"]["funnels"]
+    assert [(f["id"], f["window_days"], f["across_visits_since"]) for f in listed] == [(funnel.id, 7, "2026-11-01")]
+
+
+def test_an_admin_chooses_a_funnels_window_across_visits(shop, client, store):
+    form = client.get(f"{BASE}/funnels").get_data(as_text=True)
+    assert '<option value="0">within one visit</option>' in form
+    assert '<option value="7">across a visitor\'s visits within 7 days</option>' in form
+    token = csrf_token(client)
+    sent = client.post(f"{BASE}/funnels", data={"csrf_token": token, "name": "Over a week", "window_days": "7",
+                                                "kind": ["page", "page"], "match": ["/", "/pricing"]})
+    assert sent.status_code == 302
+    assert [f.window_days for f in funnels.funnels_of(store.get_site("shop"))] == [0, 7]
+    refused = client.post(f"{BASE}/funnels", data={"csrf_token": token, "name": "Over a year", "window_days": "365",
+                                                   "kind": ["page", "page"], "match": ["/", "/pricing"]})
+    assert refused.status_code == 400
+    assert "a funnel counts across visits within 1 to 30 days, or 0 for within one visit" in refused.get_data(as_text=True)
 
 
 def test_a_funnel_the_form_cannot_keep_is_a_400_with_what_was_typed(shop, client, store):

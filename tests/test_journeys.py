@@ -4,13 +4,14 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from app.analytics import cohorts, funnels, journeys
+from app.analytics import cohorts, funnels, goals, journeys
 from app.analytics.periods import Period, day_number
 from app.analytics.summaries import DONE, Preparing, summaries, within
+from app.analytics.goals import Carry, SiteGoals
 from app.auth.sites import create_site
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
-from app.store.base import JOURNEY
+from app.store.base import JOURNEY, Site
 
 WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -59,24 +60,27 @@ TODAY = day_number(date(2026, 11, 18))
 TWO_DAYS = Period("custom", date(2026, 11, 16), date(2026, 11, 17))
 
 
-def send_history(store, settle, *made_first):
+def send_history(store, settle, *made_first, window_days=0):
     """HISTORY through the real pipeline, one event a batch, each settled (as the aggregator
     would a moment later), so summaries move as visits grow. `made_first`: the steps of funnels
-    made with the site, before any visit."""
+    made with the site, before any visit (across visits within `window_days`)."""
     site = create_site(store, "Shop", ["example.com"], utc("2026-11-01T00:00:00"), site_id="shop")
     for i, steps in enumerate(made_first):
         funnels.add_funnel(store, site, funnels.new_funnel(site, f"Made first {i or ''}".strip(), steps,
-                                                           utc("2026-11-01T00:00:00")))
+                                                           utc("2026-11-01T00:00:00"), window_days))
     last: dict[str, int] = {}  # visitor -> their browser's previous event (the tracker's li_l)
+    carry: dict[str, str] = {}  # visitor -> their browser's progress in funnels across visits (li_c)
     for visitor, visit, referrer, client, events in HISTORY:
         for i, (when, kind, path, name) in enumerate(events):
             event = {"event_id": f"event-{visit}-{i:04d}", "type": kind, "timestamp": utc(when), "user_id": visitor,
                      "session_id": visit, "url": f"https://example.com{path}",
                      "referrer": referrer if i == 0 else "https://example.com/", "name": name,
-                     "first": FIRST[visitor], "prev": last.get(visitor)}
+                     "first": FIRST[visitor], "prev": last.get(visitor), "carry": carry.get(visitor)}
             last[visitor] = utc(when)
             result = record_batch(store, site, [event], Client("81.2.69.1", client), utc(when) + 500)
             assert result.accepted == 1, result
+            if result.carry is not None:  # what the tracker keeps of the answer
+                carry[visitor] = result.carry
             settle()
     return site
 
@@ -155,6 +159,57 @@ def test_a_funnels_visitors_take_its_steps_as_its_visits_do(store, settle):
     site = send_history(store, settle, SIGNUP_STEPS)
     report = funnels.funnel_report(store, site, funnels.funnels_of(site)[0], TWO_DAYS, TODAY)
     assert [s["visits"] for s in report["steps"]] == [s["visitors"] for s in report["steps"]] == [4, 3, 1]
+
+
+def test_a_funnel_across_visits_takes_up_a_visitors_journey_where_their_last_visit_left_it(store, settle):
+    """b2 signs up the day after b1 reached /pricing: within the window, the journey's last step.
+    a1 completed the funnel, so a2 (no / first) begins nothing; c1 and d1 never come back."""
+    site = send_history(store, settle, SIGNUP_STEPS, window_days=7)
+    funnel = funnels.funnels_of(site)[0]
+    report = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY)
+    steps = report["steps"]
+    assert [s["visits"] for s in steps] == [s["visitors"] for s in steps] == [4, 3, 2]
+    assert (report["completed"], report["conversion_rate"], report["visitor_conversion_rate"]) == (2, 50.0, 50.0)
+    # b2's step has no time from b1's: only a1's 60 s within a visit counts.
+    assert [s["median_seconds_from_previous"] for s in steps] == [None, 30.0, 60.0]
+    assert report["funnel"] == {"id": funnel.id, "name": "Made first", "window_days": 7,
+                                "across_visits_since": "2026-11-01"}
+    # b2's summary says where it began, and nothing of b1 but that step.
+    tuesday = summaries(store, "shop", TODAY - 1, TODAY)[TODAY - 1]
+    assert {s.steps for s in tuesday} == {(("/pricing", 0), ("c:signup", 45)),
+                                          ((f"f:{funnel.id}:2", 0), ("c:signup", 0))}
+    # Each day on its own: the 17th holds only b2's last step.
+    only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))
+    assert [s["visits"] for s in funnels.funnel_report(store, site, funnel, only_17th, TODAY)["steps"]] == [0, 0, 1]
+    # The same steps within one visit: b2 takes no step.
+    within = funnels.funnel_report(store, site, signup_funnel(site), TWO_DAYS, TODAY)
+    assert [s["visits"] for s in within["steps"]] == [4, 3, 1]
+
+
+def test_a_journey_across_visits_ends_with_its_window_or_its_last_step():
+    """goals.Carry, what the browser keeps: a step begins a journey; past the window it is
+    gone; the last step ends it; what is not a funnel's in progress is left out."""
+    site = Site("s", "S", "k", ["example.com"], funnels=[
+        {"id": "f1", "name": "F", "steps": [{"kind": "page", "match": "/a"}, {"kind": "page", "match": "/b"},
+                                            {"kind": "event", "match": "buy"}], "window_days": 2},
+        {"id": "f2", "name": "G", "steps": [{"kind": "page", "match": "/a"}, {"kind": "page", "match": "/c"}]}])
+    goals = SiteGoals.of(site)
+    day = 86_400_000
+    carry = Carry(goals.funnels, None)
+    carry.advance(["/a"], 10 * day)
+    assert carry.text() == f"f1.1.{10 * 86_400}"  # f2 is within a visit: not carried
+    later = Carry(goals.funnels, carry.text())
+    assert later.at(12 * day) == {"f1": 1} and later.at(12 * day + 1) == {}  # the window: 2 days
+    later.advance(["/b"], 11 * day)
+    assert later.text() == f"f1.2.{10 * 86_400}"  # the window runs from the first step
+    later.advance(["e:buy"], 11 * day)
+    assert later.text() == ""  # done: the next /a begins again
+    expired = Carry(goals.funnels, f"f1.2.{10 * 86_400}")
+    expired.advance(["/b", "e:buy"], 13 * day)
+    assert expired.text() == ""  # too late to go on, and no first step to begin again
+    odd = Carry(goals.funnels, "f1.3.5 f2.1.5 gone.1.5 f1 .. f1.x.5 " + "f1.1.99999999999")
+    assert odd.progress == {"f1": (1, 99999999999)}  # step 3 is past the last but one
+    assert len(Carry(goals.funnels, " ".join(f"f1.1.{i}" for i in range(100))).text()) <= 400
 
 
 def test_a_funnel_skips_the_summaries_that_never_reach_its_first_step_unread(store, history, monkeypatch):
@@ -294,13 +349,26 @@ def test_summaries_digests_and_cohorts_go_after_13_months(store, history):
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # what the demo sends does not depend on the store
 def test_the_demo_traffic_fills_the_retention_table(store, settle):
-    """make run's demo site: its visitors carry what the tracker keeps (first visit, previous event)."""
-    from app.seed import plan_visits, seed, tracker_batches
+    """make run's demo site: its visitors carry what the tracker keeps (first visit, previous
+    event, progress in funnels across visits)."""
+    from app.seed import DEMO_GOALS, demo_funnels, plan_visits, seed, tracker_batches
     site = create_site(store, "Demo", ["demo.example"], NOW - 3 * 86_400_000, site_id="demo")
-    seed(store, site, tracker_batches(plan_visits(site, 3, NOW, visits_per_day=40), NOW))
+    for goal in DEMO_GOALS:
+        goals.add_goal(store, site, *goal, NOW - 3 * 86_400_000)
+    for name, steps, window_days in demo_funnels(site):
+        funnels.add_funnel(store, site, funnels.new_funnel(site, name, steps, NOW - 3 * 86_400_000, window_days))
+    seed(store, site, tracker_batches(plan_visits(site, 3, NOW, visits_per_day=300), NOW))
     settle()  # on AWS the stream function folds what the demo sends
     weekly = cohorts.cohort_table(store, site, TODAY, "week", 2)
     assert sum(c["visitors"] for c in weekly["cohorts"]) > 20
+    # ... and their carry: returning visitors finish the funnel across visits in a later visit.
+    across = funnels.funnels_of(site)[1]
+    within = funnels.Funnel.of({**across.record(), "window_days": 0})
+    three_days = Period("custom", date(2026, 11, 15), date(2026, 11, 18))
+    counted = [[s["visits"] for s in funnels.funnel_report(store, site, f, three_days, TODAY)["steps"]]
+               for f in (across, within)]
+    assert counted[0][1] > counted[1][1] > 0
+    assert counted[0][0] < counted[1][0]  # a journey enters once, however many of its visits see /pricing
 
 
 def test_the_retention_job_makes_the_digests_no_request_has_made_yet(store, history):

@@ -6,9 +6,11 @@
  * browser until #liveinsight-opt-in (or liveinsight.optIn()) and the next page.
  * Storage: localStorage li_uid (visitor id), li_f (the visitor's first visit, [ms, landing URL,
  * referrer], written once with li_uid: every event's `first`), li_l (time of this browser's last
- * event: the next event's `prev`), li_q (unsent events), li_out (opted out); sessionStorage
- * li_sid (visit id). With `first` and `prev` the server counts cohort retention without keeping
- * a visitor table. Opting out removes all but li_out (and li_sid, which ends with the tab).
+ * event: the next event's `prev`), li_c (progress in the site's funnels across visits: what the
+ * last answer's Li-Carry header said, every event's `carry`), li_q (unsent events), li_out (opted
+ * out); sessionStorage li_sid (visit id). With `first` and `prev` the server counts cohort
+ * retention, with `carry` funnels across visits, without keeping a visitor table. Opting out
+ * removes all but li_out (and li_sid, which ends with the tab).
  * Built by tracker/build.sh into tracker/dist/liveinsight.min.js (served at /tracker.js). */
 (() => {
   // Never throw into the host page: every entry point goes through guard(). (No guarded
@@ -38,8 +40,8 @@
     const load = name => { try { return JSON.parse(storage('getItem', name)) } catch (err) {} };
 
     // Opt-out, kept in localStorage 'li_out'; opting out also forgets the visitor (id, first
-    // visit, time of the last event) and unsent events.
-    const optOut = () => { storage('setItem', 'li_out', 1); storage('removeItem', 'li_uid'); storage('removeItem', 'li_f'); storage('removeItem', 'li_l'); storage('removeItem', 'li_q'); memoryQueue = [] };
+    // visit, time of the last event, progress in funnels) and unsent events.
+    const optOut = () => { storage('setItem', 'li_out', 1); storage('removeItem', 'li_uid'); storage('removeItem', 'li_f'); storage('removeItem', 'li_l'); storage('removeItem', 'li_q'); storage('removeItem', 'li_c'); memoryQueue = [] };
     const optIn = () => storage('removeItem', 'li_out');
     if (loc.hash == '#liveinsight-opt-out') optOut();
     if (loc.hash == '#liveinsight-opt-in') optIn();
@@ -55,13 +57,9 @@
     };
     if (optedOut()) return;
 
-    // Random UUID; the fallback covers insecure contexts where randomUUID is missing.
-    const newId = () => {
-      try { return crypto.randomUUID() } catch (err) {
-        // [1e7]+-1e3+... is the template '10000000-1000-4000-8000-100000000000', shorter.
-        return ([1e7] + -1e3 + -4e3 + -8e3 + -1e11).replace(/[018]/g, digit => (digit ^ Math.random() * 16 >> digit / 4).toString(16));
-      }
-    };
+    // A random id: 128 bits as four numbers (getRandomValues works in insecure contexts too,
+    // where randomUUID is missing).
+    const newId = () => crypto.getRandomValues(new Uint32Array(4)).join('-');
     // The visitor id, localStorage 'li_uid' (this page only when storage throws). When the
     // tracker makes it, it also records, once, 'li_f': the visitor's first visit [ms, landing
     // URL, referrer], sent with every event as `first` so the server knows the visitor's cohort
@@ -86,14 +84,15 @@
     // An event: no page title (nothing on the server reads it, and the bytes paid for li_f, li_l).
     // prev: the time of this browser's previous event on this site, from any tab or page
     // (localStorage 'li_l'; null for the first, undefined (not sent) when storage throws): the
-    // server sees a visitor come back without keeping a visitor table.
+    // server sees a visitor come back without keeping a visitor table. carry: li_c as it is
+    // (text the server made; null before any answer), which a visit's first event takes to it.
     const track = (type, fields) => {
       if (optedOut()) return;
       const queue = loadQueue(), timestamp = Date.now();
       // The JSON round trip snapshots props and rejects unserialisable ones (throws here, not at send time).
       queue.push(JSON.parse(JSON.stringify(Object.assign({
         event_id: newId(), type, timestamp, user_id: userId, session_id: sessionId,
-        url: loc.href, referrer: doc.referrer, first, prev: load('li_l')
+        url: loc.href, referrer: doc.referrer, first, prev: load('li_l'), carry: storage('getItem', 'li_c')
       }, fields))));
       storage('setItem', 'li_l', timestamp); // after the push: an event that threw is no event
       saveQueue(queue);
@@ -120,6 +119,9 @@
       // A string body goes as text/plain: a "simple" request, no CORS preflight.
       // then(answered, failed): neither handler can throw (flush is guarded), so no catch.
       fetch(endpoint, { method: 'POST', body: requestBody(batch), keepalive: true, credentials: 'omit' }).then(({ status, headers }) => {
+        // Keep the progress the server counted these events made (null without the header:
+        // a site without funnels across visits answers "", so that never happens there).
+        status < 300 && storage('setItem', 'li_c', headers.get('Li-Carry'));
         if (status < 500 && status != 429) { inFlight = backoffMs = 0; flush() } else backOff(batch, +headers.get('Retry-After'));
       }, () => backOff(batch));
     });

@@ -34,6 +34,8 @@ Counters (grain, metric, dimension):
   the visit's day and moved (-1/+1) as the visit takes steps; and, for the funnels made since
   their visitors are counted (analytics/funnels.py), the visitor seen in the sketch of each
   funnel step the visit reaches (dimension "funnel", value "<funnel id>:<step>"), on that day;
+  a visit that carries progress through funnels across visits (the tracker's carry, goals.py)
+  begins its summary with a step "f:<funnel id>:<step>" per funnel, where it begins;
 - day, cohorts (analytics/cohorts.py): visitors by the week or month the tracker made their id,
   counted once in each week or month they come back (bucket: its first day).
 - minute, live (analytics/realtime.py): each visitor counted once, in the minute of their
@@ -52,7 +54,8 @@ from functools import lru_cache
 from typing import Iterable
 
 from app.analytics.goals import (
-    MAX_REACHED, NOT_FOUND_EVENT, SiteGoals, conversion_key, event_key, leaves_site, prop_text, split_link,
+    MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key, event_key,
+    leaves_site, prop_text, split_link,
 )
 from app.analytics.periods import local_day_number
 from app.store.base import (
@@ -92,8 +95,7 @@ MAX_PAGES = 64
 # conversions), each with its offset from the visit's start in seconds; a page longer than
 # MAX_STEP_TEXT is cut there. Only the summary's dimensions here are kept with it.
 JOURNEY_DIMENSIONS = ("channel", "source", "device", "country")
-MAX_STEPS = 24
-MAX_STEP_TEXT = 200
+MAX_STEPS = 24  # (MAX_STEP_TEXT is in goals.py, which works out steps too)
 # Cohort counters: dimension -> the period it counts in (analytics/cohorts.py).
 COHORT_PERIODS = ("week", "month")
 # The dimensions whose values get a daily unique-visitor sketch ("" is the whole site).
@@ -256,7 +258,18 @@ def _start_session(event: dict, previous: Session | None, visitor: Visitor, tall
     tally.add("day", day, "sessions", 1, "session", cube)
     tally.add("day", day, "visitors", int(session.first_of_day), "session", cube)
     _count_cohort(event, tally, day)
+    if tally.goals.across_visits and event.get("carry"):
+        _begin_where_carried(session, event, tally, day)
     return session
+
+
+def _begin_where_carried(session: Session, event: dict, tally: _Tally, day: int) -> None:
+    """The visit's summary begins with where it is in each funnel across visits, as the
+    browser's carry says at its first event (goals.Carry)."""
+    at = Carry(tally.goals.funnels, event["carry"]).at(event["ts"])
+    if at:
+        session.journey = "[" + ",".join(f"[{_json_text(carried_step(f, step))},0]" for f, step in sorted(at.items())) + "]"
+        tally.add("day", day, "visits", 1, JOURNEY, _journey_value(session, session.journey))
 
 
 def period_start(period: str, day: int) -> int:
@@ -324,7 +337,7 @@ def _note_funnel_visitor(session: Session, journey: str, step: str, day: int, ta
     day, at each funnel step that takes it to (goals.funnel_steps)."""
     before = [text for text, _ in json.loads(journey)] if journey else []
     for funnel in tally.goals.funnels:
-        reached = funnel.taken_to(before, step)
+        reached = funnel.counts_visitors and funnel.taken_to(before, step)
         if reached:
             tally.seen(day, session.user_id, "funnel", f"{funnel.id}:{reached}")
 

@@ -1,5 +1,6 @@
 """Funnels: ordered steps a visit goes through, each a page (pattern), a custom event, a
-conversion or a goal, and how many visits reach each step, in that order, within the visit.
+conversion or a goal, and how many visits reach each step, in that order, within the visit,
+or, for a funnel across visits, within N days of its first step over a visitor's visits.
 
 A funnel is worked out from visit summaries (summaries.py), so it covers every day kept, also
 those before it was defined. A visit reaches step k when it reached step k - 1 and then a step
@@ -7,6 +8,12 @@ matching k (the earliest such: other steps in between are allowed, a step may re
 time between two steps is the difference of their offsets in the visit, kept to the second
 below 100 seconds and to two significant figures above (a day's digest holds one counter per
 distinct time), so medians above 100 s are within 5 %.
+
+A funnel across visits counts each step once per journey (a visitor's way from the first step
+to the last within the window), in the visit that took it: a visit that carries progress
+(goals.Carry: its summary begins with "f:<id>:<step>") counts only the steps it took further,
+and the step it took first has no time from the one before, which an earlier visit took. The
+carry exists from the funnel's creation on: before, its visits count within each visit.
 """
 from __future__ import annotations
 
@@ -17,8 +24,7 @@ from collections import defaultdict
 from datetime import date
 from typing import Iterable, NamedTuple
 
-from app.analytics.aggregate import MAX_STEP_TEXT
-from app.analytics.goals import goals_of, step_matcher, step_target
+from app.analytics.goals import MAX_STEP_TEXT, carried_step, goals_of, step_matcher, step_target
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import _visitors
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, key_prefix, matches
@@ -28,6 +34,7 @@ from app.store.base import Site, Store
 MIN_STEPS, MAX_STEPS = 2, 8
 MAX_FUNNELS = 50
 MAX_NAME = 120
+MAX_WINDOW_DAYS = 30  # how long a journey across visits may take from its first step
 STEP_KINDS = {"page": _l("Visited a page"), "event": _l("Sent a custom event"), "conversion": _l("Converted"),
               "goal": _l("Reached a goal")}
 # What a funnel can be broken down and filtered by: the dimensions a visit summary keeps.
@@ -50,15 +57,16 @@ class Funnel(NamedTuple):
     # Since when the aggregator notes its visitors (goals.funnel_steps): its creation; 0 for a funnel
     # made before LiveInsight counted funnel visitors, which reports only in visits.
     visitors_ms: int = 0
+    window_days: int = 0  # steps count across a visitor's visits within this many days; 0: within a visit
 
     @classmethod
     def of(cls, record: dict) -> "Funnel":
         return cls(record["id"], record["name"], tuple(record["steps"]), record.get("created_ms", 0),
-                   record.get("visitors_ms", 0))
+                   record.get("visitors_ms", 0), record.get("window_days", 0))
 
     def record(self) -> dict:
         return {"id": self.id, "name": self.name, "steps": [dict(s) for s in self.steps],
-                "created_ms": self.created_ms, "visitors_ms": self.visitors_ms}
+                "created_ms": self.created_ms, "visitors_ms": self.visitors_ms, "window_days": self.window_days}
 
 
 def funnels_of(site: Site) -> list[Funnel]:
@@ -72,9 +80,15 @@ def get_funnel(site: Site, funnel_id: str) -> Funnel:
     raise NoSuchFunnel(_("no funnel %(id)s on this site", id=repr(funnel_id)))
 
 
-def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: int) -> Funnel:
-    """A funnel from an admin's form: (kind, match) per step, blank steps left out; checked."""
+def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: int,
+               window_days: int | str = 0) -> Funnel:
+    """A funnel from an admin's form: (kind, match) per step, blank steps left out, and the
+    days a journey may take across visits (0 or blank: within one visit); checked."""
     name = name.strip()
+    window = str(window_days).strip() or "0"
+    if not window.isdigit() or int(window) > MAX_WINDOW_DAYS:
+        raise FunnelError(_("a funnel counts across visits within 1 to %(most)s days, or 0 for within one visit",
+                            most=MAX_WINDOW_DAYS))
     if not name:
         raise FunnelError(_("a funnel needs a name"))
     if len(name) > MAX_NAME:
@@ -101,7 +115,7 @@ def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: 
                              num=len(checked)))
     if len(site.funnels) >= MAX_FUNNELS:
         raise FunnelError(_("a site has at most %(most)s funnels", most=MAX_FUNNELS))
-    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms, now_ms)
+    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms, now_ms, int(window))
 
 
 def add_funnel(store: Store, site: Site, funnel: Funnel) -> None:
@@ -158,12 +172,18 @@ def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
     matchers = [step_matcher(site, step) for step in funnel.steps]
     known: dict[str, tuple[bool, ...]] = {}  # a step text -> which funnel steps it is
     key_of = functools.lru_cache(maxsize=100_000)(key)  # a few thousand keys, met in many visits
+    carried = carried_step(funnel.id, "") if funnel.window_days else None
 
     def keys(summary: Summary) -> list[str]:
         if filters and not matches(summary, filters):
             return []
-        times: list[int] = []  # the offsets at which the visit reached each step, in order
+        # The offsets at which the visit reached each step, in order; None for the steps an
+        # earlier visit reached (a carried step comes first in a summary).
+        times: list[int | None] = []
         for text, seconds in summary.steps:
+            if carried and text.startswith(carried):
+                times = [None] * int(text[len(carried):])
+                continue
             hits = known.get(text)
             if hits is None:
                 hits = known[text] = tuple(m(text) for m in matchers)
@@ -173,17 +193,21 @@ def _report(site: Site, funnel: Funnel, filters: dict[str, str]) -> Report:
                     break
         out = []
         for i, seconds in enumerate(times):
+            if seconds is None:
+                continue
             values = [getattr(summary, dimension) for dimension in FUNNEL_DIMENSIONS]
             out.append(key_of("s", i))
             out += [key_of("b", dimension, value, i) for dimension, value in zip(FUNNEL_DIMENSIONS, values)]
-            if i:
+            if i and times[i - 1] is not None:
                 took = _time_bucket(seconds - times[i - 1])
                 out.append(key_of("s", i, took))
                 if not filters:
                     out += [key_of("b", dimension, value, i, took) for dimension, value in zip(FUNNEL_DIMENSIONS, values)]
         return out
-    # A visit that never reached the first step counts in no key: most are skipped unparsed.
-    return Report(funnel_digest(site, funnel, filters), keys, needle=_needle(site, funnel.steps[0]))
+    # A visit that never reached the first step counts in no key: most are skipped unparsed
+    # (across visits, a visit may begin further on: each is read).
+    return Report(funnel_digest(site, funnel, filters), keys,
+                  needle="" if carried else _needle(site, funnel.steps[0]))
 
 
 def _median(counts: dict[int, float]) -> float | None:
@@ -255,7 +279,7 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
             "conversion_from_first": _percent(visits[i], visits[0]),
             "median_seconds_from_previous": _median(times[i]) if i else None,
         })
-    report = {"funnel": {"id": funnel.id, "name": funnel.name}, "steps": steps,
+    report = {"funnel": funnel_ref(site, funnel), "steps": steps,
               "entered": int(visits[0]), "completed": int(visits[-1]),
               "conversion_rate": _percent(visits[-1], visits[0]),
               "visitors_since": since and since.isoformat(),
@@ -266,6 +290,14 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
             {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0])}
             for value, counts in rows]}
     return report
+
+
+def funnel_ref(site: Site, funnel: Funnel) -> dict:
+    """What names a funnel in answers: its id and name, its window across visits, and the local
+    day since which it follows visitors across visits (its creation; None within a visit)."""
+    since = funnel.window_days and day_from_number(local_day_number(site.timezone, funnel.created_ms)).isoformat()
+    return {"id": funnel.id, "name": funnel.name, "window_days": funnel.window_days,
+            "across_visits_since": since or None}
 
 
 def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
@@ -295,8 +327,9 @@ FUNNEL_KEYS = 2
 
 def funnel_digest(site: Site, funnel: Funnel, filters: dict[str, str]) -> str:
     """The name of a funnel's daily digests: its steps as they match now, and the filters."""
+    across = [funnel.id, funnel.window_days] if funnel.window_days else []  # its carried steps name it
     return digest_name("funnel", [[s["kind"], s["match"], _goal_of(site, s)] for s in funnel.steps],
-                       sorted(filters.items()), FUNNEL_KEYS)
+                       sorted(filters.items()), FUNNEL_KEYS, *across)
 
 
 def _goal_of(site: Site, step: dict) -> list | None:

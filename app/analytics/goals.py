@@ -20,6 +20,13 @@ A funnel's step is a goal, a page (pattern), or an event's or conversion's name:
 says what each is among a visit summary's steps, and `funnel_steps` lets the aggregator note
 the visitors of each step of the funnels made since it does (analytics/funnels.py).
 
+A funnel across visits (a window of N days) follows a visitor from one visit to the next
+without the server keeping anything of them: the visitor's browser keeps its progress (the
+tracker's li_c) and sends it with every event as `carry`. Ingestion answers each request with
+the progress its events made (`Carry.advance`); the aggregator writes where a visit began in
+each such funnel as a step of the visit's summary ("f:<funnel id>:<step>"), which names no
+earlier visit and no one (docs/privacy.md).
+
 Patterns: `*` stands for any characters but `/`, `**` for any characters at all; without a
 wildcard a page goal is one exact path.
 """
@@ -33,6 +40,7 @@ from typing import Callable, Iterable, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 from app.i18n import gettext as _
+from app.store.records import DAY_MS
 
 
 GOAL_KINDS = ("page", "event")
@@ -42,6 +50,7 @@ MAX_MATCH = 512
 # A visit counts at most this many distinct keys (goals, conversion and event names): a page
 # that sends hundreds of event names must not grow one visit's record without bound.
 MAX_REACHED = 64
+MAX_STEP_TEXT = 200  # what a visit summary keeps of a page or name (aggregate.py)
 ANY_CONVERSION = "c:"  # the key every conversion reaches, whatever its name (names are never empty)
 NOT_FOUND_EVENT = "404"  # the custom event the tracker sends on a page marked as "not found"
 
@@ -194,28 +203,93 @@ def step_matcher(site, step: dict) -> Callable[[str], bool]:
     return lambda s: s == match
 
 
+CARRIED = "f:"  # a summary step "f:<funnel id>:<step>": the visit began at that step, reached in an earlier visit
+MAX_CARRY = 400  # characters of an event's carry: ~20 funnels in progress
+
+
+def carried_step(funnel_id: str, step: int) -> str:
+    return f"{CARRIED}{funnel_id}:{step}"
+
+
 class FunnelSteps(NamedTuple):
-    """A funnel as the aggregator follows a visit through it (aggregate.py): its id and a
-    matcher per step."""
+    """A funnel as the aggregator and ingestion follow visits through it: its id, a matcher
+    per step, whether its visitors are noted (funnel_steps), and its window across visits
+    (0: within one visit)."""
     id: str
     matchers: tuple[Callable[[str], bool], ...]
+    counts_visitors: bool = True
+    window_ms: int = 0
 
     def taken_to(self, before: Iterable[str], step: str) -> int:
         """The number of the funnel step a visit reaches by taking `step` after the steps
-        `before` (as its summary holds them), counted as reports count (funnels._report); 0 if none."""
-        reached, last = 0, len(self.matchers)
+        `before` (as its summary holds them, a carried step first), counted as reports count
+        (funnels._report); 0 if none."""
+        reached, last, carried = 0, len(self.matchers), carried_step(self.id, "")
         for text in before:
-            if reached < last and self.matchers[reached](text):
+            if text.startswith(carried):
+                reached = int(text[len(carried):])
+            elif reached < last and self.matchers[reached](text):
                 reached += 1
         return reached + 1 if reached < last and self.matchers[reached](step) else 0
 
 
 def funnel_steps(site) -> tuple[FunnelSteps, ...]:
-    """The site's funnels whose visitors are noted as visits take their steps: each visitor is
-    added to the day's unique-visitor sketch of the step (dimension "funnel", value
-    "<id>:<step number>"), so a report counts each visitor once however many visits they make."""
-    return tuple(FunnelSteps(f["id"], tuple(step_matcher(site, step) for step in f["steps"]))
-                 for f in site.funnels if f.get("visitors_ms"))
+    """The site's funnels the aggregator follows: those whose visitors are noted as visits
+    take their steps (each visitor is added to the day's unique-visitor sketch of the step,
+    dimension "funnel", value "<id>:<step number>", so a report counts each visitor once
+    however many visits they make), and those across visits."""
+    return tuple(FunnelSteps(f["id"], tuple(step_matcher(site, step) for step in f["steps"]),
+                             bool(f.get("visitors_ms")), f.get("window_days", 0) * DAY_MS)
+                 for f in site.funnels if f.get("visitors_ms") or f.get("window_days"))
+
+
+class Progress(NamedTuple):
+    step: int  # the steps reached so far (1 .. steps - 1)
+    started_s: int  # when the first was (seconds since 1970): the window runs from then
+
+
+class Carry:
+    """A browser's progress through the funnels across visits, as its tracker keeps and sends
+    it: "<funnel id>.<step>.<started_s>" per funnel in progress, space-separated. Entries of
+    funnels that are gone, out of their window, or not well-formed are left out."""
+
+    def __init__(self, funnels: Iterable[FunnelSteps], text: str | None):
+        self.funnels = {f.id: f for f in funnels if f.window_ms}
+        self.progress: dict[str, Progress] = {}
+        for entry in (text or "").split():
+            funnel_id, _, rest = entry.partition(".")
+            step, _, started = rest.partition(".")
+            funnel = self.funnels.get(funnel_id)
+            if funnel and step.isdigit() and started.isdigit() and 0 < int(step) < len(funnel.matchers):
+                self.progress[funnel_id] = Progress(int(step), int(started))
+
+    def at(self, ts_ms: int) -> dict[str, int]:
+        """The step each funnel is at for an event at ts_ms (progress past its window is lost)."""
+        return {funnel_id: p.step for funnel_id, p in self.progress.items()
+                if 0 <= ts_ms - p.started_s * 1000 <= self.funnels[funnel_id].window_ms}
+
+    def advance(self, steps: Iterable[str], ts_ms: int) -> None:
+        """An event at ts_ms took these summary steps: each funnel goes as far as they take it;
+        a funnel completed is done with (the next first step begins it again)."""
+        steps = list(steps)
+        at = self.at(ts_ms)
+        for funnel in self.funnels.values():
+            reached, last = at.get(funnel.id, 0), len(funnel.matchers)
+            started = self.progress[funnel.id].started_s if reached else ts_ms // 1000
+            for text in steps:
+                if reached < last and funnel.matchers[reached](text):
+                    reached += 1
+            if 0 < reached < last:
+                self.progress[funnel.id] = Progress(reached, started)
+            else:
+                self.progress.pop(funnel.id, None)
+
+    def text(self) -> str:
+        """What the browser keeps: the newest entries that fit in MAX_CARRY characters."""
+        entries = [f"{i}.{p.step}.{p.started_s}" for i, p in sorted(self.progress.items(), key=lambda e: -e[1].started_s)]
+        while len(" ".join(entries)) > MAX_CARRY:
+            entries.pop()
+        return " ".join(entries)
 
 
 @dataclass(frozen=True)
@@ -226,7 +300,7 @@ class SiteGoals:
     events: dict[str, tuple[Goal, ...]] = field(default_factory=dict)  # event name -> its goals
     outbound_links: bool = False
     download_extensions: frozenset[str] = frozenset()
-    funnels: tuple[FunnelSteps, ...] = ()  # the funnels whose visitors are noted
+    funnels: tuple[FunnelSteps, ...] = ()  # the funnels the aggregator follows (funnel_steps)
 
     @classmethod
     def of(cls, site) -> "SiteGoals":
@@ -238,6 +312,21 @@ class SiteGoals:
         return cls(tuple(g for g in goals if g.kind == "page"), {k: tuple(v) for k, v in events.items()},
                    site.outbound_links, frozenset(e.lower().lstrip(".") for e in site.download_extensions),
                    funnel_steps(site))
+
+    @property
+    def across_visits(self) -> bool:
+        return any(f.window_ms for f in self.funnels)
+
+    def steps_of(self, event: dict) -> list[str]:
+        """The steps an event adds to its visit's summary, as the aggregator adds them."""
+        kind = event["type"]
+        if kind == "page_view":
+            return [event["path"][:MAX_STEP_TEXT]]
+        if kind == "conversion":
+            return [conversion_key(event["name"])[:MAX_STEP_TEXT]]
+        if kind != "custom":
+            return []
+        return [key[:MAX_STEP_TEXT] for key, defined in self.reached_by(event) if key.startswith(("e:", "g:"))]
 
     def reached_by(self, event: dict) -> list[tuple[str, bool]]:
         """The keys an event reaches, each with whether it is a defined goal (whose

@@ -14,8 +14,8 @@ import functools
 import json
 from typing import Callable
 
-from app.analytics.aggregate import MAX_STEP_TEXT
 from app.analytics.funnels import FUNNEL_DIMENSIONS, funnel_report, funnels_of
+from app.analytics.goals import MAX_STEP_TEXT
 from app.analytics.periods import (Period, day_from_number, local_day_number, month_days, month_number,
                                    parse_period)
 from app.analytics.summaries import (Digest, Report, Summary, digest, digest_name, key, key_prefix, matches,

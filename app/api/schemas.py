@@ -234,6 +234,13 @@ class TimeseriesSchema(Schema.from_dict(_VISIT_SERIES)):  # type: ignore[misc]
 class FunnelRefSchema(Schema):
     id = fields.String(metadata={"description": "The funnel's id: ?funnel=<id>."})
     name = fields.String()
+    window_days = fields.Integer(metadata={
+        "description": "0: steps count within one visit. 1 to 30: a visitor's later visits within this many days "
+                       "of the first step take up where the earlier left off; each step counts once per journey, in "
+                       "the visit that took it (its dimensions, no time from a step an earlier visit took)."})
+    across_visits_since = fields.Date(allow_none=True, metadata={
+        "description": "The site's local day from which the funnel follows visitors across visits (the day it "
+                       "was made: before, each visit counts on its own); null within one visit."})
 
 
 class FunnelStepSchema(Schema):
@@ -254,7 +261,8 @@ class FunnelStepFiguresSchema(FunnelStepSchema):
     step = fields.Integer(metadata={"description": "Its place in the funnel, from 1."})
     visits = fields.Integer(metadata={
         "description": "Visits that reached it after every step before, in order, within the visit (other "
-                       "pages or events may come between, a step may repeat)."})
+                       "pages or events may come between, a step may repeat); across visits (window_days), "
+                       "visits that took it after the steps before in that visit or the visitor's earlier ones."})
     continued = fields.Integer(allow_none=True, metadata={
         "description": "Of those, visits that reached the next step; null on the last step."})
     dropped = fields.Integer(allow_none=True, metadata={

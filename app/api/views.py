@@ -84,7 +84,7 @@ def _let_the_tracker_read_answers(response):
     origin = request.headers.get("Origin")
     if origin and request.endpoint == "api.collect_events":
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After, Li-Carry"
         response.headers["Vary"] = "Origin"
     return response
 
@@ -113,7 +113,11 @@ def collect_events():
     client = Client(ip=request.remote_addr or "", user_agent=request.user_agent.string or "",
                     dnt=request.headers.get("DNT") == "1", gpc=request.headers.get("Sec-GPC") == "1")
     result = record_batch(store, site, events, client, now_ms())
-    return jsonify(status="success", data=asdict(result)), 202
+    data = asdict(result)
+    carry = data.pop("carry") or ""  # (a site without funnels across visits: "")
+    response = jsonify(status="success", data=data)
+    response.headers["Li-Carry"] = carry  # for the tracker to keep: a header takes it the least code to read
+    return response, 202
 
 
 @bp.route("/events", methods=["OPTIONS"])
@@ -241,7 +245,7 @@ def _journey_reports(store, site, query) -> dict:
 def funnels_json():
     site = _readable_site()
     return jsonify(status="success", data={"funnels": [
-        {"id": funnel.id, "name": funnel.name,
+        {**funnels.funnel_ref(site, funnel),
          "steps": [{"kind": step["kind"], "match": step["match"], "label": funnels.step_label(site, step)}
                    for step in funnel.steps]}
         for funnel in funnels.funnels_of(site)]})

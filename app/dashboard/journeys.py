@@ -28,6 +28,7 @@ from .views import bp, switchable_sites, widget_query
 from .widgets import JOURNEY_PAGES, WIDGETS, Ask, render_data
 
 STEP_ROWS_SHOWN = 4  # the funnel form's step rows before "more steps" (up to MAX_STEPS)
+WINDOW_CHOICES = (1, 3, 7, 14, 30)  # the funnel form's windows across visits, in days (besides within one visit)
 
 
 def _ask(page: str) -> Ask:
@@ -62,7 +63,8 @@ def _render_funnels(status: int = 200, error: str | None = None, typed: MultiDic
     return _render("funnels", status, funnels=funnel_reports.funnels_of(g.site), goals=goals_of(g.site),
                    step_kinds=funnel_reports.STEP_KINDS, error=error, name=typed.get("name", ""),
                    rows=rows + [("page", "")] * (funnel_reports.MAX_STEPS - len(rows)),
-                   rows_shown=max(STEP_ROWS_SHOWN, filled))
+                   rows_shown=max(STEP_ROWS_SHOWN, filled), windows=WINDOW_CHOICES,
+                   window_days=typed.get("window_days", "0"))
 
 
 @bp.get("/sites/<site_id>/journeys")
@@ -81,13 +83,14 @@ def retention(site_id: str):
 @bp.post("/sites/<site_id>/funnels")
 @needs_role("admin")
 def add_funnel(site_id: str):
-    """A funnel from the form: a name and up to MAX_STEPS rows of (kind, text), where a goal
-    step's kind is "goal:<id>" (the goal chosen in the same select) and its text is unused."""
+    """A funnel from the form: a name, up to MAX_STEPS rows of (kind, text), where a goal step's
+    kind is "goal:<id>" (the goal chosen in the same select) and its text is unused, and its
+    window across visits in days (0: within one visit)."""
     form = request.form
     steps = [("goal", kind[5:]) if kind.startswith("goal:") else (kind, match)
              for kind, match in zip(form.getlist("kind"), form.getlist("match"))]
     try:
-        funnel = funnel_reports.new_funnel(g.site, form.get("name", ""), steps, now_ms())
+        funnel = funnel_reports.new_funnel(g.site, form.get("name", ""), steps, now_ms(), form.get("window_days", "0"))
     except funnel_reports.FunnelError as exc:
         return _render_funnels(400, str(exc), form)
     funnel_reports.add_funnel(get_store(), g.site, funnel)

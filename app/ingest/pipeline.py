@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 
+from app.analytics.goals import Carry, SiteGoals
 from app.store.base import EVENT_FIELDS, HOUR_MS, Changes, CounterKey, Site, Store
 
 from .enrich import (
@@ -65,6 +66,9 @@ class BatchResult:
     duplicates: int = 0  # events already stored (a retried batch)
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> count (bots, ...)
     rejected: list[dict] = field(default_factory=list)  # [{"index": i, "error": "..."}]
+    # Where the sender's browser is in the site's funnels across visits after these events, for
+    # its tracker to keep and send back (goals.Carry); None: the site has no such funnel.
+    carry: str | None = None
 
 
 def record_batch(store: Store, site: Site, raw_events: list, client: Client, now_ms: int) -> BatchResult:
@@ -80,6 +84,10 @@ def record_batch(store: Store, site: Site, raw_events: list, client: Client, now
             result.rejected.append({"index": index, "error": describe(error)})
         except Dropped as drop:
             dropped[drop.reason.value] += 1
+    goals = SiteGoals.of(site) if any(f.get("window_days") for f in site.funnels) else None
+    if goals is None:
+        for record in records:
+            record["carry"] = None  # a funnel across visits deleted meanwhile, or a forged carry
     with store.transaction():
         new = store.append_events(records)
         if dropped:
@@ -87,4 +95,17 @@ def record_batch(store: Store, site: Site, raw_events: list, client: Client, now
                                           for reason, n in dropped.items()}))
     result.accepted, result.duplicates = len(new), len(records) - len(new)
     result.dropped = dict(dropped)
+    if goals is not None:
+        result.carry = carried_on(goals, records, new)
     return result
+
+
+def carried_on(goals: SiteGoals, records: list[dict], new: list[dict]) -> str:
+    """The browser's carry after its request: the newest it sent (the events of a request go
+    in the order they were tracked), moved on by the steps of the events new to the store (a
+    batch sent again must not take a step twice)."""
+    sent = next((r["carry"] for r in reversed(records) if r.get("carry") is not None), None)
+    carry = Carry(goals.funnels, sent)
+    for record in new:
+        carry.advance(goals.steps_of(record), record["ts"])
+    return carry.text()

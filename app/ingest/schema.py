@@ -7,6 +7,8 @@ from urllib.parse import urlsplit
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates, validates_schema
 
+from app.analytics.goals import MAX_CARRY
+
 EVENT_TYPES = ("page_view", "heartbeat", "click", "custom", "conversion")
 NAMED_TYPES = ("custom", "conversion")  # types that must carry a name
 MAX_PROPS = 20
@@ -65,6 +67,14 @@ class PreviousEvent(fields.Field):
         return value if _natural(value) else None
 
 
+class CarriedProgress(fields.Field):
+    """The tracker's carry (analytics/goals.py Carry): text of at most MAX_CARRY characters;
+    anything else counts as missing, as the tracker only sends back what the server gave it."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return value if isinstance(value, str) and len(value) <= MAX_CARRY else None
+
+
 def _natural(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -77,7 +87,7 @@ class EventSchema(Schema):
         unknown = EXCLUDE  # newer trackers may send fields this server does not know yet
 
     event_id = Text(required=True, validate=validate.Length(min=8, max=64), metadata={
-        "description": "Unique per event (the tracker sends a UUID): the same id sent again counts once."})
+        "description": "Unique per event (the tracker sends a random one): the same id sent again counts once."})
     type = fields.String(required=True, validate=validate.OneOf(EVENT_TYPES), metadata={
         "description": "What happened; custom and conversion events need a name."})
     timestamp = fields.Integer(required=True, strict=True, metadata={
@@ -110,6 +120,10 @@ class EventSchema(Schema):
         "type": "integer", "description": "When this browser sent its previous event to the site (ms since 1970): "
                                           "a visitor comes back in a week or month once, however many visits they "
                                           "make in it. Ignored when malformed."})
+    carry = CarriedProgress(load_default=None, allow_none=True, metadata={
+        "type": "string", "maxLength": MAX_CARRY,
+        "description": "Where this browser is in the site's funnels across visits: the text the last answer's "
+                       "Li-Carry header gave (empty or missing when none). Ignored when malformed."})
 
     @validates("url")
     def _absolute_http_url(self, url: str, **_) -> None:

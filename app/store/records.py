@@ -23,6 +23,8 @@ EVENT_FIELDS = (
     # Cohorts (analytics/cohorts.py): when the tracker made the visitor's id, where that first
     # visit came from, and when this browser sent its previous event (the tracker's li_f, li_l).
     "first_ms", "first_source", "first_channel", "prev_ms",
+    # Funnels across visits (analytics/goals.py Carry): where the browser was in them at this event.
+    "carry",
 )
 
 

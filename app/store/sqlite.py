@@ -197,7 +197,7 @@ CREATE TABLE IF NOT EXISTS sketches (
     PRIMARY KEY (site_id, grain, dimension, bucket, value)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 EVENT_FIELDS_V5 = EVENT_FIELDS[:EVENT_FIELDS.index("first_ms")]  # the events' columns until schema 9
 # How a file of an older schema becomes the current one: version -> the SQL that upgrades it
 # to the next version (run in one transaction).
@@ -308,6 +308,10 @@ MIGRATIONS = {
         SELECT site_id, 'minute', 'visitors', 'live_source', last_seen_ms / 60000, live_source, COUNT(*)
         FROM visitors WHERE live_page IS NOT NULL GROUP BY site_id, last_seen_ms / 60000, live_source;
     DROP INDEX IF EXISTS sessions_live;
+    """,
+    # 13 -> 14: funnels across visits: where the browser was in them at each event.
+    13: """
+    ALTER TABLE events ADD COLUMN carry;
     """,
 }
 SITE_COLUMNS = tuple(f.name for f in fields(Site))

@@ -1,5 +1,5 @@
 """The funnels and journeys pages, used in Chromium at a phone's and a desk's size: an admin adds
-a funnel with the form and sees its report, and a page of a path shows what came before and
+a funnel across visits with the form and sees its report, and a page of a path shows what came before and
 after it. The pages alone are audited in test_pages.py (PAGES); these audit them after use."""
 from __future__ import annotations
 
@@ -55,11 +55,13 @@ def test_an_admin_adds_a_funnel_with_the_form_and_sees_its_report(viewport, seed
         form = page.locator("#add-funnel form")
         form.get_by_label("Step 1: the page").fill("/")
         form.get_by_label("Step 3: the page").fill("/pricing")
+        form.get_by_label("Count the steps").select_option(label="across a visitor's visits within 7 days")
         with page.expect_navigation():
             form.get_by_role("button", name="Add funnel").click()
 
         [added] = [f for f in funnels.funnels_of(store.get_site(seeded.site_id)) if f.name == name]
-        assert f"funnel={added.id}" in page.url
+        assert f"funnel={added.id}" in page.url and added.window_days == 7
+        expect(page.locator("#w-funnel .note")).to_contain_text("within 7 days of the first step")
         site, week, today = _week(seeded)
         report = funnels.funnel_report(store, site, added, week, today)
         expect(page.get_by_role("status")).to_contain_text(f"Funnel '{name}' added")

@@ -2,8 +2,9 @@
 
 For each page of PAGES at each size of VIEWPORTS, with a site that has three days of demo
 traffic sent through the real ingestion pipeline and folded by the server's own aggregator
-(with each visitor's first visit, as the tracker sends it, for the retention page; plus the demo
-goals, a funnel, a public link and a second site with no data yet):
+(with each visitor's first visit and carry, as the tracker sends them, for the retention page and
+the funnel across visits; plus the demo goals, its two funnels, a public link and a second site
+with no data yet):
 
 - a full-page screenshot, artifacts/page-<name>-<viewport>.png;
 - nothing wider than the window (document.documentElement.scrollWidth <= innerWidth); a
@@ -42,7 +43,6 @@ from app.auth import links
 from app.auth.sites import create_site
 from app.auth.views import setup_token
 from app.clock import SystemClock
-from app.ingest.pipeline import record_batch
 from app.store.base import DAY_MS, User
 from app.store.sqlite import SQLiteStore
 from tests.conftest import ADMIN_PASSWORD_HASH
@@ -80,6 +80,7 @@ PAGES = [
     Page("share", lambda s: f"/share/{s.share_token}", ANONYMOUS),
     Page("funnels", lambda s: f"/sites/{s.site_id}/funnels?period=7d", ADMIN),
     Page("funnels-by-source", lambda s: f"/sites/{s.site_id}/funnels?period=7d&funnel_breakdown=source", ADMIN),
+    Page("funnels-across-visits", lambda s: f"/sites/{s.site_id}/funnels?period=7d&funnel={_across_visits(s)}", ADMIN),
     Page("funnels-none", lambda s: f"/sites/{s.empty_site_id}/funnels", ADMIN),  # what a funnel is, and the form
     Page("journeys", lambda s: f"/sites/{s.site_id}/journeys?period=7d", ADMIN),
     Page("retention", lambda s: f"/sites/{s.site_id}/retention", ADMIN),
@@ -255,6 +256,11 @@ def settle(page) -> None:
 
 
 # -- the data: one server per module, seeded once
+def _across_visits(seeded: "Seeded") -> str:
+    """The id of the demo's funnel across visits (seed.demo_funnels' second)."""
+    return funnels.funnels_of(seeded.server.store.get_site(seeded.site_id))[1].id
+
+
 @dataclass
 class Seeded:
     server: LiveServer
@@ -324,7 +330,8 @@ def seeded(tmp_path_factory, browser):
     app, store, site, now = _serve(tmp_path_factory.mktemp("pages"), with_admin=True)
     for goal in seed.DEMO_GOALS:  # before the traffic, so they count all of it
         goals.add_goal(store, site, *goal, now - DAYS * DAY_MS - 60_000)
-    funnels.add_funnel(store, site, funnels.new_funnel(site, *seed.demo_funnel(site), now - DAYS * DAY_MS - 60_000))
+    for name, steps, window_days in seed.demo_funnels(site):
+        funnels.add_funnel(store, site, funnels.new_funnel(site, name, steps, now - DAYS * DAY_MS - 60_000, window_days))
     empty = create_site(store, "Side project (no data yet)", ["side.example"], now)
     with app.app_context():
         with_alerts(store, site, now)
@@ -341,8 +348,9 @@ def seeded(tmp_path_factory, browser):
         # server's aggregator folds it (seed.seed would fold it on this thread too).
         visits = with_first_visits(seed.plan_visits(site, DAYS, now, VISITS_PER_DAY))
         words = data_words(site, visits)
+        carries: dict[str, str] = {}
         for arrival_ms, client, events in seed.tracker_batches(visits, now):
-            record_batch(store, site, events, client, arrival_ms)
+            seed.record_carried(store, site, events, client, arrival_ms, carries)
         wait_until(lambda: not store.read_log(1), 60, "the aggregator never folded the seeded traffic")
 
         context = browser.new_context(user_agent=DESKTOP_CHROME_UA)
@@ -402,7 +410,7 @@ def data_words(site, visits: list) -> set[str]:
     from app.ingest.enrich import describe_user_agent
     from app.ingest.sources import KNOWN_HOSTS
 
-    texts = [*site.domains, "Side project (no data yet)", "Team TV", seed.demo_funnel(site)[0],
+    texts = [*site.domains, "Side project (no data yet)", "Team TV", *[name for name, _, _ in seed.demo_funnels(site)],
              *(source.name for source in KNOWN_HOSTS.values()), *(x for goal in seed.DEMO_GOALS for x in goal),
              *(name for visit in visits for name in describe_user_agent(visit.client.user_agent))]  # "Mobile Safari"
 

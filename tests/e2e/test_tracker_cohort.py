@@ -2,7 +2,7 @@
 the visitor's first visit ([ms, landing URL, referrer], recorded once in localStorage 'li_f'
 when the tracker makes the visitor id 'li_uid'), and `prev`, the time of this browser's
 previous event on the site ('li_l', across pages, reloads and tabs). A visitor whose id
-predates li_f sends no `first` (unknown, never invented); opting out forgets li_f and li_l.
+predates li_f sends no `first` (unknown, never invented); opting out forgets li_f, li_l and li_c.
 
 The events are read from the requests the browser sends (fetch or beacon, deduplicated by
 event_id), not from the server, which may not keep these fields as sent. The test pages flush
@@ -127,10 +127,11 @@ def test_opting_out_forgets_the_first_visit_and_the_last_event(context, live_ser
     page.goto(f"{page_server.url}/blog")
     sent.wait_for(page, 1, "the page view")
     assert _storage(page, "li_f") and _storage(page, "li_l")
+    wait_until(lambda: _storage(page, "li_c") == "", 10, "the answer's Li-Carry was never kept", page=page)
 
     page.goto(f"{page_server.url}/privacy#liveinsight-opt-out")  # the opt-out link
     page.wait_for_function("() => window.liveinsight")
-    assert [_storage(page, name) for name in ("li_uid", "li_f", "li_l", "li_q")] == [None] * 4
+    assert [_storage(page, name) for name in ("li_uid", "li_f", "li_l", "li_q", "li_c")] == [None] * 5
 
     # Back in on the next page: a new visitor, with a new first visit; then the API's opt-out.
     page.evaluate("liveinsight.optIn(); liveinsight.track('ignored'); liveinsight.notFound()")  # this page: nothing
@@ -139,5 +140,5 @@ def test_opting_out_forgets_the_first_visit_and_the_last_event(context, live_ser
     assert back["type"] == "page_view" and back["first"][1] == f"{page_server.url}/welcome-back" and back.get("prev") is None
     assert _storage(page, "li_f") and _storage(page, "li_l")
     page.evaluate("liveinsight.optOut()")
-    assert [_storage(page, name) for name in ("li_uid", "li_f", "li_l", "li_q")] == [None] * 4
+    assert [_storage(page, name) for name in ("li_uid", "li_f", "li_l", "li_q", "li_c")] == [None] * 5
     assert _storage(page, "li_out")
