@@ -93,9 +93,9 @@ from app.store.base import HOUR_MS, JOURNEY, Changes, CounterKey, Session, Uniqu
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 6  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+GENERATOR_VERSION = 7  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
 # 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel;
-# 6: the funnel's visitors per step (sketches)
+# 6: the funnel's visitors per step (sketches); 7: the same funnel across visits
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -145,6 +145,10 @@ NEVER = -(2 ** 30)  # "drawn last on": never
 # the pages a visit saw). A fixed id: the bench asks for it by id, and a top-up keeps it.
 FUNNEL_ID, FUNNEL_NAME = "signup", "Docs to signup"
 FUNNEL_STEPS = (("page", "/"), ("page", "/pricing"), ("page", "/docs/**"), ("conversion", "signup"))
+# The same steps across visits within 7 days, with no visitors noted: what its reports cost (it reads
+# every summary, not only those holding its first step). The simulated visits carry no progress
+# (no summary begins with a carried step), so its figures are the funnel's.
+ACROSS_FUNNEL_ID, ACROSS_FUNNEL_NAME = "signup-7d", "Docs to signup within a week"
 # Local hour of a visit's start (Berlin: quiet nights, busy office hours and evenings).
 HOURS = np.array([2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8, 8, 7, 5, 3], float)
 WEEKDAYS = np.array([1.06, 1.08, 1.07, 1.05, 0.98, 0.84, 0.92])  # Monday first
@@ -831,6 +835,8 @@ def build(path: Path, now_ms: int, days: int = DAYS, log=_log) -> dict:
     store.update_site(site)
     funnel = funnels.new_funnel(site, FUNNEL_NAME, FUNNEL_STEPS, site.created_ms)
     funnels.add_funnel(store, site, funnel._replace(id=FUNNEL_ID))
+    funnels.add_funnel(store, site, funnel._replace(id=ACROSS_FUNNEL_ID, name=ACROSS_FUNNEL_NAME, visitors_ms=0,
+                                                    window_days=7))
     log(f"generating {days} days ({day_from_number(first)} .. {day_from_number(today)}) of site "
         f"{SITE_ID!r} ({TIMEZONE}) through SQLiteStore.apply, one day per call")
     started = time.monotonic()

@@ -11,7 +11,8 @@ internal, outbound and file links, custom events with properties, conversions wi
 visits from search engines, social networks, webmail, other sites, tagged links and ad clicks),
 made here so that two versions of the app fold the very same events (`--app-root` runs
 another checkout's app). With `--goals` the site has three goals; with `--funnels`, three
-funnels too.
+funnels too; with `--across`, the same three funnels across visits within 7 days, each batch
+sending what the last answer about its visitor carried (the tracker's li_c).
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ FUNNELS = [{"id": f"f{i}", "name": f"Funnel {i}", "steps": steps, "created_ms": 
                [{"kind": "page", "match": "/blog/*"}, {"kind": "event", "match": "play"}],
                [{"kind": "page", "match": "/docs/**"}, {"kind": "page", "match": "/pricing"},
                 {"kind": "goal", "match": "pro"}, {"kind": "conversion", "match": "Purchase"}]])]
+ACROSS = [{**funnel, "window_days": 7} for funnel in FUNNELS]
 
 
 def visits(count: int, seed: int = 7) -> list[list[dict]]:
@@ -86,6 +88,7 @@ def main() -> None:
     parser.add_argument("--app-root", type=Path, help="a checkout whose app to run (default: this one)")
     parser.add_argument("--goals", action="store_true", help="the site has three goals")
     parser.add_argument("--funnels", action="store_true", help="the site has three goals and three funnels")
+    parser.add_argument("--across", action="store_true", help="the same three funnels, across visits")
     args = parser.parse_args()
     if args.app_root:
         sys.path.insert(0, str(args.app_root.resolve()))
@@ -98,14 +101,22 @@ def main() -> None:
     store = SQLiteStore(str(Path(tempfile.mkdtemp()) / "cost.db"))
     store.create_schema()
     site = create_site(store, "Cost", ["example.com"], NOW_MS - DAY_MS, site_id="cost")
-    if args.goals or args.funnels:
+    if args.goals or args.funnels or args.across:
         site.goals = GOALS
-        site.funnels = FUNNELS if args.funnels else []
+        site.funnels = ACROSS if args.across else FUNNELS if args.funnels else []
         store.update_site(site)
     started, sent = time.process_time(), 0
+    carries: dict[str, str] = {}  # visitor -> what their tracker keeps of the answers (--across)
     for i, batch in enumerate(visits(args.events)):
         ip, agent = CLIENTS[i % 2]
-        sent += record_batch(store, site, batch, Client(ip, agent), NOW_MS).accepted
+        user_id = batch[0]["user_id"]
+        if args.across:
+            for event in batch:
+                event["carry"] = carries.get(user_id)
+        result = record_batch(store, site, batch, Client(ip, agent), NOW_MS)
+        sent += result.accepted
+        if getattr(result, "carry", None) is not None:  # (an app before funnels across visits has none)
+            carries[user_id] = result.carry
         if i % 50 == 49:
             drain(store)
     drain(store)

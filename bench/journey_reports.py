@@ -58,6 +58,7 @@ class Context:
     periods: dict[str, Period]
     page: str  # the most viewed page over 30 days: the page flow's
     funnel: funnels.Funnel
+    across: funnels.Funnel  # the same steps across visits (history.ACROSS_FUNNEL_ID)
 
 
 def reports(page: str) -> list[Report]:
@@ -80,6 +81,12 @@ def reports(page: str) -> list[Report]:
                "reads the digests the funnel over 30 days made",
                lambda c: funnels.funnel_report(c.store, c.site, c.funnel, c.periods["30d"], c.today,
                                                breakdown="source")),
+        Report("funnel across visits 30d", f"period=30d&funnel={history.ACROSS_FUNNEL_ID}", "funnel",
+               TARGET_FUNNEL_30D_MS, "makes its digests of the sealed days, from every summary",
+               lambda c: funnels.funnel_report(c.store, c.site, c.across, c.periods["30d"], c.today)),
+        Report("funnel across visits 12mo", f"period=12mo&funnel={history.ACROSS_FUNNEL_ID}", "funnel",
+               TARGET_FUNNEL_12MO_MS, "makes the digests of the days and months 30 days did not",
+               lambda c: funnels.funnel_report(c.store, c.site, c.across, c.periods["12mo"], c.today)),
         Report("paths=3 30d", "period=30d&paths=3", "paths", TARGET_JOURNEY_MS, "makes the digests of the sealed days",
                lambda c: journeys.top_paths(c.store, c.site, c.periods["30d"], c.today, 3, limit=DEFAULT_LIMIT)),
         Report("paths=5 30d", "period=30d&paths=5", "paths", None, "makes the digests of the sealed days",
@@ -104,7 +111,8 @@ def context(store: SQLiteStore, site_id: str, now_ms: int) -> Context:
     periods = {name: parse_period(name, site.timezone, now_ms) for name in ("30d", "12mo")}
     views = store.sum_counters(site_id, "pageviews", "page", periods["30d"].first_day, periods["30d"].last_day + 1)
     return Context(store, site, local_day_number(site.timezone, now_ms), periods,
-                   max(views, key=views.get) if views else "/", funnels.get_funnel(site, history.FUNNEL_ID))
+                   max(views, key=views.get) if views else "/", funnels.get_funnel(site, history.FUNNEL_ID),
+                   funnels.get_funnel(site, history.ACROSS_FUNNEL_ID))
 
 
 def most_viewed_page(db_path: Path, site_id: str, now_ms: int) -> str:
