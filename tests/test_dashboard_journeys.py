@@ -139,6 +139,7 @@ def test_an_admin_chooses_a_funnels_window_across_visits(shop, client, store):
                                                 "kind": ["page", "page"], "match": ["/", "/pricing"]})
     assert sent.status_code == 302
     assert [f.window_days for f in funnels.funnels_of(store.get_site("shop"))] == [0, 7]
+    assert [e.detail for e in store.list_audit("shop")] == ["Over a week: Visited / → Visited /pricing (across visits within 7 days)"]
     refused = client.post(f"{BASE}/funnels", data={"csrf_token": token, "name": "Over a year", "window_days": "365",
                                                    "kind": ["page", "page"], "match": ["/", "/pricing"]})
     assert refused.status_code == 400

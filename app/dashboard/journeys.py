@@ -114,7 +114,8 @@ def _saved(message: str, action: str, changed: funnel_reports.Funnel, **shown):
     filters the form was sent from, with `shown` changed)."""
     with force_locale("en"):  # the audit log's words are English, whatever the page speaks
         steps = " → ".join(funnel_reports.step_label(g.site, step) for step in changed.steps)
-    audit.record(get_store(), g.site.site_id, actor(), action, f"{changed.name}: {steps}", now_ms())
+    across = f" (across visits within {changed.window_days} days)" if changed.window_days else ""
+    audit.record(get_store(), g.site.site_id, actor(), action, f"{changed.name}: {steps}{across}", now_ms())
     flash(message)
     args = {k: v for k, v in {**request.args.to_dict(), **shown}.items() if v is not None}
     return redirect(site_url("dashboard.funnels", **args))
