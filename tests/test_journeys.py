@@ -10,7 +10,7 @@ from app.analytics.summaries import DONE, Preparing, summaries, within
 from app.analytics.goals import Carry, SiteGoals
 from app.auth.sites import create_site
 from app.ingest.enrich import Client
-from app.ingest.pipeline import record_batch
+from app.seed import record_carried
 from app.store.base import JOURNEY, Site
 
 WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
@@ -69,18 +69,16 @@ def send_history(store, settle, *made_first, window_days=0):
         funnels.add_funnel(store, site, funnels.new_funnel(site, f"Made first {i or ''}".strip(), steps,
                                                            utc("2026-11-01T00:00:00"), window_days))
     last: dict[str, int] = {}  # visitor -> their browser's previous event (the tracker's li_l)
-    carry: dict[str, str] = {}  # visitor -> their browser's progress in funnels across visits (li_c)
+    carries: dict[str, str] = {}  # visitor -> their browser's progress in funnels across visits (li_c)
     for visitor, visit, referrer, client, events in HISTORY:
         for i, (when, kind, path, name) in enumerate(events):
             event = {"event_id": f"event-{visit}-{i:04d}", "type": kind, "timestamp": utc(when), "user_id": visitor,
                      "session_id": visit, "url": f"https://example.com{path}",
                      "referrer": referrer if i == 0 else "https://example.com/", "name": name,
-                     "first": FIRST[visitor], "prev": last.get(visitor), "carry": carry.get(visitor)}
+                     "first": FIRST[visitor], "prev": last.get(visitor)}
             last[visitor] = utc(when)
-            result = record_batch(store, site, [event], Client("81.2.69.1", client), utc(when) + 500)
+            result = record_carried(store, site, [event], Client("81.2.69.1", client), utc(when) + 500, carries)
             assert result.accepted == 1, result
-            if result.carry is not None:  # what the tracker keeps of the answer
-                carry[visitor] = result.carry
             settle()
     return site
 
