@@ -51,7 +51,11 @@ def test_a_funnel_made_before_the_visits_counts_their_visitors(client, clock, co
     assert [(s["visits"], s["visitors"]) for s in report["steps"]] == [(4, 3), (2, 1)]
     assert (report["visitor_conversion_rate"], report["visitors_since"]) == (33.3, "2026-11-01")
     filtered = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&device=desktop").json["data"]["funnel"]
-    assert [s["visitors"] for s in filtered["steps"]] == [None, None] and filtered["visitor_conversion_rate"] is None
+    assert [(s["visits"], s["visitors"]) for s in filtered["steps"]] == [(3, 2), (2, 1)]
+    assert (filtered["visitor_conversion_rate"], filtered["visitors_since"]) == (50.0, "2026-11-01")
+    two = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&device=desktop&source=Google").json["data"]
+    assert [s["visitors"] for s in two["funnel"]["steps"]] == [None, None]
+    assert (two["funnel"]["visitor_conversion_rate"], two["funnel"]["visitors_since"]) == (None, None)
 
 
 def test_the_funnels_of_a_site_are_listed(api, signup):

@@ -409,6 +409,8 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
         "funnel": lambda today: funnels.funnel_report(store, site, funnel, period, today),
         "funnel with visitors": lambda today: funnels.funnel_report(store, site, with_visitors, period, today),
         "funnel on phones": lambda today: funnels.funnel_report(store, site, funnel, period, today, {"device": "mobile"}),
+        "funnel with visitors on phones": lambda today: funnels.funnel_report(store, site, with_visitors, period, today,
+                                                                              {"device": "mobile"}),
         "paths": lambda today: journeys.top_paths(store, site, period, today, 3),
         "page flow": lambda today: journeys.next_and_previous(store, site, period, today, "/"),
     }
@@ -433,8 +435,10 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
     assert costs["funnel with visitors warm"] == {"Query": costs["paths warm"]["Query"] + store.shards}
     assert costs["funnel warm"] == {"Query": costs["paths warm"]["Query"] + 2}
     # Filtered by one value: the digests the unfiltered one wrote (their keys of that value), and
-    # no visitors (none under filters).
-    assert costs["funnel on phones cold"] == costs["funnel on phones warm"] == costs["paths warm"]
+    # as unfiltered for its visitors, from the sketches of that dimension's values (a partition
+    # of the funnel's own).
+    assert costs["funnel on phones cold"] == costs["funnel on phones warm"] == costs["funnel warm"]
+    assert costs["funnel with visitors on phones warm"] == costs["funnel with visitors warm"]
     assert costs["cohorts 53 weeks"] == {"Query": len(CHANNELS) * store.shards}  # one read a first channel
     assert costs["funnel cold"]["BatchWriteItem"] >= 1
 

@@ -143,13 +143,40 @@ def test_a_funnel_counts_each_visitor_once_from_the_day_it_was_made(store, count
     assert ([s["visitors"] for s in before["steps"]], before["visitors_since"]) == ([None, None], "2026-11-17")
     only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))  # a2 (A) took both steps
     assert [s["visitors"] for s in funnels.funnel_report(store, site, made_on_17th, only_17th, TODAY)["steps"]] == [1, 1]
-    filtered = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {"device": "desktop"})
-    assert ([s["visits"] for s in filtered["steps"]], [s["visitors"] for s in filtered["steps"]]) == ([3, 2], [None, None])
     # One made before funnel visitors were counted (its record has no visitors_ms): none, and no day.
     record = funnel.record()
     del record["visitors_ms"]
     older = funnels.funnel_report(store, site, funnels.Funnel.of(record), TWO_DAYS, TODAY)
     assert ([s["visitors"] for s in older["steps"]], older["visitors_since"]) == ([None, None], None)
+
+
+def test_a_funnel_filtered_by_one_value_counts_the_visitors_of_that_values_visits(store, counted):
+    site = counted
+    funnel = funnels.funnels_of(site)[0]
+
+    def figures(filters, period=TWO_DAYS, which=funnel):
+        report = funnels.funnel_report(store, site, which, period, TODAY, filters)
+        return [s["visits"] for s in report["steps"]], [s["visitors"] for s in report["steps"]], report["visitors_since"]
+    # On a computer, /pricing: a1 a2 (A, on both days: once), c1 (C); signup: a1, a2 (A).
+    assert figures({"device": "desktop"}) == ([3, 2], [2, 1], "2026-11-01")
+    assert figures({"device": "mobile"}) == ([1, 0], [1, 0], "2026-11-01")  # b1; b2 signed up without /pricing
+    assert figures({"source": "Google"}) == ([1, 1], [1, 1], "2026-11-01")  # a1 came from a search
+    assert figures({"country": "DE"}) == ([0, 0], [0, 0], "2026-11-01")
+    # Two filters: a sketch per combination of values is not kept.
+    assert figures({"device": "desktop", "source": "Google"}) == ([1, 1], [None, None], None)
+    # Made on the 17th: the 16th's desktop visits reached /pricing before, so not over both days.
+    made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_by_ms": utc("2026-11-17T00:00:00")})
+    assert figures({"device": "desktop"}, which=made_on_17th) == ([3, 2], [None, None], "2026-11-17")
+    assert figures({"device": "mobile"}, which=made_on_17th) == ([1, 0], [None, None], "2026-11-17")  # b1, the 16th
+    assert figures({"country": "DE"}, which=made_on_17th) == ([0, 0], [0, 0], "2026-11-17")  # none before
+    only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))
+    assert figures({"device": "desktop"}, only_17th, made_on_17th) == ([1, 1], [1, 1], "2026-11-17")  # a2
+    # Made before visitors were counted by value: none under a filter, and no day; without, as before.
+    record = funnel.record()
+    del record["visitors_by_ms"]
+    older = funnels.Funnel.of(record)
+    assert figures({"device": "desktop"}, which=older) == ([3, 2], [None, None], None)
+    assert figures({}, which=older) == ([4, 2], [3, 1], "2026-11-01")
 
 
 def test_a_funnels_visitors_take_its_steps_as_its_visits_do(store, settle):

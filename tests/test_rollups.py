@@ -5,9 +5,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from app.analytics import rollups, stats
+from app.analytics import funnels, rollups, stats
 from app.analytics.aggregate import DAY_COUNTERS, SKETCH_DIMENSIONS
-from app.analytics.periods import month_number, parse_period
+from app.analytics.periods import local_day_number, month_number, parse_period
 from app.auth.sites import create_site
 from app.ingest.enrich import Client
 from app.ingest.pipeline import record_batch
@@ -80,7 +80,8 @@ def _ingest_months(store, settle):
                   {"id": "demo", "name": "Demo played", "kind": "event", "match": "play", "prop": "video",
                    "value": "demo"}]
     site.funnels = [{"id": "buy", "name": "Buy", "steps": [{"kind": "page", "match": "/"}, {"kind": "goal", "match": "pricing"}],
-                     "created_ms": utc("2026-08-20T00:00:00"), "visitors_ms": utc("2026-08-20T00:00:00")}]
+                     "created_ms": utc("2026-08-20T00:00:00"), "visitors_ms": utc("2026-08-20T00:00:00"),
+                     "visitors_by_ms": utc("2026-08-20T00:00:00")}]
     store.update_site(site)
     rng = random.Random(7)
     start, span_s = datetime(2026, 8, 20, tzinfo=timezone.utc), 89 * 86_400
@@ -104,9 +105,13 @@ FILTERS = [{}, {"country": "GB"}, {"source": "Google", "device": "mobile"}, {"pa
 
 
 def every_report(store, site, periods):
+    """The overview's reports, and the funnel's (its visitors, also by a value, are sketches)."""
+    today, [funnel] = local_day_number(site.timezone, T0), funnels.funnels_of(site)
     return [stats.report(store, site, parse_period(name, site.timezone, T0, **kw), stats.Filters(f),
                          breakdowns=stats.BREAKDOWNS, limit=100)
-            for name, kw in periods for f in FILTERS]
+            for name, kw in periods for f in FILTERS] + [
+        funnels.funnel_report(store, site, funnel, parse_period(name, site.timezone, T0, **kw), today, f)
+        for name, kw in periods for f in ({}, {"device": "desktop"}, {"source": "Google"})]
 
 
 def reading_each_range_once(store, monkeypatch) -> list[str]:
@@ -142,6 +147,9 @@ def test_reports_read_from_month_rollups_equal_reports_read_from_days(store, mon
         reading_each_range_once(store, days)
         from_days = every_report(store, months, periods)
     assert from_days[0]["summary"]["metrics"]["visits"]["value"] == visits  # the history is all there
+    by_value = [r["steps"][0]["visitors"] for r in from_days if "steps" in r]
+    assert len(by_value) == 3 * len(periods) and None not in by_value  # the funnel's visitors, also by a value
+    assert by_value[1] and by_value[2]  # over the first period, some on a computer and some from Google
 
     assert rollups.roll_up_site(store, months, T0) == [month_number(date(2026, m, 1)) for m in (8, 9, 10)]
     site = store.get_site(months.site_id)
@@ -156,12 +164,13 @@ def test_every_daily_counter_and_sketch_is_rolled_up(store, months):
     start, end = (utc("2026-08-01T00:00:00") // 86_400_000, utc("2026-12-01T00:00:00") // 86_400_000)
     counters, sketches = {}, {}
     for month in rollups.months_to_roll_up(months, T0):
-        c, s = rollups.month_rollups(store, months.site_id, month)
+        c, s = rollups.month_rollups(store, months, month)
         counters.update(c)
         sketches.update(s)
     assert {(k.metric, k.dimension) for k in counters} == {
         pair for pair in DAY_COUNTERS if store.sum_counters(months.site_id, *pair, start, end, "day")}
-    assert {k.dimension for k in sketches} == set(SKETCH_DIMENSIONS)
+    funnel_dimensions = {f"funnel:buy:{d}" for d in ("channel", "source", "device", "country")}
+    assert {k.dimension for k in sketches} == set(SKETCH_DIMENSIONS) | funnel_dimensions
 
 
 def test_which_months_are_due(store):
@@ -182,7 +191,7 @@ def test_rolling_a_month_up_again_changes_nothing(store, months):
     rollups.roll_up_site(store, months, T0)
     september = month_number(date(2026, 9, 1))
     before = store.sum_counters(months.site_id, "pageviews", "page", september, september + 1, "month")
-    store.put_rollups(*rollups.month_rollups(store, months.site_id, september))
+    store.put_rollups(*rollups.month_rollups(store, months, september))
     assert store.sum_counters(months.site_id, "pageviews", "page", september, september + 1, "month") == before
     assert rollups.roll_up_site(store, store.get_site(months.site_id), T0) == []  # nothing due
 

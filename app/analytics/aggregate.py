@@ -54,7 +54,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from app.analytics.goals import (
-    MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key, event_key,
+    FUNNEL_DIMENSIONS, MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key, event_key,
     leaves_site, prop_text, split_link,
 )
 from app.analytics.periods import local_day_number
@@ -93,8 +93,9 @@ MAX_KEYS_PER_EVENT = 5
 MAX_PAGES = 64
 # A visit's summary (JOURNEY): its first steps (pages, and the names of its custom events and
 # conversions), each with its offset from the visit's start in seconds; a page longer than
-# MAX_STEP_TEXT is cut there. Only the summary's dimensions here are kept with it.
-JOURNEY_DIMENSIONS = ("channel", "source", "device", "country")
+# MAX_STEP_TEXT is cut there. Only the summary's dimensions here are kept with it: those funnels
+# and journeys are filtered by.
+JOURNEY_DIMENSIONS = FUNNEL_DIMENSIONS
 MAX_STEPS = 24  # (MAX_STEP_TEXT is in goals.py, which works out steps too)
 # Cohort counters: dimension -> the period it counts in (analytics/cohorts.py).
 COHORT_PERIODS = ("week", "month")
@@ -334,12 +335,15 @@ def _take_step(session: Session, step: str, ts: int, tally: _Tally) -> None:
 
 def _note_funnel_visitor(session: Session, journey: str, step: str, day: int, tally: _Tally) -> None:
     """The visit took `step` after the steps of `journey`: its visitor is seen, on the visit's
-    day, at each funnel step that takes it to (goals.funnel_steps)."""
+    day, at each funnel step that takes it to, and there by the visit's values
+    (goals.funnel_steps)."""
     before = [text for text, _ in json.loads(journey)] if journey else []
     for funnel in tally.goals.funnels:
         reached = funnel.counts_visitors and funnel.taken_to(before, step)
         if reached:
             tally.seen(day, session.user_id, "funnel", f"{funnel.id}:{reached}")
+            for dimension, sketch in funnel.by_value:
+                tally.seen(day, session.user_id, sketch, f"{reached}:{getattr(session, dimension)}")
 
 
 @lru_cache(maxsize=8192)  # a site has a few hundred pages and event names

@@ -24,7 +24,8 @@ from collections import defaultdict
 from datetime import date
 from typing import Iterable, NamedTuple
 
-from app.analytics.goals import MAX_STEP_TEXT, carried_step, goals_of, step_matcher, step_target
+from app.analytics.goals import (FUNNEL_DIMENSIONS, MAX_STEP_TEXT, carried_step, funnel_sketches, goals_of,
+                                 step_matcher, step_target)
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import _visitors
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, key_prefix, matches
@@ -37,8 +38,6 @@ MAX_NAME = 120
 MAX_WINDOW_DAYS = 30  # how long a journey across visits may take from its first step
 STEP_KINDS = {"page": _l("Visited a page"), "event": _l("Sent a custom event"), "conversion": _l("Converted"),
               "goal": _l("Reached a goal")}
-# What a funnel can be broken down and filtered by: the dimensions a visit summary keeps.
-FUNNEL_DIMENSIONS = ("channel", "source", "device", "country")
 
 
 class FunnelError(ValueError):
@@ -58,15 +57,19 @@ class Funnel(NamedTuple):
     # made before LiveInsight counted funnel visitors, which reports only in visits.
     visitors_ms: int = 0
     window_days: int = 0  # steps count across a visitor's visits within this many days; 0: within a visit
+    # Since when it notes them by each visit's value too (goals.funnel_sketches): its creation; 0
+    # for a funnel made before, which reports visitors only without filters.
+    visitors_by_ms: int = 0
 
     @classmethod
     def of(cls, record: dict) -> "Funnel":
         return cls(record["id"], record["name"], tuple(record["steps"]), record.get("created_ms", 0),
-                   record.get("visitors_ms", 0), record.get("window_days", 0))
+                   record.get("visitors_ms", 0), record.get("window_days", 0), record.get("visitors_by_ms", 0))
 
     def record(self) -> dict:
         return {"id": self.id, "name": self.name, "steps": [dict(s) for s in self.steps],
-                "created_ms": self.created_ms, "visitors_ms": self.visitors_ms, "window_days": self.window_days}
+                "created_ms": self.created_ms, "visitors_ms": self.visitors_ms, "window_days": self.window_days,
+                "visitors_by_ms": self.visitors_by_ms}
 
 
 def funnels_of(site: Site) -> list[Funnel]:
@@ -115,7 +118,7 @@ def new_funnel(site: Site, name: str, steps: Iterable[tuple[str, str]], now_ms: 
                              num=len(checked)))
     if len(site.funnels) >= MAX_FUNNELS:
         raise FunnelError(_("a site has at most %(most)s funnels", most=MAX_FUNNELS))
-    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms, now_ms, int(window))
+    return Funnel(secrets.token_hex(4), name, tuple(checked), now_ms, now_ms, int(window), now_ms)
 
 
 def add_funnel(store: Store, site: Site, funnel: Funnel) -> None:
@@ -304,21 +307,29 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
                    filters: dict[str, str]) -> tuple[list[int] | None, date | None]:
     """The visitors who reached each step in the period (a visitor once however many of their
     visits did; from the days' sketches, goals.funnel_steps), and the local day since which the
-    funnel's visitors are counted (None: never). None with filters (the sketches count every
-    visit's visitor), and when the period begins before that day and a visit of those days
-    reached the first step (a funnel made before its site's first visits counts them all)."""
-    if not funnel.visitors_ms:
+    funnel's visitors are counted under these filters (None: never). Without filters, every
+    visit's visitor; with one, those of the visits of that value (goals.funnel_sketches); None
+    with more (a sketch per combination of values would outnumber the site's others), and when
+    the period begins before that day and a visit of those days reached the first step (a
+    funnel made before its site's first visits counts them all)."""
+    if len(filters) > 1:
         return None, None
-    since = local_day_number(site.timezone, funnel.visitors_ms)
-    if filters:
-        return None, day_from_number(since)
-    first = key("s", 0)  # the digest's count of visits at the first step
+    [(dimension, value)] = filters.items() if filters else [("", "")]
+    made = funnel.visitors_by_ms if dimension else funnel.visitors_ms
+    if not made:
+        return None, None
+    since = local_day_number(site.timezone, made)
+    first = key("b", dimension, value, 0) if dimension else key("s", 0)  # the digest's visits at the first step
     if period.first_day < since and digest(store, site, _report(site, funnel, {}), period.first_day,
                                            min(since, period.last_day + 1), today, prefix=first).get(first):
         return None, day_from_number(since)
-    steps = [f"{funnel.id}:{i}" for i in range(1, len(funnel.steps) + 1)]
-    counted = _visitors(store, site, "funnel", period, steps)
-    return [counted.get(step, 0) for step in steps], day_from_number(since)
+    steps = range(1, len(funnel.steps) + 1)
+    if dimension:
+        sketch = dict(funnel_sketches(funnel.id))[dimension]
+        counted = _visitors(store, site, sketch, period, [f"{i}:{value}" for i in steps])
+        return [counted.get(f"{i}:{value}", 0) for i in steps], day_from_number(since)
+    counted = _visitors(store, site, "funnel", period, [f"{funnel.id}:{i}" for i in steps])
+    return [counted.get(f"{funnel.id}:{i}", 0) for i in steps], day_from_number(since)
 
 
 # Bump when a funnel digest's keys change (2: "s" keys, and the times by value), so that kept ones are not read.

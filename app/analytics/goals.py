@@ -205,6 +205,8 @@ def step_matcher(site, step: dict) -> Callable[[str], bool]:
 
 CARRIED = "f:"  # a summary step "f:<funnel id>:<step>": the visit began at that step, reached in an earlier visit
 MAX_CARRY = 400  # characters of an event's carry: ~20 funnels in progress
+# What a funnel can be broken down and filtered by: the dimensions a visit summary keeps.
+FUNNEL_DIMENSIONS = ("channel", "source", "device", "country")
 
 
 def carried_step(funnel_id: str, step: int) -> str:
@@ -213,12 +215,14 @@ def carried_step(funnel_id: str, step: int) -> str:
 
 class FunnelSteps(NamedTuple):
     """A funnel as the aggregator and ingestion follow visits through it: its id, a matcher
-    per step, whether its visitors are noted (funnel_steps), and its window across visits
-    (0: within one visit)."""
+    per step, whether its visitors are noted (funnel_steps), the sketches of its visitors by
+    value (funnel_sketches: none when not noted) and its window across visits (0: within one
+    visit)."""
     id: str
     matchers: tuple[Callable[[str], bool], ...]
     counts_visitors: bool = True
     window_ms: int = 0
+    by_value: tuple[tuple[str, str], ...] = ()  # (dimension, sketch dimension) per FUNNEL_DIMENSIONS
 
     def taken_to(self, before: Iterable[str], step: str) -> int:
         """The number of the funnel step a visit reaches by taking `step` after the steps
@@ -238,10 +242,19 @@ def funnel_steps(site) -> tuple[FunnelSteps, ...]:
     """The site's funnels the aggregator follows: those whose visitors are noted as visits
     take their steps (each visitor is added to the day's unique-visitor sketch of the step,
     dimension "funnel", value "<id>:<step number>", so a report counts each visitor once
-    however many visits they make), and those across visits."""
+    however many visits they make; and, for a funnel made since visitors are noted by value,
+    to its funnel_sketches by the visit's value), and those across visits."""
     return tuple(FunnelSteps(f["id"], tuple(step_matcher(site, step) for step in f["steps"]),
-                             bool(f.get("visitors_ms")), f.get("window_days", 0) * DAY_MS)
+                             bool(f.get("visitors_ms")), f.get("window_days", 0) * DAY_MS,
+                             funnel_sketches(f["id"]) if f.get("visitors_by_ms") else ())
                  for f in site.funnels if f.get("visitors_ms") or f.get("window_days"))
+
+
+def funnel_sketches(funnel_id: str) -> tuple[tuple[str, str], ...]:
+    """Per dimension a funnel is filtered by, the sketch dimension of its visitors by value:
+    "funnel:<id>:<dimension>", value "<step number>:<the visit's value>" (a partition of its
+    own on DynamoDB, so a report filtered by one value reads only that dimension's)."""
+    return tuple((dimension, f"funnel:{funnel_id}:{dimension}") for dimension in FUNNEL_DIMENSIONS)
 
 
 class Progress(NamedTuple):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.analytics.aggregate import DAY_COUNTERS, SKETCH_DIMENSIONS
+from app.analytics.goals import funnel_sketches
 from app.analytics.periods import local_today, month_days, month_number
 from app.store import hll
 from app.store.base import ROLLUP_RETENTION_DAYS, CounterKey, Site, Store, UniqueKey
@@ -37,22 +38,22 @@ def roll_up_site(store: Store, site: Site, now_ms: int) -> list[int]:
     """Write the rollups of every month due; returns the month numbers written."""
     done = []
     for month in months_to_roll_up(site, now_ms):
-        store.put_rollups(*month_rollups(store, site.site_id, month))
+        store.put_rollups(*month_rollups(store, site, month))
         store.set_rolled_up_month(site.site_id, month)
         done.append(month)
     return done
 
 
-def month_rollups(store: Store, site_id: str, month: int) -> tuple[dict[CounterKey, float], dict[UniqueKey, bytes]]:
+def month_rollups(store: Store, site: Site, month: int) -> tuple[dict[CounterKey, float], dict[UniqueKey, bytes]]:
     """A month's counters (the sums of its days) and sketches (the unions of its days)."""
-    start, end = month_days(month)
+    site_id, (start, end) = site.site_id, month_days(month)
     counters = {}
     for metric, dimension in DAY_COUNTERS:
         for value, n in store.sum_counters(site_id, metric, dimension, start, end, "day").items():
             if n:
                 counters[CounterKey(site_id, month, metric, dimension, value, "month")] = n
     sketches = {}
-    for dimension in SKETCH_DIMENSIONS:
+    for dimension in sketch_dimensions(site):
         unions: dict[str, hll.Union] = {}
         # A week at a time: a month of a busy site's page sketches can be large.
         for week in range(start, end, 7):
@@ -61,3 +62,10 @@ def month_rollups(store: Store, site_id: str, month: int) -> tuple[dict[CounterK
         sketches.update({UniqueKey(site_id, month, dimension, value, "month"): union.result()
                          for value, union in unions.items()})
     return counters, sketches
+
+
+def sketch_dimensions(site: Site) -> tuple[str, ...]:
+    """The dimensions of a site's sketches: every site's, and its funnels' by value (those of
+    a deleted funnel are no longer read)."""
+    return SKETCH_DIMENSIONS + tuple(sketch for f in site.funnels if f.get("visitors_by_ms")
+                                     for _, sketch in funnel_sketches(f["id"]))

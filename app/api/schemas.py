@@ -276,9 +276,9 @@ class FunnelStepFiguresSchema(FunnelStepSchema):
                        "above); null on the first step and when no visit reached this one."})
     visitors = fields.Integer(allow_none=True, metadata={
         "description": "Visitors (browsers) whose visits reached it, each once however many of their visits "
-                       "did (unique-visitor sketches: exact below 100, within 1 % above). Counted from the "
-                       "day the funnel was made (visitors_since): null when the period begins before, and "
-                       "with filters."})
+                       "did (unique-visitor sketches: exact below 100, within 1 % above). With one filter, "
+                       "the visitors of that value's visits. Counted from the day the funnel was made "
+                       "(visitors_since): null when the period begins before, and with more than one filter."})
 
 
 class FunnelBreakdownRowSchema(Schema):
@@ -304,8 +304,9 @@ class FunnelSchema(Schema):
     visitor_conversion_rate = fields.Float(allow_none=True, metadata={
         "description": "The last step's visitors / the first step's, in percent; null when visitors are."})
     visitors_since = fields.Date(allow_none=True, metadata={
-        "description": "The site's local day from which the funnel's visitors are counted (the day it was "
-                       "made); null for a funnel made before LiveInsight counted them."})
+        "description": "The site's local day from which the funnel's visitors are counted under these filters "
+                       "(the day it was made); null with more than one filter, and for a funnel made before "
+                       "LiveInsight counted them (without filters, or with one)."})
     breakdown = fields.Nested(FunnelBreakdownSchema, metadata={"description": "With funnel_breakdown only."})
 
 

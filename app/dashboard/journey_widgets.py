@@ -69,7 +69,7 @@ def funnel(ask: Ask) -> dict:
     listed = funnel_reports.funnels_of(site)
     applied, left_out = _filters(ask)
     answer = {"funnel": None, "dimensions": FUNNEL_DIMENSIONS, "breakdown": own.get("funnel_breakdown"),
-              "left_out": left_out, "rows_shown": ROWS_SHOWN}
+              "applied": applied, "left_out": left_out, "rows_shown": ROWS_SHOWN}
     if not listed:
         return answer
     try:

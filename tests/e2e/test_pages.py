@@ -80,6 +80,7 @@ PAGES = [
     Page("share", lambda s: f"/share/{s.share_token}", ANONYMOUS),
     Page("funnels", lambda s: f"/sites/{s.site_id}/funnels?period=7d", ADMIN),
     Page("funnels-by-source", lambda s: f"/sites/{s.site_id}/funnels?period=7d&funnel_breakdown=source", ADMIN),
+    Page("funnels-on-phones", lambda s: f"/sites/{s.site_id}/funnels?period=7d&device=mobile", ADMIN),  # visitors by value
     Page("funnels-across-visits", lambda s: f"/sites/{s.site_id}/funnels?period=7d&funnel={_across_visits(s)}", ADMIN),
     Page("funnels-none", lambda s: f"/sites/{s.empty_site_id}/funnels", ADMIN),  # what a funnel is, and the form
     Page("journeys", lambda s: f"/sites/{s.site_id}/journeys?period=7d", ADMIN),
