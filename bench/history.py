@@ -86,16 +86,18 @@ from app.analytics.aggregate import (
     COHORT_PERIODS, MAX_STEPS, SESSION_DIMENSIONS, _journey_value, cohort_dimension, goal_cube, page_cube,
     period_start, session_cube,
 )
-from app.analytics.goals import ANY_CONVERSION, FunnelSteps, conversion_key, event_key, page_matches, step_matcher
+from app.analytics.goals import (ANY_CONVERSION, FunnelSteps, conversion_key, event_key, funnel_sketches, page_matches,
+                                 step_matcher)
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
 from app.store.base import HOUR_MS, JOURNEY, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 7  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+GENERATOR_VERSION = 8  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
 # 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel;
-# 6: the funnel's visitors per step (sketches); 7: the same funnel across visits
+# 6: the funnel's visitors per step (sketches); 7: the same funnel across visits; 8: the funnel's visitors
+# per step by each visit's channel, source, device and country
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -693,6 +695,12 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
         uniques[UniqueKey(site_id, day, "page", cat.pages[pg])] = set(user_ids[members].tolist())
     for step, visits in funnel_visits.items():
         uniques[UniqueKey(site_id, day, "funnel", f"{FUNNEL_ID}:{step}")] = set(user_ids[owner[visits]].tolist())
+        for dimension, sketch in funnel_sketches(FUNNEL_ID):  # and by the visits' values
+            by_value: dict[str, set[str]] = defaultdict(set)
+            for p, visitor in zip(profile[visits].tolist(), user_ids[owner[visits]].tolist()):
+                by_value[cat.values[dimension][p]].add(visitor)
+            for value, visitor_ids in by_value.items():
+                uniques[UniqueKey(site_id, day, sketch, f"{step}:{value}")] = visitor_ids
 
     session_cells = sum(1 for k in counters if k.dimension == "session" and k.metric == "sessions")
     page_cells = sum(1 for k in counters if k.dimension == "page_cube" and k.metric == "pageviews")
@@ -836,7 +844,7 @@ def build(path: Path, now_ms: int, days: int = DAYS, log=_log) -> dict:
     funnel = funnels.new_funnel(site, FUNNEL_NAME, FUNNEL_STEPS, site.created_ms)
     funnels.add_funnel(store, site, funnel._replace(id=FUNNEL_ID))
     funnels.add_funnel(store, site, funnel._replace(id=ACROSS_FUNNEL_ID, name=ACROSS_FUNNEL_NAME, visitors_ms=0,
-                                                    window_days=7))
+                                                    window_days=7, visitors_by_ms=0))
     log(f"generating {days} days ({day_from_number(first)} .. {day_from_number(today)}) of site "
         f"{SITE_ID!r} ({TIMEZONE}) through SQLiteStore.apply, one day per call")
     started = time.monotonic()

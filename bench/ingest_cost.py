@@ -42,9 +42,10 @@ GOALS = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing
          {"id": "blog", "name": "Blog", "kind": "event", "match": "play", "prop": "", "value": "", "created_ms": 0},
          {"id": "pro", "name": "Pro", "kind": "event", "match": "signup", "prop": "plan", "value": "pro",
           "created_ms": 0}]
-# With --funnels, besides the goals: three funnels whose visitors the fold notes (a page, a goal,
+# With --funnels, besides the goals: three funnels whose visitors the fold notes, also by value (a page, a goal,
 # a pattern, an event step; the visits below reach their steps).
-FUNNELS = [{"id": f"f{i}", "name": f"Funnel {i}", "steps": steps, "created_ms": 0, "visitors_ms": 1}
+FUNNELS = [{"id": f"f{i}", "name": f"Funnel {i}", "steps": steps, "created_ms": 0, "visitors_ms": 1,
+            "visitors_by_ms": 1}
            for i, steps in enumerate([
                [{"kind": "page", "match": "/"}, {"kind": "goal", "match": "pricing"}, {"kind": "page", "match": "/signup"}],
                [{"kind": "page", "match": "/blog/*"}, {"kind": "event", "match": "play"}],
