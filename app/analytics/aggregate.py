@@ -54,8 +54,8 @@ from functools import lru_cache
 from typing import Iterable
 
 from app.analytics.goals import (
-    FUNNEL_DIMENSIONS, MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key, event_key,
-    leaves_site, prop_text, split_link,
+    FUNNEL_DIMENSIONS, MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key,
+    event_key, leaves_site, prop_text, split_link,
 )
 from app.analytics.periods import local_day_number
 from app.store.base import (

@@ -325,11 +325,11 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
         return None, day_from_number(since)
     steps = range(1, len(funnel.steps) + 1)
     if dimension:
-        sketch = dict(funnel_sketches(funnel.id))[dimension]
-        counted = _visitors(store, site, sketch, period, [f"{i}:{value}" for i in steps])
-        return [counted.get(f"{i}:{value}", 0) for i in steps], day_from_number(since)
-    counted = _visitors(store, site, "funnel", period, [f"{funnel.id}:{i}" for i in steps])
-    return [counted.get(f"{funnel.id}:{i}", 0) for i in steps], day_from_number(since)
+        sketch, values = dict(funnel_sketches(funnel.id))[dimension], [f"{i}:{value}" for i in steps]
+    else:
+        sketch, values = "funnel", [f"{funnel.id}:{i}" for i in steps]
+    counted = _visitors(store, site, sketch, period, values)
+    return [counted.get(v, 0) for v in values], day_from_number(since)
 
 
 # Bump when a funnel digest's keys change (2: "s" keys, and the times by value), so that kept ones are not read.
