@@ -53,6 +53,9 @@ def test_a_funnel_made_before_the_visits_counts_their_visitors(client, clock, co
     filtered = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&device=desktop").json["data"]["funnel"]
     assert [(s["visits"], s["visitors"]) for s in filtered["steps"]] == [(3, 2), (2, 1)]
     assert (filtered["visitor_conversion_rate"], filtered["visitors_since"]) == (50.0, "2026-11-01")
+    by_device = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&funnel_breakdown=device").json["data"]
+    assert [(r["value"], r["visits"], r["visitors"]) for r in by_device["funnel"]["breakdown"]["rows"]] == [
+        ("desktop", [3, 2], [2, 1]), ("mobile", [1, 0], [1, 0])]
     two = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&device=desktop&source=Google").json["data"]
     assert [s["visitors"] for s in two["funnel"]["steps"]] == [None, None]
     assert (two["funnel"]["visitor_conversion_rate"], two["funnel"]["visitors_since"]) == (None, None)

@@ -71,6 +71,8 @@ def test_a_funnel_made_before_the_visits_shows_their_visitors(counted, client, c
     assert "Of the visitors: 50% (1 of 2)." in filtered and "counted since the funnel was made (Nov 1, 2026, 00:00)" in filtered
     steps = read_csv(client.get(f"{BASE}/reports/funnel.csv?{two_days}&device=desktop&funnel={funnel.id}"))
     assert [row[:4] for row in steps[1:]] == [["1", "Visited /pricing", "3", "2"], ["2", "Converted: signup", "2", "1"]]
+    by_device = read_csv(client.get(f"{BASE}/reports/funnel.csv?{two_days}&funnel={funnel.id}&funnel_breakdown=device"))
+    assert by_device[1:] == [["desktop", "3", "2", "2", "1", "66.7"], ["mobile", "1", "0", "1", "0", "0.0"]]
     two = text_of(client.get(f"{BASE}/funnels?{two_days}&device=desktop&country=GB").get_data(as_text=True))
     assert "3 visits" in two and "3 visits ·" not in two
     assert "Visitors are counted with one filter at most: remove a filter to see them." in two
@@ -271,8 +273,9 @@ def test_csv_files_of_the_funnel_paths_pages_and_cohorts(shop, client):
                          ["2", "Visited /pricing", "3", "", "1", "2", "66.7", "75.0", "75.0", "30.0"],
                          ["3", "Converted: signup", "1", "", "", "", "", "33.3", "25.0", "60.0"]]
     by_channel = read_csv(client.get(f"{BASE}/reports/funnel.csv?{WEEK}&funnel_breakdown=channel"))
-    assert by_channel == [["channel", "step_1_visits", "step_2_visits", "step_3_visits", "conversion_rate_percent"],
-                          ["direct", "3", "2", "0", "0.0"], ["search", "1", "1", "1", "100.0"]]
+    assert by_channel == [["channel", "step_1_visits", "step_2_visits", "step_3_visits", "step_1_visitors",
+                           "step_2_visitors", "step_3_visitors", "conversion_rate_percent"],
+                          ["direct", "3", "2", "0", "", "", "", "0.0"], ["search", "1", "1", "1", "", "", "", "100.0"]]
     paths = read_csv(client.get(f"{BASE}/reports/paths.csv?{WEEK}&paths=2"))
     assert paths == [["path", "visits", "share_percent"], ["/ → (left)", "1", "20.0"], ["/ → /blog", "1", "20.0"],
                      ["/ → /pricing", "1", "20.0"], ["/pricing → (left)", "1", "20.0"], ["/pricing → /", "1", "20.0"]]

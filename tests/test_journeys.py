@@ -179,6 +179,25 @@ def test_a_funnel_filtered_by_one_value_counts_the_visitors_of_that_values_visit
     assert figures({}, which=older) == ([4, 2], [3, 1], "2026-11-01")
 
 
+def test_a_funnel_broken_down_counts_the_visitors_of_each_values_visits(store, counted):
+    site = counted
+    funnel = funnels.funnels_of(site)[0]
+
+    def rows(which=funnel, filters=None, period=TWO_DAYS):
+        report = funnels.funnel_report(store, site, which, period, TODAY, filters, breakdown="device")
+        return {r["value"]: (r["visits"], r["visitors"]) for r in report["breakdown"]["rows"]}
+    assert rows() == {"desktop": ([3, 2], [2, 1]), "mobile": ([1, 0], [1, 0])}
+    for value, (visits, visitors) in rows().items():  # each row as the funnel filtered by its value
+        one = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {"device": value})
+        assert ([s["visits"] for s in one["steps"]], [s["visitors"] for s in one["steps"]]) == (visits, visitors)
+    # Under a filter, or with visits before the sketches began: visits only.
+    assert rows(filters={"country": "GB"}) == {"desktop": ([3, 2], None), "mobile": ([1, 0], None)}
+    made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_by_ms": utc("2026-11-17T00:00:00")})
+    assert rows(made_on_17th) == {"desktop": ([3, 2], None), "mobile": ([1, 0], None)}
+    only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))  # a2 (desktop) took both steps
+    assert rows(made_on_17th, period=only_17th) == {"desktop": ([1, 1], [1, 1])}
+
+
 def test_a_funnels_visitors_take_its_steps_as_its_visits_do(store, settle):
     """Steps out of order (b1) and a repeated step (c1) bring the visitor as far as the visit."""
     site = send_history(store, settle, SIGNUP_STEPS)
@@ -291,6 +310,7 @@ def test_funnel_breakdown_and_filter(store, history):
     report = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, breakdown="channel")
     rows = {r["value"]: r["visits"] for r in report["breakdown"]["rows"]}
     assert rows == {"direct": [3, 2, 0], "search": [1, 1, 1]}
+    assert {r["visitors"] for r in report["breakdown"]["rows"]} == {None}  # made now: none before
     phone = funnels.funnel_report(store, history, funnel, TWO_DAYS, TODAY, filters={"device": "mobile"})
     assert [s["visits"] for s in phone["steps"]] == [1, 1, 0]  # b1
     with pytest.raises(funnels.FunnelError):

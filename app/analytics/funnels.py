@@ -27,9 +27,10 @@ from typing import Iterable, NamedTuple
 from app.analytics.goals import (FUNNEL_DIMENSIONS, MAX_STEP_TEXT, carried_step, funnel_sketches, goals_of,
                                  step_matcher, step_target)
 from app.analytics.periods import Period, day_from_number, local_day_number
-from app.analytics.stats import _visitors
+from app.analytics.stats import _sketches, _visitors
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, key_prefix, matches
 from app.i18n import gettext as _, lazy_gettext as _l
+from app.store import hll
 from app.store.base import Site, Store
 
 MIN_STEPS, MAX_STEPS = 2, 8
@@ -238,7 +239,7 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
     """Visits entering each step, continuing and dropping off, each step's conversion from the
     one before and from the first, the median time from the step before, and the visitors
     who reached each step (_step_visitors); with `breakdown`, the same per value of a
-    dimension (visits per step, no times)."""
+    dimension (visits and, without filters, visitors per step; no times)."""
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     unknown = set(filters) - set(FUNNEL_DIMENSIONS)
     if unknown:
@@ -289,8 +290,11 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
               "visitor_conversion_rate": None if visitors is None else _percent(visitors[-1], visitors[0])}
     if breakdown is not None:
         rows = sorted(by_value.items(), key=lambda item: (-item[1][0], item[0]))
+        # Visitors by value: without filters only (those of a value under another's are not kept).
+        seen = None if filters else _visitors_by_value(store, site, funnel, period, today, breakdown)
         report["breakdown"] = {"dimension": breakdown, "rows": [
-            {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0])}
+            {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0]),
+             "visitors": None if seen is None else seen.get(value, [0] * len(counts))}
             for value, counts in rows]}
     return report
 
@@ -310,26 +314,51 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
     funnel's visitors are counted under these filters (None: never). Without filters, every
     visit's visitor; with one, those of the visits of that value (goals.funnel_sketches); None
     with more (a sketch per combination of values would outnumber the site's others), and when
-    the period begins before that day and a visit of those days reached the first step (a
-    funnel made before its site's first visits counts them all)."""
+    the sketches miss some of the period's (_counted_since)."""
     if len(filters) > 1:
         return None, None
     [(dimension, value)] = filters.items() if filters else [("", "")]
-    made = funnel.visitors_by_ms if dimension else funnel.visitors_ms
-    if not made:
-        return None, None
-    since = local_day_number(site.timezone, made)
-    first = key("b", dimension, value, 0) if dimension else key("s", 0)  # the digest's visits at the first step
-    if period.first_day < since and digest(store, site, _report(site, funnel, {}), period.first_day,
-                                           min(since, period.last_day + 1), today, prefix=first).get(first):
-        return None, day_from_number(since)
+    whole, since = _counted_since(store, site, funnel, period, today,
+                                  funnel.visitors_by_ms if dimension else funnel.visitors_ms,
+                                  key("b", dimension, value, 0) if dimension else key("s", 0))
+    if not whole:
+        return None, since
     steps = range(1, len(funnel.steps) + 1)
     if dimension:
         sketch, values = dict(funnel_sketches(funnel.id))[dimension], [f"{i}:{value}" for i in steps]
     else:
         sketch, values = "funnel", [f"{funnel.id}:{i}" for i in steps]
     counted = _visitors(store, site, sketch, period, values)
-    return [counted.get(v, 0) for v in values], day_from_number(since)
+    return [counted.get(v, 0) for v in values], since
+
+
+def _visitors_by_value(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
+                       dimension: str) -> dict[str, list[int]] | None:
+    """Per value of a dimension, the visitors whose visits of that value reached each step (one
+    read of the dimension's sketches, goals.funnel_sketches); None when they miss some of the
+    period's (_counted_since)."""
+    whole, _ = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, key("s", 0))
+    if not whole:
+        return None
+    counted: dict[str, list[int]] = defaultdict(lambda: [0] * len(funnel.steps))
+    for text, sketches in _sketches(store, site, dict(funnel_sketches(funnel.id))[dimension], period).items():
+        step, _, value = text.partition(":")
+        counted[value][int(step) - 1] = hll.count_visitors(sketches)
+    return counted
+
+
+def _counted_since(store: Store, site: Site, funnel: Funnel, period: Period, today: int, made: int,
+                   first: str) -> tuple[bool, date | None]:
+    """Whether the funnel's sketches noted since `made` (0: never) hold every visitor of the
+    period, and the local day they begin. Not when the period begins before it and a visit of
+    those days reached the first step (the digest's key `first`; a funnel made before its
+    site's first visits, or those of a value, counts them all)."""
+    if not made:
+        return False, None
+    since = local_day_number(site.timezone, made)
+    missed = period.first_day < since and digest(store, site, _report(site, funnel, {}), period.first_day,
+                                                  min(since, period.last_day + 1), today, prefix=first).get(first)
+    return not missed, day_from_number(since)
 
 
 # Bump when a funnel digest's keys change (2: "s" keys, and the times by value), so that kept ones are not read.

@@ -286,6 +286,9 @@ class FunnelBreakdownRowSchema(Schema):
     visits = fields.List(fields.Integer(), metadata={"description": "Its visits reaching each step, in order."})
     conversion_rate = fields.Float(allow_none=True, metadata={
         "description": "Percent of its first step's visits that reached the last step."})
+    visitors = fields.List(fields.Integer(), allow_none=True, metadata={
+        "description": "Visitors whose visits of this value reached each step, in order (as the steps' "
+                       "visitors with this value as filter); null with filters, and when the steps' are."})
 
 
 class FunnelBreakdownSchema(Schema):

@@ -142,13 +142,14 @@ def _filename(name: str, ask: Ask) -> str:
 @bp.get("/sites/<site_id>/reports/funnel.csv")
 @bp.get("/share/<token>/reports/funnel.csv")
 def funnel_csv(site_id: str):
-    """The funnel's steps; with ?funnel_breakdown=, its visits per step by each value."""
+    """The funnel's steps; with ?funnel_breakdown=, its visits and visitors per step by each value."""
     data, ask = _data("funnels", "funnel")
     if data["funnel"] is None:
         abort(404, _("this site has no funnel yet"))
     report = data["report"]
     if "breakdown" in report:
         rows = [{"value": row["value"], **{f"step_{i}_visits": n for i, n in enumerate(row["visits"], 1)},
+                 **{f"step_{i}_visitors": n for i, n in enumerate(row["visitors"] or [None] * len(row["visits"]), 1)},
                  "conversion_rate_percent": row["conversion_rate"]} for row in report["breakdown"]["rows"]]
         return csv_download(rows, _filename("funnel", ask), {"value": data["breakdown"]})
     rows = [{"step": s["step"], "label": s["label"], "visits": s["visits"], "visitors": s["visitors"],
