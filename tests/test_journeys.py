@@ -60,14 +60,16 @@ TODAY = day_number(date(2026, 11, 18))
 TWO_DAYS = Period("custom", date(2026, 11, 16), date(2026, 11, 17))
 
 
-def send_history(store, settle, *made_first, window_days=0):
+def send_history(store, settle, *made_first, window_days=0, by_value=True):
     """HISTORY through the real pipeline, one event a batch, each settled (as the aggregator
     would a moment later), so summaries move as visits grow. `made_first`: the steps of funnels
-    made with the site, before any visit (across visits within `window_days`)."""
+    made with the site, before any visit (across visits within `window_days`; not by_value: as
+    a funnel made before LiveInsight noted its visitors by value)."""
     site = create_site(store, "Shop", ["example.com"], utc("2026-11-01T00:00:00"), site_id="shop")
     for i, steps in enumerate(made_first):
-        funnels.add_funnel(store, site, funnels.new_funnel(site, f"Made first {i or ''}".strip(), steps,
-                                                           utc("2026-11-01T00:00:00"), window_days))
+        funnel = funnels.new_funnel(site, f"Made first {i or ''}".strip(), steps, utc("2026-11-01T00:00:00"),
+                                    window_days)
+        funnels.add_funnel(store, site, funnel if by_value else funnel._replace(visitors_by_ms=0))
     last: dict[str, int] = {}  # visitor -> their browser's previous event (the tracker's li_l)
     carries: dict[str, str] = {}  # visitor -> their browser's progress in funnels across visits (li_c)
     for visitor, visit, referrer, client, events in HISTORY:
@@ -138,14 +140,15 @@ def test_a_funnel_counts_each_visitor_once_from_the_day_it_was_made(store, count
     quiet_before = Period("custom", date(2026, 10, 31), date(2026, 11, 17))
     assert [s["visitors"] for s in funnels.funnel_report(store, site, funnel, quiet_before, TODAY)["steps"]] == [3, 1]
     # Not when a visit of the days before took its first step: made on the 17th, the 16th's are missing.
-    made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_ms": utc("2026-11-17T00:00:00")})
+    on_17th = utc("2026-11-17T00:00:00")
+    made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_ms": on_17th, "visitors_by_ms": on_17th})
     before = funnels.funnel_report(store, site, made_on_17th, TWO_DAYS, TODAY)
     assert ([s["visitors"] for s in before["steps"]], before["visitors_since"]) == ([None, None], "2026-11-17")
     only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))  # a2 (A) took both steps
     assert [s["visitors"] for s in funnels.funnel_report(store, site, made_on_17th, only_17th, TODAY)["steps"]] == [1, 1]
-    # One made before funnel visitors were counted (its record has no visitors_ms): none, and no day.
+    # One made before funnel visitors were counted (its record has neither): none, and no day.
     record = funnel.record()
-    del record["visitors_ms"]
+    del record["visitors_ms"], record["visitors_by_ms"]
     older = funnels.funnel_report(store, site, funnels.Funnel.of(record), TWO_DAYS, TODAY)
     assert ([s["visitors"] for s in older["steps"]], older["visitors_since"]) == ([None, None], None)
 
@@ -171,12 +174,18 @@ def test_a_funnel_filtered_by_one_value_counts_the_visitors_of_that_values_visit
     assert figures({"country": "DE"}, which=made_on_17th) == ([0, 0], [0, 0], "2026-11-17")  # none before
     only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))
     assert figures({"device": "desktop"}, only_17th, made_on_17th) == ([1, 1], [1, 1], "2026-11-17")  # a2
-    # Made before visitors were counted by value: none under a filter, and no day; without, as before.
-    record = funnel.record()
-    del record["visitors_by_ms"]
-    older = funnels.Funnel.of(record)
-    assert figures({"device": "desktop"}, which=older) == ([3, 2], [None, None], None)
-    assert figures({}, which=older) == ([4, 2], [3, 1], "2026-11-01")
+
+
+def test_a_funnel_made_before_visitors_were_noted_by_value_counts_them_without_filters(store, settle):
+    """Its steps' visitors are in one sketch each (dimension "funnel"): none under a filter."""
+    site = send_history(store, settle, [("page", "/pricing"), ("conversion", "signup")], by_value=False)
+    [funnel] = funnels.funnels_of(site)
+    assert funnel.visitors_by_ms == 0
+    report = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY)
+    assert ([s["visitors"] for s in report["steps"]], report["visitors_since"]) == ([3, 1], "2026-11-01")
+    filtered = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {"device": "desktop"})
+    assert ([s["visitors"] for s in filtered["steps"]], filtered["visitors_since"]) == ([None, None], None)
+    assert not store.read_sketches("shop", f"funnel:{funnel.id}:device", 0, 10**6)  # none noted by value
 
 
 def test_a_funnel_broken_down_counts_the_visitors_of_each_values_visits(store, counted):

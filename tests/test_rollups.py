@@ -79,9 +79,11 @@ def _ingest_months(store, settle):
     site.goals = [{"id": "pricing", "name": "Pricing", "kind": "page", "match": "/pricing"},
                   {"id": "demo", "name": "Demo played", "kind": "event", "match": "play", "prop": "video",
                    "value": "demo"}]
-    site.funnels = [{"id": "buy", "name": "Buy", "steps": [{"kind": "page", "match": "/"}, {"kind": "goal", "match": "pricing"}],
-                     "created_ms": utc("2026-08-20T00:00:00"), "visitors_ms": utc("2026-08-20T00:00:00"),
-                     "visitors_by_ms": utc("2026-08-20T00:00:00")}]
+    # The same funnel twice: one whose visitors are noted by value, one made before they were.
+    buy = {"id": "buy", "name": "Buy", "steps": [{"kind": "page", "match": "/"}, {"kind": "goal", "match": "pricing"}],
+           "created_ms": utc("2026-08-20T00:00:00"), "visitors_ms": utc("2026-08-20T00:00:00"),
+           "visitors_by_ms": utc("2026-08-20T00:00:00")}
+    site.funnels = [buy, {**buy, "id": "older", "visitors_by_ms": 0}]
     store.update_site(site)
     rng = random.Random(7)
     start, span_s = datetime(2026, 8, 20, tzinfo=timezone.utc), 89 * 86_400
@@ -105,13 +107,15 @@ FILTERS = [{}, {"country": "GB"}, {"source": "Google", "device": "mobile"}, {"pa
 
 
 def every_report(store, site, periods):
-    """The overview's reports, and the funnel's (its visitors, also by a value, are sketches)."""
-    today, [funnel] = local_day_number(site.timezone, T0), funnels.funnels_of(site)
+    """The overview's reports, and the funnels' (their visitors, also by a value, are sketches)."""
+    today, [funnel, older] = local_day_number(site.timezone, T0), funnels.funnels_of(site)
     return [stats.report(store, site, parse_period(name, site.timezone, T0, **kw), stats.Filters(f),
                          breakdowns=stats.BREAKDOWNS, limit=100)
             for name, kw in periods for f in FILTERS] + [
         funnels.funnel_report(store, site, funnel, parse_period(name, site.timezone, T0, **kw), today, f)
-        for name, kw in periods for f in ({}, {"device": "desktop"}, {"source": "Google"})]
+        for name, kw in periods for f in ({}, {"device": "desktop"}, {"source": "Google"})] + [
+        funnels.funnel_report(store, site, older, parse_period(name, site.timezone, T0, **kw), today)
+        for name, kw in periods]
 
 
 def reading_each_range_once(store, monkeypatch) -> list[str]:
@@ -148,8 +152,9 @@ def test_reports_read_from_month_rollups_equal_reports_read_from_days(store, mon
         from_days = every_report(store, months, periods)
     assert from_days[0]["summary"]["metrics"]["visits"]["value"] == visits  # the history is all there
     by_value = [r["steps"][0]["visitors"] for r in from_days if "steps" in r]
-    assert len(by_value) == 3 * len(periods) and None not in by_value  # the funnel's visitors, also by a value
+    assert len(by_value) == 4 * len(periods) and None not in by_value  # the funnels' visitors, also by a value
     assert by_value[1] and by_value[2]  # over the first period, some on a computer and some from Google
+    assert by_value[:3 * len(periods):3] == by_value[3 * len(periods):]  # the older funnel's: the same visitors
 
     assert rollups.roll_up_site(store, months, T0) == [month_number(date(2026, m, 1)) for m in (8, 9, 10)]
     site = store.get_site(months.site_id)

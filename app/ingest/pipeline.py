@@ -107,5 +107,7 @@ def carried_on(goals: SiteGoals, records: list[dict], new: list[dict]) -> str:
     sent = next((r["carry"] for r in reversed(records) if r.get("carry") is not None), None)
     carry = Carry(goals.funnels, sent)
     for record in new:
-        carry.advance(goals.steps_of(record), record["ts"])
+        steps = goals.steps_of(record)
+        if steps:  # (most events, heartbeats and clicks, take none: progress past its window goes at the next step)
+            carry.advance(steps, record["ts"])
     return carry.text()
