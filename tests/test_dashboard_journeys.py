@@ -78,6 +78,19 @@ def test_a_funnel_made_before_the_visits_shows_their_visitors(counted, client, c
     assert "Visitors are counted with one filter at most: remove a filter to see them." in two
 
 
+def test_a_funnel_made_before_visitors_were_noted_by_value_says_why_it_has_none_under_a_filter(
+        store, settle, client, clock):
+    send_history(store, settle, [("page", "/pricing"), ("conversion", "signup")], by_value=False)
+    clock.now = NOW
+    two_days = "period=custom&from=2026-11-16&to=2026-11-17"
+    text = text_of(client.get(f"{BASE}/funnels?{two_days}").get_data(as_text=True))
+    assert "4 visits · 3 visitors" in text
+    filtered = text_of(client.get(f"{BASE}/funnels?{two_days}&device=desktop").get_data(as_text=True))
+    assert "3 visits" in filtered and "3 visits ·" not in filtered
+    assert ("This funnel was made before LiveInsight counted the visitors of funnels under a filter: remove the "
+            "filter to see them, or make it again.") in filtered
+
+
 def test_a_funnel_broken_down_by_channel_and_filtered(shop, client):
     html = client.get(f"{BASE}/funnels?{WEEK}&funnel_breakdown=channel").get_data(as_text=True)
     table = html[html.index('class="breakdown funnel-breakdown"'):]
