@@ -57,8 +57,8 @@ def test_a_funnel_made_before_the_visits_counts_their_visitors(client, clock, co
     assert [(r["value"], r["visits"], r["visitors"]) for r in by_device["funnel"]["breakdown"]["rows"]] == [
         ("desktop", [3, 2], [2, 1]), ("mobile", [1, 0], [1, 0])]
     two = client.get(f"/api/stats?site=shop&{TWO_DAYS}&funnel={funnel.id}&device=desktop&source=Google").json["data"]
-    assert [s["visitors"] for s in two["funnel"]["steps"]] == [None, None]
-    assert (two["funnel"]["visitor_conversion_rate"], two["funnel"]["visitors_since"]) == (None, None)
+    assert [s["visitors"] for s in two["funnel"]["steps"]] == [1, 1]  # a1 (A), a computer from Google
+    assert (two["funnel"]["visitor_conversion_rate"], two["funnel"]["visitors_since"]) == (100.0, "2026-11-01")
 
 
 def test_the_funnels_of_a_site_are_listed(api, signup):

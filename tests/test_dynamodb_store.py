@@ -413,6 +413,8 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
                                                                               {"device": "mobile"}),
         "funnel with visitors by device": lambda today: funnels.funnel_report(store, site, with_visitors, period, today,
                                                                               breakdown="device"),
+        "funnel with visitors on desktop from search": lambda today: funnels.funnel_report(
+            store, site, with_visitors, period, today, {"device": "desktop", "channel": "search"}),
         "paths": lambda today: journeys.top_paths(store, site, period, today, 3),
         "page flow": lambda today: journeys.next_and_previous(store, site, period, today, "/"),
     }
@@ -441,9 +443,11 @@ def test_what_funnel_journey_and_cohort_reports_cost(store, record_property):
     # of the funnel's own).
     assert costs["funnel on phones cold"] == costs["funnel on phones warm"] == costs["funnel warm"]
     assert costs["funnel with visitors on phones warm"] == costs["funnel with visitors warm"]
-    # Broken down: the whole digest, and the sketches of every value as well as the steps'.
+    # Broken down: the whole digest, and the sketches of every value as well as the steps'. Under
+    # two filters: the digest of its own, and the funnel's sketches by every value at once.
     assert costs["funnel with visitors by device warm"] == {"Query": costs["funnel with visitors warm"]["Query"]
                                                             + store.shards}
+    assert costs["funnel with visitors on desktop from search warm"] == costs["funnel with visitors warm"]
     assert costs["cohorts 53 weeks"] == {"Query": len(CHANNELS) * store.shards}  # one read a first channel
     assert costs["funnel cold"]["BatchWriteItem"] >= 1
 

@@ -153,7 +153,7 @@ def test_a_funnel_counts_each_visitor_once_from_the_day_it_was_made(store, count
     assert ([s["visitors"] for s in older["steps"]], older["visitors_since"]) == ([None, None], None)
 
 
-def test_a_funnel_filtered_by_one_value_counts_the_visitors_of_that_values_visits(store, counted):
+def test_a_filtered_funnel_counts_the_visitors_of_the_visits_that_match(store, counted):
     site = counted
     funnel = funnels.funnels_of(site)[0]
 
@@ -165,13 +165,17 @@ def test_a_funnel_filtered_by_one_value_counts_the_visitors_of_that_values_visit
     assert figures({"device": "mobile"}) == ([1, 0], [1, 0], "2026-11-01")  # b1; b2 signed up without /pricing
     assert figures({"source": "Google"}) == ([1, 1], [1, 1], "2026-11-01")  # a1 came from a search
     assert figures({"country": "DE"}) == ([0, 0], [0, 0], "2026-11-01")
-    # Two filters: a sketch per combination of values is not kept.
-    assert figures({"device": "desktop", "source": "Google"}) == ([1, 1], [None, None], None)
+    # Two filters: the sketches by every value, those that match (a1: a computer, from Google).
+    assert figures({"device": "desktop", "source": "Google"}) == ([1, 1], [1, 1], "2026-11-01")
+    assert figures({"device": "desktop", "country": "GB"}) == ([3, 2], [2, 1], "2026-11-01")  # every visit is from GB
+    assert figures({"device": "mobile", "channel": "search"}) == ([0, 0], [0, 0], "2026-11-01")
     # Made on the 17th: the 16th's desktop visits reached /pricing before, so not over both days.
     made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_by_ms": utc("2026-11-17T00:00:00")})
     assert figures({"device": "desktop"}, which=made_on_17th) == ([3, 2], [None, None], "2026-11-17")
     assert figures({"device": "mobile"}, which=made_on_17th) == ([1, 0], [None, None], "2026-11-17")  # b1, the 16th
     assert figures({"country": "DE"}, which=made_on_17th) == ([0, 0], [0, 0], "2026-11-17")  # none before
+    assert figures({"device": "desktop", "country": "GB"}, which=made_on_17th) == ([3, 2], [None, None], "2026-11-17")
+    assert figures({"device": "mobile", "country": "DE"}, which=made_on_17th) == ([0, 0], [0, 0], "2026-11-17")
     only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))
     assert figures({"device": "desktop"}, only_17th, made_on_17th) == ([1, 1], [1, 1], "2026-11-17")  # a2
 
@@ -196,11 +200,14 @@ def test_a_funnel_broken_down_counts_the_visitors_of_each_values_visits(store, c
         report = funnels.funnel_report(store, site, which, period, TODAY, filters, breakdown="device")
         return {r["value"]: (r["visits"], r["visitors"]) for r in report["breakdown"]["rows"]}
     assert rows() == {"desktop": ([3, 2], [2, 1]), "mobile": ([1, 0], [1, 0])}
-    for value, (visits, visitors) in rows().items():  # each row as the funnel filtered by its value
-        one = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {"device": value})
-        assert ([s["visits"] for s in one["steps"]], [s["visitors"] for s in one["steps"]]) == (visits, visitors)
-    # Under a filter, or with visits before the sketches began: visits only.
-    assert rows(filters={"country": "GB"}) == {"desktop": ([3, 2], None), "mobile": ([1, 0], None)}
+    for filters in ({}, {"channel": "direct"}):  # each row as the funnel filtered by its value too
+        for value, (visits, visitors) in rows(filters=filters).items():
+            one = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {**filters, "device": value})
+            assert ([s["visits"] for s in one["steps"]], [s["visitors"] for s in one["steps"]]) == (visits, visitors)
+    # Under a filter, from the sketches by every value: the same here (every visit is from GB).
+    assert rows(filters={"country": "GB"}) == rows()
+    assert rows(filters={"channel": "search"}) == {"desktop": ([1, 1], [1, 1])}  # a1
+    # With visits before the sketches began: visits only.
     made_on_17th = funnels.Funnel.of({**funnel.record(), "visitors_by_ms": utc("2026-11-17T00:00:00")})
     assert rows(made_on_17th) == {"desktop": ([3, 2], None), "mobile": ([1, 0], None)}
     only_17th = Period("custom", date(2026, 11, 17), date(2026, 11, 17))  # a2 (desktop) took both steps

@@ -113,7 +113,8 @@ def every_report(store, site, periods):
                          breakdowns=stats.BREAKDOWNS, limit=100)
             for name, kw in periods for f in FILTERS] + [
         funnels.funnel_report(store, site, funnel, parse_period(name, site.timezone, T0, **kw), today, f)
-        for name, kw in periods for f in ({}, {"device": "desktop"}, {"source": "Google"})] + [
+        for name, kw in periods for f in ({}, {"device": "desktop"}, {"source": "Google"},
+                                          {"device": "desktop", "source": "Google"})] + [
         funnels.funnel_report(store, site, older, parse_period(name, site.timezone, T0, **kw), today)
         for name, kw in periods]
 
@@ -152,9 +153,9 @@ def test_reports_read_from_month_rollups_equal_reports_read_from_days(store, mon
         from_days = every_report(store, months, periods)
     assert from_days[0]["summary"]["metrics"]["visits"]["value"] == visits  # the history is all there
     by_value = [r["steps"][0]["visitors"] for r in from_days if "steps" in r]
-    assert len(by_value) == 4 * len(periods) and None not in by_value  # the funnels' visitors, also by a value
-    assert by_value[1] and by_value[2]  # over the first period, some on a computer and some from Google
-    assert by_value[:3 * len(periods):3] == by_value[3 * len(periods):]  # the older funnel's: the same visitors
+    assert len(by_value) == 5 * len(periods) and None not in by_value  # the funnels' visitors, also filtered
+    assert by_value[1] and by_value[2] and by_value[3]  # over the first period: computers, Google, both
+    assert by_value[:4 * len(periods):4] == by_value[4 * len(periods):]  # the older funnel's: the same visitors
 
     assert rollups.roll_up_site(store, months, T0) == [month_number(date(2026, m, 1)) for m in (8, 9, 10)]
     site = store.get_site(months.site_id)
@@ -174,7 +175,7 @@ def test_every_daily_counter_and_sketch_is_rolled_up(store, months):
         sketches.update(s)
     assert {(k.metric, k.dimension) for k in counters} == {
         pair for pair in DAY_COUNTERS if store.sum_counters(months.site_id, *pair, start, end, "day")}
-    funnel_dimensions = {f"funnel:buy:{d}" for d in ("channel", "source", "device", "country")}
+    funnel_dimensions = {"funnel:buy", *(f"funnel:buy:{d}" for d in ("channel", "source", "device", "country"))}
     assert {k.dimension for k in sketches} == set(SKETCH_DIMENSIONS) | funnel_dimensions
 
 

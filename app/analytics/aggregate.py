@@ -344,6 +344,8 @@ def _note_funnel_visitor(session: Session, journey: str, step: str, day: int, ta
             tally.seen(day, session.user_id, "funnel", f"{funnel.id}:{reached}")
             for dimension, sketch in funnel.by_value:
                 tally.seen(day, session.user_id, sketch, f"{reached}:{getattr(session, dimension)}")
+            if funnel.combined:
+                tally.seen(day, session.user_id, funnel.combined, f"{reached}:{_journey_dims(session)}")
 
 
 @lru_cache(maxsize=8192)  # a site has a few hundred pages and event names

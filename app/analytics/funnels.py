@@ -24,8 +24,8 @@ from collections import defaultdict
 from datetime import date
 from typing import Iterable, NamedTuple
 
-from app.analytics.goals import (FUNNEL_DIMENSIONS, MAX_STEP_TEXT, carried_step, funnel_sketches, goals_of,
-                                 step_matcher, step_target)
+from app.analytics.goals import (FUNNEL_DIMENSIONS, MAX_STEP_TEXT, carried_step, combined_sketch, funnel_sketches,
+                                 goals_of, step_matcher, step_target)
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import _sketches, _visitors
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, key_prefix, matches
@@ -239,7 +239,7 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
     """Visits entering each step, continuing and dropping off, each step's conversion from the
     one before and from the first, the median time from the step before, and the visitors
     who reached each step (_step_visitors); with `breakdown`, the same per value of a
-    dimension (visits and, without filters, visitors per step; no times)."""
+    dimension (visits and visitors per step; no times)."""
     filters = {k: v for k, v in (filters or {}).items() if v is not None}
     unknown = set(filters) - set(FUNNEL_DIMENSIONS)
     if unknown:
@@ -290,8 +290,7 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
               "visitor_conversion_rate": None if visitors is None else _percent(visitors[-1], visitors[0])}
     if breakdown is not None:
         rows = sorted(by_value.items(), key=lambda item: (-item[1][0], item[0]))
-        # Visitors by value: without filters only (those of a value under another's are not kept).
-        seen = None if filters else _visitors_by_value(store, site, funnel, period, today, breakdown)
+        seen = _visitors_by_value(store, site, funnel, period, today, breakdown, filters)
         report["breakdown"] = {"dimension": breakdown, "rows": [
             {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0]),
              "visitors": None if seen is None else seen.get(value, [0] * len(counts))}
@@ -312,15 +311,15 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
     """The visitors who reached each step in the period (a visitor once however many of their
     visits did; from the days' sketches, goals.funnel_steps), and the local day since which the
     funnel's visitors are counted under these filters (None: never). Without filters, every
-    visit's visitor; with one, those of the visits of that value (goals.funnel_sketches); None
-    with more (a sketch per combination of values would outnumber the site's others), and when
-    the sketches miss some of the period's (_counted_since)."""
+    visit's visitor; with one, those of the visits of that value (goals.funnel_sketches); with
+    more, those of the visits of all those values (goals.combined_sketch). None when the
+    sketches miss some of the period's (_counted_since)."""
     if len(filters) > 1:
-        return None, None
+        whole, since = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, filters)
+        return (_combined_visitors(store, site, funnel, period, filters)[""] if whole else None), since
     [(dimension, value)] = filters.items() if filters else [("", "")]
     whole, since = _counted_since(store, site, funnel, period, today,
-                                  funnel.visitors_by_ms if dimension else funnel.visitors_ms,
-                                  key("b", dimension, value, 0) if dimension else key("s", 0))
+                                  funnel.visitors_by_ms if dimension else funnel.visitors_ms, filters)
     if not whole:
         return None, since
     steps = range(1, len(funnel.steps) + 1)
@@ -333,13 +332,16 @@ def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, tod
 
 
 def _visitors_by_value(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
-                       dimension: str) -> dict[str, list[int]] | None:
-    """Per value of a dimension, the visitors whose visits of that value reached each step (one
-    read of the dimension's sketches, goals.funnel_sketches); None when they miss some of the
-    period's (_counted_since)."""
-    whole, _ = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, key("s", 0))
+                       dimension: str, filters: dict[str, str]) -> dict[str, list[int]] | None:
+    """Per value of a dimension, the visitors whose visits of that value (and the filters')
+    reached each step: without filters, one read of the dimension's sketches
+    (goals.funnel_sketches), with, of the funnel's sketches by every value
+    (goals.combined_sketch); None when they miss some of the period's (_counted_since)."""
+    whole, _ = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, filters)
     if not whole:
         return None
+    if filters:
+        return _combined_visitors(store, site, funnel, period, filters, dimension)
     counted: dict[str, list[int]] = defaultdict(lambda: [0] * len(funnel.steps))
     for text, sketches in _sketches(store, site, dict(funnel_sketches(funnel.id))[dimension], period).items():
         step, _, value = text.partition(":")
@@ -347,16 +349,36 @@ def _visitors_by_value(store: Store, site: Site, funnel: Funnel, period: Period,
     return counted
 
 
+def _combined_visitors(store: Store, site: Site, funnel: Funnel, period: Period, filters: dict[str, str],
+                       dimension: str | None = None) -> dict[str, list[int]]:
+    """The visitors of the visits matching the filters that reached each step, per value of a
+    dimension ("" for all of them without one): the union of the funnel's sketches by every
+    value (goals.combined_sketch) that match, read whole."""
+    matched: dict[str, list[list[bytes]]] = defaultdict(lambda: [[] for _ in funnel.steps])
+    for text, sketches in _sketches(store, site, combined_sketch(funnel.id), period).items():
+        step, _, values = text.partition(":")
+        visit = dict(zip(FUNNEL_DIMENSIONS, json.loads(values)))
+        if all(visit.get(k) == v for k, v in filters.items()):
+            matched[visit[dimension] if dimension else ""][int(step) - 1] += sketches
+    counted = {value: [hll.count_visitors(s) if s else 0 for s in steps] for value, steps in matched.items()}
+    return counted if dimension else {"": counted.get("", [0] * len(funnel.steps))}
+
+
 def _counted_since(store: Store, site: Site, funnel: Funnel, period: Period, today: int, made: int,
-                   first: str) -> tuple[bool, date | None]:
+                   filters: dict[str, str]) -> tuple[bool, date | None]:
     """Whether the funnel's sketches noted since `made` (0: never) hold every visitor of the
-    period, and the local day they begin. Not when the period begins before it and a visit of
-    those days reached the first step (the digest's key `first`; a funnel made before its
-    site's first visits, or those of a value, counts them all)."""
+    period under the filters, and the local day they begin. Not when the period begins before
+    it and a visit of those days (under the filters) reached the first step (a funnel made
+    before its site's first visits, or those of a value, counts them all)."""
     if not made:
         return False, None
     since = local_day_number(site.timezone, made)
-    missed = period.first_day < since and digest(store, site, _report(site, funnel, {}), period.first_day,
+    if len(filters) == 1:  # the unfiltered digest's keys of that value
+        [(dimension, value)] = filters.items()
+        report, first = _report(site, funnel, {}), key("b", dimension, value, 0)
+    else:
+        report, first = _report(site, funnel, filters), key("s", 0)
+    missed = period.first_day < since and digest(store, site, report, period.first_day,
                                                   min(since, period.last_day + 1), today, prefix=first).get(first)
     return not missed, day_from_number(since)
 

@@ -223,6 +223,7 @@ class FunnelSteps(NamedTuple):
     counts_visitors: bool = True
     window_ms: int = 0
     by_value: tuple[tuple[str, str], ...] = ()  # (dimension, sketch dimension) per FUNNEL_DIMENSIONS
+    combined: str = ""  # the sketch dimension of its visitors by all of FUNNEL_DIMENSIONS' values at once
 
     def taken_to(self, before: Iterable[str], step: str) -> int:
         """The number of the funnel step a visit reaches by taking `step` after the steps
@@ -246,7 +247,7 @@ def funnel_steps(site) -> tuple[FunnelSteps, ...]:
     to its funnel_sketches by the visit's value), and those across visits."""
     return tuple(FunnelSteps(f["id"], tuple(step_matcher(site, step) for step in f["steps"]),
                              bool(f.get("visitors_ms")), f.get("window_days", 0) * DAY_MS,
-                             funnel_sketches(f["id"]) if f.get("visitors_by_ms") else ())
+                             *((funnel_sketches(f["id"]), combined_sketch(f["id"])) if f.get("visitors_by_ms") else ()))
                  for f in site.funnels if f.get("visitors_ms") or f.get("window_days"))
 
 
@@ -255,6 +256,14 @@ def funnel_sketches(funnel_id: str) -> tuple[tuple[str, str], ...]:
     "funnel:<id>:<dimension>", value "<step number>:<the visit's value>" (a partition of its
     own on DynamoDB, so a report filtered by one value reads only that dimension's)."""
     return tuple((dimension, f"funnel:{funnel_id}:{dimension}") for dimension in FUNNEL_DIMENSIONS)
+
+
+def combined_sketch(funnel_id: str) -> str:
+    """The sketch dimension of a funnel's visitors by the visit's values of every one of
+    FUNNEL_DIMENSIONS at once: "funnel:<id>", value "<step number>:<JSON array of the values>",
+    what a report under two filters or more reads (every value of it: ~2 times the sketches
+    of funnel_sketches, each a few visitors)."""
+    return f"funnel:{funnel_id}"
 
 
 class Progress(NamedTuple):

@@ -276,9 +276,9 @@ class FunnelStepFiguresSchema(FunnelStepSchema):
                        "above); null on the first step and when no visit reached this one."})
     visitors = fields.Integer(allow_none=True, metadata={
         "description": "Visitors (browsers) whose visits reached it, each once however many of their visits "
-                       "did (unique-visitor sketches: exact below 100, within 1 % above). With one filter, "
-                       "the visitors of that value's visits. Counted from the day the funnel was made "
-                       "(visitors_since): null when the period begins before, and with more than one filter."})
+                       "did (unique-visitor sketches: exact below 100, within 1 % above). With filters, "
+                       "the visitors of the visits that match them. Counted from the day the funnel was made "
+                       "(visitors_since): null when the period begins before, with visits then."})
 
 
 class FunnelBreakdownRowSchema(Schema):
@@ -287,8 +287,8 @@ class FunnelBreakdownRowSchema(Schema):
     conversion_rate = fields.Float(allow_none=True, metadata={
         "description": "Percent of its first step's visits that reached the last step."})
     visitors = fields.List(fields.Integer(), allow_none=True, metadata={
-        "description": "Visitors whose visits of this value reached each step, in order (as the steps' "
-                       "visitors with this value as filter); null with filters, and when the steps' are."})
+        "description": "Visitors whose visits of this value (and the filters') reached each step, in order "
+                       "(as the steps' visitors with this value as one more filter); null when the steps' are."})
 
 
 class FunnelBreakdownSchema(Schema):
@@ -308,8 +308,8 @@ class FunnelSchema(Schema):
         "description": "The last step's visitors / the first step's, in percent; null when visitors are."})
     visitors_since = fields.Date(allow_none=True, metadata={
         "description": "The site's local day from which the funnel's visitors are counted under these filters "
-                       "(the day it was made); null with more than one filter, and for a funnel made before "
-                       "LiveInsight counted them (without filters, or with one)."})
+                       "(the day it was made); null for a funnel made before LiveInsight counted them (without "
+                       "filters, or with)."})
     breakdown = fields.Nested(FunnelBreakdownSchema, metadata={"description": "With funnel_breakdown only."})
 
 
