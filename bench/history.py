@@ -56,7 +56,8 @@ every other (the page cube sums to the page counters, the session cube to each d
   the month after and ~1 % ten months on.
 - A funnel (FUNNEL_STEPS: /, /pricing, /docs/**, the signup conversion), defined from the start,
   and the visitors of the summarised visits that reached each of its steps (the step's daily
-  sketch, as the aggregator notes them: goals.FunnelSteps on the summary's steps in order).
+  sketch, as the aggregator notes them: goals.FunnelSteps on the summary's steps in order), also
+  by the visit's channel, source, device and country, each and all four at once.
 
 Each day's content depends only on GENERATOR_VERSION and the day (cohort counters included: the
 draws they depend on are replayed, not remembered from the days written), so a cached history can be
@@ -83,21 +84,21 @@ import numpy as np
 
 from app.analytics import funnels
 from app.analytics.aggregate import (
-    COHORT_PERIODS, MAX_STEPS, SESSION_DIMENSIONS, _journey_value, cohort_dimension, goal_cube, page_cube,
-    period_start, session_cube,
+    COHORT_PERIODS, MAX_STEPS, SESSION_DIMENSIONS, _journey_dims, _journey_value, cohort_dimension, goal_cube,
+    page_cube, period_start, session_cube,
 )
-from app.analytics.goals import (ANY_CONVERSION, FunnelSteps, conversion_key, event_key, funnel_sketches, page_matches,
-                                 step_matcher)
+from app.analytics.goals import (ANY_CONVERSION, FunnelSteps, combined_sketch, conversion_key, event_key,
+                                 funnel_sketches, page_matches, step_matcher)
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
 from app.store.base import HOUR_MS, JOURNEY, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 8  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+GENERATOR_VERSION = 9  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
 # 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel;
 # 6: the funnel's visitors per step (sketches); 7: the same funnel across visits; 8: the funnel's visitors
-# per step by each visit's channel, source, device and country
+# per step by each visit's channel, source, device and country; 9: and by all four at once
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -701,6 +702,11 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
                 by_value[cat.values[dimension][p]].add(visitor)
             for value, visitor_ids in by_value.items():
                 uniques[UniqueKey(site_id, day, sketch, f"{step}:{value}")] = visitor_ids
+        combined: dict[str, set[str]] = defaultdict(set)  # and by all four values at once
+        for p, visitor in zip(profile[visits].tolist(), user_ids[owner[visits]].tolist()):
+            combined[_journey_dims(cat.sessions[p])].add(visitor)
+        for values, visitor_ids in combined.items():
+            uniques[UniqueKey(site_id, day, combined_sketch(FUNNEL_ID), f"{step}:{values}")] = visitor_ids
 
     session_cells = sum(1 for k in counters if k.dimension == "session" and k.metric == "sessions")
     page_cells = sum(1 for k in counters if k.dimension == "page_cube" and k.metric == "pageviews")
