@@ -56,8 +56,8 @@ every other (the page cube sums to the page counters, the session cube to each d
   the month after and ~1 % ten months on.
 - A funnel (FUNNEL_STEPS: /, /pricing, /docs/**, the signup conversion), defined from the start,
   and the visitors of the summarised visits that reached each of its steps (the step's daily
-  sketch, as the aggregator notes them: goals.FunnelSteps on the summary's steps in order), also
-  by the visit's channel, source, device and country, each and all four at once.
+  sketch and the visit's channel, source, device and country, as the aggregator notes them:
+  goals.FunnelSteps on the summary's steps in order, goals.funnel_sketch).
 
 Each day's content depends only on GENERATOR_VERSION and the day (cohort counters included: the
 draws they depend on are replayed, not remembered from the days written), so a cached history can be
@@ -87,18 +87,18 @@ from app.analytics.aggregate import (
     COHORT_PERIODS, MAX_STEPS, SESSION_DIMENSIONS, _journey_dims, _journey_value, cohort_dimension, goal_cube,
     page_cube, period_start, session_cube,
 )
-from app.analytics.goals import (ANY_CONVERSION, FunnelSteps, combined_sketch, conversion_key, event_key,
-                                 funnel_sketches, page_matches, step_matcher)
+from app.analytics.goals import (ANY_CONVERSION, FunnelSteps, conversion_key, event_key, funnel_sketch,
+                                 page_matches, step_matcher)
 from app.analytics.periods import day_from_number, day_number, day_start_ms, local_today
 from app.auth.sites import create_site
 from app.store.base import HOUR_MS, JOURNEY, Changes, CounterKey, Session, UniqueKey
 from app.analytics.rollups import roll_up_site
 from app.store.sqlite import SQLiteStore
 
-GENERATOR_VERSION = 9  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
+GENERATOR_VERSION = 10  # 2: schema 3 (month rollups, written as the server's retention job would); 3: goals;
 # 4: the visits that viewed each page (page-cube "sessions"); 5: visit summaries, cohort counters, a funnel;
 # 6: the funnel's visitors per step (sketches); 7: the same funnel across visits; 8: the funnel's visitors
-# per step by each visit's channel, source, device and country; 9: and by all four at once
+# per step by each visit's channel, source, device and country; 9: and by all four at once; 10: only that
 SITE_ID = "history"
 SITE_NAME = "Bench history (13 months)"
 DOMAIN = "history.example"
@@ -694,19 +694,12 @@ def generate_day(site_id: str, day: int, tz: str = TIMEZONE) -> tuple[Changes, d
             uniques[UniqueKey(site_id, day, dimension, value)] = visitor_ids
     for pg, members in _groups(page, owner[visit_of]).items():
         uniques[UniqueKey(site_id, day, "page", cat.pages[pg])] = set(user_ids[members].tolist())
-    for step, visits in funnel_visits.items():
-        uniques[UniqueKey(site_id, day, "funnel", f"{FUNNEL_ID}:{step}")] = set(user_ids[owner[visits]].tolist())
-        for dimension, sketch in funnel_sketches(FUNNEL_ID):  # and by the visits' values
-            by_value: dict[str, set[str]] = defaultdict(set)
-            for p, visitor in zip(profile[visits].tolist(), user_ids[owner[visits]].tolist()):
-                by_value[cat.values[dimension][p]].add(visitor)
-            for value, visitor_ids in by_value.items():
-                uniques[UniqueKey(site_id, day, sketch, f"{step}:{value}")] = visitor_ids
-        combined: dict[str, set[str]] = defaultdict(set)  # and by all four values at once
+    for step, visits in funnel_visits.items():  # the funnel's visitors by the visits' values
+        by_values: dict[str, set[str]] = defaultdict(set)
         for p, visitor in zip(profile[visits].tolist(), user_ids[owner[visits]].tolist()):
-            combined[_journey_dims(cat.sessions[p])].add(visitor)
-        for values, visitor_ids in combined.items():
-            uniques[UniqueKey(site_id, day, combined_sketch(FUNNEL_ID), f"{step}:{values}")] = visitor_ids
+            by_values[_journey_dims(cat.sessions[p])].add(visitor)
+        for values, visitor_ids in by_values.items():
+            uniques[UniqueKey(site_id, day, funnel_sketch(FUNNEL_ID), f"{step}:{values}")] = visitor_ids
 
     session_cells = sum(1 for k in counters if k.dimension == "session" and k.metric == "sessions")
     page_cells = sum(1 for k in counters if k.dimension == "page_cube" and k.metric == "pageviews")

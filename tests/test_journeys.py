@@ -189,7 +189,7 @@ def test_a_funnel_made_before_visitors_were_noted_by_value_counts_them_without_f
     assert ([s["visitors"] for s in report["steps"]], report["visitors_since"]) == ([3, 1], "2026-11-01")
     filtered = funnels.funnel_report(store, site, funnel, TWO_DAYS, TODAY, {"device": "desktop"})
     assert ([s["visitors"] for s in filtered["steps"]], filtered["visitors_since"]) == ([None, None], None)
-    assert not store.read_sketches("shop", f"funnel:{funnel.id}:device", 0, 10**6)  # none noted by value
+    assert not store.read_sketches("shop", funnels.funnel_sketch(funnel.id), 0, 10**6)  # none noted by value
 
 
 def test_a_funnel_broken_down_counts_the_visitors_of_each_values_visits(store, counted):

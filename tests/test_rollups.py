@@ -175,8 +175,7 @@ def test_every_daily_counter_and_sketch_is_rolled_up(store, months):
         sketches.update(s)
     assert {(k.metric, k.dimension) for k in counters} == {
         pair for pair in DAY_COUNTERS if store.sum_counters(months.site_id, *pair, start, end, "day")}
-    funnel_dimensions = {"funnel:buy", *(f"funnel:buy:{d}" for d in ("channel", "source", "device", "country"))}
-    assert {k.dimension for k in sketches} == set(SKETCH_DIMENSIONS) | funnel_dimensions
+    assert {k.dimension for k in sketches} == set(SKETCH_DIMENSIONS) | {"funnel:buy"}  # the newer funnel's
 
 
 def test_which_months_are_due(store):

@@ -55,7 +55,7 @@ from typing import Iterable
 
 from app.analytics.goals import (
     FUNNEL_DIMENSIONS, MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key,
-    event_key, leaves_site, prop_text, split_link,
+    event_key, funnel_sketch, leaves_site, prop_text, split_link,
 )
 from app.analytics.periods import local_day_number
 from app.store.base import (
@@ -335,17 +335,14 @@ def _take_step(session: Session, step: str, ts: int, tally: _Tally) -> None:
 
 def _note_funnel_visitor(session: Session, journey: str, step: str, day: int, tally: _Tally) -> None:
     """The visit took `step` after the steps of `journey`: its visitor is seen, on the visit's
-    day, at each funnel step that takes it to, and there by the visit's values
-    (goals.funnel_steps)."""
+    day, at each funnel step that takes it to, with the visit's values (goals.funnel_steps)."""
     before = [text for text, _ in json.loads(journey)] if journey else []
     for funnel in tally.goals.funnels:
         reached = funnel.counts_visitors and funnel.taken_to(before, step)
-        if reached:
+        if reached and funnel.by_values:
+            tally.seen(day, session.user_id, funnel_sketch(funnel.id), f"{reached}:{_journey_dims(session)}")
+        elif reached:  # a funnel made before visitors were noted by value
             tally.seen(day, session.user_id, "funnel", f"{funnel.id}:{reached}")
-            for dimension, sketch in funnel.by_value:
-                tally.seen(day, session.user_id, sketch, f"{reached}:{getattr(session, dimension)}")
-            if funnel.combined:
-                tally.seen(day, session.user_id, funnel.combined, f"{reached}:{_journey_dims(session)}")
 
 
 @lru_cache(maxsize=8192)  # a site has a few hundred pages and event names

@@ -24,8 +24,8 @@ from collections import defaultdict
 from datetime import date
 from typing import Iterable, NamedTuple
 
-from app.analytics.goals import (FUNNEL_DIMENSIONS, MAX_STEP_TEXT, carried_step, combined_sketch, funnel_sketches,
-                                 goals_of, step_matcher, step_target)
+from app.analytics.goals import (FUNNEL_DIMENSIONS, MAX_STEP_TEXT, carried_step, funnel_sketch, goals_of,
+                                 step_matcher, step_target)
 from app.analytics.periods import Period, day_from_number, local_day_number
 from app.analytics.stats import _sketches, _visitors
 from app.analytics.summaries import Report, Summary, digest, digest_name, key, key_prefix, matches
@@ -58,8 +58,8 @@ class Funnel(NamedTuple):
     # made before LiveInsight counted funnel visitors, which reports only in visits.
     visitors_ms: int = 0
     window_days: int = 0  # steps count across a visitor's visits within this many days; 0: within a visit
-    # Since when it notes them by each visit's value too (goals.funnel_sketches): its creation; 0
-    # for a funnel made before, which reports visitors only without filters.
+    # Since when it notes them by each visit's values (goals.funnel_sketch): its creation; 0 for a
+    # funnel made before, which reports visitors only without filters.
     visitors_by_ms: int = 0
 
     @classmethod
@@ -309,57 +309,41 @@ def funnel_ref(site: Site, funnel: Funnel) -> dict:
 def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
                    filters: dict[str, str]) -> tuple[list[int] | None, date | None]:
     """The visitors who reached each step in the period (a visitor once however many of their
-    visits did; from the days' sketches, goals.funnel_steps), and the local day since which the
-    funnel's visitors are counted under these filters (None: never). Without filters, every
-    visit's visitor; with one, those of the visits of that value (goals.funnel_sketches); with
-    more, those of the visits of all those values (goals.combined_sketch). None when the
-    sketches miss some of the period's (_counted_since)."""
-    if len(filters) > 1:
-        whole, since = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, filters)
-        return (_combined_visitors(store, site, funnel, period, filters)[""] if whole else None), since
-    [(dimension, value)] = filters.items() if filters else [("", "")]
-    whole, since = _counted_since(store, site, funnel, period, today,
-                                  funnel.visitors_by_ms if dimension else funnel.visitors_ms, filters)
+    visits did; from the days' sketches, goals.funnel_steps), under the filters those of the
+    visits that match, and the local day since which the funnel's visitors are counted so
+    (None: never). None when the sketches miss some of the period's (_counted_since)."""
+    made = funnel.visitors_by_ms or (0 if filters else funnel.visitors_ms)
+    whole, since = _counted_since(store, site, funnel, period, today, made, filters)
     if not whole:
         return None, since
-    steps = range(1, len(funnel.steps) + 1)
-    if dimension:
-        sketch, values = dict(funnel_sketches(funnel.id))[dimension], [f"{i}:{value}" for i in steps]
-    else:
-        sketch, values = "funnel", [f"{funnel.id}:{i}" for i in steps]
-    counted = _visitors(store, site, sketch, period, values)
+    if funnel.visitors_by_ms:
+        return _matching_visitors(store, site, funnel, period, filters)[""], since
+    values = [f"{funnel.id}:{i}" for i in range(1, len(funnel.steps) + 1)]  # made before visitors were noted by value
+    counted = _visitors(store, site, "funnel", period, values)
     return [counted.get(v, 0) for v in values], since
 
 
 def _visitors_by_value(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
                        dimension: str, filters: dict[str, str]) -> dict[str, list[int]] | None:
-    """Per value of a dimension, the visitors whose visits of that value (and the filters')
-    reached each step: without filters, one read of the dimension's sketches
-    (goals.funnel_sketches), with, of the funnel's sketches by every value
-    (goals.combined_sketch); None when they miss some of the period's (_counted_since)."""
+    """Per value of a dimension, the visitors whose visits of that value (matching the filters)
+    reached each step; None when the sketches miss some of the period's (_counted_since)."""
     whole, _ = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, filters)
-    if not whole:
-        return None
-    if filters:
-        return _combined_visitors(store, site, funnel, period, filters, dimension)
-    counted: dict[str, list[int]] = defaultdict(lambda: [0] * len(funnel.steps))
-    for text, sketches in _sketches(store, site, dict(funnel_sketches(funnel.id))[dimension], period).items():
-        step, _, value = text.partition(":")
-        counted[value][int(step) - 1] = hll.count_visitors(sketches)
-    return counted
+    return _matching_visitors(store, site, funnel, period, filters, dimension) if whole else None
 
 
-def _combined_visitors(store: Store, site: Site, funnel: Funnel, period: Period, filters: dict[str, str],
+def _matching_visitors(store: Store, site: Site, funnel: Funnel, period: Period, filters: dict[str, str],
                        dimension: str | None = None) -> dict[str, list[int]]:
     """The visitors of the visits matching the filters that reached each step, per value of a
-    dimension ("" for all of them without one): the union of the funnel's sketches by every
-    value (goals.combined_sketch) that match, read whole."""
+    dimension ("" for all of them without one): the union of the funnel's sketches (one per
+    step and combination of the visits' values, goals.funnel_sketch) that match, read whole."""
     matched: dict[str, list[list[bytes]]] = defaultdict(lambda: [[] for _ in funnel.steps])
-    for text, sketches in _sketches(store, site, combined_sketch(funnel.id), period).items():
+    wanted = [(FUNNEL_DIMENSIONS.index(k), v) for k, v in filters.items()]
+    by = FUNNEL_DIMENSIONS.index(dimension) if dimension else None
+    for text, sketches in _sketches(store, site, funnel_sketch(funnel.id), period).items():
         step, _, values = text.partition(":")
-        visit = dict(zip(FUNNEL_DIMENSIONS, json.loads(values)))
-        if all(visit.get(k) == v for k, v in filters.items()):
-            matched[visit[dimension] if dimension else ""][int(step) - 1] += sketches
+        visit = json.loads(values) if wanted or by is not None else ()
+        if all(visit[i] == v for i, v in wanted):
+            matched["" if by is None else visit[by]][int(step) - 1] += sketches
     counted = {value: [hll.count_visitors(s) if s else 0 for s in steps] for value, steps in matched.items()}
     return counted if dimension else {"": counted.get("", [0] * len(funnel.steps))}
 

@@ -215,15 +215,13 @@ def carried_step(funnel_id: str, step: int) -> str:
 
 class FunnelSteps(NamedTuple):
     """A funnel as the aggregator and ingestion follow visits through it: its id, a matcher
-    per step, whether its visitors are noted (funnel_steps), the sketches of its visitors by
-    value (funnel_sketches: none when not noted) and its window across visits (0: within one
-    visit)."""
+    per step, whether its visitors are noted (funnel_steps), and how (by the visit's values,
+    funnel_sketch, or not), and its window across visits (0: within one visit)."""
     id: str
     matchers: tuple[Callable[[str], bool], ...]
     counts_visitors: bool = True
     window_ms: int = 0
-    by_value: tuple[tuple[str, str], ...] = ()  # (dimension, sketch dimension) per FUNNEL_DIMENSIONS
-    combined: str = ""  # the sketch dimension of its visitors by all of FUNNEL_DIMENSIONS' values at once
+    by_values: bool = False
 
     def taken_to(self, before: Iterable[str], step: str) -> int:
         """The number of the funnel step a visit reaches by taking `step` after the steps
@@ -241,28 +239,20 @@ class FunnelSteps(NamedTuple):
 
 def funnel_steps(site) -> tuple[FunnelSteps, ...]:
     """The site's funnels the aggregator follows: those whose visitors are noted as visits
-    take their steps (each visitor is added to the day's unique-visitor sketch of the step,
-    dimension "funnel", value "<id>:<step number>", so a report counts each visitor once
-    however many visits they make; and, for a funnel made since visitors are noted by value,
-    to its funnel_sketches by the visit's value), and those across visits."""
+    take their steps (each visitor is added to a day's unique-visitor sketch of the step and
+    the visit's values, funnel_sketch, so a report counts each visitor once however many
+    visits they make; for a funnel made before visitors were noted by value, to the step's
+    one sketch, dimension "funnel", value "<id>:<step number>"), and those across visits."""
     return tuple(FunnelSteps(f["id"], tuple(step_matcher(site, step) for step in f["steps"]),
-                             bool(f.get("visitors_ms")), f.get("window_days", 0) * DAY_MS,
-                             *((funnel_sketches(f["id"]), combined_sketch(f["id"])) if f.get("visitors_by_ms") else ()))
+                             bool(f.get("visitors_ms")), f.get("window_days", 0) * DAY_MS, bool(f.get("visitors_by_ms")))
                  for f in site.funnels if f.get("visitors_ms") or f.get("window_days"))
 
 
-def funnel_sketches(funnel_id: str) -> tuple[tuple[str, str], ...]:
-    """Per dimension a funnel is filtered by, the sketch dimension of its visitors by value:
-    "funnel:<id>:<dimension>", value "<step number>:<the visit's value>" (a partition of its
-    own on DynamoDB, so a report filtered by one value reads only that dimension's)."""
-    return tuple((dimension, f"funnel:{funnel_id}:{dimension}") for dimension in FUNNEL_DIMENSIONS)
-
-
-def combined_sketch(funnel_id: str) -> str:
-    """The sketch dimension of a funnel's visitors by the visit's values of every one of
-    FUNNEL_DIMENSIONS at once: "funnel:<id>", value "<step number>:<JSON array of the values>",
-    what a report under two filters or more reads (every value of it: ~2 times the sketches
-    of funnel_sketches, each a few visitors)."""
+def funnel_sketch(funnel_id: str) -> str:
+    """The sketch dimension of a funnel's visitors: "funnel:<id>", value "<step number>:<JSON
+    array of the visit's FUNNEL_DIMENSIONS values>". Reports read the funnel's whole and merge
+    what matches their filters: on the bench's busy site ~380 sketches a day of a few visitors
+    each (12.5 KB) for a 4-step funnel."""
     return f"funnel:{funnel_id}"
 
 

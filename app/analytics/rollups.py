@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from app.analytics.aggregate import DAY_COUNTERS, SKETCH_DIMENSIONS
-from app.analytics.goals import combined_sketch, funnel_sketches
+from app.analytics.goals import funnel_sketch
 from app.analytics.periods import local_today, month_days, month_number
 from app.store import hll
 from app.store.base import ROLLUP_RETENTION_DAYS, CounterKey, Site, Store, UniqueKey
@@ -65,8 +65,6 @@ def month_rollups(store: Store, site: Site, month: int) -> tuple[dict[CounterKey
 
 
 def sketch_dimensions(site: Site) -> tuple[str, ...]:
-    """The dimensions of a site's sketches: every site's, and its funnels' by value, each and
-    all at once (those of a deleted funnel are no longer read)."""
-    by_value = [f["id"] for f in site.funnels if f.get("visitors_by_ms")]
-    return SKETCH_DIMENSIONS + tuple(sketch for funnel_id in by_value
-                                     for sketch in (*dict(funnel_sketches(funnel_id)).values(), combined_sketch(funnel_id)))
+    """The dimensions of a site's sketches: every site's, and its funnels' by value (those of a
+    deleted funnel are no longer read)."""
+    return SKETCH_DIMENSIONS + tuple(funnel_sketch(f["id"]) for f in site.funnels if f.get("visitors_by_ms"))
