@@ -270,7 +270,7 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
             times[step][took[0]] += n
         else:
             visits[step] += n
-    visitors, since = _step_visitors(store, site, funnel, period, today, filters)
+    visitors, seen, since = _step_visitors(store, site, funnel, period, today, filters, breakdown)
     steps = []
     for i, step in enumerate(funnel.steps):
         nxt = visits[i + 1] if i + 1 < len(visits) else None
@@ -290,7 +290,6 @@ def funnel_report(store: Store, site: Site, funnel: Funnel, period: Period, toda
               "visitor_conversion_rate": None if visitors is None else _percent(visitors[-1], visitors[0])}
     if breakdown is not None:
         rows = sorted(by_value.items(), key=lambda item: (-item[1][0], item[0]))
-        seen = _visitors_by_value(store, site, funnel, period, today, breakdown, filters)
         report["breakdown"] = {"dimension": breakdown, "rows": [
             {"value": value, "visits": [int(n) for n in counts], "conversion_rate": _percent(counts[-1], counts[0]),
              "visitors": None if seen is None else seen.get(value, [0] * len(counts))}
@@ -306,46 +305,42 @@ def funnel_ref(site: Site, funnel: Funnel) -> dict:
             "across_visits_since": since or None}
 
 
-def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
-                   filters: dict[str, str]) -> tuple[list[int] | None, date | None]:
+def _step_visitors(store: Store, site: Site, funnel: Funnel, period: Period, today: int, filters: dict[str, str],
+                   breakdown: str | None) -> tuple[list[int] | None, dict[str, list[int]] | None, date | None]:
     """The visitors who reached each step in the period (a visitor once however many of their
     visits did; from the days' sketches, goals.funnel_steps), under the filters those of the
-    visits that match, and the local day since which the funnel's visitors are counted so
-    (None: never). None when the sketches miss some of the period's (_counted_since)."""
+    visits that match; the same per value of the breakdown's dimension; and the local day since
+    which the funnel's visitors are counted so (None: never). None when the sketches miss some
+    of the period's (_counted_since), and by value for a funnel made before visitors were."""
     made = funnel.visitors_by_ms or (0 if filters else funnel.visitors_ms)
     whole, since = _counted_since(store, site, funnel, period, today, made, filters)
     if not whole:
-        return None, since
+        return None, None, since
     if funnel.visitors_by_ms:
-        return _matching_visitors(store, site, funnel, period, filters)[""], since
+        counted = _matching_visitors(store, site, funnel, period, filters, breakdown)
+        return counted.pop(None), counted if breakdown else None, since
     values = [f"{funnel.id}:{i}" for i in range(1, len(funnel.steps) + 1)]  # made before visitors were noted by value
     counted = _visitors(store, site, "funnel", period, values)
-    return [counted.get(v, 0) for v in values], since
-
-
-def _visitors_by_value(store: Store, site: Site, funnel: Funnel, period: Period, today: int,
-                       dimension: str, filters: dict[str, str]) -> dict[str, list[int]] | None:
-    """Per value of a dimension, the visitors whose visits of that value (matching the filters)
-    reached each step; None when the sketches miss some of the period's (_counted_since)."""
-    whole, _ = _counted_since(store, site, funnel, period, today, funnel.visitors_by_ms, filters)
-    return _matching_visitors(store, site, funnel, period, filters, dimension) if whole else None
+    return [counted.get(v, 0) for v in values], None, since
 
 
 def _matching_visitors(store: Store, site: Site, funnel: Funnel, period: Period, filters: dict[str, str],
-                       dimension: str | None = None) -> dict[str, list[int]]:
-    """The visitors of the visits matching the filters that reached each step, per value of a
-    dimension ("" for all of them without one): the union of the funnel's sketches (one per
-    step and combination of the visits' values, goals.funnel_sketch) that match, read whole."""
-    matched: dict[str, list[list[bytes]]] = defaultdict(lambda: [[] for _ in funnel.steps])
+                       dimension: str | None) -> dict[str | None, list[int]]:
+    """The visitors of the visits matching the filters that reached each step (key None), and
+    with a dimension the same per value of it: the unions of the funnel's sketches (one per
+    step and combination of the visits' values, goals.funnel_sketch) that match, read once."""
+    matched: dict[str | None, list[list[bytes]]] = defaultdict(lambda: [[] for _ in funnel.steps])
+    matched[None] = [[] for _ in funnel.steps]  # the whole, also when none matches
     wanted = [(FUNNEL_DIMENSIONS.index(k), v) for k, v in filters.items()]
     by = FUNNEL_DIMENSIONS.index(dimension) if dimension else None
     for text, sketches in _sketches(store, site, funnel_sketch(funnel.id), period).items():
         step, _, values = text.partition(":")
         visit = json.loads(values) if wanted or by is not None else ()
         if all(visit[i] == v for i, v in wanted):
-            matched["" if by is None else visit[by]][int(step) - 1] += sketches
-    counted = {value: [hll.count_visitors(s) if s else 0 for s in steps] for value, steps in matched.items()}
-    return counted if dimension else {"": counted.get("", [0] * len(funnel.steps))}
+            matched[None][int(step) - 1] += sketches
+            if by is not None:
+                matched[visit[by]][int(step) - 1] += sketches
+    return {value: [hll.count_visitors(s) if s else 0 for s in steps] for value, steps in matched.items()}
 
 
 def _counted_since(store: Store, site: Site, funnel: Funnel, period: Period, today: int, made: int,
