@@ -246,6 +246,23 @@ def test_a_funnel_across_visits_takes_up_a_visitors_journey_where_their_last_vis
     assert [s["visits"] for s in within["steps"]] == [4, 3, 1]
 
 
+def test_ingestion_moves_a_carry_by_the_steps_the_aggregator_adds_to_the_summary(store, site, ingest, make_event,
+                                                                                 clock):
+    """SiteGoals.steps_of (pipeline.carried_on) says what a visit's summary takes, also for an
+    event that reaches more goals than an event counts (5)."""
+    props = {f"p{i}": "x" for i in range(goals.MAX_KEYS_PER_EVENT + 1)}
+    for prop in props:
+        goals.add_goal(store, site, f"Played {prop}", "event", "play", prop, "x", clock.now_ms())
+    page = make_event(url="https://example.com/a")
+    play = make_event(type="custom", name="play", props=props, timestamp=clock.now_ms() + 1_000)
+    assert ingest(page).accepted == ingest(play, at=clock.now_ms() + 1_500).accepted == 1  # each folded in turn
+    [summary] = [s for day in summaries(store, site.site_id, 0, 10**6).values() for s in day]
+    taken = [step for event in ({"type": "page_view", "path": "/a"}, {"type": "custom", "name": "play", "props": props})
+             for step in SiteGoals.of(site).steps_of(event)]
+    assert [text for text, _ in summary.steps] == taken
+    assert len(taken) == 1 + goals.MAX_KEYS_PER_EVENT  # the page, the event, and the first 4 of its 6 goals
+
+
 def test_a_journey_across_visits_ends_with_its_window_or_its_last_step():
     """goals.Carry, what the browser keeps: a step begins a journey; past the window it is
     gone; the last step ends it; what is not a funnel's in progress is left out."""

@@ -54,8 +54,8 @@ from functools import lru_cache
 from typing import Iterable
 
 from app.analytics.goals import (
-    FUNNEL_DIMENSIONS, MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals, carried_step, conversion_key,
-    event_key, funnel_sketch, leaves_site, prop_text, split_link,
+    FUNNEL_DIMENSIONS, MAX_KEYS_PER_EVENT, MAX_REACHED, MAX_STEP_TEXT, NOT_FOUND_EVENT, Carry, SiteGoals,
+    carried_step, conversion_key, event_key, funnel_sketch, leaves_site, prop_text, split_link,
 )
 from app.analytics.periods import local_day_number
 from app.store.base import (
@@ -83,10 +83,6 @@ GOAL_CUBE = ("goal",) + SESSION_DIMENSIONS
 # most this many distinct values a day, the rest count as OTHER (see PropValues).
 MAX_PROP_VALUES = 100
 OTHER = "(other)"
-# An event reaches at most this many goal keys (the first, in the order goals were added; a
-# conversion's name and "any conversion" are two): each new one adds ~7 counters, and one
-# event's changes must fit one DynamoDB transaction (100 actions; a first page view alone is ~51).
-MAX_KEYS_PER_EVENT = 5
 # A visit remembers the pages it viewed on its current day (to count it once per page and day)
 # as short hashes, at most this many: beyond, each view of a page not remembered counts the
 # visit again, so a page's visits never exceed its page views.

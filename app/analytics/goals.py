@@ -50,6 +50,10 @@ MAX_MATCH = 512
 # A visit counts at most this many distinct keys (goals, conversion and event names): a page
 # that sends hundreds of event names must not grow one visit's record without bound.
 MAX_REACHED = 64
+# An event reaches at most this many goal keys (the first, in the order goals were added; a
+# conversion's name and "any conversion" are two): each new one adds ~7 counters, and one
+# event's changes must fit one DynamoDB transaction (100 actions; a first page view alone is ~51).
+MAX_KEYS_PER_EVENT = 5
 MAX_STEP_TEXT = 200  # what a visit summary keeps of a page or name (aggregate.py)
 ANY_CONVERSION = "c:"  # the key every conversion reaches, whatever its name (names are never empty)
 NOT_FOUND_EVENT = "404"  # the custom event the tracker sends on a page marked as "not found"
@@ -339,7 +343,8 @@ class SiteGoals:
             return [conversion_key(event["name"])[:MAX_STEP_TEXT]]
         if kind != "custom":
             return []
-        return [key[:MAX_STEP_TEXT] for key, defined in self.reached_by(event) if key.startswith(("e:", "g:"))]
+        return [key[:MAX_STEP_TEXT] for key, defined in self.reached_by(event)[:MAX_KEYS_PER_EVENT]
+                if key.startswith(("e:", "g:"))]
 
     def reached_by(self, event: dict) -> list[tuple[str, bool]]:
         """The keys an event reaches, each with whether it is a defined goal (whose
